@@ -1,1 +1,450 @@
-/* placeholder while the module is written */
+/* catalog.db: the SQLite (WAL) index of cameras and segments. The segment
+ * files are the truth; the catalogue says which should exist and what each
+ * held when it was last made durable, and verify checks the two agree. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "custody/time.h"
+#include "store/store_int.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/parse.h"
+
+#define CATALOG_VERSION "1"
+
+static const char schema[] =
+	"PRAGMA journal_mode=WAL;"
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE cameras("
+	"  id INTEGER PRIMARY KEY,"
+	"  uuid TEXT NOT NULL UNIQUE CHECK(length(uuid) = 32),"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  created_us INTEGER NOT NULL);"
+	"CREATE TABLE segments("
+	"  camera INTEGER NOT NULL REFERENCES cameras(id),"
+	"  seq INTEGER NOT NULL CHECK(seq > 0),"
+	"  status INTEGER NOT NULL CHECK(status IN (0, 1, 2)),"
+	"  start_us INTEGER NOT NULL,"
+	"  end_us INTEGER NOT NULL,"
+	"  first_entry INTEGER NOT NULL,"
+	"  last_entry INTEGER NOT NULL,"
+	"  frames INTEGER NOT NULL,"
+	"  bytes INTEGER NOT NULL,"
+	"  end_chain TEXT NOT NULL,"
+	"  last_seal TEXT NOT NULL,"
+	"  PRIMARY KEY(camera, seq)) WITHOUT ROWID;";
+
+static int
+db_fail(sqlite3 *db, const char *what)
+{
+	return cu_fail(CU_ERR_DB, "catalogue: %s: %s", what, db ? sqlite3_errmsg(db) : "no database");
+}
+
+static int
+setup_connection(sqlite3 *db)
+{
+	sqlite3_busy_timeout(db, 10000);
+	sqlite3_extended_result_codes(db, 1);
+	return 0;
+}
+
+int
+cu_catalog_create(const char *path, const uint8_t store_id[static CU_ID_LEN], int encryption,
+                  int64_t segment_us, int64_t created_us)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	int r;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+	                    SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE, NULL) != SQLITE_OK) {
+		r = db_fail(db, path);
+		goto out;
+	}
+	setup_connection(db);
+	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_fail(db, "creating the schema");
+		goto out;
+	}
+	char idhex[2 * CU_ID_LEN + 1], seg[32], created[32];
+	cu_hex(store_id, CU_ID_LEN, idhex);
+	snprintf(seg, sizeof(seg), "%lld", (long long)segment_us);
+	snprintf(created, sizeof(created), "%lld", (long long)created_us);
+	const char *kv[][2] = {
+		{"format", "custody-catalog"}, {"version", CATALOG_VERSION}, {"store_id", idhex},
+		{"encryption", cu_encryption_name(encryption)}, {"segment_us", seg},
+		{"created_us", created},
+	};
+	if (sqlite3_prepare_v2(db, "INSERT INTO meta(key, value) VALUES(?, ?)", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		r = db_fail(db, "meta");
+		goto out;
+	}
+	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
+		sqlite3_bind_text(st, 1, kv[i][0], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, kv[i][1], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			r = db_fail(db, "meta");
+			goto out;
+		}
+		sqlite3_reset(st);
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		r = db_fail(db, "commit");
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return r;
+}
+
+static int
+meta_get(sqlite3 *db, const char *key, char *buf, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return db_fail(db, "reading meta");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		if (v == NULL || strlen(v) >= len)
+			r = cu_fail(CU_ERR_FORMAT, "catalogue: meta %s is malformed", key);
+		else {
+			memcpy(buf, v, strlen(v) + 1);
+			r = 0;
+		}
+	} else if (rc == SQLITE_DONE) {
+		r = cu_fail(CU_ERR_FORMAT, "catalogue: meta %s is missing", key);
+	} else {
+		r = db_fail(db, "reading meta");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+cu_catalog_open(cu_store *s, bool readonly)
+{
+	char path[PATH_MAX], v[64];
+	int r = cu_path(path, sizeof(path), "%s/%s", s->dir, CU_CATALOG_FILE);
+	if (r < 0)
+		return r;
+	int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_FULLMUTEX |
+	            (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		r = cu_fail(CU_ERR_DB, "%s: cannot open the catalogue: %s", path,
+		            db ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		return r;
+	}
+	setup_connection(db);
+	if (!readonly && (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	                               "PRAGMA foreign_keys=ON;", NULL, NULL, NULL) != SQLITE_OK)) {
+		r = cu_fail(CU_ERR_DB, "%s: %s", path, sqlite3_errmsg(db));
+		goto fail;
+	}
+	if ((r = meta_get(db, "format", v, sizeof(v))) < 0)
+		goto bad;
+	if (strcmp(v, "custody-catalog") != 0) {
+		r = cu_fail(CU_ERR_FORMAT, "%s: not a custody catalogue", path);
+		goto fail;
+	}
+	if ((r = meta_get(db, "version", v, sizeof(v))) < 0)
+		goto bad;
+	if (strcmp(v, CATALOG_VERSION) != 0) {
+		r = cu_fail(CU_ERR_UNSUPPORTED, "%s: catalogue version %s (this custody reads %s)",
+		            path, v, CATALOG_VERSION);
+		goto fail;
+	}
+	uint8_t id[CU_ID_LEN];
+	if ((r = meta_get(db, "store_id", v, sizeof(v))) < 0)
+		goto bad;
+	if (cu_unhex(v, id, CU_ID_LEN) < 0 || memcmp(id, s->id, CU_ID_LEN) != 0) {
+		r = cu_fail(CU_ERR_FORMAT, "%s: catalogue belongs to another store (store_id %s)",
+		            path, v);
+		goto fail;
+	}
+	uint64_t seg;
+	if ((r = meta_get(db, "segment_us", v, sizeof(v))) < 0 ||
+	    (r = cu_parse_u64(v, (uint64_t)CU_SEGMENT_US_MAX, "catalogue meta segment_us", &seg)) < 0)
+		goto bad;
+	if ((int64_t)seg < CU_SEGMENT_US_MIN) {
+		r = cu_fail(CU_ERR_FORMAT, "%s: segment_us %s is below the minimum", path, v);
+		goto fail;
+	}
+	s->segment_us = (int64_t)seg;
+	uint64_t created;
+	if ((r = meta_get(db, "created_us", v, sizeof(v))) < 0 ||
+	    (r = cu_parse_u64(v, INT64_MAX, "catalogue meta created_us", &created)) < 0)
+		goto bad;
+	s->created_us = (int64_t)created;
+	s->db = db;
+	s->db_readonly = readonly;
+	return 0;
+bad:
+	r = cu_fail_prefix(r, "%s", path);
+fail:
+	sqlite3_close(db);
+	return r;
+}
+
+void
+cu_catalog_close(cu_store *s)
+{
+	if (s->db != NULL) {
+		sqlite3_close(s->db);
+		s->db = NULL;
+	}
+}
+
+static int
+read_cam(sqlite3_stmt *st, struct cu_cam_row *c)
+{
+	c->row = sqlite3_column_int64(st, 0);
+	const char *uuid = (const char *)sqlite3_column_text(st, 1);
+	const char *name = (const char *)sqlite3_column_text(st, 2);
+	c->created_us = sqlite3_column_int64(st, 3);
+	if (uuid == NULL || name == NULL || cu_unhex(uuid, c->id, CU_ID_LEN) < 0 ||
+	    strlen(name) > CU_CAMERA_NAME_MAX)
+		return cu_fail(CU_ERR_FORMAT, "catalogue: camera row %lld is malformed",
+		               (long long)c->row);
+	memcpy(c->name, name, strlen(name) + 1);
+	return 0;
+}
+
+int
+cu_catalog_camera(cu_store *s, const char *name, bool create, struct cu_cam_row *ret)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+	pthread_mutex_lock(&s->db_lock);
+	if (sqlite3_prepare_v2(s->db, "SELECT id, uuid, name, created_us FROM cameras "
+	                       "WHERE name = ?", -1, &st, NULL) != SQLITE_OK) {
+		r = db_fail(s->db, "cameras");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		r = read_cam(st, ret);
+		goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s->db, "cameras");
+		goto out;
+	}
+	if (!create) {
+		r = cu_fail(CU_ERR_NOTFOUND, "no camera named \"%s\" in this store", name);
+		goto out;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	struct cu_cam_row c = {0};
+	char uuid[2 * CU_ID_LEN + 1];
+	if ((r = cu_random(c.id, CU_ID_LEN)) < 0)
+		goto out;
+	cu_hex(c.id, CU_ID_LEN, uuid);
+	c.created_us = cu_time_now_us();
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO cameras(uuid, name, created_us) VALUES(?, ?, ?)",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		r = db_fail(s->db, "adding camera");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, c.created_us);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		r = db_fail(s->db, "adding camera");
+		goto out;
+	}
+	c.row = sqlite3_last_insert_rowid(s->db);
+	memcpy(c.name, name, strlen(name) + 1);
+	*ret = c;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->db_lock);
+	return r;
+}
+
+int
+cu_catalog_cameras(cu_store *s, struct cu_cam_row **ret, size_t *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	struct cu_cam_row *v = NULL;
+	size_t n = 0, cap = 0;
+	int r, rc;
+	pthread_mutex_lock(&s->db_lock);
+	if (sqlite3_prepare_v2(s->db, "SELECT id, uuid, name, created_us FROM cameras ORDER BY name",
+	                       -1, &st, NULL) != SQLITE_OK) {
+		r = db_fail(s->db, "cameras");
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == CU_CAMERAS_MAX) {
+			r = cu_fail(CU_ERR_LIMIT, "catalogue: more than %d cameras", CU_CAMERAS_MAX);
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			struct cu_cam_row *nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				r = cu_fail(CU_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		if ((r = read_cam(st, &v[n])) < 0)
+			goto out;
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s->db, "cameras");
+		goto out;
+	}
+	*ret = v;
+	*ret_n = n;
+	v = NULL;
+	r = 0;
+out:
+	free(v);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->db_lock);
+	return r;
+}
+
+int
+cu_catalog_segments(cu_store *s, int64_t cam, bool with_deleted, struct cu_seg_row **ret,
+                    size_t *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	struct cu_seg_row *v = NULL;
+	size_t n = 0, cap = 0;
+	int r, rc;
+	pthread_mutex_lock(&s->db_lock);
+	if (sqlite3_prepare_v2(s->db, "SELECT seq, status, start_us, end_us, first_entry, "
+	                       "last_entry, frames, bytes, end_chain, last_seal FROM segments "
+	                       "WHERE camera = ? AND (? OR status != 2) ORDER BY seq", -1, &st,
+	                       NULL) != SQLITE_OK) {
+		r = db_fail(s->db, "segments");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, cam);
+	sqlite3_bind_int(st, 2, with_deleted);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == CU_SEGMENTS_MAX) {
+			r = cu_fail(CU_ERR_LIMIT, "catalogue: more than %d segments", CU_SEGMENTS_MAX);
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct cu_seg_row *nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				r = cu_fail(CU_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		struct cu_seg_row *g = &v[n];
+		int64_t vals[8];
+		for (int i = 0; i < 8; i++)
+			vals[i] = sqlite3_column_int64(st, i);
+		g->seq = (uint64_t)vals[0];
+		g->status = (int)vals[1];
+		g->start_us = vals[2];
+		g->end_us = vals[3];
+		g->first_entry = (uint64_t)vals[4];
+		g->last_entry = (uint64_t)vals[5];
+		g->frames = (uint64_t)vals[6];
+		g->bytes = (uint64_t)vals[7];
+		const char *ch = (const char *)sqlite3_column_text(st, 8);
+		if (vals[0] <= 0 || vals[5] < 0 || vals[6] < 0 || vals[7] < 0 ||
+		    cu_unhex(ch, g->end_chain, CU_SHA256_LEN) < 0 ||
+		    cu_unhex((const char *)sqlite3_column_text(st, 9), g->last_seal, CU_SHA256_LEN) < 0) {
+			r = cu_fail(CU_ERR_FORMAT, "catalogue: segment row %lld is malformed",
+			            (long long)vals[0]);
+			goto out;
+		}
+		n++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = db_fail(s->db, "segments");
+		goto out;
+	}
+	*ret = v;
+	*ret_n = n;
+	v = NULL;
+	r = 0;
+out:
+	free(v);
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->db_lock);
+	return r;
+}
+
+int
+cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *g)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+	char chain[2 * CU_SHA256_LEN + 1], seal[2 * CU_SHA256_LEN + 1];
+	cu_hex(g->end_chain, CU_SHA256_LEN, chain);
+	cu_hex(g->last_seal, CU_SHA256_LEN, seal);
+	pthread_mutex_lock(&s->db_lock);
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO segments(camera, seq, status, "
+	                       "start_us, end_us, first_entry, last_entry, frames, bytes, end_chain, "
+	                       "last_seal) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+		r = db_fail(s->db, "segments");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, cam);
+	sqlite3_bind_int64(st, 2, (int64_t)g->seq);
+	sqlite3_bind_int(st, 3, g->status);
+	sqlite3_bind_int64(st, 4, g->start_us);
+	sqlite3_bind_int64(st, 5, g->end_us);
+	sqlite3_bind_int64(st, 6, (int64_t)g->first_entry);
+	sqlite3_bind_int64(st, 7, (int64_t)g->last_entry);
+	sqlite3_bind_int64(st, 8, (int64_t)g->frames);
+	sqlite3_bind_int64(st, 9, (int64_t)g->bytes);
+	sqlite3_bind_text(st, 10, chain, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 11, seal, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE) {
+		r = (rc & 0xff) == SQLITE_FULL ? cu_fail(CU_ERR_NOSPC, "catalogue: disk full")
+		                               : db_fail(s->db, "updating segment");
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->db_lock);
+	return r;
+}
+
+int
+cu_catalog_segments_delete(cu_store *s, int64_t cam, uint64_t from, uint64_t to)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+	pthread_mutex_lock(&s->db_lock);
+	if (sqlite3_prepare_v2(s->db, "UPDATE segments SET status = 2 WHERE camera = ? AND "
+	                       "seq BETWEEN ? AND ?", -1, &st, NULL) != SQLITE_OK) {
+		r = db_fail(s->db, "segments");
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, cam);
+	sqlite3_bind_int64(st, 2, (int64_t)from);
+	sqlite3_bind_int64(st, 3, (int64_t)to);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s->db, "deleting segments");
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->db_lock);
+	return r;
+}

@@ -1,1 +1,735 @@
-/* placeholder while the module is written */
+/* Verification: every segment is checked on its own (in parallel, one per
+ * worker thread), then each camera's segments are linked in order and
+ * compared with the catalogue. See docs/formats/media-database.md §Verify. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "custody/time.h"
+#include "store/store_int.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/parse.h"
+
+#define PROGRESS_STEP (8u * 1024 * 1024)
+#define RECORDS_MAX 100000 /* records kept per segment */
+#define THREADS_MAX 64
+
+static const uint8_t zero32[CU_SHA256_LEN];
+
+static void
+scan_failf(struct cu_seg_scan *sc, int64_t ts, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+scan_failf(struct cu_seg_scan *sc, int64_t ts, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(sc->reason, sizeof(sc->reason), fmt, ap);
+	va_end(ap);
+	sc->fail = CU_ERR_TAMPERED;
+	sc->fail_ts = ts;
+}
+
+static void
+fmt_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
+{
+	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
+		memcpy(buf, "unknown time", 13);
+}
+
+/* Counters gathered since the last valid seal; committed when a seal verifies. */
+struct tentative {
+	uint64_t frames, records;
+	int64_t first_ts, last_ts;
+	uint32_t last_dur;
+	size_t nrecs;
+};
+
+static int
+hash_entry(cu_sha256_ctx *c, uint8_t chain[static CU_SHA256_LEN], const uint8_t *hbuf,
+           const uint8_t *plain, size_t len)
+{
+	int r;
+	if ((r = cu_sha256_init(c)) < 0 || (r = cu_sha256_update(c, chain, CU_SHA256_LEN)) < 0 ||
+	    (r = cu_sha256_update(c, hbuf, CU_ENTRY_CANON_LEN)) < 0 ||
+	    (r = cu_sha256_update(c, plain, len)) < 0)
+		return r;
+	return cu_sha256_final(c, chain);
+}
+
+int
+cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
+                void (*progress)(void *ctx, uint64_t bytes), void *pctx)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->first_ts = sc->last_ts = sc->fail_ts = sc->last_seal_ts = -1;
+	uint8_t hbuf[CU_SEG_HEADER_LEN], ebuf[CU_ENTRY_HEADER_LEN], key[CU_AES256_KEY_LEN];
+	uint8_t chain[CU_SHA256_LEN], nonce[CU_GCM_NONCE_LEN];
+	cu_buf body, plain;
+	cu_buf_init(&body, CU_ENTRY_BODY_MAX);
+	cu_buf_init_secret(&plain, CU_FRAME_MAX);
+	cu_sha256_ctx *sha = NULL;
+	cu_aead *aead = NULL;
+	struct tentative t = {.first_ts = -1, .last_ts = -1};
+	uint64_t reported = 0;
+	int r = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		scan_failf(sc, -1, "segment file %s cannot be read: %s", path, strerror(errno));
+		return 0;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		scan_failf(sc, -1, "segment %s is not a regular file", path);
+		goto out;
+	}
+	sc->file_size = (uint64_t)st.st_size;
+	if ((r = cu_sha256_new(&sha)) < 0)
+		goto out;
+	if (sc->file_size < CU_SEG_HEADER_LEN ||
+	    cu_pread_all(fd, hbuf, sizeof(hbuf), 0, path) < 0 ||
+	    cu_seg_header_decode(hbuf, sizeof(hbuf), &sc->hdr) < 0) {
+		scan_failf(sc, -1, "segment header unreadable: %s",
+		           sc->file_size < CU_SEG_HEADER_LEN ? "file too short" : cu_error_detail());
+		goto out;
+	}
+	struct cu_seg_header *h = &sc->hdr;
+	if (memcmp(h->store_id, s->id, CU_ID_LEN) != 0) {
+		scan_failf(sc, h->created_us, "segment belongs to another store");
+		goto out;
+	}
+	if (h->encryption != s->encryption) {
+		scan_failf(sc, h->created_us, "segment says encryption \"%s\", the store \"%s\"",
+		           cu_encryption_name(h->encryption), cu_encryption_name(s->encryption));
+		goto out;
+	}
+	if (h->encryption != CU_ENC_NONE) {
+		if ((r = cu_store_segment_key(s, h, key)) < 0)
+			goto out;
+		r = cu_aead_new(key, &aead);
+		cu_wipe(key, sizeof(key));
+		if (r < 0)
+			goto out;
+	}
+	if ((r = cu_chain_init(hbuf, chain)) < 0)
+		goto out;
+	memcpy(sc->chain, chain, CU_SHA256_LEN);
+	uint64_t expect = h->first_entry, covered = h->first_entry;
+	uint64_t off = CU_SEG_HEADER_LEN;
+	sc->good_end = 0; /* nothing is good before the first seal */
+	sc->last_entry = h->first_entry - 1;
+	while (off < sc->file_size) {
+		struct cu_entry_header e;
+		char when[CU_TIME_ISO_MAX];
+		if (sc->file_size - off < CU_ENTRY_HEADER_LEN) {
+			scan_failf(sc, t.last_ts, "file ends inside an entry header at byte %llu",
+			           (unsigned long long)off);
+			break;
+		}
+		if ((r = cu_pread_all(fd, ebuf, sizeof(ebuf), off, path)) < 0)
+			goto out;
+		if (cu_entry_header_decode(ebuf, sizeof(ebuf), &e) < 0) {
+			scan_failf(sc, t.last_ts, "entry at byte %llu is malformed: %s",
+			           (unsigned long long)off, cu_error_detail());
+			break;
+		}
+		fmt_time(e.ts_us, when);
+		if (e.seq != expect) {
+			scan_failf(sc, e.ts_us, "entry number %llu at %s where %llu was expected "
+			           "(entries removed, inserted or reordered)", (unsigned long long)e.seq,
+			           when, (unsigned long long)expect);
+			break;
+		}
+		if (e.type == CU_ENTRY_FRAME &&
+		    e.stored_len != cu_frame_stored_len(h->encryption, e.plain_len)) {
+			scan_failf(sc, e.ts_us, "frame %llu at %s: stored size %u does not fit its "
+			           "plaintext size %u", (unsigned long long)e.seq, when, e.stored_len,
+			           e.plain_len);
+			break;
+		}
+		if (e.stored_len > sc->file_size - off - CU_ENTRY_HEADER_LEN) {
+			scan_failf(sc, e.ts_us, "file ends inside entry %llu at %s (cut short)",
+			           (unsigned long long)e.seq, when);
+			break;
+		}
+		cu_buf_reset(&body);
+		if ((r = cu_buf_reserve(&body, e.stored_len)) < 0 ||
+		    (r = cu_pread_all(fd, body.data, e.stored_len, off + CU_ENTRY_HEADER_LEN, path)) < 0)
+			goto out;
+		const uint8_t *pt = body.data;
+		if (e.type == CU_ENTRY_FRAME && h->encryption != CU_ENC_NONE) {
+			size_t n = h->encryption == CU_ENC_LIGHT && e.plain_len > CU_LIGHT_BYTES
+			                   ? CU_LIGHT_BYTES : e.plain_len;
+			cu_buf_reset(&plain);
+			if ((r = cu_buf_reserve(&plain, e.plain_len)) < 0)
+				goto out;
+			cu_store_nonce(e.seq, nonce);
+			int ar = cu_aead_open(aead, nonce, sizeof(nonce), ebuf, CU_ENTRY_HEADER_LEN,
+			                      body.data, n, plain.data, body.data + n, CU_GCM_TAG_LEN);
+			if (ar == CU_ERR_AUTH) {
+				scan_failf(sc, e.ts_us, "frame %llu at %s: encrypted bytes or header altered "
+				           "(authentication tag mismatch)", (unsigned long long)e.seq, when);
+				break;
+			}
+			if ((r = ar) < 0)
+				goto out;
+			memcpy(plain.data + n, body.data + n + CU_GCM_TAG_LEN, e.plain_len - n);
+			plain.len = e.plain_len;
+			pt = plain.data;
+		}
+		uint8_t before[CU_SHA256_LEN];
+		memcpy(before, chain, CU_SHA256_LEN);
+		if ((r = hash_entry(sha, chain, ebuf, pt, e.plain_len)) < 0)
+			goto out;
+		if (e.type == CU_ENTRY_FRAME) {
+			t.frames++;
+			if (t.first_ts < 0 || e.ts_us < t.first_ts)
+				t.first_ts = e.ts_us;
+			if (e.ts_us >= t.last_ts) {
+				t.last_ts = e.ts_us;
+				t.last_dur = e.dur_us;
+			}
+		} else if (e.type == CU_ENTRY_RECORD) {
+			struct cu_record rec;
+			if (cu_record_decode(pt, e.plain_len, &rec) < 0) {
+				scan_failf(sc, e.ts_us, "record %llu at %s is malformed: %s",
+				           (unsigned long long)e.seq, when, cu_error_detail());
+				break;
+			}
+			if (t.nrecs >= RECORDS_MAX) {
+				scan_failf(sc, e.ts_us, "more than %d records in one segment", RECORDS_MAX);
+				break;
+			}
+			struct cu_scan_record *nr = realloc(sc->recs, (t.nrecs + 1) * sizeof(*nr));
+			if (nr == NULL) {
+				r = cu_fail(CU_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			sc->recs = nr;
+			sc->recs[t.nrecs].rec = rec;
+			sc->recs[t.nrecs].entry = e.seq;
+			t.nrecs++;
+			t.records++;
+		} else {
+			struct cu_seal seal;
+			uint8_t msg[CU_SEAL_MSG_LEN];
+			if (cu_seal_decode(pt, e.plain_len, &seal) < 0) {
+				scan_failf(sc, e.ts_us, "seal %llu at %s is malformed: %s",
+				           (unsigned long long)e.seq, when, cu_error_detail());
+				break;
+			}
+			if (seal.first_covered != covered) {
+				scan_failf(sc, e.ts_us, "seal at %s covers from entry %llu, expected %llu",
+				           when, (unsigned long long)seal.first_covered,
+				           (unsigned long long)covered);
+				break;
+			}
+			if (!cu_ct_equal(seal.key_id, s->signer.fingerprint, CU_SHA256_LEN)) {
+				scan_failf(sc, e.ts_us, "seal at %s names a signing key that is not this "
+				           "store's recording server certificate", when);
+				break;
+			}
+			cu_seal_message(s->id, h->camera_id, h->seq, ebuf, pt, msg);
+			if (cu_ed25519_verify(s->signer.ed25519_pub, msg, sizeof(msg), seal.sig) != 0) {
+				scan_failf(sc, e.ts_us, "seal at %s: the signature does not verify with the "
+				           "recording server's key (re-signed or altered)", when);
+				break;
+			}
+			if (!cu_ct_equal(seal.chain, before, CU_SHA256_LEN)) {
+				char from[CU_TIME_ISO_MAX];
+				fmt_time(t.first_ts, from);
+				scan_failf(sc, t.first_ts >= 0 ? t.first_ts : e.ts_us,
+				           "hash chain does not match the seal at %s: an entry sealed by it "
+				           "(frames from %s) was altered, added or removed", when, from);
+				break;
+			}
+			if (sc->seals == 0)
+				memcpy(sc->first_prev_seal, seal.prev_seal, CU_SHA256_LEN);
+			else if (!cu_ct_equal(seal.prev_seal, sc->last_seal, CU_SHA256_LEN)) {
+				scan_failf(sc, e.ts_us, "seal at %s does not link to the seal before it",
+				           when);
+				break;
+			}
+			/* valid: everything up to here is proven */
+			if ((r = cu_sha256(pt, e.plain_len, sc->last_seal)) < 0)
+				goto out;
+			sc->seals++;
+			sc->frames += t.frames;
+			sc->records += t.records;
+			if (t.first_ts >= 0 && (sc->first_ts < 0 || t.first_ts < sc->first_ts))
+				sc->first_ts = t.first_ts;
+			if (t.last_ts >= sc->last_ts && t.last_ts >= 0) {
+				sc->last_ts = t.last_ts;
+				sc->last_dur = t.last_dur;
+			}
+			sc->nrecs = t.nrecs;
+			t = (struct tentative){.first_ts = -1, .last_ts = -1, .nrecs = t.nrecs};
+			sc->good_end = off + CU_ENTRY_HEADER_LEN + e.stored_len;
+			memcpy(sc->chain, chain, CU_SHA256_LEN);
+			sc->last_entry = e.seq;
+			sc->last_seal_ts = e.ts_us;
+			covered = e.seq + 1;
+		}
+		off += CU_ENTRY_HEADER_LEN + e.stored_len;
+		expect++;
+		if (progress != NULL && off - reported >= PROGRESS_STEP) {
+			progress(pctx, off - reported);
+			reported = off;
+		}
+	}
+	if (sc->fail == 0 && sc->seals == 0)
+		scan_failf(sc, h->created_us, "segment has no valid seal");
+	r = 0;
+out:
+	if (progress != NULL && sc->file_size > reported)
+		progress(pctx, sc->file_size - reported);
+	close(fd);
+	cu_aead_free(aead);
+	cu_sha256_free(sha);
+	cu_buf_free(&body);
+	cu_buf_free(&plain);
+	if (r < 0)
+		cu_seg_scan_free(sc);
+	return r;
+}
+
+void
+cu_seg_scan_free(struct cu_seg_scan *sc)
+{
+	free(sc->recs);
+	sc->recs = NULL;
+	sc->nrecs = 0;
+}
+
+/* ---- the parallel run ---- */
+
+struct job {
+	size_t cam;                /* index into the report's cameras */
+	struct cu_seg_row row;
+	char path[PATH_MAX];
+	bool exists;
+	struct cu_seg_scan scan;
+	int err;                   /* scan could not run */
+	char err_detail[512];
+};
+
+struct run {
+	cu_store *s;
+	struct job *jobs;
+	size_t njobs;
+	atomic_size_t next;
+	pthread_mutex_t lock;
+	uint64_t done, total;
+	const struct cu_verify_opts *opts;
+};
+
+static void
+run_progress(void *ctx, uint64_t bytes)
+{
+	struct run *run = ctx;
+	pthread_mutex_lock(&run->lock);
+	run->done += bytes;
+	if (run->opts->progress != NULL)
+		run->opts->progress(run->opts->progress_ctx, run->done, run->total);
+	pthread_mutex_unlock(&run->lock);
+}
+
+static void *
+worker(void *arg)
+{
+	struct run *run = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&run->next, 1);
+		if (i >= run->njobs)
+			break;
+		struct job *j = &run->jobs[i];
+		if (!j->exists)
+			continue;
+		j->err = cu_segment_scan(run->s, j->path, &j->scan, run_progress, run);
+		if (j->err < 0)
+			snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
+	}
+	return NULL;
+}
+
+static int
+cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (int)n;
+}
+
+static void
+cam_fail(struct cu_verify_camera *c, int64_t when, uint64_t seg, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+cam_fail(struct cu_verify_camera *c, int64_t when, uint64_t seg, const char *fmt, ...)
+{
+	if (c->tampered)
+		return; /* the first failure is the one reported */
+	c->tampered = true;
+	c->fail_time_us = when;
+	c->fail_segment = seg;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, ap);
+	va_end(ap);
+}
+
+static int
+add_gap(struct cu_verify_camera *c, const struct cu_record *rec)
+{
+	struct cu_verify_gap *g = realloc(c->gaps, (c->ngaps + 1) * sizeof(*g));
+	if (g == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	c->gaps = g;
+	g = &c->gaps[c->ngaps++];
+	g->kind = rec->kind;
+	g->from_us = rec->from_us;
+	g->to_us = rec->to_us;
+	memcpy(g->reason, rec->reason, sizeof(g->reason));
+	return 0;
+}
+
+static int64_t
+row_time(const struct job *j)
+{
+	if (j->row.start_us >= 0)
+		return j->row.start_us;
+	if (j->scan.first_ts >= 0)
+		return j->scan.first_ts;
+	return j->scan.hdr.created_us > 0 ? j->scan.hdr.created_us : -1;
+}
+
+/* Segment files on disk that the catalogue does not list (or lists as deleted). */
+static void
+check_unlisted(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row *rows, size_t n,
+               struct cu_verify_camera *c)
+{
+	char dir[PATH_MAX];
+	if (cu_store_camera_dir(s, cam->id, dir, sizeof(dir)) < 0)
+		return;
+	DIR *d = opendir(dir);
+	if (d == NULL)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t len = strlen(e->d_name);
+		if (len < 5 || strcmp(e->d_name + len - 4, ".seg") != 0 || len != 20)
+			continue;
+		char digits[17];
+		uint64_t seq;
+		memcpy(digits, e->d_name, 16);
+		digits[16] = '\0';
+		bool listed = false;
+		if (cu_parse_u64(digits, UINT64_MAX, "segment", &seq) == 0) {
+			for (size_t i = 0; i < n && !listed; i++)
+				listed = rows[i].seq == seq;
+		}
+		if (!listed) {
+			cam_fail(c, -1, 0, "segment file %s is not in the catalogue (planted, or its "
+			         "catalogue row was removed)", e->d_name);
+			break;
+		}
+	}
+	closedir(d);
+}
+
+/* Links and catalogue checks for one camera, over its jobs in seq order. */
+static int
+check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row *all, size_t nall,
+             struct job *jobs, size_t nj, bool whole, struct cu_verify_camera *c)
+{
+	const char *last_start_name = NULL;
+	bool retention_needed = whole && nall > 0 && all[0].seq > 1;
+	bool retention_ok = false;
+	char when[CU_TIME_ISO_MAX];
+	for (size_t i = 0; i < nj; i++) {
+		struct job *j = &jobs[i];
+		struct cu_seg_scan *sc = &j->scan;
+		bool last = j->row.seq == all[nall - 1].seq;
+		if (j->err < 0)
+			return cu_fail(j->err, "%s", j->err_detail);
+		if (!j->exists) {
+			fmt_time(j->row.start_us, when);
+			cam_fail(c, j->row.start_us, j->row.seq, "segment %llu (from %s) is missing: its "
+			         "file was deleted", (unsigned long long)j->row.seq, when);
+			continue;
+		}
+		/* the unsealed tail of a segment still being written (or left by a crash
+		 * that recovery will record) is not a failure */
+		bool open_tail = j->row.status == CU_SEG_OPEN && last && sc->seals > 0 &&
+		                 sc->good_end >= j->row.bytes;
+		if (sc->fail != 0 && !open_tail) {
+			cam_fail(c, row_time(j), j->row.seq, "segment %llu: %s",
+			         (unsigned long long)j->row.seq, sc->reason);
+			continue;
+		}
+		if (open_tail)
+			c->unsealed_bytes = sc->file_size - sc->good_end;
+		if (memcmp(sc->hdr.camera_id, cam->id, CU_ID_LEN) != 0 || sc->hdr.seq != j->row.seq) {
+			cam_fail(c, row_time(j), j->row.seq, "segment %llu: its header names another "
+			         "camera or segment number (spliced in from elsewhere)",
+			         (unsigned long long)j->row.seq);
+			continue;
+		}
+		if (j->row.status == CU_SEG_OPEN && !last) {
+			cam_fail(c, row_time(j), j->row.seq, "segment %llu is marked open but is not the "
+			         "newest", (unsigned long long)j->row.seq);
+			continue;
+		}
+		if (j->row.status == CU_SEG_CLOSED &&
+		    (sc->file_size != j->row.bytes || sc->good_end != j->row.bytes)) {
+			cam_fail(c, row_time(j), j->row.seq, "segment %llu is %llu bytes, the catalogue "
+			         "recorded %llu (truncated or extended)", (unsigned long long)j->row.seq,
+			         (unsigned long long)sc->file_size, (unsigned long long)j->row.bytes);
+			continue;
+		}
+		int64_t end = sc->last_ts >= 0 ? sc->last_ts + sc->last_dur : -1;
+		bool rowok = j->row.first_entry == sc->hdr.first_entry;
+		if (j->row.status == CU_SEG_CLOSED)
+			rowok = rowok && j->row.frames == sc->frames && j->row.start_us == sc->first_ts &&
+			        j->row.end_us == end && j->row.last_entry == sc->last_entry &&
+			        cu_ct_equal(j->row.end_chain, sc->chain, CU_SHA256_LEN) &&
+			        cu_ct_equal(j->row.last_seal, sc->last_seal, CU_SHA256_LEN);
+		else
+			rowok = rowok && j->row.bytes <= sc->good_end && j->row.frames <= sc->frames;
+		if (!rowok) {
+			fmt_time(sc->first_ts, when);
+			cam_fail(c, sc->first_ts >= 0 ? sc->first_ts : row_time(j), j->row.seq,
+			         "segment %llu: the catalogue row (times, counts or chain) disagrees "
+			         "with the signed content, which starts at %s",
+			         (unsigned long long)j->row.seq, when);
+			continue;
+		}
+		/* link to the segment before */
+		const struct job *p = i > 0 ? &jobs[i - 1] : NULL;
+		bool linked;
+		if (p != NULL && p->row.seq + 1 == j->row.seq && p->exists) {
+			linked = cu_ct_equal(sc->hdr.prev_chain, p->scan.chain, CU_SHA256_LEN) &&
+			         sc->hdr.first_entry == p->scan.last_entry + 1 &&
+			         cu_ct_equal(sc->first_prev_seal, p->scan.last_seal, CU_SHA256_LEN);
+		} else if (p != NULL) {
+			linked = false;
+		} else if (j->row.seq == 1) {
+			linked = cu_ct_equal(sc->hdr.prev_chain, zero32, CU_SHA256_LEN) &&
+			         sc->hdr.first_entry == 1 &&
+			         cu_ct_equal(sc->first_prev_seal, zero32, CU_SHA256_LEN);
+		} else {
+			/* the first segment checked: link to the catalogue row before it, or to
+			 * the retention record that deleted what came before */
+			const struct cu_seg_row *prow = NULL;
+			for (size_t k = 0; k < nall; k++)
+				if (all[k].seq + 1 == j->row.seq)
+					prow = &all[k];
+			linked = prow == NULL ||
+			         (cu_ct_equal(sc->hdr.prev_chain, prow->end_chain, CU_SHA256_LEN) &&
+			          cu_ct_equal(sc->first_prev_seal, prow->last_seal, CU_SHA256_LEN));
+		}
+		if (!linked) {
+			fmt_time(p ? p->row.end_us : -1, when);
+			cam_fail(c, row_time(j), j->row.seq, "segment %llu does not follow on from the "
+			         "segment before it (a segment was removed, replaced or reordered; last "
+			         "good data ends at %s)", (unsigned long long)j->row.seq, when);
+			continue;
+		}
+		for (size_t k = 0; k < sc->nrecs; k++) {
+			const struct cu_record *rec = &sc->recs[k].rec;
+			if (rec->kind == CU_REC_START)
+				last_start_name = rec->reason;
+			if (rec->kind == CU_REC_RETENTION && retention_needed && rec->aux2 == all[0].seq &&
+			    cu_ct_equal(rec->hash, jobs[0].scan.hdr.prev_chain, CU_SHA256_LEN))
+				retention_ok = true;
+			if (rec->kind == CU_REC_GAP || rec->kind == CU_REC_RESTART ||
+			    rec->kind == CU_REC_RETENTION) {
+				int r = add_gap(c, rec);
+				if (r < 0)
+					return r;
+			}
+		}
+		c->segments++;
+		c->frames += sc->frames;
+		c->seals += sc->seals;
+		c->records += sc->records;
+		c->bytes += sc->file_size;
+		if (sc->first_ts >= 0 && (c->first_us < 0 || sc->first_ts < c->first_us))
+			c->first_us = sc->first_ts;
+		if (end > c->last_us)
+			c->last_us = end;
+	}
+	if (retention_needed && !retention_ok && nj > 0 && jobs[0].row.seq == all[0].seq) {
+		fmt_time(all[0].start_us, when);
+		cam_fail(c, all[0].start_us, all[0].seq, "segments before %llu are gone without a "
+		         "signed retention record (recording before %s was deleted)",
+		         (unsigned long long)all[0].seq, when);
+	}
+	if (whole && last_start_name != NULL && strcmp(last_start_name, cam->name) != 0)
+		cam_fail(c, c->first_us, 0, "the catalogue calls this camera \"%s\" but its signed "
+		         "start record says \"%s\"", cam->name, last_start_name);
+	if (whole)
+		check_unlisted(s, cam, all, nall, c);
+	return 0;
+}
+
+int
+cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_report **ret)
+{
+	struct cu_cam_row *cams = NULL;
+	size_t ncams = 0;
+	struct cu_seg_row **rows = NULL;
+	size_t *nrows = NULL;
+	struct run run = {.s = s, .opts = o};
+	pthread_mutex_init(&run.lock, NULL);
+	struct cu_verify_report *rep = calloc(1, sizeof(*rep));
+	if (rep == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	int r = 0;
+	if (s->encryption != CU_ENC_NONE && !s->have_keys) {
+		r = cu_fail(CU_ERR_PASSWORD, "this store is encrypted: verify needs its password");
+		goto out;
+	}
+	memcpy(rep->signer_subject, s->signer.subject, sizeof(rep->signer_subject));
+	memcpy(rep->signer_fp, s->signer.fingerprint, CU_SHA256_LEN);
+	memcpy(rep->ca_subject, s->ca.subject, sizeof(rep->ca_subject));
+	memcpy(rep->ca_fp, s->ca.fingerprint, CU_SHA256_LEN);
+	if (o->camera != NULL) {
+		cams = calloc(1, sizeof(*cams));
+		if (cams == NULL) {
+			r = cu_fail(CU_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		if ((r = cu_catalog_camera(s, o->camera, false, cams)) < 0)
+			goto out;
+		ncams = 1;
+	} else if ((r = cu_catalog_cameras(s, &cams, &ncams)) < 0) {
+		goto out;
+	}
+	rep->cameras = calloc(ncams ? ncams : 1, sizeof(*rep->cameras));
+	rows = calloc(ncams ? ncams : 1, sizeof(*rows));
+	nrows = calloc(ncams ? ncams : 1, sizeof(*nrows));
+	if (rep->cameras == NULL || rows == NULL || nrows == NULL) {
+		r = cu_fail(CU_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	rep->ncameras = ncams;
+	bool ranged = o->from_us > 0 || o->to_us > 0;
+	/* choose the segments: those overlapping [from, to] */
+	size_t cap = 0;
+	for (size_t i = 0; i < ncams; i++) {
+		struct cu_verify_camera *c = &rep->cameras[i];
+		memcpy(c->name, cams[i].name, sizeof(c->name));
+		cu_hex(cams[i].id, CU_ID_LEN, c->id);
+		c->first_us = c->last_us = c->fail_time_us = -1;
+		if ((r = cu_catalog_segments(s, cams[i].row, false, &rows[i], &nrows[i])) < 0)
+			goto out;
+		for (size_t k = 0; k < nrows[i]; k++) {
+			const struct cu_seg_row *g = &rows[i][k];
+			bool in = !ranged || g->start_us < 0 ||
+			          ((g->end_us >= o->from_us) && (o->to_us == 0 || g->start_us <= o->to_us));
+			if (!in)
+				continue;
+			if (run.njobs == cap) {
+				cap = cap ? cap * 2 : 64;
+				struct job *nj = realloc(run.jobs, cap * sizeof(*nj));
+				if (nj == NULL) {
+					r = cu_fail(CU_ERR_NOMEM, "out of memory");
+					goto out;
+				}
+				run.jobs = nj;
+			}
+			struct job *j = &run.jobs[run.njobs++];
+			memset(j, 0, sizeof(*j));
+			j->cam = i;
+			j->row = *g;
+			if ((r = cu_store_segment_path(s, cams[i].id, g->seq, j->path, sizeof(j->path))) < 0)
+				goto out;
+			struct stat st;
+			j->exists = lstat(j->path, &st) == 0;
+			if (j->exists)
+				run.total += (uint64_t)st.st_size;
+		}
+	}
+	int nthreads = o->threads > 0 ? o->threads : cpu_count();
+	if ((size_t)nthreads > run.njobs)
+		nthreads = run.njobs ? (int)run.njobs : 1;
+	pthread_t tids[THREADS_MAX];
+	int started = 0;
+	for (int t = 1; t < nthreads; t++) {
+		if (pthread_create(&tids[started], NULL, worker, &run) != 0)
+			break;
+		started++;
+	}
+	worker(&run);
+	for (int t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
+	size_t at = 0;
+	for (size_t i = 0; i < ncams; i++) {
+		size_t n = 0;
+		while (at + n < run.njobs && run.jobs[at + n].cam == i)
+			n++;
+		if ((r = check_camera(s, &cams[i], rows[i], nrows[i], run.jobs + at, n, !ranged,
+		                      &rep->cameras[i])) < 0)
+			goto out;
+		at += n;
+	}
+	int64_t first = -1;
+	for (size_t i = 0; i < ncams; i++) {
+		struct cu_verify_camera *c = &rep->cameras[i];
+		if (!c->tampered)
+			continue;
+		if (!rep->tampered || (c->fail_time_us >= 0 && (first < 0 || c->fail_time_us < first))) {
+			rep->first_failure = i;
+			first = c->fail_time_us;
+		}
+		rep->tampered = true;
+	}
+	int cr = cu_x509_verify_chain(s->cert_pem, s->cert_len, s->ca_pem, s->ca_len, s->created_us);
+	if (cr < 0 && ncams > 0 && !rep->tampered) {
+		cam_fail(&rep->cameras[0], rep->cameras[0].first_us, 0,
+		         "the recording server certificate does not chain to the site CA: %s",
+		         cu_error_detail());
+		rep->tampered = true;
+		rep->first_failure = 0;
+	} else if (cr < 0) {
+		rep->tampered = true;
+	}
+	r = 0;
+out:
+	for (size_t i = 0; i < run.njobs; i++)
+		cu_seg_scan_free(&run.jobs[i].scan);
+	free(run.jobs);
+	for (size_t i = 0; rows != NULL && i < ncams; i++)
+		free(rows[i]);
+	free(rows);
+	free(nrows);
+	free(cams);
+	pthread_mutex_destroy(&run.lock);
+	if (r < 0) {
+		cu_verify_report_free(rep);
+		return r;
+	}
+	*ret = rep;
+	return 0;
+}
+
+void
+cu_verify_report_free(struct cu_verify_report *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; i < r->ncameras; i++)
+		free(r->cameras[i].gaps);
+	free(r->cameras);
+	free(r);
+}

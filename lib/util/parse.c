@@ -1,1 +1,61 @@
-/* placeholder while the module is written */
+#include <stddef.h>
+#include <string.h>
+
+#include "util/err.h"
+#include "util/parse.h"
+
+int
+cu_parse_u64(const char *s, uint64_t max, const char *what, uint64_t *ret)
+{
+	if (s == NULL || *s == '\0')
+		return cu_fail(CU_ERR_FORMAT, "%s: expected a number, got nothing", what);
+	uint64_t v = 0;
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return cu_fail(CU_ERR_FORMAT, "%s: \"%.40s\" is not a whole number", what, s);
+		unsigned dgt = (unsigned)(*p - '0');
+		if (v > (max - dgt) / 10)
+			return cu_fail(CU_ERR_LIMIT, "%s: %.40s is over the limit %llu", what, s,
+			               (unsigned long long)max);
+		v = v * 10 + dgt;
+	}
+	*ret = v;
+	return 0;
+}
+
+void
+cu_hex(const uint8_t *in, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hx[in[i] >> 4];
+		out[2 * i + 1] = hx[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static int
+nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+cu_unhex(const char *s, uint8_t *out, size_t n)
+{
+	if (s == NULL || strnlen(s, 2 * n + 1) != 2 * n)
+		return cu_fail(CU_ERR_FORMAT, "expected %zu hex digits", 2 * n);
+	for (size_t i = 0; i < n; i++) {
+		int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
+		if (hi < 0 || lo < 0)
+			return cu_fail(CU_ERR_FORMAT, "not a hex digit at position %zu", 2 * i);
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}

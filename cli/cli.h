@@ -1,0 +1,52 @@
+/* custody CLI: shared helpers for the subcommands (one file each). */
+#ifndef CU_CLI_H
+#define CU_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custody/error.h"
+
+/* Exit codes of every subcommand. */
+enum { EXIT_INTACT = 0, EXIT_TAMPERED = 1, EXIT_ERROR = 2 };
+
+int cmd_init(int argc, char **argv);
+int cmd_import(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
+/* Prints "custody <cmd>: <what>: <library detail or strerror>" to stderr and
+ * returns EXIT_ERROR. */
+int cli_fail(const char *cmd, int err, const char *what);
+
+/* Prints a usage error and returns EXIT_ERROR. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reads the password from --password-file (first line; the file must not be
+ * readable or writable by others) or, without one, asks on the terminal
+ * (twice when confirm). The buffer is wiped by cli_password_free. */
+struct cli_password {
+	char *buf;
+	size_t len;
+};
+int cli_password_get(const char *cmd, const char *file, bool confirm, struct cli_password *ret);
+void cli_password_free(struct cli_password *p);
+
+/* A progress bar on stderr, only when stderr is a terminal. */
+struct cli_progress {
+	bool tty;
+	const char *label;
+	int64_t started_mono, last_mono;
+};
+void cli_progress_init(struct cli_progress *p, const char *label);
+void cli_progress_update(struct cli_progress *p, uint64_t done, uint64_t total);
+void cli_progress_done(struct cli_progress *p);
+
+/* "12.3 MB" style. */
+void cli_bytes(uint64_t n, char *buf, size_t len);
+
+/* Parses ISO 8601 from an option, with a message naming the option. */
+int cli_time_arg(const char *cmd, const char *opt, const char *value, int64_t *ret);
+
+#endif

@@ -1,0 +1,265 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "custody/crypto.h"
+#include "custody/store.h"
+#include "custody/time.h"
+
+int
+cli_fail(const char *cmd, int err, const char *what)
+{
+	const char *detail = cu_error_detail();
+	if (detail[0] != '\0')
+		fprintf(stderr, "custody %s: %s: %s\n", cmd, what, detail);
+	else
+		fprintf(stderr, "custody %s: %s: %s\n", cmd, what, cu_strerror(err));
+	return EXIT_ERROR;
+}
+
+int
+cli_usage(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "custody %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\n(see custody %s --help)\n", cmd);
+	return EXIT_ERROR;
+}
+
+static int
+read_password_file(const char *cmd, const char *file, struct cli_password *p)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		fprintf(stderr, "custody %s: --password-file %s: %s\n", cmd, file, strerror(errno));
+		return EXIT_ERROR;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		fprintf(stderr, "custody %s: --password-file %s: not a regular file\n", cmd, file);
+		close(fd);
+		return EXIT_ERROR;
+	}
+	if (st.st_mode & (S_IRWXO | S_IWGRP)) {
+		fprintf(stderr, "custody %s: --password-file %s: readable or writable by others "
+		        "(mode %04o); run chmod 600 on it\n", cmd, file, (unsigned)(st.st_mode & 07777));
+		close(fd);
+		return EXIT_ERROR;
+	}
+	char *buf = calloc(1, CU_PASSWORD_MAX + 2);
+	if (buf == NULL) {
+		close(fd);
+		return cli_fail(cmd, CU_ERR_NOMEM, "password");
+	}
+	size_t len = 0;
+	for (;;) {
+		ssize_t n = read(fd, buf + len, CU_PASSWORD_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "custody %s: --password-file %s: %s\n", cmd, file,
+			        strerror(errno));
+			goto bad;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len > CU_PASSWORD_MAX)
+			break;
+	}
+	close(fd);
+	fd = -1;
+	char *nl = memchr(buf, '\n', len);
+	if (nl != NULL)
+		len = (size_t)(nl - buf);
+	else if (len > CU_PASSWORD_MAX) {
+		fprintf(stderr, "custody %s: --password-file %s: the password is longer than %d "
+		        "bytes\n", cmd, file, CU_PASSWORD_MAX);
+		goto bad;
+	}
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	if (len == 0) {
+		fprintf(stderr, "custody %s: --password-file %s: the first line is empty\n", cmd, file);
+		goto bad;
+	}
+	if (memchr(buf, '\0', len) != NULL) {
+		fprintf(stderr, "custody %s: --password-file %s: the password contains a NUL byte\n",
+		        cmd, file);
+		goto bad;
+	}
+	cu_wipe(buf + len, CU_PASSWORD_MAX + 2 - len);
+	p->buf = buf;
+	p->len = len;
+	return 0;
+bad:
+	if (fd >= 0)
+		close(fd);
+	cu_wipe(buf, CU_PASSWORD_MAX + 2);
+	free(buf);
+	return EXIT_ERROR;
+}
+
+static int
+ask_tty(const char *prompt, char *buf, size_t max, size_t *ret_len)
+{
+	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -1;
+	struct termios old, quiet;
+	int r = -1;
+	if (tcgetattr(fd, &old) < 0)
+		goto out;
+	quiet = old;
+	quiet.c_lflag &= (tcflag_t)~(ECHO | ECHONL);
+	quiet.c_lflag |= ICANON;
+	if (write(fd, prompt, strlen(prompt)) < 0 || tcsetattr(fd, TCSAFLUSH, &quiet) < 0)
+		goto out;
+	size_t len = 0;
+	char c;
+	while (len < max) {
+		ssize_t n = read(fd, &c, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0 || c == '\n')
+			break;
+		buf[len++] = c;
+	}
+	c = 0;
+	tcsetattr(fd, TCSAFLUSH, &old);
+	if (write(fd, "\n", 1) < 0) {
+		/* the newline is cosmetic */
+	}
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	*ret_len = len;
+	r = 0;
+out:
+	close(fd);
+	return r;
+}
+
+int
+cli_password_get(const char *cmd, const char *file, bool confirm, struct cli_password *ret)
+{
+	if (file != NULL)
+		return read_password_file(cmd, file, ret);
+	char *a = calloc(1, CU_PASSWORD_MAX + 1), *b = calloc(1, CU_PASSWORD_MAX + 1);
+	size_t la = 0, lb = 0;
+	int r = EXIT_ERROR;
+	if (a == NULL || b == NULL)
+		goto out;
+	if (ask_tty(confirm ? "New store password: " : "Store password: ", a, CU_PASSWORD_MAX,
+	            &la) < 0) {
+		fprintf(stderr, "custody %s: no --password-file given and no terminal to ask on\n",
+		        cmd);
+		goto out;
+	}
+	if (confirm) {
+		if (ask_tty("Repeat the password: ", b, CU_PASSWORD_MAX, &lb) < 0 || la != lb ||
+		    !cu_ct_equal(a, b, la)) {
+			fprintf(stderr, "custody %s: the two passwords differ\n", cmd);
+			goto out;
+		}
+	}
+	if (la == 0) {
+		fprintf(stderr, "custody %s: empty password\n", cmd);
+		goto out;
+	}
+	ret->buf = a;
+	ret->len = la;
+	a = NULL;
+	r = 0;
+out:
+	if (a != NULL)
+		cu_wipe(a, CU_PASSWORD_MAX + 1);
+	if (b != NULL)
+		cu_wipe(b, CU_PASSWORD_MAX + 1);
+	free(a);
+	free(b);
+	return r;
+}
+
+void
+cli_password_free(struct cli_password *p)
+{
+	if (p->buf != NULL) {
+		cu_wipe(p->buf, p->len);
+		free(p->buf);
+	}
+	p->buf = NULL;
+	p->len = 0;
+}
+
+void
+cli_progress_init(struct cli_progress *p, const char *label)
+{
+	p->tty = isatty(STDERR_FILENO) == 1;
+	p->label = label;
+	p->started_mono = p->last_mono = cu_time_mono_us();
+}
+
+void
+cli_progress_update(struct cli_progress *p, uint64_t done, uint64_t total)
+{
+	if (!p->tty)
+		return;
+	int64_t now = cu_time_mono_us();
+	if (now - p->last_mono < 100000 && done < total)
+		return;
+	p->last_mono = now;
+	int width = 30;
+	int fill = total ? (int)((double)done / (double)total * width) : width;
+	if (fill > width)
+		fill = width;
+	char bar[64];
+	for (int i = 0; i < width; i++)
+		bar[i] = i < fill ? '#' : '.';
+	bar[width] = '\0';
+	double secs = (double)(now - p->started_mono) / 1e6;
+	double rate = secs > 0 ? (double)done / secs / 1e6 : 0;
+	fprintf(stderr, "\r%s [%s] %3d%%  %.1f MB/s ", p->label, bar,
+	        total ? (int)(done * 100 / total) : 100, rate);
+	fflush(stderr);
+}
+
+void
+cli_progress_done(struct cli_progress *p)
+{
+	if (p->tty)
+		fprintf(stderr, "\r%*s\r", 70, "");
+}
+
+void
+cli_bytes(uint64_t n, char *buf, size_t len)
+{
+	if (n < 1000)
+		snprintf(buf, len, "%llu B", (unsigned long long)n);
+	else if (n < 1000000)
+		snprintf(buf, len, "%.1f kB", (double)n / 1e3);
+	else if (n < 1000000000)
+		snprintf(buf, len, "%.1f MB", (double)n / 1e6);
+	else
+		snprintf(buf, len, "%.2f GB", (double)n / 1e9);
+}
+
+int
+cli_time_arg(const char *cmd, const char *opt, const char *value, int64_t *ret)
+{
+	int r = cu_time_parse_iso8601(value, ret);
+	if (r < 0) {
+		fprintf(stderr, "custody %s: %s: %s\n", cmd, opt, cu_error_detail());
+		return EXIT_ERROR;
+	}
+	return 0;
+}

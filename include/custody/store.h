@@ -1,0 +1,189 @@
+/* custody — the media database.
+ *
+ * A store is a directory: per camera, append-only segment files of encrypted
+ * frames chained with SHA-256 and sealed with Ed25519 signatures; and a SQLite
+ * catalogue (WAL) indexing them. Media bytes never go into SQL. The format is
+ * docs/formats/media-database.md.
+ *
+ * Threads: a cu_store may be shared by many threads; each cu_writer is used by
+ * one thread at a time. Writers of different cameras never wait on each other
+ * except for the short catalogue commit after each flush. */
+#ifndef CUSTODY_STORE_H
+#define CUSTODY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custody/crypto.h"
+#include "custody/media.h"
+
+enum cu_encryption {
+	CU_ENC_NONE = 0,   /* signed, not encrypted */
+	CU_ENC_LIGHT = 1,  /* the first 1000 bytes of every frame encrypted */
+	CU_ENC_STRONG = 2, /* every byte encrypted */
+};
+
+#define CU_CAMERA_NAME_MAX 64          /* bytes; [A-Za-z0-9._-], first alnum */
+#define CU_PASSWORD_MIN 12             /* store password, bytes */
+#define CU_PASSWORD_MAX 1024
+#define CU_SEGMENT_US_DEFAULT (60 * INT64_C(1000000))
+#define CU_SEGMENT_US_MIN INT64_C(1000000)
+#define CU_SEGMENT_US_MAX (3600 * INT64_C(1000000))
+#define CU_SEAL_US 1000000             /* media is sealed at least this often */
+#define CU_SEGMENT_BYTES_MAX (1024u * 1024 * 1024) /* a segment is cut before this */
+
+typedef struct cu_store cu_store;
+typedef struct cu_writer cu_writer;
+
+const char *cu_encryption_name(int enc);
+/* "none", "light", "strong" -> enum; CU_ERR_INVAL otherwise. */
+int cu_encryption_parse(const char *s, int *ret);
+
+/* Valid camera name? Returns 0 or CU_ERR_INVAL with a detail. */
+int cu_camera_name_check(const char *name);
+
+struct cu_store_create_opts {
+	int encryption;                  /* enum cu_encryption */
+	int64_t segment_us;              /* segment length; 0 = default */
+	const char *site_name;           /* organisation in the certificates; NULL = "custody site" */
+	const char *server_name;         /* recording server's CN; NULL = host name */
+	struct cu_argon2_params kdf;     /* zeros = the defaults */
+};
+
+/* Creates a store in dir (which must not exist or be empty): keys, site CA,
+ * recording-server certificate, catalogue. The password (CU_PASSWORD_MIN..MAX
+ * bytes) wraps every key. On failure nothing is left behind in dir. */
+int cu_store_create(const char *dir, const char *password, size_t pw_len,
+                    const struct cu_store_create_opts *opts);
+
+/* Opens a store. With a password, the keys are unwrapped (a wrong password is
+ * CU_ERR_PASSWORD); with password NULL the store opens for reading the
+ * catalogue and certificates only. The store is never modified by opening. */
+int cu_store_open(const char *dir, const char *password, size_t pw_len, cu_store **ret);
+void cu_store_close(cu_store *s);
+
+int cu_store_encryption(const cu_store *s);
+int64_t cu_store_segment_us(const cu_store *s);
+
+/* ---- recording ---- */
+
+/* Opens the camera's writer (creating the camera on first use), taking its
+ * lock (CU_ERR_BUSY if another process holds it). If the last session ended
+ * without a clean stop, its unsealed tail is cut off and a signed RESTART
+ * record names the hole. Writes a signed START record. Needs the password. */
+int cu_writer_open(cu_store *s, const char *camera, cu_writer **ret);
+
+/* Appends one frame. Timestamps must not go backwards by more than 10 s
+ * within a track (CU_ERR_INVAL). Seals, flushes and starts new segments as
+ * needed. On CU_ERR_NOSPC or CU_ERR_IO the unflushed frames are dropped, the
+ * segment is rolled back to its last durable seal, and a GAP record is written
+ * once writing works again; the writer stays usable. */
+int cu_writer_append(cu_writer *w, const cu_frame *f);
+
+/* Seals and makes durable whatever is pending if the oldest pending entry is
+ * older than the seal interval by the monotonic clock; call it at least
+ * every second when frames stop coming. */
+int cu_writer_tick(cu_writer *w);
+
+/* Seals and makes durable everything pending now. */
+int cu_writer_flush(cu_writer *w);
+
+/* Writes a signed GAP record: no frames from..to, for the reason given. */
+int cu_writer_gap(cu_writer *w, int64_t from_us, int64_t to_us, const char *reason);
+
+struct cu_retention_result {
+	uint64_t segments_deleted;
+	uint64_t bytes_freed;
+};
+
+/* Deletes this camera's oldest closed segments while they are older than
+ * max_age_us (0 = no age limit) or the camera uses more than max_bytes
+ * (0 = no size limit), never the open one. A signed RETENTION record is
+ * written and made durable before any file is removed. */
+int cu_writer_retention(cu_writer *w, int64_t max_age_us, uint64_t max_bytes, int64_t now_us,
+                        struct cu_retention_result *ret);
+
+/* Writes a STOP record, seals, flushes, releases the lock and frees the
+ * writer (always, even on error). NULL is fine. */
+int cu_writer_close(cu_writer *w);
+
+/* ---- verification ---- */
+
+struct cu_verify_gap {
+	int kind;                         /* "gap", "restart", "retention", "start", "stop" */
+	int64_t from_us, to_us;
+	char reason[513];
+};
+
+struct cu_verify_camera {
+	char name[CU_CAMERA_NAME_MAX + 1];
+	char id[33];                      /* hex */
+	uint64_t frames, seals, segments, records, bytes;
+	int64_t first_us, last_us;        /* -1 when there are no frames */
+	size_t ngaps;
+	struct cu_verify_gap *gaps;       /* gap, restart and retention records */
+	uint64_t unsealed_bytes;          /* open segment's tail not yet sealed */
+	bool tampered;
+	int64_t fail_time_us;             /* start of the first failed segment */
+	uint64_t fail_segment;
+	char fail_reason[512];
+};
+
+struct cu_verify_report {
+	bool tampered;
+	size_t ncameras;
+	struct cu_verify_camera *cameras;
+	size_t first_failure;             /* index into cameras when tampered */
+	char signer_subject[512];
+	uint8_t signer_fp[CU_SHA256_LEN];
+	char ca_subject[512];
+	uint8_t ca_fp[CU_SHA256_LEN];
+};
+
+struct cu_verify_opts {
+	const char *camera;               /* NULL = all cameras */
+	int64_t from_us, to_us;           /* segments overlapping [from, to]; to 0 = no end */
+	int threads;                      /* 0 = every online CPU */
+	/* Called from worker threads (serialised) as segments finish. */
+	void (*progress)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
+	void *progress_ctx;
+};
+
+/* Checks every frame, seal, link and record of the selected segments, and
+ * the catalogue against them. Returns 0 with a report (tampered or not), or a
+ * negative cu_err when verification could not run (wrong password, missing
+ * camera, unreadable store). */
+int cu_store_verify(cu_store *s, const struct cu_verify_opts *opts,
+                    struct cu_verify_report **ret);
+void cu_verify_report_free(struct cu_verify_report *r);
+
+/* ---- information ---- */
+
+struct cu_info_camera {
+	char name[CU_CAMERA_NAME_MAX + 1];
+	char id[33];
+	int64_t first_us, last_us;        /* -1 when empty */
+	uint64_t segments, frames, bytes;
+	bool recording;                   /* a writer holds the lock now */
+};
+
+struct cu_store_info {
+	int encryption;
+	int64_t segment_us;
+	char store_id[33];
+	int64_t created_us;
+	char signer_subject[512];
+	uint8_t signer_fp[CU_SHA256_LEN];
+	char ca_subject[512];
+	uint8_t ca_fp[CU_SHA256_LEN];
+	size_t ncameras;
+	struct cu_info_camera *cameras;
+	uint64_t total_bytes;
+};
+
+/* Reads the catalogue (no password needed). */
+int cu_store_info(cu_store *s, struct cu_store_info **ret);
+void cu_store_info_free(struct cu_store_info *i);
+
+#endif

@@ -1,0 +1,133 @@
+/* Private: the store's internals shared by its files. */
+#ifndef CU_STORE_INT_H
+#define CU_STORE_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "custody/store.h"
+#include "custody/x509.h"
+#include "store/format.h"
+
+#define CU_KEYRING_FILE "keyring.json"
+#define CU_CA_FILE "site-ca.pem"
+#define CU_CERT_FILE "server.pem"
+#define CU_CATALOG_FILE "catalog.db"
+#define CU_CAMERAS_DIR "cameras"
+#define CU_KEYRING_MAX (64 * 1024)
+#define CU_CAMERAS_MAX 4096          /* cameras in one store */
+#define CU_SEGMENTS_MAX 10000000     /* segments listed for one camera */
+
+/* The keys, present only when the store was opened with the password. */
+struct cu_keys {
+	uint8_t data[CU_AES256_KEY_LEN];     /* media data key */
+	uint8_t sign[CU_ED25519_KEY_LEN];    /* recording server's signing seed */
+	uint8_t ca[CU_ED25519_KEY_LEN];      /* site CA's seed */
+};
+
+struct cu_store {
+	char dir[PATH_MAX];
+	uint8_t id[CU_ID_LEN];
+	int encryption;
+	int64_t segment_us;
+	int64_t created_us;
+	bool have_keys;
+	struct cu_keys keys;
+	char *ca_pem, *cert_pem;
+	size_t ca_len, cert_len;
+	struct cu_x509_info ca, signer;      /* parsed certificates */
+	sqlite3 *db;
+	bool db_readonly;                    /* opened read-only (verify, info) */
+	pthread_mutex_t db_lock;             /* one catalogue connection, shared */
+};
+
+/* ---- keyring (keyring.c) ---- */
+int cu_keyring_create(const char *path, const uint8_t store_id[static CU_ID_LEN], int encryption,
+                      const char *password, size_t pw_len, const struct cu_argon2_params *kdf,
+                      const struct cu_keys *keys);
+/* Reads the keyring's store id and mode; with a password also unwraps keys. */
+int cu_keyring_load(const char *path, const char *password, size_t pw_len,
+                    uint8_t ret_store_id[static CU_ID_LEN], int *ret_encryption,
+                    struct cu_keys *ret_keys);
+
+/* ---- catalogue (catalog.c); every call takes db_lock itself ---- */
+struct cu_seg_row {
+	uint64_t seq;
+	int status;                          /* CU_SEG_OPEN / CLOSED / DELETED */
+	int64_t start_us, end_us;            /* -1 when no frames */
+	uint64_t first_entry, last_entry;
+	uint64_t frames, bytes;
+	uint8_t end_chain[CU_SHA256_LEN];    /* chain value after the last entry (a seal) */
+	uint8_t last_seal[CU_SHA256_LEN];    /* SHA-256 of the last seal's body */
+};
+enum { CU_SEG_OPEN = 0, CU_SEG_CLOSED = 1, CU_SEG_DELETED = 2 };
+
+struct cu_cam_row {
+	int64_t row;
+	uint8_t id[CU_ID_LEN];
+	char name[CU_CAMERA_NAME_MAX + 1];
+	int64_t created_us;
+};
+
+int cu_catalog_create(const char *path, const uint8_t store_id[static CU_ID_LEN], int encryption,
+                      int64_t segment_us, int64_t created_us);
+int cu_catalog_open(cu_store *s, bool readonly);
+void cu_catalog_close(cu_store *s);
+/* Finds a camera by name; creates it when create is true. CU_ERR_NOTFOUND otherwise. */
+int cu_catalog_camera(cu_store *s, const char *name, bool create, struct cu_cam_row *ret);
+/* All cameras by name. *ret is malloc'd. */
+int cu_catalog_cameras(cu_store *s, struct cu_cam_row **ret, size_t *ret_n);
+/* The camera's segments in order of seq, deleted ones included when asked. */
+int cu_catalog_segments(cu_store *s, int64_t cam, bool with_deleted, struct cu_seg_row **ret,
+                        size_t *ret_n);
+int cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *row);
+/* Marks segments [from, to] of a camera deleted. */
+int cu_catalog_segments_delete(cu_store *s, int64_t cam, uint64_t from, uint64_t to);
+
+/* ---- paths ---- */
+int cu_store_camera_dir(const cu_store *s, const uint8_t cam_id[static CU_ID_LEN], char *buf,
+                        size_t len);
+int cu_store_segment_path(const cu_store *s, const uint8_t cam_id[static CU_ID_LEN], uint64_t seq,
+                          char *buf, size_t len);
+/* Per-segment AES key: HKDF(data key, salt, "custody/v1/segment-key" || store || camera || seq). */
+int cu_store_segment_key(const cu_store *s, const struct cu_seg_header *h,
+                         uint8_t out[static CU_AES256_KEY_LEN]);
+/* GCM nonce of an entry: 4 zero bytes || entry number (LE). */
+void cu_store_nonce(uint64_t entry, uint8_t out[static CU_GCM_NONCE_LEN]);
+
+/* ---- segment scanning (verify.c), shared by verify and crash recovery ---- */
+struct cu_scan_record {
+	struct cu_record rec;
+	uint64_t entry;
+};
+
+struct cu_seg_scan {
+	struct cu_seg_header hdr;
+	uint64_t file_size;
+	int fail;                            /* 0, or a negative cu_err */
+	char reason[384];                    /* what failed, when fail < 0 */
+	int64_t fail_ts;                     /* time of the entry that failed, -1 unknown */
+	/* everything below describes the segment up to good_end: its last valid seal */
+	uint64_t good_end;
+	uint8_t chain[CU_SHA256_LEN];        /* chain value after that seal */
+	uint64_t last_entry;                 /* entry number of that seal */
+	uint8_t last_seal[CU_SHA256_LEN];    /* SHA-256 of that seal's body */
+	uint8_t first_prev_seal[CU_SHA256_LEN]; /* prev_seal of the segment's first seal */
+	int64_t last_seal_ts;
+	uint64_t frames, seals, records;
+	int64_t first_ts, last_ts;           /* frames; -1 when none */
+	uint32_t last_dur;
+	struct cu_scan_record *recs;         /* records, malloc'd */
+	size_t nrecs;
+};
+
+/* Reads, decrypts and checks one segment file against the store's keys and
+ * signer. Stops at the first failure (recorded in scan->fail, not returned).
+ * Returns a negative cu_err only when the check could not run at all (no
+ * memory). progress, if set, is called with byte counts as it goes. */
+int cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *scan,
+                    void (*progress)(void *ctx, uint64_t bytes), void *ctx);
+void cu_seg_scan_free(struct cu_seg_scan *scan);
+
+#endif
