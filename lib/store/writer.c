@@ -558,6 +558,14 @@ cu_writer_open(cu_store *s, const char *camera, cu_writer **ret)
 		return r;
 	if (!s->have_keys)
 		return cu_fail(CU_ERR_PASSWORD, "recording needs the store password");
+	/* Never sign under a certificate that names another key: verify would
+	 * (rightly) call everything written tampered. */
+	uint8_t pub[CU_ED25519_KEY_LEN];
+	if ((r = cu_ed25519_public(s->keys.sign, pub)) < 0)
+		return r;
+	if (!cu_ct_equal(pub, s->signer.ed25519_pub, sizeof(pub)))
+		return cu_fail(CU_ERR_TAMPERED, "%s/%s does not certify this store's signing key; "
+		               "run custody verify", s->dir, CU_CERT_FILE);
 	if (s->db_readonly) {
 		cu_catalog_close(s);
 		if ((r = cu_catalog_open(s, false)) < 0)
