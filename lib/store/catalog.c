@@ -135,8 +135,13 @@ cu_catalog_open(cu_store *s, bool readonly)
 	int r = cu_path(path, sizeof(path), "%s/%s", s->dir, CU_CATALOG_FILE);
 	if (r < 0)
 		return r;
+	/* Readers open read-write too, with query_only on: a read-only connection
+	 * to a WAL database leaves -wal and -shm files behind, so that merely
+	 * verifying would change the store directory. SQLite falls back to
+	 * read-only by itself where the files cannot be written (a store on
+	 * write-protected media). */
 	int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_FULLMUTEX |
-	            (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE);
+	            SQLITE_OPEN_READWRITE;
 	sqlite3 *db = NULL;
 	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
 		r = cu_fail(CU_ERR_DB, "%s: cannot open the catalogue: %s", path,
@@ -145,8 +150,10 @@ cu_catalog_open(cu_store *s, bool readonly)
 		return r;
 	}
 	setup_connection(db);
-	if (!readonly && (sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	                               "PRAGMA foreign_keys=ON;", NULL, NULL, NULL) != SQLITE_OK)) {
+	const char *pragmas = readonly ? "PRAGMA query_only=ON;"
+	                               : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	                                 "PRAGMA foreign_keys=ON;";
+	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
 		r = cu_fail(CU_ERR_DB, "%s: %s", path, sqlite3_errmsg(db));
 		goto fail;
 	}

@@ -1,0 +1,91 @@
+/* cu-testwriter: records synthetic frames in real time for the crash tests.
+ *
+ *   cu-testwriter STORE PASSWORD-FILE CAMERA [FPS]
+ *
+ * Prints "ready" once the writer is open, then "ack <ts_us>" after each
+ * cu_writer_append returns (stdout flushed each time), so a test that kills
+ * it with SIGKILL knows exactly which frames were handed to the store. On
+ * SIGTERM it closes the writer cleanly and prints "stopped". Frame times are
+ * the wall clock; every 25th frame is a key frame. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "custody/error.h"
+#include "custody/store.h"
+#include "custody/time.h"
+#include "util/file.h"
+#include "util/parse.h"
+
+static volatile sig_atomic_t stop;
+
+static void
+on_term(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 4 || argc > 5) {
+		fprintf(stderr, "usage: cu-testwriter STORE PASSWORD-FILE CAMERA [FPS]\n");
+		return 2;
+	}
+	uint64_t fps = 25;
+	if (argc == 5 && (cu_parse_u64(argv[4], 1000, "FPS", &fps) < 0 || fps == 0)) {
+		fprintf(stderr, "cu-testwriter: FPS must be 1..1000\n");
+		return 2;
+	}
+	uint8_t *pw;
+	size_t pwlen;
+	if (cu_file_read(argv[2], 4096, &pw, &pwlen) < 0) {
+		fprintf(stderr, "cu-testwriter: %s\n", cu_error_detail());
+		return 2;
+	}
+	while (pwlen > 0 && (pw[pwlen - 1] == '\n' || pw[pwlen - 1] == '\r'))
+		pwlen--;
+	struct sigaction sa = {.sa_handler = on_term};
+	sigaction(SIGTERM, &sa, NULL);
+	cu_store *s;
+	cu_writer *w;
+	int r = cu_store_open(argv[1], (const char *)pw, pwlen, &s);
+	free(pw);
+	if (r < 0 || (r = cu_writer_open(s, argv[3], &w)) < 0) {
+		fprintf(stderr, "cu-testwriter: %s: %s\n", cu_strerror(r), cu_error_detail());
+		return 2;
+	}
+	printf("ready\n");
+	fflush(stdout);
+	static uint8_t buf[40000];
+	uint32_t x = (uint32_t)cu_time_now_us();
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(x >> 24);
+	}
+	uint32_t dur = (uint32_t)(1000000 / fps);
+	for (uint64_t n = 0; !stop; n++) {
+		bool key = n % 25 == 0;
+		memcpy(buf, key ? "\0\0\0\1\x65" : "\0\0\0\1\x41", 5);
+		cu_frame f = {
+			.ts_us = cu_time_now_us(), .dur_us = dur, .codec = CU_CODEC_H264,
+			.track = CU_TRACK_VIDEO, .key = key, .data = buf,
+			.len = key ? 30000 : 4000 + (n % 7) * 500,
+		};
+		if ((r = cu_writer_append(w, &f)) < 0) {
+			fprintf(stderr, "cu-testwriter: append: %s\n", cu_error_detail());
+			return 2;
+		}
+		printf("ack %lld\n", (long long)f.ts_us);
+		fflush(stdout);
+		struct timespec ts = {0, (long)dur * 1000};
+		nanosleep(&ts, NULL);
+	}
+	r = cu_writer_close(w);
+	cu_store_close(s);
+	printf("stopped\n");
+	return r < 0 ? 2 : 0;
+}
