@@ -519,9 +519,15 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 			continue;
 		}
 		if (j->row.status == CU_SEG_OPEN && !last) {
-			cam_fail(c, row_time(j), j->row.seq, "segment %llu is marked open but is not the "
-			         "newest", (unsigned long long)j->row.seq);
-			continue;
+			/* a crash just after the next segment was catalogued: acceptable
+			 * only if it ends exactly at its last seal, as a closed one does */
+			if (sc->fail != 0 || sc->good_end != sc->file_size ||
+			    j->row.bytes != sc->good_end) {
+				cam_fail(c, row_time(j), j->row.seq, "segment %llu is marked open but is "
+				         "not the newest", (unsigned long long)j->row.seq);
+				continue;
+			}
+			j->row.status = CU_SEG_CLOSED;
 		}
 		if (j->row.status == CU_SEG_CLOSED &&
 		    (sc->file_size != j->row.bytes || sc->good_end != j->row.bytes)) {

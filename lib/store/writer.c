@@ -59,6 +59,7 @@ struct cu_writer {
 	char lost_reason[160];
 	bool pending_restart;
 	struct cu_record restart;
+	struct cu_seg_row recovered;  /* closed once the RESTART record is durable */
 };
 
 static void
@@ -331,6 +332,11 @@ segment_open(cu_writer *w, bool start)
 		w->last_seq--;
 		goto fail;
 	}
+	if (w->pending_restart) {
+		w->recovered.status = CU_SEG_CLOSED;
+		if ((r = cu_catalog_segment_put(w->s, w->cam.row, &w->recovered)) < 0)
+			return r; /* both rows open: the next open recovers again */
+	}
 	w->pending_restart = false;
 	w->lost = false;
 	return 0;
@@ -437,7 +443,10 @@ recover_open_segment(cu_writer *w, struct cu_seg_row *row)
 		if (r < 0)
 			goto out;
 	}
-	row->status = CU_SEG_CLOSED;
+	/* The row stays open until the next segment (which carries the RESTART
+	 * record) has its own row: a crash before then recovers this one again,
+	 * so the restart is never left unrecorded. */
+	row->status = CU_SEG_OPEN;
 	row->bytes = scan.good_end;
 	row->frames = scan.frames;
 	row->start_us = scan.first_ts;
@@ -463,6 +472,7 @@ recover_open_segment(cu_writer *w, struct cu_seg_row *row)
 	         "discarded from segment %llu", when, (unsigned long long)discarded,
 	         (unsigned long long)row->seq);
 	w->pending_restart = true;
+	w->recovered = *row;
 	r = 0;
 out:
 	cu_seg_scan_free(&scan);
@@ -528,6 +538,17 @@ recover(cu_writer *w)
 	w->live.next_entry = 1;
 	w->live.first_unsealed = 1;
 	w->live.last_ts[0] = w->live.last_ts[1] = -1;
+	/* An earlier open row (a crash between a new segment's row and closing
+	 * the recovered one) is closed if it ends exactly at a seal. */
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (rows[i].status != CU_SEG_OPEN)
+			continue;
+		if ((r = check_closed_tail(w, &rows[i])) < 0)
+			goto out;
+		rows[i].status = CU_SEG_CLOSED;
+		if ((r = cu_catalog_segment_put(w->s, w->cam.row, &rows[i])) < 0)
+			goto out;
+	}
 	if (n > 0) {
 		struct cu_seg_row *last = &rows[n - 1];
 		if (last->status == CU_SEG_OPEN)
