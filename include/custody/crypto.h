@@ -83,6 +83,14 @@ int cu_ed25519_sign(const uint8_t priv[static CU_ED25519_KEY_LEN],
                     const void *msg, size_t len,
                     uint8_t sig[static CU_ED25519_SIG_LEN]);
 
+/* A private key parsed once for many signatures (a writer signs every
+ * second). The key material lives in OpenSSL and is cleansed on free. */
+typedef struct cu_sign_key cu_sign_key;
+int cu_sign_key_new(const uint8_t priv[static CU_ED25519_KEY_LEN], cu_sign_key **ret);
+int cu_sign_key_sign(cu_sign_key *k, const void *msg, size_t len,
+                     uint8_t sig[static CU_ED25519_SIG_LEN]);
+void cu_sign_key_free(cu_sign_key *k); /* NULL is fine */
+
 /* Verifies; returns 0 when valid, CU_ERR_AUTH when not (including
  * non-canonical encodings), CU_ERR_CRYPTO on internal failure. */
 int cu_ed25519_verify(const uint8_t pub[static CU_ED25519_KEY_LEN],

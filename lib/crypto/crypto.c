@@ -465,6 +465,52 @@ out:
 	return r;
 }
 
+struct cu_sign_key {
+	EVP_PKEY *pkey;
+};
+
+int
+cu_sign_key_new(const uint8_t priv[static CU_ED25519_KEY_LEN], cu_sign_key **ret)
+{
+	cu_sign_key *k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	int r = ed25519_priv_key(priv, &k->pkey);
+	if (r < 0) {
+		free(k);
+		return r;
+	}
+	*ret = k;
+	return 0;
+}
+
+int
+cu_sign_key_sign(cu_sign_key *k, const void *msg, size_t len,
+                 uint8_t sig[static CU_ED25519_SIG_LEN])
+{
+	static const uint8_t empty[1];
+	size_t n = CU_ED25519_SIG_LEN;
+	if (k == NULL || (msg == NULL && len > 0))
+		return cu_fail(CU_ERR_INVAL, "cu_sign_key_sign: NULL key or message");
+	EVP_MD_CTX *mctx = EVP_MD_CTX_new();
+	int r = 0;
+	if (mctx == NULL || EVP_DigestSignInit(mctx, NULL, NULL, NULL, k->pkey) != 1 ||
+	    EVP_DigestSign(mctx, sig, &n, msg != NULL ? msg : empty, len) != 1 ||
+	    n != CU_ED25519_SIG_LEN)
+		r = ossl_fail(CU_ERR_CRYPTO, "Ed25519 sign");
+	EVP_MD_CTX_free(mctx);
+	return r;
+}
+
+void
+cu_sign_key_free(cu_sign_key *k)
+{
+	if (k == NULL)
+		return;
+	EVP_PKEY_free(k->pkey); /* cleanses the private key */
+	free(k);
+}
+
 int
 cu_ed25519_verify(const uint8_t pub[static CU_ED25519_KEY_LEN],
                   const void *msg, size_t len,

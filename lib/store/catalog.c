@@ -150,8 +150,10 @@ cu_catalog_open(cu_store *s, bool readonly)
 		return r;
 	}
 	setup_connection(db);
+	/* synchronous=NORMAL: commits are not fsync'd one by one; the commits
+	 * that must survive power loss switch to FULL (see sync_full). */
 	const char *pragmas = readonly ? "PRAGMA query_only=ON;"
-	                               : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	                               : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 	                                 "PRAGMA foreign_keys=ON;";
 	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
 		r = cu_fail(CU_ERR_DB, "%s: %s", path, sqlite3_errmsg(db));
@@ -202,9 +204,43 @@ fail:
 	return r;
 }
 
+int
+cu_catalog_writable(cu_store *s)
+{
+	int r = 0;
+	pthread_mutex_lock(&s->db_lock);
+	if (s->db_readonly) {
+		sqlite3_stmt *st = s->put_stmt;
+		s->put_stmt = NULL;
+		sqlite3_finalize(st);
+		sqlite3 *old = s->db;
+		s->db = NULL;
+		r = cu_catalog_open(s, false);
+		if (r < 0)
+			s->db = old; /* keep reading with the old connection */
+		else
+			sqlite3_close(old);
+	}
+	pthread_mutex_unlock(&s->db_lock);
+	return r;
+}
+
+/* Makes the next commit durable (FULL syncs the WAL, and with it every
+ * earlier commit), or returns to NORMAL. Called with db_lock held. */
+static int
+sync_mode(sqlite3 *db, bool full)
+{
+	if (sqlite3_exec(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
+	                 NULL, NULL) != SQLITE_OK)
+		return db_fail(db, "synchronous");
+	return 0;
+}
+
 void
 cu_catalog_close(cu_store *s)
 {
+	sqlite3_finalize(s->put_stmt);
+	s->put_stmt = NULL;
 	if (s->db != NULL) {
 		sqlite3_close(s->db);
 		s->db = NULL;
@@ -397,20 +433,24 @@ out:
 }
 
 int
-cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *g)
+cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *g, bool durable)
 {
-	sqlite3_stmt *st = NULL;
 	int r;
 	char chain[2 * CU_SHA256_LEN + 1], seal[2 * CU_SHA256_LEN + 1];
 	cu_hex(g->end_chain, CU_SHA256_LEN, chain);
 	cu_hex(g->last_seal, CU_SHA256_LEN, seal);
 	pthread_mutex_lock(&s->db_lock);
-	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO segments(camera, seq, status, "
+	if (s->put_stmt == NULL &&
+	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO segments(camera, seq, status, "
 	                       "start_us, end_us, first_entry, last_entry, frames, bytes, end_chain, "
-	                       "last_seal) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL) != SQLITE_OK) {
+	                       "last_seal) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &s->put_stmt,
+	                       NULL) != SQLITE_OK) {
 		r = db_fail(s->db, "segments");
 		goto out;
 	}
+	if (durable && (r = sync_mode(s->db, true)) < 0)
+		goto out;
+	sqlite3_stmt *st = s->put_stmt;
 	sqlite3_bind_int64(st, 1, cam);
 	sqlite3_bind_int64(st, 2, (int64_t)g->seq);
 	sqlite3_bind_int(st, 3, g->status);
@@ -423,14 +463,18 @@ cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *g)
 	sqlite3_bind_text(st, 10, chain, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 11, seal, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE) {
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
 		r = (rc & 0xff) == SQLITE_FULL ? cu_fail(CU_ERR_NOSPC, "catalogue: disk full")
 		                               : db_fail(s->db, "updating segment");
-		goto out;
+	else
+		r = 0;
+	if (durable) {
+		int r2 = sync_mode(s->db, false);
+		if (r == 0)
+			r = r2;
 	}
-	r = 0;
 out:
-	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->db_lock);
 	return r;
 }
@@ -449,7 +493,13 @@ cu_catalog_segments_delete(cu_store *s, int64_t cam, uint64_t from, uint64_t to)
 	sqlite3_bind_int64(st, 1, cam);
 	sqlite3_bind_int64(st, 2, (int64_t)from);
 	sqlite3_bind_int64(st, 3, (int64_t)to);
+	/* durable before any file is unlinked */
+	if ((r = sync_mode(s->db, true)) < 0)
+		goto out;
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s->db, "deleting segments");
+	int r2 = sync_mode(s->db, false);
+	if (r == 0)
+		r = r2;
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->db_lock);

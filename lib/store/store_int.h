@@ -39,6 +39,7 @@ struct cu_store {
 	struct cu_x509_info ca, signer;      /* parsed certificates */
 	sqlite3 *db;
 	bool db_readonly;                    /* opened read-only (verify, info) */
+	sqlite3_stmt *put_stmt;              /* cached segment upsert */
 	pthread_mutex_t db_lock;             /* one catalogue connection, shared */
 };
 
@@ -73,6 +74,8 @@ struct cu_cam_row {
 int cu_catalog_create(const char *path, const uint8_t store_id[static CU_ID_LEN], int encryption,
                       int64_t segment_us, int64_t created_us);
 int cu_catalog_open(cu_store *s, bool readonly);
+/* Reopens a read-only catalogue read-write (once; safe from many threads). */
+int cu_catalog_writable(cu_store *s);
 void cu_catalog_close(cu_store *s);
 /* Finds a camera by name; creates it when create is true. CU_ERR_NOTFOUND otherwise. */
 int cu_catalog_camera(cu_store *s, const char *name, bool create, struct cu_cam_row *ret);
@@ -81,7 +84,11 @@ int cu_catalog_cameras(cu_store *s, struct cu_cam_row **ret, size_t *ret_n);
 /* The camera's segments in order of seq, deleted ones included when asked. */
 int cu_catalog_segments(cu_store *s, int64_t cam, bool with_deleted, struct cu_seg_row **ret,
                         size_t *ret_n);
-int cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *row);
+/* Inserts or replaces a segment row. durable: the commit is fsync'd before
+ * returning (segment created, closed, recovered); otherwise (progress after
+ * each seal) it may be lost on power loss, which recovery tolerates because
+ * the files are the truth and a stale open row only understates them. */
+int cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *row, bool durable);
 /* Marks segments [from, to] of a camera deleted. */
 int cu_catalog_segments_delete(cu_store *s, int64_t cam, uint64_t from, uint64_t to);
 

@@ -143,8 +143,8 @@ cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 			           (unsigned long long)off, cu_error_detail());
 			break;
 		}
-		fmt_time(e.ts_us, when);
 		if (e.seq != expect) {
+			fmt_time(e.ts_us, when);
 			scan_failf(sc, e.ts_us, "entry number %llu at %s where %llu was expected "
 			           "(entries removed, inserted or reordered)", (unsigned long long)e.seq,
 			           when, (unsigned long long)expect);
@@ -152,12 +152,14 @@ cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 		}
 		if (e.type == CU_ENTRY_FRAME &&
 		    e.stored_len != cu_frame_stored_len(h->encryption, e.plain_len)) {
+			fmt_time(e.ts_us, when);
 			scan_failf(sc, e.ts_us, "frame %llu at %s: stored size %u does not fit its "
 			           "plaintext size %u", (unsigned long long)e.seq, when, e.stored_len,
 			           e.plain_len);
 			break;
 		}
 		if (e.stored_len > sc->file_size - off - CU_ENTRY_HEADER_LEN) {
+			fmt_time(e.ts_us, when);
 			scan_failf(sc, e.ts_us, "file ends inside entry %llu at %s (cut short)",
 			           (unsigned long long)e.seq, when);
 			break;
@@ -170,13 +172,14 @@ cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 		if (e.type == CU_ENTRY_FRAME && h->encryption != CU_ENC_NONE) {
 			size_t n = h->encryption == CU_ENC_LIGHT && e.plain_len > CU_LIGHT_BYTES
 			                   ? CU_LIGHT_BYTES : e.plain_len;
-			cu_buf_reset(&plain);
+			plain.len = 0; /* reused; wiped once when freed */
 			if ((r = cu_buf_reserve(&plain, e.plain_len)) < 0)
 				goto out;
 			cu_store_nonce(e.seq, nonce);
 			int ar = cu_aead_open(aead, nonce, sizeof(nonce), ebuf, CU_ENTRY_HEADER_LEN,
 			                      body.data, n, plain.data, body.data + n, CU_GCM_TAG_LEN);
 			if (ar == CU_ERR_AUTH) {
+				fmt_time(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "frame %llu at %s: encrypted bytes or header altered "
 				           "(authentication tag mismatch)", (unsigned long long)e.seq, when);
 				break;
@@ -202,6 +205,7 @@ cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 		} else if (e.type == CU_ENTRY_RECORD) {
 			struct cu_record rec;
 			if (cu_record_decode(pt, e.plain_len, &rec) < 0) {
+				fmt_time(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "record %llu at %s is malformed: %s",
 				           (unsigned long long)e.seq, when, cu_error_detail());
 				break;
@@ -224,28 +228,33 @@ cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 			struct cu_seal seal;
 			uint8_t msg[CU_SEAL_MSG_LEN];
 			if (cu_seal_decode(pt, e.plain_len, &seal) < 0) {
+				fmt_time(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal %llu at %s is malformed: %s",
 				           (unsigned long long)e.seq, when, cu_error_detail());
 				break;
 			}
 			if (seal.first_covered != covered) {
+				fmt_time(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal at %s covers from entry %llu, expected %llu",
 				           when, (unsigned long long)seal.first_covered,
 				           (unsigned long long)covered);
 				break;
 			}
 			if (!cu_ct_equal(seal.key_id, s->signer.fingerprint, CU_SHA256_LEN)) {
+				fmt_time(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal at %s names a signing key that is not this "
 				           "store's recording server certificate", when);
 				break;
 			}
 			cu_seal_message(s->id, h->camera_id, h->seq, ebuf, pt, msg);
 			if (cu_ed25519_verify(s->signer.ed25519_pub, msg, sizeof(msg), seal.sig) != 0) {
+				fmt_time(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal at %s: the signature does not verify with the "
 				           "recording server's key (re-signed or altered)", when);
 				break;
 			}
 			if (!cu_ct_equal(seal.chain, before, CU_SHA256_LEN)) {
+				fmt_time(e.ts_us, when);
 				char from[CU_TIME_ISO_MAX];
 				fmt_time(t.first_ts, from);
 				scan_failf(sc, t.first_ts >= 0 ? t.first_ts : e.ts_us,
@@ -256,6 +265,7 @@ cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 			if (sc->seals == 0)
 				memcpy(sc->first_prev_seal, seal.prev_seal, CU_SHA256_LEN);
 			else if (!cu_ct_equal(seal.prev_seal, sc->last_seal, CU_SHA256_LEN)) {
+				fmt_time(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal at %s does not link to the seal before it",
 				           when);
 				break;

@@ -47,6 +47,7 @@ struct cu_writer {
 	struct cu_seg_header hdr;
 	cu_aead *aead;
 	cu_sha256_ctx *sha;
+	cu_sign_key *sign;        /* the recording server's key, parsed once */
 	cu_buf pending;           /* encoded entries not yet written */
 	uint64_t durable_size;    /* bytes of the segment file made durable */
 	uint64_t last_seq;        /* highest segment number ever used */
@@ -129,7 +130,7 @@ add_seal(cu_writer *w, bool force)
 	cu_entry_header_encode(&h, hbuf);
 	cu_seal_encode(&seal, body);
 	cu_seal_message(w->s->id, w->cam.id, w->hdr.seq, hbuf, body, msg);
-	int r = cu_ed25519_sign(w->s->keys.sign, msg, sizeof(msg), seal.sig);
+	int r = cu_sign_key_sign(w->sign, msg, sizeof(msg), seal.sig);
 	if (r < 0)
 		return r;
 	cu_seal_encode(&seal, body);
@@ -207,7 +208,7 @@ flush_pending(cu_writer *w)
 	row_from_state(w, CU_SEG_OPEN, &row);
 	/* The data is durable whatever happens here; a stale row is mended by
 	 * crash recovery, which trusts the file up to its last valid seal. */
-	return cu_catalog_segment_put(w->s, w->cam.row, &row);
+	return cu_catalog_segment_put(w->s, w->cam.row, &row, false);
 }
 
 static int
@@ -241,7 +242,7 @@ segment_close(cu_writer *w)
 		return r;
 	struct cu_seg_row row;
 	row_from_state(w, CU_SEG_CLOSED, &row);
-	r = cu_catalog_segment_put(w->s, w->cam.row, &row);
+	r = cu_catalog_segment_put(w->s, w->cam.row, &row, true);
 	segment_release(w);
 	return r;
 }
@@ -326,7 +327,7 @@ segment_open(cu_writer *w, bool start)
 	w->last_seq = h->seq;
 	struct cu_seg_row row;
 	row_from_state(w, CU_SEG_OPEN, &row);
-	if ((r = cu_catalog_segment_put(w->s, w->cam.row, &row)) < 0) {
+	if ((r = cu_catalog_segment_put(w->s, w->cam.row, &row, true)) < 0) {
 		/* Without its row the file would look planted; take it back. */
 		unlink(w->seg_path);
 		w->last_seq--;
@@ -334,7 +335,7 @@ segment_open(cu_writer *w, bool start)
 	}
 	if (w->pending_restart) {
 		w->recovered.status = CU_SEG_CLOSED;
-		if ((r = cu_catalog_segment_put(w->s, w->cam.row, &w->recovered)) < 0)
+		if ((r = cu_catalog_segment_put(w->s, w->cam.row, &w->recovered, true)) < 0)
 			return r; /* both rows open: the next open recovers again */
 	}
 	w->pending_restart = false;
@@ -454,7 +455,7 @@ recover_open_segment(cu_writer *w, struct cu_seg_row *row)
 	row->last_entry = scan.last_entry;
 	memcpy(row->end_chain, scan.chain, CU_SHA256_LEN);
 	memcpy(row->last_seal, scan.last_seal, CU_SHA256_LEN);
-	if ((r = cu_catalog_segment_put(w->s, w->cam.row, row)) < 0)
+	if ((r = cu_catalog_segment_put(w->s, w->cam.row, row, true)) < 0)
 		goto out;
 	char when[CU_TIME_ISO_MAX] = "?";
 	int64_t last = row->end_us >= 0 ? row->end_us : scan.last_seal_ts;
@@ -546,7 +547,7 @@ recover(cu_writer *w)
 		if ((r = check_closed_tail(w, &rows[i])) < 0)
 			goto out;
 		rows[i].status = CU_SEG_CLOSED;
-		if ((r = cu_catalog_segment_put(w->s, w->cam.row, &rows[i])) < 0)
+		if ((r = cu_catalog_segment_put(w->s, w->cam.row, &rows[i], true)) < 0)
 			goto out;
 	}
 	if (n > 0) {
@@ -587,19 +588,17 @@ cu_writer_open(cu_store *s, const char *camera, cu_writer **ret)
 	if (!cu_ct_equal(pub, s->signer.ed25519_pub, sizeof(pub)))
 		return cu_fail(CU_ERR_TAMPERED, "%s/%s does not certify this store's signing key; "
 		               "run custody verify", s->dir, CU_CERT_FILE);
-	if (s->db_readonly) {
-		cu_catalog_close(s);
-		if ((r = cu_catalog_open(s, false)) < 0)
-			return r;
-	}
+	if ((r = cu_catalog_writable(s)) < 0)
+		return r;
 	cu_writer *w = calloc(1, sizeof(*w));
 	if (w == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
 	w->s = s;
 	w->fd = w->lock_fd = -1;
 	w->unsealed_ts = -1;
-	cu_buf_init_secret(&w->pending, PENDING_MAX + CU_FRAME_MAX + 4096);
-	if ((r = cu_sha256_new(&w->sha)) < 0)
+	/* not a secret buffer: it holds exactly the bytes that go to disk */
+	cu_buf_init(&w->pending, PENDING_MAX + CU_FRAME_MAX + 4096);
+	if ((r = cu_sha256_new(&w->sha)) < 0 || (r = cu_sign_key_new(s->keys.sign, &w->sign)) < 0)
 		goto fail;
 	if ((r = cu_catalog_camera(s, camera, true, &w->cam)) < 0 ||
 	    (r = cu_store_camera_dir(s, w->cam.id, w->cam_dir, sizeof(w->cam_dir))) < 0 ||
@@ -629,6 +628,7 @@ fail:
 	if (w->lock_fd >= 0)
 		close(w->lock_fd);
 	cu_sha256_free(w->sha);
+	cu_sign_key_free(w->sign);
 	cu_buf_free(&w->pending);
 	free(w);
 	return r;
@@ -820,6 +820,7 @@ cu_writer_close(cu_writer *w)
 	if (w->lock_fd >= 0)
 		close(w->lock_fd); /* releases the flock */
 	cu_sha256_free(w->sha);
+	cu_sign_key_free(w->sign);
 	cu_buf_free(&w->pending);
 	free(w);
 	return r;

@@ -14,7 +14,7 @@ cu_parse_u64(const char *s, uint64_t max, const char *what, uint64_t *ret)
 		if (*p < '0' || *p > '9')
 			return cu_fail(CU_ERR_FORMAT, "%s: \"%.40s\" is not a whole number", what, s);
 		unsigned dgt = (unsigned)(*p - '0');
-		if (v > (max - dgt) / 10)
+		if (dgt > max || v > (max - dgt) / 10)
 			return cu_fail(CU_ERR_LIMIT, "%s: %.40s is over the limit %llu", what, s,
 			               (unsigned long long)max);
 		v = v * 10 + dgt;

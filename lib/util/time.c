@@ -154,6 +154,8 @@ compose:
 	               offset_s;
 	if (secs < 0)
 		return cu_fail(CU_ERR_FORMAT, "time \"%s\" is before 1970-01-01T00:00:00Z", s);
+	if (secs >= days_from_civil(CU_TIME_MAX_YEAR + 1, 1, 1) * SEC_PER_DAY)
+		return cu_fail(CU_ERR_FORMAT, "time \"%s\" is after 9999-12-31T23:59:59Z (UTC)", s);
 	*ret_us = secs * US_PER_SEC + frac_us;
 	return 0;
 bad:
