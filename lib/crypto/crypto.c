@@ -22,6 +22,7 @@
 #include <openssl/rand.h>
 
 #include "custody/crypto.h"
+#include "crypto/crypto_int.h"
 #include "util/err.h"
 
 /* OpenSSL's length arguments are int: larger inputs are fed in chunks. */
@@ -224,16 +225,26 @@ cu_sha256_free(cu_sha256_ctx *c)
 int
 cu_aead_new(const uint8_t key[static CU_AES256_KEY_LEN], cu_aead **ret)
 {
+	return cu_aead_new_keylen(key, CU_AES256_KEY_LEN, ret);
+}
+
+int
+cu_aead_new_keylen(const uint8_t *key, size_t key_len, cu_aead **ret)
+{
 	cu_aead *a = NULL;
 	EVP_CIPHER *cipher = NULL;
 	int r;
 
-	if (ret == NULL)
-		return cu_fail(CU_ERR_INVAL, "cu_aead_new: NULL ret");
+	if (ret == NULL || key == NULL)
+		return cu_fail(CU_ERR_INVAL, "cu_aead_new: NULL key or ret");
+	const char *name = key_len == 16 ? "AES-128-GCM" : key_len == 24 ? "AES-192-GCM"
+	                 : key_len == 32 ? "AES-256-GCM" : NULL;
+	if (name == NULL)
+		return cu_fail(CU_ERR_INVAL, "AES-GCM key of %zu bytes (16, 24 or 32)", key_len);
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return cu_fail(CU_ERR_NOMEM, "cu_aead_new");
-	cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+	cipher = EVP_CIPHER_fetch(NULL, name, NULL);
 	a->ctx = EVP_CIPHER_CTX_new();
 	if (cipher == NULL || a->ctx == NULL) {
 		r = ossl_fail(CU_ERR_CRYPTO, "AES-256-GCM context");
