@@ -12,6 +12,7 @@
 #include "custody/crypto.h"
 #include "custody/store.h"
 #include "custody/time.h"
+#include "util/secret.h"
 
 int
 cli_fail(const char *cmd, int err, const char *what)
@@ -39,75 +40,12 @@ cli_usage(const char *cmd, const char *fmt, ...)
 static int
 read_password_file(const char *cmd, const char *file, struct cli_password *p)
 {
-	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		fprintf(stderr, "custody %s: --password-file %s: %s\n", cmd, file, strerror(errno));
+	int r = cu_secret_file_read(file, CU_PASSWORD_MAX, 1, &p->buf, &p->len);
+	if (r < 0) {
+		fprintf(stderr, "custody %s: --password-file %s\n", cmd, cu_error_detail());
 		return EXIT_ERROR;
 	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		fprintf(stderr, "custody %s: --password-file %s: not a regular file\n", cmd, file);
-		close(fd);
-		return EXIT_ERROR;
-	}
-	if (st.st_mode & (S_IRWXO | S_IWGRP)) {
-		fprintf(stderr, "custody %s: --password-file %s: readable or writable by others "
-		        "(mode %04o); run chmod 600 on it\n", cmd, file, (unsigned)(st.st_mode & 07777));
-		close(fd);
-		return EXIT_ERROR;
-	}
-	char *buf = calloc(1, CU_PASSWORD_MAX + 2);
-	if (buf == NULL) {
-		close(fd);
-		return cli_fail(cmd, CU_ERR_NOMEM, "password");
-	}
-	size_t len = 0;
-	for (;;) {
-		ssize_t n = read(fd, buf + len, CU_PASSWORD_MAX + 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			fprintf(stderr, "custody %s: --password-file %s: %s\n", cmd, file,
-			        strerror(errno));
-			goto bad;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len > CU_PASSWORD_MAX)
-			break;
-	}
-	close(fd);
-	fd = -1;
-	char *nl = memchr(buf, '\n', len);
-	if (nl != NULL)
-		len = (size_t)(nl - buf);
-	else if (len > CU_PASSWORD_MAX) {
-		fprintf(stderr, "custody %s: --password-file %s: the password is longer than %d "
-		        "bytes\n", cmd, file, CU_PASSWORD_MAX);
-		goto bad;
-	}
-	if (len > 0 && buf[len - 1] == '\r')
-		len--;
-	if (len == 0) {
-		fprintf(stderr, "custody %s: --password-file %s: the first line is empty\n", cmd, file);
-		goto bad;
-	}
-	if (memchr(buf, '\0', len) != NULL) {
-		fprintf(stderr, "custody %s: --password-file %s: the password contains a NUL byte\n",
-		        cmd, file);
-		goto bad;
-	}
-	cu_wipe(buf + len, CU_PASSWORD_MAX + 2 - len);
-	p->buf = buf;
-	p->len = len;
 	return 0;
-bad:
-	if (fd >= 0)
-		close(fd);
-	cu_wipe(buf, CU_PASSWORD_MAX + 2);
-	free(buf);
-	return EXIT_ERROR;
 }
 
 static int

@@ -46,6 +46,8 @@ cu_error_clear(void)
 	detail[0] = '\0';
 }
 
+static void set_detail(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
 static void
 set_detail(const char *fmt, va_list ap)
 {
