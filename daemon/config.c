@@ -1,0 +1,429 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "custody/error.h"
+#include "util/file.h"
+#include "util/parse.h"
+
+enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_CAMERA };
+
+struct parser {
+	struct cd_config *c;
+	const char *dir;
+	int line;
+	enum section sec;
+	struct cd_camera *cam;
+	char seen[64][40];                /* keys seen in this section */
+	size_t nseen;
+	char *err;
+	size_t errlen;
+};
+
+static int
+perr(struct parser *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+perr(struct parser *p, const char *fmt, ...)
+{
+	int n = snprintf(p->err, p->errlen, "line %d: ", p->line);
+	va_list ap;
+	va_start(ap, fmt);
+	if (n >= 0 && (size_t)n < p->errlen)
+		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static char *
+trim(char *s)
+{
+	while (*s == ' ' || *s == '\t')
+		s++;
+	size_t n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+		s[--n] = '\0';
+	return s;
+}
+
+/* "5s", "250ms", "10m", "2h", "30d" -> µs (1 ms .. 100 years). */
+static int
+parse_duration(struct parser *p, const char *key, const char *v, int64_t *ret)
+{
+	size_t nd = strspn(v, "0123456789");
+	char digits[24];
+	uint64_t n;
+	if (nd == 0 || nd >= sizeof(digits))
+		return perr(p, "%s: \"%s\" is not a duration (examples: 5s, 500ms, 10m, 2h, 30d)", key, v);
+	memcpy(digits, v, nd);
+	digits[nd] = '\0';
+	if (cu_parse_u64(digits, UINT32_MAX, key, &n) < 0)
+		return perr(p, "%s: \"%s\" is too large", key, v);
+	const char *u = v + nd;
+	int64_t mult;
+	if (strcmp(u, "ms") == 0)
+		mult = 1000;
+	else if (strcmp(u, "s") == 0)
+		mult = 1000000;
+	else if (strcmp(u, "m") == 0)
+		mult = 60 * INT64_C(1000000);
+	else if (strcmp(u, "h") == 0)
+		mult = 3600 * INT64_C(1000000);
+	else if (strcmp(u, "d") == 0)
+		mult = 86400 * INT64_C(1000000);
+	else
+		return perr(p, "%s: \"%s\" needs a unit: ms, s, m, h or d", key, v);
+	if (n == 0 || (int64_t)n > INT64_C(100) * 366 * 86400 * 1000000 / mult)
+		return perr(p, "%s: \"%s\" is out of range", key, v);
+	*ret = (int64_t)n * mult;
+	return 0;
+}
+
+/* "500MB", "2TB", "10GiB", "123" (bytes) -> bytes. */
+static int
+parse_size(struct parser *p, const char *key, const char *v, uint64_t *ret)
+{
+	size_t nd = strspn(v, "0123456789");
+	char digits[24];
+	uint64_t n;
+	if (nd == 0 || nd >= sizeof(digits))
+		return perr(p, "%s: \"%s\" is not a size (examples: 500MB, 2TB, 10GiB)", key, v);
+	memcpy(digits, v, nd);
+	digits[nd] = '\0';
+	if (cu_parse_u64(digits, UINT32_MAX, key, &n) < 0)
+		return perr(p, "%s: \"%s\" is too large", key, v);
+	static const struct {
+		const char *unit;
+		uint64_t mult;
+	} units[] = {
+		{"", 1}, {"B", 1}, {"kB", 1000}, {"KB", 1000}, {"MB", 1000000}, {"GB", 1000000000},
+		{"TB", 1000000000000}, {"KiB", 1024}, {"MiB", 1048576}, {"GiB", 1073741824},
+		{"TiB", 1099511627776},
+	};
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(v + nd, units[i].unit) == 0) {
+			if (n == 0)
+				return perr(p, "%s: must be more than 0", key);
+			*ret = n * units[i].mult;
+			return 0;
+		}
+	}
+	return perr(p, "%s: \"%s\": unknown unit (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)", key, v);
+}
+
+static int
+parse_bool(struct parser *p, const char *key, const char *v, bool *ret)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0) {
+		*ret = true;
+		return 0;
+	}
+	if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0) {
+		*ret = false;
+		return 0;
+	}
+	return perr(p, "%s: \"%s\": expected yes or no", key, v);
+}
+
+static int
+parse_path(struct parser *p, const char *key, const char *v, char *out, size_t len)
+{
+	int n;
+	if (v[0] == '\0')
+		return perr(p, "%s: empty path", key);
+	if (v[0] == '/' || p->dir == NULL)
+		n = snprintf(out, len, "%s", v);
+	else
+		n = snprintf(out, len, "%s/%s", p->dir, v);
+	if (n < 0 || (size_t)n >= len)
+		return perr(p, "%s: path too long", key);
+	return 0;
+}
+
+static int
+parse_pin(struct parser *p, const char *v, uint8_t out[static CU_SHA256_LEN])
+{
+	if (strncasecmp(v, "sha256:", 7) != 0)
+		return perr(p, "fingerprint: expected sha256: followed by 32 hex bytes");
+	const char *h = v + 7;
+	size_t k = 0;
+	for (size_t i = 0; h[i] != '\0';) {
+		if (h[i] == ':') {
+			i++;
+			continue;
+		}
+		char pair[3] = {h[i], h[i + 1], '\0'};
+		if (h[i + 1] == '\0' || k == CU_SHA256_LEN || cu_unhex(pair, out + k, 1) < 0)
+			return perr(p, "fingerprint: expected sha256: followed by 32 hex bytes");
+		k++;
+		i += 2;
+	}
+	if (k != CU_SHA256_LEN)
+		return perr(p, "fingerprint: %zu bytes, expected 32", k);
+	return 0;
+}
+
+static int
+set_key(struct parser *p, const char *key, const char *v)
+{
+	struct cd_config *c = p->c;
+	switch (p->sec) {
+	case SEC_NONE:
+		return perr(p, "\"%s\" outside a section: start with [store]", key);
+	case SEC_STORE:
+		if (strcmp(key, "path") == 0)
+			return parse_path(p, key, v, c->store, sizeof(c->store));
+		if (strcmp(key, "password_file") == 0)
+			return parse_path(p, key, v, c->password_file, sizeof(c->password_file));
+		if (strcmp(key, "max_age") == 0)
+			return parse_duration(p, key, v, &c->max_age_us);
+		if (strcmp(key, "max_bytes") == 0)
+			return parse_size(p, key, v, &c->max_bytes);
+		return perr(p, "unknown key \"%s\" in [store] (path, password_file, max_age, max_bytes)",
+		            key);
+	case SEC_DAEMON:
+		if (strcmp(key, "events") == 0)
+			return parse_path(p, key, v, c->events, sizeof(c->events));
+		if (strcmp(key, "offline_after") == 0)
+			return parse_duration(p, key, v, &c->offline_after_us);
+		if (strcmp(key, "retention_interval") == 0)
+			return parse_duration(p, key, v, &c->retention_interval_us);
+		if (strcmp(key, "reconnect_min") == 0)
+			return parse_duration(p, key, v, &c->reconnect_min_us);
+		if (strcmp(key, "reconnect_max") == 0)
+			return parse_duration(p, key, v, &c->reconnect_max_us);
+		return perr(p, "unknown key \"%s\" in [daemon] (events, offline_after, "
+		            "retention_interval, reconnect_min, reconnect_max)", key);
+	case SEC_CAMERA: {
+		struct cd_camera *cam = p->cam;
+		if (strcmp(key, "url") == 0) {
+			bool tls;
+			char host[256], path[CU_RTSP_URL_MAX];
+			uint16_t port;
+			if (cu_rtsp_url_parse(v, &tls, host, sizeof(host), &port, path, sizeof(path)) < 0)
+				return perr(p, "url: %s", cu_error_detail());
+			memcpy(cam->url, v, strlen(v) + 1);
+			return 0;
+		}
+		if (strcmp(key, "credentials_file") == 0)
+			return parse_path(p, key, v, cam->credentials_file, sizeof(cam->credentials_file));
+		if (strcmp(key, "ca_file") == 0)
+			return parse_path(p, key, v, cam->ca_file, sizeof(cam->ca_file));
+		if (strcmp(key, "fingerprint") == 0) {
+			cam->have_pin = true;
+			return parse_pin(p, v, cam->pin);
+		}
+		if (strcmp(key, "require_tls") == 0)
+			return parse_bool(p, key, v, &cam->require_tls);
+		if (strcmp(key, "allow_redirect") == 0)
+			return parse_bool(p, key, v, &cam->allow_redirect);
+		if (strcmp(key, "enabled") == 0)
+			return parse_bool(p, key, v, &cam->enabled);
+		if (strcmp(key, "max_age") == 0)
+			return parse_duration(p, key, v, &cam->max_age_us);
+		if (strcmp(key, "max_bytes") == 0)
+			return parse_size(p, key, v, &cam->max_bytes);
+		return perr(p, "unknown key \"%s\" in [camera %s] (url, credentials_file, ca_file, "
+		            "fingerprint, require_tls, allow_redirect, enabled, max_age, max_bytes)",
+		            key, cam->name);
+	}
+	}
+	return perr(p, "internal: no section");
+}
+
+static int
+end_camera(struct parser *p)
+{
+	struct cd_camera *cam = p->cam;
+	if (cam == NULL)
+		return 0;
+	int line = p->line;
+	p->line = cam->line;
+	int r = 0;
+	if (cam->url[0] == '\0')
+		r = perr(p, "[camera %s] has no url", cam->name);
+	else if (strncasecmp(cam->url, "rtsps://", 8) == 0 && cam->ca_file[0] == '\0' && !cam->have_pin)
+		r = perr(p, "[camera %s]: an rtsps:// camera needs ca_file or fingerprint to be trusted",
+		         cam->name);
+	else if (cam->require_tls && strncasecmp(cam->url, "rtsps://", 8) != 0)
+		r = perr(p, "[camera %s]: require_tls is set but the url is not rtsps://", cam->name);
+	p->line = line;
+	p->cam = NULL;
+	return r;
+}
+
+static int
+section(struct parser *p, char *s)
+{
+	size_t n = strlen(s);
+	if (s[n - 1] != ']')
+		return perr(p, "section header must end with ]");
+	s[n - 1] = '\0';
+	char *name = trim(s + 1);
+	if (end_camera(p) < 0)
+		return -1;
+	p->nseen = 0;
+	if (strcmp(name, "store") == 0) {
+		p->sec = SEC_STORE;
+	} else if (strcmp(name, "daemon") == 0) {
+		p->sec = SEC_DAEMON;
+	} else if (strncmp(name, "camera", 6) == 0 && (name[6] == ' ' || name[6] == '\t')) {
+		char *cn = trim(name + 6);
+		if (cu_camera_name_check(cn) < 0)
+			return perr(p, "[camera %s]: %s", cn, cu_error_detail());
+		for (size_t i = 0; i < p->c->ncameras; i++)
+			if (strcmp(p->c->cameras[i].name, cn) == 0)
+				return perr(p, "camera \"%s\" is defined twice (first at line %d)", cn,
+				            p->c->cameras[i].line);
+		if (p->c->ncameras == CD_CAMERAS_MAX)
+			return perr(p, "more than %d cameras", CD_CAMERAS_MAX);
+		p->cam = &p->c->cameras[p->c->ncameras++];
+		memset(p->cam, 0, sizeof(*p->cam));
+		memcpy(p->cam->name, cn, strlen(cn) + 1);
+		p->cam->line = p->line;
+		p->cam->enabled = true;
+		p->sec = SEC_CAMERA;
+	} else {
+		return perr(p, "unknown section [%s] (store, daemon, camera NAME)", name);
+	}
+	return 0;
+}
+
+int
+cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config *c, char *err,
+                size_t errlen)
+{
+	struct parser p = {.c = c, .dir = dir, .err = err, .errlen = errlen};
+	memset(c, 0, offsetof(struct cd_config, cameras));
+	c->offline_after_us = 5 * INT64_C(1000000);
+	c->retention_interval_us = 60 * INT64_C(1000000);
+	c->reconnect_min_us = INT64_C(1000000);
+	c->reconnect_max_us = 60 * INT64_C(1000000);
+	if (len > CD_CONFIG_MAX)
+		return perr(&p, "configuration larger than %d bytes", CD_CONFIG_MAX);
+	if (memchr(text, '\0', len) != NULL)
+		return perr(&p, "configuration contains a NUL byte");
+	size_t off = 0;
+	while (off < len) {
+		p.line++;
+		const char *nl = memchr(text + off, '\n', len - off);
+		size_t ll = nl ? (size_t)(nl - (text + off)) : len - off;
+		if (ll >= CD_LINE_MAX)
+			return perr(&p, "line longer than %d bytes", CD_LINE_MAX - 1);
+		char buf[CD_LINE_MAX];
+		memcpy(buf, text + off, ll);
+		buf[ll] = '\0';
+		off += ll + (nl ? 1 : 0);
+		for (size_t i = 0; i < ll; i++)
+			if ((unsigned char)buf[i] < 0x20 && buf[i] != '\t' && buf[i] != '\r')
+				return perr(&p, "control character in the line");
+		char *s = trim(buf);
+		if (*s == '\0' || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			if (section(&p, s) < 0)
+				return -1;
+			continue;
+		}
+		char *eq = strchr(s, '=');
+		if (eq == NULL)
+			return perr(&p, "expected key = value, [section] or # comment");
+		*eq = '\0';
+		/* a '#' after white space starts a comment: "path = /x  # why" */
+		for (char *h = eq + 1; *h != '\0'; h++) {
+			if (*h == '#' && (h[-1] == ' ' || h[-1] == '\t')) {
+				*h = '\0';
+				break;
+			}
+		}
+		char *key = trim(s), *val = trim(eq + 1);
+		if (*key == '\0' || strlen(key) >= sizeof(p.seen[0]))
+			return perr(&p, "missing or too long key");
+		for (size_t i = 0; i < p.nseen; i++)
+			if (strcmp(p.seen[i], key) == 0)
+				return perr(&p, "\"%s\" is set twice in this section", key);
+		if (p.nseen < sizeof(p.seen) / sizeof(p.seen[0]))
+			memcpy(p.seen[p.nseen++], key, strlen(key) + 1);
+		if (set_key(&p, key, val) < 0)
+			return -1;
+	}
+	if (end_camera(&p) < 0)
+		return -1;
+	p.line = 0;
+	if (c->store[0] == '\0')
+		return perr(&p, "[store] path is required");
+	if (c->password_file[0] == '\0')
+		return perr(&p, "[store] password_file is required");
+	if (c->reconnect_min_us > c->reconnect_max_us)
+		return perr(&p, "[daemon] reconnect_min is larger than reconnect_max");
+	return 0;
+}
+
+int
+cd_config_load(const char *path, struct cd_config *c, char *err, size_t errlen)
+{
+	uint8_t *text;
+	size_t len;
+	if (cu_file_read(path, CD_CONFIG_MAX, &text, &len) < 0) {
+		snprintf(err, errlen, "%s", cu_error_detail());
+		return -1;
+	}
+	char copy[PATH_MAX];
+	snprintf(copy, sizeof(copy), "%s", path);
+	int r = cd_config_parse((const char *)text, len, dirname(copy), c, err, errlen);
+	free(text);
+	return r;
+}
+
+int
+cd_credentials_load(const char *path, char *user, size_t ulen, char *password, size_t plen,
+                    char *err, size_t errlen)
+{
+	struct stat st;
+	if (lstat(path, &st) == 0 && (st.st_mode & (S_IRWXO | S_IWGRP))) {
+		snprintf(err, errlen, "%s: readable or writable by others (mode %04o); chmod 600 it",
+		         path, (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	uint8_t *text;
+	size_t len;
+	if (cu_file_read(path, 4096, &text, &len) < 0) {
+		snprintf(err, errlen, "%s", cu_error_detail());
+		return -1;
+	}
+	char *t = (char *)text, *nl = memchr(t, '\n', len);
+	int r = -1;
+	if (nl == NULL) {
+		snprintf(err, errlen, "%s: expected the user name on line 1 and the password on line 2",
+		         path);
+		goto out;
+	}
+	*nl = '\0';
+	char *pw = nl + 1, *end = memchr(pw, '\n', len - (size_t)(pw - t));
+	if (end)
+		*end = '\0';
+	size_t ul = strlen(t), pl = strlen(pw);
+	if (ul > 0 && t[ul - 1] == '\r')
+		t[--ul] = '\0';
+	if (pl > 0 && pw[pl - 1] == '\r')
+		pw[--pl] = '\0';
+	if (ul == 0 || ul >= ulen || pl >= plen) {
+		snprintf(err, errlen, "%s: user name empty, or user name or password too long", path);
+		goto out;
+	}
+	memcpy(user, t, ul + 1);
+	memcpy(password, pw, pl + 1);
+	r = 0;
+out:
+	cu_wipe(text, len);
+	free(text);
+	return r;
+}

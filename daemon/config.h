@@ -1,0 +1,60 @@
+/* custodyd's configuration file: a small strict INI-like format of our own
+ * (docs/config.md). Every error names the line and the reason. */
+#ifndef CD_CONFIG_H
+#define CD_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "custody/crypto.h"
+#include "custody/rtsp.h"
+#include "custody/store.h"
+
+#define CD_CONFIG_MAX (1024 * 1024)   /* bytes in a configuration file */
+#define CD_LINE_MAX 2048
+#define CD_CAMERAS_MAX 256
+
+struct cd_camera {
+	char name[CU_CAMERA_NAME_MAX + 1];
+	char url[CU_RTSP_URL_MAX];
+	char credentials_file[PATH_MAX];  /* "" = none */
+	char ca_file[PATH_MAX];           /* "" = none */
+	bool have_pin;
+	uint8_t pin[CU_SHA256_LEN];
+	bool require_tls;
+	bool allow_redirect;
+	bool enabled;
+	int64_t max_age_us;               /* 0 = the store's */
+	uint64_t max_bytes;               /* 0 = the store's */
+	int line;                         /* where its section starts */
+};
+
+struct cd_config {
+	char store[PATH_MAX];
+	char password_file[PATH_MAX];
+	char events[PATH_MAX];            /* JSON-lines event log; "" = none */
+	int64_t offline_after_us;         /* default 5 s */
+	int64_t retention_interval_us;    /* default 60 s */
+	int64_t reconnect_min_us, reconnect_max_us; /* default 1 s, 60 s */
+	int64_t max_age_us;               /* store-wide defaults; 0 = none */
+	uint64_t max_bytes;
+	size_t ncameras;
+	struct cd_camera cameras[CD_CAMERAS_MAX];
+};
+
+/* Parses text (len bytes). Relative paths are taken relative to dir. On
+ * error returns -1 and writes "line N: reason" into err. */
+int cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config *ret,
+                    char *err, size_t errlen);
+
+/* Reads and parses a file (at most CD_CONFIG_MAX bytes; symlinks refused). */
+int cd_config_load(const char *path, struct cd_config *ret, char *err, size_t errlen);
+
+/* Reads a credentials file: first line the user name, second the password.
+ * Refused when readable by others. */
+int cd_credentials_load(const char *path, char *user, size_t ulen, char *password, size_t plen,
+                        char *err, size_t errlen);
+
+#endif
