@@ -112,6 +112,8 @@ parse_size(struct parser *p, const char *key, const char *v, uint64_t *ret)
 		if (strcmp(v + nd, units[i].unit) == 0) {
 			if (n == 0)
 				return perr(p, "%s: must be more than 0", key);
+			if (n > UINT64_MAX / units[i].mult)
+				return perr(p, "%s: \"%s\" is too large", key, v);
 			*ret = n * units[i].mult;
 			return 0;
 		}

@@ -767,7 +767,7 @@ describe_and_setup(cu_rtsp *c)
 	r = cu_sdp_parse((const char *)c->resp.body, c->resp.body_len, sd);
 	if (r < 0) {
 		free(sd);
-		return cu_fail_prefix(r, "camera %s: SDP", c->host);
+		return cu_fail_prefix(r, "camera %s", c->host);
 	}
 	if (sd->control[0] && strcmp(sd->control, "*") != 0) {
 		char abs[CU_RTSP_URL_MAX];
@@ -851,7 +851,11 @@ connect_and_play(cu_rtsp *c, const struct cu_rtsp_opts *o)
 		return r;
 	if (tls && (r = tls_start(c, o)) < 0)
 		return r;
-	if ((r = request(c, "OPTIONS", c->url, NULL)) < 0 || (r = expect_ok(c, "OPTIONS")) < 0)
+	if ((r = request(c, "OPTIONS", c->url, NULL)) < 0)
+		return r;
+	if (c->resp.status >= 300 && c->resp.status < 400)
+		return CU_ERR_EXIST; /* redirect: the caller decides */
+	if ((r = expect_ok(c, "OPTIONS")) < 0)
 		return r;
 	const char *pub = cu_rtsp_header(&c->resp, "Public");
 	c->get_parameter = pub != NULL && strcasestr(pub, "GET_PARAMETER") != NULL;
