@@ -59,7 +59,10 @@ cd_event(const char *event, const char *camera, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	cd_log(CD_INFO, "%s camera %s: %s", event, camera ? camera : "-", detail);
+	if (camera != NULL)
+		cd_log(CD_INFO, "%s camera %s: %s", event, camera, detail);
+	else
+		cd_log(CD_INFO, "%s: %s", event, detail);
 	if (events_fd < 0)
 		return;
 	json_t *o = json_pack("{s:s, s:s, s:s?, s:s}", "time", when, "event", event, "camera",

@@ -228,6 +228,44 @@ class Daemon(cutest.TempDirTest):
         finally:
             subprocess.run(["umount", "-l", mnt], check=False)
 
+    def test_recording_decodes(self):
+        # encryption none: the stored payloads are the access units as received,
+        # so they can be laid end to end and handed to a real decoder
+        for codec in ("h264", "h265"):
+            with self.subTest(codec=codec):
+                sim = self.sim(cameras=1, codec=codec, name="sim-" + codec)
+                store = Store(self.tmp, "st-" + codec, encryption="none")
+                d = self.daemon(store, {"cam1": {"url": sim.url(1)}}, name="d-" + codec).start()
+                d.wait_event("camera.online", "cam1")
+                time.sleep(4)
+                self.assertEqual(d.term(), 0)
+                cams = self.verify(store)
+                stream = b""
+                nframes = 0
+                for row in store.segments("cam1"):
+                    with open(store.segment_path("cam1", row[0]), "rb") as f:
+                        data = f.read()
+                    for e in cutest.entries(data):
+                        if e.type == cutest.FRAME:
+                            if nframes == 0:
+                                self.assertTrue(e.key, "the first stored frame is a key frame")
+                            stream += data[e.off + cutest.ENTRY_HEADER:e.end]
+                            nframes += 1
+                self.assertEqual(nframes, cams["cam1"]["frames"])
+                out = os.path.join(self.tmp, "rec." + codec)
+                with open(out, "wb") as f:
+                    f.write(stream)
+                fmt = {"h264": "h264", "h265": "hevc"}[codec]
+                p = subprocess.run(["ffmpeg", "-v", "error", "-f", fmt, "-i", out, "-f",
+                                    "null", "-"], capture_output=True, text=True)
+                self.assertEqual(p.returncode, 0, p.stderr)
+                self.assertEqual(p.stderr.strip(), "", "the decoder reported errors")
+                probe = subprocess.run(["ffprobe", "-v", "error", "-count_frames",
+                                        "-select_streams", "v:0", "-show_entries",
+                                        "stream=nb_read_frames", "-of", "csv=p=0", out],
+                                       capture_output=True, text=True)
+                self.assertEqual(int(probe.stdout.strip()), nframes)
+
     def test_config_errors(self):
         store = Store(self.tmp, "st", encryption="none")
         cases = [
