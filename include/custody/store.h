@@ -158,6 +158,27 @@ int cu_store_verify(cu_store *s, const struct cu_verify_opts *opts,
                     struct cu_verify_report **ret);
 void cu_verify_report_free(struct cu_verify_report *r);
 
+/* ---- reading ---- */
+
+struct cu_read_info {
+	uint64_t frames, bytes;           /* handed to on_frame */
+	int64_t first_us, last_us;        /* first and last frame time, -1 when none */
+};
+
+/* Reads a camera's frames with times in [from_us, to_us] (to_us 0: to the
+ * end) in recorded order, starting at the video key frame at or before
+ * from_us so that the first frame decodes. Each frame reaches on_frame only
+ * after the seal covering it has verified and its segment links to the one
+ * before (a frame's data is valid during the call). The unsealed tail of a
+ * segment being written is not served. Stops at the first failure with
+ * CU_ERR_TAMPERED and a detail naming the camera, the start time of the
+ * failed segment and the reason; frames handed over before that were
+ * verified. on_frame may stop the read by returning a negative cu_err.
+ * ret_info (may be NULL) is written on success and on CU_ERR_TAMPERED. */
+int cu_store_read(cu_store *s, const char *camera, int64_t from_us, int64_t to_us,
+                  int (*on_frame)(void *ctx, const cu_frame *f), void *ctx,
+                  struct cu_read_info *ret_info);
+
 /* ---- information ---- */
 
 struct cu_info_camera {

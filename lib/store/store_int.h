@@ -135,6 +135,19 @@ struct cu_seg_scan {
  * memory). progress, if set, is called with byte counts as it goes. */
 int cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *scan,
                     void (*progress)(void *ctx, uint64_t bytes), void *ctx);
+
+/* What a reader learns while a segment is scanned. Frames arrive decrypted but
+ * unproven; on_seal says the frames since the previous on_seal are proven by
+ * a valid seal; on_discard (at a failure or the end) that they never will be.
+ * A hook returning a negative cu_err stops the scan with that error. */
+struct cu_scan_hooks {
+	int (*on_frame)(void *ctx, const struct cu_entry_header *h, const uint8_t *plain);
+	int (*on_seal)(void *ctx);
+	void (*on_discard)(void *ctx);
+	void *ctx;
+};
+int cu_segment_scan_hooked(const cu_store *s, const char *path, struct cu_seg_scan *scan,
+                           const struct cu_scan_hooks *hooks);
 void cu_seg_scan_free(struct cu_seg_scan *scan);
 
 #endif

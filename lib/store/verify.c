@@ -67,9 +67,28 @@ hash_entry(cu_sha256_ctx *c, uint8_t chain[static CU_SHA256_LEN], const uint8_t 
 	return cu_sha256_final(c, chain);
 }
 
+static int scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
+                     void (*progress)(void *ctx, uint64_t bytes), void *pctx,
+                     const struct cu_scan_hooks *hooks);
+
 int
 cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
                 void (*progress)(void *ctx, uint64_t bytes), void *pctx)
+{
+	return scan_impl(s, path, sc, progress, pctx, NULL);
+}
+
+int
+cu_segment_scan_hooked(const cu_store *s, const char *path, struct cu_seg_scan *sc,
+                       const struct cu_scan_hooks *hooks)
+{
+	return scan_impl(s, path, sc, NULL, NULL, hooks);
+}
+
+static int
+scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
+          void (*progress)(void *ctx, uint64_t bytes), void *pctx,
+          const struct cu_scan_hooks *hooks)
 {
 	memset(sc, 0, sizeof(*sc));
 	sc->first_ts = sc->last_ts = sc->fail_ts = sc->last_seal_ts = -1;
@@ -195,6 +214,9 @@ cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 		if ((r = hash_entry(sha, chain, ebuf, pt, e.plain_len)) < 0)
 			goto out;
 		if (e.type == CU_ENTRY_FRAME) {
+			if (hooks != NULL && hooks->on_frame != NULL &&
+			    (r = hooks->on_frame(hooks->ctx, &e, pt)) < 0)
+				goto out;
 			t.frames++;
 			if (t.first_ts < 0 || e.ts_us < t.first_ts)
 				t.first_ts = e.ts_us;
@@ -289,6 +311,8 @@ cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 			sc->last_entry = e.seq;
 			sc->last_seal_ts = e.ts_us;
 			covered = e.seq + 1;
+			if (hooks != NULL && hooks->on_seal != NULL && (r = hooks->on_seal(hooks->ctx)) < 0)
+				goto out;
 		}
 		off += CU_ENTRY_HEADER_LEN + e.stored_len;
 		expect++;
@@ -301,6 +325,8 @@ cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 		scan_failf(sc, h->created_us, "segment has no valid seal");
 	r = 0;
 out:
+	if (hooks != NULL && hooks->on_discard != NULL)
+		hooks->on_discard(hooks->ctx);
 	if (progress != NULL && sc->file_size > reported)
 		progress(pctx, sc->file_size - reported);
 	close(fd);

@@ -465,6 +465,80 @@ test_tick_flushes(void **state)
 	cu_store_close(s);
 }
 
+struct collect {
+	int n;
+	int64_t first, last;
+	bool first_key;
+	bool bytes_ok;
+};
+
+static int
+collect_frame(void *ctx, const cu_frame *f)
+{
+	struct collect *c = ctx;
+	if (c->n == 0) {
+		c->first = f->ts_us;
+		c->first_key = f->key;
+	}
+	c->last = f->ts_us;
+	int i = (int)((f->ts_us - T0) / FRAME_US);
+	bool key = i % 25 == 0;
+	size_t len = key ? 20000 : 1500 + (size_t)(i % 9) * 300;
+	/* write_frames sent payload[] with byte 4 set by key-ness */
+	c->bytes_ok = c->bytes_ok && f->len == len && f->data[4] == (key ? 0x65 : 0x41) &&
+	              memcmp(f->data + 5, payload + 5, len - 5) == 0;
+	c->n++;
+	return 0;
+}
+
+static void
+test_read_verified(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_store(dir, sizeof(dir), CU_ENC_LIGHT, 2 * 1000000);
+	cu_store *s = open_store(dir);
+	cu_writer *w;
+	assert_int_equal(cu_writer_open(s, "cam", &w), 0);
+	write_frames(w, T0, 0, 250); /* 10 s, five 2-s segments */
+	assert_int_equal(cu_writer_close(w), 0);
+	/* [3.5 s, 6 s]: starts at the key frame at 3 s, ends at 6 s */
+	struct collect c = {.bytes_ok = true};
+	struct cu_read_info info;
+	assert_int_equal(cu_store_read(s, "cam", T0 + 3500000, T0 + 6000000, collect_frame, &c,
+	                               &info), 0);
+	assert_true(c.first_key);
+	assert_int_equal(c.first, T0 + 3000000);
+	assert_int_equal(c.last, T0 + 6000000);
+	assert_int_equal(c.n, 76);
+	assert_true(c.bytes_ok);
+	assert_int_equal(info.frames, 76);
+	/* everything */
+	c = (struct collect){.bytes_ok = true};
+	assert_int_equal(cu_store_read(s, "cam", 0, 0, collect_frame, &c, NULL), 0);
+	assert_int_equal(c.n, 250);
+	assert_true(c.bytes_ok);
+	/* a flipped byte in segment 3 (4..6 s): segments 1 and 2 come out, then the refusal */
+	struct cu_cam_row cr;
+	char path[PATH_MAX];
+	assert_int_equal(cu_catalog_camera(s, "cam", false, &cr), 0);
+	assert_int_equal(cu_store_segment_path(s, cr.id, 3, path, sizeof(path)), 0);
+	FILE *f = fopen(path, "r+b");
+	assert_non_null(f);
+	fseek(f, -3000, SEEK_END);
+	int ch = fgetc(f);
+	fseek(f, -3000, SEEK_END);
+	fputc(ch ^ 0x20, f);
+	fclose(f);
+	c = (struct collect){.bytes_ok = true};
+	assert_int_equal(cu_store_read(s, "cam", 0, 0, collect_frame, &c, &info), CU_ERR_TAMPERED);
+	assert_non_null(strstr(cu_error_detail(), "segment 3 (from 2026-01-01T00:00:04Z)"));
+	assert_true(c.n >= 100 && c.n < 150); /* segments 1-2, and segment 3 up to the bad seal */
+	assert_int_equal(info.frames, (uint64_t)c.n);
+	assert_true(c.bytes_ok);
+	cu_store_close(s);
+}
+
 static int
 setup(void **state)
 {
@@ -496,6 +570,7 @@ main(void)
 		cmocka_unit_test(test_write_failure_rolls_back),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_tick_flushes),
+		cmocka_unit_test(test_read_verified),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
