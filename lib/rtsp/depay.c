@@ -682,6 +682,9 @@ push_aac(cu_depay *d, const struct cu_rtp *pkt, struct cu_au *ret)
 
 /* ---- the API ---- */
 
+/* The parameter sets are copied (<= CU_PARAM_SETS_MAX); for AAC,
+ * config_hex is checked here so that a stream ADTS cannot carry is refused
+ * before any packet. Free with cu_depay_free. */
 int
 cu_depay_new(int codec, const uint8_t *param_sets, size_t ps_len, const char *config_hex,
              cu_depay **ret)
@@ -715,6 +718,8 @@ cu_depay_new(int codec, const uint8_t *param_sets, size_t ps_len, const char *co
 	return 0;
 }
 
+/* See the top of this file and proto.h. ret_au is written only when 1 is
+ * returned; its data lives until the next push or cu_depay_free. */
 int
 cu_depay_push(cu_depay *d, const struct cu_rtp *pkt, struct cu_au *ret_au)
 {

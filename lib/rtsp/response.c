@@ -241,6 +241,8 @@ cu_rtsp_parse_response(const uint8_t *buf, size_t len, struct cu_rtsp_response *
 	return (int)(hlen + body);
 }
 
+/* Linear search; names compare ASCII case-insensitively. The value points
+ * into r->head and lives as long as r. */
 const char *
 cu_rtsp_header(const struct cu_rtsp_response *r, const char *name)
 {

@@ -373,6 +373,8 @@ cu_sdp_parse(const char *text, size_t len, struct cu_sdp *ret)
 	return e;
 }
 
+/* fmtp is "name=value" parameters separated by ';' with optional spaces; a
+ * value (trimmed) that does not fit buf[len] is CU_ERR_LIMIT, never cut. */
 int
 cu_sdp_fmtp_get(const struct cu_sdp_media *m, const char *name, char *buf, size_t len)
 {
@@ -477,6 +479,9 @@ out:
 	return e;
 }
 
+/* Each list is comma-separated base64; each item must decode to a parameter
+ * set NAL unit (see param_nal_ok). Bounded by both cap and
+ * CU_PARAM_SETS_MAX; *ret_len is written only on success. */
 int
 cu_sdp_param_sets(const struct cu_sdp_media *m, uint8_t *out, size_t cap, size_t *ret_len)
 {

@@ -213,9 +213,12 @@ class Hostile(cutest.TempDirTest):
             rss2 = vm(d.p.pid, "VmRSS")
             hwm = vm(d.p.pid, "VmHWM")
             print(f"custodyd RSS {rss1 >> 20} MiB -> {rss2 >> 20} MiB, peak {hwm >> 20} MiB")
-            # bounded: no growth with repeated hostile reconnects, and a sane peak
-            self.assertLess(rss2 - rss1, 16 << 20)
-            self.assertLess(hwm, 512 << 20)
+            # bounded: no growth with repeated hostile reconnects, and a sane peak.
+            # Under AddressSanitizer freed memory sits in its quarantine, so RSS
+            # says nothing there; LeakSanitizer checks custodyd's exit instead.
+            if "ASAN_OPTIONS" not in os.environ:
+                self.assertLess(rss2 - rss1, 16 << 20)
+                self.assertLess(hwm, 512 << 20)
             self.assertEqual(d.count("camera.online"), 0)
             self.assertEqual(d.term(), 0)
         finally:
