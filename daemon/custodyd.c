@@ -251,33 +251,35 @@ main(int argc, char **argv)
 	d.conf = load_config(d.config_path);
 	if (d.conf == NULL)
 		return 2;
+	int rc = 2;
+	char *pw = NULL;
+	size_t pwlen = 0;
 	for (size_t i = 0; i < d.conf->ncameras; i++) {
 		char u[CU_RTSP_CRED_MAX + 1], p[CU_RTSP_CRED_MAX + 1];
 		int r = check_credentials(&d.conf->cameras[i], u, sizeof(u), p, sizeof(p));
 		cu_wipe(p, sizeof(p));
 		if (r < 0)
-			return 2;
+			goto out;
 	}
-	char *pw = NULL;
-	size_t pwlen = 0;
 	if (cu_secret_file_read(d.conf->password_file, CU_PASSWORD_MAX, 1, &pw, &pwlen) < 0) {
 		cd_log(CD_ERR, "[store] password_file %s", cu_error_detail());
-		return 2;
+		goto out;
 	}
 	if (check) {
-		cu_secret_free(pw, pwlen);
 		printf("custodyd: %s is valid: store %s, %zu cameras\n", d.config_path, d.conf->store,
 		       d.conf->ncameras);
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	int r = cu_store_open(d.conf->store, pw, pwlen, &d.store);
 	cu_secret_free(pw, pwlen);
+	pw = NULL;
 	if (r < 0) {
 		cd_log(CD_ERR, "store %s: %s", d.conf->store, cu_error_detail());
-		return 2;
+		goto out;
 	}
 	if (cd_events_open(d.conf->events) < 0)
-		return 2;
+		goto out;
 	/* Signals are taken by this thread alone, with sigtimedwait. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -309,8 +311,11 @@ main(int argc, char **argv)
 	while (d.ncams > 0)
 		stop_camera(&d, d.ncams - 1);
 	cd_event("daemon.stopped", NULL, "every camera sealed and flushed");
+	rc = 0;
+out:
+	cu_secret_free(pw, pwlen);
 	cd_events_close();
 	cu_store_close(d.store);
 	free(d.conf);
-	return 0;
+	return rc;
 }
