@@ -13,15 +13,6 @@ static const char help[] =
 	"Cameras, their time ranges and sizes, the encryption mode and the signer, from the\n"
 	"catalogue. Needs no password and changes nothing; custody verify checks the content.\n";
 
-static json_t *
-jtime(int64_t us)
-{
-	char buf[CU_TIME_ISO_MAX];
-	if (us < 0 || cu_time_format_iso8601(us, buf, sizeof(buf)) < 0)
-		return json_null();
-	return json_string(buf);
-}
-
 int
 cmd_info(int argc, char **argv)
 {
@@ -65,8 +56,8 @@ cmd_info(int argc, char **argv)
 		for (size_t i = 0; i < in->ncameras; i++) {
 			const struct cu_info_camera *ci = &in->cameras[i];
 			json_array_append_new(cams, json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:b}",
-			                      "name", ci->name, "id", ci->id, "from", jtime(ci->first_us),
-			                      "to", jtime(ci->last_us), "segments",
+			                      "name", ci->name, "id", ci->id, "from", cli_json_time(ci->first_us),
+			                      "to", cli_json_time(ci->last_us), "segments",
 			                      (json_int_t)ci->segments, "frames", (json_int_t)ci->frames,
 			                      "bytes", (json_int_t)ci->bytes, "recording", ci->recording));
 		}
@@ -74,7 +65,7 @@ cmd_info(int argc, char **argv)
 		                         "store_id", in->store_id, "encryption",
 		                         cu_encryption_name(in->encryption), "segment_seconds",
 		                         (json_int_t)(in->segment_us / 1000000), "created",
-		                         jtime(in->created_us), "bytes", (json_int_t)in->total_bytes,
+		                         cli_json_time(in->created_us), "bytes", (json_int_t)in->total_bytes,
 		                         "signer", "subject", in->signer_subject, "fingerprint", fp,
 		                         "ca_subject", in->ca_subject, "ca_fingerprint", cafp,
 		                         "cameras", cams);

@@ -22,15 +22,6 @@ on_progress(void *ctx, uint64_t done, uint64_t total)
 	cli_progress_update(ctx, done, total);
 }
 
-static json_t *
-jtime(int64_t us)
-{
-	char buf[CU_TIME_ISO_MAX];
-	if (us < 0 || cu_time_format_iso8601(us, buf, sizeof(buf)) < 0)
-		return json_null();
-	return json_string(buf);
-}
-
 static const char *
 kind_name(int kind)
 {
@@ -50,19 +41,19 @@ print_json(const struct cu_verify_report *rep)
 		json_t *gaps = json_array();
 		for (size_t g = 0; g < c->ngaps; g++)
 			json_array_append_new(gaps, json_pack("{s:s, s:o, s:o, s:s}", "kind",
-			                      kind_name(c->gaps[g].kind), "from", jtime(c->gaps[g].from_us),
-			                      "to", jtime(c->gaps[g].to_us), "reason", c->gaps[g].reason));
+			                      kind_name(c->gaps[g].kind), "from", cli_json_time(c->gaps[g].from_us),
+			                      "to", cli_json_time(c->gaps[g].to_us), "reason", c->gaps[g].reason));
 		json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:I}",
 		                      "name", c->name, "id", c->id, "result",
 		                      c->tampered ? "tampered" : "intact", "frames",
 		                      (json_int_t)c->frames, "seals", (json_int_t)c->seals, "segments",
 		                      (json_int_t)c->segments, "records", (json_int_t)c->records,
-		                      "bytes", (json_int_t)c->bytes, "from", jtime(c->first_us), "to",
-		                      jtime(c->last_us), "gaps", gaps, "unsealed_bytes",
+		                      "bytes", (json_int_t)c->bytes, "from", cli_json_time(c->first_us), "to",
+		                      cli_json_time(c->last_us), "gaps", gaps, "unsealed_bytes",
 		                      (json_int_t)c->unsealed_bytes);
 		if (c->tampered)
 			json_object_set_new(o, "failure", json_pack("{s:o, s:I, s:s}", "time",
-			                    jtime(c->fail_time_us), "segment", (json_int_t)c->fail_segment,
+			                    cli_json_time(c->fail_time_us), "segment", (json_int_t)c->fail_segment,
 			                    "reason", c->fail_reason));
 		json_array_append_new(cams, o);
 	}
@@ -74,7 +65,7 @@ print_json(const struct cu_verify_report *rep)
 		const struct cu_verify_camera *c = &rep->cameras[rep->first_failure];
 		json_object_set_new(root, "first_failure",
 		                    json_pack("{s:s, s:o, s:I, s:s}", "camera", c->name, "time",
-		                              jtime(c->fail_time_us), "segment",
+		                              cli_json_time(c->fail_time_us), "segment",
 		                              (json_int_t)c->fail_segment, "reason", c->fail_reason));
 	}
 	if (root == NULL)

@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -48,8 +49,8 @@ read_password_file(const char *cmd, const char *file, struct cli_password *p)
 	return 0;
 }
 
-static int
-ask_tty(const char *prompt, char *buf, size_t max, size_t *ret_len)
+int
+cli_ask_secret(const char *prompt, char *buf, size_t max, size_t *ret_len)
 {
 	int fd = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
@@ -97,14 +98,14 @@ cli_password_get(const char *cmd, const char *file, bool confirm, struct cli_pas
 	int r = EXIT_ERROR;
 	if (a == NULL || b == NULL)
 		goto out;
-	if (ask_tty(confirm ? "New store password: " : "Store password: ", a, CU_PASSWORD_MAX,
+	if (cli_ask_secret(confirm ? "New store password: " : "Store password: ", a, CU_PASSWORD_MAX,
 	            &la) < 0) {
 		fprintf(stderr, "custody %s: no --password-file given and no terminal to ask on\n",
 		        cmd);
 		goto out;
 	}
 	if (confirm) {
-		if (ask_tty("Repeat the password: ", b, CU_PASSWORD_MAX, &lb) < 0 || la != lb ||
+		if (cli_ask_secret("Repeat the password: ", b, CU_PASSWORD_MAX, &lb) < 0 || la != lb ||
 		    !cu_ct_equal(a, b, la)) {
 			fprintf(stderr, "custody %s: the two passwords differ\n", cmd);
 			goto out;
@@ -189,6 +190,15 @@ cli_bytes(uint64_t n, char *buf, size_t len)
 		snprintf(buf, len, "%.1f MB", (double)n / 1e6);
 	else
 		snprintf(buf, len, "%.2f GB", (double)n / 1e9);
+}
+
+json_t *
+cli_json_time(int64_t us)
+{
+	char buf[CU_TIME_ISO_MAX];
+	if (us < 0 || cu_time_format_iso8601(us, buf, sizeof(buf)) < 0)
+		return json_null();
+	return json_string(buf);
 }
 
 int

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -273,6 +274,53 @@ db_text(const char *store, const char *sql, char *out, size_t len)
 	sqlite3_close(db);
 }
 
+/* What an attacker without the signing key can do after editing rows:
+ * recompute every leaf and the whole chain column, as the format describes. */
+static void
+rechain(const char *store)
+{
+	char path[4200], idhex[40];
+	assert_int_equal(cu_path(path, sizeof(path), "%s/audit.db", store), 0);
+	db_text(store, "SELECT value FROM meta WHERE key = 'store_id'", idhex, sizeof(idhex));
+	uint8_t buf[64], chain[32];
+	static const char label[] = "custody/v1/audit-chain";
+	memcpy(buf, label, sizeof(label));
+	assert_int_equal(cu_unhex(idhex, buf + sizeof(label), 16), 0);
+	sha(buf, sizeof(label) + 16, chain);
+	sqlite3 *db;
+	sqlite3_stmt *st, *up;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT idx, time_us, type, actor, source, detail "
+	                                    "FROM entries ORDER BY idx", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "UPDATE entries SET chain = ? WHERE idx = ?", -1,
+	                                    &up, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t idx = sqlite3_column_int64(st, 0);
+		struct cu_audit_entry e = {
+			.time_us = sqlite3_column_int64(st, 1),
+			.type = (const char *)sqlite3_column_text(st, 2),
+			.actor = (const char *)sqlite3_column_text(st, 3),
+			.source = (const char *)sqlite3_column_text(st, 4),
+			.detail = (const char *)sqlite3_column_text(st, 5),
+		};
+		uint8_t two[64];
+		memcpy(two, chain, 32);
+		assert_int_equal(cu_audit_leaf_hash((uint64_t)idx, &e, two + 32), 0);
+		sha(two, 64, chain);
+		char hex[65];
+		cu_hex(chain, 32, hex);
+		sqlite3_bind_text(up, 1, hex, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(up, 2, idx);
+		assert_int_equal(sqlite3_step(up), SQLITE_DONE);
+		sqlite3_reset(up);
+	}
+	assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_finalize(st);
+	sqlite3_finalize(up);
+	sqlite3_close(db);
+}
+
 static struct cu_audit_report *
 verify(const char *dir)
 {
@@ -423,9 +471,23 @@ test_append_sign_verify(void **state)
 	assert_int_equal(rep->signed_entries, 20);
 	assert_int_equal(rep->unsigned_entries, 1);
 	cu_audit_report_free(rep);
-	/* an unsigned entry dated well before the newest head is refused */
+	/* an unsigned entry dated well before the newest head is refused, even
+	 * with its chain value made to match */
+	char saved[4200], cmd[8500];
+	assert_int_equal(cu_path(saved, sizeof(saved), "%s.saved", dir), 0);
+	snprintf(cmd, sizeof(cmd), "cp %s/audit.db %s", dir, saved);
+	assert_int_equal(system(cmd), 0);
 	db_exec(dir, "UPDATE entries SET time_us = 1767225600000000 WHERE idx = 20");
-	expect_bad(dir, 20, "changed"); /* its chain no longer matches, first of all */
+	expect_bad(dir, 20, "chain value");
+	rechain(dir);
+	expect_bad(dir, 20, "not under a signed tree head");
+	/* a writer refuses to build on a log changed behind its back */
+	db_exec(dir, "DELETE FROM entries WHERE idx = 20");
+	s = open_store(dir, true);
+	assert_int_equal(cu_audit_open(s, &a), CU_ERR_TAMPERED);
+	cu_store_close(s);
+	snprintf(cmd, sizeof(cmd), "cp %s %s/audit.db", saved, dir);
+	assert_int_equal(system(cmd), 0);
 
 	/* the export parses */
 	s = open_store(dir, false);
@@ -507,16 +569,25 @@ test_concurrent(void **state)
 
 /* Tampering through SQL, each on a fresh log. dense: a head after every
  * entry; otherwise one every 10 entries, so the stored chain must find the
- * exact entry between two heads. */
+ * exact entry between two heads. rewrite: the attacker also recomputes the
+ * whole chain column. */
 static void
-tamper_case(bool dense, const char *sql, uint64_t want, const char *words)
+tamper_case2(bool dense, const char *sql, bool rewrite, uint64_t want, const char *words)
 {
 	char dir[4096];
 	make_store(dir, sizeof(dir));
 	fill(dir, 30, dense ? 1 : 10);
 	expect_intact(dir, 30, 0);
 	db_exec(dir, sql);
+	if (rewrite)
+		rechain(dir);
 	expect_bad(dir, want, words);
+}
+
+static void
+tamper_case(bool dense, const char *sql, uint64_t want, const char *words)
+{
+	tamper_case2(dense, sql, false, want, words);
 }
 
 static void
@@ -530,7 +601,7 @@ test_tamper(void **state)
 		tamper_case(dense, "UPDATE entries SET time_us = time_us + 1 WHERE idx = 27", 27,
 		            "chain");
 		tamper_case(dense, "DELETE FROM entries WHERE idx = 14", 14, "missing");
-		tamper_case(dense, "DELETE FROM entries WHERE idx = 29", 29, "covers 30 entries");
+		tamper_case(dense, "DELETE FROM entries WHERE idx = 29", 29, "missing");
 		/* reorder: entries 5 and 6 trade places */
 		tamper_case(dense, "UPDATE entries SET idx = -1 WHERE idx = 5;"
 		            "UPDATE entries SET idx = 5 WHERE idx = 6;"
@@ -544,10 +615,18 @@ test_tamper(void **state)
 		tamper_case(dense, "UPDATE entries SET chain = (SELECT chain FROM entries WHERE idx = 3) "
 		            "WHERE idx = 4", 4, "chain");
 	}
-	/* dense heads locate even an edit whose chain values were all rewritten
-	 * consistently (only a signature cannot be forged): here every later
-	 * entry's chain is made to match by copying the log's own computation
-	 * is not possible in SQL, so rewrite a head instead */
+	/* An attacker who also rewrites the chain column consistently is still
+	 * caught by the signed heads: with a head per entry at the exact entry,
+	 * with a head every 10 entries at the first entry after the last good
+	 * head (the bound the format documents). */
+	tamper_case2(true, "UPDATE entries SET detail = '{}' WHERE idx = 13", true, 13, "Merkle");
+	tamper_case2(false, "UPDATE entries SET detail = '{}' WHERE idx = 13", true, 10, "Merkle");
+	tamper_case2(true, "DELETE FROM entries WHERE idx = 17; UPDATE entries SET idx = -idx "
+	             "WHERE idx > 17; UPDATE entries SET idx = -idx - 1 WHERE idx < 0", true, 17, "tree head");
+	tamper_case2(true, "UPDATE entries SET idx = -1 WHERE idx = 5;"
+	             "UPDATE entries SET idx = 5 WHERE idx = 6;"
+	             "UPDATE entries SET idx = 6 WHERE idx = -1;", true, 5, "Merkle");
+	/* tree heads themselves */
 	tamper_case(true, "UPDATE heads SET root = '00' || substr(root, 3) WHERE size = 12", 11,
 	            "tree head");
 	tamper_case(true, "UPDATE heads SET signature = '00' || substr(signature, 3) "
@@ -574,15 +653,12 @@ test_other_key(void **state)
 	        "quote(signature) FROM heads WHERE size = 10", row, sizeof(row));
 	snprintf(sql, sizeof(sql), "DELETE FROM heads WHERE size = 10; INSERT INTO heads(size, "
 	         "time_us, root, chain, key_id, signature) SELECT 10, 1767225600000000, %s", row);
-	char ca[4096];
-	memcpy(ca, a, sizeof(ca));
 	db_exec(a, sql);
 	expect_bad(a, 5, "another key");
 	/* the same signature presented under A's key id */
 	db_exec(a, "UPDATE heads SET key_id = (SELECT key_id FROM heads WHERE size = 5) "
 	        "WHERE size = 10");
 	expect_bad(a, 5, "invalid signature");
-	(void)ca;
 }
 
 /* The checked-in vector: verify agrees with the roots its README lists. */

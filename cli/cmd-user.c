@@ -1,0 +1,309 @@
+/* custody user add|passwd|disable|enable|delete|unlock|logout|list --store DIR ...
+ *
+ * The operator-on-the-box path: these work on STORE/auth.db directly and
+ * need write access to the store directory, not the store password (nothing
+ * here signs). The same operations through the HTTPS API come later. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "custody/auth.h"
+#include "custody/crypto.h"
+#include "custody/time.h"
+#include "util/secret.h"
+
+#define ROLES_PER_ADD 64
+
+static const char help[] =
+	"usage: custody user add --store DIR --name USER [--role ROLE ...] [--password-file F]\n"
+	"       custody user passwd --store DIR --name USER [--password-file F]\n"
+	"       custody user disable|enable|delete|unlock|logout --store DIR --name USER\n"
+	"       custody user list --store DIR [--json]\n"
+	"Manages the store's local users in DIR/auth.db (needs write access to DIR; no store\n"
+	"password). Passwords: 8 to 128 bytes of UTF-8, not a common password; without\n"
+	"--password-file (first line; mode 0600) the password is asked twice on the terminal.\n"
+	"disable, passwd and logout revoke the user's tokens; unlock lifts a login lockout.\n"
+	"User names: lower-case letters, digits, '.', '-', '_' and '@'.\n";
+
+struct opts {
+	const char *store, *name, *pwfile;
+	const char *roles[ROLES_PER_ADD];
+	size_t nroles;
+	bool json;
+};
+
+/* The new password from --password-file or the terminal (twice). One byte
+ * more than the limit is read so that an over-long one is refused, not cut. */
+static int
+new_password(const char *cmd, const char *file, const char *user, char **ret, size_t *ret_len)
+{
+	if (file != NULL) {
+		if (cu_secret_file_read(file, CU_USER_PASSWORD_MAX, 1, ret, ret_len) < 0) {
+			fprintf(stderr, "custody %s: --password-file %s\n", cmd, cu_error_detail());
+			return EXIT_ERROR;
+		}
+		return 0;
+	}
+	size_t cap = CU_USER_PASSWORD_MAX + 2, la = 0, lb = 0;
+	char *a = calloc(1, cap), *b = calloc(1, cap), prompt[128];
+	int r = EXIT_ERROR;
+	if (a == NULL || b == NULL)
+		goto out;
+	snprintf(prompt, sizeof(prompt), "New password for %s: ", user);
+	if (cli_ask_secret(prompt, a, cap - 1, &la) < 0) {
+		fprintf(stderr, "custody %s: no --password-file given and no terminal to ask on\n",
+		        cmd);
+		goto out;
+	}
+	if (cli_ask_secret("Repeat the password: ", b, cap - 1, &lb) < 0 || la != lb ||
+	    !cu_ct_equal(a, b, la)) {
+		fprintf(stderr, "custody %s: the two passwords differ\n", cmd);
+		goto out;
+	}
+	*ret = a;
+	*ret_len = la;
+	a = NULL;
+	r = 0;
+out:
+	if (a != NULL)
+		cu_wipe(a, cap);
+	if (b != NULL)
+		cu_wipe(b, cap);
+	free(a);
+	free(b);
+	return r;
+}
+
+int
+cli_auth_open(const char *cmd, const char *dir, unsigned flags, cu_store **ret_s, cu_auth **ret_a)
+{
+	cu_store *s;
+	int r = cu_store_open(dir, NULL, 0, &s);
+	if (r < 0)
+		return cli_fail(cmd, r, "cannot open the store");
+	if ((r = cu_auth_open(s, flags, ret_a)) < 0) {
+		cu_store_close(s);
+		if (r == CU_ERR_NOTFOUND && (flags & CU_AUTH_READONLY)) {
+			*ret_a = NULL;
+			*ret_s = NULL;
+			return 0;
+		}
+		return cli_fail(cmd, r, "cannot open auth.db");
+	}
+	*ret_s = s;
+	return 0;
+}
+
+static json_t *
+jtime(int64_t us)
+{
+	char buf[CU_TIME_ISO_MAX];
+	if (us <= 0 || cu_time_format_iso8601(us, buf, sizeof(buf)) < 0)
+		return json_null();
+	return json_string(buf);
+}
+
+static void
+text_time(int64_t us, char *buf, size_t len)
+{
+	if (us <= 0 || cu_time_format_iso8601(us, buf, len) < 0)
+		snprintf(buf, len, "-");
+}
+
+static int
+list(const struct opts *o)
+{
+	cu_store *s;
+	cu_auth *a;
+	struct cu_auth_user *u = NULL;
+	size_t n = 0;
+	if (cli_auth_open("user list", o->store, CU_AUTH_READONLY, &s, &a) != 0)
+		return EXIT_ERROR;
+	if (a != NULL) {
+		int r = cu_auth_user_list(a, &u, &n);
+		cu_auth_close(a);
+		cu_store_close(s);
+		if (r < 0)
+			return cli_fail("user list", r, "cannot list users");
+	}
+	int rc = 0;
+	if (o->json) {
+		json_t *arr = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_t *roles = json_array();
+			for (size_t j = 0; j < u[i].nroles; j++)
+				json_array_append_new(roles, json_string(u[i].roles[j]));
+			json_array_append_new(arr, json_pack(
+				"{s:I, s:s, s:b, s:o, s:o, s:o, s:o, s:{s:s, s:i, s:i, s:i}}",
+				"id", (json_int_t)u[i].id, "name", u[i].name, "disabled", u[i].disabled,
+				"created", jtime(u[i].created_us), "password_changed",
+				jtime(u[i].password_changed_us), "locked_until", jtime(u[i].locked_until_us),
+				"roles", roles, "password_hash", "algorithm", "argon2id", "m_kib",
+				(int)u[i].argon2_m_kib, "t", (int)u[i].argon2_t, "p", (int)u[i].argon2_p));
+		}
+		json_t *root = json_pack("{s:o}", "users", arr);
+		rc = json_dumpf(root, stdout, JSON_INDENT(2)) < 0 ? EXIT_ERROR : 0;
+		printf("\n");
+		json_decref(root);
+	} else if (n == 0) {
+		printf("no users\n");
+	} else {
+		printf("%-24s %6s  %-9s %-27s %s\n", "NAME", "ID", "STATUS", "PASSWORD CHANGED", "ROLES");
+		for (size_t i = 0; i < n; i++) {
+			char when[CU_TIME_ISO_MAX], roles[512] = "";
+			size_t used = 0;
+			text_time(u[i].password_changed_us, when, sizeof(when));
+			for (size_t j = 0; j < u[i].nroles && used < sizeof(roles); j++) {
+				int k = snprintf(roles + used, sizeof(roles) - used, "%s%s", j ? "," : "",
+				                 u[i].roles[j]);
+				if (k < 0 || (size_t)k >= sizeof(roles) - used) {
+					/* a listing, not data: mark the cut */
+					memcpy(roles + sizeof(roles) - 4, "...", 4);
+					break;
+				}
+				used += (size_t)k;
+			}
+			const char *status = u[i].disabled ? "disabled" : u[i].locked_until_us ? "locked"
+			                                                                        : "enabled";
+			printf("%-24s %6lld  %-9s %-27s %s\n", u[i].name, (long long)u[i].id, status, when,
+			       roles[0] ? roles : "-");
+		}
+	}
+	cu_auth_users_free(u, n);
+	return rc;
+}
+
+/* Runs one change on auth.db and prints what it did. */
+static int
+change(const char *sub, const struct opts *o)
+{
+	char cmd[32];
+	snprintf(cmd, sizeof(cmd), "user %s", sub);
+	char *pw = NULL;
+	size_t pwlen = 0;
+	bool needs_pw = strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0;
+	if (needs_pw) {
+		/* check the rules before asking, so a bad name does not cost a prompt */
+		if (cu_auth_user_name_check(o->name) < 0) {
+			fprintf(stderr, "custody %s: --name: %s\n", cmd, cu_error_detail());
+			return EXIT_ERROR;
+		}
+		if (new_password(cmd, o->pwfile, o->name, &pw, &pwlen) != 0)
+			return EXIT_ERROR;
+	}
+	cu_store *s;
+	cu_auth *a;
+	if (cli_auth_open(cmd, o->store, 0, &s, &a) != 0) {
+		if (pw != NULL)
+			cu_secret_free(pw, pwlen);
+		return EXIT_ERROR;
+	}
+	struct cu_auth_event ev;
+	int r;
+	const char *what;
+	if (strcmp(sub, "add") == 0) {
+		r = cu_auth_user_add(a, o->name, pw, pwlen, o->roles, o->nroles, &ev);
+		what = "cannot add the user";
+	} else if (strcmp(sub, "passwd") == 0) {
+		r = cu_auth_user_passwd(a, o->name, pw, pwlen, &ev);
+		what = "cannot change the password";
+	} else if (strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0) {
+		r = cu_auth_user_set_disabled(a, o->name, sub[0] == 'd', &ev);
+		what = sub[0] == 'd' ? "cannot disable the user" : "cannot enable the user";
+	} else if (strcmp(sub, "delete") == 0) {
+		r = cu_auth_user_delete(a, o->name, &ev);
+		what = "cannot delete the user";
+	} else if (strcmp(sub, "unlock") == 0) {
+		r = cu_auth_user_unlock(a, o->name, &ev);
+		what = "cannot unlock the user";
+	} else {
+		r = cu_auth_user_revoke_tokens(a, o->name, &ev);
+		what = "cannot revoke the user's tokens";
+	}
+	if (pw != NULL)
+		cu_secret_free(pw, pwlen);
+	cu_auth_close(a);
+	cu_store_close(s);
+	if (r < 0)
+		return cli_fail(cmd, r, what);
+	printf("%s: user %s (id %lld)%s%s\n", ev.action, ev.user, (long long)ev.user_id,
+	       ev.detail[0] ? ", " : "", ev.detail);
+	return 0;
+}
+
+int
+cmd_user(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"store", required_argument, NULL, 's'},
+		{"name", required_argument, NULL, 'n'},
+		{"role", required_argument, NULL, 'r'},
+		{"password-file", required_argument, NULL, 'p'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{0, 0, 0, 0},
+	};
+	static const char *const subs[] = {
+		"add", "passwd", "disable", "enable", "delete", "unlock", "logout", "list",
+	};
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(help, argc < 2 ? stderr : stdout);
+		return argc < 2 ? EXIT_ERROR : 0;
+	}
+	const char *sub = argv[1];
+	bool known = false;
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		known |= strcmp(sub, subs[i]) == 0;
+	if (!known)
+		return cli_usage("user", "unknown subcommand \"%s\": expected add, passwd, disable, "
+		                 "enable, delete, unlock, logout or list", sub);
+	char cmd[32];
+	snprintf(cmd, sizeof(cmd), "user %s", sub);
+	struct opts o = {0};
+	int c;
+	argc--;
+	argv++;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': o.store = optarg; break;
+		case 'n': o.name = optarg; break;
+		case 'p': o.pwfile = optarg; break;
+		case 'j': o.json = true; break;
+		case 'r':
+			if (o.nroles == ROLES_PER_ADD)
+				return cli_usage(cmd, "more than %d --role options", ROLES_PER_ADD);
+			o.roles[o.nroles++] = optarg;
+			break;
+		case 'h': fputs(help, stdout); return 0;
+		default: return cli_usage(cmd, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return cli_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
+	if (o.store == NULL)
+		return cli_usage(cmd, "--store DIR is required");
+	bool is_list = strcmp(sub, "list") == 0, is_add = strcmp(sub, "add") == 0;
+	bool takes_pw = is_add || strcmp(sub, "passwd") == 0;
+	if (is_list) {
+		if (o.name != NULL || o.nroles > 0 || o.pwfile != NULL)
+			return cli_usage(cmd, "list takes only --store and --json");
+		return list(&o);
+	}
+	if (o.name == NULL)
+		return cli_usage(cmd, "--name USER is required");
+	if (o.json)
+		return cli_usage(cmd, "--json is for list only");
+	if (o.nroles > 0 && !is_add)
+		return cli_usage(cmd, "--role is for add only (custody role assign gives roles later)");
+	if (o.pwfile != NULL && !takes_pw)
+		return cli_usage(cmd, "--password-file is for add and passwd only");
+	return change(sub, &o);
+}

@@ -1,0 +1,1329 @@
+/* auth.db: opening and creating it, name rules, and the administration of
+ * users, roles, grants and camera groups. docs/auth.md describes the model. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/auth_int.h"
+#include "custody/time.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/parse.h"
+
+static const char schema[] =
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	/* AUTOINCREMENT: a deleted user's id is never given to another, so a
+	 * token naming it can never become someone else's. */
+	"CREATE TABLE users("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  hash TEXT NOT NULL,"
+	"  disabled INTEGER NOT NULL DEFAULT 0 CHECK(disabled IN (0, 1)),"
+	"  created_us INTEGER NOT NULL,"
+	"  password_changed_us INTEGER NOT NULL,"
+	"  tokens_valid_after_us INTEGER NOT NULL);"
+	"CREATE TABLE roles("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  created_us INTEGER NOT NULL);"
+	"CREATE TABLE role_grants("
+	"  role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,"
+	"  function TEXT NOT NULL CHECK(function IN ('live', 'playback', 'export', 'bookmark',"
+	"    'evidence_lock', 'audit_read', 'admin')),"
+	"  scope TEXT NOT NULL,"
+	"  PRIMARY KEY(role_id, function, scope)) WITHOUT ROWID;"
+	"CREATE TABLE cam_groups("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  created_us INTEGER NOT NULL);"
+	"CREATE TABLE camera_groups("
+	"  group_id INTEGER NOT NULL REFERENCES cam_groups(id) ON DELETE CASCADE,"
+	"  camera TEXT NOT NULL,"
+	"  PRIMARY KEY(group_id, camera)) WITHOUT ROWID;"
+	"CREATE INDEX camera_groups_by_camera ON camera_groups(camera);"
+	"CREATE TABLE user_roles("
+	"  user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,"
+	"  role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,"
+	"  PRIMARY KEY(user_id, role_id)) WITHOUT ROWID;"
+	"CREATE TABLE revoked_tokens("
+	"  jti TEXT PRIMARY KEY CHECK(length(jti) = 32),"
+	"  expires_us INTEGER NOT NULL) WITHOUT ROWID;"
+	/* kind 0: an account name (existing or not); kind 1: a source address */
+	"CREATE TABLE failures("
+	"  kind INTEGER NOT NULL CHECK(kind IN (0, 1)),"
+	"  subject TEXT NOT NULL,"
+	"  at_us INTEGER NOT NULL);"
+	"CREATE INDEX failures_by_subject ON failures(kind, subject, at_us);"
+	"CREATE TABLE lockouts("
+	"  kind INTEGER NOT NULL CHECK(kind IN (0, 1)),"
+	"  subject TEXT NOT NULL,"
+	"  until_us INTEGER NOT NULL,"
+	"  PRIMARY KEY(kind, subject)) WITHOUT ROWID;"
+	"CREATE TABLE issuers("
+	"  fingerprint TEXT PRIMARY KEY CHECK(length(fingerprint) = 64),"
+	"  pem TEXT NOT NULL,"
+	"  subject TEXT NOT NULL,"
+	"  added_us INTEGER NOT NULL) WITHOUT ROWID;";
+
+static const char *const fn_names[CU_FN_COUNT] = {
+	"live", "playback", "export", "bookmark", "evidence_lock", "audit_read", "admin",
+};
+
+const char *
+cu_auth_function_name(int fn)
+{
+	return fn >= 0 && fn < CU_FN_COUNT ? fn_names[fn] : "?";
+}
+
+int
+cu_auth_function_parse(const char *s, int *ret)
+{
+	for (int i = 0; i < CU_FN_COUNT; i++) {
+		if (s != NULL && strcmp(s, fn_names[i]) == 0) {
+			*ret = i;
+			return 0;
+		}
+	}
+	return cu_fail(CU_ERR_INVAL, "unknown function \"%s\": expected live, playback, export, "
+	               "bookmark, evidence_lock, audit_read or admin", s ? s : "");
+}
+
+int
+cu_auth_user_name_check(const char *name)
+{
+	size_t n = name ? strnlen(name, CU_USER_NAME_MAX + 1) : 0;
+	if (n == 0 || n > CU_USER_NAME_MAX)
+		return cu_fail(CU_ERR_INVAL, "user name must be 1 to %d characters", CU_USER_NAME_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.' && c != '@')))
+			return cu_fail(CU_ERR_INVAL, "user name \"%.*s\": use lower-case letters, "
+			               "digits, '.', '-', '_' and '@', starting with a letter or digit",
+			               (int)n, name);
+	}
+	return 0;
+}
+
+/* Roles and groups: the camera name rule. */
+static int
+plain_name_check(const char *what, const char *name)
+{
+	size_t n = name ? strnlen(name, CU_ROLE_NAME_MAX + 1) : 0;
+	if (n == 0 || n > CU_ROLE_NAME_MAX)
+		return cu_fail(CU_ERR_INVAL, "%s name must be 1 to %d characters", what,
+		               CU_ROLE_NAME_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.')))
+			return cu_fail(CU_ERR_INVAL, "%s name \"%.*s\": use letters, digits, '.', '-' "
+			               "and '_', starting with a letter or digit", what, (int)n, name);
+	}
+	return 0;
+}
+
+int
+cu_auth_role_name_check(const char *name)
+{
+	return plain_name_check("role", name);
+}
+
+int
+cu_auth_scope_check(const char *scope)
+{
+	if (scope == NULL)
+		return cu_fail(CU_ERR_INVAL, "no scope");
+	if (strcmp(scope, "*") == 0)
+		return 0;
+	if (strncmp(scope, "group:", 6) == 0)
+		return plain_name_check("group", scope + 6);
+	return cu_camera_name_check(scope);
+}
+
+/* ---- the database ---- */
+
+int64_t
+cu_auth_now(const cu_auth *a)
+{
+	return a->clock != NULL ? a->clock(a->clock_ctx) : cu_time_now_us();
+}
+
+void
+cu_auth_set_clock(cu_auth *a, int64_t (*now_us)(void *ctx), void *ctx)
+{
+	a->clock = now_us;
+	a->clock_ctx = ctx;
+}
+
+int64_t
+cu_auth_revocation_point(int64_t now_us)
+{
+	return (now_us / 1000000 + 1) * 1000000;
+}
+
+int
+cu_auth_db_fail(cu_auth *a, const char *what)
+{
+	int code = a->db ? sqlite3_errcode(a->db) & 0xff : SQLITE_ERROR;
+	if (code == SQLITE_FULL)
+		return cu_fail(CU_ERR_NOSPC, "auth.db: %s: disk full", what);
+	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
+		return cu_fail(CU_ERR_BUSY, "auth.db: %s: %s", what, sqlite3_errmsg(a->db));
+	return cu_fail(CU_ERR_DB, "auth.db: %s: %s", what, a->db ? sqlite3_errmsg(a->db) :
+	               "no database");
+}
+
+int
+cu_auth_prepare(cu_auth *a, const char *sql, sqlite3_stmt **ret)
+{
+	if (sqlite3_prepare_v2(a->db, sql, -1, ret, NULL) != SQLITE_OK)
+		return cu_auth_db_fail(a, "preparing a query");
+	return 0;
+}
+
+int
+cu_auth_begin(cu_auth *a)
+{
+	if (a->readonly)
+		return cu_fail(CU_ERR_INVAL, "auth.db was opened read-only");
+	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return cu_auth_db_fail(a, "begin");
+	return 0;
+}
+
+int
+cu_auth_commit(cu_auth *a)
+{
+	if (sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		int r = cu_auth_db_fail(a, "commit");
+		cu_auth_rollback(a);
+		return r;
+	}
+	return 0;
+}
+
+void
+cu_auth_rollback(cu_auth *a)
+{
+	if (!sqlite3_get_autocommit(a->db))
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Binds arguments described by types ('t' const char *, 'i' int64_t); a
+ * count that does not match the query's is a bug caught here, not a wrong row. */
+static int
+bind_va(sqlite3_stmt *st, const char *types, va_list ap)
+{
+	if ((size_t)sqlite3_bind_parameter_count(st) != strlen(types))
+		return cu_fail(CU_ERR_INVAL, "auth.db: %zu values for %d parameters", strlen(types),
+		               sqlite3_bind_parameter_count(st));
+	for (int i = 0; types[i] != '\0'; i++) {
+		if (types[i] == 't')
+			sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+	}
+	return 0;
+}
+
+/* Runs one change; returns the number of rows changed, CU_ERR_EXIST on a
+ * uniqueness violation, or another negative cu_err. */
+static int
+exec(cu_auth *a, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	int r = cu_auth_prepare(a, sql, &st);
+	if (r < 0)
+		return r;
+	va_list ap;
+	va_start(ap, types);
+	r = bind_va(st, types, ap);
+	va_end(ap);
+	if (r < 0) {
+		sqlite3_finalize(st);
+		return r;
+	}
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		r = sqlite3_changes(a->db);
+	else if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+		r = CU_ERR_EXIST;
+	else
+		r = cu_auth_db_fail(a, "update");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* The first column of the first row as an integer; CU_ERR_NOTFOUND if no row. */
+static int
+query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	int r = cu_auth_prepare(a, sql, &st);
+	if (r < 0)
+		return r;
+	va_list ap;
+	va_start(ap, types);
+	r = bind_va(st, types, ap);
+	va_end(ap);
+	if (r < 0) {
+		sqlite3_finalize(st);
+		return r;
+	}
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*ret = sqlite3_column_int64(st, 0);
+		r = 0;
+	} else {
+		r = rc == SQLITE_DONE ? CU_ERR_NOTFOUND : cu_auth_db_fail(a, "query");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+meta_get(cu_auth *a, const char *key, char *buf, size_t len)
+{
+	sqlite3_stmt *st;
+	int r = cu_auth_prepare(a, "SELECT value FROM meta WHERE key = ?", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
+	if (v != NULL && strlen(v) < len) {
+		memcpy(buf, v, strlen(v) + 1);
+		r = 0;
+	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		r = cu_fail(CU_ERR_FORMAT, "auth.db: meta %s is missing or malformed", key);
+	} else {
+		r = cu_auth_db_fail(a, "reading meta");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Creates the schema unless another process did first (BEGIN IMMEDIATE
+ * serialises the two). */
+static int
+create_schema(cu_auth *a)
+{
+	int64_t n;
+	int r = cu_auth_begin(a);
+	if (r < 0)
+		return r;
+	r = query_int(a, &n, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'", "");
+	if (r == 0 && n == 0) {
+		char idhex[2 * CU_ID_LEN + 1];
+		cu_hex(a->store->id, CU_ID_LEN, idhex);
+		if (sqlite3_exec(a->db, schema, NULL, NULL, NULL) != SQLITE_OK)
+			r = cu_auth_db_fail(a, "creating the schema");
+		else
+			r = exec(a, "INSERT INTO meta(key, value) VALUES('format', 'custody-auth'), "
+			         "('version', ?), ('store_id', ?), ('created_us', ?)", "tti",
+			         CU_AUTH_DB_VERSION, idhex, cu_auth_now(a));
+	}
+	if (r < 0) {
+		cu_auth_rollback(a);
+		return r;
+	}
+	return cu_auth_commit(a);
+}
+
+int
+cu_auth_open(cu_store *store, unsigned flags, cu_auth **ret)
+{
+	char path[PATH_MAX], v[64];
+	bool readonly = flags & CU_AUTH_READONLY;
+	int r = cu_path(path, sizeof(path), "%s/%s", store->dir, CU_AUTH_FILE);
+	if (r < 0)
+		return r;
+	if (readonly && access(path, F_OK) < 0)
+		return cu_fail(CU_ERR_NOTFOUND, "%s: no users or roles yet", path);
+	if (!readonly) {
+		/* Created here, not by SQLite, so that it is 0600 whatever the umask:
+		 * it holds password hashes. Its -wal and -shm files inherit the mode. */
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return cu_fail_errno(errno, "%s", path);
+		struct stat st;
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			close(fd);
+			return cu_fail(CU_ERR_INVAL, "%s: not a regular file", path);
+		}
+		close(fd);
+	}
+	cu_auth *a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	a->store = store;
+	a->readonly = readonly;
+	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->hash_lock, NULL);
+	pthread_cond_init(&a->hash_cond, NULL);
+	if (sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
+	                    SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		r = cu_fail(CU_ERR_DB, "%s: cannot open: %s", path,
+		            a->db ? sqlite3_errmsg(a->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(a->db, 10000);
+	sqlite3_extended_result_codes(a->db, 1);
+	/* synchronous=FULL: a revocation, lockout or new password must survive
+	 * a power cut; these writes are rare. */
+	const char *pragmas = readonly ? "PRAGMA query_only=ON; PRAGMA foreign_keys=ON;"
+	                               : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	                                 "PRAGMA foreign_keys=ON;";
+	if (sqlite3_exec(a->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+		r = cu_auth_db_fail(a, path);
+		goto fail;
+	}
+	if (!readonly && (r = create_schema(a)) < 0)
+		goto bad;
+	if ((r = meta_get(a, "format", v, sizeof(v))) < 0)
+		goto bad;
+	if (strcmp(v, "custody-auth") != 0) {
+		r = cu_fail(CU_ERR_FORMAT, "%s: not a custody auth database", path);
+		goto fail;
+	}
+	if ((r = meta_get(a, "version", v, sizeof(v))) < 0)
+		goto bad;
+	if (strcmp(v, CU_AUTH_DB_VERSION) != 0) {
+		r = cu_fail(CU_ERR_UNSUPPORTED, "%s: schema version %s (this custody reads %s)", path,
+		            v, CU_AUTH_DB_VERSION);
+		goto fail;
+	}
+	uint8_t id[CU_ID_LEN];
+	if ((r = meta_get(a, "store_id", v, sizeof(v))) < 0)
+		goto bad;
+	if (cu_unhex(v, id, CU_ID_LEN) < 0 || memcmp(id, store->id, CU_ID_LEN) != 0) {
+		r = cu_fail(CU_ERR_FORMAT, "%s: belongs to another store (store_id %s)", path, v);
+		goto fail;
+	}
+	if ((r = cu_pw_dummy(a->dummy_phc)) < 0)
+		goto fail;
+	if (store->have_keys && (r = cu_sign_key_new(store->keys.sign, &a->sign)) < 0)
+		goto fail;
+	*ret = a;
+	return 0;
+bad:
+	r = cu_fail_prefix(r, "%s", path);
+fail:
+	cu_auth_close(a);
+	return r;
+}
+
+void
+cu_auth_close(cu_auth *a)
+{
+	if (a == NULL)
+		return;
+	sqlite3_close(a->db);
+	cu_sign_key_free(a->sign);
+	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_destroy(&a->hash_lock);
+	pthread_cond_destroy(&a->hash_cond);
+	cu_wipe(a, sizeof(*a));
+	free(a);
+}
+
+/* ---- users ---- */
+
+static void
+ev_init(struct cu_auth_event *ev, const char *action, int64_t now)
+{
+	if (ev == NULL)
+		return;
+	memset(ev, 0, sizeof(*ev));
+	ev->action = action;
+	ev->at_us = now;
+}
+
+static void
+ev_set(char *field, size_t len, const char *value)
+{
+	if (value != NULL)
+		snprintf(field, len, "%s", value);
+}
+#define EV_SET(ev, field, value) \
+	do { if ((ev) != NULL) ev_set((ev)->field, sizeof((ev)->field), (value)); } while (0)
+
+void
+cu_user_row_wipe(struct cu_user_row *u)
+{
+	cu_wipe(u, sizeof(*u));
+}
+
+int
+cu_auth_user_get(cu_auth *a, const char *name, int64_t id, struct cu_user_row *ret)
+{
+	sqlite3_stmt *st;
+	int r = cu_auth_prepare(a, name != NULL
+	                        ? "SELECT id, name, hash, disabled, created_us, password_changed_us, "
+	                          "tokens_valid_after_us FROM users WHERE name = ?"
+	                        : "SELECT id, name, hash, disabled, created_us, password_changed_us, "
+	                          "tokens_valid_after_us FROM users WHERE id = ?", &st);
+	if (r < 0)
+		return r;
+	if (name != NULL)
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(st, 1);
+		const char *h = (const char *)sqlite3_column_text(st, 2);
+		if (n == NULL || h == NULL || strlen(n) > CU_USER_NAME_MAX ||
+		    strlen(h) >= CU_AUTH_PHC_MAX) {
+			r = cu_fail(CU_ERR_FORMAT, "auth.db: user row %lld is malformed",
+			            (long long)sqlite3_column_int64(st, 0));
+		} else {
+			ret->id = sqlite3_column_int64(st, 0);
+			memcpy(ret->name, n, strlen(n) + 1);
+			memcpy(ret->phc, h, strlen(h) + 1);
+			ret->disabled = sqlite3_column_int(st, 3) != 0;
+			ret->created_us = sqlite3_column_int64(st, 4);
+			ret->password_changed_us = sqlite3_column_int64(st, 5);
+			ret->tokens_valid_after_us = sqlite3_column_int64(st, 6);
+			r = 0;
+		}
+	} else if (rc == SQLITE_DONE) {
+		r = name != NULL ? cu_fail(CU_ERR_NOTFOUND, "no user named \"%s\"", name)
+		                 : cu_fail(CU_ERR_NOTFOUND, "no user with id %lld", (long long)id);
+	} else {
+		r = cu_auth_db_fail(a, "reading a user");
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+static int
+role_id(cu_auth *a, const char *role, int64_t *ret)
+{
+	int r = query_int(a, ret, "SELECT id FROM roles WHERE name = ?", "t", role);
+	return r == CU_ERR_NOTFOUND ? cu_fail(r, "no role named \"%s\"", role) : r;
+}
+
+static int
+group_id(cu_auth *a, const char *group, int64_t *ret)
+{
+	int r = query_int(a, ret, "SELECT id FROM cam_groups WHERE name = ?", "t", group);
+	return r == CU_ERR_NOTFOUND ? cu_fail(r, "no camera group named \"%s\"", group) : r;
+}
+
+static int
+user_id(cu_auth *a, const char *user, int64_t *ret)
+{
+	int r = query_int(a, ret, "SELECT id FROM users WHERE name = ?", "t", user);
+	return r == CU_ERR_NOTFOUND ? cu_fail(r, "no user named \"%s\"", user) : r;
+}
+
+/* Ends a transaction begun under a->lock: commit when r >= 0. */
+static int
+finish(cu_auth *a, int r)
+{
+	if (r >= 0)
+		r = cu_auth_commit(a);
+	else
+		cu_auth_rollback(a);
+	pthread_mutex_unlock(&a->lock);
+	return r < 0 ? r : 0;
+}
+
+int
+cu_auth_user_add(cu_auth *a, const char *name, const char *pw, size_t pw_len,
+                 const char *const *roles, size_t nroles, struct cu_auth_event *ev)
+{
+	char phc[CU_AUTH_PHC_MAX];
+	int r;
+	if ((r = cu_auth_user_name_check(name)) < 0 ||
+	    (r = cu_auth_password_policy(name, pw, pw_len)) < 0)
+		return r;
+	if (nroles > CU_ROLES_MAX)
+		return cu_fail(CU_ERR_LIMIT, "more than %d roles", CU_ROLES_MAX);
+	for (size_t i = 0; i < nroles; i++)
+		if ((r = cu_auth_role_name_check(roles[i])) < 0)
+			return r;
+	if ((r = cu_pw_hash(a, pw, pw_len, phc)) < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a), n, id, rid;
+	if ((r = cu_auth_begin(a)) < 0)
+		goto out;
+	if ((r = query_int(a, &n, "SELECT count(*) FROM users", "")) < 0)
+		goto out;
+	if (n >= CU_USERS_MAX) {
+		r = cu_fail(CU_ERR_LIMIT, "already %d users", CU_USERS_MAX);
+		goto out;
+	}
+	r = exec(a, "INSERT INTO users(name, hash, disabled, created_us, password_changed_us, "
+	         "tokens_valid_after_us) VALUES(?, ?, 0, ?, ?, ?)", "ttiii", name, phc, now, now,
+	         now / 1000000 * 1000000);
+	if (r == CU_ERR_EXIST) {
+		r = cu_fail(CU_ERR_EXIST, "user \"%s\" already exists", name);
+		goto out;
+	}
+	if (r < 0)
+		goto out;
+	id = sqlite3_last_insert_rowid(a->db);
+	ev_init(ev, "user.add", now);
+	char detail[256] = "roles=";
+	size_t used = strlen(detail);
+	for (size_t i = 0; i < nroles; i++) {
+		if ((r = role_id(a, roles[i], &rid)) < 0)
+			goto out;
+		if ((r = exec(a, "INSERT OR IGNORE INTO user_roles(user_id, role_id) VALUES(?, ?)",
+		              "ii", id, rid)) < 0)
+			goto out;
+		int k = snprintf(detail + used, sizeof(detail) - used, "%s%s", i ? "," : "", roles[i]);
+		if (k > 0 && (size_t)k < sizeof(detail) - used)
+			used += (size_t)k;
+	}
+	if (ev != NULL) {
+		ev->user_id = id;
+		EV_SET(ev, user, name);
+		EV_SET(ev, detail, nroles > 0 ? detail : "");
+	}
+	r = 0;
+out:
+	cu_wipe(phc, sizeof(phc));
+	return finish(a, r);
+}
+
+int
+cu_auth_user_passwd(cu_auth *a, const char *name, const char *pw, size_t pw_len,
+                    struct cu_auth_event *ev)
+{
+	char phc[CU_AUTH_PHC_MAX];
+	int r;
+	if ((r = cu_auth_user_name_check(name)) < 0 ||
+	    (r = cu_auth_password_policy(name, pw, pw_len)) < 0)
+		return r;
+	if ((r = cu_pw_hash(a, pw, pw_len, phc)) < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a), id;
+	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
+		goto out;
+	r = exec(a, "UPDATE users SET hash = ?, password_changed_us = ?, tokens_valid_after_us = "
+	         "max(tokens_valid_after_us + 1000000, ?) WHERE id = ?", "tiii", phc, now,
+	         cu_auth_revocation_point(now), id);
+	if (r >= 0) {
+		ev_init(ev, "user.passwd", now);
+		if (ev != NULL) {
+			ev->user_id = id;
+			EV_SET(ev, user, name);
+			EV_SET(ev, detail, "tokens revoked");
+		}
+	}
+out:
+	cu_wipe(phc, sizeof(phc));
+	return finish(a, r);
+}
+
+int
+cu_auth_user_set_disabled(cu_auth *a, const char *name, bool disabled,
+                          struct cu_auth_event *ev)
+{
+	struct cu_user_row u;
+	int r = cu_auth_user_name_check(name);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_user_get(a, name, 0, &u)) < 0)
+		goto out;
+	if (disabled)
+		r = exec(a, "UPDATE users SET disabled = 1, tokens_valid_after_us = "
+		         "max(tokens_valid_after_us + 1000000, ?) WHERE id = ?", "ii",
+		         cu_auth_revocation_point(now), u.id);
+	else
+		r = exec(a, "UPDATE users SET disabled = 0 WHERE id = ?", "i", u.id);
+	if (r >= 0) {
+		ev_init(ev, disabled ? "user.disable" : "user.enable", now);
+		if (ev != NULL) {
+			ev->user_id = u.id;
+			EV_SET(ev, user, name);
+			EV_SET(ev, detail, u.disabled == disabled ? (disabled ? "already disabled"
+			                                                      : "already enabled")
+			                   : (disabled ? "tokens revoked" : ""));
+		}
+	}
+out:
+	cu_user_row_wipe(&u);
+	return finish(a, r);
+}
+
+int
+cu_auth_user_delete(cu_auth *a, const char *name, struct cu_auth_event *ev)
+{
+	int64_t id;
+	int r = cu_auth_user_name_check(name);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
+		goto out;
+	if ((r = exec(a, "DELETE FROM users WHERE id = ?", "i", id)) >= 0) {
+		ev_init(ev, "user.delete", now);
+		if (ev != NULL) {
+			ev->user_id = id;
+			EV_SET(ev, user, name);
+		}
+	}
+out:
+	return finish(a, r);
+}
+
+int
+cu_auth_user_revoke_tokens(cu_auth *a, const char *name, struct cu_auth_event *ev)
+{
+	int64_t id;
+	int r = cu_auth_user_name_check(name);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
+		goto out;
+	r = exec(a, "UPDATE users SET tokens_valid_after_us = "
+	         "max(tokens_valid_after_us + 1000000, ?) WHERE id = ?", "ii",
+	         cu_auth_revocation_point(now), id);
+	if (r >= 0) {
+		ev_init(ev, "user.revoke_tokens", now);
+		if (ev != NULL) {
+			ev->user_id = id;
+			EV_SET(ev, user, name);
+		}
+	}
+out:
+	return finish(a, r);
+}
+
+int
+cu_auth_user_unlock(cu_auth *a, const char *name, struct cu_auth_event *ev)
+{
+	int64_t id;
+	int r = cu_auth_user_name_check(name);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
+		goto out;
+	int locks;
+	if ((r = locks = exec(a, "DELETE FROM lockouts WHERE kind = 0 AND subject = ?", "t",
+	                      name)) < 0 ||
+	    (r = exec(a, "DELETE FROM failures WHERE kind = 0 AND subject = ?", "t", name)) < 0)
+		goto out;
+	ev_init(ev, "user.unlock", now);
+	if (ev != NULL) {
+		ev->user_id = id;
+		EV_SET(ev, user, name);
+		EV_SET(ev, detail, locks > 0 ? "lockout lifted" : "was not locked");
+	}
+out:
+	return finish(a, r);
+}
+
+/* Appends a name to a malloc'd array of fixed-size names. */
+#define NAMES_PUSH(arr, n, cap, value, limit)                                              \
+	do {                                                                                   \
+		if ((n) == (limit)) {                                                              \
+			r = cu_fail(CU_ERR_LIMIT, "auth.db: more than %d entries", (int)(limit));      \
+			goto out;                                                                      \
+		}                                                                                  \
+		if ((n) == (cap)) {                                                                \
+			size_t nc_ = (cap) ? (cap) * 2 : 8;                                            \
+			void *nv_ = realloc((arr), nc_ * sizeof(*(arr)));                              \
+			if (nv_ == NULL) {                                                             \
+				r = cu_fail(CU_ERR_NOMEM, "out of memory");                                \
+				goto out;                                                                  \
+			}                                                                              \
+			(arr) = nv_;                                                                   \
+			(cap) = nc_;                                                                   \
+		}                                                                                  \
+		snprintf((arr)[(n)], sizeof((arr)[(n)]), "%s", (value));                           \
+		(n)++;                                                                             \
+	} while (0)
+
+/* Every value of column 0 of a query with one integer parameter. */
+static int
+names_of(cu_auth *a, const char *sql, int64_t param, char (**ret)[CU_ROLE_NAME_MAX + 1],
+         size_t *ret_n, size_t limit)
+{
+	char (*v)[CU_ROLE_NAME_MAX + 1] = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st;
+	int r = cu_auth_prepare(a, sql, &st), rc;
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, param);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *s = (const char *)sqlite3_column_text(st, 0);
+		if (s == NULL || strlen(s) > CU_ROLE_NAME_MAX) {
+			r = cu_fail(CU_ERR_FORMAT, "auth.db: malformed name");
+			goto out;
+		}
+		NAMES_PUSH(v, n, cap, s, limit);
+	}
+	if (rc != SQLITE_DONE) {
+		r = cu_auth_db_fail(a, "query");
+		goto out;
+	}
+	*ret = v;
+	*ret_n = n;
+	v = NULL;
+	r = 0;
+out:
+	free(v);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Names of roles, users and cameras share one size; the casts below rely on it. */
+_Static_assert(CU_ROLE_NAME_MAX == CU_USER_NAME_MAX && CU_ROLE_NAME_MAX == CU_CAMERA_NAME_MAX &&
+               CU_ROLE_NAME_MAX == CU_GROUP_NAME_MAX, "name sizes differ");
+
+int
+cu_auth_user_list(cu_auth *a, struct cu_auth_user **ret, size_t *ret_n)
+{
+	struct cu_auth_user *v = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_prepare(a, "SELECT u.id, u.name, u.hash, u.disabled, u.created_us, "
+	                         "u.password_changed_us, u.tokens_valid_after_us, "
+	                         "(SELECT until_us FROM lockouts l WHERE l.kind = 0 AND "
+	                         "l.subject = u.name AND l.until_us > ?) FROM users u ORDER BY "
+	                         "u.name", &st)) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, now);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == CU_USERS_MAX) {
+			r = cu_fail(CU_ERR_LIMIT, "auth.db: more than %d users", CU_USERS_MAX);
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct cu_auth_user *nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				r = cu_fail(CU_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		struct cu_auth_user *u = &v[n];
+		memset(u, 0, sizeof(*u));
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		if (name == NULL || strlen(name) > CU_USER_NAME_MAX) {
+			r = cu_fail(CU_ERR_FORMAT, "auth.db: malformed user row");
+			goto out;
+		}
+		n++;
+		u->id = sqlite3_column_int64(st, 0);
+		memcpy(u->name, name, strlen(name) + 1);
+		struct cu_argon2_params p;
+		uint8_t salt[64], hash[64];
+		size_t sl, hl;
+		if (cu_pw_parse((const char *)sqlite3_column_text(st, 2), &p, salt, &sl, hash,
+		                &hl) == 0) {
+			u->argon2_m_kib = p.m_cost_kib;
+			u->argon2_t = p.t_cost;
+			u->argon2_p = p.parallelism;
+		}
+		cu_wipe(hash, sizeof(hash));
+		cu_error_clear();
+		u->disabled = sqlite3_column_int(st, 3) != 0;
+		u->created_us = sqlite3_column_int64(st, 4);
+		u->password_changed_us = sqlite3_column_int64(st, 5);
+		u->tokens_valid_after_us = sqlite3_column_int64(st, 6);
+		u->locked_until_us = sqlite3_column_int64(st, 7);
+		if ((r = names_of(a, "SELECT r.name FROM user_roles ur JOIN roles r ON "
+		                  "r.id = ur.role_id WHERE ur.user_id = ? ORDER BY r.name", u->id,
+		                  &u->roles, &u->nroles, CU_ROLES_MAX)) < 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = cu_auth_db_fail(a, "listing users");
+		goto out;
+	}
+	*ret = v;
+	*ret_n = n;
+	v = NULL;
+	n = 0;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&a->lock);
+	cu_auth_users_free(v, n);
+	return r;
+}
+
+void
+cu_auth_users_free(struct cu_auth_user *u, size_t n)
+{
+	if (u == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(u[i].roles);
+	free(u);
+}
+
+/* ---- roles ---- */
+
+int
+cu_auth_role_add(cu_auth *a, const char *role, struct cu_auth_event *ev)
+{
+	int64_t n;
+	int r = cu_auth_role_name_check(role);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 ||
+	    (r = query_int(a, &n, "SELECT count(*) FROM roles", "")) < 0)
+		goto out;
+	if (n >= CU_ROLES_MAX) {
+		r = cu_fail(CU_ERR_LIMIT, "already %d roles", CU_ROLES_MAX);
+		goto out;
+	}
+	r = exec(a, "INSERT INTO roles(name, created_us) VALUES(?, ?)", "ti", role, now);
+	if (r == CU_ERR_EXIST)
+		r = cu_fail(r, "role \"%s\" already exists", role);
+	if (r >= 0) {
+		ev_init(ev, "role.add", now);
+		EV_SET(ev, role, role);
+	}
+out:
+	return finish(a, r);
+}
+
+int
+cu_auth_role_delete(cu_auth *a, const char *role, struct cu_auth_event *ev)
+{
+	int64_t id;
+	int r = cu_auth_role_name_check(role);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 || (r = role_id(a, role, &id)) < 0)
+		goto out;
+	if ((r = exec(a, "DELETE FROM roles WHERE id = ?", "i", id)) >= 0) {
+		ev_init(ev, "role.delete", now);
+		EV_SET(ev, role, role);
+	}
+out:
+	return finish(a, r);
+}
+
+/* Shared checks of grant and revoke. */
+static int
+grant_args(int fn, const char *scope)
+{
+	int r;
+	if (fn < 0 || fn >= CU_FN_COUNT)
+		return cu_fail(CU_ERR_INVAL, "unknown function %d", fn);
+	if ((r = cu_auth_scope_check(scope)) < 0)
+		return r;
+	if (fn == CU_FN_ADMIN && strcmp(scope, "*") != 0)
+		return cu_fail(CU_ERR_INVAL, "admin is site-wide: grant it on every camera (\"*\")");
+	return 0;
+}
+
+int
+cu_auth_role_grant(cu_auth *a, const char *role, int fn, const char *scope,
+                   struct cu_auth_event *ev)
+{
+	int64_t id, gid, n;
+	int r;
+	if ((r = cu_auth_role_name_check(role)) < 0 || (r = grant_args(fn, scope)) < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 || (r = role_id(a, role, &id)) < 0)
+		goto out;
+	/* a group must exist when granted on, so that a typo is caught now */
+	if (strncmp(scope, "group:", 6) == 0 && (r = group_id(a, scope + 6, &gid)) < 0)
+		goto out;
+	if ((r = query_int(a, &n, "SELECT count(*) FROM role_grants WHERE role_id = ?", "i",
+	                   id)) < 0)
+		goto out;
+	if (n >= CU_GRANTS_MAX) {
+		r = cu_fail(CU_ERR_LIMIT, "role \"%s\" already has %d grants", role, CU_GRANTS_MAX);
+		goto out;
+	}
+	r = exec(a, "INSERT INTO role_grants(role_id, function, scope) VALUES(?, ?, ?)", "itt", id,
+	         cu_auth_function_name(fn), scope);
+	if (r == CU_ERR_EXIST)
+		r = cu_fail(r, "role \"%s\" already has %s on %s", role, cu_auth_function_name(fn),
+		            scope);
+	if (r >= 0) {
+		ev_init(ev, "role.grant", now);
+		EV_SET(ev, role, role);
+		EV_SET(ev, function, cu_auth_function_name(fn));
+		EV_SET(ev, scope, scope);
+	}
+out:
+	return finish(a, r);
+}
+
+int
+cu_auth_role_revoke(cu_auth *a, const char *role, int fn, const char *scope,
+                    struct cu_auth_event *ev)
+{
+	int64_t id;
+	int r;
+	if ((r = cu_auth_role_name_check(role)) < 0 || (r = grant_args(fn, scope)) < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 || (r = role_id(a, role, &id)) < 0)
+		goto out;
+	r = exec(a, "DELETE FROM role_grants WHERE role_id = ? AND function = ? AND scope = ?",
+	         "itt", id, cu_auth_function_name(fn), scope);
+	if (r == 0)
+		r = cu_fail(CU_ERR_NOTFOUND, "role \"%s\" has no grant of %s on %s", role,
+		            cu_auth_function_name(fn), scope);
+	if (r >= 0) {
+		ev_init(ev, "role.revoke", now);
+		EV_SET(ev, role, role);
+		EV_SET(ev, function, cu_auth_function_name(fn));
+		EV_SET(ev, scope, scope);
+	}
+out:
+	return finish(a, r);
+}
+
+static int
+assign(cu_auth *a, const char *role, const char *user, bool on, struct cu_auth_event *ev)
+{
+	int64_t rid, uid;
+	int r;
+	if ((r = cu_auth_role_name_check(role)) < 0 || (r = cu_auth_user_name_check(user)) < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 || (r = role_id(a, role, &rid)) < 0 ||
+	    (r = user_id(a, user, &uid)) < 0)
+		goto out;
+	if (on)
+		r = exec(a, "INSERT INTO user_roles(user_id, role_id) VALUES(?, ?)", "ii", uid, rid);
+	else
+		r = exec(a, "DELETE FROM user_roles WHERE user_id = ? AND role_id = ?", "ii", uid,
+		         rid);
+	if (r == CU_ERR_EXIST)
+		r = cu_fail(r, "user \"%s\" already has role \"%s\"", user, role);
+	else if (r == 0 && !on)
+		r = cu_fail(CU_ERR_NOTFOUND, "user \"%s\" does not have role \"%s\"", user, role);
+	if (r >= 0) {
+		ev_init(ev, on ? "role.assign" : "role.unassign", now);
+		if (ev != NULL) {
+			ev->user_id = uid;
+			EV_SET(ev, user, user);
+			EV_SET(ev, role, role);
+		}
+	}
+out:
+	return finish(a, r);
+}
+
+int
+cu_auth_role_assign(cu_auth *a, const char *role, const char *user, struct cu_auth_event *ev)
+{
+	return assign(a, role, user, true, ev);
+}
+
+int
+cu_auth_role_unassign(cu_auth *a, const char *role, const char *user,
+                      struct cu_auth_event *ev)
+{
+	return assign(a, role, user, false, ev);
+}
+
+int
+cu_auth_role_list(cu_auth *a, struct cu_auth_role **ret, size_t *ret_n)
+{
+	struct cu_auth_role *v = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st = NULL, *gs = NULL;
+	int r, rc;
+	pthread_mutex_lock(&a->lock);
+	if ((r = cu_auth_prepare(a, "SELECT id, name FROM roles ORDER BY name", &st)) < 0 ||
+	    (r = cu_auth_prepare(a, "SELECT function, scope FROM role_grants WHERE role_id = ? "
+	                         "ORDER BY scope, function", &gs)) < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == CU_ROLES_MAX) {
+			r = cu_fail(CU_ERR_LIMIT, "auth.db: more than %d roles", CU_ROLES_MAX);
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct cu_auth_role *nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				r = cu_fail(CU_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		struct cu_auth_role *ro = &v[n];
+		memset(ro, 0, sizeof(*ro));
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		if (name == NULL || strlen(name) > CU_ROLE_NAME_MAX) {
+			r = cu_fail(CU_ERR_FORMAT, "auth.db: malformed role row");
+			goto out;
+		}
+		n++;
+		ro->id = sqlite3_column_int64(st, 0);
+		memcpy(ro->name, name, strlen(name) + 1);
+		size_t gcap = 0;
+		sqlite3_reset(gs);
+		sqlite3_bind_int64(gs, 1, ro->id);
+		while ((rc = sqlite3_step(gs)) == SQLITE_ROW) {
+			const char *f = (const char *)sqlite3_column_text(gs, 0);
+			const char *sc = (const char *)sqlite3_column_text(gs, 1);
+			int fn;
+			if (sc == NULL || strlen(sc) > CU_SCOPE_MAX || cu_auth_function_parse(f, &fn) < 0) {
+				r = cu_fail(CU_ERR_FORMAT, "auth.db: malformed grant of role %s", ro->name);
+				goto out;
+			}
+			if (ro->ngrants == CU_GRANTS_MAX) {
+				r = cu_fail(CU_ERR_LIMIT, "auth.db: role %s has too many grants", ro->name);
+				goto out;
+			}
+			if (ro->ngrants == gcap) {
+				gcap = gcap ? gcap * 2 : 8;
+				struct cu_auth_grant *ng = realloc(ro->grants, gcap * sizeof(*ng));
+				if (ng == NULL) {
+					r = cu_fail(CU_ERR_NOMEM, "out of memory");
+					goto out;
+				}
+				ro->grants = ng;
+			}
+			ro->grants[ro->ngrants].function = fn;
+			memcpy(ro->grants[ro->ngrants].scope, sc, strlen(sc) + 1);
+			ro->ngrants++;
+		}
+		if (rc != SQLITE_DONE) {
+			r = cu_auth_db_fail(a, "listing grants");
+			goto out;
+		}
+		if ((r = names_of(a, "SELECT u.name FROM user_roles ur JOIN users u ON "
+		                  "u.id = ur.user_id WHERE ur.role_id = ? ORDER BY u.name", ro->id,
+		                  &ro->users, &ro->nusers, CU_USERS_MAX)) < 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = cu_auth_db_fail(a, "listing roles");
+		goto out;
+	}
+	*ret = v;
+	*ret_n = n;
+	v = NULL;
+	n = 0;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(gs);
+	pthread_mutex_unlock(&a->lock);
+	cu_auth_roles_free(v, n);
+	return r;
+}
+
+void
+cu_auth_roles_free(struct cu_auth_role *ro, size_t n)
+{
+	if (ro == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		free(ro[i].grants);
+		free(ro[i].users);
+	}
+	free(ro);
+}
+
+/* ---- camera groups ---- */
+
+int
+cu_auth_group_add(cu_auth *a, const char *group, struct cu_auth_event *ev)
+{
+	int64_t n;
+	int r = plain_name_check("group", group);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 ||
+	    (r = query_int(a, &n, "SELECT count(*) FROM cam_groups", "")) < 0)
+		goto out;
+	if (n >= CU_GROUPS_MAX) {
+		r = cu_fail(CU_ERR_LIMIT, "already %d camera groups", CU_GROUPS_MAX);
+		goto out;
+	}
+	r = exec(a, "INSERT INTO cam_groups(name, created_us) VALUES(?, ?)", "ti", group, now);
+	if (r == CU_ERR_EXIST)
+		r = cu_fail(r, "camera group \"%s\" already exists", group);
+	if (r >= 0) {
+		ev_init(ev, "group.add", now);
+		EV_SET(ev, group, group);
+	}
+out:
+	return finish(a, r);
+}
+
+int
+cu_auth_group_delete(cu_auth *a, const char *group, struct cu_auth_event *ev)
+{
+	int64_t id;
+	char scope[CU_SCOPE_MAX + 1];
+	int r = plain_name_check("group", group);
+	if (r < 0)
+		return r;
+	snprintf(scope, sizeof(scope), "group:%s", group);
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	int grants;
+	if ((r = cu_auth_begin(a)) < 0 || (r = group_id(a, group, &id)) < 0)
+		goto out;
+	/* grants on a group that is gone would come back with a new group of the name */
+	if ((r = grants = exec(a, "DELETE FROM role_grants WHERE scope = ?", "t", scope)) < 0 ||
+	    (r = exec(a, "DELETE FROM cam_groups WHERE id = ?", "i", id)) < 0)
+		goto out;
+	ev_init(ev, "group.delete", now);
+	if (ev != NULL) {
+		EV_SET(ev, group, group);
+		snprintf(ev->detail, sizeof(ev->detail), "grants removed=%d", grants);
+	}
+out:
+	return finish(a, r);
+}
+
+static int
+group_camera(cu_auth *a, const char *group, const char *camera, bool on,
+             struct cu_auth_event *ev)
+{
+	int64_t id, n;
+	int r;
+	if ((r = plain_name_check("group", group)) < 0 || (r = cu_camera_name_check(camera)) < 0)
+		return r;
+	pthread_mutex_lock(&a->lock);
+	int64_t now = cu_auth_now(a);
+	if ((r = cu_auth_begin(a)) < 0 || (r = group_id(a, group, &id)) < 0)
+		goto out;
+	if (on) {
+		if ((r = query_int(a, &n, "SELECT count(*) FROM camera_groups WHERE group_id = ?",
+		                   "i", id)) < 0)
+			goto out;
+		if (n >= CU_CAMERAS_MAX) {
+			r = cu_fail(CU_ERR_LIMIT, "camera group \"%s\" already has %d cameras", group,
+			            CU_CAMERAS_MAX);
+			goto out;
+		}
+		r = exec(a, "INSERT INTO camera_groups(group_id, camera) VALUES(?, ?)", "it", id,
+		         camera);
+		if (r == CU_ERR_EXIST)
+			r = cu_fail(r, "camera \"%s\" is already in group \"%s\"", camera, group);
+	} else {
+		r = exec(a, "DELETE FROM camera_groups WHERE group_id = ? AND camera = ?", "it", id,
+		         camera);
+		if (r == 0)
+			r = cu_fail(CU_ERR_NOTFOUND, "camera \"%s\" is not in group \"%s\"", camera,
+			            group);
+	}
+	if (r >= 0) {
+		ev_init(ev, on ? "group.camera_add" : "group.camera_remove", now);
+		EV_SET(ev, group, group);
+		EV_SET(ev, camera, camera);
+	}
+out:
+	return finish(a, r);
+}
+
+int
+cu_auth_group_camera_add(cu_auth *a, const char *group, const char *camera,
+                         struct cu_auth_event *ev)
+{
+	return group_camera(a, group, camera, true, ev);
+}
+
+int
+cu_auth_group_camera_remove(cu_auth *a, const char *group, const char *camera,
+                            struct cu_auth_event *ev)
+{
+	return group_camera(a, group, camera, false, ev);
+}
+
+int
+cu_auth_group_list(cu_auth *a, struct cu_auth_group **ret, size_t *ret_n)
+{
+	struct cu_auth_group *v = NULL;
+	size_t n = 0, cap = 0;
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+	pthread_mutex_lock(&a->lock);
+	if ((r = cu_auth_prepare(a, "SELECT id, name FROM cam_groups ORDER BY name", &st)) < 0)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == CU_GROUPS_MAX) {
+			r = cu_fail(CU_ERR_LIMIT, "auth.db: more than %d groups", CU_GROUPS_MAX);
+			goto out;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			struct cu_auth_group *nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				r = cu_fail(CU_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		struct cu_auth_group *g = &v[n];
+		memset(g, 0, sizeof(*g));
+		const char *name = (const char *)sqlite3_column_text(st, 1);
+		if (name == NULL || strlen(name) > CU_GROUP_NAME_MAX) {
+			r = cu_fail(CU_ERR_FORMAT, "auth.db: malformed group row");
+			goto out;
+		}
+		n++;
+		memcpy(g->name, name, strlen(name) + 1);
+		if ((r = names_of(a, "SELECT camera FROM camera_groups WHERE group_id = ? ORDER BY "
+		                  "camera", sqlite3_column_int64(st, 0), &g->cameras, &g->ncameras,
+		                  CU_CAMERAS_MAX)) < 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = cu_auth_db_fail(a, "listing groups");
+		goto out;
+	}
+	*ret = v;
+	*ret_n = n;
+	v = NULL;
+	n = 0;
+	r = 0;
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&a->lock);
+	cu_auth_groups_free(v, n);
+	return r;
+}
+
+void
+cu_auth_groups_free(struct cu_auth_group *g, size_t n)
+{
+	if (g == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(g[i].cameras);
+	free(g);
+}

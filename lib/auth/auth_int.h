@@ -1,0 +1,92 @@
+/* Private: the auth module's internals shared by its files (auth.c: database
+ * and administration; password.c: hashing and policy; perm.c: permissions;
+ * token.c: tokens, issuers, signed URLs; login.c: login and lockout; b64.c). */
+#ifndef CU_AUTH_INT_H
+#define CU_AUTH_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+
+#include "custody/auth.h"
+#include "store/store_int.h"
+
+#define CU_AUTH_DB_VERSION "1"
+
+struct cu_auth {
+	cu_store *store;                     /* borrowed: dir, certificates, keys */
+	sqlite3 *db;
+	bool readonly;
+	pthread_mutex_t lock;                /* held around every use of db */
+	cu_sign_key *sign;                   /* NULL without the store password */
+	int64_t (*clock)(void *ctx);         /* NULL: cu_time_now_us */
+	void *clock_ctx;
+	char dummy_phc[CU_AUTH_PHC_MAX];     /* verified for unknown users */
+	pthread_mutex_t hash_lock;           /* bounds concurrent Argon2id runs */
+	pthread_cond_t hash_cond;
+	int hashing;
+	/* counters, for tests: Argon2id verifications against stored and dummy hashes */
+	atomic_uint_fast64_t verify_runs, dummy_runs;
+};
+
+/* ---- auth.c ---- */
+int64_t cu_auth_now(const cu_auth *a);
+int cu_auth_db_fail(cu_auth *a, const char *what);
+/* BEGIN IMMEDIATE / COMMIT / ROLLBACK; called with a->lock held. */
+int cu_auth_begin(cu_auth *a);
+int cu_auth_commit(cu_auth *a);
+void cu_auth_rollback(cu_auth *a);
+int cu_auth_prepare(cu_auth *a, const char *sql, sqlite3_stmt **ret);
+
+struct cu_user_row {
+	int64_t id;
+	char name[CU_USER_NAME_MAX + 1];
+	char phc[CU_AUTH_PHC_MAX];
+	bool disabled;
+	int64_t created_us, password_changed_us, tokens_valid_after_us;
+};
+/* Reads a user by name (id 0) or id; CU_ERR_NOTFOUND. With a->lock held. */
+int cu_auth_user_get(cu_auth *a, const char *name, int64_t id, struct cu_user_row *ret);
+/* Wipes the hash and zeroes the row. */
+void cu_user_row_wipe(struct cu_user_row *u);
+
+/* The first whole second after now: tokens issued (iat, in seconds) before it
+ * are revoked by a password change, disable or "log out everywhere". The
+ * updates set tokens_valid_after_us = max(old + 1 s, this): tokens issued
+ * after a first revocation carry iat = the old value, so a second revocation
+ * in the same second must move past it. */
+int64_t cu_auth_revocation_point(int64_t now_us);
+
+/* ---- password.c ---- */
+/* Encodes a new Argon2id hash of pw with the policy's parameters as a PHC
+ * string ($argon2id$v=19$m=..,t=..,p=..$salt$hash, base64 without padding). */
+int cu_pw_hash(cu_auth *a, const char *pw, size_t len, char out[static CU_AUTH_PHC_MAX]);
+/* Parses a PHC string; parameters are bounded by the crypto module's limits. */
+int cu_pw_parse(const char *phc, struct cu_argon2_params *ret_params, uint8_t *ret_salt,
+                size_t *ret_salt_len, uint8_t *ret_hash, size_t *ret_hash_len);
+/* Verifies pw against phc: *ret_match, and *ret_weak when the hash's
+ * parameters are below the policy. Counts into a->verify_runs. */
+int cu_pw_verify(cu_auth *a, const char *phc, const char *pw, size_t len, bool *ret_match,
+                 bool *ret_weak);
+/* A random, never-matching hash with the policy's parameters. */
+int cu_pw_dummy(char out[static CU_AUTH_PHC_MAX]);
+
+/* ---- b64.c: strict RFC 4648 base64 without padding ----
+ * Not rtsp's decoder: that one accepts non-zero unused bits (as SDP needs),
+ * which would give one signature several spellings. */
+enum { CU_B64_STD = 0, CU_B64_URL = 1 };
+/* Encoded length of n bytes (no padding). */
+size_t cu_b64_len(size_t n);
+/* Writes the encoding and a NUL; CU_ERR_LIMIT if cap is too small. */
+int cu_b64_encode(const uint8_t *in, size_t n, int alphabet, char *out, size_t cap);
+/* Decodes exactly len characters; refuses padding, other characters, a
+ * length of 4k+1 and non-zero unused bits (one spelling per byte string). */
+int cu_b64_decode(const char *in, size_t len, int alphabet, uint8_t *out, size_t cap,
+                  size_t *ret_len);
+
+/* ---- token.c ---- */
+/* Issues a token for a user row read under a->lock (called without it). */
+int cu_auth_token_for(cu_auth *a, const struct cu_user_row *u, int64_t lifetime_us, char *buf,
+                      size_t len, struct cu_token_claims *ret);
+
+#endif

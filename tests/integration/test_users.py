@@ -1,0 +1,318 @@
+"""Users, roles and camera groups through the CLI, on the store's files
+(the operator-on-the-box path): the whole life of a user, --json listings,
+auth.db's form on disk, and bad input refused with exit 2 and a clear message
+that names what is wrong, leaving auth.db as it was."""
+
+import hashlib
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+
+import cutest
+from cutest import Store, run
+
+GOOD_PW = "Correct-Horse-42"
+
+
+class Users(cutest.TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.s = Store(self.tmp, "st", encryption="none")
+        self.pwfile = self.secret("user.pw", GOOD_PW)
+
+    def secret(self, name, text, mode=0o600):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        os.chmod(path, mode)
+        return path
+
+    def ok(self, *args):
+        return run(*args[:2], "--store", self.s.dir, *args[2:], check=0)
+
+    def bad(self, *args, words=()):
+        p = run(*args[:2], "--store", self.s.dir, *args[2:])
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertEqual(p.stdout, "")
+        self.assertTrue(p.stderr.startswith("custody "), p.stderr)
+        for w in words:
+            self.assertIn(w, p.stderr)
+        return p
+
+    def users(self):
+        return json.loads(self.ok("user", "list", "--json").stdout)["users"]
+
+    def auth_db(self):
+        return os.path.join(self.s.dir, "auth.db")
+
+    def db_digest(self):
+        """What auth.db holds (rows, not bytes: SQLite may rewrite pages)."""
+        c = sqlite3.connect(self.auth_db())
+        try:
+            rows = []
+            # sqlite_sequence only counts ids handed out (never reused)
+            for (t,) in c.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                                  "AND name != 'sqlite_sequence' ORDER BY name"):
+                rows.append((t, c.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall()))
+            return hashlib.sha256(repr(rows).encode()).hexdigest()
+        finally:
+            c.close()
+
+    def test_user_lifecycle(self):
+        self.ok("role", "add", "--name", "viewers")
+        self.ok("role", "add", "--name", "operators")
+        p = self.ok("user", "add", "--name", "alice", "--role", "viewers", "--role", "operators",
+                    "--password-file", self.pwfile)
+        self.assertRegex(p.stdout, r"^user\.add: user alice \(id 1\), roles=viewers,operators\n$")
+        self.ok("user", "add", "--name", "bob@example.org", "--password-file", self.pwfile)
+
+        users = self.users()
+        self.assertEqual([u["name"] for u in users], ["alice", "bob@example.org"])
+        alice = users[0]
+        self.assertEqual(alice["id"], 1)
+        self.assertEqual(alice["roles"], ["operators", "viewers"])
+        self.assertFalse(alice["disabled"])
+        self.assertIsNone(alice["locked_until"])
+        self.assertRegex(alice["created"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+        self.assertEqual(alice["password_hash"],
+                         {"algorithm": "argon2id", "m_kib": 47104, "t": 1, "p": 1})
+
+        # on disk: mode 0600, a versioned schema, PHC strings, no password
+        self.assertEqual(stat.S_IMODE(os.stat(self.auth_db()).st_mode), 0o600)
+        c = sqlite3.connect(self.auth_db())
+        try:
+            meta = dict(c.execute("SELECT key, value FROM meta"))
+            self.assertEqual(meta["format"], "custody-auth")
+            self.assertEqual(meta["version"], "1")
+            hashes = [h for (h,) in c.execute("SELECT hash FROM users ORDER BY id")]
+            self.assertEqual(c.execute("PRAGMA journal_mode").fetchone()[0], "wal")
+        finally:
+            c.close()
+        for h in hashes:
+            self.assertRegex(h, r"^\$argon2id\$v=19\$m=47104,t=1,p=1\$[A-Za-z0-9+/]{22}\$"
+                                r"[A-Za-z0-9+/]{43}$")
+        self.assertNotEqual(hashes[0], hashes[1])  # same password, different salts
+        with open(self.auth_db(), "rb") as f:
+            self.assertNotIn(GOOD_PW.encode(), f.read())
+
+        # text listing
+        p = self.ok("user", "list")
+        self.assertRegex(p.stdout, r"(?m)^alice\s+1\s+enabled\s+\S+Z\s+operators,viewers$")
+
+        # change the password, disable, enable, log out everywhere, delete
+        before = alice["password_changed"]
+        new_pw = self.secret("new.pw", "a new passphrase, quite long")
+        p = self.ok("user", "passwd", "--name", "alice", "--password-file", new_pw)
+        self.assertIn("user.passwd: user alice (id 1), tokens revoked", p.stdout)
+        self.assertGreaterEqual(self.users()[0]["password_changed"], before)
+        p = self.ok("user", "disable", "--name", "alice")
+        self.assertIn("user.disable: user alice (id 1)", p.stdout)
+        self.assertTrue(self.users()[0]["disabled"])
+        self.assertRegex(self.ok("user", "list").stdout, r"(?m)^alice\s+1\s+disabled")
+        self.ok("user", "enable", "--name", "alice")
+        self.assertFalse(self.users()[0]["disabled"])
+        self.ok("user", "logout", "--name", "alice")
+        p = self.ok("user", "unlock", "--name", "alice")
+        self.assertIn("was not locked", p.stdout)
+        self.ok("user", "delete", "--name", "alice")
+        self.assertEqual([u["name"] for u in self.users()], ["bob@example.org"])
+        # a new alice is a new user: ids are never reused
+        self.ok("user", "add", "--name", "alice", "--password-file", self.pwfile)
+        self.assertEqual({u["name"]: u["id"] for u in self.users()}["alice"], 3)
+
+    def test_roles_and_groups(self):
+        self.ok("role", "add", "--name", "lobby-watch")
+        self.ok("role", "add", "--name", "admins")
+        p = self.ok("group", "add", "--name", "lobby", "--camera", "cam2", "--camera", "cam3")
+        self.assertEqual(p.stdout.splitlines(), [
+            "group.add: group lobby",
+            "group.camera_add: group lobby camera cam2",
+            "group.camera_add: group lobby camera cam3"])
+        # adding to an existing group, a camera already in it is a note
+        p = self.ok("group", "add", "--name", "lobby", "--camera", "cam3", "--camera", "cam4")
+        self.assertIn("camera cam3 is already in group lobby", p.stdout)
+        self.ok("group", "remove", "--name", "lobby", "--camera", "cam4")
+        p = self.ok("role", "grant", "--name", "lobby-watch", "--function", "live", "--group",
+                    "lobby")
+        self.assertEqual(p.stdout, "role.grant: role lobby-watch live on group:lobby\n")
+        self.ok("role", "grant", "--name", "lobby-watch", "--function", "playback", "--camera",
+                "cam1")
+        self.ok("role", "grant", "--name", "admins", "--function", "admin", "--all")
+        self.ok("user", "add", "--name", "carol", "--password-file", self.pwfile)
+        p = self.ok("role", "assign", "--role", "lobby-watch", "--user", "carol")
+        self.assertEqual(p.stdout, "role.assign: role lobby-watch user carol\n")
+
+        roles = json.loads(self.ok("role", "list", "--json").stdout)["roles"]
+        self.assertEqual(roles, [
+            {"name": "admins", "grants": [{"function": "admin", "scope": "*"}], "users": []},
+            {"name": "lobby-watch",
+             "grants": [{"function": "playback", "scope": "cam1"},
+                        {"function": "live", "scope": "group:lobby"}],
+             "users": ["carol"]},
+        ])
+        groups = json.loads(self.ok("group", "list", "--json").stdout)["groups"]
+        self.assertEqual(groups, [{"name": "lobby", "cameras": ["cam2", "cam3"]}])
+        text = self.ok("role", "list").stdout
+        self.assertIn("lobby-watch\n  grant playback       on cam1\n", text)
+        self.assertIn("  user  carol\n", text)
+        self.assertEqual(self.ok("group", "list").stdout, "lobby: cam2 cam3\n")
+
+        # revoke, unassign, delete the group (and the grant on it), delete a role
+        self.ok("role", "revoke", "--name", "lobby-watch", "--function", "playback", "--camera",
+                "cam1")
+        self.ok("role", "unassign", "--role", "lobby-watch", "--user", "carol")
+        p = self.ok("group", "delete", "--name", "lobby")
+        self.assertIn("grants removed=1", p.stdout)
+        self.ok("role", "delete", "--name", "admins")
+        roles = json.loads(self.ok("role", "list", "--json").stdout)["roles"]
+        self.assertEqual(roles, [{"name": "lobby-watch", "grants": [], "users": []}])
+        self.assertEqual(self.users()[0]["roles"], [])
+
+    def test_empty_store(self):
+        # listing does not create auth.db
+        self.assertEqual(self.ok("user", "list").stdout, "no users\n")
+        self.assertEqual(json.loads(self.ok("user", "list", "--json").stdout), {"users": []})
+        self.assertEqual(json.loads(self.ok("role", "list", "--json").stdout), {"roles": []})
+        self.assertEqual(json.loads(self.ok("group", "list", "--json").stdout), {"groups": []})
+        self.assertFalse(os.path.exists(self.auth_db()))
+
+    def test_store_untouched(self):
+        """No store password is needed, and nothing but auth.db changes."""
+        def digest():
+            out = {}
+            for f in ("keyring.json", "site-ca.pem", "server.pem", "catalog.db"):
+                with open(os.path.join(self.s.dir, f), "rb") as fh:
+                    out[f] = hashlib.sha256(fh.read()).hexdigest()
+            return out
+        before = digest()
+        self.ok("role", "add", "--name", "viewers")
+        self.ok("user", "add", "--name", "dave", "--role", "viewers", "--password-file",
+                self.pwfile)
+        self.assertEqual(digest(), before)
+        self.assertEqual(sorted(os.listdir(self.s.dir)),
+                         ["auth.db", "cameras", "catalog.db", "keyring.json", "server.pem",
+                          "site-ca.pem"])
+
+    def test_bad_input(self):
+        self.ok("role", "add", "--name", "viewers")
+        self.ok("user", "add", "--name", "alice", "--password-file", self.pwfile)
+        digest = self.db_digest()
+
+        short = self.secret("short.pw", "Abc1234")
+        self.bad("user", "add", "--name", "bob", "--password-file", short,
+                 words=["cannot add the user", "at least 8 characters"])
+        common = self.secret("common.pw", "Password123")
+        self.bad("user", "add", "--name", "bob", "--password-file", common,
+                 words=["most common passwords"])
+        same = self.secret("same.pw", "bob.builder")
+        self.bad("user", "add", "--name", "bob.builder", "--password-file", same,
+                 words=["user name"])
+        toolong = self.secret("long.pw", "x" * 100 + "y" * 29)
+        self.bad("user", "add", "--name", "bob", "--password-file", toolong,
+                 words=["--password-file", "long.pw"])
+        self.bad("user", "add", "--name", "bob", "--role", "nope", "--password-file",
+                 self.pwfile, words=['no role named "nope"'])
+        self.bad("user", "add", "--name", "alice", "--password-file", self.pwfile,
+                 words=['user "alice" already exists'])
+        self.bad("user", "add", "--name", "Alice", "--password-file", self.pwfile,
+                 words=["--name", "lower-case"])
+        self.bad("user", "add", "--name", "", "--password-file", self.pwfile,
+                 words=["1 to 64 characters"])
+        loose = self.secret("loose.pw", GOOD_PW, mode=0o644)
+        self.bad("user", "add", "--name", "bob", "--password-file", loose,
+                 words=["chmod 600"])
+        self.bad("user", "add", "--name", "bob", "--password-file",
+                 os.path.join(self.tmp, "missing.pw"), words=["missing.pw"])
+        self.bad("user", "passwd", "--name", "nobody", "--password-file", self.pwfile,
+                 words=['no user named "nobody"'])
+        self.bad("user", "disable", "--name", "nobody", words=['no user named "nobody"'])
+        self.bad("user", "delete", "--name", "nobody", words=['no user named "nobody"'])
+        # no --password-file and no terminal (a new session has none): refused, not hung
+        p = subprocess.run([cutest.CUSTODY, "user", "add", "--store", self.s.dir, "--name",
+                            "bob"], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                           start_new_session=True, timeout=60)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("no terminal to ask on", p.stderr)
+        self.bad("user", "disable", words=["--name USER is required"])
+        self.bad("user", "list", "--name", "alice", words=["list takes only"])
+        self.bad("user", "disable", "--name", "alice", "--role", "viewers",
+                 words=["--role is for add only"])
+        self.bad("user", "delete", "--name", "alice", "--password-file", self.pwfile,
+                 words=["--password-file is for add and passwd only"])
+        self.bad("user", "add", "--name", "bob", "--password-file", self.pwfile, "--json",
+                 words=["--json is for list only"])
+        self.bad("user", "frobnicate", words=['unknown subcommand "frobnicate"'])
+        self.bad("user", "add", "--name", "bob", "--bogus", words=['"--bogus"'])
+
+        self.bad("role", "add", "--name", "viewers", words=['role "viewers" already exists'])
+        self.bad("role", "add", "--name", "bad name", words=["role name"])
+        self.bad("role", "grant", "--name", "viewers", "--function", "fly", "--all",
+                 words=['unknown function "fly"', "evidence_lock"])
+        self.bad("role", "grant", "--name", "viewers", "--function", "admin", "--camera",
+                 "cam1", words=["admin is site-wide"])
+        self.bad("role", "grant", "--name", "viewers", "--function", "live", "--group", "nope",
+                 words=['no camera group named "nope"'])
+        self.bad("role", "grant", "--name", "viewers", "--function", "live", "--camera",
+                 "cam1", "--all", words=["exactly one of"])
+        self.bad("role", "grant", "--name", "viewers", "--function", "live",
+                 words=["exactly one of"])
+        self.bad("role", "grant", "--name", "viewers", "--function", "live", "--camera",
+                 "../etc", words=["camera name"])
+        self.bad("role", "grant", "--name", "nope", "--function", "live", "--all",
+                 words=['no role named "nope"'])
+        self.bad("role", "revoke", "--name", "viewers", "--function", "live", "--all",
+                 words=["has no grant of live on *"])
+        self.bad("role", "assign", "--role", "viewers", "--user", "nobody",
+                 words=['no user named "nobody"'])
+        self.bad("role", "assign", "--name", "viewers", words=["--name does not apply"])
+        self.bad("role", "unassign", "--role", "viewers", "--user", "alice",
+                 words=['does not have role "viewers"'])
+        self.bad("group", "remove", "--name", "nope", "--camera", "cam1",
+                 words=['no camera group named "nope"'])
+        self.bad("group", "add", "--name", "lobby", "--camera", "bad/camera",
+                 words=["--camera", "camera name"])
+        self.ok("group", "add", "--name", "lobby")
+        self.bad("group", "add", "--name", "lobby", words=["already exists"])
+        self.bad("group", "remove", "--name", "lobby", "--camera", "cam9",
+                 words=['camera "cam9" is not in group "lobby"'])
+        self.ok("group", "delete", "--name", "lobby")
+        self.assertEqual(self.db_digest(), digest)
+
+        # not a store at all
+        p = run("user", "list", "--store", os.path.join(self.tmp, "nowhere"))
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("nowhere", p.stderr)
+        p = run("user", "list")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--store DIR is required", p.stderr)
+
+    def test_help(self):
+        for cmd in ("user", "role", "group"):
+            p = run(cmd, "--help", check=0)
+            self.assertIn(f"usage: custody {cmd}", p.stdout)
+            p = run(cmd)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn(f"usage: custody {cmd}", p.stderr)
+        p = run("--help", check=0)
+        for cmd in ("user", "role", "group"):
+            self.assertRegex(p.stdout, rf"(?m)^  {cmd}\s")
+
+    def test_unicode_password(self):
+        # eight characters of Japanese are eight characters, not 24 bytes
+        pw = self.secret("jp.pw", "日本語の密码字列")
+        self.ok("user", "add", "--name", "kenji", "--password-file", pw)
+        pw7 = self.secret("jp7.pw", "日本語の密码字")
+        self.bad("user", "passwd", "--name", "kenji", "--password-file", pw7,
+                 words=["at least 8 characters long (7 given)"])
+        latin1 = os.path.join(self.tmp, "latin1.pw")
+        with open(latin1, "wb") as f:
+            f.write("mot de passe très long".encode("latin-1") + b"\n")
+        os.chmod(latin1, 0o600)
+        self.bad("user", "passwd", "--name", "kenji", "--password-file", latin1,
+                 words=["not valid UTF-8"])
+
+
+if __name__ == "__main__":
+    cutest.main()
