@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "custody/audit.h"
 #include "custody/error.h"
 #include "custody/time.h"
 #include "daemon.h"
@@ -19,8 +20,11 @@
 
 #define VERSION "0.1.0"
 
+#define HEAD_INTERVAL_US (60 * INT64_C(1000000)) /* tree heads at least every minute */
+
 struct daemon {
 	const char *config_path;
+	cu_audit *audit;
 	struct cd_config *conf;
 	cu_store *store;
 	struct cd_cam *cams[CD_CAMERAS_MAX];
@@ -138,6 +142,8 @@ reload(struct daemon *d)
 				want = &n->cameras[k];
 		if (want == NULL || !want->enabled || !same_camera(want, &d->cams[i]->cfg)) {
 			cd_event("camera.removed", d->cams[i]->cfg.name, "stopped by reload");
+			cd_audit("camera.remove", "{\"camera\":\"%s\",\"by\":\"reload\"}",
+			         d->cams[i]->cfg.name);
 			stop_camera(d, i);
 		} else {
 			i++;
@@ -152,7 +158,11 @@ reload(struct daemon *d)
 		for (size_t i = 0; i < d->ncams; i++)
 			running |= strcmp(d->cams[i]->cfg.name, n->cameras[k].name) == 0;
 		if (!running && n->cameras[k].enabled && start_camera(d, &n->cameras[k]) == 0)
+		{
 			cd_event("camera.added", n->cameras[k].name, "started by reload");
+			cd_audit("camera.add", "{\"camera\":\"%s\",\"by\":\"reload\"}",
+			         n->cameras[k].name);
+		}
 	}
 	cd_log(CD_INFO, "reloaded %s: %zu cameras recording", d->config_path, d->ncams);
 }
@@ -173,10 +183,14 @@ retention(struct daemon *d)
 		pthread_mutex_unlock(&c->wlock);
 		if (r < 0)
 			cd_log(CD_ERR, "camera %s: retention: %s", c->cfg.name, cu_error_detail());
-		else if (res.segments_deleted > 0)
+		else if (res.segments_deleted > 0) {
 			cd_event("retention", c->cfg.name, "%llu segments (%llu bytes) deleted, signed "
 			         "retention record written", (unsigned long long)res.segments_deleted,
 			         (unsigned long long)res.bytes_freed);
+			cd_audit("retention", "{\"camera\":\"%s\",\"segments\":%llu,\"bytes\":%llu}",
+			         c->cfg.name, (unsigned long long)res.segments_deleted,
+			         (unsigned long long)res.bytes_freed);
+		}
 	}
 	if (d->conf->max_bytes == 0)
 		return;
@@ -211,6 +225,10 @@ retention(struct daemon *d)
 		pthread_mutex_unlock(&oldest->wlock);
 		if (r < 0 || res.segments_deleted == 0)
 			return;
+		cd_audit("retention", "{\"camera\":\"%s\",\"segments\":%llu,\"bytes\":%llu,"
+		         "\"store_limit\":%llu}", oldest->cfg.name,
+		         (unsigned long long)res.segments_deleted, (unsigned long long)res.bytes_freed,
+		         (unsigned long long)d->conf->max_bytes);
 		cd_event("retention", oldest->cfg.name, "store over its %llu-byte limit: %llu "
 		         "segments (%llu bytes) deleted, signed retention record written",
 		         (unsigned long long)d->conf->max_bytes,
@@ -280,6 +298,11 @@ main(int argc, char **argv)
 	}
 	if (cd_events_open(d.conf->events) < 0)
 		goto out;
+	if (cu_audit_open(d.store, &d.audit) < 0) {
+		cd_log(CD_ERR, "audit log: %s", cu_error_detail());
+		goto out;
+	}
+	cd_audit_set(d.audit);
 	/* Signals are taken by this thread alone, with sigtimedwait. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -290,10 +313,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	cd_event("daemon.started", NULL, "custodyd %s, store %s, %zu cameras configured", VERSION,
 	         d.conf->store, d.conf->ncameras);
+	cd_audit("daemon.start", "{\"version\":\"%s\",\"cameras\":%zu}", VERSION,
+	         d.conf->ncameras);
 	for (size_t i = 0; i < d.conf->ncameras; i++)
 		if (d.conf->cameras[i].enabled)
 			start_camera(&d, &d.conf->cameras[i]);
 	int64_t next_retention = cu_time_mono_us() + d.conf->retention_interval_us;
+	int64_t next_head = cu_time_mono_us();
 	for (;;) {
 		struct timespec ts = {0, 250 * 1000000};
 		int sig = sigtimedwait(&set, NULL, &ts);
@@ -303,6 +329,11 @@ main(int argc, char **argv)
 		}
 		if (sig == SIGHUP)
 			reload(&d);
+		if (cu_time_mono_us() >= next_head) {
+			if (cu_audit_sign_head(d.audit, NULL) < 0)
+				cd_log(CD_ERR, "audit log: signing a tree head: %s", cu_error_detail());
+			next_head = cu_time_mono_us() + HEAD_INTERVAL_US;
+		}
 		if (cu_time_mono_us() >= next_retention) {
 			retention(&d);
 			next_retention = cu_time_mono_us() + d.conf->retention_interval_us;
@@ -311,8 +342,13 @@ main(int argc, char **argv)
 	while (d.ncams > 0)
 		stop_camera(&d, d.ncams - 1);
 	cd_event("daemon.stopped", NULL, "every camera sealed and flushed");
+	cd_audit("daemon.stop", "{}");
+	if (cu_audit_sign_head(d.audit, NULL) < 0)
+		cd_log(CD_ERR, "audit log: signing the last tree head: %s", cu_error_detail());
 	rc = 0;
 out:
+	cd_audit_set(NULL);
+	cu_audit_close(d.audit);
 	cu_secret_free(pw, pwlen);
 	cd_events_close();
 	cu_store_close(d.store);

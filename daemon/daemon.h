@@ -25,6 +25,15 @@ void cd_events_close(void);
 void cd_event(const char *event, const char *camera, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* ---- the audit log (events.c) ---- */
+
+struct cu_audit;
+/* Where audit entries go (NULL: none). The daemon signs a tree head every
+ * minute and at shutdown. */
+void cd_audit_set(struct cu_audit *a);
+/* Appends {type, actor "custodyd", source "daemon", detail} and logs a failure. */
+void cd_audit(const char *type, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* ---- cameras (camera.c) ---- */
 
 struct cd_cam {

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "custody/audit.h"
+#include "custody/error.h"
 #include "custody/time.h"
 #include "daemon.h"
 
@@ -84,4 +86,28 @@ cd_event(const char *event, const char *camera, const char *fmt, ...)
 		free(buf);
 	}
 	free(line);
+}
+
+static struct cu_audit *audit;
+
+void
+cd_audit_set(struct cu_audit *a)
+{
+	audit = a;
+}
+
+void
+cd_audit(const char *type, const char *fmt, ...)
+{
+	if (audit == NULL)
+		return;
+	char detail[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	struct cu_audit_entry e = {.type = type, .actor = "custodyd", .source = "daemon",
+	                           .detail = detail};
+	if (cu_audit_append(audit, &e, NULL) < 0)
+		cd_log(CD_ERR, "audit log: %s", cu_error_detail());
 }

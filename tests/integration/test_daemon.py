@@ -3,6 +3,7 @@
 certificates, stall and disconnect faults, SIGKILL restarts, retention, a full
 disk, configuration errors and reload."""
 
+import json
 import os
 import random
 import shutil
@@ -324,6 +325,13 @@ class Daemon(cutest.TempDirTest):
         cams = self.verify(store)
         self.assertGreater(cams["one"]["frames"], 0)
         self.assertGreater(cams["two"]["frames"], 0)
+        # the camera changes are in the audit log, under a head signed at shutdown
+        p = cutest.run("audit", "verify", "--store", store.dir, "--json", check=0)
+        rep = json.loads(p.stdout)
+        self.assertEqual(rep["result"], "intact", rep)
+        p = cutest.run("audit", "export", "--store", store.dir, "--format", "json", check=0)
+        types = [e["type"] for e in json.loads(p.stdout)["entries"]]
+        self.assertEqual(types, ["daemon.start", "camera.remove", "camera.add", "daemon.stop"])
 
 
 def frames_per_session(store, camera):
