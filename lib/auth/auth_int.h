@@ -89,4 +89,9 @@ int cu_b64_decode(const char *in, size_t len, int alphabet, uint8_t *out, size_t
 int cu_auth_token_for(cu_auth *a, const struct cu_user_row *u, int64_t lifetime_us, char *buf,
                       size_t len, struct cu_token_claims *ret);
 
+/* The form of a token, no signature or database check (token.c; fuzzed).
+ * Writes the claims, the signature and the length of the payload part. */
+int cu_auth_token_parse(const char *token, size_t len, struct cu_token_claims *c,
+                        uint8_t sig[static CU_ED25519_SIG_LEN], size_t *ret_p64len);
+
 #endif

@@ -174,8 +174,8 @@ cu_auth_token_issue(cu_auth *a, const char *user, int64_t lifetime_us, char *buf
 }
 
 /* Splits, decodes and parses a token into claims, checking only its form. */
-static int
-token_parse(const char *token, size_t len, struct cu_token_claims *c,
+int
+cu_auth_token_parse(const char *token, size_t len, struct cu_token_claims *c,
             uint8_t sig[static CU_ED25519_SIG_LEN], size_t *ret_p64len)
 {
 	char payload[PAYLOAD_MAX + 1], canon[PAYLOAD_MAX];
@@ -252,7 +252,7 @@ cu_auth_token_verify(cu_auth *a, const char *token, size_t len, struct cu_token_
 	size_t p64len = 0, mlen;
 	int64_t now = cu_auth_now(a), found;
 	int r;
-	if ((r = token_parse(token, len, &c, sig, &p64len)) < 0)
+	if ((r = cu_auth_token_parse(token, len, &c, sig, &p64len)) < 0)
 		return r;
 	pthread_mutex_lock(&a->lock);
 	r = issuer_key(a, c.issuer, now, pub);
