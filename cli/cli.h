@@ -15,6 +15,7 @@ int cmd_init(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_passwd(int argc, char **argv);
 int cmd_audit(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_role(int argc, char **argv);

@@ -15,6 +15,7 @@ static const struct {
 	{"import", cmd_import, "record a media file as a camera's footage"},
 	{"verify", cmd_verify, "check every frame, seal, link and record of a store"},
 	{"info", cmd_info, "cameras, time ranges, sizes, encryption, signer"},
+	{"passwd", cmd_passwd, "change the store password (no media is re-encrypted)"},
 	{"audit", cmd_audit, "verify or export the tamper-evident audit log"},
 	{"user", cmd_user, "add, change, disable and list the store's users"},
 	{"role", cmd_role, "roles: grant functions on cameras, assign them to users"},

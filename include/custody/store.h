@@ -57,6 +57,14 @@ struct cu_store_create_opts {
 int cu_store_create(const char *dir, const char *password, size_t pw_len,
                     const struct cu_store_create_opts *opts);
 
+/* Changes the store password: the three keys are unwrapped with the old
+ * password and wrapped again under the new one (fresh Argon2id salt), and
+ * keyring.json is replaced atomically. No media is re-encrypted. kdf zeros =
+ * the defaults. CU_ERR_PASSWORD when the old password is wrong. */
+int cu_store_change_password(const char *dir, const char *old_pw, size_t old_len,
+                             const char *new_pw, size_t new_len,
+                             const struct cu_argon2_params *kdf);
+
 /* Opens a store. With a password, the keys are unwrapped (a wrong password is
  * CU_ERR_PASSWORD); with password NULL the store opens for reading the
  * catalogue and certificates only. The store is never modified by opening. */

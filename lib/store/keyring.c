@@ -15,6 +15,11 @@
 
 static const char *const key_names[3] = {"data", "signing", "ca"};
 
+static int keyring_write(const char *path, const uint8_t store_id[static CU_ID_LEN],
+                         int encryption, const char *password, size_t pw_len,
+                         const struct cu_argon2_params *kdf, const struct cu_keys *keys,
+                         int replace);
+
 /* Wrap label: "custody/v1/key/<name>" NUL || store id || encryption mode. */
 static size_t
 wrap_label(const char *name, const uint8_t store_id[static CU_ID_LEN], int encryption,
@@ -43,6 +48,14 @@ int
 cu_keyring_create(const char *path, const uint8_t store_id[static CU_ID_LEN], int encryption,
                   const char *password, size_t pw_len, const struct cu_argon2_params *kdf,
                   const struct cu_keys *keys)
+{
+	return keyring_write(path, store_id, encryption, password, pw_len, kdf, keys, 0);
+}
+
+static int
+keyring_write(const char *path, const uint8_t store_id[static CU_ID_LEN], int encryption,
+              const char *password, size_t pw_len, const struct cu_argon2_params *kdf,
+              const struct cu_keys *keys, int replace)
 {
 	uint8_t salt[SALT_LEN], kek[CU_AES256_KEY_LEN];
 	char hex[2 * WRAPPED_MAX + 1], idhex[2 * CU_ID_LEN + 1], salthex[2 * SALT_LEN + 1];
@@ -85,7 +98,7 @@ cu_keyring_create(const char *path, const uint8_t store_id[static CU_ID_LEN], in
 		r = cu_fail(CU_ERR_NOMEM, "out of memory writing the keyring");
 		goto out;
 	}
-	r = cu_file_write_atomic(path, text, strlen(text), 0600, 0);
+	r = cu_file_write_atomic(path, text, strlen(text), 0600, replace);
 out:
 	cu_wipe(kek, sizeof(kek));
 	free(text);
@@ -193,5 +206,20 @@ out:
 	cu_wipe(kek, sizeof(kek));
 	json_decref(root);
 	free(text);
+	return r;
+}
+
+int
+cu_keyring_rewrap(const char *path, const char *old_pw, size_t old_len, const char *new_pw,
+                  size_t new_len, const struct cu_argon2_params *kdf)
+{
+	uint8_t id[CU_ID_LEN];
+	int enc;
+	struct cu_keys keys;
+	int r = cu_keyring_load(path, old_pw, old_len, id, &enc, &keys);
+	if (r < 0)
+		return r;
+	r = keyring_write(path, id, enc, new_pw, new_len, kdf, &keys, 1);
+	cu_wipe(&keys, sizeof(keys));
 	return r;
 }

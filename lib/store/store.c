@@ -391,3 +391,28 @@ cu_store_info_free(struct cu_store_info *i)
 	free(i->cameras);
 	free(i);
 }
+
+int
+cu_store_change_password(const char *dir, const char *old_pw, size_t old_len, const char *new_pw,
+                         size_t new_len, const struct cu_argon2_params *kdf_in)
+{
+	if (new_len < CU_PASSWORD_MIN || new_len > CU_PASSWORD_MAX)
+		return cu_fail(CU_ERR_INVAL, "the new store password must be %d to %d bytes long",
+		               CU_PASSWORD_MIN, CU_PASSWORD_MAX);
+	if (old_pw == NULL || new_pw == NULL)
+		return cu_fail(CU_ERR_INVAL, "the old and the new password are needed");
+	struct cu_argon2_params kdf = kdf_in ? *kdf_in : (struct cu_argon2_params){0};
+	if (kdf.t_cost == 0) {
+		kdf.t_cost = CU_ARGON2_T_DEFAULT;
+		kdf.m_cost_kib = CU_ARGON2_M_DEFAULT;
+		kdf.parallelism = CU_ARGON2_P_DEFAULT;
+	}
+	char path[PATH_MAX];
+	int r = cu_path(path, sizeof(path), "%s/%s", dir, CU_KEYRING_FILE);
+	if (r < 0)
+		return r;
+	if (access(path, F_OK) < 0)
+		return cu_fail(CU_ERR_NOTFOUND, "--store %s: not a custody store (no %s)", dir,
+		               CU_KEYRING_FILE);
+	return cu_keyring_rewrap(path, old_pw, old_len, new_pw, new_len, &kdf);
+}

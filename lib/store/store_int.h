@@ -47,6 +47,9 @@ struct cu_store {
 int cu_keyring_create(const char *path, const uint8_t store_id[static CU_ID_LEN], int encryption,
                       const char *password, size_t pw_len, const struct cu_argon2_params *kdf,
                       const struct cu_keys *keys);
+/* Unwraps with old_pw and writes the keyring again under new_pw (atomic replace). */
+int cu_keyring_rewrap(const char *path, const char *old_pw, size_t old_len, const char *new_pw,
+                      size_t new_len, const struct cu_argon2_params *kdf);
 /* Reads the keyring's store id and mode; with a password also unwraps keys. */
 int cu_keyring_load(const char *path, const char *password, size_t pw_len,
                     uint8_t ret_store_id[static CU_ID_LEN], int *ret_encryption,

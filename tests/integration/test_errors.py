@@ -167,6 +167,26 @@ class Errors(cutest.TempDirTest):
         self.assertFalse(os.path.exists(d))
         self.assert_unchanged()
 
+    def test_password_change(self):
+        new = os.path.join(self.tmp, "new.pw")
+        with open(new, "w") as f:
+            f.write("a-completely-new-store-password\n")
+        os.chmod(new, 0o600)
+        p = run("passwd", "--store", self.s.dir, "--password-file", self.bad_pw(),
+                "--new-password-file", new)
+        self.assert_error(p, "wrong password")
+        self.assert_unchanged()
+        run("passwd", "--store", self.s.dir, "--password-file", self.s.pw,
+            "--new-password-file", new, check=0)
+        after = snapshot(self.s.dir)
+        changed = {k for k in after if after[k] != self.before.get(k)}
+        self.assertEqual(changed, {"keyring.json"})      # no media re-encrypted
+        p = run("verify", "--store", self.s.dir, "--password-file", self.s.pw)
+        self.assert_error(p, "wrong password")
+        p = run("verify", "--store", self.s.dir, "--password-file", new, "--json")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn('"result": "intact"', p.stdout)
+
     def test_unknown_camera(self):
         p = run("verify", "--store", self.s.dir, "--password-file", self.s.pw, "--camera",
                 "ghost")
