@@ -53,14 +53,14 @@ class Crash(cutest.TempDirTest):
         rnd = random.Random(seed)
         print(f"random seed {seed} (set CU_CRASH_SEED to repeat)")
         s = Store(self.tmp, "crash", encryption="strong", segment_seconds=3)
-        last_acked = []
+        session_acks = []
         for i in range(KILLS):
             w = Writer(s, "cam1")
             w.wait_ready()
             time.sleep(rnd.uniform(0.2, 2.6))
             w.kill()
             self.assertTrue(w.acks, f"kill {i}: the writer acknowledged no frame")
-            last_acked.append(w.acks[-1])
+            session_acks.append(w.acks)
             # before any repair: the sealed part verifies, the tail is only unsealed
             code, rep = s.verify()
             self.assertEqual(code, 0, f"kill {i}: {rep}")
@@ -87,16 +87,20 @@ class Crash(cutest.TempDirTest):
         self.assertGreaterEqual(len(restarts), KILLS)
         self.assertLessEqual(len(restarts), KILLS + 5)
         self.assertTrue(all("unclean stop" in g["reason"] for g in restarts))
-        # the restart record names the last sealed time; what was acknowledged
-        # after it is the loss, bounded by the flush interval and one frame
+        # The restart record names the end of the last sealed frame. The frames
+        # acknowledged after it were lost; the writer seals before any frame
+        # that would make the unsealed frames span a second of media, so they
+        # span less than the flush interval, however the machine is loaded.
         from_times = sorted(parse_iso(g["from"]) for g in restarts)
-        for i, acked in enumerate(last_acked):
-            sealed = max(t for t in from_times if t <= acked + FRAME_US)
-            loss = acked + FRAME_US - sealed
-            self.assertLessEqual(loss, FLUSH_US + FRAME_US,
-                                 f"kill {i}: lost {loss} µs of acknowledged frames")
-        print(f"{len(restarts)} restart records; worst loss "
-              f"{max(a + FRAME_US - max(t for t in from_times if t <= a + FRAME_US) for a in last_acked)} µs")
+        worst = 0
+        for i, acks in enumerate(session_acks):
+            sealed = max(t for t in from_times if t <= acks[-1] + FRAME_US)
+            lost = [a for a in acks if a + FRAME_US > sealed]
+            span = lost[-1] - lost[0] if lost else 0
+            worst = max(worst, span)
+            self.assertLess(span, FLUSH_US, f"kill {i}: {len(lost)} acknowledged frames over "
+                            f"{span} µs were not sealed")
+        print(f"{len(restarts)} restart records; the widest unsealed loss spanned {worst} µs")
 
     def test_sigkill_during_import(self):
         clip = cutest.make_clip(os.path.join(self.tmp, "long.mp4"), seconds=120, size="320x240")
