@@ -339,6 +339,9 @@ main(int argc, char **argv)
 			next_retention = cu_time_mono_us() + d.conf->retention_interval_us;
 		}
 	}
+	/* tell every camera first, then wait: they wind down in parallel */
+	for (size_t i = 0; i < d.ncams; i++)
+		atomic_store(&d.cams[i]->stop, true);
 	while (d.ncams > 0)
 		stop_camera(&d, d.ncams - 1);
 	cd_event("daemon.stopped", NULL, "every camera sealed and flushed");

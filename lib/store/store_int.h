@@ -128,6 +128,8 @@ struct cu_seg_scan {
 	uint64_t frames, seals, records;
 	int64_t first_ts, last_ts;           /* frames; -1 when none */
 	uint32_t last_dur;
+	int64_t end_ts;                      /* max(time + duration) over the frames, -1 none:
+	                                        the segment's end, as the writer records it */
 	struct cu_scan_record *recs;         /* records, malloc'd */
 	size_t nrecs;
 };

@@ -50,7 +50,7 @@ fmt_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
 /* Counters gathered since the last valid seal; committed when a seal verifies. */
 struct tentative {
 	uint64_t frames, records;
-	int64_t first_ts, last_ts;
+	int64_t first_ts, last_ts, end_ts;
 	uint32_t last_dur;
 	size_t nrecs;
 };
@@ -91,7 +91,7 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
           const struct cu_scan_hooks *hooks)
 {
 	memset(sc, 0, sizeof(*sc));
-	sc->first_ts = sc->last_ts = sc->fail_ts = sc->last_seal_ts = -1;
+	sc->first_ts = sc->last_ts = sc->fail_ts = sc->last_seal_ts = sc->end_ts = -1;
 	uint8_t hbuf[CU_SEG_HEADER_LEN], ebuf[CU_ENTRY_HEADER_LEN], key[CU_AES256_KEY_LEN];
 	uint8_t chain[CU_SHA256_LEN], nonce[CU_GCM_NONCE_LEN];
 	cu_buf body, plain;
@@ -99,7 +99,7 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 	cu_buf_init_secret(&plain, CU_FRAME_MAX);
 	cu_sha256_ctx *sha = NULL;
 	cu_aead *aead = NULL;
-	struct tentative t = {.first_ts = -1, .last_ts = -1};
+	struct tentative t = {.first_ts = -1, .last_ts = -1, .end_ts = -1};
 	uint64_t reported = 0;
 	int r = 0;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -220,6 +220,8 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 			t.frames++;
 			if (t.first_ts < 0 || e.ts_us < t.first_ts)
 				t.first_ts = e.ts_us;
+			if (e.ts_us + e.dur_us > t.end_ts)
+				t.end_ts = e.ts_us + e.dur_us;
 			if (e.ts_us >= t.last_ts) {
 				t.last_ts = e.ts_us;
 				t.last_dur = e.dur_us;
@@ -300,12 +302,14 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 			sc->records += t.records;
 			if (t.first_ts >= 0 && (sc->first_ts < 0 || t.first_ts < sc->first_ts))
 				sc->first_ts = t.first_ts;
+			if (t.end_ts > sc->end_ts)
+				sc->end_ts = t.end_ts;
 			if (t.last_ts >= sc->last_ts && t.last_ts >= 0) {
 				sc->last_ts = t.last_ts;
 				sc->last_dur = t.last_dur;
 			}
 			sc->nrecs = t.nrecs;
-			t = (struct tentative){.first_ts = -1, .last_ts = -1, .nrecs = t.nrecs};
+			t = (struct tentative){.first_ts = -1, .last_ts = -1, .end_ts = -1, .nrecs = t.nrecs};
 			sc->good_end = off + CU_ENTRY_HEADER_LEN + e.stored_len;
 			memcpy(sc->chain, chain, CU_SHA256_LEN);
 			sc->last_entry = e.seq;
@@ -572,7 +576,7 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 			         (unsigned long long)sc->file_size, (unsigned long long)j->row.bytes);
 			continue;
 		}
-		int64_t end = sc->last_ts >= 0 ? sc->last_ts + sc->last_dur : -1;
+		int64_t end = sc->end_ts;
 		bool rowok = j->row.first_entry == sc->hdr.first_entry;
 		if (j->row.status == CU_SEG_CLOSED)
 			rowok = rowok && j->row.frames == sc->frames && j->row.start_us == sc->first_ts &&

@@ -451,7 +451,7 @@ recover_open_segment(cu_writer *w, struct cu_seg_row *row)
 	row->bytes = scan.good_end;
 	row->frames = scan.frames;
 	row->start_us = scan.first_ts;
-	row->end_us = scan.last_ts >= 0 ? scan.last_ts + scan.last_dur : -1;
+	row->end_us = scan.end_ts;
 	row->last_entry = scan.last_entry;
 	memcpy(row->end_chain, scan.chain, CU_SHA256_LEN);
 	memcpy(row->last_seal, scan.last_seal, CU_SHA256_LEN);
