@@ -8,13 +8,17 @@
 #include "custody/store.h"
 #include "custody/time.h"
 #include "custody/x509.h"
+#include "util/parse.h"
 
 static const char help[] =
 	"usage: custody verify --store DIR [--camera NAME] [--from ISO8601] [--to ISO8601]\n"
-	"                      [--password-file F] [--json]\n"
+	"                      [--password-file F] [--ca-fingerprint SHA256] [--json]\n"
 	"Checks every frame, seal, link and record (and the catalogue against them) of the\n"
 	"segments overlapping [--from, --to], on every CPU. Exit 0 intact, 1 tampered, 2 error.\n"
-	"An encrypted store needs its password; a store with encryption none does not.\n";
+	"An encrypted store needs its password; a store with encryption none does not.\n"
+	"--ca-fingerprint (as custody init printed it, hex with or without ':') makes a store\n"
+	"signed under any other site CA count as tampered: whoever holds the password could\n"
+	"otherwise make a new CA and re-sign everything.\n";
 
 static void
 on_progress(void *ctx, uint64_t done, uint64_t total)
@@ -29,8 +33,11 @@ kind_name(int kind)
 	return kind >= 1 && kind <= 5 ? names[kind] : "?";
 }
 
+#define CA_MISMATCH "the store is signed under a site CA other than the one given with " \
+                    "--ca-fingerprint (re-signed by someone holding the password?)"
+
 static int
-print_json(const struct cu_verify_report *rep)
+print_json(const struct cu_verify_report *rep, bool pinned)
 {
 	char fp[96], cafp[96];
 	cu_x509_fingerprint_hex(rep->signer_fp, fp, sizeof(fp));
@@ -61,7 +68,15 @@ print_json(const struct cu_verify_report *rep)
 	                         rep->tampered ? "tampered" : "intact", "cameras", cams, "signer",
 	                         "subject", rep->signer_subject, "fingerprint", fp, "ca_subject",
 	                         rep->ca_subject, "ca_fingerprint", cafp);
-	if (rep->tampered && rep->ncameras > 0) {
+	json_object_set_new(root, "ca_pinned", json_boolean(pinned));
+	bool camera_failed = false;
+	for (size_t i = 0; i < rep->ncameras; i++)
+		camera_failed |= rep->cameras[i].tampered;
+	if (rep->ca_mismatch && !camera_failed) {
+		json_object_set_new(root, "first_failure",
+		                    json_pack("{s:n, s:n, s:I, s:s}", "camera", "time", "segment",
+		                              (json_int_t)0, "reason", CA_MISMATCH));
+	} else if (rep->tampered && camera_failed) {
 		const struct cu_verify_camera *c = &rep->cameras[rep->first_failure];
 		json_object_set_new(root, "first_failure",
 		                    json_pack("{s:s, s:o, s:I, s:s}", "camera", c->name, "time",
@@ -85,6 +100,8 @@ print_text(const char *store, const struct cu_verify_report *rep)
 	printf("  signed by  %s\n             SHA-256 %s\n", rep->signer_subject, fp);
 	cu_x509_fingerprint_hex(rep->ca_fp, fp, sizeof(fp));
 	printf("  site CA    %s\n             SHA-256 %s\n", rep->ca_subject, fp);
+	if (rep->ca_mismatch)
+		printf("  TAMPERED: %s\n", CA_MISMATCH);
 	for (size_t i = 0; i < rep->ncameras; i++) {
 		const struct cu_verify_camera *c = &rep->cameras[i];
 		a[0] = b[0] = '-';
@@ -123,11 +140,13 @@ cmd_verify(int argc, char **argv)
 		{"to", required_argument, NULL, 't'},
 		{"password-file", required_argument, NULL, 'p'},
 		{"json", no_argument, NULL, 'j'},
+		{"ca-fingerprint", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
 	};
 	const char *store = NULL, *pwfile = NULL;
 	struct cu_verify_opts o = {0};
+	uint8_t pin[CU_SHA256_LEN];
 	bool json = false;
 	int c;
 	opterr = 0;
@@ -137,6 +156,22 @@ cmd_verify(int argc, char **argv)
 		case 'c': o.camera = optarg; break;
 		case 'p': pwfile = optarg; break;
 		case 'j': json = true; break;
+		case 'F': {
+			char hex[2 * CU_SHA256_LEN + 1];
+			size_t k = 0;
+			for (const char *p = optarg; *p != '\0'; p++) {
+				if (*p == ':')
+					continue;
+				if (k == sizeof(hex) - 1)
+					return cli_usage("verify", "--ca-fingerprint: expected 32 bytes of hex");
+				hex[k++] = *p;
+			}
+			hex[k] = '\0';
+			if (cu_unhex(hex, pin, sizeof(pin)) < 0)
+				return cli_usage("verify", "--ca-fingerprint: expected 32 bytes of hex");
+			o.ca_fingerprint = pin;
+			break;
+		}
 		case 'f':
 			if (cli_time_arg("verify", "--from", optarg, &o.from_us) != 0)
 				return EXIT_ERROR;
@@ -186,7 +221,7 @@ cmd_verify(int argc, char **argv)
 	if (r < 0)
 		return cli_fail("verify", r, "verification could not run");
 	if (json) {
-		if (print_json(rep) < 0) {
+		if (print_json(rep, o.ca_fingerprint != NULL) < 0) {
 			cu_verify_report_free(rep);
 			fprintf(stderr, "custody verify: cannot write the JSON report\n");
 			return EXIT_ERROR;

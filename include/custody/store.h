@@ -143,6 +143,7 @@ struct cu_verify_report {
 	size_t ncameras;
 	struct cu_verify_camera *cameras;
 	size_t first_failure;             /* index into cameras when tampered */
+	bool ca_mismatch;                 /* ca_fingerprint given and the store's CA differs */
 	char signer_subject[512];
 	uint8_t signer_fp[CU_SHA256_LEN];
 	char ca_subject[512];
@@ -153,6 +154,8 @@ struct cu_verify_opts {
 	const char *camera;               /* NULL = all cameras */
 	int64_t from_us, to_us;           /* segments overlapping [from, to]; to 0 = no end */
 	int threads;                      /* 0 = every online CPU */
+	const uint8_t *ca_fingerprint;    /* the site CA's SHA-256 as recorded at init, or NULL:
+	                                     another CA makes the report tampered */
 	/* Called from worker threads (serialised) as segments finish. */
 	void (*progress)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
 	void *progress_ctx;

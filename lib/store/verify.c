@@ -774,6 +774,12 @@ cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_re
 		}
 		rep->tampered = true;
 	}
+	if (o->ca_fingerprint != NULL &&
+	    !cu_ct_equal(o->ca_fingerprint, s->ca.fingerprint, CU_SHA256_LEN)) {
+		/* everything may verify, but under a CA nobody recorded: re-signed */
+		rep->ca_mismatch = true;
+		rep->tampered = true;
+	}
 	int cr = cu_x509_verify_chain(s->cert_pem, s->cert_len, s->ca_pem, s->ca_len, s->created_us);
 	if (cr < 0 && ncams > 0 && !rep->tampered) {
 		cam_fail(&rep->cameras[0], rep->cameras[0].first_us, 0,

@@ -3,6 +3,7 @@ detected by custody verify with the right camera and the start time of the
 first failed segment; an untouched store verifies intact."""
 
 import hashlib
+import json
 import os
 import shutil
 import struct
@@ -376,6 +377,26 @@ class Tamper(unittest.TestCase):
         data[reason:reason + 4] = b"camX"
         self.write(path, data)
         self.expect_tampered(s, "cam1", 1, ["hash chain"])
+
+    def test_ca_fingerprint_pin(self):
+        s = self.base["none"]
+        own = cutest.run("info", "--store", s.dir, "--json", check=0)
+        own_fp = json.loads(own.stdout)["signer"]["ca_fingerprint"]
+        other = json.loads(cutest.run("info", "--store", self.other.dir, "--json",
+                                      check=0).stdout)["signer"]["ca_fingerprint"]
+        code, rep = s.verify("--ca-fingerprint", own_fp)
+        self.assertEqual(code, 0, rep)
+        self.assertTrue(rep["ca_pinned"])
+        code, rep = s.verify("--ca-fingerprint", own_fp.replace(":", "").upper())
+        self.assertEqual(code, 0, rep)
+        # a store re-signed under another CA: everything verifies, but not under the pin
+        code, rep = s.verify("--ca-fingerprint", other)
+        self.assertEqual(code, 1, rep)
+        self.assertIsNone(rep["first_failure"]["camera"])
+        self.assertIn("site CA other than", rep["first_failure"]["reason"])
+        p = cutest.run("verify", "--store", s.dir, "--ca-fingerprint", "abc")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--ca-fingerprint", p.stderr)
 
     def test_certificate_swapped(self):
         # the store's certificates replaced by another store's: no seal verifies
