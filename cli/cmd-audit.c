@@ -38,15 +38,6 @@ struct args {
 	struct cu_audit_entry e;
 };
 
-static json_t *
-jtime(int64_t us)
-{
-	char buf[CU_TIME_ISO_MAX];
-	if (us < 0 || cu_time_format_iso8601(us, buf, sizeof(buf)) < 0)
-		return json_null();
-	return json_string(buf);
-}
-
 static void
 text_time(int64_t us, char *buf, size_t len)
 {
@@ -67,7 +58,7 @@ print_json(const struct cu_audit_report *rep)
 	                      "bad_tree_heads", (json_int_t)rep->bad_heads, "signed_entries",
 	                      (json_int_t)rep->signed_entries, "unsigned_entries",
 	                      (json_int_t)rep->unsigned_entries, "newest_head",
-	                      jtime(rep->newest_head_us), "root", root, "signer", "subject",
+	                      cli_json_time(rep->newest_head_us), "root", root, "signer", "subject",
 	                      rep->signer_subject, "fingerprint", fp, "ca_subject",
 	                      rep->ca_subject, "ca_fingerprint", cafp);
 	if (o != NULL && rep->tampered) {

@@ -32,6 +32,13 @@ static const char help[] =
 	"disable, passwd and logout revoke the user's tokens; unlock lifts a login lockout.\n"
 	"User names: lower-case letters, digits, '.', '-', '_' and '@'.\n";
 
+/* A user time for JSON: 0 means "never" and prints as null. */
+static json_t *
+cli_user_time(int64_t us)
+{
+	return cli_json_time(us > 0 ? us : -1);
+}
+
 struct opts {
 	const char *store, *name, *pwfile;
 	const char *roles[ROLES_PER_ADD];
@@ -101,15 +108,6 @@ cli_auth_open(const char *cmd, const char *dir, unsigned flags, cu_store **ret_s
 	return 0;
 }
 
-static json_t *
-jtime(int64_t us)
-{
-	char buf[CU_TIME_ISO_MAX];
-	if (us <= 0 || cu_time_format_iso8601(us, buf, sizeof(buf)) < 0)
-		return json_null();
-	return json_string(buf);
-}
-
 static void
 text_time(int64_t us, char *buf, size_t len)
 {
@@ -143,8 +141,8 @@ list(const struct opts *o)
 			json_array_append_new(arr, json_pack(
 				"{s:I, s:s, s:b, s:o, s:o, s:o, s:o, s:{s:s, s:i, s:i, s:i}}",
 				"id", (json_int_t)u[i].id, "name", u[i].name, "disabled", u[i].disabled,
-				"created", jtime(u[i].created_us), "password_changed",
-				jtime(u[i].password_changed_us), "locked_until", jtime(u[i].locked_until_us),
+				"created", cli_user_time(u[i].created_us), "password_changed",
+				cli_user_time(u[i].password_changed_us), "locked_until", cli_user_time(u[i].locked_until_us),
 				"roles", roles, "password_hash", "algorithm", "argon2id", "m_kib",
 				(int)u[i].argon2_m_kib, "t", (int)u[i].argon2_t, "p", (int)u[i].argon2_p));
 		}

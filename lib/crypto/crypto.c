@@ -69,8 +69,8 @@ unconst(const void *p)
 
 /* Turns the newest queued OpenSSL error into the detail and empties the
  * queue, so that a later caller on this thread does not see stale errors. */
-static int
-ossl_fail(int code, const char *what)
+int
+cu_ossl_fail(int code, const char *what)
 {
 	char reason[256];
 	unsigned long e = ERR_peek_last_error();
@@ -121,7 +121,7 @@ cu_random(void *buf, size_t n)
 	while (n > 0) {
 		size_t k = n > CHUNK_MAX ? CHUNK_MAX : n;
 		if (RAND_priv_bytes(p, (int)k) != 1)
-			return ossl_fail(CU_ERR_CRYPTO, "RAND_priv_bytes");
+			return cu_ossl_fail(CU_ERR_CRYPTO, "RAND_priv_bytes");
 		p += k;
 		n -= k;
 	}
@@ -136,7 +136,7 @@ cu_sha256(const void *data, size_t len, uint8_t out[static CU_SHA256_LEN])
 	if (data == NULL && len > 0)
 		return cu_fail(CU_ERR_INVAL, "cu_sha256: NULL data");
 	if (EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL) != 1)
-		return ossl_fail(CU_ERR_CRYPTO, "SHA-256");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "SHA-256");
 	return 0;
 }
 
@@ -154,7 +154,7 @@ cu_sha256_new(cu_sha256_ctx **ret)
 	c->md = EVP_MD_fetch(NULL, "SHA2-256", NULL);
 	c->ctx = EVP_MD_CTX_new();
 	if (c->md == NULL || c->ctx == NULL) {
-		r = ossl_fail(CU_ERR_CRYPTO, "SHA-256 context");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "SHA-256 context");
 		goto fail;
 	}
 	r = cu_sha256_init(c);
@@ -175,7 +175,7 @@ cu_sha256_init(cu_sha256_ctx *c)
 	/* Re-initialising with the same EVP_MD reuses the provider context. */
 	if (EVP_DigestInit_ex2(c->ctx, c->md, NULL) != 1) {
 		c->ready = false;
-		return ossl_fail(CU_ERR_CRYPTO, "SHA-256 init");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "SHA-256 init");
 	}
 	c->ready = true;
 	return 0;
@@ -190,7 +190,7 @@ cu_sha256_update(cu_sha256_ctx *c, const void *data, size_t len)
 		return cu_fail(CU_ERR_INVAL, "cu_sha256_update: context finalised; call cu_sha256_init");
 	if (EVP_DigestUpdate(c->ctx, data, len) != 1) {
 		c->ready = false;
-		return ossl_fail(CU_ERR_CRYPTO, "SHA-256 update");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "SHA-256 update");
 	}
 	return 0;
 }
@@ -206,7 +206,7 @@ cu_sha256_final(cu_sha256_ctx *c, uint8_t out[static CU_SHA256_LEN])
 		return cu_fail(CU_ERR_INVAL, "cu_sha256_final: context finalised; call cu_sha256_init");
 	c->ready = false;
 	if (EVP_DigestFinal_ex(c->ctx, out, &n) != 1 || n != CU_SHA256_LEN)
-		return ossl_fail(CU_ERR_CRYPTO, "SHA-256 final");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "SHA-256 final");
 	return 0;
 }
 
@@ -247,13 +247,13 @@ cu_aead_new_keylen(const uint8_t *key, size_t key_len, cu_aead **ret)
 	cipher = EVP_CIPHER_fetch(NULL, name, NULL);
 	a->ctx = EVP_CIPHER_CTX_new();
 	if (cipher == NULL || a->ctx == NULL) {
-		r = ossl_fail(CU_ERR_CRYPTO, "AES-256-GCM context");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "AES-256-GCM context");
 		goto fail;
 	}
 	/* The key schedule is computed here, once; OpenSSL keeps its own copy
 	 * and cleanses it when the context is freed. */
 	if (EVP_CipherInit_ex2(a->ctx, cipher, key, NULL, 1, NULL) != 1) {
-		r = ossl_fail(CU_ERR_CRYPTO, "AES-256-GCM key");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "AES-256-GCM key");
 		goto fail;
 	}
 	a->ivlen = CU_GCM_NONCE_LEN;
@@ -288,7 +288,7 @@ aead_start(cu_aead *a, const uint8_t *nonce, size_t nonce_len, int enc)
 	if (EVP_CIPHER_CTX_get_iv_length(a->ctx) != (int)nonce_len)
 		return ossl_reject(CU_ERR_UNSUPPORTED, "AES-GCM: nonce length not applied");
 	if (EVP_CipherInit_ex2(a->ctx, NULL, NULL, nonce, enc, NULL) != 1)
-		return ossl_fail(CU_ERR_CRYPTO, "AES-GCM init");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "AES-GCM init");
 	return 0;
 }
 
@@ -300,7 +300,7 @@ aead_update(cu_aead *a, const uint8_t *in, size_t len, uint8_t *out)
 		size_t k = len > CHUNK_MAX ? CHUNK_MAX : len;
 		int outl = 0;
 		if (EVP_CipherUpdate(a->ctx, out, &outl, in, (int)k) != 1)
-			return ossl_fail(CU_ERR_CRYPTO, "AES-GCM update");
+			return cu_ossl_fail(CU_ERR_CRYPTO, "AES-GCM update");
 		if (out != NULL) {
 			if ((size_t)outl != k)
 				return cu_fail(CU_ERR_CRYPTO, "AES-GCM update: short output");
@@ -355,9 +355,9 @@ cu_aead_seal(cu_aead *a, const uint8_t *nonce, size_t nonce_len,
 	    (r = aead_update(a, in, len, out)) < 0)
 		return r;
 	if (EVP_CipherFinal_ex(a->ctx, fin, &finl) != 1 || finl != 0)
-		return ossl_fail(CU_ERR_CRYPTO, "AES-GCM final");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "AES-GCM final");
 	if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_GET_TAG, CU_GCM_TAG_LEN, tag) != 1)
-		return ossl_fail(CU_ERR_CRYPTO, "AES-GCM get tag");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "AES-GCM get tag");
 	return 0;
 }
 
@@ -381,7 +381,7 @@ cu_aead_open(cu_aead *a, const uint8_t *nonce, size_t nonce_len,
 	if (r < 0)
 		return r;
 	if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_AEAD_SET_TAG, (int)tag_len, unconst(tag)) != 1)
-		return ossl_fail(CU_ERR_CRYPTO, "AES-GCM set tag");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "AES-GCM set tag");
 	if ((r = aead_update(a, aad, aad_len, NULL)) < 0 ||
 	    (r = aead_update(a, in, len, out)) < 0)
 		goto wipe;
@@ -404,7 +404,7 @@ ed25519_priv_key(const uint8_t priv[static CU_ED25519_KEY_LEN], EVP_PKEY **ret)
 	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, priv,
 	                                           CU_ED25519_KEY_LEN);
 	if (k == NULL)
-		return ossl_fail(CU_ERR_CRYPTO, "Ed25519 private key");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "Ed25519 private key");
 	*ret = k;
 	return 0;
 }
@@ -441,7 +441,7 @@ cu_ed25519_public(const uint8_t priv[static CU_ED25519_KEY_LEN],
 	if (r < 0)
 		return r;
 	if (EVP_PKEY_get_raw_public_key(k, pub, &n) != 1 || n != CU_ED25519_KEY_LEN)
-		r = ossl_fail(CU_ERR_CRYPTO, "Ed25519 public key");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "Ed25519 public key");
 	EVP_PKEY_free(k);
 	return r;
 }
@@ -466,7 +466,7 @@ cu_ed25519_sign(const uint8_t priv[static CU_ED25519_KEY_LEN],
 	if (mctx == NULL || EVP_DigestSignInit(mctx, NULL, NULL, NULL, k) != 1 ||
 	    EVP_DigestSign(mctx, sig, &n, msg != NULL ? msg : empty, len) != 1 ||
 	    n != CU_ED25519_SIG_LEN) {
-		r = ossl_fail(CU_ERR_CRYPTO, "Ed25519 sign");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "Ed25519 sign");
 		goto out;
 	}
 	r = 0;
@@ -508,7 +508,7 @@ cu_sign_key_sign(cu_sign_key *k, const void *msg, size_t len,
 	if (mctx == NULL || EVP_DigestSignInit(mctx, NULL, NULL, NULL, k->pkey) != 1 ||
 	    EVP_DigestSign(mctx, sig, &n, msg != NULL ? msg : empty, len) != 1 ||
 	    n != CU_ED25519_SIG_LEN)
-		r = ossl_fail(CU_ERR_CRYPTO, "Ed25519 sign");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "Ed25519 sign");
 	EVP_MD_CTX_free(mctx);
 	return r;
 }
@@ -537,7 +537,7 @@ cu_ed25519_verify(const uint8_t pub[static CU_ED25519_KEY_LEN],
 	k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, CU_ED25519_KEY_LEN);
 	mctx = EVP_MD_CTX_new();
 	if (k == NULL || mctx == NULL || EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, k) != 1) {
-		r = ossl_fail(CU_ERR_CRYPTO, "Ed25519 verify init");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "Ed25519 verify init");
 		goto out;
 	}
 	/* OpenSSL rejects s >= L and compares the encoded R byte for byte, so
@@ -574,7 +574,7 @@ p256_pub_key(const uint8_t *pub, size_t pub_len, EVP_PKEY **ret)
 	params[2] = OSSL_PARAM_construct_end();
 	pctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
 	if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) != 1) {
-		r = ossl_fail(CU_ERR_CRYPTO, "ECDSA P-256 key context");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "ECDSA P-256 key context");
 		goto out;
 	}
 	/* Decoding the point checks that it lies on the curve. */
@@ -585,7 +585,7 @@ p256_pub_key(const uint8_t *pub, size_t pub_len, EVP_PKEY **ret)
 	/* Also refuse the point at infinity and points outside the subgroup. */
 	cctx = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
 	if (cctx == NULL) {
-		r = ossl_fail(CU_ERR_CRYPTO, "ECDSA P-256 key check");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "ECDSA P-256 key check");
 		goto out;
 	}
 	if (EVP_PKEY_public_check(cctx) != 1) {
@@ -622,7 +622,7 @@ ecdsa_strict_der(const uint8_t *sig, size_t sig_len)
 	}
 	n = i2d_ECDSA_SIG(es, &der);
 	if (n <= 0) {
-		r = ossl_fail(CU_ERR_CRYPTO, "ECDSA P-256: re-encoding");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "ECDSA P-256: re-encoding");
 		goto out;
 	}
 	if ((size_t)n != sig_len || memcmp(der, sig, sig_len) != 0) {
@@ -656,7 +656,7 @@ cu_ecdsa_p256_verify(const uint8_t *pub, size_t pub_len,
 		goto out;
 	mctx = EVP_MD_CTX_new();
 	if (mctx == NULL || EVP_DigestVerifyInit(mctx, NULL, EVP_sha256(), NULL, k) != 1) {
-		r = ossl_fail(CU_ERR_CRYPTO, "ECDSA P-256 verify init");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "ECDSA P-256 verify init");
 		goto out;
 	}
 	if (EVP_DigestVerify(mctx, sig, sig_len, msg != NULL ? msg : empty, len) != 1) {
@@ -711,12 +711,12 @@ cu_hkdf_sha256(const uint8_t *salt, size_t salt_len,
 	kdf = EVP_KDF_fetch(NULL, "HKDF", NULL);
 	kctx = kdf != NULL ? EVP_KDF_CTX_new(kdf) : NULL;
 	if (kctx == NULL) {
-		r = ossl_fail(CU_ERR_CRYPTO, "HKDF context");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "HKDF context");
 		goto out;
 	}
 	if (EVP_KDF_derive(kctx, out, out_len, params) != 1) {
 		cu_wipe(out, out_len);
-		r = ossl_fail(CU_ERR_CRYPTO, "HKDF derive");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "HKDF derive");
 		goto out;
 	}
 	r = 0;

@@ -22,29 +22,13 @@
 
 #include "custody/crypto.h"
 #include "custody/x509.h"
+#include "crypto/crypto_int.h"
 #include "util/err.h"
 
 #define SERIAL_BYTES 16          /* 128 random bits */
 #define DAYS_MAX (100 * 366)     /* longest validity we issue */
 #define NAME_FIELD_MAX 64        /* ub-common-name and ub-organization-name */
 #define FINGERPRINT_HEX_LEN (CU_SHA256_LEN * 3) /* "xx:" per byte, last ':' is the NUL */
-
-/* Turns the newest queued OpenSSL error into the detail, empties the queue. */
-static int
-ossl_fail(int code, const char *what)
-{
-	char reason[256];
-	unsigned long e = ERR_peek_last_error();
-
-	if (e != 0)
-		ERR_error_string_n(e, reason, sizeof(reason));
-	else
-		reason[0] = '\0';
-	ERR_clear_error();
-	if (reason[0] != '\0')
-		return cu_fail(code, "%s: %s", what, reason);
-	return cu_fail(code, "%s", what);
-}
 
 /* PEM callback that never supplies a passphrase: the library never prompts. */
 static int
@@ -74,11 +58,11 @@ load_pem(const char *pem, size_t len, const char *what, X509 **ret)
 		return cu_fail(CU_ERR_FORMAT, "%s: empty certificate", what);
 	bio = BIO_new_mem_buf(pem, (int)len);
 	if (bio == NULL)
-		return ossl_fail(CU_ERR_NOMEM, what);
+		return cu_ossl_fail(CU_ERR_NOMEM, what);
 	x = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
 	if (x == NULL)
-		return ossl_fail(CU_ERR_FORMAT, what);
+		return cu_ossl_fail(CU_ERR_FORMAT, what);
 	*ret = x;
 	return 0;
 }
@@ -94,7 +78,7 @@ to_pem(X509 *x, char **ret_pem, size_t *ret_len)
 
 	bio = BIO_new(BIO_s_mem());
 	if (bio == NULL || PEM_write_bio_X509(bio, x) != 1) {
-		r = ossl_fail(CU_ERR_CRYPTO, "certificate PEM");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate PEM");
 		goto out;
 	}
 	n = BIO_get_mem_data(bio, &data);
@@ -142,14 +126,14 @@ make_name(const char *cn, const char *org, X509_NAME **ret)
 	X509_NAME *name = X509_NAME_new();
 
 	if (name == NULL)
-		return ossl_fail(CU_ERR_NOMEM, "certificate name");
+		return cu_ossl_fail(CU_ERR_NOMEM, "certificate name");
 	if ((org != NULL && org[0] != '\0' &&
 	     X509_NAME_add_entry_by_NID(name, NID_organizationName, MBSTRING_UTF8,
 	                                (const unsigned char *)org, -1, -1, 0) != 1) ||
 	    X509_NAME_add_entry_by_NID(name, NID_commonName, MBSTRING_UTF8,
 	                               (const unsigned char *)cn, -1, -1, 0) != 1) {
 		X509_NAME_free(name);
-		return ossl_fail(CU_ERR_INVAL, "certificate name (not UTF-8?)");
+		return cu_ossl_fail(CU_ERR_INVAL, "certificate name (not UTF-8?)");
 	}
 	*ret = name;
 	return 0;
@@ -174,7 +158,7 @@ set_serial(X509 *x)
 	} while (bn != NULL && BN_is_zero(bn));
 	if (bn == NULL || (ai = BN_to_ASN1_INTEGER(bn, NULL)) == NULL ||
 	    X509_set_serialNumber(x, ai) != 1)
-		r = ossl_fail(CU_ERR_CRYPTO, "certificate serial");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate serial");
 	else
 		r = 0;
 	ASN1_INTEGER_free(ai);
@@ -189,11 +173,11 @@ add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 	int ok;
 
 	if (ext == NULL)
-		return ossl_fail(CU_ERR_CRYPTO, "certificate extension");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "certificate extension");
 	ok = X509_add_ext(x, ext, -1);
 	X509_EXTENSION_free(ext);
 	if (ok != 1)
-		return ossl_fail(CU_ERR_CRYPTO, "certificate extension");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "certificate extension");
 	return 0;
 }
 
@@ -222,7 +206,7 @@ build_cert(X509 *issuer, EVP_PKEY *signer, EVP_PKEY *subject_key,
 
 	x = X509_new();
 	if (x == NULL) {
-		r = ossl_fail(CU_ERR_NOMEM, "certificate");
+		r = cu_ossl_fail(CU_ERR_NOMEM, "certificate");
 		goto out;
 	}
 	r = make_name(cn, org, &name);
@@ -237,7 +221,7 @@ build_cert(X509 *issuer, EVP_PKEY *signer, EVP_PKEY *subject_key,
 	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
 	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) == NULL ||
 	    X509_set_pubkey(x, subject_key) != 1) {
-		r = ossl_fail(CU_ERR_CRYPTO, "certificate fields");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate fields");
 		goto out;
 	}
 
@@ -255,7 +239,7 @@ build_cert(X509 *issuer, EVP_PKEY *signer, EVP_PKEY *subject_key,
 
 	/* Ed25519 signs the message itself: no separate digest. */
 	if (X509_sign(x, signer, NULL) <= 0) {
-		r = ossl_fail(CU_ERR_CRYPTO, "certificate signature");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate signature");
 		goto out;
 	}
 	r = to_pem(x, ret_pem, ret_len);
@@ -275,7 +259,7 @@ cu_x509_make_ca(const uint8_t ca_priv[static CU_ED25519_KEY_LEN],
 
 	k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, ca_priv, CU_ED25519_KEY_LEN);
 	if (k == NULL)
-		return ossl_fail(CU_ERR_CRYPTO, "CA private key");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "CA private key");
 	r = build_cert(NULL, k, k, common_name, organisation, days, true, ret_pem, ret_len);
 	EVP_PKEY_free(k); /* cleanses the private key */
 	return r;
@@ -300,7 +284,7 @@ cu_x509_issue(const char *ca_pem, size_t ca_len,
 	sub_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, subject_pub,
 	                                      CU_ED25519_KEY_LEN);
 	if (ca_key == NULL || sub_key == NULL) {
-		r = ossl_fail(CU_ERR_CRYPTO, "certificate keys");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate keys");
 		goto out;
 	}
 	/* Issuing with a key that is not the CA's would make a certificate
@@ -344,7 +328,7 @@ asn1_time_to_us(const ASN1_TIME *t, int64_t *ret)
 	memset(&tm, 0, sizeof(tm));
 	/* ASN1_TIME_to_tm parses and range-checks the UTCTime/GeneralizedTime. */
 	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return ossl_fail(CU_ERR_FORMAT, "certificate validity time");
+		return cu_ossl_fail(CU_ERR_FORMAT, "certificate validity time");
 	int64_t days = days_from_civil((int64_t)tm.tm_year + 1900, (int64_t)tm.tm_mon + 1,
 	                               tm.tm_mday);
 	int64_t secs = days * 86400 + (int64_t)tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec;
@@ -364,9 +348,9 @@ name_to_string(const X509_NAME *name, char *buf, size_t size)
 	int r;
 
 	if (bio == NULL)
-		return ossl_fail(CU_ERR_NOMEM, "certificate name");
+		return cu_ossl_fail(CU_ERR_NOMEM, "certificate name");
 	if (X509_NAME_print_ex(bio, name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) < 0) {
-		r = ossl_fail(CU_ERR_FORMAT, "certificate name");
+		r = cu_ossl_fail(CU_ERR_FORMAT, "certificate name");
 		goto out;
 	}
 	n = BIO_get_mem_data(bio, &data);
@@ -405,7 +389,7 @@ cu_x509_info(const char *pem, size_t len, struct cu_x509_info *ret)
 		return r;
 	k = X509_get0_pubkey(x);
 	if (k == NULL) {
-		r = ossl_fail(CU_ERR_FORMAT, "certificate public key");
+		r = cu_ossl_fail(CU_ERR_FORMAT, "certificate public key");
 		goto out;
 	}
 	if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
@@ -414,12 +398,12 @@ cu_x509_info(const char *pem, size_t len, struct cu_x509_info *ret)
 	}
 	if (EVP_PKEY_get_raw_public_key(k, info.ed25519_pub, &publen) != 1 ||
 	    publen != CU_ED25519_KEY_LEN) {
-		r = ossl_fail(CU_ERR_FORMAT, "certificate public key");
+		r = cu_ossl_fail(CU_ERR_FORMAT, "certificate public key");
 		goto out;
 	}
 	if (X509_digest(x, EVP_sha256(), info.fingerprint, &fplen) != 1 ||
 	    fplen != CU_SHA256_LEN) {
-		r = ossl_fail(CU_ERR_CRYPTO, "certificate fingerprint");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate fingerprint");
 		goto out;
 	}
 	if ((r = name_to_string(X509_get_subject_name(x), info.subject,
@@ -489,7 +473,7 @@ cu_x509_verify_chain(const char *cert_pem, size_t cert_len,
 	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, ca) != 1 ||
 	    X509_STORE_CTX_init(ctx, store, leaf, NULL) != 1 ||
 	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY) != 1) {
-		r = ossl_fail(CU_ERR_CRYPTO, "certificate verification setup");
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate verification setup");
 		goto out;
 	}
 	/* The only trust anchor is the CA; validity is judged at the time the

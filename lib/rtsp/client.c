@@ -24,6 +24,7 @@
 #include "custody/rtsp.h"
 #include "custody/time.h"
 #include "custody/x509.h"
+#include "crypto/crypto_int.h"
 #include "rtsp/proto.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -160,17 +161,6 @@ cu_rtsp_url_parse(const char *url, bool *ret_tls, char *host, size_t host_len, u
 /* ---- the connection ---- */
 
 static int
-ssl_fail(int code, const char *what)
-{
-	unsigned long e = ERR_get_error();
-	char buf[256] = "";
-	if (e != 0)
-		ERR_error_string_n(e, buf, sizeof(buf));
-	ERR_clear_error();
-	return cu_fail(code, "%s%s%s", what, buf[0] ? ": " : "", buf);
-}
-
-static int
 tcp_connect(cu_rtsp *c)
 {
 	char port[8];
@@ -237,11 +227,11 @@ tls_start(cu_rtsp *c, const struct cu_rtsp_opts *o)
 		               "fingerprint to trust the camera");
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	if (c->ctx == NULL)
-		return ssl_fail(CU_ERR_CRYPTO, "TLS context");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "TLS context");
 	SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
 	if (o->ca_file != NULL) {
 		if (SSL_CTX_load_verify_locations(c->ctx, o->ca_file, NULL) != 1)
-			return ssl_fail(CU_ERR_INVAL, "CA file cannot be loaded");
+			return cu_ossl_fail(CU_ERR_INVAL, "CA file cannot be loaded");
 		SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, NULL);
 	} else {
 		/* pin only: the chain is not judged, the exact certificate is */
@@ -249,13 +239,13 @@ tls_start(cu_rtsp *c, const struct cu_rtsp_opts *o)
 	}
 	c->ssl = SSL_new(c->ctx);
 	if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
-		return ssl_fail(CU_ERR_CRYPTO, "TLS session");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "TLS session");
 	if (o->ca_file != NULL) {
 		X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
 		int ok = is_ip_literal(c->host) ? X509_VERIFY_PARAM_set1_ip_asc(vp, c->host)
 		                                : X509_VERIFY_PARAM_set1_host(vp, c->host, 0);
 		if (ok != 1)
-			return ssl_fail(CU_ERR_CRYPTO, "TLS host check");
+			return cu_ossl_fail(CU_ERR_CRYPTO, "TLS host check");
 	}
 	if (!is_ip_literal(c->host))
 		SSL_set_tlsext_host_name(c->ssl, c->host);
@@ -266,7 +256,7 @@ tls_start(cu_rtsp *c, const struct cu_rtsp_opts *o)
 		if (vr != X509_V_OK)
 			return cu_fail(CU_ERR_AUTH, "camera %s: TLS certificate refused: %s", c->host,
 			               X509_verify_cert_error_string(vr));
-		return ssl_fail(CU_ERR_IO, "TLS handshake with the camera failed");
+		return cu_ossl_fail(CU_ERR_IO, "TLS handshake with the camera failed");
 	}
 	struct timeval none = {0, 0};
 	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
@@ -278,7 +268,7 @@ tls_start(cu_rtsp *c, const struct cu_rtsp_opts *o)
 	int ok = X509_digest(peer, EVP_sha256(), fp, &fl);
 	X509_free(peer);
 	if (ok != 1 || fl != CU_SHA256_LEN)
-		return ssl_fail(CU_ERR_CRYPTO, "certificate fingerprint");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "certificate fingerprint");
 	cu_x509_fingerprint_hex(fp, c->stats.peer_fingerprint, sizeof(c->stats.peer_fingerprint));
 	if (o->ca_file != NULL && SSL_get_verify_result(c->ssl) != X509_V_OK)
 		return cu_fail(CU_ERR_AUTH, "camera %s: TLS certificate does not verify", c->host);
@@ -299,7 +289,7 @@ conn_write(cu_rtsp *c, const void *data, size_t len)
 			int w = SSL_write(c->ssl, p, (int)(len > INT32_MAX ? INT32_MAX : len));
 			n = w > 0 ? w : -1;
 			if (n < 0)
-				return ssl_fail(CU_ERR_IO, "writing to the camera");
+				return cu_ossl_fail(CU_ERR_IO, "writing to the camera");
 		} else {
 			n = send(c->fd, p, len, MSG_NOSIGNAL);
 			if (n < 0 && errno == EINTR)
@@ -350,7 +340,7 @@ conn_fill(cu_rtsp *c, int64_t deadline)
 					continue;
 				if (e == SSL_ERROR_ZERO_RETURN)
 					return cu_fail(CU_ERR_IO, "camera %s closed the connection", c->host);
-				return ssl_fail(CU_ERR_IO, "reading from the camera");
+				return cu_ossl_fail(CU_ERR_IO, "reading from the camera");
 			}
 			n = rd;
 		} else {
@@ -447,7 +437,7 @@ md5_hex(const char *const parts[], size_t nparts, char out[33])
 	ok = ok && EVP_DigestFinal_ex(m, d, &dl) == 1;
 	EVP_MD_CTX_free(m);
 	if (!ok)
-		return ssl_fail(CU_ERR_CRYPTO, "MD5 for Digest authentication");
+		return cu_ossl_fail(CU_ERR_CRYPTO, "MD5 for Digest authentication");
 	cu_hex(d, sizeof(d), out);
 	cu_wipe(d, sizeof(d));
 	return 0;
