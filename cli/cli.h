@@ -20,6 +20,7 @@ int cmd_audit(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_role(int argc, char **argv);
 int cmd_group(int argc, char **argv);
+int cmd_tls(int argc, char **argv);
 
 /* Opens the store without its password and its auth.db (cmd-user.c), for
  * user, role and group. With CU_AUTH_READONLY a store without auth.db gives

@@ -20,6 +20,7 @@ static const struct {
 	{"user", cmd_user, "add, change, disable and list the store's users"},
 	{"role", cmd_role, "roles: grant functions on cameras, assign them to users"},
 	{"group", cmd_group, "camera groups that roles are granted on"},
+	{"tls", cmd_tls, "the HTTPS certificate and the site TLS CA that issues it"},
 };
 
 static void

@@ -12,6 +12,7 @@
 #include "custody/error.h"
 #include "custody/time.h"
 #include "daemon.h"
+#include "live.h"
 
 #define POLL_MS 200
 
@@ -76,6 +77,7 @@ record(struct cd_cam *c, struct state *st, const cu_frame *f)
 	int r = cu_writer_append(c->w, f);
 	pthread_mutex_unlock(&c->wlock);
 	if (r == 0) {
+		cd_live_publish(c->live, c->cfg.name, f);
 		if (st->disk_trouble) {
 			cd_event("recording.resumed", c->cfg.name, "writing works again after %llu "
 			         "frames were dropped; the loss is a signed gap record",

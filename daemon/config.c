@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -14,7 +15,7 @@
 #include "util/file.h"
 #include "util/parse.h"
 
-enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_CAMERA };
+enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_HTTPS, SEC_CAMERA };
 
 struct parser {
 	struct cd_config *c;
@@ -174,6 +175,56 @@ parse_pin(struct parser *p, const char *v, uint8_t out[static CU_SHA256_LEN])
 }
 
 static int
+set_https(struct parser *p, const char *key, const char *v)
+{
+	struct cd_https *h = &p->c->https;
+	if (strcmp(key, "listen") == 0) {
+		struct in6_addr a6;
+		struct in_addr a4;
+		if (strlen(v) >= sizeof(h->listen) ||
+		    (inet_pton(AF_INET, v, &a4) != 1 && inet_pton(AF_INET6, v, &a6) != 1))
+			return perr(p, "listen: \"%s\" is not an IPv4 or IPv6 address", v);
+		memcpy(h->listen, v, strlen(v) + 1);
+		return 0;
+	}
+	if (strcmp(key, "port") == 0) {
+		uint64_t n;
+		if (cu_parse_u64(v, 65535, key, &n) < 0)
+			return perr(p, "port: \"%s\" is not a port number (0-65535; 0 = any free port)",
+			            v);
+		h->port = (int)n;
+		return 0;
+	}
+	if (strcmp(key, "cert_file") == 0)
+		return parse_path(p, key, v, h->cert_file, sizeof(h->cert_file));
+	if (strcmp(key, "key_file") == 0)
+		return parse_path(p, key, v, h->key_file, sizeof(h->key_file));
+	if (strcmp(key, "audit_views") == 0)
+		return parse_bool(p, key, v, &h->audit_views);
+	if (strcmp(key, "names") == 0) {
+		char copy[CD_LINE_MAX];
+		snprintf(copy, sizeof(copy), "%s", v);
+		char *save = NULL;
+		h->nnames = 0;
+		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			t = trim(t);
+			if (*t == '\0')
+				continue;
+			if (h->nnames == CD_HTTPS_NAMES_MAX)
+				return perr(p, "names: more than %d names", CD_HTTPS_NAMES_MAX);
+			if (strlen(t) >= sizeof(h->names[0]))
+				return perr(p, "names: \"%.40s...\" is too long", t);
+			memcpy(h->names[h->nnames++], t, strlen(t) + 1);
+		}
+		if (h->nnames == 0)
+			return perr(p, "names: give one or more DNS names or addresses, comma-separated");
+		return 0;
+	}
+	return perr(p, "unknown key \"%s\" in [https] (listen, port, cert_file, key_file, names, "
+	            "audit_views)", key);
+}
+
+static int
 set_key(struct parser *p, const char *key, const char *v)
 {
 	struct cd_config *c = p->c;
@@ -204,6 +255,8 @@ set_key(struct parser *p, const char *key, const char *v)
 			return parse_duration(p, key, v, &c->reconnect_max_us);
 		return perr(p, "unknown key \"%s\" in [daemon] (events, offline_after, "
 		            "retention_interval, reconnect_min, reconnect_max)", key);
+	case SEC_HTTPS:
+		return set_https(p, key, v);
 	case SEC_CAMERA: {
 		struct cd_camera *cam = p->cam;
 		if (strcmp(key, "url") == 0) {
@@ -277,6 +330,11 @@ section(struct parser *p, char *s)
 		p->sec = SEC_STORE;
 	} else if (strcmp(name, "daemon") == 0) {
 		p->sec = SEC_DAEMON;
+	} else if (strcmp(name, "https") == 0) {
+		if (p->c->https.enabled)
+			return perr(p, "[https] is given twice");
+		p->sec = SEC_HTTPS;
+		p->c->https.enabled = true;
 	} else if (strncmp(name, "camera", 6) == 0 && (name[6] == ' ' || name[6] == '\t')) {
 		char *cn = trim(name + 6);
 		if (cu_camera_name_check(cn) < 0)
@@ -294,7 +352,7 @@ section(struct parser *p, char *s)
 		p->cam->enabled = true;
 		p->sec = SEC_CAMERA;
 	} else {
-		return perr(p, "unknown section [%s] (store, daemon, camera NAME)", name);
+		return perr(p, "unknown section [%s] (store, daemon, https, camera NAME)", name);
 	}
 	return 0;
 }
@@ -306,6 +364,9 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 	struct parser p = {.c = c, .dir = dir, .err = err, .errlen = errlen};
 	memset(c, 0, offsetof(struct cd_config, cameras));
 	c->offline_after_us = 5 * INT64_C(1000000);
+	snprintf(c->https.listen, sizeof(c->https.listen), "127.0.0.1");
+	c->https.port = 8443;
+	c->https.audit_views = true;
 	c->retention_interval_us = 60 * INT64_C(1000000);
 	c->reconnect_min_us = INT64_C(1000000);
 	c->reconnect_max_us = 60 * INT64_C(1000000);
@@ -366,6 +427,8 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 		return perr(&p, "[store] password_file is required");
 	if (c->reconnect_min_us > c->reconnect_max_us)
 		return perr(&p, "[daemon] reconnect_min is larger than reconnect_max");
+	if ((c->https.cert_file[0] == '\0') != (c->https.key_file[0] == '\0'))
+		return perr(&p, "[https] cert_file and key_file go together: give both or neither");
 	return 0;
 }
 

@@ -31,6 +31,19 @@ struct cd_camera {
 	int line;                         /* where its section starts */
 };
 
+#define CD_HTTPS_NAMES_MAX 16
+
+struct cd_https {
+	bool enabled;                     /* an [https] section was given */
+	char listen[64];                  /* address; default 127.0.0.1 */
+	int port;                         /* default 8443; 0 = any free port */
+	char cert_file[PATH_MAX];         /* operator's chain + key, or "" = the store's */
+	char key_file[PATH_MAX];
+	size_t nnames;                    /* names of the store-issued certificate */
+	char names[CD_HTTPS_NAMES_MAX][254];
+	bool audit_views;                 /* default yes */
+};
+
 struct cd_config {
 	char store[PATH_MAX];
 	char password_file[PATH_MAX];
@@ -40,6 +53,7 @@ struct cd_config {
 	int64_t reconnect_min_us, reconnect_max_us; /* default 1 s, 60 s */
 	int64_t max_age_us;               /* store-wide defaults; 0 = none */
 	uint64_t max_bytes;
+	struct cd_https https;
 	size_t ncameras;
 	struct cd_camera cameras[CD_CAMERAS_MAX];
 };

@@ -5,6 +5,9 @@
  *   custodyd --config FILE [--check] */
 #include <errno.h>
 #include <getopt.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +18,15 @@
 #include "custody/audit.h"
 #include "custody/error.h"
 #include "custody/time.h"
+#include "custody/tls.h"
+#include "custody/x509.h"
+#include "api.h"
 #include "daemon.h"
+#include "http.h"
+#include "live.h"
+#include "util/err.h"
+#include "util/file.h"
 #include "util/secret.h"
-
-#define VERSION "0.1.0"
 
 #define HEAD_INTERVAL_US (60 * INT64_C(1000000)) /* tree heads at least every minute */
 
@@ -29,6 +37,10 @@ struct daemon {
 	cu_store *store;
 	struct cd_cam *cams[CD_CAMERAS_MAX];
 	size_t ncams;
+	cu_auth *auth;
+	struct cd_live *live;
+	struct cd_api api;
+	struct cd_http *http;
 };
 
 static const char usage[] =
@@ -81,6 +93,7 @@ start_camera(struct daemon *d, const struct cd_camera *cfg)
 	c->reconnect_min_us = d->conf->reconnect_min_us;
 	c->reconnect_max_us = d->conf->reconnect_max_us;
 	c->store = d->store;
+	c->live = d->live;
 	if (check_credentials(cfg, c->user, sizeof(c->user), c->password, sizeof(c->password)) < 0 ||
 	    cd_cam_start(c) < 0) {
 		cu_wipe(c->password, sizeof(c->password));
@@ -88,6 +101,133 @@ start_camera(struct daemon *d, const struct cd_camera *cfg)
 		return -1;
 	}
 	d->cams[d->ncams++] = c;
+	return 0;
+}
+
+/* The operator's TLS private key: a regular file that only its owner may
+ * read (like every secret file), at most 64 KiB. */
+static int
+read_key_file(const char *path, char **ret, size_t *ret_len)
+{
+	struct stat st;
+	if (lstat(path, &st) < 0)
+		return cu_fail_errno(errno, "key_file %s", path);
+	if (!S_ISREG(st.st_mode))
+		return cu_fail(CU_ERR_INVAL, "key_file %s is not a regular file", path);
+	if (st.st_mode & (S_IRWXG | S_IRWXO))
+		return cu_fail(CU_ERR_INVAL, "key_file %s can be read by others (mode %04o): chmod "
+		               "600 it", path, (unsigned)(st.st_mode & 07777));
+	uint8_t *k;
+	if (cu_file_read(path, 64 * 1024, &k, ret_len) < 0)
+		return -1;
+	*ret = (char *)k;
+	return 0;
+}
+
+/* The operator's certificate (first PEM block) and key must belong together:
+ * said here with the file names, not as a failure deep inside the server. */
+static int
+check_pair(const char *cert_file, const char *cert, size_t cert_len, const char *key_file,
+           const char *key, size_t key_len)
+{
+	BIO *cb = BIO_new_mem_buf(cert, (int)cert_len), *kb = BIO_new_mem_buf(key, (int)key_len);
+	X509 *x = cb ? PEM_read_bio_X509(cb, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *k = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+	int r = 0;
+	if (x == NULL)
+		r = cu_fail(CU_ERR_FORMAT, "cert_file %s: no PEM certificate in it", cert_file);
+	else if (k == NULL)
+		r = cu_fail(CU_ERR_FORMAT, "key_file %s: no unencrypted PEM private key in it",
+		            key_file);
+	else if (X509_check_private_key(x, k) != 1)
+		r = cu_fail(CU_ERR_INVAL, "key_file %s is not the key of the certificate in "
+		            "cert_file %s", key_file, cert_file);
+	ERR_clear_error();
+	X509_free(x);
+	EVP_PKEY_free(k);
+	BIO_free(cb);
+	BIO_free(kb);
+	return r;
+}
+
+/* Starts the HTTPS API when the configuration has an [https] section. */
+static int
+start_https(struct daemon *d)
+{
+	const struct cd_https *hc = &d->conf->https;
+	if (!hc->enabled) {
+		cd_log(CD_INFO, "no [https] section: the API is off (recording only)");
+		return 0;
+	}
+	int r = cu_auth_open(d->store, 0, &d->auth);
+	if (r < 0) {
+		cd_log(CD_ERR, "users (auth.db): %s", cu_error_detail());
+		return -1;
+	}
+	struct cu_tls_material tls = {0};
+	char *cert = NULL, *key = NULL;
+	size_t cert_len = 0, key_len = 0;
+	/* the site TLS CA always exists: its fingerprint is what clients pin */
+	const char *names[CD_HTTPS_NAMES_MAX];
+	for (size_t i = 0; i < hc->nnames; i++)
+		names[i] = hc->names[i];
+	if ((r = cu_store_tls(d->store, hc->nnames ? names : NULL, hc->nnames, &tls)) < 0) {
+		cd_log(CD_ERR, "https: the site TLS certificate: %s", cu_error_detail());
+		return -1;
+	}
+	if (hc->cert_file[0] != '\0') {
+		uint8_t *c = NULL;
+		if (cu_file_read(hc->cert_file, 256 * 1024, &c, &cert_len) < 0 ||
+		    read_key_file(hc->key_file, &key, &key_len) < 0 ||
+		    check_pair(hc->cert_file, (const char *)c, cert_len, hc->key_file, key,
+		               key_len) < 0) {
+			if (key != NULL) {
+				cu_wipe(key, key_len);
+				free(key);
+			}
+			cd_log(CD_ERR, "https: %s", cu_error_detail());
+			free(c);
+			cu_tls_material_free(&tls);
+			return -1;
+		}
+		cert = (char *)c;
+	}
+	struct cd_http_opts o = {
+		.address = hc->listen,
+		.port = hc->port,
+		.cert_pem = cert ? cert : tls.chain_pem,
+		.cert_len = cert ? cert_len : tls.chain_len,
+		.key_pem = key ? key : tls.key_pem,
+		.key_len = key ? key_len : tls.key_len,
+		.handle = cd_api_handle,
+		.ws_open = cd_api_ws_open,
+		.ws_closed = cd_api_ws_closed,
+		.ctx = &d->api,
+	};
+	d->api = (struct cd_api){
+		.store = d->store, .auth = d->auth, .audit = d->audit, .live = d->live,
+		.audit_views = hc->audit_views, .server_name = "custodyd",
+	};
+	if (cert == NULL)
+		cu_x509_fingerprint_hex(tls.ca_fp, d->api.tls_ca_fp, sizeof(d->api.tls_ca_fp));
+	else
+		d->api.tls_ca_fp[0] = '\0'; /* the operator's own chain: no site TLS CA in use */
+	r = cd_http_start(&o, &d->http);
+	free(cert);
+	if (key != NULL) {
+		cu_wipe(key, key_len);
+		free(key);
+	}
+	char ca_fp[96];
+	cu_x509_fingerprint_hex(tls.ca_fp, ca_fp, sizeof(ca_fp));
+	cu_tls_material_free(&tls);
+	if (r < 0) {
+		cd_log(CD_ERR, "https: %s", cu_error_detail());
+		return -1;
+	}
+	cd_event("https.listening", NULL, "https://%s%s%s:%d/api/v1/ (site TLS CA sha256 %s)",
+	         strchr(hc->listen, ':') ? "[" : "", hc->listen, strchr(hc->listen, ':') ? "]" : "",
+	         cd_http_port(d->http), ca_fp);
 	return 0;
 }
 
@@ -133,6 +273,10 @@ reload(struct daemon *d)
 		n->offline_after_us = keep.offline_after_us;
 		n->reconnect_min_us = keep.reconnect_min_us;
 		n->reconnect_max_us = keep.reconnect_max_us;
+	}
+	if (memcmp(&n->https, &d->conf->https, sizeof(n->https)) != 0) {
+		cd_log(CD_WARN, "reload: [https] changes take effect at the next start");
+		n->https = d->conf->https;
 	}
 	/* stop cameras that went away or changed */
 	for (size_t i = 0; i < d->ncams;) {
@@ -183,7 +327,11 @@ retention(struct daemon *d)
 		pthread_mutex_unlock(&c->wlock);
 		if (r < 0)
 			cd_log(CD_ERR, "camera %s: retention: %s", c->cfg.name, cu_error_detail());
-		else if (res.segments_deleted > 0) {
+		if (r == 0 && res.segments_locked > 0)
+			cd_event("retention.locked", c->cfg.name, "%llu segments past the limits are "
+			         "kept: they are under evidence locks",
+			         (unsigned long long)res.segments_locked);
+		if (r == 0 && res.segments_deleted > 0) {
 			cd_event("retention", c->cfg.name, "%llu segments (%llu bytes) deleted, signed "
 			         "retention record written", (unsigned long long)res.segments_deleted,
 			         (unsigned long long)res.bytes_freed);
@@ -194,7 +342,9 @@ retention(struct daemon *d)
 	}
 	if (d->conf->max_bytes == 0)
 		return;
-	/* store-wide limit: the oldest footage of any camera goes first */
+	/* store-wide limit: the oldest deletable footage of any camera goes
+	 * first; footage under an evidence lock (or being written) is skipped */
+	bool skip[CD_CAMERAS_MAX] = {false};
 	for (int round = 0; round < 10000; round++) {
 		struct cu_store_info *info;
 		if (cu_store_info(d->store, &info) < 0) {
@@ -202,34 +352,57 @@ retention(struct daemon *d)
 			return;
 		}
 		uint64_t total = info->total_bytes;
-		struct cd_cam *oldest = NULL;
-		int64_t oldest_us = INT64_MAX;
-		uint64_t oldest_bytes = 0;
-		for (size_t k = 0; k < info->ncameras; k++) {
-			for (size_t i = 0; i < d->ncams; i++) {
-				if (strcmp(d->cams[i]->cfg.name, info->cameras[k].name) == 0 &&
-				    info->cameras[k].segments > 1 && info->cameras[k].first_us >= 0 &&
-				    info->cameras[k].first_us < oldest_us) {
-					oldest = d->cams[i];
-					oldest_us = info->cameras[k].first_us;
-					oldest_bytes = info->cameras[k].bytes;
+		if (total <= d->conf->max_bytes) {
+			cu_store_info_free(info);
+			return;
+		}
+		struct cd_cam *pick = NULL;
+		int64_t pick_us = INT64_MAX;
+		uint64_t pick_bytes = 0;
+		size_t pick_i = 0;
+		for (size_t i = 0; i < d->ncams; i++) {
+			struct cd_cam *c = d->cams[i];
+			struct cu_retention_result q = {0};
+			if (skip[i])
+				continue;
+			pthread_mutex_lock(&c->wlock);
+			int r = cu_writer_retention(c->w, 0, 0, now, &q); /* a question only */
+			pthread_mutex_unlock(&c->wlock);
+			if (r < 0 || q.next_deletable_us < 0 || q.next_deletable_us >= pick_us)
+				continue;
+			for (size_t k = 0; k < info->ncameras; k++)
+				if (strcmp(info->cameras[k].name, c->cfg.name) == 0) {
+					pick = c;
+					pick_i = i;
+					pick_us = q.next_deletable_us;
+					pick_bytes = info->cameras[k].bytes;
 				}
-			}
 		}
 		cu_store_info_free(info);
-		if (total <= d->conf->max_bytes || oldest == NULL)
+		if (pick == NULL) {
+			cd_event("retention.locked", NULL, "the store is over its %llu-byte limit but "
+			         "what is left is under evidence locks or being recorded",
+			         (unsigned long long)d->conf->max_bytes);
 			return;
+		}
 		struct cu_retention_result res = {0};
-		pthread_mutex_lock(&oldest->wlock);
-		int r = cu_writer_retention(oldest->w, 0, oldest_bytes - 1, now, &res);
-		pthread_mutex_unlock(&oldest->wlock);
-		if (r < 0 || res.segments_deleted == 0)
-			return;
+		pthread_mutex_lock(&pick->wlock);
+		int r = cu_writer_retention(pick->w, 0, pick_bytes - 1, now, &res);
+		pthread_mutex_unlock(&pick->wlock);
+		if (r == CU_ERR_BUSY)
+			continue; /* a lock was made meanwhile: ask again */
+		if (r < 0 || res.segments_deleted == 0) {
+			if (r < 0)
+				cd_log(CD_ERR, "camera %s: retention: %s", pick->cfg.name,
+				       cu_error_detail());
+			skip[pick_i] = true;
+			continue;
+		}
 		cd_audit("retention", "{\"camera\":\"%s\",\"segments\":%llu,\"bytes\":%llu,"
-		         "\"store_limit\":%llu}", oldest->cfg.name,
+		         "\"store_limit\":%llu}", pick->cfg.name,
 		         (unsigned long long)res.segments_deleted, (unsigned long long)res.bytes_freed,
 		         (unsigned long long)d->conf->max_bytes);
-		cd_event("retention", oldest->cfg.name, "store over its %llu-byte limit: %llu "
+		cd_event("retention", pick->cfg.name, "store over its %llu-byte limit: %llu "
 		         "segments (%llu bytes) deleted, signed retention record written",
 		         (unsigned long long)d->conf->max_bytes,
 		         (unsigned long long)res.segments_deleted, (unsigned long long)res.bytes_freed);
@@ -303,6 +476,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	cd_audit_set(d.audit);
+	if (cd_live_new(&d.live) < 0 || start_https(&d) < 0)
+		goto out;
 	/* Signals are taken by this thread alone, with sigtimedwait. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -320,6 +495,7 @@ main(int argc, char **argv)
 			start_camera(&d, &d.conf->cameras[i]);
 	int64_t next_retention = cu_time_mono_us() + d.conf->retention_interval_us;
 	int64_t next_head = cu_time_mono_us();
+	int64_t next_tick = cu_time_mono_us() + CD_API_TICK_US;
 	for (;;) {
 		struct timespec ts = {0, 250 * 1000000};
 		int sig = sigtimedwait(&set, NULL, &ts);
@@ -334,6 +510,10 @@ main(int argc, char **argv)
 				cd_log(CD_ERR, "audit log: signing a tree head: %s", cu_error_detail());
 			next_head = cu_time_mono_us() + HEAD_INTERVAL_US;
 		}
+		if (d.http != NULL && cu_time_mono_us() >= next_tick) {
+			cd_api_tick(&d.api);
+			next_tick = cu_time_mono_us() + CD_API_TICK_US;
+		}
 		if (cu_time_mono_us() >= next_retention) {
 			retention(&d);
 			next_retention = cu_time_mono_us() + d.conf->retention_interval_us;
@@ -344,12 +524,17 @@ main(int argc, char **argv)
 		atomic_store(&d.cams[i]->stop, true);
 	while (d.ncams > 0)
 		stop_camera(&d, d.ncams - 1);
+	cd_http_stop(d.http);
+	d.http = NULL;
 	cd_event("daemon.stopped", NULL, "every camera sealed and flushed");
 	cd_audit("daemon.stop", "{}");
 	if (cu_audit_sign_head(d.audit, NULL) < 0)
 		cd_log(CD_ERR, "audit log: signing the last tree head: %s", cu_error_detail());
 	rc = 0;
 out:
+	cd_http_stop(d.http);
+	cd_live_free(d.live);
+	cu_auth_close(d.auth);
 	cd_audit_set(NULL);
 	cu_audit_close(d.audit);
 	cu_secret_free(pw, pwlen);

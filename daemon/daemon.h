@@ -10,6 +10,8 @@
 #include "custody/rtsp.h"
 #include "custody/store.h"
 
+#define VERSION "0.1.0"
+
 /* ---- logging and events (events.c) ---- */
 
 enum cd_level { CD_ERR, CD_WARN, CD_INFO };
@@ -41,6 +43,7 @@ struct cd_cam {
 	int64_t offline_after_us;         /* copies of the [daemon] settings */
 	int64_t reconnect_min_us, reconnect_max_us;
 	cu_store *store;
+	struct cd_live *live;             /* live viewers (may be NULL) */
 	cu_writer *w;
 	pthread_mutex_t wlock;            /* the writer is shared with retention */
 	pthread_t tid;

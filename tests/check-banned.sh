@@ -14,7 +14,7 @@ if [ "$files" -lt 10 ]; then
 	exit 2
 fi
 pattern='\b(sprintf|vsprintf|strcpy|strcat|strncpy|strtok|atoi|atol|atoll|strtol|strtoul|strtoll|strtoull|sscanf|gets|gmtime|localtime|asctime|ctime|rand|srand)\s*\('
-hits=$(grep -rnE "$pattern" $dirs --include='*.c' --include='*.h' | grep -vE '^\S+:\s*(//|/?\*)')
+hits=$(grep -rnE "$pattern" $dirs --include='*.c' --include='*.h' | grep -vE '^\S+:[0-9]+:\s*(//|/\*|\*( |/|$))')
 if [ -n "$hits" ]; then
 	echo "banned functions in use:"
 	echo "$hits"

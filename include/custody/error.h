@@ -25,6 +25,7 @@ enum cu_err {
 	CU_ERR_BUSY = -14,       /* held by another process (writer lock) */
 	CU_ERR_TAMPERED = -15,   /* integrity check failed */
 	CU_ERR_MEDIA = -16,      /* media file could not be demuxed */
+	CU_ERR_CANCELLED = -17,  /* a callback stopped the operation on purpose */
 };
 
 /* A static, human-readable name for a cu_err ("wrong password"). Never NULL. */

@@ -103,12 +103,27 @@ int cu_writer_gap(cu_writer *w, int64_t from_us, int64_t to_us, const char *reas
 struct cu_retention_result {
 	uint64_t segments_deleted;
 	uint64_t bytes_freed;
+	uint64_t segments_locked;         /* segments the limits wanted deleted but an active
+	                                     evidence lock keeps */
+	int64_t next_deletable_us;        /* first frame of the oldest segment a later call
+	                                     could delete (closed, no active lock over it);
+	                                     -1 when there is none */
 };
 
-/* Deletes this camera's oldest closed segments while they are older than
- * max_age_us (0 = no age limit) or the camera uses more than max_bytes
- * (0 = no size limit), never the open one. A signed RETENTION record is
- * written and made durable before any file is removed. */
+/* Deletes this camera's closed segments, oldest first, while they are older
+ * than max_age_us (0 = no age limit) or the camera uses more than max_bytes
+ * (0 = no size limit; locked footage counts towards it), never the open one
+ * and never one whose [start, end] overlaps an evidence lock naming this
+ * camera that is active at now_us: those are skipped (counted in
+ * segments_locked) and the walk goes on past them, so what remains may have
+ * holes. Signed RETENTION records (one for every hole left, see
+ * docs/formats/media-database.md) are written and made durable before any
+ * file is removed. If locked footage alone is over max_bytes, everything
+ * else that is closed goes and the call succeeds. CU_ERR_BUSY: an evidence
+ * lock over a segment to be deleted was made while this ran; nothing was
+ * deleted (call again). With both limits 0 it is a question: nothing is
+ * deleted or written, and *ret tells next_deletable_us (so that a store-wide
+ * limit can pick the camera whose oldest deletable footage is oldest). */
 int cu_writer_retention(cu_writer *w, int64_t max_age_us, uint64_t max_bytes, int64_t now_us,
                         struct cu_retention_result *ret);
 
@@ -180,7 +195,9 @@ struct cu_read_info {
  * end) in recorded order, starting at the video key frame at or before
  * from_us so that the first frame decodes. Each frame reaches on_frame only
  * after the seal covering it has verified and its segment links to the one
- * before (a frame's data is valid during the call). The unsealed tail of a
+ * before (across a hole retention left, to the catalogue row of the last
+ * segment deleted; verify checks the signed record) (a frame's data is valid
+ * during the call). The unsealed tail of a
  * segment being written is not served. Stops at the first failure with
  * CU_ERR_TAMPERED and a detail naming the camera, the start time of the
  * failed segment and the reason; frames handed over before that were
@@ -217,5 +234,94 @@ struct cu_store_info {
 /* Reads the catalogue (no password needed). */
 int cu_store_info(cu_store *s, struct cu_store_info **ret);
 void cu_store_info_free(struct cu_store_info *i);
+
+/* 1 when the store has a camera of that name (recording now or not), 0 when
+ * not, or a negative cu_err. */
+int cu_store_camera_exists(cu_store *s, const char *camera);
+
+/* A span of continuous recording. */
+struct cu_range {
+	int64_t from_us, to_us;
+};
+#define CU_RANGES_MAX 100000
+
+/* The recorded spans of camera overlapping [from_us, to_us] (to_us 0: no
+ * end), from the catalogue (nothing is verified): segments are merged when
+ * one starts within tolerance_us of the end of the one before. At most max
+ * spans (1..CU_RANGES_MAX); *ret_truncated says whether more exist. *ret is
+ * malloc'd (free()). CU_ERR_NOTFOUND for an unknown camera. */
+int cu_store_ranges(cu_store *s, const char *camera, int64_t from_us, int64_t to_us,
+                    int64_t tolerance_us, size_t max, struct cu_range **ret, size_t *ret_n,
+                    bool *ret_truncated);
+
+/* ---- evidence locks and bookmarks ----
+ *
+ * Rows in the catalogue, not signed evidence: a lock keeps retention away from
+ * footage, a bookmark helps find it. Reading works on a store opened without
+ * the password (a catalogue made before these existed has none); changes
+ * need none either, and make the catalogue writable the way a writer does.
+ * Every change is a durable commit. Text is UTF-8 without control characters
+ * (descriptions may hold newlines and tabs); times are µs in years
+ * 1970-9999. A refused value is CU_ERR_INVAL with a detail naming the field;
+ * a camera the store does not have is CU_ERR_NOTFOUND naming it. */
+
+#define CU_LOCK_HEADLINE_MAX 200        /* bytes, UTF-8, no control characters, not empty */
+#define CU_LOCK_DESCRIPTION_MAX 4000    /* bytes */
+#define CU_LOCK_CAMERAS_MAX 64
+#define CU_LOCKS_MAX 100000             /* per store */
+#define CU_BOOKMARK_TITLE_MAX 200
+#define CU_BOOKMARK_DESCRIPTION_MAX 4000
+#define CU_BOOKMARKS_MAX 1000000        /* per store */
+#define CU_BOOKMARK_LIST_MAX 10000      /* bookmarks one cu_bookmark_list returns */
+#define CU_ACTOR_MAX 64                 /* user name of who made it */
+
+struct cu_lock {
+	int64_t id;                         /* assigned by cu_lock_create, never reused */
+	char headline[CU_LOCK_HEADLINE_MAX + 1];
+	char description[CU_LOCK_DESCRIPTION_MAX + 1];   /* may be empty */
+	size_t ncameras;                    /* 1..CU_LOCK_CAMERAS_MAX, each named once */
+	char cameras[CU_LOCK_CAMERAS_MAX][CU_CAMERA_NAME_MAX + 1];
+	int64_t from_us, to_us;             /* from < to */
+	int64_t expires_us;                 /* 0 = indefinite */
+	char created_by[CU_ACTOR_MAX + 1];  /* not empty */
+	int64_t created_us, updated_us;     /* set by the store */
+};
+
+/* Checks l and adds it; on success fills l->id, created_us and updated_us. */
+int cu_lock_create(cu_store *s, struct cu_lock *l);
+/* Replaces the lock l->id (headline, description, cameras, times) and sets
+ * updated_us; created_by and created_us stay. CU_ERR_NOTFOUND: no such lock. */
+int cu_lock_update(cu_store *s, const struct cu_lock *l);
+/* CU_ERR_NOTFOUND: no such lock. */
+int cu_lock_delete(cu_store *s, int64_t id);
+/* *ret is written only on success. */
+int cu_lock_get(cu_store *s, int64_t id, struct cu_lock *ret);
+/* Locks naming camera (NULL: all), expired ones only when with_expired
+ * (expired: expires_us != 0 && expires_us <= now_us). Ordered by id.
+ * *ret is a malloc'd array (NULL when none) for free(). */
+int cu_lock_list(cu_store *s, const char *camera, bool with_expired, int64_t now_us,
+                 struct cu_lock **ret, size_t *ret_n);
+
+struct cu_bookmark {
+	int64_t id;                         /* assigned by cu_bookmark_create, never reused */
+	char camera[CU_CAMERA_NAME_MAX + 1];
+	int64_t at_us, end_us;              /* end_us 0: a moment; else > at_us */
+	char title[CU_BOOKMARK_TITLE_MAX + 1];                 /* not empty */
+	char description[CU_BOOKMARK_DESCRIPTION_MAX + 1];     /* may be empty */
+	char created_by[CU_ACTOR_MAX + 1];  /* not empty */
+	int64_t created_us;                 /* set by the store */
+};
+
+/* Checks b and adds it; on success fills b->id and created_us. */
+int cu_bookmark_create(cu_store *s, struct cu_bookmark *b);
+/* CU_ERR_NOTFOUND: no such bookmark. */
+int cu_bookmark_delete(cu_store *s, int64_t id);
+/* *ret is written only on success. */
+int cu_bookmark_get(cu_store *s, int64_t id, struct cu_bookmark *ret);
+/* Bookmarks of camera (NULL: all) overlapping [from_us, to_us] (to_us 0: no
+ * end), ordered by at_us then id. At most limit (1..CU_BOOKMARK_LIST_MAX).
+ * *ret is a malloc'd array (NULL when none) for free(). */
+int cu_bookmark_list(cu_store *s, const char *camera, int64_t from_us, int64_t to_us,
+                     size_t limit, struct cu_bookmark **ret, size_t *ret_n);
 
 #endif

@@ -4,7 +4,13 @@
  * self-signed (basicConstraints CA:TRUE critical, keyUsage keyCertSign and
  * cRLSign); a server certificate is an end-entity certificate with keyUsage
  * digitalSignature. Both carry subject and authority key identifiers so that
- * OpenSSL's strict (RFC 5280) chain checks accept them. */
+ * OpenSSL's strict (RFC 5280) chain checks accept them.
+ *
+ * The HTTPS certificate and its site TLS CA are the same shape with ECDSA
+ * P-256 and SHA-256 (browsers refuse Ed25519 in chains), plus what browsers
+ * ask of a server certificate: subjectAltName, extendedKeyUsage serverAuth,
+ * and at most 398 days of validity (the caller chooses 397). */
+#include <arpa/inet.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -181,26 +187,78 @@ add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 	return 0;
 }
 
-/* Builds and signs a certificate. issuer NULL means self-signed. */
+/* What build_cert makes: the Ed25519 evidence certificates and the ECDSA
+ * TLS certificates differ only in these. */
+struct cert_spec {
+	X509 *issuer;                   /* NULL: self-signed */
+	EVP_PKEY *signer, *subject_key;
+	const char *cn, *org;           /* org NULL or "": no O= */
+	time_t not_before;
+	int days;                       /* notAfter = notBefore + days */
+	const EVP_MD *md;               /* NULL for Ed25519, which hashes itself */
+	const char *basic_constraints;  /* extension values in OpenSSL's config syntax */
+	const char *key_usage;
+	const char *ext_key_usage;      /* NULL: none */
+	const char *const *names;       /* subjectAltName (canonical, checked), or NULL */
+	size_t nnames;
+};
+
+/* A subjectAltName of DNS names and IP addresses; names were checked by
+ * cu_x509_tls_name, so inet_pton decides which kind each is. */
 static int
-build_cert(X509 *issuer, EVP_PKEY *signer, EVP_PKEY *subject_key,
-           const char *cn, const char *org, int days, bool ca,
-           char **ret_pem, size_t *ret_len)
+add_san(X509 *x, const char *const *names, size_t n)
+{
+	GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
+	int r = 0;
+
+	if (gens == NULL)
+		return cu_ossl_fail(CU_ERR_NOMEM, "subjectAltName");
+	for (size_t i = 0; i < n && r == 0; i++) {
+		uint8_t ip[16];
+		int iplen = inet_pton(AF_INET, names[i], ip) == 1 ? 4 :
+		            inet_pton(AF_INET6, names[i], ip) == 1 ? 16 : 0;
+		GENERAL_NAME *g = GENERAL_NAME_new();
+		ASN1_STRING *v = iplen > 0 ? ASN1_OCTET_STRING_new() : ASN1_IA5STRING_new();
+
+		if (g == NULL || v == NULL ||
+		    (iplen > 0 ? ASN1_OCTET_STRING_set(v, ip, iplen)
+		               : ASN1_STRING_set(v, names[i], (int)strlen(names[i]))) != 1) {
+			ASN1_STRING_free(v);
+			GENERAL_NAME_free(g);
+			r = cu_ossl_fail(CU_ERR_NOMEM, "subjectAltName");
+			break;
+		}
+		GENERAL_NAME_set0_value(g, iplen > 0 ? GEN_IPADD : GEN_DNS, v);
+		if (sk_GENERAL_NAME_push(gens, g) <= 0) {
+			GENERAL_NAME_free(g);
+			r = cu_ossl_fail(CU_ERR_NOMEM, "subjectAltName");
+		}
+	}
+	if (r == 0 && X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, X509V3_ADD_DEFAULT) != 1)
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "subjectAltName");
+	GENERAL_NAMES_free(gens);
+	return r;
+}
+
+/* Builds and signs a certificate. */
+static int
+build_cert(const struct cert_spec *c, char **ret_pem, size_t *ret_len)
 {
 	X509 *x = NULL;
 	X509_NAME *name = NULL;
 	X509V3_CTX v3;
+	time_t nb = c->not_before;
 	int r;
 
-	r = check_name_field(cn, true, "common name");
+	r = check_name_field(c->cn, true, "common name");
 	if (r < 0)
 		return r;
-	r = check_name_field(org, false, "organisation");
+	r = check_name_field(c->org, false, "organisation");
 	if (r < 0)
 		return r;
-	if (days < 1 || days > DAYS_MAX)
-		return cu_fail(CU_ERR_INVAL, "certificate validity of %d days (1..%d)", days,
-		               DAYS_MAX);
+	if (c->days < 1 || c->days > DAYS_MAX)
+		return cu_fail(CU_ERR_INVAL, "certificate validity of %d days (1..%d)",
+		               c->days, DAYS_MAX);
 	if (ret_pem == NULL || ret_len == NULL)
 		return cu_fail(CU_ERR_INVAL, "certificate: NULL output");
 
@@ -209,7 +267,7 @@ build_cert(X509 *issuer, EVP_PKEY *signer, EVP_PKEY *subject_key,
 		r = cu_ossl_fail(CU_ERR_NOMEM, "certificate");
 		goto out;
 	}
-	r = make_name(cn, org, &name);
+	r = make_name(c->cn, c->org, &name);
 	if (r < 0)
 		goto out;
 	r = set_serial(x);
@@ -217,28 +275,29 @@ build_cert(X509 *issuer, EVP_PKEY *signer, EVP_PKEY *subject_key,
 		goto out;
 	if (X509_set_version(x, X509_VERSION_3) != 1 ||
 	    X509_set_subject_name(x, name) != 1 ||
-	    X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : name) != 1 ||
-	    X509_gmtime_adj(X509_getm_notBefore(x), 0) == NULL ||
-	    X509_time_adj_ex(X509_getm_notAfter(x), days, 0, NULL) == NULL ||
-	    X509_set_pubkey(x, subject_key) != 1) {
+	    X509_set_issuer_name(x, c->issuer != NULL ? X509_get_subject_name(c->issuer)
+	                                              : name) != 1 ||
+	    X509_time_adj_ex(X509_getm_notBefore(x), 0, 0, &nb) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), c->days, 0, &nb) == NULL ||
+	    X509_set_pubkey(x, c->subject_key) != 1) {
 		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate fields");
 		goto out;
 	}
 
 	/* The subject key identifier must exist before the authority key
 	 * identifier of a self-signed certificate can refer to it. */
-	X509V3_set_ctx(&v3, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
+	X509V3_set_ctx(&v3, c->issuer != NULL ? c->issuer : x, x, NULL, NULL, 0);
 	X509V3_set_ctx_nodb(&v3);
-	if ((r = add_ext(x, &v3, NID_basic_constraints,
-	                 ca ? "critical,CA:TRUE" : "critical,CA:FALSE")) < 0 ||
-	    (r = add_ext(x, &v3, NID_key_usage,
-	                 ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature")) < 0 ||
+	if ((r = add_ext(x, &v3, NID_basic_constraints, c->basic_constraints)) < 0 ||
+	    (r = add_ext(x, &v3, NID_key_usage, c->key_usage)) < 0 ||
+	    (c->ext_key_usage != NULL &&
+	     (r = add_ext(x, &v3, NID_ext_key_usage, c->ext_key_usage)) < 0) ||
 	    (r = add_ext(x, &v3, NID_subject_key_identifier, "hash")) < 0 ||
-	    (r = add_ext(x, &v3, NID_authority_key_identifier, "keyid:always")) < 0)
+	    (r = add_ext(x, &v3, NID_authority_key_identifier, "keyid:always")) < 0 ||
+	    (c->nnames > 0 && (r = add_san(x, c->names, c->nnames)) < 0))
 		goto out;
 
-	/* Ed25519 signs the message itself: no separate digest. */
-	if (X509_sign(x, signer, NULL) <= 0) {
+	if (X509_sign(x, c->signer, c->md) <= 0) {
 		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate signature");
 		goto out;
 	}
@@ -260,7 +319,12 @@ cu_x509_make_ca(const uint8_t ca_priv[static CU_ED25519_KEY_LEN],
 	k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, ca_priv, CU_ED25519_KEY_LEN);
 	if (k == NULL)
 		return cu_ossl_fail(CU_ERR_CRYPTO, "CA private key");
-	r = build_cert(NULL, k, k, common_name, organisation, days, true, ret_pem, ret_len);
+	struct cert_spec c = {
+		.signer = k, .subject_key = k, .cn = common_name, .org = organisation,
+		.not_before = time(NULL), .days = days, .md = NULL, /* Ed25519 hashes itself */
+		.basic_constraints = "critical,CA:TRUE", .key_usage = "critical,keyCertSign,cRLSign",
+	};
+	r = build_cert(&c, ret_pem, ret_len);
 	EVP_PKEY_free(k); /* cleanses the private key */
 	return r;
 }
@@ -298,8 +362,12 @@ cu_x509_issue(const char *ca_pem, size_t ca_len,
 		r = cu_fail(CU_ERR_INVAL, "issuer certificate is not a CA");
 		goto out;
 	}
-	r = build_cert(ca, ca_key, sub_key, common_name, organisation, days, false,
-	               ret_pem, ret_len);
+	struct cert_spec c = {
+		.issuer = ca, .signer = ca_key, .subject_key = sub_key, .cn = common_name,
+		.org = organisation, .not_before = time(NULL), .days = days, .md = NULL,
+		.basic_constraints = "critical,CA:FALSE", .key_usage = "critical,digitalSignature",
+	};
+	r = build_cert(&c, ret_pem, ret_len);
 out:
 	EVP_PKEY_free(sub_key);
 	EVP_PKEY_free(ca_key);
@@ -420,6 +488,59 @@ out:
 	return r;
 }
 
+/* µs since the epoch to time_t seconds, by floor division: a time just
+ * before the epoch stays before it. */
+static int
+us_to_time(int64_t us, time_t *ret)
+{
+	int64_t s = us >= 0 ? us / 1000000 : -((-(us + 1)) / 1000000) - 1;
+
+	if ((int64_t)(time_t)s != s)
+		return cu_fail(CU_ERR_INVAL, "time out of range");
+	*ret = (time_t)s;
+	return 0;
+}
+
+/* Verifies leaf against ca, the only trust anchor, for purpose, with
+ * validity judged at at_us and strict RFC 5280 profile checks (the CA's
+ * self-signature included). Returns 0, CU_ERR_AUTH or CU_ERR_CRYPTO. */
+static int
+chain_check(X509 *leaf, X509 *ca, int purpose, int64_t at_us)
+{
+	X509_STORE *store = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	time_t at;
+	int r;
+
+	r = us_to_time(at_us, &at);
+	if (r < 0)
+		return cu_fail_prefix(r, "verification time");
+	store = X509_STORE_new();
+	ctx = X509_STORE_CTX_new();
+	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, ca) != 1 ||
+	    X509_STORE_CTX_init(ctx, store, leaf, NULL) != 1 ||
+	    X509_STORE_CTX_set_purpose(ctx, purpose) != 1) {
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate verification setup");
+		goto out;
+	}
+	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT | X509_V_FLAG_CHECK_SS_SIGNATURE);
+	X509_STORE_CTX_set_time(ctx, 0, at);
+
+	if (X509_verify_cert(ctx) != 1) {
+		int e = X509_STORE_CTX_get_error(ctx);
+		int depth = X509_STORE_CTX_get_error_depth(ctx);
+		ERR_clear_error();
+		r = cu_fail(CU_ERR_AUTH, "certificate does not chain to the CA: %s (depth %d)",
+		            X509_verify_cert_error_string(e), depth);
+		goto out;
+	}
+	r = 0;
+out:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(store);
+	return r;
+}
+
 /* True when the leaf may sign seals: not a CA, keyUsage with digitalSignature. */
 static int
 check_leaf(X509 *leaf)
@@ -439,9 +560,6 @@ cu_x509_verify_chain(const char *cert_pem, size_t cert_len,
                      const char *ca_pem, size_t ca_len, int64_t at_us)
 {
 	X509 *leaf = NULL, *ca = NULL;
-	X509_STORE *store = NULL;
-	X509_STORE_CTX *ctx = NULL;
-	int64_t at_s;
 	int r;
 
 	r = load_pem(cert_pem, cert_len, "certificate", &leaf);
@@ -461,38 +579,8 @@ cu_x509_verify_chain(const char *cert_pem, size_t cert_len,
 	if (r < 0)
 		goto out;
 
-	/* Floor division: a time just before the epoch stays before it. */
-	at_s = at_us >= 0 ? at_us / 1000000 : -((-(at_us + 1)) / 1000000) - 1;
-	if ((int64_t)(time_t)at_s != at_s) {
-		r = cu_fail(CU_ERR_INVAL, "verification time out of range");
-		goto out;
-	}
-
-	store = X509_STORE_new();
-	ctx = X509_STORE_CTX_new();
-	if (store == NULL || ctx == NULL || X509_STORE_add_cert(store, ca) != 1 ||
-	    X509_STORE_CTX_init(ctx, store, leaf, NULL) != 1 ||
-	    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_ANY) != 1) {
-		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate verification setup");
-		goto out;
-	}
-	/* The only trust anchor is the CA; validity is judged at the time the
-	 * signatures were made; RFC 5280 profile checks are strict. */
-	X509_STORE_CTX_set_flags(ctx, X509_V_FLAG_X509_STRICT | X509_V_FLAG_CHECK_SS_SIGNATURE);
-	X509_STORE_CTX_set_time(ctx, 0, (time_t)at_s);
-
-	if (X509_verify_cert(ctx) != 1) {
-		int e = X509_STORE_CTX_get_error(ctx);
-		int depth = X509_STORE_CTX_get_error_depth(ctx);
-		ERR_clear_error();
-		r = cu_fail(CU_ERR_AUTH, "certificate does not chain to the CA: %s (depth %d)",
-		            X509_verify_cert_error_string(e), depth);
-		goto out;
-	}
-	r = 0;
+	r = chain_check(leaf, ca, X509_PURPOSE_ANY, at_us);
 out:
-	X509_STORE_CTX_free(ctx);
-	X509_STORE_free(store);
 	X509_free(ca);
 	X509_free(leaf);
 	return r;
@@ -515,4 +603,562 @@ cu_x509_fingerprint_hex(const uint8_t fp[static CU_SHA256_LEN], char *buf, size_
 		buf[3 * i + 1] = hex[fp[i] & 0x0f];
 		buf[3 * i + 2] = i + 1 < CU_SHA256_LEN ? ':' : '\0';
 	}
+}
+
+int
+cu_x509_organisation(const char *pem, size_t len, char *buf, size_t size)
+{
+	X509 *x = NULL;
+	unsigned char *utf8 = NULL;
+	int i, n, r;
+
+	if (buf == NULL || size == 0)
+		return cu_fail(CU_ERR_INVAL, "cu_x509_organisation: no buffer");
+	r = load_pem(pem, len, "certificate", &x);
+	if (r < 0)
+		return r;
+	i = X509_NAME_get_index_by_NID(X509_get_subject_name(x), NID_organizationName, -1);
+	if (i < 0) {
+		buf[0] = '\0';
+		r = 0;
+		goto out;
+	}
+	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(
+	                                   X509_NAME_get_entry(X509_get_subject_name(x), i)));
+	if (n < 0) {
+		r = cu_ossl_fail(CU_ERR_FORMAT, "certificate organisation");
+		goto out;
+	}
+	if ((size_t)n >= size) {
+		r = cu_fail(CU_ERR_LIMIT, "certificate organisation of %d bytes (max %zu)", n,
+		            size - 1);
+		goto out;
+	}
+	if (memchr(utf8, '\0', (size_t)n) != NULL) {
+		r = cu_fail(CU_ERR_FORMAT, "certificate organisation contains NUL");
+		goto out;
+	}
+	memcpy(buf, utf8, (size_t)n);
+	buf[n] = '\0';
+	r = 0;
+out:
+	OPENSSL_free(utf8);
+	X509_free(x);
+	return r;
+}
+
+/* ---- TLS certificates (ECDSA P-256) ---- */
+
+#define TLS_CN_FALLBACK "custody HTTPS server"
+#define SHOWN_MAX 64             /* bytes of a bad name quoted in a detail */
+
+/* Is k an EC key on P-256? code is what to return when it is not. */
+static int
+check_p256(EVP_PKEY *k, int code, const char *what)
+{
+	char group[64];
+	size_t glen = 0;
+
+	if (EVP_PKEY_is_a(k, "EC") != 1)
+		return cu_fail(code, "%s: not an EC key (ECDSA P-256 expected)", what);
+	if (EVP_PKEY_get_group_name(k, group, sizeof(group), &glen) != 1 ||
+	    OBJ_sn2nid(group) != NID_X9_62_prime256v1) {
+		ERR_clear_error();
+		return cu_fail(code, "%s: EC key not on P-256", what);
+	}
+	return 0;
+}
+
+/* Parses a PKCS#8 DER P-256 private key, refusing trailing bytes, other
+ * curves and keys whose halves disagree. Returns 0 or CU_ERR_FORMAT. */
+static int
+load_p256_key(const uint8_t *der, size_t len, EVP_PKEY **ret)
+{
+	const unsigned char *p = der;
+	PKCS8_PRIV_KEY_INFO *p8;
+	EVP_PKEY *k;
+	EVP_PKEY_CTX *pc = NULL;
+	int r;
+
+	if (der == NULL)
+		return cu_fail(CU_ERR_INVAL, "private key: NULL");
+	if (len == 0 || len > CU_ECDSA_P256_KEY_DER_MAX)
+		return cu_fail(CU_ERR_FORMAT, "private key of %zu bytes (1..%d)", len,
+		               CU_ECDSA_P256_KEY_DER_MAX);
+	p8 = d2i_PKCS8_PRIV_KEY_INFO(NULL, &p, (long)len);
+	if (p8 == NULL)
+		return cu_ossl_fail(CU_ERR_FORMAT, "private key (PKCS#8 DER)");
+	if (p != der + len) {
+		PKCS8_PRIV_KEY_INFO_free(p8);
+		return cu_fail(CU_ERR_FORMAT, "private key: %zu bytes after the DER structure",
+		               (size_t)(der + len - p));
+	}
+	k = EVP_PKCS82PKEY(p8);
+	PKCS8_PRIV_KEY_INFO_free(p8); /* clears the key octets it held */
+	if (k == NULL)
+		return cu_ossl_fail(CU_ERR_FORMAT, "private key (PKCS#8)");
+	r = check_p256(k, CU_ERR_FORMAT, "private key");
+	if (r < 0)
+		goto out;
+	/* The private scalar in range and the stored public point equal to it
+	 * times the generator: a damaged key is refused here, not at signing. */
+	pc = EVP_PKEY_CTX_new_from_pkey(NULL, k, NULL);
+	if (pc == NULL || EVP_PKEY_check(pc) != 1) {
+		r = cu_ossl_fail(CU_ERR_FORMAT, "private key check");
+		goto out;
+	}
+	r = 0;
+out:
+	EVP_PKEY_CTX_free(pc);
+	if (r < 0)
+		EVP_PKEY_free(k);
+	else
+		*ret = k;
+	return r;
+}
+
+int
+cu_ecdsa_p256_keygen(uint8_t **ret_der, size_t *ret_len)
+{
+	EVP_PKEY *k;
+	PKCS8_PRIV_KEY_INFO *p8 = NULL;
+	uint8_t *der = NULL, *q;
+	int n, r;
+
+	if (ret_der == NULL || ret_len == NULL)
+		return cu_fail(CU_ERR_INVAL, "cu_ecdsa_p256_keygen: NULL output");
+	k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	if (k == NULL)
+		return cu_ossl_fail(CU_ERR_CRYPTO, "P-256 key generation");
+	p8 = EVP_PKEY2PKCS8(k);
+	if (p8 == NULL) {
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "P-256 key encoding");
+		goto out;
+	}
+	n = i2d_PKCS8_PRIV_KEY_INFO(p8, NULL);
+	if (n <= 0 || n > CU_ECDSA_P256_KEY_DER_MAX) {
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "P-256 key encoding");
+		goto out;
+	}
+	der = malloc((size_t)n);
+	if (der == NULL) {
+		r = cu_fail(CU_ERR_NOMEM, "P-256 key");
+		goto out;
+	}
+	q = der;
+	if (i2d_PKCS8_PRIV_KEY_INFO(p8, &q) != n) {
+		cu_wipe(der, (size_t)n);
+		free(der);
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "P-256 key encoding");
+		goto out;
+	}
+	*ret_der = der;
+	*ret_len = (size_t)n;
+	r = 0;
+out:
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
+cu_ecdsa_p256_key_check(const uint8_t *der, size_t len)
+{
+	EVP_PKEY *k = NULL;
+	int r = load_p256_key(der, len, &k);
+
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
+cu_ecdsa_p256_key_pem(const uint8_t *der, size_t len, char **ret_pem, size_t *ret_len)
+{
+	EVP_PKEY *k = NULL;
+	BIO *bio = NULL;
+	char *data = NULL, *copy;
+	long n;
+	int r;
+
+	if (ret_pem == NULL || ret_len == NULL)
+		return cu_fail(CU_ERR_INVAL, "cu_ecdsa_p256_key_pem: NULL output");
+	r = load_p256_key(der, len, &k);
+	if (r < 0)
+		return r;
+	/* A secure-memory BIO: its buffer is cleansed when freed. */
+	bio = BIO_new(BIO_s_secmem());
+	if (bio == NULL || PEM_write_bio_PKCS8PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL) != 1) {
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "private key PEM");
+		goto out;
+	}
+	n = BIO_get_mem_data(bio, &data);
+	if (n <= 0 || n > 4 * CU_ECDSA_P256_KEY_DER_MAX) {
+		r = cu_fail(CU_ERR_LIMIT, "private key PEM of %ld bytes", n);
+		goto out;
+	}
+	copy = malloc((size_t)n + 1);
+	if (copy == NULL) {
+		r = cu_fail(CU_ERR_NOMEM, "private key PEM");
+		goto out;
+	}
+	memcpy(copy, data, (size_t)n);
+	copy[n] = '\0';
+	*ret_pem = copy;
+	*ret_len = (size_t)n;
+	r = 0;
+out:
+	BIO_free(bio);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+/* A name as it may appear in a detail: at most SHOWN_MAX bytes, anything but
+ * printable ASCII as '?', so that a hostile name cannot forge a message. */
+static void
+show_name(const char *name, char *buf, size_t size)
+{
+	size_t i = 0;
+
+	for (; name[i] != '\0' && i < SHOWN_MAX && i + 4 < size; i++)
+		buf[i] = name[i] > 0x20 && name[i] < 0x7f ? name[i] : '?';
+	if (name[i] != '\0' && i + 4 <= size) {
+		memcpy(buf + i, "...", 3);
+		i += 3;
+	}
+	buf[i] = '\0';
+}
+
+int
+cu_x509_tls_name(const char *name, char out[static CU_X509_TLS_NAME_MAX + 1])
+{
+	char shown[SHOWN_MAX + 8], canon[CU_X509_TLS_NAME_MAX + 1];
+	uint8_t ip[16];
+	size_t n, label = 0;
+	bool digits = true;
+
+	if (name == NULL)
+		return cu_fail(CU_ERR_INVAL, "TLS name: NULL");
+	n = strnlen(name, CU_X509_TLS_NAME_MAX + 1);
+	show_name(name, shown, sizeof(shown));
+	if (n == 0)
+		return cu_fail(CU_ERR_INVAL, "TLS name \"\": empty");
+	if (n > CU_X509_TLS_NAME_MAX)
+		return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": longer than %d bytes", shown,
+		               CU_X509_TLS_NAME_MAX);
+	/* inet_pton takes only the plain forms: a.b.c.d in decimal without
+	 * leading zeros; IPv6 without brackets or a zone index. */
+	if (inet_pton(AF_INET, name, ip) == 1 &&
+	    inet_ntop(AF_INET, ip, canon, sizeof(canon)) != NULL) {
+		memcpy(out, canon, strlen(canon) + 1);
+		return 1;
+	}
+	if (strchr(name, ':') != NULL) {
+		if (inet_pton(AF_INET6, name, ip) == 1 &&
+		    inet_ntop(AF_INET6, ip, canon, sizeof(canon)) != NULL) {
+			memcpy(out, canon, strlen(canon) + 1);
+			return 1;
+		}
+		return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": not an IPv6 address (write it "
+		               "without brackets, port or zone index)", shown);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (c == '.') {
+			if (label == 0)
+				return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": empty label (a dot at "
+				               "the start or two in a row)", shown);
+			if (name[i - 1] == '-')
+				return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": a label ends with '-'",
+				               shown);
+			canon[i] = '.';
+			label = 0;
+			digits = true;
+			continue;
+		}
+		if (c == '*')
+			return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": wildcards are not supported; "
+			               "name each host", shown);
+		bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+		bool digit = c >= '0' && c <= '9';
+		if (!alpha && !digit && c != '-')
+			return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": byte %zu is not a letter, digit, "
+			               "'-' or '.'", shown, i + 1);
+		if (c == '-' && label == 0)
+			return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": a label starts with '-'", shown);
+		if (++label > 63)
+			return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": a label is longer than 63 bytes",
+			               shown);
+		digits = digits && digit;
+		canon[i] = c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+	}
+	if (label == 0)
+		return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": ends with '.'; leave the dot out",
+		               shown);
+	if (name[n - 1] == '-')
+		return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": a label ends with '-'", shown);
+	/* Browsers read a host whose last label is a number as an IPv4 address
+	 * (WHATWG URL), so such a DNS name could never match. */
+	if (digits)
+		return cu_fail(CU_ERR_INVAL, "TLS name \"%s\": neither a DNS name (the last label "
+		               "is all digits) nor an IPv4 address a.b.c.d", shown);
+	canon[n] = '\0';
+	memcpy(out, canon, n + 1);
+	return 0;
+}
+
+int
+cu_x509_tls_make_ca(const uint8_t *key_der, size_t key_len, const char *common_name,
+                    const char *organisation, int64_t not_before_us, int days,
+                    char **ret_pem, size_t *ret_len)
+{
+	EVP_PKEY *k = NULL;
+	time_t nb;
+	int r;
+
+	r = us_to_time(not_before_us, &nb);
+	if (r < 0)
+		return cu_fail_prefix(r, "TLS CA notBefore");
+	r = load_p256_key(key_der, key_len, &k);
+	if (r < 0)
+		return cu_fail_prefix(r, "TLS CA");
+	struct cert_spec c = {
+		.signer = k, .subject_key = k, .cn = common_name, .org = organisation,
+		.not_before = nb, .days = days, .md = EVP_sha256(),
+		.basic_constraints = "critical,CA:TRUE,pathlen:0",
+		.key_usage = "critical,keyCertSign,cRLSign",
+	};
+	r = build_cert(&c, ret_pem, ret_len);
+	EVP_PKEY_free(k);
+	return r;
+}
+
+int
+cu_x509_tls_issue(const char *ca_pem, size_t ca_len, const uint8_t *ca_key_der,
+                  size_t ca_key_len, const uint8_t *key_der, size_t key_len,
+                  const char *const *names, size_t n, int64_t not_before_us, int days,
+                  char **ret_pem, size_t *ret_len)
+{
+	char canon[CU_X509_TLS_NAMES_MAX][CU_X509_TLS_NAME_MAX + 1];
+	const char *list[CU_X509_TLS_NAMES_MAX];
+	const char *cn = TLS_CN_FALLBACK;
+	X509 *ca = NULL;
+	EVP_PKEY *ca_key = NULL, *sub_key = NULL;
+	time_t nb;
+	int r;
+
+	if (names == NULL || n == 0)
+		return cu_fail(CU_ERR_INVAL, "TLS certificate: no names");
+	if (n > CU_X509_TLS_NAMES_MAX)
+		return cu_fail(CU_ERR_LIMIT, "TLS certificate: %zu names (max %d)", n,
+		               CU_X509_TLS_NAMES_MAX);
+	for (size_t i = 0; i < n; i++) {
+		if ((r = cu_x509_tls_name(names[i], canon[i])) < 0)
+			return r;
+		list[i] = canon[i];
+	}
+	/* The CN is for people reading the certificate (browsers match only
+	 * the subjectAltName); it holds at most 64 bytes. */
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(canon[i]) <= NAME_FIELD_MAX) {
+			cn = canon[i];
+			break;
+		}
+	}
+	r = us_to_time(not_before_us, &nb);
+	if (r < 0)
+		return cu_fail_prefix(r, "TLS certificate notBefore");
+	r = load_pem(ca_pem, ca_len, "TLS CA certificate", &ca);
+	if (r < 0)
+		return r;
+	if ((r = load_p256_key(ca_key_der, ca_key_len, &ca_key)) < 0) {
+		r = cu_fail_prefix(r, "TLS CA");
+		goto out;
+	}
+	if ((r = load_p256_key(key_der, key_len, &sub_key)) < 0) {
+		r = cu_fail_prefix(r, "TLS server");
+		goto out;
+	}
+	if (EVP_PKEY_eq(X509_get0_pubkey(ca), ca_key) != 1) {
+		ERR_clear_error();
+		r = cu_fail(CU_ERR_INVAL, "TLS CA private key does not match the CA certificate");
+		goto out;
+	}
+	if ((X509_get_extension_flags(ca) & EXFLAG_CA) == 0) {
+		r = cu_fail(CU_ERR_INVAL, "TLS issuer certificate is not a CA");
+		goto out;
+	}
+	struct cert_spec c = {
+		.issuer = ca, .signer = ca_key, .subject_key = sub_key, .cn = cn, .org = NULL,
+		.not_before = nb, .days = days, .md = EVP_sha256(),
+		.basic_constraints = "critical,CA:FALSE", .key_usage = "critical,digitalSignature",
+		.ext_key_usage = "serverAuth", .names = list, .nnames = n,
+	};
+	r = build_cert(&c, ret_pem, ret_len);
+out:
+	EVP_PKEY_free(sub_key);
+	EVP_PKEY_free(ca_key);
+	X509_free(ca);
+	return r;
+}
+
+/* The subjectAltName entries of x in canonical form. */
+static int
+read_san(X509 *x, struct cu_x509_tls_info *info)
+{
+	int crit = 0, r = 0;
+	GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+
+	if (gens == NULL) {
+		if (crit == -1)
+			return 0; /* absent */
+		return cu_ossl_fail(CU_ERR_FORMAT, "certificate subjectAltName");
+	}
+	int count = sk_GENERAL_NAME_num(gens);
+	if (count > CU_X509_TLS_NAMES_MAX) {
+		r = cu_fail(CU_ERR_LIMIT, "certificate subjectAltName: %d entries (max %d)", count,
+		            CU_X509_TLS_NAMES_MAX);
+		goto out;
+	}
+	for (int i = 0; i < count; i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		char *out = info->names[info->nnames];
+		int type = 0;
+		const ASN1_STRING *v = GENERAL_NAME_get0_value(g, &type);
+		const unsigned char *d = ASN1_STRING_get0_data(v);
+		int len = ASN1_STRING_length(v);
+
+		if (type == GEN_IPADD) {
+			if ((len != 4 && len != 16) ||
+			    inet_ntop(len == 4 ? AF_INET : AF_INET6, d, out,
+			              CU_X509_TLS_NAME_MAX + 1) == NULL) {
+				r = cu_fail(CU_ERR_FORMAT, "certificate subjectAltName: IP address of "
+				            "%d bytes", len);
+				goto out;
+			}
+		} else if (type == GEN_DNS) {
+			char dns[CU_X509_TLS_NAME_MAX + 1];
+			if (len <= 0 || len > CU_X509_TLS_NAME_MAX ||
+			    memchr(d, '\0', (size_t)len) != NULL) {
+				r = cu_fail(CU_ERR_FORMAT, "certificate subjectAltName: DNS name of "
+				            "%d bytes or with NUL", len);
+				goto out;
+			}
+			memcpy(dns, d, (size_t)len);
+			dns[len] = '\0';
+			r = cu_x509_tls_name(dns, out);
+			if (r != 0) {
+				r = r < 0 ? cu_fail_prefix(CU_ERR_FORMAT, "certificate subjectAltName")
+				          : cu_fail(CU_ERR_FORMAT, "certificate subjectAltName: an IP "
+				                    "address written as a DNS name");
+				goto out;
+			}
+		} else {
+			r = cu_fail(CU_ERR_UNSUPPORTED, "certificate subjectAltName: entry of type "
+			            "%d (only DNS names and IP addresses)", type);
+			goto out;
+		}
+		info->nnames++;
+	}
+	r = 0;
+out:
+	GENERAL_NAMES_free(gens);
+	return r;
+}
+
+int
+cu_x509_tls_info(const char *pem, size_t len, struct cu_x509_tls_info *ret)
+{
+	struct cu_x509_tls_info *info;
+	X509 *x = NULL;
+	EVP_PKEY *k;
+	unsigned int fplen = 0;
+	int r;
+
+	if (ret == NULL)
+		return cu_fail(CU_ERR_INVAL, "cu_x509_tls_info: NULL ret");
+	/* About 4 KiB of names: on the heap rather than the stack. */
+	info = calloc(1, sizeof(*info));
+	if (info == NULL)
+		return cu_fail(CU_ERR_NOMEM, "certificate");
+	r = load_pem(pem, len, "certificate", &x);
+	if (r < 0)
+		goto out;
+	k = X509_get0_pubkey(x);
+	if (k == NULL) {
+		r = cu_ossl_fail(CU_ERR_FORMAT, "certificate public key");
+		goto out;
+	}
+	if ((r = check_p256(k, CU_ERR_UNSUPPORTED, "certificate key")) < 0)
+		goto out;
+	uint32_t flags = X509_get_extension_flags(x);
+	if (flags & EXFLAG_INVALID) {
+		r = cu_fail(CU_ERR_FORMAT, "certificate extensions are malformed or repeated");
+		goto out;
+	}
+	info->ca = (flags & EXFLAG_CA) != 0;
+	if (X509_digest(x, EVP_sha256(), info->fingerprint, &fplen) != 1 ||
+	    fplen != CU_SHA256_LEN) {
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate fingerprint");
+		goto out;
+	}
+	if ((r = asn1_time_to_us(X509_get0_notBefore(x), &info->not_before_us)) < 0 ||
+	    (r = asn1_time_to_us(X509_get0_notAfter(x), &info->not_after_us)) < 0 ||
+	    (r = read_san(x, info)) < 0)
+		goto out;
+	*ret = *info;
+	r = 0;
+out:
+	X509_free(x);
+	free(info);
+	return r;
+}
+
+int
+cu_x509_tls_key_match(const char *pem, size_t len, const uint8_t *key_der, size_t key_len)
+{
+	X509 *x = NULL;
+	EVP_PKEY *k = NULL;
+	int r;
+
+	r = load_pem(pem, len, "certificate", &x);
+	if (r < 0)
+		return r;
+	r = load_p256_key(key_der, key_len, &k);
+	if (r < 0)
+		goto out;
+	if (EVP_PKEY_eq(X509_get0_pubkey(x), k) != 1) {
+		ERR_clear_error();
+		r = cu_fail(CU_ERR_AUTH, "the private key is not the certificate's");
+		goto out;
+	}
+	r = 0;
+out:
+	EVP_PKEY_free(k);
+	X509_free(x);
+	return r;
+}
+
+int
+cu_x509_tls_verify(const char *cert_pem, size_t cert_len, const char *ca_pem, size_t ca_len,
+                   int64_t at_us)
+{
+	X509 *leaf = NULL, *ca = NULL;
+	int r;
+
+	r = load_pem(cert_pem, cert_len, "certificate", &leaf);
+	if (r < 0)
+		goto out;
+	r = load_pem(ca_pem, ca_len, "CA certificate", &ca);
+	if (r < 0)
+		goto out;
+	if (X509_check_ca(ca) == 0 || X509_self_signed(ca, 1) != 1) {
+		ERR_clear_error();
+		r = cu_fail(CU_ERR_AUTH, "CA certificate is not a self-signed CA");
+		goto out;
+	}
+	r = chain_check(leaf, ca, X509_PURPOSE_SSL_SERVER, at_us);
+out:
+	X509_free(ca);
+	X509_free(leaf);
+	return r;
 }

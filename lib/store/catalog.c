@@ -35,8 +35,8 @@ static const char schema[] =
 	"  last_seal TEXT NOT NULL,"
 	"  PRIMARY KEY(camera, seq)) WITHOUT ROWID;";
 
-static int
-db_fail(sqlite3 *db, const char *what)
+int
+cu_catalog_fail(sqlite3 *db, const char *what)
 {
 	return cu_fail(CU_ERR_DB, "catalogue: %s: %s", what, db ? sqlite3_errmsg(db) : "no database");
 }
@@ -58,13 +58,18 @@ cu_catalog_create(const char *path, const uint8_t store_id[static CU_ID_LEN], in
 	int r;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	                    SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE, NULL) != SQLITE_OK) {
-		r = db_fail(db, path);
+		r = cu_catalog_fail(db, path);
 		goto out;
 	}
 	setup_connection(db);
-	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		r = db_fail(db, "creating the schema");
+	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+		r = cu_catalog_fail(db, "creating the schema");
+		goto out;
+	}
+	if ((r = cu_lock_schema(db)) < 0)
+		goto out;
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		r = cu_catalog_fail(db, "creating the schema");
 		goto out;
 	}
 	char idhex[2 * CU_ID_LEN + 1], seg[32], created[32];
@@ -78,20 +83,20 @@ cu_catalog_create(const char *path, const uint8_t store_id[static CU_ID_LEN], in
 	};
 	if (sqlite3_prepare_v2(db, "INSERT INTO meta(key, value) VALUES(?, ?)", -1, &st, NULL) !=
 	    SQLITE_OK) {
-		r = db_fail(db, "meta");
+		r = cu_catalog_fail(db, "meta");
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
 		sqlite3_bind_text(st, 1, kv[i][0], -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, kv[i][1], -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			r = db_fail(db, "meta");
+			r = cu_catalog_fail(db, "meta");
 			goto out;
 		}
 		sqlite3_reset(st);
 	}
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		r = db_fail(db, "commit");
+		r = cu_catalog_fail(db, "commit");
 		goto out;
 	}
 	r = 0;
@@ -108,7 +113,7 @@ meta_get(sqlite3 *db, const char *key, char *buf, size_t len)
 	int r;
 	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) !=
 	    SQLITE_OK)
-		return db_fail(db, "reading meta");
+		return cu_catalog_fail(db, "reading meta");
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -122,7 +127,7 @@ meta_get(sqlite3 *db, const char *key, char *buf, size_t len)
 	} else if (rc == SQLITE_DONE) {
 		r = cu_fail(CU_ERR_FORMAT, "catalogue: meta %s is missing", key);
 	} else {
-		r = db_fail(db, "reading meta");
+		r = cu_catalog_fail(db, "reading meta");
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -194,6 +199,10 @@ cu_catalog_open(cu_store *s, bool readonly)
 	    (r = cu_parse_u64(v, INT64_MAX, "catalogue meta created_us", &created)) < 0)
 		goto bad;
 	s->created_us = (int64_t)created;
+	/* tables added after version 1 was first written: a writer adds them to
+	 * an older catalogue; a reader finds none and reads "no locks" */
+	if (!readonly && (r = cu_lock_schema(db)) < 0)
+		goto fail;
 	s->db = db;
 	s->db_readonly = readonly;
 	return 0;
@@ -227,12 +236,12 @@ cu_catalog_writable(cu_store *s)
 
 /* Makes the next commit durable (FULL syncs the WAL, and with it every
  * earlier commit), or returns to NORMAL. Called with db_lock held. */
-static int
-sync_mode(sqlite3 *db, bool full)
+int
+cu_catalog_sync(sqlite3 *db, bool full)
 {
 	if (sqlite3_exec(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
 	                 NULL, NULL) != SQLITE_OK)
-		return db_fail(db, "synchronous");
+		return cu_catalog_fail(db, "synchronous");
 	return 0;
 }
 
@@ -270,7 +279,7 @@ cu_catalog_camera(cu_store *s, const char *name, bool create, struct cu_cam_row 
 	pthread_mutex_lock(&s->db_lock);
 	if (sqlite3_prepare_v2(s->db, "SELECT id, uuid, name, created_us FROM cameras "
 	                       "WHERE name = ?", -1, &st, NULL) != SQLITE_OK) {
-		r = db_fail(s->db, "cameras");
+		r = cu_catalog_fail(s->db, "cameras");
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -280,7 +289,7 @@ cu_catalog_camera(cu_store *s, const char *name, bool create, struct cu_cam_row 
 		goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		r = db_fail(s->db, "cameras");
+		r = cu_catalog_fail(s->db, "cameras");
 		goto out;
 	}
 	if (!create) {
@@ -297,14 +306,14 @@ cu_catalog_camera(cu_store *s, const char *name, bool create, struct cu_cam_row 
 	c.created_us = cu_time_now_us();
 	if (sqlite3_prepare_v2(s->db, "INSERT INTO cameras(uuid, name, created_us) VALUES(?, ?, ?)",
 	                       -1, &st, NULL) != SQLITE_OK) {
-		r = db_fail(s->db, "adding camera");
+		r = cu_catalog_fail(s->db, "adding camera");
 		goto out;
 	}
 	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, c.created_us);
 	if (sqlite3_step(st) != SQLITE_DONE) {
-		r = db_fail(s->db, "adding camera");
+		r = cu_catalog_fail(s->db, "adding camera");
 		goto out;
 	}
 	c.row = sqlite3_last_insert_rowid(s->db);
@@ -327,7 +336,7 @@ cu_catalog_cameras(cu_store *s, struct cu_cam_row **ret, size_t *ret_n)
 	pthread_mutex_lock(&s->db_lock);
 	if (sqlite3_prepare_v2(s->db, "SELECT id, uuid, name, created_us FROM cameras ORDER BY name",
 	                       -1, &st, NULL) != SQLITE_OK) {
-		r = db_fail(s->db, "cameras");
+		r = cu_catalog_fail(s->db, "cameras");
 		goto out;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -349,7 +358,7 @@ cu_catalog_cameras(cu_store *s, struct cu_cam_row **ret, size_t *ret_n)
 		n++;
 	}
 	if (rc != SQLITE_DONE) {
-		r = db_fail(s->db, "cameras");
+		r = cu_catalog_fail(s->db, "cameras");
 		goto out;
 	}
 	*ret = v;
@@ -376,7 +385,7 @@ cu_catalog_segments(cu_store *s, int64_t cam, bool with_deleted, struct cu_seg_r
 	                       "last_entry, frames, bytes, end_chain, last_seal FROM segments "
 	                       "WHERE camera = ? AND (? OR status != 2) ORDER BY seq", -1, &st,
 	                       NULL) != SQLITE_OK) {
-		r = db_fail(s->db, "segments");
+		r = cu_catalog_fail(s->db, "segments");
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, cam);
@@ -418,7 +427,7 @@ cu_catalog_segments(cu_store *s, int64_t cam, bool with_deleted, struct cu_seg_r
 		n++;
 	}
 	if (rc != SQLITE_DONE) {
-		r = db_fail(s->db, "segments");
+		r = cu_catalog_fail(s->db, "segments");
 		goto out;
 	}
 	*ret = v;
@@ -445,10 +454,10 @@ cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *g, boo
 	                       "start_us, end_us, first_entry, last_entry, frames, bytes, end_chain, "
 	                       "last_seal) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &s->put_stmt,
 	                       NULL) != SQLITE_OK) {
-		r = db_fail(s->db, "segments");
+		r = cu_catalog_fail(s->db, "segments");
 		goto out;
 	}
-	if (durable && (r = sync_mode(s->db, true)) < 0)
+	if (durable && (r = cu_catalog_sync(s->db, true)) < 0)
 		goto out;
 	sqlite3_stmt *st = s->put_stmt;
 	sqlite3_bind_int64(st, 1, cam);
@@ -466,11 +475,11 @@ cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *g, boo
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		r = (rc & 0xff) == SQLITE_FULL ? cu_fail(CU_ERR_NOSPC, "catalogue: disk full")
-		                               : db_fail(s->db, "updating segment");
+		                               : cu_catalog_fail(s->db, "updating segment");
 	else
 		r = 0;
 	if (durable) {
-		int r2 = sync_mode(s->db, false);
+		int r2 = cu_catalog_sync(s->db, false);
 		if (r == 0)
 			r = r2;
 	}
@@ -487,17 +496,17 @@ cu_catalog_segments_delete(cu_store *s, int64_t cam, uint64_t from, uint64_t to)
 	pthread_mutex_lock(&s->db_lock);
 	if (sqlite3_prepare_v2(s->db, "UPDATE segments SET status = 2 WHERE camera = ? AND "
 	                       "seq BETWEEN ? AND ?", -1, &st, NULL) != SQLITE_OK) {
-		r = db_fail(s->db, "segments");
+		r = cu_catalog_fail(s->db, "segments");
 		goto out;
 	}
 	sqlite3_bind_int64(st, 1, cam);
 	sqlite3_bind_int64(st, 2, (int64_t)from);
 	sqlite3_bind_int64(st, 3, (int64_t)to);
 	/* durable before any file is unlinked */
-	if ((r = sync_mode(s->db, true)) < 0)
+	if ((r = cu_catalog_sync(s->db, true)) < 0)
 		goto out;
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(s->db, "deleting segments");
-	int r2 = sync_mode(s->db, false);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_catalog_fail(s->db, "deleting segments");
+	int r2 = cu_catalog_sync(s->db, false);
 	if (r == 0)
 		r = r2;
 out:

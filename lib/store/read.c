@@ -100,6 +100,9 @@ on_seal(void *ctx)
 		}
 		if (!rd->started) {
 			rd->started = true;
+			/* a range that starts on a key frame needs nothing before it */
+			if (k.key && k.track == CU_TRACK_VIDEO)
+				cu_buf_reset(&rd->preroll);
 			for (size_t p = 0; r == 0 && p < rd->preroll.len;) {
 				struct kept pk;
 				memcpy(&pk, rd->preroll.data + p, sizeof(pk));
@@ -127,6 +130,39 @@ fmt(int64_t us, char buf[static CU_TIME_ISO_MAX])
 {
 	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
 		memcpy(buf, "unknown time", 13);
+}
+
+/* Retention may leave holes (footage under an evidence lock is kept while
+ * what is around it goes). A hole between segments prev_seq and sc's is
+ * crossed when the catalogue marks every segment in it deleted and the last
+ * of them ends where sc's chain begins. verify checks the signed RETENTION
+ * record of the hole; a read trusts the catalogue here, as it does for the
+ * segment before the first one it reads. */
+static int
+deleted_between(cu_store *s, int64_t cam, uint64_t prev_seq, const struct cu_seg_scan *sc,
+                bool *ret)
+{
+	struct cu_seg_row *all = NULL;
+	size_t n = 0;
+	int r = cu_catalog_segments(s, cam, true, &all, &n);
+	if (r < 0)
+		return r;
+	uint64_t want = prev_seq + 1;
+	const struct cu_seg_row *last = NULL;
+	bool ok = true;
+	for (size_t i = 0; i < n && ok && all[i].seq < sc->hdr.seq; i++) {
+		if (all[i].seq <= prev_seq)
+			continue;
+		ok = all[i].seq == want && all[i].status == CU_SEG_DELETED;
+		last = &all[i];
+		want++;
+	}
+	*ret = ok && last != NULL && want == sc->hdr.seq &&
+	       cu_ct_equal(sc->hdr.prev_chain, last->end_chain, CU_SHA256_LEN) &&
+	       cu_ct_equal(sc->first_prev_seal, last->last_seal, CU_SHA256_LEN) &&
+	       sc->hdr.first_entry == last->last_entry + 1;
+	free(all);
+	return 0;
 }
 
 int
@@ -179,7 +215,7 @@ cu_store_read(cu_store *s, const char *camera, int64_t from_us, int64_t to_us,
 			                   (unsigned long long)g->seq, when);
 			break;
 		}
-		bool last = i + 1 == n;
+		bool last = i + 1 == n, hole_ok = false;
 		bool open_tail = g->status == CU_SEG_OPEN && last && sc.seals > 0 &&
 		                 sc.good_end >= g->bytes;
 		const char *why = NULL;
@@ -197,7 +233,11 @@ cu_store_read(cu_store *s, const char *camera, int64_t from_us, int64_t to_us,
 		         (!cu_ct_equal(sc.hdr.prev_chain, rows[i - 1].end_chain, CU_SHA256_LEN) ||
 		          !cu_ct_equal(sc.first_prev_seal, rows[i - 1].last_seal, CU_SHA256_LEN)))
 			why = "it does not follow on from the segment before";
-		else if (have_prev && prev.hdr.seq + 1 != sc.hdr.seq)
+		else if (have_prev && prev.hdr.seq + 1 != sc.hdr.seq &&
+		         (r = deleted_between(s, cam.row, prev.hdr.seq, &sc, &hole_ok)) < 0) {
+			cu_seg_scan_free(&sc);
+			break;
+		} else if (have_prev && prev.hdr.seq + 1 != sc.hdr.seq && !hole_ok)
 			why = "the segment before it is missing from the catalogue";
 		if (why != NULL) {
 			r = cu_fail(CU_ERR_TAMPERED, "camera %s: segment %llu (from %s) fails verification: %s",
@@ -218,4 +258,71 @@ cu_store_read(cu_store *s, const char *camera, int64_t from_us, int64_t to_us,
 	if ((r == 0 || r == CU_ERR_TAMPERED) && ret_info != NULL)
 		*ret_info = rd.info;
 	return r;
+}
+
+int
+cu_store_ranges(cu_store *s, const char *camera, int64_t from_us, int64_t to_us,
+                int64_t tolerance_us, size_t max, struct cu_range **ret, size_t *ret_n,
+                bool *ret_truncated)
+{
+	if (max == 0 || max > CU_RANGES_MAX || tolerance_us < 0 || from_us < 0 ||
+	    (to_us != 0 && to_us < from_us))
+		return cu_fail(CU_ERR_INVAL, "ranges: bad window or limit");
+	struct cu_cam_row cam;
+	int r = cu_catalog_camera(s, camera, false, &cam);
+	if (r < 0)
+		return r;
+	struct cu_seg_row *rows = NULL;
+	size_t n = 0;
+	if ((r = cu_catalog_segments(s, cam.row, false, &rows, &n)) < 0)
+		return r;
+	struct cu_range *out = NULL;
+	size_t k = 0, cap = 0;
+	bool truncated = false;
+	for (size_t i = 0; i < n; i++) {
+		const struct cu_seg_row *g = &rows[i];
+		if (g->start_us < 0 || g->end_us < g->start_us)
+			continue; /* no frames yet */
+		if (g->end_us < from_us || (to_us != 0 && g->start_us > to_us))
+			continue;
+		if (k > 0 && g->start_us <= out[k - 1].to_us + tolerance_us) {
+			if (g->end_us > out[k - 1].to_us)
+				out[k - 1].to_us = g->end_us;
+			continue;
+		}
+		if (k == max) {
+			truncated = true;
+			break;
+		}
+		if (k == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			struct cu_range *p = realloc(out, nc * sizeof(*p));
+			if (p == NULL) {
+				free(out);
+				free(rows);
+				return cu_fail(CU_ERR_NOMEM, "out of memory");
+			}
+			out = p;
+			cap = nc;
+		}
+		out[k++] = (struct cu_range){g->start_us, g->end_us};
+	}
+	free(rows);
+	*ret = out;
+	*ret_n = k;
+	if (ret_truncated != NULL)
+		*ret_truncated = truncated;
+	return 0;
+}
+
+int
+cu_store_camera_exists(cu_store *s, const char *camera)
+{
+	if (cu_camera_name_check(camera) < 0)
+		return 0;
+	struct cu_cam_row cam;
+	int r = cu_catalog_camera(s, camera, false, &cam);
+	if (r == CU_ERR_NOTFOUND)
+		return 0;
+	return r < 0 ? r : 1;
 }

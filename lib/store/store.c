@@ -10,6 +10,7 @@
 
 #include "custody/time.h"
 #include "store/store_int.h"
+#include "store/tls_int.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
@@ -121,6 +122,7 @@ remove_created(const char *dir)
 			unlink(path);
 	if (cu_path(path, sizeof(path), "%s/%s", dir, CU_CAMERAS_DIR) == 0)
 		rmdir(path);
+	cu_tls_remove(dir);
 }
 
 /* dir must be absent (we create it) or an empty directory. */
@@ -209,6 +211,9 @@ cu_store_create(const char *dir, const char *password, size_t pw_len,
 		goto out;
 	if ((r = cu_path(path, sizeof(path), "%s/%s", dir, CU_CAMERAS_DIR)) < 0 ||
 	    (r = cu_mkdir(path, 0700)) < 0)
+		goto out;
+	/* The HTTPS server's certificate (ECDSA P-256) and its site TLS CA. */
+	if ((r = cu_tls_ensure(dir, store_id, keys.ca, site, NULL, 0, cu_time_now_us(), NULL)) < 0)
 		goto out;
 	r = cu_fsync_dir(dir);
 out:

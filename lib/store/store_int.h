@@ -94,6 +94,29 @@ int cu_catalog_segments(cu_store *s, int64_t cam, bool with_deleted, struct cu_s
 int cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *row, bool durable);
 /* Marks segments [from, to] of a camera deleted. */
 int cu_catalog_segments_delete(cu_store *s, int64_t cam, uint64_t from, uint64_t to);
+/* A CU_ERR_DB failure naming what failed and SQLite's message. */
+int cu_catalog_fail(sqlite3 *db, const char *what);
+/* synchronous=FULL (the next commit is durable, with every earlier one) or
+ * back to NORMAL. Called with db_lock held, outside a transaction. */
+int cu_catalog_sync(sqlite3 *db, bool full);
+
+/* ---- evidence locks and bookmarks (locks.c) ---- */
+/* Creates the lock and bookmark tables if they are missing. */
+int cu_lock_schema(sqlite3 *db);
+struct cu_span {
+	int64_t from_us, to_us;
+};
+/* The time spans of the locks naming camera row cam that are active at now_us
+ * (none expired). *ret is malloc'd (NULL when none). A catalogue without the
+ * lock tables has none. */
+int cu_lock_spans(cu_store *s, int64_t cam, int64_t now_us, struct cu_span **ret, size_t *ret_n);
+/* Does an active lock in spans cover the segment (its [start_us, end_us])? */
+bool cu_lock_covers(const struct cu_span *spans, size_t n, const struct cu_seg_row *row);
+/* Marks the given segments of camera row cam deleted in one durable
+ * transaction, unless a lock active at now_us now covers one of them (made
+ * while retention ran): then nothing is marked and CU_ERR_BUSY is returned. */
+int cu_lock_segments_delete(cu_store *s, int64_t cam, const struct cu_seg_row *rows, size_t n,
+                            int64_t now_us);
 
 /* ---- paths ---- */
 int cu_store_camera_dir(const cu_store *s, const uint8_t cam_id[static CU_ID_LEN], char *buf,

@@ -520,21 +520,250 @@ check_unlisted(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_ro
 	closedir(d);
 }
 
+/* Like cam_fail, for the checks made after every segment was read (holes,
+ * retention): they may concern an earlier segment than the failure found so
+ * far, and the first failed segment is the one reported. */
+static void
+cam_fail_at(struct cu_verify_camera *c, int64_t when, uint64_t seg, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+cam_fail_at(struct cu_verify_camera *c, int64_t when, uint64_t seg, const char *fmt, ...)
+{
+	if (c->tampered && (c->fail_segment == 0 || c->fail_segment <= seg))
+		return;
+	c->tampered = true;
+	c->fail_time_us = when;
+	c->fail_segment = seg;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, ap);
+	va_end(ap);
+}
+
+/* A signed RETENTION record: segments aux1 … aux2-1 are gone, aux2 is kept
+ * and its previous-chain value is hash. */
+struct ret_rec {
+	uint64_t aux1, aux2;
+	uint8_t hash[CU_SHA256_LEN];
+};
+
+struct ret_set {
+	struct ret_rec *v;
+	size_t n, cap;
+};
+
+static int
+cmp_aux2(const void *a, const void *b)
+{
+	const struct ret_rec *x = a, *y = b;
+	return x->aux2 < y->aux2 ? -1 : x->aux2 > y->aux2;
+}
+
+/* Appends the retention records of segment seq as scanned (those under its
+ * valid seals; none if its header names another camera or segment: a
+ * segment spliced in from elsewhere has seals, but not ours). */
+static int
+add_records(const struct cu_cam_row *cam, uint64_t seq, const struct cu_seg_scan *sc,
+            struct ret_set *set)
+{
+	if (sc->hdr.seq != seq || memcmp(sc->hdr.camera_id, cam->id, CU_ID_LEN) != 0)
+		return 0;
+	for (size_t k = 0; k < sc->nrecs; k++) {
+		const struct cu_record *rec = &sc->recs[k].rec;
+		if (rec->kind != CU_REC_RETENTION)
+			continue;
+		if (set->n == set->cap) {
+			size_t cap = set->cap ? set->cap * 2 : 16;
+			struct ret_rec *v = realloc(set->v, cap * sizeof(*v));
+			if (v == NULL)
+				return cu_fail(CU_ERR_NOMEM, "out of memory");
+			set->v = v;
+			set->cap = cap;
+		}
+		struct ret_rec *x = &set->v[set->n++];
+		x->aux1 = rec->aux1;
+		x->aux2 = rec->aux2;
+		memcpy(x->hash, rec->hash, CU_SHA256_LEN);
+	}
+	return 0;
+}
+
+/* The retention records of every segment of this camera that was read,
+ * sorted by aux2. Records come later than the holes they name, so they are
+ * gathered before any hole is judged. */
+static int
+collect_retention(const struct cu_cam_row *cam, const struct job *jobs, size_t nj,
+                  struct ret_set *set)
+{
+	for (size_t i = 0; i < nj; i++) {
+		int r = jobs[i].exists && jobs[i].err == 0
+		                ? add_records(cam, jobs[i].row.seq, &jobs[i].scan, set) : 0;
+		if (r < 0)
+			return r;
+	}
+	qsort(set->v, set->n, sizeof(*set->v), cmp_aux2);
+	return 0;
+}
+
+/* Does a record name the hole before segment b, with b's previous-chain
+ * value, starting at or before max_aux1? */
+static bool
+hole_proven(const struct ret_rec *v, size_t n, uint64_t b, const uint8_t chain[static CU_SHA256_LEN],
+            uint64_t max_aux1)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid].aux2 < b)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < n && v[i].aux2 == b; i++)
+		if (v[i].aux1 <= max_aux1 && cu_ct_equal(v[i].hash, chain, CU_SHA256_LEN))
+			return true;
+	return false;
+}
+
+/* [lo, hi): segments some record says are gone */
+struct span_u64 {
+	uint64_t lo, hi;
+};
+
+static int
+cmp_lo(const void *a, const void *b)
+{
+	const struct span_u64 *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/* The union of the records' ranges aux1 … aux2-1, as sorted disjoint spans. */
+static int
+gone_spans(const struct ret_rec *v, size_t n, struct span_u64 **ret, size_t *ret_n)
+{
+	struct span_u64 *u = calloc(n ? n : 1, sizeof(*u));
+	if (u == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (v[i].aux1 < v[i].aux2)
+			u[k++] = (struct span_u64){v[i].aux1, v[i].aux2};
+	qsort(u, k, sizeof(*u), cmp_lo);
+	size_t m = 0;
+	for (size_t i = 0; i < k; i++) {
+		if (m > 0 && u[i].lo <= u[m - 1].hi) {
+			if (u[i].hi > u[m - 1].hi)
+				u[m - 1].hi = u[i].hi;
+		} else {
+			u[m++] = u[i];
+		}
+	}
+	*ret = u;
+	*ret_n = m;
+	return 0;
+}
+
+static bool
+in_spans(const struct span_u64 *u, size_t n, uint64_t seq)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) { /* first span starting after seq */
+		size_t mid = lo + (hi - lo) / 2;
+		if (u[mid].lo <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && seq < u[lo - 1].hi;
+}
+
+/* Index of the first row with a seq above seq (n when none). */
+static size_t
+row_after(const struct cu_seg_row *rows, size_t n, uint64_t seq)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (rows[mid].seq <= seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static bool
+has_row(const struct cu_seg_row *rows, size_t n, uint64_t seq)
+{
+	size_t i = row_after(rows, n, seq);
+	return i > 0 && rows[i - 1].seq == seq;
+}
+
+/* Are the holes before jobs[holes[0..n)] all named by a record? */
+static bool
+holes_proven(const struct job *jobs, const size_t *holes, size_t n, const struct ret_set *set)
+{
+	for (size_t h = 0; h < n; h++) {
+		const struct job *j = &jobs[holes[h]];
+		if (!hole_proven(set->v, set->n, j->row.seq, j->scan.hdr.prev_chain,
+		                 jobs[holes[h] - 1].row.seq + 1))
+			return false;
+	}
+	return true;
+}
+
+/* A partial verify may not have read the segment holding the record of a
+ * hole in its window. Records come later than their holes, so the segments
+ * after the window are read too, newest first (the last retention wrote into
+ * the newest segment of its time), until every hole is named or none is
+ * left. Only records under valid seals of this camera count. */
+static int
+records_after_window(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row *all,
+                     size_t nall, const struct job *jobs, size_t nj, const size_t *holes,
+                     size_t nholes, struct ret_set *set)
+{
+	uint64_t last = jobs[nj - 1].row.seq;
+	for (size_t k = nall; k-- > 0 && all[k].seq > last;) {
+		if (holes_proven(jobs, holes, nholes, set))
+			break;
+		char path[PATH_MAX];
+		struct cu_seg_scan sc;
+		int r = cu_store_segment_path(s, cam->id, all[k].seq, path, sizeof(path));
+		if (r < 0 || (r = cu_segment_scan(s, path, &sc, NULL, NULL)) < 0)
+			return r;
+		r = add_records(cam, all[k].seq, &sc, set);
+		cu_seg_scan_free(&sc);
+		if (r < 0)
+			return r;
+		qsort(set->v, set->n, sizeof(*set->v), cmp_aux2);
+	}
+	return 0;
+}
+
 /* Links and catalogue checks for one camera, over its jobs in seq order. */
 static int
 check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row *all, size_t nall,
              struct job *jobs, size_t nj, bool whole, struct cu_verify_camera *c)
 {
 	const char *last_start_name = NULL;
-	bool retention_needed = whole && nall > 0 && all[0].seq > 1;
-	bool retention_ok = false;
 	char when[CU_TIME_ISO_MAX];
+	size_t *holes = calloc(nj ? nj : 1, sizeof(*holes)); /* jobs that follow a hole */
+	size_t nholes = 0;
+	struct ret_set recs = {0};
+	struct span_u64 *gone = NULL;
+	size_t ngone = 0;
+	int r = 0;
+	if (holes == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
 	for (size_t i = 0; i < nj; i++) {
 		struct job *j = &jobs[i];
 		struct cu_seg_scan *sc = &j->scan;
 		bool last = j->row.seq == all[nall - 1].seq;
-		if (j->err < 0)
-			return cu_fail(j->err, "%s", j->err_detail);
+		if (j->err < 0) {
+			r = cu_fail(j->err, "%s", j->err_detail);
+			goto out;
+		}
 		if (!j->exists) {
 			fmt_time(j->row.start_us, when);
 			cam_fail(c, j->row.start_us, j->row.seq, "segment %llu (from %s) is missing: its "
@@ -600,6 +829,10 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 			linked = cu_ct_equal(sc->hdr.prev_chain, p->scan.chain, CU_SHA256_LEN) &&
 			         sc->hdr.first_entry == p->scan.last_entry + 1 &&
 			         cu_ct_equal(sc->first_prev_seal, p->scan.last_seal, CU_SHA256_LEN);
+		} else if (p != NULL && p->row.seq + 1 != j->row.seq) {
+			/* a hole: judged once every segment's retention records are known */
+			holes[nholes++] = i;
+			linked = true;
 		} else if (p != NULL) {
 			linked = false;
 		} else if (j->row.seq == 1) {
@@ -628,15 +861,11 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 			const struct cu_record *rec = &sc->recs[k].rec;
 			if (rec->kind == CU_REC_START)
 				last_start_name = rec->reason;
-			if (rec->kind == CU_REC_RETENTION && retention_needed && rec->aux2 == all[0].seq &&
-			    cu_ct_equal(rec->hash, jobs[0].scan.hdr.prev_chain, CU_SHA256_LEN))
-				retention_ok = true;
-			if (rec->kind == CU_REC_GAP || rec->kind == CU_REC_RESTART ||
-			    rec->kind == CU_REC_RETENTION) {
-				int r = add_gap(c, rec);
-				if (r < 0)
-					return r;
-			}
+			/* a retention record deleting nothing only names a kept segment */
+			bool deleted = rec->kind != CU_REC_RETENTION || rec->aux1 < rec->aux2;
+			if ((rec->kind == CU_REC_GAP || rec->kind == CU_REC_RESTART ||
+			     rec->kind == CU_REC_RETENTION) && deleted && (r = add_gap(c, rec)) < 0)
+				goto out;
 		}
 		c->segments++;
 		c->frames += sc->frames;
@@ -648,18 +877,69 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 		if (end > c->last_us)
 			c->last_us = end;
 	}
-	if (retention_needed && !retention_ok && nj > 0 && jobs[0].row.seq == all[0].seq) {
-		fmt_time(all[0].start_us, when);
-		cam_fail(c, all[0].start_us, all[0].seq, "segments before %llu are gone without a "
-		         "signed retention record (recording before %s was deleted)",
-		         (unsigned long long)all[0].seq, when);
+	if ((r = collect_retention(cam, jobs, nj, &recs)) < 0)
+		goto out;
+	/* rule 5: a hole between two remaining segments p and j is named whole by
+	 * a signed retention record */
+	if (!whole && nholes > 0 &&
+	    (r = records_after_window(s, cam, all, nall, jobs, nj, holes, nholes, &recs)) < 0)
+		goto out;
+	for (size_t h = 0; h < nholes; h++) {
+		const struct job *j = &jobs[holes[h]], *p = &jobs[holes[h] - 1];
+		if (!hole_proven(recs.v, recs.n, j->row.seq, j->scan.hdr.prev_chain, p->row.seq + 1)) {
+			fmt_time(p->row.end_us, when);
+			cam_fail_at(c, row_time(j), j->row.seq, "segment %llu does not follow on from the "
+			            "segment before it (a segment was removed, replaced or reordered; "
+			            "last good data ends at %s)", (unsigned long long)j->row.seq, when);
+		}
+	}
+	if (whole && nall > 0 && all[0].seq > 1 && nj > 0 && jobs[0].row.seq == all[0].seq &&
+	    !hole_proven(recs.v, recs.n, all[0].seq, jobs[0].scan.hdr.prev_chain, UINT64_MAX)) {
+		int64_t t = row_time(&jobs[0]);
+		fmt_time(t, when);
+		cam_fail_at(c, t, all[0].seq, "segments before %llu are gone without a signed "
+		            "retention record (recording before %s was deleted)",
+		            (unsigned long long)all[0].seq, when);
+	}
+	/* rule 5, kept segments: a segment a retention record names as kept (its
+	 * aux2) remains, or a record says it is gone. Records are sorted by aux2,
+	 * so the first one missing is the earliest. */
+	if (whole && (r = gone_spans(recs.v, recs.n, &gone, &ngone)) < 0)
+		goto out;
+	for (size_t k = 0; whole && k < recs.n; k++) {
+		uint64_t seq = recs.v[k].aux2;
+		if (has_row(all, nall, seq) || in_spans(gone, ngone, seq))
+			continue;
+		size_t at = row_after(all, nall, seq);
+		if (at == nall || nj != nall) {
+			cam_fail_at(c, -1, seq, "segment %llu, which a signed retention record names as "
+			            "kept, is gone with its catalogue row", (unsigned long long)seq);
+		} else if (at == 0) {
+			int64_t t = row_time(&jobs[0]);
+			fmt_time(t, when);
+			cam_fail_at(c, t, all[0].seq, "segments before %llu are gone without a signed "
+			            "retention record (segment %llu, which retention kept, was removed; "
+			            "recording before %s was deleted)", (unsigned long long)all[0].seq,
+			            (unsigned long long)seq, when);
+		} else {
+			fmt_time(jobs[at - 1].row.end_us, when);
+			cam_fail_at(c, row_time(&jobs[at]), all[at].seq, "segment %llu does not follow on "
+			            "from the segment before it (segment %llu, which retention kept, was "
+			            "removed; last good data ends at %s)", (unsigned long long)all[at].seq,
+			            (unsigned long long)seq, when);
+		}
+		break;
 	}
 	if (whole && last_start_name != NULL && strcmp(last_start_name, cam->name) != 0)
 		cam_fail(c, c->first_us, 0, "the catalogue calls this camera \"%s\" but its signed "
 		         "start record says \"%s\"", cam->name, last_start_name);
 	if (whole)
 		check_unlisted(s, cam, all, nall, c);
-	return 0;
+out:
+	free(holes);
+	free(recs.v);
+	free(gone);
+	return r;
 }
 
 int
@@ -715,8 +995,14 @@ cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_re
 			goto out;
 		for (size_t k = 0; k < nrows[i]; k++) {
 			const struct cu_seg_row *g = &rows[i][k];
-			bool in = !ranged || g->start_us < 0 ||
-			          ((g->end_us >= o->from_us) && (o->to_us == 0 || g->start_us <= o->to_us));
+			/* a segment whose row has no times yet (just opened: the catalogue
+			 * learns its times at its first seal) holds only frames newer than
+			 * the segment before it */
+			int64_t prev_end = k > 0 ? rows[i][k - 1].end_us : -1;
+			bool in = !ranged ||
+			          (g->start_us < 0 && (o->to_us == 0 || o->to_us >= prev_end)) ||
+			          (g->start_us >= 0 && g->end_us >= o->from_us &&
+			           (o->to_us == 0 || g->start_us <= o->to_us));
 			if (!in)
 				continue;
 			if (run.njobs == cap) {

@@ -737,63 +737,215 @@ cu_writer_gap(cu_writer *w, int64_t from_us, int64_t to_us, const char *reason)
 	return seal_and_flush(w);
 }
 
+/* The previous-chain value in the header of segment seq: what a RETENTION
+ * record naming seq as the next kept segment signs (its hash). */
+static int
+segment_prev_chain(cu_writer *w, uint64_t seq, uint8_t out[static CU_SHA256_LEN])
+{
+	if (w->fd >= 0 && seq == w->hdr.seq) {
+		memcpy(out, w->hdr.prev_chain, CU_SHA256_LEN);
+		return 0;
+	}
+	char path[PATH_MAX];
+	uint8_t buf[CU_SEG_HEADER_LEN];
+	struct cu_seg_header h;
+	int r = cu_store_segment_path(w->s, w->cam.id, seq, path, sizeof(path));
+	if (r < 0)
+		return r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return cu_fail(CU_ERR_TAMPERED, "%s: missing (%s); run custody verify", path,
+		               strerror(errno));
+	r = cu_pread_all(fd, buf, sizeof(buf), 0, path);
+	close(fd);
+	if (r < 0)
+		return r;
+	if (cu_seg_header_decode(buf, sizeof(buf), &h) < 0 || h.seq != seq ||
+	    memcmp(h.camera_id, w->cam.id, CU_ID_LEN) != 0)
+		return cu_fail(CU_ERR_TAMPERED, "%s: its header does not name this camera's segment "
+		               "%llu; run custody verify", path, (unsigned long long)seq);
+	memcpy(out, h.prev_chain, CU_SHA256_LEN);
+	return 0;
+}
+
+/* The RETENTION records for the segments that will remain when those marked
+ * in del are gone too: one for every hole (a run of gone segments before a
+ * kept one), each naming the whole hole, and, when segment 1 itself stays
+ * but holes exist, one naming segment 1 (aux1 = aux2 = 1). Together they
+ * name every kept segment that a hole follows, and the first one, so that
+ * verify can tell a kept segment removed later from one retention deleted
+ * (docs/formats/media-database.md §Verify, rule 5). Holes left by earlier
+ * runs are stated again: their records may be in segments deleted now. */
+static int
+retention_records(cu_writer *w, const struct cu_seg_row *rows, size_t n, const bool *del,
+                  int64_t max_age_us, uint64_t max_bytes, struct cu_record **ret,
+                  size_t *ret_n)
+{
+	struct cu_record *recs = calloc(n + 1, sizeof(*recs));
+	size_t nrec = 0;
+	if (recs == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	int r = 0;
+	uint64_t hole_start = 1;       /* first seq after the last kept segment */
+	size_t now = 0;                /* segments of the current hole deleted by this call */
+	int64_t from = -1, to = -1;    /* the current hole's frames */
+	bool in_hole = false;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		const struct cu_seg_row *g = &rows[i];
+		if (g->seq != (i > 0 ? rows[i - 1].seq + 1 : 1)) {
+			/* rows are only ever marked deleted, never removed: signing a record
+			 * over this hole would make a removal look like retention */
+			r = cu_fail(CU_ERR_TAMPERED, "camera %s: segments before %llu are missing from "
+			            "the catalogue; run custody verify", w->cam.name,
+			            (unsigned long long)g->seq);
+			break;
+		}
+		if (g->status == CU_SEG_DELETED || del[i]) {
+			in_hole = true;
+			now += del[i];
+			if (g->start_us >= 0 && (from < 0 || g->start_us < from))
+				from = g->start_us;
+			if (g->end_us > to)
+				to = g->end_us;
+			continue;
+		}
+		/* a kept segment: it closes the hole before it, if there is one */
+		if (in_hole) {
+			struct cu_record *rec = &recs[nrec++];
+			rec->kind = CU_REC_RETENTION;
+			rec->from_us = from;
+			rec->to_us = to;
+			rec->aux1 = hole_start;
+			rec->aux2 = g->seq;
+			r = segment_prev_chain(w, g->seq, rec->hash);
+			if (now > 0)
+				snprintf(rec->reason, sizeof(rec->reason), "retention: %zu segment(s) "
+				         "deleted, segments %llu to %llu are gone (max age %lld s, max bytes "
+				         "%llu)", now, (unsigned long long)hole_start,
+				         (unsigned long long)(g->seq - 1), (long long)(max_age_us / 1000000),
+				         (unsigned long long)max_bytes);
+			else
+				snprintf(rec->reason, sizeof(rec->reason), "retention: segments %llu to "
+				         "%llu stay deleted (stated again)", (unsigned long long)hole_start,
+				         (unsigned long long)(g->seq - 1));
+		}
+		hole_start = g->seq + 1;
+		in_hole = false;
+		now = 0;
+		from = to = -1;
+	}
+	if (r == 0 && nrec > 0 && n > 0 && rows[0].seq == 1 && rows[0].status != CU_SEG_DELETED &&
+	    !del[0]) {
+		/* segment 1 stays: name it, or removing it with everything up to the
+		 * first hole would look like one deleted prefix */
+		struct cu_record *rec = &recs[nrec++];
+		rec->kind = CU_REC_RETENTION;
+		rec->from_us = rec->to_us = rows[0].start_us;
+		rec->aux1 = rec->aux2 = 1;
+		snprintf(rec->reason, sizeof(rec->reason), "retention: segment 1 is kept (evidence "
+		         "lock), later ones were deleted");
+	}
+	if (r < 0) {
+		free(recs);
+		return r;
+	}
+	*ret = recs;
+	*ret_n = nrec;
+	return 0;
+}
+
 int
 cu_writer_retention(cu_writer *w, int64_t max_age_us, uint64_t max_bytes, int64_t now_us,
                     struct cu_retention_result *ret)
 {
-	struct cu_seg_row *rows = NULL;
-	size_t n = 0, k = 0;
-	struct cu_retention_result res = {0};
-	int r = w->fd < 0 ? segment_open(w, false) : 0;
-	if (r < 0 || (r = cu_catalog_segments(w->s, w->cam.row, false, &rows, &n)) < 0)
+	struct cu_seg_row *rows = NULL, *gone = NULL;
+	struct cu_span *spans = NULL;
+	struct cu_record *recs = NULL;
+	bool *del = NULL;
+	size_t n = 0, nspans = 0, nrecs = 0, ndel = 0;
+	struct cu_retention_result res = {.next_deletable_us = -1};
+	/* records go into the open segment; a mere question (no limits) writes none */
+	bool query = max_age_us == 0 && max_bytes == 0;
+	int r = w->fd < 0 && !query ? segment_open(w, false) : 0;
+	if (r < 0 || (r = cu_catalog_segments(w->s, w->cam.row, true, &rows, &n)) < 0 ||
+	    (r = cu_lock_spans(w->s, w->cam.row, now_us, &spans, &nspans)) < 0)
 		goto out;
+	del = calloc(n + 1, sizeof(*del));
+	gone = calloc(n + 1, sizeof(*gone));
+	if (del == NULL || gone == NULL) {
+		r = cu_fail(CU_ERR_NOMEM, "out of memory");
+		goto out;
+	}
 	uint64_t total = 0;
 	for (size_t i = 0; i < n; i++)
-		total += rows[i].bytes;
-	/* Oldest first, contiguous, closed only: the open segment is never deleted. */
-	while (k < n && rows[k].status == CU_SEG_CLOSED && rows[k].seq != w->hdr.seq) {
-		bool too_old = max_age_us > 0 && rows[k].end_us < now_us - max_age_us;
+		if (rows[i].status != CU_SEG_DELETED)
+			total += rows[i].bytes;
+	/* Oldest first, closed only (the open segment, the newest, is never
+	 * deleted), past what an active evidence lock keeps. */
+	for (size_t i = 0; i < n; i++) {
+		const struct cu_seg_row *g = &rows[i];
+		if (g->status == CU_SEG_DELETED)
+			continue;
+		if (g->status != CU_SEG_CLOSED || g->seq == w->hdr.seq || i + 1 == n)
+			break;
+		bool too_old = max_age_us > 0 && g->end_us < now_us - max_age_us;
 		bool too_big = max_bytes > 0 && total > max_bytes;
 		if (!too_old && !too_big)
 			break;
-		total -= rows[k].bytes;
-		res.bytes_freed += rows[k].bytes;
-		k++;
+		if (cu_lock_covers(spans, nspans, g)) {
+			res.segments_locked++;
+			continue;
+		}
+		del[i] = true;
+		gone[ndel++] = *g;
+		total -= g->bytes;
+		res.bytes_freed += g->bytes;
 	}
-	if (k == 0)
+	for (size_t i = 0; i < n; i++) {
+		const struct cu_seg_row *g = &rows[i];
+		if (g->status == CU_SEG_DELETED || del[i])
+			continue;
+		if (g->status != CU_SEG_CLOSED || g->seq == w->hdr.seq || i + 1 == n)
+			break;
+		if (g->start_us >= 0 && !cu_lock_covers(spans, nspans, g)) {
+			res.next_deletable_us = g->start_us;
+			break;
+		}
+	}
+	if (ndel == 0)
 		goto done;
-	struct cu_record rec = {
-		.kind = CU_REC_RETENTION, .from_us = rows[0].start_us, .to_us = rows[k - 1].end_us,
-		.aux1 = rows[0].seq, .aux2 = rows[k].seq,
-	};
-	memcpy(rec.hash, rows[k - 1].end_chain, CU_SHA256_LEN);
-	snprintf(rec.reason, sizeof(rec.reason),
-	         "retention: %zu segment(s) deleted (max age %lld s, max bytes %llu)", k,
-	         (long long)(max_age_us / 1000000), (unsigned long long)max_bytes);
-	if ((r = add_record(w, &rec)) < 0) {
-		r = rollback(w, r);
+	if ((r = retention_records(w, rows, n, del, max_age_us, max_bytes, &recs, &nrecs)) < 0)
 		goto out;
+	for (size_t i = 0; i < nrecs; i++) {
+		if ((r = add_record(w, &recs[i])) < 0) {
+			r = rollback(w, r);
+			goto out;
+		}
 	}
-	/* The record is signed and durable before anything is removed. */
+	/* The records are signed and durable before anything is removed. */
 	if ((r = seal_and_flush(w)) < 0)
 		goto out;
-	if ((r = cu_catalog_segments_delete(w->s, w->cam.row, rows[0].seq, rows[k - 1].seq)) < 0)
+	if ((r = cu_lock_segments_delete(w->s, w->cam.row, gone, ndel, now_us)) < 0)
 		goto out;
-	for (size_t i = 0; i < k; i++) {
+	for (size_t i = 0; i < ndel; i++) {
 		char path[PATH_MAX];
-		if (cu_store_segment_path(w->s, w->cam.id, rows[i].seq, path, sizeof(path)) == 0 &&
+		if (cu_store_segment_path(w->s, w->cam.id, gone[i].seq, path, sizeof(path)) == 0 &&
 		    unlink(path) < 0 && errno != ENOENT) {
 			r = cu_fail_errno(errno, "deleting %s", path);
 			goto out;
 		}
 	}
-	res.segments_deleted = k;
+	res.segments_deleted = ndel;
 	r = cu_fsync_dir(w->cam_dir);
 done:
 	if (ret != NULL && r == 0)
 		*ret = res;
 out:
 	free(rows);
+	free(gone);
+	free(spans);
+	free(recs);
+	free(del);
 	return r;
 }
 

@@ -30,6 +30,7 @@ cu_strerror(int err)
 	case CU_ERR_BUSY: return "in use by another process";
 	case CU_ERR_TAMPERED: return "integrity check failed";
 	case CU_ERR_MEDIA: return "unreadable media";
+	case CU_ERR_CANCELLED: return "cancelled";
 	}
 	return "unknown error";
 }

@@ -59,3 +59,43 @@ cu_unhex(const char *s, uint8_t *out, size_t n)
 	}
 	return 0;
 }
+
+size_t
+cu_utf8_next(const uint8_t *s, size_t n, uint32_t *ret_cp)
+{
+	uint8_t lead = s[0];
+	if (lead < 0x80) {
+		*ret_cp = lead;
+		return 1;
+	}
+	/* the lead byte gives the length and the smallest code point that may
+	 * use it (anything below is an overlong form) */
+	size_t len;
+	uint32_t cp, least;
+	if (lead >= 0xc2 && lead <= 0xdf) {
+		len = 2;
+		cp = lead & 0x1fu;
+		least = 0x80;
+	} else if (lead >= 0xe0 && lead <= 0xef) {
+		len = 3;
+		cp = lead & 0x0fu;
+		least = 0x800;
+	} else if (lead >= 0xf0 && lead <= 0xf4) {
+		len = 4;
+		cp = lead & 0x07u;
+		least = 0x10000;
+	} else {
+		return 0; /* a continuation byte, 0xc0/0xc1, or 0xf5 and up */
+	}
+	if (n < len)
+		return 0;
+	for (size_t k = 1; k < len; k++) {
+		if ((s[k] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[k] & 0x3fu);
+	}
+	if (cp < least || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*ret_cp = cp;
+	return len;
+}

@@ -2,6 +2,7 @@
 #ifndef CU_UTIL_PARSE_H
 #define CU_UTIL_PARSE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Parses a whole decimal string of digits only (no sign, no spaces, no empty
@@ -14,5 +15,11 @@ void cu_hex(const uint8_t *in, size_t n, char *out);
 
 /* Parses exactly 2n hex digits into out. Returns 0 or CU_ERR_FORMAT. */
 int cu_unhex(const char *s, uint8_t *out, size_t n);
+
+/* Decodes the UTF-8 sequence that starts s (n >= 1 bytes readable) as RFC 3629
+ * allows it: no overlong forms, no surrogates, nothing above U+10FFFF.
+ * Returns its length (1 to 4) with the code point in *ret_cp, or 0 when the
+ * bytes are not valid UTF-8 (then *ret_cp is not written). */
+size_t cu_utf8_next(const uint8_t *s, size_t n, uint32_t *ret_cp);
 
 #endif

@@ -42,6 +42,14 @@ def iso(us):
     return f"{base}.{frac:06d}Z" if frac else base + "Z"
 
 
+def parse_iso(text):
+    """µs since the epoch of custody's ISO 8601 form (UTC, 'Z')."""
+    base, _, frac = text.rstrip("Z").partition(".")
+    t = datetime.datetime.strptime(base, "%Y-%m-%dT%H:%M:%S").replace(
+        tzinfo=datetime.timezone.utc)
+    return int(t.timestamp()) * 1_000_000 + (int(frac.ljust(6, "0")) if frac else 0)
+
+
 def make_clip(path, seconds=8, size="320x240", audio=False):
     args = ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
             f"testsrc2=size={size}:rate=25"]

@@ -261,6 +261,63 @@ class Tamper(unittest.TestCase):
         os.rename(tmp, b)
         self.expect_tampered(s, "cam1", 2, ["another camera or segment number"])
 
+    # --- retention around an evidence lock (a store with holes) ---
+
+    def holey(self):
+        """A copy of the strong store after a retention run that an evidence
+        lock over 2.5-4.5 s kept from cam1's segments 2 and 3: segments 1 and
+        4 are deleted, and the retention run's own segment 5 follows a hole."""
+        s = self.fresh("strong")
+        t0 = self.base_start("cam1", 1)
+        p = subprocess.run([os.environ["CU_TESTWRITER"], s.dir, s.pw, "cam1", "--lock-retention",
+                            str(t0 + 2_500_000), str(t0 + 4_500_000)],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(p.stdout.split(), ["deleted", "2", "locked", "2"])
+        self.assertEqual([r[0] for r in s.segments("cam1") if r[1] != 2], [2, 3, 5])
+        return s
+
+    def remove_segment(self, s, camera, seq):
+        os.unlink(s.segment_path(camera, seq))
+        with s.db() as c:
+            c.execute("DELETE FROM segments WHERE seq = ? AND camera = "
+                      "(SELECT id FROM cameras WHERE name = ?)", (seq, camera))
+
+    def created(self, s, camera, seq):
+        """A segment's creation time (header bytes 88-95): the time verify names
+        for a segment without frames."""
+        return struct.unpack_from("<q", self.read(s.segment_path(camera, seq)), 88)[0]
+
+    def test_retention_hole_intact(self):
+        s = self.holey()
+        code, rep = s.verify()
+        self.assertEqual(code, 0, rep)
+        cams = {c["name"]: c for c in rep["cameras"]}
+        self.assertEqual(cams["cam1"]["frames"], 100)  # segments 2 and 3: 2-6 s
+        self.assertEqual(cams["cam1"]["from"], iso(self.base_start("cam1", 2)))
+        self.assertEqual(len([g for g in cams["cam1"]["gaps"] if g["kind"] == "retention"]), 2)
+        self.assertEqual(cams["cam2"]["frames"], 200)
+
+    def test_retention_hole_kept_segment_removed(self):
+        s = self.holey()
+        self.remove_segment(s, "cam1", 3)  # the hole before 5 now starts at 3
+        self.expect_tampered(s, "cam1", 5, ["does not follow on"],
+                             time_us=self.created(s, "cam1", 5))
+
+    def test_retention_hole_first_kept_removed(self):
+        s = self.holey()
+        self.remove_segment(s, "cam1", 2)
+        self.expect_tampered(s, "cam1", 3, ["without a signed retention record"])
+
+    def test_retention_hole_all_kept_removed(self):
+        # 2 and 3 gone: what is left looks like one deleted prefix before 5, but
+        # the records name 2 as kept
+        s = self.holey()
+        self.remove_segment(s, "cam1", 2)
+        self.remove_segment(s, "cam1", 3)
+        self.expect_tampered(s, "cam1", 5, ["without a signed retention record"],
+                             time_us=self.created(s, "cam1", 5))
+
     # --- catalogue ---
 
     def test_catalogue_time_edited(self):

@@ -193,7 +193,7 @@ class Users(cutest.TempDirTest):
         self.assertEqual(digest(), before)
         self.assertEqual(sorted(os.listdir(self.s.dir)),
                          ["auth.db", "cameras", "catalog.db", "keyring.json", "server.pem",
-                          "site-ca.pem"])
+                          "site-ca.pem", "tls"])
 
     def test_bad_input(self):
         self.ok("role", "add", "--name", "viewers")

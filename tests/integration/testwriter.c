@@ -6,7 +6,14 @@
  * cu_writer_append returns (stdout flushed each time), so a test that kills
  * it with SIGKILL knows exactly which frames were handed to the store. On
  * SIGTERM it closes the writer cleanly and prints "stopped". Frame times are
- * the wall clock; every 25th frame is a key frame. */
+ * the wall clock; every 25th frame is a key frame.
+ *
+ *   cu-testwriter STORE PASSWORD-FILE CAMERA --lock-retention FROM_US TO_US
+ *
+ * records nothing: it puts an evidence lock on CAMERA over [FROM_US, TO_US],
+ * runs retention with a one-byte limit (everything closed and not locked
+ * goes), prints "deleted N locked M" and closes the writer, for the tamper
+ * tests of a store with holes. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,15 +35,51 @@ on_term(int sig)
 	stop = 1;
 }
 
+/* Lock [from, to] on camera, retention down to one byte, close. */
+static int
+lock_retention(cu_store *s, const char *camera, const char *from, const char *to)
+{
+	uint64_t f, t;
+	struct cu_lock *l = calloc(1, sizeof(*l));
+	cu_writer *w = NULL;
+	struct cu_retention_result res;
+	int r = l == NULL ? CU_ERR_NOMEM : 0;
+	if (r < 0 || (r = cu_parse_u64(from, INT64_MAX, "FROM_US", &f)) < 0 ||
+	    (r = cu_parse_u64(to, INT64_MAX, "TO_US", &t)) < 0)
+		goto out;
+	snprintf(l->headline, sizeof(l->headline), "tamper test");
+	snprintf(l->created_by, sizeof(l->created_by), "cu-testwriter");
+	snprintf(l->cameras[0], sizeof(l->cameras[0]), "%s", camera);
+	l->ncameras = 1;
+	l->from_us = (int64_t)f;
+	l->to_us = (int64_t)t;
+	if ((r = cu_writer_open(s, camera, &w)) < 0 || (r = cu_lock_create(s, l)) < 0 ||
+	    (r = cu_writer_retention(w, 0, 1, cu_time_now_us(), &res)) < 0)
+		goto out;
+	printf("deleted %llu locked %llu\n", (unsigned long long)res.segments_deleted,
+	       (unsigned long long)res.segments_locked);
+out:
+	if (w != NULL) {
+		int r2 = cu_writer_close(w);
+		if (r == 0)
+			r = r2;
+	}
+	free(l);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
-	if (argc < 4 || argc > 5) {
-		fprintf(stderr, "usage: cu-testwriter STORE PASSWORD-FILE CAMERA [FPS]\n");
+	bool lock_mode = argc == 7 && strcmp(argv[4], "--lock-retention") == 0;
+	if (!lock_mode && (argc < 4 || argc > 5)) {
+		fprintf(stderr, "usage: cu-testwriter STORE PASSWORD-FILE CAMERA [FPS]\n"
+		        "       cu-testwriter STORE PASSWORD-FILE CAMERA --lock-retention FROM_US "
+		        "TO_US\n");
 		return 2;
 	}
 	uint64_t fps = 25;
-	if (argc == 5 && (cu_parse_u64(argv[4], 1000, "FPS", &fps) < 0 || fps == 0)) {
+	if (argc == 5 && !lock_mode && (cu_parse_u64(argv[4], 1000, "FPS", &fps) < 0 || fps == 0)) {
 		fprintf(stderr, "cu-testwriter: FPS must be 1..1000\n");
 		return 2;
 	}
@@ -54,6 +97,13 @@ main(int argc, char **argv)
 	cu_writer *w;
 	int r = cu_store_open(argv[1], (const char *)pw, pwlen, &s);
 	free(pw);
+	if (r == 0 && lock_mode) {
+		r = lock_retention(s, argv[3], argv[5], argv[6]);
+		cu_store_close(s);
+		if (r < 0)
+			fprintf(stderr, "cu-testwriter: %s: %s\n", cu_strerror(r), cu_error_detail());
+		return r < 0 ? 2 : 0;
+	}
 	if (r < 0 || (r = cu_writer_open(s, argv[3], &w)) < 0) {
 		fprintf(stderr, "cu-testwriter: %s: %s\n", cu_strerror(r), cu_error_detail());
 		return 2;

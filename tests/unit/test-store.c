@@ -567,6 +567,613 @@ test_long_duration_then_short(void **state)
 	cu_store_close(s);
 }
 
+/* ---- evidence locks and bookmarks ---- */
+
+static void
+copy_dir(const char *from, const char *to)
+{
+	char cmd[3 * PATH_MAX];
+	assert_true(snprintf(cmd, sizeof(cmd), "cp -a '%s' '%s'", from, to) < (int)sizeof(cmd));
+	assert_int_equal(system(cmd), 0);
+}
+
+/* Runs SQL on a store's catalogue directly, as someone editing it would. */
+static void
+catalog_sql(const char *dir, const char *sql)
+{
+	char path[PATH_MAX];
+	sqlite3 *db;
+	assert_int_equal(cu_path(path, sizeof(path), "%s/catalog.db", dir), 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* Removes a segment file and its catalogue row, as an attacker would. */
+static void
+remove_segment(const char *dir, const char *camera, uint64_t seq)
+{
+	cu_store *s = open_store(dir);
+	struct cu_cam_row cr;
+	char path[PATH_MAX], sql[256];
+	assert_int_equal(cu_catalog_camera(s, camera, false, &cr), 0);
+	assert_int_equal(cu_store_segment_path(s, cr.id, seq, path, sizeof(path)), 0);
+	cu_store_close(s);
+	assert_int_equal(unlink(path), 0);
+	snprintf(sql, sizeof(sql), "DELETE FROM segments WHERE seq = %llu AND camera = "
+	         "(SELECT id FROM cameras WHERE name = '%s')", (unsigned long long)seq, camera);
+	catalog_sql(dir, sql);
+}
+
+static void
+expect_tampered(const char *dir, uint64_t seg, int64_t when, const char *words)
+{
+	cu_store *s = open_store(dir);
+	struct cu_verify_report *rep = verify(s, NULL, 0, 0);
+	const struct cu_verify_camera *c = cam(rep, "cam");
+	if (!rep->tampered || !c->tampered || c->fail_segment != seg || c->fail_time_us != when ||
+	    strstr(c->fail_reason, words) == NULL)
+		fail_msg("%s: expected segment %llu at %lld (\"%s\"), got tampered=%d segment %llu at "
+		         "%lld: %s", dir, (unsigned long long)seg, (long long)when, words, c->tampered,
+		         (unsigned long long)c->fail_segment, (long long)c->fail_time_us,
+		         c->fail_reason);
+	cu_verify_report_free(rep);
+	cu_store_close(s);
+}
+
+static void
+expect_intact(cu_store *s)
+{
+	struct cu_verify_report *rep = verify(s, NULL, 0, 0);
+	for (size_t i = 0; i < rep->ncameras; i++)
+		if (rep->cameras[i].tampered)
+			fail_msg("camera %s: segment %llu: %s", rep->cameras[i].name,
+			         (unsigned long long)rep->cameras[i].fail_segment,
+			         rep->cameras[i].fail_reason);
+	assert_false(rep->tampered);
+	cu_verify_report_free(rep);
+}
+
+static struct cu_lock *
+new_lock(const char *camera, int64_t from, int64_t to)
+{
+	struct cu_lock *l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	snprintf(l->headline, sizeof(l->headline), "Incident at the gate \xe2\x80\x94 case 17");
+	snprintf(l->description, sizeof(l->description),
+	         "Reported by the night shift.\n\tKeep until the trial.");
+	l->ncameras = 1;
+	snprintf(l->cameras[0], sizeof(l->cameras[0]), "%s", camera);
+	l->from_us = from;
+	l->to_us = to;
+	snprintf(l->created_by, sizeof(l->created_by), "alice");
+	return l;
+}
+
+static int64_t
+add_lock(cu_store *s, const char *camera, int64_t from, int64_t to, int64_t expires)
+{
+	struct cu_lock *l = new_lock(camera, from, to);
+	l->expires_us = expires;
+	assert_int_equal(cu_lock_create(s, l), 0);
+	int64_t id = l->id;
+	free(l);
+	return id;
+}
+
+/* A copy of good with one change must be refused with err, naming field. */
+static void
+lock_refused(cu_store *s, const struct cu_lock *good, void (*change)(struct cu_lock *), int err,
+             const char *field)
+{
+	struct cu_lock *l = malloc(sizeof(*l));
+	assert_non_null(l);
+	memcpy(l, good, sizeof(*l));
+	change(l);
+	int r = cu_lock_create(s, l);
+	if (r != err || strstr(cu_error_detail(), field) == NULL)
+		fail_msg("expected %d naming \"%s\", got %d: %s", err, field, r, cu_error_detail());
+	assert_int_equal(l->id, 0);
+	free(l);
+}
+
+static void headline_empty(struct cu_lock *l) { l->headline[0] = '\0'; }
+static void headline_long(struct cu_lock *l) { memset(l->headline, 'h', CU_LOCK_HEADLINE_MAX + 1); }
+static void headline_newline(struct cu_lock *l) { memcpy(l->headline, "two\nlines", 10); }
+static void headline_not_utf8(struct cu_lock *l) { memcpy(l->headline, "caf\xe9", 5); }
+static void headline_c1(struct cu_lock *l) { memcpy(l->headline, "a\xc2\x85z", 5); }
+static void description_long(struct cu_lock *l)
+{
+	memset(l->description, 'd', CU_LOCK_DESCRIPTION_MAX + 1); /* no NUL within the field */
+}
+static void description_control(struct cu_lock *l) { memcpy(l->description, "bell\a", 6); }
+static void description_cr(struct cu_lock *l) { memcpy(l->description, "line\r\n", 7); }
+static void no_cameras(struct cu_lock *l) { l->ncameras = 0; }
+static void too_many_cameras(struct cu_lock *l) { l->ncameras = CU_LOCK_CAMERAS_MAX + 1; }
+static void camera_bad_name(struct cu_lock *l) { memcpy(l->cameras[0], "bad name", 9); }
+static void camera_unknown(struct cu_lock *l) { memcpy(l->cameras[0], "nobody", 7); }
+static void camera_twice(struct cu_lock *l)
+{
+	l->ncameras = 2;
+	memcpy(l->cameras[1], l->cameras[0], sizeof(l->cameras[0]));
+}
+static void from_zero(struct cu_lock *l) { l->from_us = 0; }
+static void to_year_10000(struct cu_lock *l) { l->to_us = INT64_C(253402300800000000); }
+static void to_before_from(struct cu_lock *l) { l->to_us = l->from_us; }
+static void expires_negative(struct cu_lock *l) { l->expires_us = -5; }
+static void creator_empty(struct cu_lock *l) { l->created_by[0] = '\0'; }
+static void creator_long(struct cu_lock *l) { memset(l->created_by, 'u', CU_ACTOR_MAX + 1); }
+
+static void
+test_locks(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_store(dir, sizeof(dir), CU_ENC_STRONG, 0);
+	cu_store *s = open_store(dir);
+	cu_writer *w;
+	assert_int_equal(cu_writer_open(s, "cam", &w), 0);
+	assert_int_equal(cu_writer_close(w), 0);
+	assert_int_equal(cu_writer_open(s, "cam2", &w), 0);
+	assert_int_equal(cu_writer_close(w), 0);
+
+	struct cu_lock *good = new_lock("cam", T0 + 1000000, T0 + 3000000);
+	static const struct {
+		void (*change)(struct cu_lock *);
+		int err;
+		const char *field;
+	} bad[] = {
+		{headline_empty, CU_ERR_INVAL, "headline"},
+		{headline_long, CU_ERR_INVAL, "headline"},
+		{headline_newline, CU_ERR_INVAL, "headline"},
+		{headline_not_utf8, CU_ERR_INVAL, "headline"},
+		{headline_c1, CU_ERR_INVAL, "headline"},
+		{description_long, CU_ERR_INVAL, "description"},
+		{description_control, CU_ERR_INVAL, "description"},
+		{description_cr, CU_ERR_INVAL, "description"},
+		{no_cameras, CU_ERR_INVAL, "cameras"},
+		{too_many_cameras, CU_ERR_INVAL, "cameras"},
+		{camera_bad_name, CU_ERR_INVAL, "cameras"},
+		{camera_unknown, CU_ERR_NOTFOUND, "nobody"},
+		{camera_twice, CU_ERR_INVAL, "cameras"},
+		{from_zero, CU_ERR_INVAL, "from_us"},
+		{to_year_10000, CU_ERR_INVAL, "to_us"},
+		{to_before_from, CU_ERR_INVAL, "to_us"},
+		{expires_negative, CU_ERR_INVAL, "expires_us"},
+		{creator_empty, CU_ERR_INVAL, "created_by"},
+		{creator_long, CU_ERR_INVAL, "created_by"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		lock_refused(s, good, bad[i].change, bad[i].err, bad[i].field);
+	struct cu_lock *l;
+	size_t n;
+	assert_int_equal(cu_lock_list(s, NULL, true, T0, &l, &n), 0);
+	assert_int_equal(n, 0); /* nothing refused was stored */
+	free(l);
+
+	/* create and read back */
+	int64_t before = cu_time_now_us();
+	assert_int_equal(cu_lock_create(s, good), 0);
+	assert_true(good->id > 0);
+	assert_true(good->created_us >= before && good->updated_us == good->created_us);
+	struct cu_lock *got = malloc(sizeof(*got));
+	assert_non_null(got);
+	assert_int_equal(cu_lock_get(s, good->id, got), 0);
+	assert_memory_equal(got, good, sizeof(*got) - 0); /* every field, padding zeroed by calloc */
+	assert_string_equal(got->description, "Reported by the night shift.\n\tKeep until the trial.");
+
+	/* update: new text, cameras and span; who made it stays */
+	struct cu_lock *upd = malloc(sizeof(*upd));
+	assert_non_null(upd);
+	memcpy(upd, good, sizeof(*upd));
+	snprintf(upd->headline, sizeof(upd->headline), "Incident 17, widened");
+	upd->ncameras = 2;
+	snprintf(upd->cameras[0], sizeof(upd->cameras[0]), "cam2");
+	snprintf(upd->cameras[1], sizeof(upd->cameras[1]), "cam");
+	upd->to_us = T0 + 9000000;
+	snprintf(upd->created_by, sizeof(upd->created_by), "mallory");
+	assert_int_equal(cu_lock_update(s, upd), 0);
+	assert_int_equal(cu_lock_get(s, good->id, got), 0);
+	assert_string_equal(got->headline, "Incident 17, widened");
+	assert_int_equal(got->ncameras, 2);
+	assert_string_equal(got->cameras[0], "cam2");
+	assert_string_equal(got->cameras[1], "cam");
+	assert_int_equal(got->to_us, T0 + 9000000);
+	assert_string_equal(got->created_by, "alice");
+	assert_int_equal(got->created_us, good->created_us);
+	assert_true(got->updated_us >= good->created_us);
+	upd->id = 424242;
+	assert_int_equal(cu_lock_update(s, upd), CU_ERR_NOTFOUND);
+	upd->id = good->id;
+	upd->ncameras = 0;
+	assert_int_equal(cu_lock_update(s, upd), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "cameras"));
+	snprintf(upd->cameras[0], sizeof(upd->cameras[0]), "nobody");
+	upd->ncameras = 1;
+	assert_int_equal(cu_lock_update(s, upd), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_lock_get(s, good->id, got), 0);
+	assert_int_equal(got->ncameras, 2); /* a refused update changes nothing */
+
+	/* list: by camera, expired ones only when asked */
+	int64_t expired = add_lock(s, "cam2", T0, T0 + 1000000, T0 + 5000000);
+	assert_int_equal(cu_lock_list(s, NULL, false, T0 + 5000000, &l, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(l[0].id, good->id);
+	free(l);
+	assert_int_equal(cu_lock_list(s, NULL, false, T0 + 4999999, &l, &n), 0);
+	assert_int_equal(n, 2);
+	free(l);
+	assert_int_equal(cu_lock_list(s, "cam2", true, T0 + 6000000, &l, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(l[0].id, good->id);
+	assert_int_equal(l[1].id, expired);
+	assert_true(l[0].id < l[1].id);
+	free(l);
+	assert_int_equal(cu_lock_list(s, "cam", true, T0 + 6000000, &l, &n), 0);
+	assert_int_equal(n, 1);
+	free(l);
+	assert_int_equal(cu_lock_list(s, "nobody", true, 0, &l, &n), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_lock_list(s, "bad name", true, 0, &l, &n), CU_ERR_INVAL);
+
+	/* delete */
+	assert_int_equal(cu_lock_delete(s, expired), 0);
+	assert_int_equal(cu_lock_get(s, expired, got), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_lock_delete(s, expired), CU_ERR_NOTFOUND);
+	cu_store_close(s);
+
+	/* without the password: read, and make (the catalogue becomes writable) */
+	assert_int_equal(cu_store_open(dir, NULL, 0, &s), 0);
+	assert_int_equal(cu_lock_get(s, good->id, got), 0);
+	assert_string_equal(got->headline, "Incident 17, widened");
+	assert_int_equal(cu_lock_list(s, NULL, true, 0, &l, &n), 0);
+	assert_int_equal(n, 1);
+	free(l);
+	int64_t third = add_lock(s, "cam", T0, T0 + 1, 0);
+	assert_true(third > expired); /* ids are never reused */
+	cu_store_close(s);
+
+	/* a catalogue from before the lock tables reads as having none */
+	catalog_sql(dir, "DROP TABLE lock_cameras; DROP TABLE locks; DROP TABLE bookmarks;");
+	assert_int_equal(cu_store_open(dir, NULL, 0, &s), 0);
+	assert_int_equal(cu_lock_list(s, NULL, true, 0, &l, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(l);
+	assert_int_equal(cu_lock_get(s, good->id, got), CU_ERR_NOTFOUND);
+	struct cu_bookmark *bl;
+	assert_int_equal(cu_bookmark_list(s, NULL, 0, 0, 10, &bl, &n), 0);
+	assert_int_equal(n, 0);
+	/* and its first change adds them */
+	add_lock(s, "cam", T0, T0 + 1, 0);
+	assert_int_equal(cu_lock_list(s, "cam", true, 0, &l, &n), 0);
+	assert_int_equal(n, 1);
+	free(l);
+	cu_store_close(s);
+	s = open_store(dir);
+	expect_intact(s);
+	cu_store_close(s);
+
+	/* the version-1 test vectors (never to be regenerated) have no lock tables */
+	char vec[PATH_MAX], copy[PATH_MAX];
+	const char *data = getenv("CU_TEST_DATA");
+	if (data != NULL) {
+		assert_int_equal(cu_path(vec, sizeof(vec), "%s/store-vector/none", data), 0);
+		assert_int_equal(cu_path(copy, sizeof(copy), "%s/vector-copy", tmproot), 0);
+		copy_dir(vec, copy);
+		assert_int_equal(cu_store_open(copy, NULL, 0, &s), 0);
+		assert_int_equal(cu_lock_list(s, "cam1", true, 0, &l, &n), 0);
+		assert_int_equal(n, 0);
+		assert_int_equal(cu_bookmark_list(s, "cam1", 0, 0, 10, &bl, &n), 0);
+		assert_int_equal(n, 0);
+		cu_store_close(s);
+	}
+	free(good);
+	free(got);
+	free(upd);
+}
+
+static void
+test_bookmarks(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_store(dir, sizeof(dir), CU_ENC_NONE, 0);
+	cu_store *s = open_store(dir);
+	cu_writer *w;
+	assert_int_equal(cu_writer_open(s, "cam", &w), 0);
+	assert_int_equal(cu_writer_close(w), 0);
+	assert_int_equal(cu_writer_open(s, "cam2", &w), 0);
+	assert_int_equal(cu_writer_close(w), 0);
+	struct cu_bookmark b = {.at_us = T0 + 1000000};
+	snprintf(b.camera, sizeof(b.camera), "cam");
+	snprintf(b.title, sizeof(b.title), "Door opens");
+	snprintf(b.created_by, sizeof(b.created_by), "bob");
+	struct cu_bookmark bad = b;
+	bad.title[0] = '\0';
+	assert_int_equal(cu_bookmark_create(s, &bad), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "title"));
+	bad = b;
+	memcpy(bad.title, "tab\there", 9);
+	assert_int_equal(cu_bookmark_create(s, &bad), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "title"));
+	bad = b;
+	memset(bad.description, 'x', CU_BOOKMARK_DESCRIPTION_MAX + 1);
+	assert_int_equal(cu_bookmark_create(s, &bad), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "description"));
+	bad = b;
+	bad.at_us = 0;
+	assert_int_equal(cu_bookmark_create(s, &bad), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "at_us"));
+	bad = b;
+	bad.end_us = bad.at_us;
+	assert_int_equal(cu_bookmark_create(s, &bad), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "end_us"));
+	bad = b;
+	memcpy(bad.camera, "-x", 3);
+	assert_int_equal(cu_bookmark_create(s, &bad), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "camera"));
+	bad = b;
+	memcpy(bad.camera, "nobody", 7);
+	assert_int_equal(cu_bookmark_create(s, &bad), CU_ERR_NOTFOUND);
+	assert_non_null(strstr(cu_error_detail(), "nobody"));
+	bad = b;
+	bad.created_by[0] = '\0';
+	assert_int_equal(cu_bookmark_create(s, &bad), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "created_by"));
+	assert_int_equal(bad.id, 0);
+
+	/* a moment at 1 s, a span 2-5 s, another camera at 3 s */
+	struct cu_bookmark moment = b, span = b, other = b;
+	assert_int_equal(cu_bookmark_create(s, &moment), 0);
+	span.at_us = T0 + 2000000;
+	span.end_us = T0 + 5000000;
+	snprintf(span.title, sizeof(span.title), "Van parked");
+	snprintf(span.description, sizeof(span.description), "White van,\nno plates.");
+	assert_int_equal(cu_bookmark_create(s, &span), 0);
+	other.at_us = T0 + 3000000;
+	snprintf(other.camera, sizeof(other.camera), "cam2");
+	assert_int_equal(cu_bookmark_create(s, &other), 0);
+	assert_true(moment.id > 0 && span.id > moment.id && other.id > span.id);
+	assert_true(moment.created_us > 0);
+	struct cu_bookmark got;
+	assert_int_equal(cu_bookmark_get(s, span.id, &got), 0);
+	assert_memory_equal(&got, &span, sizeof(got));
+
+	struct cu_bookmark *l;
+	size_t n;
+	assert_int_equal(cu_bookmark_list(s, NULL, 0, 0, 100, &l, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(l[0].id, moment.id);
+	assert_int_equal(l[1].id, span.id);
+	assert_int_equal(l[2].id, other.id);
+	free(l);
+	assert_int_equal(cu_bookmark_list(s, NULL, 0, 0, 2, &l, &n), 0);
+	assert_int_equal(n, 2);
+	free(l);
+	/* overlap: the span reaches into [4 s, 6 s]; the moment is not in [1.5 s, 1.9 s] */
+	assert_int_equal(cu_bookmark_list(s, "cam", T0 + 4000000, T0 + 6000000, 10, &l, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(l[0].id, span.id);
+	free(l);
+	assert_int_equal(cu_bookmark_list(s, "cam", T0 + 1500000, T0 + 1900000, 10, &l, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(cu_bookmark_list(s, "cam", T0 + 1000000, T0 + 1000000, 10, &l, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(l[0].id, moment.id);
+	free(l);
+	assert_int_equal(cu_bookmark_list(s, "cam", T0 + 2500000, 0, 10, &l, &n), 0);
+	assert_int_equal(n, 1);
+	free(l);
+	assert_int_equal(cu_bookmark_list(s, NULL, 0, 0, 0, &l, &n), CU_ERR_INVAL);
+	assert_int_equal(cu_bookmark_list(s, NULL, 0, 0, CU_BOOKMARK_LIST_MAX + 1, &l, &n),
+	                 CU_ERR_INVAL);
+	assert_int_equal(cu_bookmark_list(s, NULL, -1, 0, 10, &l, &n), CU_ERR_INVAL);
+	assert_int_equal(cu_bookmark_list(s, NULL, T0 + 2, T0 + 1, 10, &l, &n), CU_ERR_INVAL);
+	assert_int_equal(cu_bookmark_list(s, "nobody", 0, 0, 10, &l, &n), CU_ERR_NOTFOUND);
+
+	assert_int_equal(cu_bookmark_delete(s, moment.id), 0);
+	assert_int_equal(cu_bookmark_get(s, moment.id, &got), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_bookmark_delete(s, moment.id), CU_ERR_NOTFOUND);
+	cu_store_close(s);
+	/* read without the password */
+	assert_int_equal(cu_store_open(dir, NULL, 0, &s), 0);
+	assert_int_equal(cu_bookmark_list(s, NULL, 0, 0, 10, &l, &n), 0);
+	assert_int_equal(n, 2);
+	free(l);
+	cu_store_close(s);
+}
+
+static uint64_t
+retention_gaps(const struct cu_verify_report *rep)
+{
+	const struct cu_verify_camera *c = cam(rep, "cam");
+	uint64_t n = 0;
+	for (size_t i = 0; i < c->ngaps; i++)
+		n += c->gaps[i].kind == CU_REC_RETENTION;
+	return n;
+}
+
+/* Which segments of camera "cam" remain (not deleted), as a bit set. */
+static uint64_t
+remaining(cu_store *s)
+{
+	struct cu_cam_row cr;
+	struct cu_seg_row *rows;
+	size_t n;
+	uint64_t bits = 0;
+	assert_int_equal(cu_catalog_camera(s, "cam", false, &cr), 0);
+	assert_int_equal(cu_catalog_segments(s, cr.row, false, &rows, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		bits |= UINT64_C(1) << rows[i].seq;
+	free(rows);
+	return bits;
+}
+
+#define SEGS(...) segs_bits((const int[]){__VA_ARGS__, 0})
+static uint64_t
+segs_bits(const int *v)
+{
+	uint64_t bits = 0;
+	for (; *v != 0; v++)
+		bits |= UINT64_C(1) << *v;
+	return bits;
+}
+
+#define SEC INT64_C(1000000)
+
+static void
+test_retention_keeps_locked(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_store(dir, sizeof(dir), CU_ENC_STRONG, SEC);
+	cu_store *s = open_store(dir);
+	cu_writer *w;
+	assert_int_equal(cu_writer_open(s, "cam2", &w), 0);
+	assert_int_equal(cu_writer_close(w), 0);
+	assert_int_equal(cu_writer_open(s, "cam", &w), 0);
+	write_frames(w, T0, 0, 250); /* segment k holds [k-1 s, k s]; 10 is open */
+	assert_int_equal(remaining(s), SEGS(1, 2, 3, 4, 5, 6, 7, 8, 9, 10));
+	/* kept: 5 and 6; not kept: 2 (lock expired), anything for another camera */
+	int64_t lock = add_lock(s, "cam", T0 + 4200000, T0 + 5500000, 0);
+	add_lock(s, "cam", T0 + 1200000, T0 + 1500000, T0 + 50 * SEC);
+	add_lock(s, "cam2", T0, T0 + 20 * SEC, 0);
+
+	/* a byte limit that locked footage alone exceeds: everything else goes */
+	struct cu_retention_result res;
+	assert_int_equal(cu_writer_retention(w, 0, 1, T0 + 100 * SEC, &res), 0);
+	assert_int_equal(res.segments_deleted, 7);
+	assert_int_equal(res.segments_locked, 2);
+	assert_true(res.bytes_freed > 0);
+	assert_int_equal(res.next_deletable_us, -1);
+	assert_int_equal(remaining(s), SEGS(5, 6, 10));
+	struct cu_verify_report *rep = verify(s, NULL, 0, 0);
+	assert_false(rep->tampered);
+	assert_int_equal(retention_gaps(rep), 2); /* segments 1-4, segments 7-9 */
+	assert_int_equal(cam(rep, "cam")->first_us, T0 + 4 * SEC);
+	assert_int_equal(cam(rep, "cam")->segments, 3);
+	cu_verify_report_free(rep);
+	/* a window across the hole: its record is in segment 10 */
+	rep = verify(s, "cam", T0 + 5500000, T0 + 9500000);
+	assert_false(rep->tampered);
+	assert_int_equal(cam(rep, "cam")->segments, 2);
+	cu_verify_report_free(rep);
+
+	/* the locked range reads, from the key frame before it */
+	struct collect c = {.bytes_ok = true};
+	struct cu_read_info info;
+	assert_int_equal(cu_store_read(s, "cam", T0 + 4200000, T0 + 5500000, collect_frame, &c,
+	                               &info), 0);
+	assert_true(c.first_key);
+	assert_int_equal(c.first, T0 + 4 * SEC);
+	assert_int_equal(c.last, T0 + 5480000);
+	assert_int_equal(c.n, 38);
+	assert_true(c.bytes_ok);
+	/* and so does everything, across the hole */
+	c = (struct collect){.bytes_ok = true};
+	assert_int_equal(cu_store_read(s, "cam", 0, 0, collect_frame, &c, &info), 0);
+	assert_int_equal(c.n, 75);
+	assert_true(c.bytes_ok);
+
+	/* later: 10-13 go by age, 5 and 6 stay; segment 10 held the records of
+	 * the first run, so the holes are stated again in segment 16 */
+	write_frames(w, T0, 250, 150);
+	assert_int_equal(cu_writer_retention(w, 3 * SEC, 0, T0 + 17 * SEC, &res), 0);
+	assert_int_equal(res.segments_deleted, 4);
+	assert_int_equal(res.segments_locked, 2);
+	assert_int_equal(res.next_deletable_us, T0 + 13 * SEC);
+	assert_int_equal(remaining(s), SEGS(5, 6, 14, 15, 16));
+	/* no limits: a question, answered without deleting or writing anything */
+	struct cu_retention_result q;
+	assert_int_equal(cu_writer_retention(w, 0, 0, T0 + 17 * SEC, &q), 0);
+	assert_int_equal(q.segments_deleted, 0);
+	assert_int_equal(q.next_deletable_us, T0 + 13 * SEC);
+	expect_intact(s);
+	/* a window across the hole whose record lies outside it (in segment 16) */
+	rep = verify(s, "cam", T0 + 5500000, T0 + 13500000);
+	assert_false(rep->tampered);
+	assert_int_equal(cam(rep, "cam")->segments, 2);
+	cu_verify_report_free(rep);
+	assert_int_equal(cu_writer_close(w), 0);
+	expect_intact(s);
+	cu_store_close(s);
+
+	/* tampering after a retention with holes */
+	char copy[PATH_MAX];
+	assert_int_equal(cu_path(copy, sizeof(copy), "%s-a", dir), 0);
+	copy_dir(dir, copy);
+	remove_segment(copy, "cam", 6); /* a kept segment inside: the hole grows */
+	expect_tampered(copy, 14, T0 + 13 * SEC, "does not follow on");
+	assert_int_equal(cu_path(copy, sizeof(copy), "%s-b", dir), 0);
+	copy_dir(dir, copy);
+	remove_segment(copy, "cam", 5); /* the first kept one */
+	expect_tampered(copy, 6, T0 + 5 * SEC, "without a signed retention record");
+	assert_int_equal(cu_path(copy, sizeof(copy), "%s-c", dir), 0);
+	copy_dir(dir, copy);
+	remove_segment(copy, "cam", 5); /* all that was locked: one prefix, seemingly */
+	remove_segment(copy, "cam", 6);
+	expect_tampered(copy, 14, T0 + 13 * SEC, "without a signed retention record");
+	assert_int_equal(cu_path(copy, sizeof(copy), "%s-d", dir), 0);
+	copy_dir(dir, copy);
+	remove_segment(copy, "cam", 15); /* a hole no record names */
+	expect_tampered(copy, 16, T0 + 15 * SEC, "does not follow on");
+	assert_int_equal(cu_path(copy, sizeof(copy), "%s-e", dir), 0);
+	copy_dir(dir, copy);
+	char path[PATH_MAX];
+	s = open_store(copy);
+	struct cu_cam_row cr;
+	assert_int_equal(cu_catalog_camera(s, "cam", false, &cr), 0);
+	assert_int_equal(cu_store_segment_path(s, cr.id, 6, path, sizeof(path)), 0);
+	cu_store_close(s);
+	assert_int_equal(unlink(path), 0); /* the file only: its row says it is missing */
+	expect_tampered(copy, 6, T0 + 5 * SEC, "missing");
+
+	/* the lock goes: the next retention removes the rest */
+	s = open_store(dir);
+	assert_int_equal(cu_lock_delete(s, lock), 0);
+	assert_int_equal(cu_writer_open(s, "cam", &w), 0);
+	assert_int_equal(cu_writer_retention(w, 0, 1, T0 + 100 * SEC, &res), 0);
+	assert_int_equal(res.segments_deleted, 5);
+	assert_int_equal(res.segments_locked, 0);
+	assert_int_equal(remaining(s), SEGS(17));
+	assert_int_equal(cu_writer_close(w), 0);
+	rep = verify(s, NULL, 0, 0);
+	assert_false(rep->tampered);
+	assert_int_equal(cam(rep, "cam")->frames, 0);
+	cu_verify_report_free(rep);
+	cu_store_close(s);
+}
+
+/* Segment 1 itself kept: a record names it, or removing it together with
+ * the segments up to the first hole would pass for one retention. */
+static void
+test_retention_keeps_first(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX], copy[PATH_MAX];
+	make_store(dir, sizeof(dir), CU_ENC_NONE, SEC);
+	cu_store *s = open_store(dir);
+	cu_writer *w;
+	assert_int_equal(cu_writer_open(s, "cam", &w), 0);
+	write_frames(w, T0, 0, 250);
+	add_lock(s, "cam", T0 + 200000, T0 + 500000, 0);
+	struct cu_retention_result res;
+	assert_int_equal(cu_writer_retention(w, 5 * SEC, 0, T0 + 100 * SEC, &res), 0);
+	assert_int_equal(res.segments_deleted, 8);
+	assert_int_equal(res.segments_locked, 1);
+	assert_int_equal(remaining(s), SEGS(1, 10));
+	assert_int_equal(cu_writer_close(w), 0);
+	struct cu_verify_report *rep = verify(s, NULL, 0, 0);
+	assert_false(rep->tampered);
+	assert_int_equal(retention_gaps(rep), 1); /* the record naming segment 1 deletes nothing */
+	cu_verify_report_free(rep);
+	cu_store_close(s);
+	assert_int_equal(cu_path(copy, sizeof(copy), "%s-a", dir), 0);
+	copy_dir(dir, copy);
+	remove_segment(copy, "cam", 1);
+	expect_tampered(copy, 10, T0 + 9 * SEC, "without a signed retention record");
+}
+
 static int
 setup(void **state)
 {
@@ -600,6 +1207,10 @@ main(void)
 		cmocka_unit_test(test_tick_flushes),
 		cmocka_unit_test(test_read_verified),
 		cmocka_unit_test(test_long_duration_then_short),
+		cmocka_unit_test(test_locks),
+		cmocka_unit_test(test_bookmarks),
+		cmocka_unit_test(test_retention_keeps_locked),
+		cmocka_unit_test(test_retention_keeps_first),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -373,6 +373,42 @@ test_hex(void **state)
 	assert_memory_equal(all, back, sizeof(all));
 }
 
+/* ---- UTF-8 ---- */
+
+static void
+test_utf8_next(void **state)
+{
+	(void)state;
+	uint32_t cp = 0;
+	assert_int_equal(cu_utf8_next((const uint8_t *)"A", 1, &cp), 1);
+	assert_int_equal(cp, 'A');
+	assert_int_equal(cu_utf8_next((const uint8_t *)"\xc3\xa9", 2, &cp), 2);
+	assert_int_equal(cp, 0xe9);
+	assert_int_equal(cu_utf8_next((const uint8_t *)"\xe2\x82\xac", 3, &cp), 3);
+	assert_int_equal(cp, 0x20ac);
+	assert_int_equal(cu_utf8_next((const uint8_t *)"\xf0\x9f\x93\xb7", 4, &cp), 4);
+	assert_int_equal(cp, 0x1f4f7);
+	assert_int_equal(cu_utf8_next((const uint8_t *)"\xf4\x8f\xbf\xbf", 4, &cp), 4);
+	assert_int_equal(cp, 0x10ffff);
+	cp = 7;
+	static const char *const bad[] = {
+		"\x80",             /* continuation without a lead */
+		"\xc0\x80",         /* overlong NUL */
+		"\xc1\xbf",         /* overlong */
+		"\xe0\x80\xaf",     /* overlong '/' */
+		"\xed\xa0\x80",     /* surrogate U+D800 */
+		"\xf4\x90\x80\x80", /* above U+10FFFF */
+		"\xf5\x80\x80\x80", /* lead byte never used */
+		"\xc3\x28",         /* bad continuation */
+		"\xff",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(cu_utf8_next((const uint8_t *)bad[i], strlen(bad[i]), &cp), 0);
+	/* cut short: the length says 3, only 2 are there */
+	assert_int_equal(cu_utf8_next((const uint8_t *)"\xe2\x82\xac", 2, &cp), 0);
+	assert_int_equal(cp, 7);
+}
+
 /* ---- cu_buf ---- */
 
 static void
@@ -661,6 +697,7 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_utf8_next),
 		cmocka_unit_test(test_time_known),
 		cmocka_unit_test(test_time_offsets),
 		cmocka_unit_test(test_time_date_alone),

@@ -433,6 +433,169 @@ test_not_ed25519(void **state)
 	EVP_PKEY_free(k);
 }
 
+/* PKCS#8 DER of an OpenSSL key, malloc'd. */
+static uint8_t *
+pkcs8_der(EVP_PKEY *k, size_t *len)
+{
+	PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(k);
+	assert_non_null(p8);
+	int n = i2d_PKCS8_PRIV_KEY_INFO(p8, NULL);
+	assert_true(n > 0);
+	uint8_t *der = malloc((size_t)n), *q = der;
+	assert_non_null(der);
+	assert_int_equal(i2d_PKCS8_PRIV_KEY_INFO(p8, &q), n);
+	PKCS8_PRIV_KEY_INFO_free(p8);
+	*len = (size_t)n;
+	return der;
+}
+
+static void
+free_key(uint8_t *der, size_t len)
+{
+	cu_wipe(der, len);
+	free(der);
+}
+
+/* The ECDSA P-256 helpers behind the HTTPS certificate: keys, names, the
+ * TLS CA, issuing, reading back, and what they refuse. */
+static void
+test_tls_helpers(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *ca_key, *key, *other;
+	size_t ca_key_len, key_len, other_len;
+	int64_t now = (int64_t)time(NULL) * 1000000, nb = now - 3600 * INT64_C(1000000);
+
+	assert_int_equal(cu_ecdsa_p256_keygen(&ca_key, &ca_key_len), 0);
+	assert_int_equal(cu_ecdsa_p256_keygen(&key, &key_len), 0);
+	assert_int_equal(cu_ecdsa_p256_keygen(&other, &other_len), 0);
+	assert_true(key_len <= CU_ECDSA_P256_KEY_DER_MAX);
+	assert_int_equal(cu_ecdsa_p256_key_check(key, key_len), 0);
+
+	/* keys: trailing or missing bytes, other curves and algorithms */
+	uint8_t buf[CU_ECDSA_P256_KEY_DER_MAX + 1];
+	memcpy(buf, key, key_len);
+	buf[key_len] = 0;
+	assert_int_equal(cu_ecdsa_p256_key_check(buf, key_len + 1), CU_ERR_FORMAT);
+	assert_int_equal(cu_ecdsa_p256_key_check(key, key_len - 1), CU_ERR_FORMAT);
+	assert_int_equal(cu_ecdsa_p256_key_check(key, 0), CU_ERR_FORMAT);
+	assert_int_equal(cu_ecdsa_p256_key_check(buf, sizeof(buf)), CU_ERR_FORMAT);
+	EVP_PKEY *p384 = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-384");
+	EVP_PKEY *ed = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, f->ca_priv, 32);
+	assert_non_null(p384);
+	assert_non_null(ed);
+	size_t l1, l2;
+	uint8_t *d1 = pkcs8_der(p384, &l1), *d2 = pkcs8_der(ed, &l2);
+	assert_int_equal(cu_ecdsa_p256_key_check(d1, l1), CU_ERR_FORMAT);
+	assert_int_equal(cu_ecdsa_p256_key_check(d2, l2), CU_ERR_FORMAT);
+	free_key(d1, l1);
+	free_key(d2, l2);
+	EVP_PKEY_free(p384);
+	EVP_PKEY_free(ed);
+
+	/* names in canonical form */
+	char out[CU_X509_TLS_NAME_MAX + 1];
+	assert_int_equal(cu_x509_tls_name("WWW.Example.COM", out), 0);
+	assert_string_equal(out, "www.example.com");
+	assert_int_equal(cu_x509_tls_name("2001:0DB8:0000:0000:0000:0000:0000:0001", out), 1);
+	assert_string_equal(out, "2001:db8::1");
+	assert_int_equal(cu_x509_tls_name("::FFFF:192.0.2.1", out), 1);
+	assert_string_equal(out, "::ffff:192.0.2.1");
+	assert_int_equal(cu_x509_tls_name("192.0.2.1", out), 1);
+	assert_int_equal(cu_x509_tls_name("192.0.2.01", out), CU_ERR_INVAL);
+	assert_int_equal(cu_x509_tls_name(NULL, out), CU_ERR_INVAL);
+
+	/* the CA */
+	char *ca_pem, *pem, org[64];
+	size_t ca_len, len;
+	assert_int_equal(cu_x509_tls_make_ca(ca_key, ca_key_len, "Test TLS CA", NULL, nb, 3653,
+	                                     &ca_pem, &ca_len), 0);
+	struct cu_x509_tls_info info;
+	assert_int_equal(cu_x509_tls_info(ca_pem, ca_len, &info), 0);
+	assert_true(info.ca);
+	assert_int_equal(info.nnames, 0);
+	assert_int_equal(info.not_before_us, nb);
+	assert_int_equal(info.not_after_us - info.not_before_us, 3653 * DAY_US);
+	assert_int_equal(cu_x509_organisation(ca_pem, ca_len, org, sizeof(org)), 0);
+	assert_string_equal(org, "");
+	assert_int_equal(cu_x509_organisation(f->ca_pem, f->ca_len, org, sizeof(org)), 0);
+	assert_string_equal(org, "Example Police");
+	assert_int_equal(cu_x509_organisation(f->ca_pem, f->ca_len, org, 5), CU_ERR_LIMIT);
+
+	/* a server certificate */
+	const char *names[] = {"a.example", "192.0.2.1", "2001:db8::5"};
+	assert_int_equal(cu_x509_tls_issue(ca_pem, ca_len, ca_key, ca_key_len, key, key_len, names,
+	                                   3, nb, 30, &pem, &len), 0);
+	assert_int_equal(cu_x509_tls_info(pem, len, &info), 0);
+	assert_false(info.ca);
+	assert_int_equal(info.nnames, 3);
+	assert_string_equal(info.names[0], "a.example");
+	assert_string_equal(info.names[1], "192.0.2.1");
+	assert_string_equal(info.names[2], "2001:db8::5");
+	assert_int_equal(info.not_after_us - info.not_before_us, 30 * DAY_US);
+	assert_int_equal(cu_x509_tls_key_match(pem, len, key, key_len), 0);
+	assert_int_equal(cu_x509_tls_key_match(pem, len, other, other_len), CU_ERR_AUTH);
+	assert_int_equal(cu_x509_tls_key_match(pem, len, ca_key, ca_key_len), CU_ERR_AUTH);
+	assert_int_equal(cu_x509_tls_key_match(pem, len, key, key_len - 1), CU_ERR_FORMAT);
+	assert_int_equal(cu_x509_tls_verify(pem, len, ca_pem, ca_len, now), 0);
+	assert_int_equal(cu_x509_tls_verify(pem, len, ca_pem, ca_len, now + 31 * DAY_US),
+	                 CU_ERR_AUTH);
+	assert_int_equal(cu_x509_tls_verify(pem, len, f->ca_pem, f->ca_len, now), CU_ERR_AUTH);
+	/* the CA is no server; an Ed25519 certificate is not a TLS one */
+	assert_int_equal(cu_x509_tls_verify(ca_pem, ca_len, ca_pem, ca_len, now), CU_ERR_AUTH);
+	assert_int_equal(cu_x509_tls_info(f->srv_pem, f->srv_len, &info), CU_ERR_UNSUPPORTED);
+
+	/* its key as PEM, usable with the certificate */
+	char *kp;
+	size_t kl;
+	assert_int_equal(cu_ecdsa_p256_key_pem(key, key_len, &kp, &kl), 0);
+	assert_int_equal(strlen(kp), kl);
+	assert_memory_equal(kp, "-----BEGIN PRIVATE KEY-----\n", 28);
+	BIO *bio = BIO_new_mem_buf(kp, (int)kl);
+	EVP_PKEY *k = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	assert_non_null(k);
+	X509 *leaf = parse(pem, len);
+	assert_int_equal(X509_check_private_key(leaf, k), 1);
+	X509_free(leaf);
+	EVP_PKEY_free(k);
+	cu_wipe(kp, kl);
+	free(kp);
+
+	/* refusals */
+	char *none = NULL;
+	size_t nlen = 0;
+	const char *bad[] = {"a.example", "bad_name"};
+	const char *many[CU_X509_TLS_NAMES_MAX + 1];
+	for (size_t i = 0; i <= CU_X509_TLS_NAMES_MAX; i++)
+		many[i] = "a.example";
+	assert_int_equal(cu_x509_tls_issue(ca_pem, ca_len, other, other_len, key, key_len, names,
+	                                   3, nb, 30, &none, &nlen), CU_ERR_INVAL);
+	assert_int_equal(cu_x509_tls_issue(pem, len, key, key_len, other, other_len, names, 3, nb,
+	                                   30, &none, &nlen), CU_ERR_INVAL); /* not a CA */
+	assert_int_equal(cu_x509_tls_issue(f->ca_pem, f->ca_len, ca_key, ca_key_len, key, key_len,
+	                                   names, 3, nb, 30, &none, &nlen), CU_ERR_INVAL);
+	assert_int_equal(cu_x509_tls_issue(ca_pem, ca_len, ca_key, ca_key_len, key, key_len, names,
+	                                   0, nb, 30, &none, &nlen), CU_ERR_INVAL);
+	assert_int_equal(cu_x509_tls_issue(ca_pem, ca_len, ca_key, ca_key_len, key, key_len, bad,
+	                                   2, nb, 30, &none, &nlen), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "bad_name"));
+	assert_int_equal(cu_x509_tls_issue(ca_pem, ca_len, ca_key, ca_key_len, key, key_len, many,
+	                                   CU_X509_TLS_NAMES_MAX + 1, nb, 30, &none, &nlen),
+	                 CU_ERR_LIMIT);
+	assert_int_equal(cu_x509_tls_issue(ca_pem, ca_len, ca_key, ca_key_len, key, key_len, names,
+	                                   3, nb, 0, &none, &nlen), CU_ERR_INVAL);
+	assert_int_equal(cu_x509_tls_make_ca(key, key_len, "", NULL, nb, 10, &none, &nlen),
+	                 CU_ERR_INVAL);
+	assert_null(none);
+
+	free(pem);
+	free(ca_pem);
+	free_key(ca_key, ca_key_len);
+	free_key(key, key_len);
+	free_key(other, other_len);
+}
+
 int
 main(void)
 {
@@ -447,6 +610,7 @@ main(void)
 		cmocka_unit_test(test_make_args),
 		cmocka_unit_test(test_fixed_times),
 		cmocka_unit_test(test_not_ed25519),
+		cmocka_unit_test(test_tls_helpers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
