@@ -602,7 +602,8 @@ collect_retention(const struct cu_cam_row *cam, const struct job *jobs, size_t n
 		if (r < 0)
 			return r;
 	}
-	qsort(set->v, set->n, sizeof(*set->v), cmp_aux2);
+	if (set->n > 1)
+		qsort(set->v, set->n, sizeof(*set->v), cmp_aux2);
 	return 0;
 }
 
@@ -736,7 +737,8 @@ records_after_window(cu_store *s, const struct cu_cam_row *cam, const struct cu_
 		cu_seg_scan_free(&sc);
 		if (r < 0)
 			return r;
-		qsort(set->v, set->n, sizeof(*set->v), cmp_aux2);
+		if (set->n > 1)
+			qsort(set->v, set->n, sizeof(*set->v), cmp_aux2);
 	}
 	return 0;
 }
