@@ -1118,11 +1118,16 @@ h_playback(struct call *c)
 		               "most %lld s long", (long long)(CD_PLAYBACK_MAX_US / 1000000));
 		return;
 	}
+	int r = cd_stream_reserve(c->r);
+	if (r < 0) {
+		reply_cu(c, r, "playback");
+		return;
+	}
 	/* Verify the range first, so that tampering is answered as such before
 	 * any media goes out; cu_store_read checks again as it serves. */
 	struct cu_verify_opts vo = {.camera = cam, .from_us = from, .to_us = to, .threads = 1};
 	struct cu_verify_report *rep = NULL;
-	int r = cu_store_verify(c->a->store, &vo, &rep);
+	r = cu_store_verify(c->a->store, &vo, &rep);
 	if (r < 0) {
 		reply_cu(c, r, "verifying the recording");
 		return;
@@ -1604,6 +1609,7 @@ h_audit(struct call *c)
 		return;
 	}
 	int r = cd_stream_begin(c->r, 200, fmt[0] == 'j' ? "application/json" : "text/csv");
+	/* (the slot is taken and the head is sent at once: the log streams as it is read) */
 	if (r < 0) {
 		reply_cu(c, r, "reading the audit log");
 		return;

@@ -41,6 +41,7 @@ struct daemon {
 	struct cd_live *live;
 	struct cd_api api;
 	struct cd_http *http;
+	bool store_locked_reported;       /* retention.locked said for the store limit */
 };
 
 static const char usage[] =
@@ -327,10 +328,14 @@ retention(struct daemon *d)
 		pthread_mutex_unlock(&c->wlock);
 		if (r < 0)
 			cd_log(CD_ERR, "camera %s: retention: %s", c->cfg.name, cu_error_detail());
-		if (r == 0 && res.segments_locked > 0)
-			cd_event("retention.locked", c->cfg.name, "%llu segments past the limits are "
-			         "kept: they are under evidence locks",
-			         (unsigned long long)res.segments_locked);
+		/* said when the number changes, not at every run */
+		if (r == 0 && res.segments_locked != c->locked_reported) {
+			if (res.segments_locked > 0)
+				cd_event("retention.locked", c->cfg.name, "%llu segments past the limits "
+				         "are kept: they are under evidence locks",
+				         (unsigned long long)res.segments_locked);
+			c->locked_reported = res.segments_locked;
+		}
 		if (r == 0 && res.segments_deleted > 0) {
 			cd_event("retention", c->cfg.name, "%llu segments (%llu bytes) deleted, signed "
 			         "retention record written", (unsigned long long)res.segments_deleted,
@@ -380,11 +385,14 @@ retention(struct daemon *d)
 		}
 		cu_store_info_free(info);
 		if (pick == NULL) {
-			cd_event("retention.locked", NULL, "the store is over its %llu-byte limit but "
-			         "what is left is under evidence locks or being recorded",
-			         (unsigned long long)d->conf->max_bytes);
+			if (!d->store_locked_reported)
+				cd_event("retention.locked", NULL, "the store is over its %llu-byte limit "
+				         "but what is left is under evidence locks or being recorded",
+				         (unsigned long long)d->conf->max_bytes);
+			d->store_locked_reported = true;
 			return;
 		}
+		d->store_locked_reported = false;
 		struct cu_retention_result res = {0};
 		pthread_mutex_lock(&pick->wlock);
 		int r = cu_writer_retention(pick->w, 0, pick_bytes - 1, now, &res);

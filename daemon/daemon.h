@@ -49,6 +49,7 @@ struct cd_cam {
 	pthread_t tid;
 	atomic_bool stop;
 	bool running;
+	uint64_t locked_reported;         /* retention: segments kept by locks, last said */
 	char user[CU_RTSP_CRED_MAX + 1], password[CU_RTSP_CRED_MAX + 1];
 };
 

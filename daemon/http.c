@@ -293,17 +293,31 @@ cd_reply_error(struct cd_req *r, int status, const char *code, const char *fmt, 
 }
 
 int
-cd_stream_begin(struct cd_req *r, int status, const char *content_type)
+cd_stream_reserve(struct cd_req *r)
 {
 	struct cd_http *h = r->h;
 	pthread_mutex_lock(&h->lock);
-	if (h->streams >= CD_HTTP_STREAMS_MAX) {
-		pthread_mutex_unlock(&h->lock);
-		return cu_fail(CU_ERR_BUSY, "%d streams are running, the most allowed at once",
-		               CD_HTTP_STREAMS_MAX);
+	if (!r->is_stream_slot) {
+		if (h->streams >= CD_HTTP_STREAMS_MAX) {
+			pthread_mutex_unlock(&h->lock);
+			return cu_fail(CU_ERR_BUSY, "%d streams are running, the most allowed at once",
+			               CD_HTTP_STREAMS_MAX);
+		}
+		h->streams++;
+		r->is_stream_slot = true;
 	}
-	h->streams++;
-	r->is_stream_slot = true;
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+int
+cd_stream_begin(struct cd_req *r, int status, const char *content_type)
+{
+	struct cd_http *h = r->h;
+	int ret = cd_stream_reserve(r);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&h->lock);
 	r->status = status;
 	snprintf(r->ctype, sizeof(r->ctype), "%s", content_type);
 	r->answered = r->streaming = true;

@@ -104,6 +104,9 @@ void cd_reply_error(struct cd_req *r, int status, const char *code, const char *
  * end(ok = true) ends the body properly; end(false) cuts the connection
  * without the final chunk, so that the client sees an incomplete response. */
 int cd_stream_begin(struct cd_req *r, int status, const char *content_type);
+/* Takes a stream slot early (before costly work), so that a busy server
+ * refuses cheaply; cd_stream_begin then uses it. CU_ERR_BUSY as above. */
+int cd_stream_reserve(struct cd_req *r);
 int cd_stream_write(struct cd_req *r, const void *data, size_t len);
 void cd_stream_end(struct cd_req *r, bool ok);
 
