@@ -375,7 +375,7 @@ str_field(struct call *c, json_t *o, const char *name, bool required, size_t max
 	return 1;
 }
 
-/* A time: ISO 8601 text or an integer of µs since the epoch. */
+/* A time: ISO 8601 text or an integer of microseconds since the epoch. */
 static int
 parse_time(const char *s, int64_t *ret)
 {
@@ -407,7 +407,7 @@ time_field(struct call *c, json_t *o, const char *name, bool required, int64_t *
 		return 1;
 	}
 	cd_reply_error(c->r, 400, "invalid", "\"%s\" must be an ISO 8601 time such as "
-	               "2026-01-31T12:00:00Z, or µs since the epoch", name);
+	               "2026-01-31T12:00:00Z, or microseconds since the epoch", name);
 	return -1;
 }
 
@@ -417,7 +417,7 @@ path_time(struct call *c, const char *s, const char *what, int64_t *ret)
 	if (parse_time(s, ret) == 0)
 		return 0;
 	cd_reply_error(c->r, 400, "invalid", "the %s time \"%.40s\" is not ISO 8601 (e.g. "
-	               "2026-01-31T12:00:00Z) or µs since the epoch", what, s);
+	               "2026-01-31T12:00:00Z) or microseconds since the epoch", what, s);
 	return -1;
 }
 
@@ -430,7 +430,7 @@ query_time(struct call *c, const char *name, int64_t *ret)
 		return 0;
 	if (r < 0 || parse_time(buf, ret) < 0) {
 		cd_reply_error(c->r, 400, "invalid", "the query parameter %s must be an ISO 8601 "
-		               "time or µs since the epoch", name);
+		               "time or microseconds since the epoch", name);
 		return -1;
 	}
 	return 1;
@@ -740,7 +740,7 @@ h_bookmarks_list(struct call *c)
 		return;
 	struct cu_bookmark *b = NULL;
 	size_t n = 0;
-	int r = cu_bookmark_list(c->a->store, cam, from, to, 10000, &b, &n);
+	int r = cu_bookmark_list(c->a->store, cam, from, to, CU_BOOKMARK_LIST_MAX, &b, &n);
 	if (r < 0) {
 		reply_cu(c, r, "listing bookmarks");
 		return;
@@ -749,7 +749,7 @@ h_bookmarks_list(struct call *c)
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, bookmark_json(&b[i]));
 	free(b);
-	reply_json(c, 200, json_pack("{s:o, s:b}", "bookmarks", arr, "truncated", n == 10000));
+	reply_json(c, 200, json_pack("{s:o, s:b}", "bookmarks", arr, "truncated", n == CU_BOOKMARK_LIST_MAX));
 }
 
 static void
@@ -1446,10 +1446,12 @@ h_user(struct call *c)
 					reply_cu(c, r, "checking the current password");
 				} else {
 					audit(c, "user.passwd_refused",
-					      json_pack("{s:s, s:s}", "user", name, "reason", cur ?
-					                (lg.result == CU_LOGIN_BAD_CREDENTIALS ?
-					                 "current password wrong" : "account locked") :
-					                "current password missing"));
+					      json_pack("{s:s, s:s}", "user", name, "reason",
+					                cur == NULL ? "current password missing" :
+					                lg.result == CU_LOGIN_LOCKED_ACCOUNT ? "account locked" :
+					                lg.result == CU_LOGIN_THROTTLED_SOURCE ? "source throttled" :
+					                lg.result == CU_LOGIN_DISABLED ? "user disabled" :
+					                "current password wrong"));
 					cd_reply_error(c->r, 403, "forbidden", "\"current_password\" is "
 					               "missing or wrong");
 				}

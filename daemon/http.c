@@ -142,6 +142,8 @@ req_unref_locked(struct cd_req *r)
 	if (--r->refs > 0)
 		return;
 	pthread_cond_destroy(&r->cv);
+	if (r->body != NULL)
+		cu_wipe(r->body, r->body_len); /* bodies may hold passwords */
 	free(r->body);
 	free(r->out.data);
 	cu_wipe(r->auth, sizeof(r->auth));
@@ -629,11 +631,13 @@ copy_query(struct lws *wsi, char *buf, size_t len)
 	buf[0] = '\0';
 	if (total <= 0)
 		return 0;
-	if ((size_t)total > CD_HTTP_QUERY_MAX + 64 || (size_t)total + 2 >= len)
+	if ((size_t)total > CD_HTTP_QUERY_MAX || (size_t)total + 2 >= len)
 		return -1;
 	size_t o = 0;
 	int got = 0;
-	for (int i = 0; i < 64 && got < total; i++) {
+	for (int i = 0; got < total; i++) {
+		if (i == CD_HTTP_PARAMS_MAX)
+			return -1; /* more parameters than any endpoint takes: refused, not cut */
 		size_t at = o;
 		if (o > 0)
 			buf[o++] = '&';
@@ -876,6 +880,22 @@ on_cancelled(struct cd_http *h)
 	pthread_mutex_unlock(&h->lock);
 }
 
+/* Does a Sec-WebSocket-Protocol list name ours, as a whole item? */
+static bool
+names_protocol(const char *list)
+{
+	size_t n = strlen(CD_WS_PROTOCOL);
+	for (const char *p = list; *p != '\0';) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t len = strcspn(p, ", ");
+		if (len == n && strncmp(p, CD_WS_PROTOCOL, n) == 0)
+			return true;
+		p += len;
+	}
+	return false;
+}
+
 /* Answers a refused WebSocket upgrade as any other API error (JSON, the
  * security headers) and closes: 1 tells lws the answer was written. */
 static int
@@ -991,7 +1011,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 		if (h == NULL || in == NULL || strcmp(in, "websocket") != 0)
 			return -1;
 		if (copy_header(wsi, WSI_TOKEN_PROTOCOL, proto, sizeof(proto)) <= 0 ||
-		    strstr(proto, CD_WS_PROTOCOL) == NULL)
+		    !names_protocol(proto))
 			return refuse_upgrade(wsi, 400, "invalid", "the WebSocket subprotocol must be "
 			                      CD_WS_PROTOCOL);
 		if (ws_filter(h, wsi) < 0)

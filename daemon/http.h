@@ -20,6 +20,7 @@
 
 #define CD_HTTP_PATH_MAX 1024
 #define CD_HTTP_QUERY_MAX 1024
+#define CD_HTTP_PARAMS_MAX 16            /* query parameters (more: 414) */
 #define CD_HTTP_BODY_MAX (64 * 1024)
 #define CD_HTTP_HEADERS_MAX 8192
 #define CD_HTTP_AUTH_MAX 2100            /* "Bearer " and a token */
