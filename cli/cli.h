@@ -5,8 +5,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "custody/error.h"
+#include "custody/media.h"
 
 /* Exit codes of every subcommand. */
 enum { EXIT_INTACT = 0, EXIT_TAMPERED = 1, EXIT_ERROR = 2 };
@@ -20,7 +22,10 @@ int cmd_audit(int argc, char **argv);
 int cmd_user(int argc, char **argv);
 int cmd_role(int argc, char **argv);
 int cmd_group(int argc, char **argv);
+int cmd_profile(int argc, char **argv);
 int cmd_tls(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_player(int argc, char **argv);
 
 /* Opens the store without its password and its auth.db (cmd-user.c), for
  * user, role and group. With CU_AUTH_READONLY a store without auth.db gives
@@ -70,5 +75,52 @@ struct json_t *cli_json_time(int64_t us);
 
 /* Parses ISO 8601 from an option, with a message naming the option. */
 int cli_time_arg(const char *cmd, const char *opt, const char *value, int64_t *ret);
+
+/* ---- evidence packages (cli/package.c) ---- */
+struct cu_pkg_report;
+
+/* The package password from file (first line; the file must not be readable
+ * or writable by others) or, without one, asked on the terminal (twice when
+ * confirm). opt names the option in messages. check_len: at least
+ * CU_PKG_PASSWORD_MIN bytes (a new password). Wiped by cli_password_free. */
+int cli_pkg_password_get(const char *cmd, const char *opt, const char *file, bool confirm,
+                         bool check_len, struct cli_password *ret);
+
+/* Is path (through symbolic links) an evidence package? 0 no, 1 yes (with
+ * its clear flags), 2 it starts like one but its header does not read
+ * (damaged, or a newer version; flags false). */
+int cli_pkg_probe(const char *path, bool *ret_encrypted, bool *ret_prevent_reexport);
+
+/* When path is an evidence package, prints "custody <cmd>: <opt> <path> is a
+ * custody evidence package: <what>" (and what its prevent-re-export flag
+ * means) and returns EXIT_ERROR; else 0. opt may be NULL. */
+int cli_pkg_refuse(const char *cmd, const char *opt, const char *path, const char *what);
+
+/* Verifies the package at path with a progress bar: the password from
+ * pwfile, or asked on the terminal when the package is encrypted (asked
+ * again after a wrong one, up to 3 times; before_retry(frame_ctx) runs
+ * before each retry so that on_frame's output can be reset). 0 with *ret (a
+ * report of any status: intact, tampered, damaged, wrong password) and, when
+ * ret_password is not NULL, the password used (empty when none; the caller
+ * frees it with cli_password_free), or EXIT_ERROR printed. */
+int cli_pkg_verify(const char *cmd, const char *path, const char *pwfile, const uint8_t *pin,
+                   int (*on_frame)(void *, const char *, const cu_frame *), void *frame_ctx,
+                   void (*before_retry)(void *), struct cu_pkg_report **ret,
+                   struct cli_password *ret_password);
+
+/* EXIT_INTACT, EXIT_TAMPERED (tampered or damaged) or EXIT_ERROR (wrong
+ * password) for a report; and its status as a word ("intact", "tampered",
+ * "damaged", "wrong_password"). */
+int cli_pkg_exit_code(const struct cu_pkg_report *rep);
+const char *cli_pkg_status_name(int status);
+
+/* Writes text that came from outside (a package) to a terminal: control
+ * characters and bytes that are not UTF-8 become '?', tabs spaces, and each
+ * line break is followed by indent (NULL: none). */
+void cli_print_safe(FILE *f, const char *s, const char *indent);
+
+/* 0 when s is at most max bytes of UTF-8 without control characters (line
+ * breaks and tabs allowed when multiline); else -1 with *ret_why. */
+int cli_text_check(const char *s, size_t max, bool multiline, const char **ret_why);
 
 #endif

@@ -54,6 +54,11 @@ cmd_import(int argc, char **argv)
 		return cli_usage("import", "--camera: %s", cu_error_detail());
 	if (start < 0)
 		start = cu_time_now_us();
+	/* footage leaves a store only as a package, and never goes back in as
+	 * new recording: that would re-sign it as if recorded now */
+	if (cli_pkg_refuse("import", NULL, file, "custody import takes media files; a package "
+	                   "cannot be imported, converted or extracted") != 0)
+		return EXIT_ERROR;
 
 	cu_media_src *src = NULL;
 	int r = cu_media_open(file, &src);

@@ -13,13 +13,16 @@ static const struct {
 } commands[] = {
 	{"init", cmd_init, "create a store: keys, site CA, certificates, catalogue"},
 	{"import", cmd_import, "record a media file as a camera's footage"},
-	{"verify", cmd_verify, "check every frame, seal, link and record of a store"},
+	{"verify", cmd_verify, "check every frame, seal, link and record of a store or package"},
+	{"export", cmd_export, "write an evidence package of recorded ranges (signed, encrypted)"},
+	{"player", cmd_player, "verify an evidence package and play it in a local browser page"},
 	{"info", cmd_info, "cameras, time ranges, sizes, encryption, signer"},
 	{"passwd", cmd_passwd, "change the store password (no media is re-encrypted)"},
 	{"audit", cmd_audit, "verify or export the tamper-evident audit log"},
 	{"user", cmd_user, "add, change, disable and list the store's users"},
 	{"role", cmd_role, "roles: grant functions on cameras, assign them to users"},
 	{"group", cmd_group, "camera groups that roles are granted on"},
+	{"profile", cmd_profile, "export profiles: formats and package protection, per role"},
 	{"tls", cmd_tls, "the HTTPS certificate and the site TLS CA that issues it"},
 };
 
@@ -30,7 +33,8 @@ usage(FILE *f)
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
 	fprintf(f, "\ncustody <command> --help shows a command's options.\n"
-	        "Exit status: 0 success (verify: intact), 1 verify found tampering, 2 error.\n");
+	        "Exit status: 0 success (verify: intact), 1 tampering found (verify, export,\n"
+	        "player), 2 error.\n");
 }
 
 int

@@ -11,11 +11,13 @@
 #include <strings.h>
 
 #include "api.h"
+#include "api_int.h"
 #include "custody/crypto.h"
 #include "custody/mux.h"
 #include "custody/time.h"
 #include "custody/x509.h"
 #include "daemon.h"
+#include "export.h"
 #include "util/err.h"
 #include "util/parse.h"
 
@@ -1652,6 +1654,87 @@ h_audit_verify(struct call *c)
 	reply_json(c, 200, o);
 }
 
+/* ---- for the files holding more endpoints (api_int.h) ---- */
+
+struct cd_api *
+cd_call_api(struct call *c)
+{
+	return c->a;
+}
+
+struct cd_req *
+cd_call_req(struct call *c)
+{
+	return c->r;
+}
+
+const char *
+cd_call_user(struct call *c)
+{
+	return c->user;
+}
+
+const char *
+cd_call_seg(const struct call *c, size_t i)
+{
+	return i < c->nsegs ? c->segs[i] : NULL;
+}
+
+void
+cd_call_reply_json(struct call *c, int status, json_t *o)
+{
+	reply_json(c, status, o);
+}
+
+void
+cd_call_reply_cu(struct call *c, int err, const char *what)
+{
+	reply_cu(c, err, what);
+}
+
+int
+cd_call_need_camera(struct call *c, const char *camera, int fn)
+{
+	return need_camera(c, camera, fn);
+}
+
+json_t *
+cd_call_body_json(struct call *c)
+{
+	return body_json(c);
+}
+
+int
+cd_call_only_fields(struct call *c, json_t *o, const char *const *names)
+{
+	return only_fields(c, o, names);
+}
+
+int
+cd_call_str_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
+                  const char **ret)
+{
+	return str_field(c, o, name, required, max, ret);
+}
+
+int
+cd_call_time_field(struct call *c, json_t *o, const char *name, bool required, int64_t *ret)
+{
+	return time_field(c, o, name, required, ret);
+}
+
+void
+cd_call_audit(struct call *c, const char *type, json_t *detail)
+{
+	audit(c, type, detail);
+}
+
+json_t *
+cd_call_jtime(int64_t us)
+{
+	return jtime(us);
+}
+
 /* ---- routing ---- */
 
 enum { PUBLIC = 0, AUTH = 1, AUTH_OR_URL = 2 };
@@ -1696,6 +1779,12 @@ static const struct route routes[] = {
 	{CD_DELETE, "roles/*/*/*", AUTH, h_role},
 	{CD_GET, "audit", AUTH, h_audit},
 	{CD_GET, "audit/verify", AUTH, h_audit_verify},
+	{CD_GET, "export-profiles", AUTH, cd_export_profiles},
+	{CD_GET, "exports", AUTH, cd_export_list},
+	{CD_POST, "exports", AUTH, cd_export_create},
+	{CD_GET, "exports/*", AUTH, cd_export_get},
+	{CD_DELETE, "exports/*", AUTH, cd_export_delete},
+	{CD_GET, "exports/*/file", AUTH, cd_export_file},
 };
 
 static bool

@@ -13,6 +13,8 @@
 #include "http.h"
 #include "live.h"
 
+struct cd_exports;
+
 #define CD_PLAYBACK_MAX_US (3600 * INT64_C(1000000))   /* one request's range */
 #define CD_RANGES_DEFAULT 1000
 
@@ -21,6 +23,7 @@ struct cd_api {
 	cu_auth *auth;
 	cu_audit *audit;                  /* may be NULL: nothing is logged */
 	struct cd_live *live;
+	struct cd_exports *exports;       /* export.h; NULL: no exports */
 	bool audit_views;                 /* log every playback, still and live view */
 	const char *server_name;
 	/* the site TLS CA (for GET /api/v1/server) */

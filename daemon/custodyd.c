@@ -22,6 +22,7 @@
 #include "custody/x509.h"
 #include "api.h"
 #include "daemon.h"
+#include "export.h"
 #include "http.h"
 #include "live.h"
 #include "util/err.h"
@@ -205,10 +206,14 @@ start_https(struct daemon *d)
 		.ws_closed = cd_api_ws_closed,
 		.ctx = &d->api,
 	};
+	struct cd_exports *exports = NULL;
+	if (cd_exports_new(d->conf->store, d->store, d->auth, d->audit, &exports) < 0)
+		cd_log(CD_ERR, "exports are off: %s", cu_error_detail());
 	d->api = (struct cd_api){
 		.store = d->store, .auth = d->auth, .audit = d->audit, .live = d->live,
 		.audit_views = hc->audit_views, .server_name = "custodyd",
 	};
+	d->api.exports = exports;
 	if (cert == NULL)
 		cu_x509_fingerprint_hex(tls.ca_fp, d->api.tls_ca_fp, sizeof(d->api.tls_ca_fp));
 	else
@@ -484,8 +489,6 @@ main(int argc, char **argv)
 		goto out;
 	}
 	cd_audit_set(d.audit);
-	if (cd_live_new(&d.live) < 0 || start_https(&d) < 0)
-		goto out;
 	/* Signals are taken by this thread alone, with sigtimedwait. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -494,6 +497,10 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* after the mask: the server's threads inherit it, so SIGTERM reaches
+	 * only this thread's sigtimedwait */
+	if (cd_live_new(&d.live) < 0 || start_https(&d) < 0)
+		goto out;
 	cd_event("daemon.started", NULL, "custodyd %s, store %s, %zu cameras configured", VERSION,
 	         d.conf->store, d.conf->ncameras);
 	cd_audit("daemon.start", "{\"version\":\"%s\",\"cameras\":%zu}", VERSION,
@@ -520,6 +527,7 @@ main(int argc, char **argv)
 		}
 		if (d.http != NULL && cu_time_mono_us() >= next_tick) {
 			cd_api_tick(&d.api);
+			cd_exports_tick(d.api.exports);
 			next_tick = cu_time_mono_us() + CD_API_TICK_US;
 		}
 		if (cu_time_mono_us() >= next_retention) {
@@ -534,6 +542,9 @@ main(int argc, char **argv)
 		stop_camera(&d, d.ncams - 1);
 	cd_http_stop(d.http);
 	d.http = NULL;
+	/* exports append their last entries before the last tree head */
+	cd_exports_free(d.api.exports);
+	d.api.exports = NULL;
 	cd_event("daemon.stopped", NULL, "every camera sealed and flushed");
 	cd_audit("daemon.stop", "{}");
 	if (cu_audit_sign_head(d.audit, NULL) < 0)
@@ -541,6 +552,7 @@ main(int argc, char **argv)
 	rc = 0;
 out:
 	cd_http_stop(d.http);
+	cd_exports_free(d.api.exports);
 	cd_live_free(d.live);
 	cu_auth_close(d.auth);
 	cd_audit_set(NULL);

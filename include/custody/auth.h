@@ -18,7 +18,8 @@
  * on the database, and password hashing (Argon2id, 46 MiB each) runs outside
  * that lock, at most CU_AUTH_HASH_CONCURRENCY at a time.
  *
- * Every function that changes users, roles, groups or issuers fills an
+ * Every function that changes users, roles, groups, issuers or export
+ * profiles fills an
  * optional struct cu_auth_event (NULL is fine) with what changed, for the
  * caller's audit log. Library code never logs. */
 #ifndef CUSTODY_AUTH_H
@@ -104,6 +105,7 @@ struct cu_auth_event {
 	char scope[CU_SCOPE_MAX + 1];
 	char camera[CU_CAMERA_NAME_MAX + 1];
 	char detail[256];                    /* e.g. "roles=operators,viewers" */
+	char profile[64 + 1];                /* export profile (CU_PROFILE_NAME_MAX) */
 };
 
 /* "live" ... "admin"; "?" for anything else. */
@@ -354,5 +356,129 @@ struct cu_url_claims {
  * permission on what the path names. 0, CU_ERR_FORMAT or CU_ERR_AUTH. */
 int cu_auth_check_url(cu_auth *a, const char *method, const char *path, const char *query,
                       struct cu_url_claims *ret);
+
+/* ---- export profiles ----
+ * What a user may export and how (docs/auth.md, "Export profiles"). A
+ * profile allows some of the formats (evidence package, MP4, JPEG stills)
+ * and carries the settings of evidence packages, each a value with a locked
+ * flag: a locked setting is enforced by the server whatever the client asks
+ * (a request asking otherwise is refused, one that does not ask gets it); an
+ * unlocked one is only the default, which the client may change. A role has
+ * at most one profile; a user's profiles are those of their roles, or, when
+ * none of their roles has one, the built-in profile "default" (evidence
+ * only, encrypted, a password of at least 12 characters, comments required,
+ * all locked). Profiles say how to export, not what: the export function on
+ * each camera is checked apart (cu_auth_check). */
+
+#define CU_PROFILE_NAME_MAX 64               /* the role name rule */
+#define CU_PROFILES_MAX 1000
+#define CU_PROFILE_DEFAULT "default"         /* the built-in; reserved (any case) */
+#define CU_PROFILE_PASSWORD_MIN 8            /* characters: lowest password_min_length */
+#define CU_PROFILE_PASSWORD_MIN_MAX 128      /* highest password_min_length */
+
+_Static_assert(CU_PROFILE_NAME_MAX == 64, "cu_auth_event.profile is sized for 64");
+
+/* Export formats, as bits of cu_export_profile.formats. */
+enum cu_export_format {
+	CU_EXPORT_EVIDENCE = 1u << 0,            /* an evidence package (package.h) */
+	CU_EXPORT_MP4 = 1u << 1,                 /* a plain MP4 file (mux.h) */
+	CU_EXPORT_STILLS = 1u << 2,              /* JPEG stills (mux.h) */
+};
+#define CU_EXPORT_FORMATS_ALL 7u
+
+/* The settings of a profile. Booleans are 0 or 1. */
+enum cu_profile_setting {
+	CU_PS_PASSWORD_REQUIRED = 0,             /* a package needs a password (so encryption) */
+	CU_PS_PASSWORD_MIN_LENGTH,               /* characters, CU_PROFILE_PASSWORD_MIN..MIN_MAX */
+	CU_PS_ENCRYPTION,                        /* AES-256-GCM under the password */
+	CU_PS_SIGNATURE,                         /* always 1 and locked: packages are always
+	                                          * signed (docs/auth.md says why) */
+	CU_PS_PREVENT_REEXPORT,                  /* the package forbids re-export */
+	CU_PS_COMMENTS_REQUIRED,                 /* an export must give comments (every format) */
+	CU_PS_INCLUDE_PLAYER,                    /* bundle a player with the package */
+	CU_PS_COUNT
+};
+
+struct cu_profile_value {
+	int value;
+	bool locked;
+};
+
+struct cu_export_profile {
+	char name[CU_PROFILE_NAME_MAX + 1];
+	bool builtin;                            /* the built-in "default", not in auth.db */
+	unsigned formats;                        /* CU_EXPORT_* bits: at least one */
+	struct cu_profile_value set[CU_PS_COUNT];
+	int64_t created_us, updated_us;          /* 0 for the built-in */
+	size_t nroles;                           /* roles holding it (see each call) */
+	char (*roles)[CU_ROLE_NAME_MAX + 1];
+};
+
+/* "evidence", "mp4", "stills" for one bit; "?" otherwise. */
+const char *cu_auth_export_format_name(unsigned format);
+/* The reverse; CU_ERR_INVAL with a detail listing the valid names. */
+int cu_auth_export_format_parse(const char *s, unsigned *ret);
+/* "password_required", "password_min_length", "encryption", "signature",
+ * "prevent_reexport", "comments_required", "include_player"; "?" otherwise. */
+const char *cu_auth_profile_setting_name(int setting);
+/* The reverse; CU_ERR_INVAL with a detail listing the valid names. */
+int cu_auth_profile_setting_parse(const char *s, int *ret);
+
+/* The built-in profile "default" (roles empty). */
+void cu_auth_profile_default(struct cu_export_profile *ret);
+
+/* Checks a profile before it is stored: the name (the role rule, not
+ * "default" in any case), at least one known format, booleans 0 or 1,
+ * password_min_length in range, signature on, and no password required
+ * without encryption (the password only protects an encrypted package).
+ * 0 or CU_ERR_INVAL naming the setting. */
+int cu_auth_profile_check(const struct cu_export_profile *p);
+
+/* Writes p's formats and settings as one line, e.g. "formats=evidence,mp4
+ * password_required=on(locked) password_min_length=12(locked) ...", for
+ * events and people. Returns 0 or CU_ERR_LIMIT (len too small). */
+int cu_auth_profile_describe(const struct cu_export_profile *p, char *buf, size_t len);
+
+/* Adds p (checked by cu_auth_profile_check; roles, builtin and times are
+ * ignored). A taken name is CU_ERR_EXIST; more than CU_PROFILES_MAX is
+ * CU_ERR_LIMIT. Event "profile.add", detail cu_auth_profile_describe. */
+int cu_auth_profile_add(cu_auth *a, const struct cu_export_profile *p, struct cu_auth_event *ev);
+
+/* Replaces the formats and settings of the profile named p->name (checked
+ * as for add); the roles holding it keep it. CU_ERR_NOTFOUND when there is
+ * none (the built-in cannot be changed). Event "profile.update". */
+int cu_auth_profile_update(cu_auth *a, const struct cu_export_profile *p,
+                           struct cu_auth_event *ev);
+
+/* Deletes a profile; the roles holding it lose it (their users fall back to
+ * their other roles' profiles, or to the built-in). Event "profile.delete",
+ * detail "roles unassigned=N". */
+int cu_auth_profile_delete(cu_auth *a, const char *name, struct cu_auth_event *ev);
+
+/* Gives role the profile (replacing the one it had: detail "replaced=OLD")
+ * or, profile NULL, takes its profile away (CU_ERR_NOTFOUND when it has
+ * none). Events "profile.assign" / "profile.unassign" with role and profile. */
+int cu_auth_profile_assign(cu_auth *a, const char *role, const char *profile,
+                           struct cu_auth_event *ev);
+
+/* One profile by name, with the roles holding it (malloc'd: release them
+ * with cu_auth_profile_clear). "default" (any case) is the built-in, held by
+ * no role. CU_ERR_NOTFOUND when there is none; *ret is written only on
+ * success. */
+int cu_auth_profile_get(cu_auth *a, const char *name, struct cu_export_profile *ret);
+/* Frees what get filled in (the roles); p itself is the caller's. */
+void cu_auth_profile_clear(struct cu_export_profile *p);
+
+/* Every profile of auth.db by name, each with the roles holding it (the
+ * built-in is not listed). Free with cu_auth_profiles_free. */
+int cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n);
+void cu_auth_profiles_free(struct cu_export_profile *p, size_t n);
+
+/* A user's effective profiles, by name: those of their roles, each with the
+ * user's roles that give it; or, when none of them has one, the built-in
+ * alone. CU_ERR_NOTFOUND for an unknown user. A disabled user's are listed
+ * too (tokens already stop them). Free with cu_auth_profiles_free. */
+int cu_auth_profiles_for_user(cu_auth *a, const char *user, struct cu_export_profile **ret,
+                              size_t *ret_n);
 
 #endif

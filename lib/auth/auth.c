@@ -111,8 +111,8 @@ cu_auth_user_name_check(const char *name)
 }
 
 /* Roles and groups: the camera name rule. */
-static int
-plain_name_check(const char *what, const char *name)
+int
+cu_auth_plain_name_check(const char *what, const char *name)
 {
 	size_t n = name ? strnlen(name, CU_ROLE_NAME_MAX + 1) : 0;
 	if (n == 0 || n > CU_ROLE_NAME_MAX)
@@ -131,7 +131,7 @@ plain_name_check(const char *what, const char *name)
 int
 cu_auth_role_name_check(const char *name)
 {
-	return plain_name_check("role", name);
+	return cu_auth_plain_name_check("role", name);
 }
 
 int
@@ -142,7 +142,7 @@ cu_auth_scope_check(const char *scope)
 	if (strcmp(scope, "*") == 0)
 		return 0;
 	if (strncmp(scope, "group:", 6) == 0)
-		return plain_name_check("group", scope + 6);
+		return cu_auth_plain_name_check("group", scope + 6);
 	return cu_camera_name_check(scope);
 }
 
@@ -234,8 +234,8 @@ bind_va(sqlite3_stmt *st, const char *types, va_list ap)
 
 /* Runs one change; returns the number of rows changed, CU_ERR_EXIST on a
  * uniqueness violation, or another negative cu_err. */
-static int
-exec(cu_auth *a, const char *sql, const char *types, ...)
+int
+cu_auth_exec(cu_auth *a, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st;
 	int r = cu_auth_prepare(a, sql, &st);
@@ -261,8 +261,8 @@ exec(cu_auth *a, const char *sql, const char *types, ...)
 }
 
 /* The first column of the first row as an integer; CU_ERR_NOTFOUND if no row. */
-static int
-query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, ...)
+int
+cu_auth_query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st;
 	int r = cu_auth_prepare(a, sql, &st);
@@ -309,8 +309,32 @@ meta_get(cu_auth *a, const char *key, char *buf, size_t len)
 	return r;
 }
 
-/* Creates the schema unless another process did first (BEGIN IMMEDIATE
- * serialises the two). */
+/* Brings a database of an older version up to this one, inside the
+ * caller's transaction. Anything that is not a custody auth database of a
+ * known older version is left alone for cu_auth_open to refuse. Every step
+ * uses CREATE ... IF NOT EXISTS, so that a half-made state cannot stop it. */
+static int
+upgrade_schema(cu_auth *a)
+{
+	char format[64], version[64];
+	if (meta_get(a, "format", format, sizeof(format)) < 0 ||
+	    meta_get(a, "version", version, sizeof(version)) < 0 ||
+	    strcmp(format, "custody-auth") != 0) {
+		cu_error_clear();
+		return 0;
+	}
+	if (strcmp(version, "1") != 0)
+		return 0;
+	/* version 2: export profiles */
+	if (sqlite3_exec(a->db, cu_auth_schema_profiles, NULL, NULL, NULL) != SQLITE_OK)
+		return cu_auth_db_fail(a, "upgrading the schema to version 2");
+	int r = cu_auth_exec(a, "UPDATE meta SET value = ? WHERE key = 'version'", "t",
+	                     CU_AUTH_DB_VERSION);
+	return r < 0 ? r : 0;
+}
+
+/* Creates the schema unless another process did first, or upgrades an
+ * older one (BEGIN IMMEDIATE serialises processes doing either). */
 static int
 create_schema(cu_auth *a)
 {
@@ -318,16 +342,19 @@ create_schema(cu_auth *a)
 	int r = cu_auth_begin(a);
 	if (r < 0)
 		return r;
-	r = query_int(a, &n, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'", "");
+	r = cu_auth_query_int(a, &n, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'", "");
 	if (r == 0 && n == 0) {
 		char idhex[2 * CU_ID_LEN + 1];
 		cu_hex(a->store->id, CU_ID_LEN, idhex);
-		if (sqlite3_exec(a->db, schema, NULL, NULL, NULL) != SQLITE_OK)
+		if (sqlite3_exec(a->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
+		    sqlite3_exec(a->db, cu_auth_schema_profiles, NULL, NULL, NULL) != SQLITE_OK)
 			r = cu_auth_db_fail(a, "creating the schema");
 		else
-			r = exec(a, "INSERT INTO meta(key, value) VALUES('format', 'custody-auth'), "
+			r = cu_auth_exec(a, "INSERT INTO meta(key, value) VALUES('format', 'custody-auth'), "
 			         "('version', ?), ('store_id', ?), ('created_us', ?)", "tti",
 			         CU_AUTH_DB_VERSION, idhex, cu_auth_now(a));
+	} else if (r == 0) {
+		r = upgrade_schema(a);
 	}
 	if (r < 0) {
 		cu_auth_rollback(a);
@@ -394,9 +421,13 @@ cu_auth_open(cu_store *store, unsigned flags, cu_auth **ret)
 	}
 	if ((r = meta_get(a, "version", v, sizeof(v))) < 0)
 		goto bad;
-	if (strcmp(v, CU_AUTH_DB_VERSION) != 0) {
-		r = cu_fail(CU_ERR_UNSUPPORTED, "%s: schema version %s (this custody reads %s)", path,
-		            v, CU_AUTH_DB_VERSION);
+	/* A read-only handle cannot upgrade: it reads version 1 as it is (no
+	 * export profiles yet). A writable one has just upgraded it. */
+	if (strcmp(v, CU_AUTH_DB_VERSION) == 0) {
+		a->has_profiles = true;
+	} else if (!(readonly && strcmp(v, "1") == 0)) {
+		r = cu_fail(CU_ERR_UNSUPPORTED, "%s: schema version %s (this custody reads 1 and %s)",
+		            path, v, CU_AUTH_DB_VERSION);
 		goto fail;
 	}
 	uint8_t id[CU_ID_LEN];
@@ -435,8 +466,8 @@ cu_auth_close(cu_auth *a)
 
 /* ---- users ---- */
 
-static void
-ev_init(struct cu_auth_event *ev, const char *action, int64_t now)
+void
+cu_auth_ev_init(struct cu_auth_event *ev, const char *action, int64_t now)
 {
 	if (ev == NULL)
 		return;
@@ -445,14 +476,12 @@ ev_init(struct cu_auth_event *ev, const char *action, int64_t now)
 	ev->at_us = now;
 }
 
-static void
-ev_set(char *field, size_t len, const char *value)
+void
+cu_auth_ev_set(char *field, size_t len, const char *value)
 {
 	if (value != NULL)
 		snprintf(field, len, "%s", value);
 }
-#define EV_SET(ev, field, value) \
-	do { if ((ev) != NULL) ev_set((ev)->field, sizeof((ev)->field), (value)); } while (0)
 
 void
 cu_user_row_wipe(struct cu_user_row *u)
@@ -503,30 +532,30 @@ cu_auth_user_get(cu_auth *a, const char *name, int64_t id, struct cu_user_row *r
 	return r;
 }
 
-static int
-role_id(cu_auth *a, const char *role, int64_t *ret)
+int
+cu_auth_role_id(cu_auth *a, const char *role, int64_t *ret)
 {
-	int r = query_int(a, ret, "SELECT id FROM roles WHERE name = ?", "t", role);
+	int r = cu_auth_query_int(a, ret, "SELECT id FROM roles WHERE name = ?", "t", role);
 	return r == CU_ERR_NOTFOUND ? cu_fail(r, "no role named \"%s\"", role) : r;
 }
 
 static int
 group_id(cu_auth *a, const char *group, int64_t *ret)
 {
-	int r = query_int(a, ret, "SELECT id FROM cam_groups WHERE name = ?", "t", group);
+	int r = cu_auth_query_int(a, ret, "SELECT id FROM cam_groups WHERE name = ?", "t", group);
 	return r == CU_ERR_NOTFOUND ? cu_fail(r, "no camera group named \"%s\"", group) : r;
 }
 
 static int
 user_id(cu_auth *a, const char *user, int64_t *ret)
 {
-	int r = query_int(a, ret, "SELECT id FROM users WHERE name = ?", "t", user);
+	int r = cu_auth_query_int(a, ret, "SELECT id FROM users WHERE name = ?", "t", user);
 	return r == CU_ERR_NOTFOUND ? cu_fail(r, "no user named \"%s\"", user) : r;
 }
 
 /* Ends a transaction begun under a->lock: commit when r >= 0. */
-static int
-finish(cu_auth *a, int r)
+int
+cu_auth_finish(cu_auth *a, int r)
 {
 	if (r >= 0)
 		r = cu_auth_commit(a);
@@ -556,13 +585,13 @@ cu_auth_user_add(cu_auth *a, const char *name, const char *pw, size_t pw_len,
 	int64_t now = cu_auth_now(a), n, id, rid;
 	if ((r = cu_auth_begin(a)) < 0)
 		goto out;
-	if ((r = query_int(a, &n, "SELECT count(*) FROM users", "")) < 0)
+	if ((r = cu_auth_query_int(a, &n, "SELECT count(*) FROM users", "")) < 0)
 		goto out;
 	if (n >= CU_USERS_MAX) {
 		r = cu_fail(CU_ERR_LIMIT, "already %d users", CU_USERS_MAX);
 		goto out;
 	}
-	r = exec(a, "INSERT INTO users(name, hash, disabled, created_us, password_changed_us, "
+	r = cu_auth_exec(a, "INSERT INTO users(name, hash, disabled, created_us, password_changed_us, "
 	         "tokens_valid_after_us) VALUES(?, ?, 0, ?, ?, ?)", "ttiii", name, phc, now, now,
 	         now / 1000000 * 1000000);
 	if (r == CU_ERR_EXIST) {
@@ -572,13 +601,13 @@ cu_auth_user_add(cu_auth *a, const char *name, const char *pw, size_t pw_len,
 	if (r < 0)
 		goto out;
 	id = sqlite3_last_insert_rowid(a->db);
-	ev_init(ev, "user.add", now);
+	cu_auth_ev_init(ev, "user.add", now);
 	char detail[256] = "roles=";
 	size_t used = strlen(detail);
 	for (size_t i = 0; i < nroles; i++) {
-		if ((r = role_id(a, roles[i], &rid)) < 0)
+		if ((r = cu_auth_role_id(a, roles[i], &rid)) < 0)
 			goto out;
-		if ((r = exec(a, "INSERT OR IGNORE INTO user_roles(user_id, role_id) VALUES(?, ?)",
+		if ((r = cu_auth_exec(a, "INSERT OR IGNORE INTO user_roles(user_id, role_id) VALUES(?, ?)",
 		              "ii", id, rid)) < 0)
 			goto out;
 		int k = snprintf(detail + used, sizeof(detail) - used, "%s%s", i ? "," : "", roles[i]);
@@ -593,7 +622,7 @@ cu_auth_user_add(cu_auth *a, const char *name, const char *pw, size_t pw_len,
 	r = 0;
 out:
 	cu_wipe(phc, sizeof(phc));
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 int
@@ -611,11 +640,11 @@ cu_auth_user_passwd(cu_auth *a, const char *name, const char *pw, size_t pw_len,
 	int64_t now = cu_auth_now(a), id;
 	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
 		goto out;
-	r = exec(a, "UPDATE users SET hash = ?, password_changed_us = ?, tokens_valid_after_us = "
+	r = cu_auth_exec(a, "UPDATE users SET hash = ?, password_changed_us = ?, tokens_valid_after_us = "
 	         "max(tokens_valid_after_us + 1000000, ?) WHERE id = ?", "tiii", phc, now,
 	         cu_auth_revocation_point(now), id);
 	if (r >= 0) {
-		ev_init(ev, "user.passwd", now);
+		cu_auth_ev_init(ev, "user.passwd", now);
 		if (ev != NULL) {
 			ev->user_id = id;
 			EV_SET(ev, user, name);
@@ -624,7 +653,7 @@ cu_auth_user_passwd(cu_auth *a, const char *name, const char *pw, size_t pw_len,
 	}
 out:
 	cu_wipe(phc, sizeof(phc));
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 int
@@ -640,13 +669,13 @@ cu_auth_user_set_disabled(cu_auth *a, const char *name, bool disabled,
 	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_user_get(a, name, 0, &u)) < 0)
 		goto out;
 	if (disabled)
-		r = exec(a, "UPDATE users SET disabled = 1, tokens_valid_after_us = "
+		r = cu_auth_exec(a, "UPDATE users SET disabled = 1, tokens_valid_after_us = "
 		         "max(tokens_valid_after_us + 1000000, ?) WHERE id = ?", "ii",
 		         cu_auth_revocation_point(now), u.id);
 	else
-		r = exec(a, "UPDATE users SET disabled = 0 WHERE id = ?", "i", u.id);
+		r = cu_auth_exec(a, "UPDATE users SET disabled = 0 WHERE id = ?", "i", u.id);
 	if (r >= 0) {
-		ev_init(ev, disabled ? "user.disable" : "user.enable", now);
+		cu_auth_ev_init(ev, disabled ? "user.disable" : "user.enable", now);
 		if (ev != NULL) {
 			ev->user_id = u.id;
 			EV_SET(ev, user, name);
@@ -657,7 +686,7 @@ cu_auth_user_set_disabled(cu_auth *a, const char *name, bool disabled,
 	}
 out:
 	cu_user_row_wipe(&u);
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 int
@@ -671,15 +700,15 @@ cu_auth_user_delete(cu_auth *a, const char *name, struct cu_auth_event *ev)
 	int64_t now = cu_auth_now(a);
 	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
 		goto out;
-	if ((r = exec(a, "DELETE FROM users WHERE id = ?", "i", id)) >= 0) {
-		ev_init(ev, "user.delete", now);
+	if ((r = cu_auth_exec(a, "DELETE FROM users WHERE id = ?", "i", id)) >= 0) {
+		cu_auth_ev_init(ev, "user.delete", now);
 		if (ev != NULL) {
 			ev->user_id = id;
 			EV_SET(ev, user, name);
 		}
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 int
@@ -693,18 +722,18 @@ cu_auth_user_revoke_tokens(cu_auth *a, const char *name, struct cu_auth_event *e
 	int64_t now = cu_auth_now(a);
 	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
 		goto out;
-	r = exec(a, "UPDATE users SET tokens_valid_after_us = "
+	r = cu_auth_exec(a, "UPDATE users SET tokens_valid_after_us = "
 	         "max(tokens_valid_after_us + 1000000, ?) WHERE id = ?", "ii",
 	         cu_auth_revocation_point(now), id);
 	if (r >= 0) {
-		ev_init(ev, "user.revoke_tokens", now);
+		cu_auth_ev_init(ev, "user.revoke_tokens", now);
 		if (ev != NULL) {
 			ev->user_id = id;
 			EV_SET(ev, user, name);
 		}
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 int
@@ -719,18 +748,18 @@ cu_auth_user_unlock(cu_auth *a, const char *name, struct cu_auth_event *ev)
 	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
 		goto out;
 	int locks;
-	if ((r = locks = exec(a, "DELETE FROM lockouts WHERE kind = 0 AND subject = ?", "t",
+	if ((r = locks = cu_auth_exec(a, "DELETE FROM lockouts WHERE kind = 0 AND subject = ?", "t",
 	                      name)) < 0 ||
-	    (r = exec(a, "DELETE FROM failures WHERE kind = 0 AND subject = ?", "t", name)) < 0)
+	    (r = cu_auth_exec(a, "DELETE FROM failures WHERE kind = 0 AND subject = ?", "t", name)) < 0)
 		goto out;
-	ev_init(ev, "user.unlock", now);
+	cu_auth_ev_init(ev, "user.unlock", now);
 	if (ev != NULL) {
 		ev->user_id = id;
 		EV_SET(ev, user, name);
 		EV_SET(ev, detail, locks > 0 ? "lockout lifted" : "was not locked");
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 /* Appends a name to a malloc'd array of fixed-size names. */
@@ -755,8 +784,8 @@ out:
 	} while (0)
 
 /* Every value of column 0 of a query with one integer parameter. */
-static int
-names_of(cu_auth *a, const char *sql, int64_t param, char (**ret)[CU_ROLE_NAME_MAX + 1],
+int
+cu_auth_names_of(cu_auth *a, const char *sql, int64_t param, char (**ret)[CU_ROLE_NAME_MAX + 1],
          size_t *ret_n, size_t limit)
 {
 	char (*v)[CU_ROLE_NAME_MAX + 1] = NULL;
@@ -848,7 +877,7 @@ cu_auth_user_list(cu_auth *a, struct cu_auth_user **ret, size_t *ret_n)
 		u->password_changed_us = sqlite3_column_int64(st, 5);
 		u->tokens_valid_after_us = sqlite3_column_int64(st, 6);
 		u->locked_until_us = sqlite3_column_int64(st, 7);
-		if ((r = names_of(a, "SELECT r.name FROM user_roles ur JOIN roles r ON "
+		if ((r = cu_auth_names_of(a, "SELECT r.name FROM user_roles ur JOIN roles r ON "
 		                  "r.id = ur.role_id WHERE ur.user_id = ? ORDER BY r.name", u->id,
 		                  &u->roles, &u->nroles, CU_ROLES_MAX)) < 0)
 			goto out;
@@ -891,21 +920,21 @@ cu_auth_role_add(cu_auth *a, const char *role, struct cu_auth_event *ev)
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
 	if ((r = cu_auth_begin(a)) < 0 ||
-	    (r = query_int(a, &n, "SELECT count(*) FROM roles", "")) < 0)
+	    (r = cu_auth_query_int(a, &n, "SELECT count(*) FROM roles", "")) < 0)
 		goto out;
 	if (n >= CU_ROLES_MAX) {
 		r = cu_fail(CU_ERR_LIMIT, "already %d roles", CU_ROLES_MAX);
 		goto out;
 	}
-	r = exec(a, "INSERT INTO roles(name, created_us) VALUES(?, ?)", "ti", role, now);
+	r = cu_auth_exec(a, "INSERT INTO roles(name, created_us) VALUES(?, ?)", "ti", role, now);
 	if (r == CU_ERR_EXIST)
 		r = cu_fail(r, "role \"%s\" already exists", role);
 	if (r >= 0) {
-		ev_init(ev, "role.add", now);
+		cu_auth_ev_init(ev, "role.add", now);
 		EV_SET(ev, role, role);
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 int
@@ -917,14 +946,14 @@ cu_auth_role_delete(cu_auth *a, const char *role, struct cu_auth_event *ev)
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = role_id(a, role, &id)) < 0)
+	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
 		goto out;
-	if ((r = exec(a, "DELETE FROM roles WHERE id = ?", "i", id)) >= 0) {
-		ev_init(ev, "role.delete", now);
+	if ((r = cu_auth_exec(a, "DELETE FROM roles WHERE id = ?", "i", id)) >= 0) {
+		cu_auth_ev_init(ev, "role.delete", now);
 		EV_SET(ev, role, role);
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 /* Shared checks of grant and revoke. */
@@ -951,31 +980,31 @@ cu_auth_role_grant(cu_auth *a, const char *role, int fn, const char *scope,
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = role_id(a, role, &id)) < 0)
+	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
 		goto out;
 	/* a group must exist when granted on, so that a typo is caught now */
 	if (strncmp(scope, "group:", 6) == 0 && (r = group_id(a, scope + 6, &gid)) < 0)
 		goto out;
-	if ((r = query_int(a, &n, "SELECT count(*) FROM role_grants WHERE role_id = ?", "i",
+	if ((r = cu_auth_query_int(a, &n, "SELECT count(*) FROM role_grants WHERE role_id = ?", "i",
 	                   id)) < 0)
 		goto out;
 	if (n >= CU_GRANTS_MAX) {
 		r = cu_fail(CU_ERR_LIMIT, "role \"%s\" already has %d grants", role, CU_GRANTS_MAX);
 		goto out;
 	}
-	r = exec(a, "INSERT INTO role_grants(role_id, function, scope) VALUES(?, ?, ?)", "itt", id,
+	r = cu_auth_exec(a, "INSERT INTO role_grants(role_id, function, scope) VALUES(?, ?, ?)", "itt", id,
 	         cu_auth_function_name(fn), scope);
 	if (r == CU_ERR_EXIST)
 		r = cu_fail(r, "role \"%s\" already has %s on %s", role, cu_auth_function_name(fn),
 		            scope);
 	if (r >= 0) {
-		ev_init(ev, "role.grant", now);
+		cu_auth_ev_init(ev, "role.grant", now);
 		EV_SET(ev, role, role);
 		EV_SET(ev, function, cu_auth_function_name(fn));
 		EV_SET(ev, scope, scope);
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 int
@@ -988,21 +1017,21 @@ cu_auth_role_revoke(cu_auth *a, const char *role, int fn, const char *scope,
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = role_id(a, role, &id)) < 0)
+	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
 		goto out;
-	r = exec(a, "DELETE FROM role_grants WHERE role_id = ? AND function = ? AND scope = ?",
+	r = cu_auth_exec(a, "DELETE FROM role_grants WHERE role_id = ? AND function = ? AND scope = ?",
 	         "itt", id, cu_auth_function_name(fn), scope);
 	if (r == 0)
 		r = cu_fail(CU_ERR_NOTFOUND, "role \"%s\" has no grant of %s on %s", role,
 		            cu_auth_function_name(fn), scope);
 	if (r >= 0) {
-		ev_init(ev, "role.revoke", now);
+		cu_auth_ev_init(ev, "role.revoke", now);
 		EV_SET(ev, role, role);
 		EV_SET(ev, function, cu_auth_function_name(fn));
 		EV_SET(ev, scope, scope);
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 static int
@@ -1014,20 +1043,20 @@ assign(cu_auth *a, const char *role, const char *user, bool on, struct cu_auth_e
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = role_id(a, role, &rid)) < 0 ||
+	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_role_id(a, role, &rid)) < 0 ||
 	    (r = user_id(a, user, &uid)) < 0)
 		goto out;
 	if (on)
-		r = exec(a, "INSERT INTO user_roles(user_id, role_id) VALUES(?, ?)", "ii", uid, rid);
+		r = cu_auth_exec(a, "INSERT INTO user_roles(user_id, role_id) VALUES(?, ?)", "ii", uid, rid);
 	else
-		r = exec(a, "DELETE FROM user_roles WHERE user_id = ? AND role_id = ?", "ii", uid,
+		r = cu_auth_exec(a, "DELETE FROM user_roles WHERE user_id = ? AND role_id = ?", "ii", uid,
 		         rid);
 	if (r == CU_ERR_EXIST)
 		r = cu_fail(r, "user \"%s\" already has role \"%s\"", user, role);
 	else if (r == 0 && !on)
 		r = cu_fail(CU_ERR_NOTFOUND, "user \"%s\" does not have role \"%s\"", user, role);
 	if (r >= 0) {
-		ev_init(ev, on ? "role.assign" : "role.unassign", now);
+		cu_auth_ev_init(ev, on ? "role.assign" : "role.unassign", now);
 		if (ev != NULL) {
 			ev->user_id = uid;
 			EV_SET(ev, user, user);
@@ -1035,7 +1064,7 @@ assign(cu_auth *a, const char *role, const char *user, bool on, struct cu_auth_e
 		}
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 int
@@ -1119,7 +1148,7 @@ cu_auth_role_list(cu_auth *a, struct cu_auth_role **ret, size_t *ret_n)
 			r = cu_auth_db_fail(a, "listing grants");
 			goto out;
 		}
-		if ((r = names_of(a, "SELECT u.name FROM user_roles ur JOIN users u ON "
+		if ((r = cu_auth_names_of(a, "SELECT u.name FROM user_roles ur JOIN users u ON "
 		                  "u.id = ur.user_id WHERE ur.role_id = ? ORDER BY u.name", ro->id,
 		                  &ro->users, &ro->nusers, CU_USERS_MAX)) < 0)
 			goto out;
@@ -1159,27 +1188,27 @@ int
 cu_auth_group_add(cu_auth *a, const char *group, struct cu_auth_event *ev)
 {
 	int64_t n;
-	int r = plain_name_check("group", group);
+	int r = cu_auth_plain_name_check("group", group);
 	if (r < 0)
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
 	if ((r = cu_auth_begin(a)) < 0 ||
-	    (r = query_int(a, &n, "SELECT count(*) FROM cam_groups", "")) < 0)
+	    (r = cu_auth_query_int(a, &n, "SELECT count(*) FROM cam_groups", "")) < 0)
 		goto out;
 	if (n >= CU_GROUPS_MAX) {
 		r = cu_fail(CU_ERR_LIMIT, "already %d camera groups", CU_GROUPS_MAX);
 		goto out;
 	}
-	r = exec(a, "INSERT INTO cam_groups(name, created_us) VALUES(?, ?)", "ti", group, now);
+	r = cu_auth_exec(a, "INSERT INTO cam_groups(name, created_us) VALUES(?, ?)", "ti", group, now);
 	if (r == CU_ERR_EXIST)
 		r = cu_fail(r, "camera group \"%s\" already exists", group);
 	if (r >= 0) {
-		ev_init(ev, "group.add", now);
+		cu_auth_ev_init(ev, "group.add", now);
 		EV_SET(ev, group, group);
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 int
@@ -1187,7 +1216,7 @@ cu_auth_group_delete(cu_auth *a, const char *group, struct cu_auth_event *ev)
 {
 	int64_t id;
 	char scope[CU_SCOPE_MAX + 1];
-	int r = plain_name_check("group", group);
+	int r = cu_auth_plain_name_check("group", group);
 	if (r < 0)
 		return r;
 	snprintf(scope, sizeof(scope), "group:%s", group);
@@ -1197,16 +1226,16 @@ cu_auth_group_delete(cu_auth *a, const char *group, struct cu_auth_event *ev)
 	if ((r = cu_auth_begin(a)) < 0 || (r = group_id(a, group, &id)) < 0)
 		goto out;
 	/* grants on a group that is gone would come back with a new group of the name */
-	if ((r = grants = exec(a, "DELETE FROM role_grants WHERE scope = ?", "t", scope)) < 0 ||
-	    (r = exec(a, "DELETE FROM cam_groups WHERE id = ?", "i", id)) < 0)
+	if ((r = grants = cu_auth_exec(a, "DELETE FROM role_grants WHERE scope = ?", "t", scope)) < 0 ||
+	    (r = cu_auth_exec(a, "DELETE FROM cam_groups WHERE id = ?", "i", id)) < 0)
 		goto out;
-	ev_init(ev, "group.delete", now);
+	cu_auth_ev_init(ev, "group.delete", now);
 	if (ev != NULL) {
 		EV_SET(ev, group, group);
 		snprintf(ev->detail, sizeof(ev->detail), "grants removed=%d", grants);
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 static int
@@ -1215,14 +1244,14 @@ group_camera(cu_auth *a, const char *group, const char *camera, bool on,
 {
 	int64_t id, n;
 	int r;
-	if ((r = plain_name_check("group", group)) < 0 || (r = cu_camera_name_check(camera)) < 0)
+	if ((r = cu_auth_plain_name_check("group", group)) < 0 || (r = cu_camera_name_check(camera)) < 0)
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
 	if ((r = cu_auth_begin(a)) < 0 || (r = group_id(a, group, &id)) < 0)
 		goto out;
 	if (on) {
-		if ((r = query_int(a, &n, "SELECT count(*) FROM camera_groups WHERE group_id = ?",
+		if ((r = cu_auth_query_int(a, &n, "SELECT count(*) FROM camera_groups WHERE group_id = ?",
 		                   "i", id)) < 0)
 			goto out;
 		if (n >= CU_CAMERAS_MAX) {
@@ -1230,24 +1259,24 @@ group_camera(cu_auth *a, const char *group, const char *camera, bool on,
 			            CU_CAMERAS_MAX);
 			goto out;
 		}
-		r = exec(a, "INSERT INTO camera_groups(group_id, camera) VALUES(?, ?)", "it", id,
+		r = cu_auth_exec(a, "INSERT INTO camera_groups(group_id, camera) VALUES(?, ?)", "it", id,
 		         camera);
 		if (r == CU_ERR_EXIST)
 			r = cu_fail(r, "camera \"%s\" is already in group \"%s\"", camera, group);
 	} else {
-		r = exec(a, "DELETE FROM camera_groups WHERE group_id = ? AND camera = ?", "it", id,
+		r = cu_auth_exec(a, "DELETE FROM camera_groups WHERE group_id = ? AND camera = ?", "it", id,
 		         camera);
 		if (r == 0)
 			r = cu_fail(CU_ERR_NOTFOUND, "camera \"%s\" is not in group \"%s\"", camera,
 			            group);
 	}
 	if (r >= 0) {
-		ev_init(ev, on ? "group.camera_add" : "group.camera_remove", now);
+		cu_auth_ev_init(ev, on ? "group.camera_add" : "group.camera_remove", now);
 		EV_SET(ev, group, group);
 		EV_SET(ev, camera, camera);
 	}
 out:
-	return finish(a, r);
+	return cu_auth_finish(a, r);
 }
 
 int
@@ -1297,7 +1326,7 @@ cu_auth_group_list(cu_auth *a, struct cu_auth_group **ret, size_t *ret_n)
 		}
 		n++;
 		memcpy(g->name, name, strlen(name) + 1);
-		if ((r = names_of(a, "SELECT camera FROM camera_groups WHERE group_id = ? ORDER BY "
+		if ((r = cu_auth_names_of(a, "SELECT camera FROM camera_groups WHERE group_id = ? ORDER BY "
 		                  "camera", sqlite3_column_int64(st, 0), &g->cameras, &g->ncameras,
 		                  CU_CAMERAS_MAX)) < 0)
 			goto out;

@@ -1,6 +1,7 @@
 /* Private: the auth module's internals shared by its files (auth.c: database
  * and administration; password.c: hashing and policy; perm.c: permissions;
- * token.c: tokens, issuers, signed URLs; login.c: login and lockout; b64.c). */
+ * token.c: tokens, issuers, signed URLs; login.c: login and lockout;
+ * profile.c: export profiles; b64.c). */
 #ifndef CU_AUTH_INT_H
 #define CU_AUTH_INT_H
 
@@ -11,12 +12,15 @@
 #include "custody/auth.h"
 #include "store/store_int.h"
 
-#define CU_AUTH_DB_VERSION "1"
+/* 1: users, roles, groups, tokens; 2: export profiles. A writable open
+ * upgrades 1 to 2; a read-only one reads 1 as it is. */
+#define CU_AUTH_DB_VERSION "2"
 
 struct cu_auth {
 	cu_store *store;                     /* borrowed: dir, certificates, keys */
 	sqlite3 *db;
 	bool readonly;
+	bool has_profiles;                   /* version 2: the profile tables exist */
 	pthread_mutex_t lock;                /* held around every use of db */
 	cu_sign_key *sign;                   /* NULL without the store password */
 	int64_t (*clock)(void *ctx);         /* NULL: cu_time_now_us */
@@ -37,6 +41,29 @@ int cu_auth_begin(cu_auth *a);
 int cu_auth_commit(cu_auth *a);
 void cu_auth_rollback(cu_auth *a);
 int cu_auth_prepare(cu_auth *a, const char *sql, sqlite3_stmt **ret);
+/* Runs one change with arguments described by types ('t' const char *, 'i'
+ * int64_t); returns the number of rows changed, CU_ERR_EXIST on a uniqueness
+ * violation, or another negative cu_err. With a->lock held. */
+int cu_auth_exec(cu_auth *a, const char *sql, const char *types, ...);
+/* The first column of the first row as an integer; CU_ERR_NOTFOUND if no row. */
+int cu_auth_query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, ...);
+/* Ends a transaction begun under a->lock (commit when r >= 0) and unlocks;
+ * returns 0 or the error. */
+int cu_auth_finish(cu_auth *a, int r);
+/* A role's id by name; CU_ERR_NOTFOUND with a detail. With a->lock held. */
+int cu_auth_role_id(cu_auth *a, const char *role, int64_t *ret);
+/* The role and group name rule, "what" naming the kind in the detail. */
+int cu_auth_plain_name_check(const char *what, const char *name);
+/* Every value of column 0 of a query with one integer parameter, as a
+ * malloc'd array of names of at most CU_ROLE_NAME_MAX bytes, at most limit. */
+int cu_auth_names_of(cu_auth *a, const char *sql, int64_t param,
+                     char (**ret)[CU_ROLE_NAME_MAX + 1], size_t *ret_n, size_t limit);
+
+/* Events: zeroed and stamped, then fields set (NULL ev is fine). */
+void cu_auth_ev_init(struct cu_auth_event *ev, const char *action, int64_t now);
+void cu_auth_ev_set(char *field, size_t len, const char *value);
+#define EV_SET(ev, field, value) \
+	do { if ((ev) != NULL) cu_auth_ev_set((ev)->field, sizeof((ev)->field), (value)); } while (0)
 
 struct cu_user_row {
 	int64_t id;
@@ -56,6 +83,10 @@ void cu_user_row_wipe(struct cu_user_row *u);
  * after a first revocation carry iat = the old value, so a second revocation
  * in the same second must move past it. */
 int64_t cu_auth_revocation_point(int64_t now_us);
+
+/* ---- profile.c ---- */
+/* The tables of schema version 2 (CREATE ... IF NOT EXISTS: also the upgrade). */
+extern const char cu_auth_schema_profiles[];
 
 /* ---- password.c ---- */
 /* Encodes a new Argon2id hash of pw with the policy's parameters as a PHC

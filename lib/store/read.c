@@ -183,7 +183,8 @@ cu_store_read(cu_store *s, const char *camera, int64_t from_us, int64_t to_us,
 	                    .info = {.first_us = -1, .last_us = -1}};
 	cu_buf_init_secret(&rd.batch, BATCH_MAX);
 	cu_buf_init_secret(&rd.preroll, PREROLL_MAX);
-	struct cu_scan_hooks hooks = {on_frame, on_seal, on_discard, &rd};
+	struct cu_scan_hooks hooks = {.on_frame = on_frame, .on_seal = on_seal,
+	                              .on_discard = on_discard, .ctx = &rd};
 	struct cu_seg_scan prev;
 	bool have_prev = false;
 	char when[CU_TIME_ISO_MAX];

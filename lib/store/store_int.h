@@ -167,12 +167,20 @@ int cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sca
 /* What a reader learns while a segment is scanned. Frames arrive decrypted but
  * unproven; on_seal says the frames since the previous on_seal are proven by
  * a valid seal; on_discard (at a failure or the end) that they never will be.
- * A hook returning a negative cu_err stops the scan with that error. */
+ * A hook returning a negative cu_err stops the scan with that error; on_seal
+ * returning a positive value ends the scan cleanly after that seal (what
+ * follows is not read). on_header (the 160 header bytes as read, once they
+ * decode and belong to the store) and on_entry (every entry: its 40 header
+ * bytes as read, decoded, and its plaintext, after the chain step and before
+ * it is checked) serve a re-writer (lib/store/export.c); any hook may be NULL. */
 struct cu_scan_hooks {
 	int (*on_frame)(void *ctx, const struct cu_entry_header *h, const uint8_t *plain);
 	int (*on_seal)(void *ctx);
 	void (*on_discard)(void *ctx);
 	void *ctx;
+	int (*on_header)(void *ctx, const uint8_t raw[static CU_SEG_HEADER_LEN]);
+	int (*on_entry)(void *ctx, const uint8_t raw[static CU_ENTRY_HEADER_LEN],
+	                const struct cu_entry_header *h, const uint8_t *plain);
 };
 int cu_segment_scan_hooked(const cu_store *s, const char *path, struct cu_seg_scan *scan,
                            const struct cu_scan_hooks *hooks);

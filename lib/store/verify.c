@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "custody/time.h"
+#include "store/export.h"
 #include "store/store_int.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -67,31 +68,108 @@ hash_entry(cu_sha256_ctx *c, uint8_t chain[static CU_SHA256_LEN], const uint8_t 
 	return cu_sha256_final(c, chain);
 }
 
-static int scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
-                     void (*progress)(void *ctx, uint64_t bytes), void *pctx,
-                     const struct cu_scan_hooks *hooks);
+static int scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src,
+                     struct cu_seg_scan *sc, void (*progress)(void *ctx, uint64_t bytes),
+                     void *pctx, const struct cu_scan_hooks *hooks);
+
+void
+cu_seg_trust_of_store(const cu_store *s, struct cu_seg_trust *ret)
+{
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret->store_id, s->id, CU_ID_LEN);
+	ret->encryption = s->encryption;
+	ret->keys = s;
+	memcpy(ret->key_id, s->signer.fingerprint, CU_SHA256_LEN);
+	memcpy(ret->pub, s->signer.ed25519_pub, CU_ED25519_KEY_LEN);
+	ret->signer_name = "this store's recording server certificate";
+}
+
+struct fd_source {
+	int fd;
+	const char *path;
+};
+
+static int
+fd_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	struct fd_source *f = ctx;
+	return cu_pread_all(f->fd, buf, len, off, f->path);
+}
+
+static void
+scan_reset(struct cu_seg_scan *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+	sc->first_ts = sc->last_ts = sc->fail_ts = sc->last_seal_ts = sc->end_ts = -1;
+}
+
+/* A store's segment file: opened here, read through an fd source. */
+static int
+scan_file(const cu_store *s, const char *path, struct cu_seg_scan *sc,
+          void (*progress)(void *ctx, uint64_t bytes), void *pctx,
+          const struct cu_scan_hooks *hooks)
+{
+	struct cu_seg_trust t;
+	cu_seg_trust_of_store(s, &t);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		scan_reset(sc);
+		scan_failf(sc, -1, "segment file %s cannot be read: %s", path, strerror(errno));
+		return 0;
+	}
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		scan_reset(sc);
+		scan_failf(sc, -1, "segment %s is not a regular file", path);
+		if (hooks != NULL && hooks->on_discard != NULL)
+			hooks->on_discard(hooks->ctx);
+		close(fd);
+		return 0;
+	}
+	struct fd_source f = {fd, path};
+	struct cu_seg_source source = {fd_read, &f, (uint64_t)st.st_size};
+	int r = scan_impl(&t, &source, sc, progress, pctx, hooks);
+	close(fd);
+	return r;
+}
 
 int
 cu_segment_scan(const cu_store *s, const char *path, struct cu_seg_scan *sc,
                 void (*progress)(void *ctx, uint64_t bytes), void *pctx)
 {
-	return scan_impl(s, path, sc, progress, pctx, NULL);
+	return scan_file(s, path, sc, progress, pctx, NULL);
 }
 
 int
 cu_segment_scan_hooked(const cu_store *s, const char *path, struct cu_seg_scan *sc,
                        const struct cu_scan_hooks *hooks)
 {
-	return scan_impl(s, path, sc, NULL, NULL, hooks);
+	return scan_file(s, path, sc, NULL, NULL, hooks);
+}
+
+int
+cu_segment_scan_source(const struct cu_seg_trust *t, const struct cu_seg_source *src,
+                       struct cu_seg_scan *sc, void (*progress)(void *ctx, uint64_t bytes),
+                       void *pctx, const struct cu_scan_hooks *hooks)
+{
+	return scan_impl(t, src, sc, progress, pctx, hooks);
+}
+
+static bool
+zero_bytes(const uint8_t *p, size_t n)
+{
+	uint8_t acc = 0;
+	for (size_t i = 0; i < n; i++)
+		acc |= p[i];
+	return acc == 0;
 }
 
 static int
-scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
+scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct cu_seg_scan *sc,
           void (*progress)(void *ctx, uint64_t bytes), void *pctx,
           const struct cu_scan_hooks *hooks)
 {
-	memset(sc, 0, sizeof(*sc));
-	sc->first_ts = sc->last_ts = sc->fail_ts = sc->last_seal_ts = sc->end_ts = -1;
+	scan_reset(sc);
 	uint8_t hbuf[CU_SEG_HEADER_LEN], ebuf[CU_ENTRY_HEADER_LEN], key[CU_AES256_KEY_LEN];
 	uint8_t chain[CU_SHA256_LEN], nonce[CU_GCM_NONCE_LEN];
 	cu_buf body, plain;
@@ -99,41 +177,44 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 	cu_buf_init_secret(&plain, CU_FRAME_MAX);
 	cu_sha256_ctx *sha = NULL;
 	cu_aead *aead = NULL;
-	struct tentative t = {.first_ts = -1, .last_ts = -1, .end_ts = -1};
+	struct tentative tt = {.first_ts = -1, .last_ts = -1, .end_ts = -1};
 	uint64_t reported = 0;
+	bool stop = false;
 	int r = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		scan_failf(sc, -1, "segment file %s cannot be read: %s", path, strerror(errno));
-		return 0;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		scan_failf(sc, -1, "segment %s is not a regular file", path);
-		goto out;
-	}
-	sc->file_size = (uint64_t)st.st_size;
+	sc->file_size = src->size;
 	if ((r = cu_sha256_new(&sha)) < 0)
 		goto out;
 	if (sc->file_size < CU_SEG_HEADER_LEN ||
-	    cu_pread_all(fd, hbuf, sizeof(hbuf), 0, path) < 0 ||
+	    src->read(src->ctx, hbuf, sizeof(hbuf), 0) < 0 ||
 	    cu_seg_header_decode(hbuf, sizeof(hbuf), &sc->hdr) < 0) {
 		scan_failf(sc, -1, "segment header unreadable: %s",
 		           sc->file_size < CU_SEG_HEADER_LEN ? "file too short" : cu_error_detail());
 		goto out;
 	}
 	struct cu_seg_header *h = &sc->hdr;
-	if (memcmp(h->store_id, s->id, CU_ID_LEN) != 0) {
+	if (memcmp(h->store_id, t->store_id, CU_ID_LEN) != 0) {
 		scan_failf(sc, h->created_us, "segment belongs to another store");
 		goto out;
 	}
-	if (h->encryption != s->encryption) {
-		scan_failf(sc, h->created_us, "segment says encryption \"%s\", the store \"%s\"",
-		           cu_encryption_name(h->encryption), cu_encryption_name(s->encryption));
+	if (h->encryption != t->encryption) {
+		scan_failf(sc, h->created_us, "segment says encryption \"%s\", %s \"%s\"",
+		           cu_encryption_name(h->encryption),
+		           t->copy ? "an exported copy must say" : "the store",
+		           cu_encryption_name(t->encryption));
 		goto out;
 	}
+	if (t->copy && !zero_bytes(h->key_salt, sizeof(h->key_salt))) {
+		scan_failf(sc, h->created_us, "segment copy has a key salt (an exported copy has none)");
+		goto out;
+	}
+	if (hooks != NULL && hooks->on_header != NULL && (r = hooks->on_header(hooks->ctx, hbuf)) < 0)
+		goto out;
 	if (h->encryption != CU_ENC_NONE) {
-		if ((r = cu_store_segment_key(s, h, key)) < 0)
+		if (t->keys == NULL) {
+			r = cu_fail(CU_ERR_PASSWORD, "an encrypted segment needs the store's keys");
+			goto out;
+		}
+		if ((r = cu_store_segment_key(t->keys, h, key)) < 0)
 			goto out;
 		r = cu_aead_new(key, &aead);
 		cu_wipe(key, sizeof(key));
@@ -151,14 +232,14 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 		struct cu_entry_header e;
 		char when[CU_TIME_ISO_MAX];
 		if (sc->file_size - off < CU_ENTRY_HEADER_LEN) {
-			scan_failf(sc, t.last_ts, "file ends inside an entry header at byte %llu",
+			scan_failf(sc, tt.last_ts, "file ends inside an entry header at byte %llu",
 			           (unsigned long long)off);
 			break;
 		}
-		if ((r = cu_pread_all(fd, ebuf, sizeof(ebuf), off, path)) < 0)
+		if ((r = src->read(src->ctx, ebuf, sizeof(ebuf), off)) < 0)
 			goto out;
 		if (cu_entry_header_decode(ebuf, sizeof(ebuf), &e) < 0) {
-			scan_failf(sc, t.last_ts, "entry at byte %llu is malformed: %s",
+			scan_failf(sc, tt.last_ts, "entry at byte %llu is malformed: %s",
 			           (unsigned long long)off, cu_error_detail());
 			break;
 		}
@@ -185,7 +266,7 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 		}
 		cu_buf_reset(&body);
 		if ((r = cu_buf_reserve(&body, e.stored_len)) < 0 ||
-		    (r = cu_pread_all(fd, body.data, e.stored_len, off + CU_ENTRY_HEADER_LEN, path)) < 0)
+		    (r = src->read(src->ctx, body.data, e.stored_len, off + CU_ENTRY_HEADER_LEN)) < 0)
 			goto out;
 		const uint8_t *pt = body.data;
 		if (e.type == CU_ENTRY_FRAME && h->encryption != CU_ENC_NONE) {
@@ -213,18 +294,21 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 		memcpy(before, chain, CU_SHA256_LEN);
 		if ((r = hash_entry(sha, chain, ebuf, pt, e.plain_len)) < 0)
 			goto out;
+		if (hooks != NULL && hooks->on_entry != NULL &&
+		    (r = hooks->on_entry(hooks->ctx, ebuf, &e, pt)) < 0)
+			goto out;
 		if (e.type == CU_ENTRY_FRAME) {
 			if (hooks != NULL && hooks->on_frame != NULL &&
 			    (r = hooks->on_frame(hooks->ctx, &e, pt)) < 0)
 				goto out;
-			t.frames++;
-			if (t.first_ts < 0 || e.ts_us < t.first_ts)
-				t.first_ts = e.ts_us;
-			if (e.ts_us + e.dur_us > t.end_ts)
-				t.end_ts = e.ts_us + e.dur_us;
-			if (e.ts_us >= t.last_ts) {
-				t.last_ts = e.ts_us;
-				t.last_dur = e.dur_us;
+			tt.frames++;
+			if (tt.first_ts < 0 || e.ts_us < tt.first_ts)
+				tt.first_ts = e.ts_us;
+			if (e.ts_us + e.dur_us > tt.end_ts)
+				tt.end_ts = e.ts_us + e.dur_us;
+			if (e.ts_us >= tt.last_ts) {
+				tt.last_ts = e.ts_us;
+				tt.last_dur = e.dur_us;
 			}
 		} else if (e.type == CU_ENTRY_RECORD) {
 			struct cu_record rec;
@@ -234,20 +318,20 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 				           (unsigned long long)e.seq, when, cu_error_detail());
 				break;
 			}
-			if (t.nrecs >= RECORDS_MAX) {
+			if (tt.nrecs >= RECORDS_MAX) {
 				scan_failf(sc, e.ts_us, "more than %d records in one segment", RECORDS_MAX);
 				break;
 			}
-			struct cu_scan_record *nr = realloc(sc->recs, (t.nrecs + 1) * sizeof(*nr));
+			struct cu_scan_record *nr = realloc(sc->recs, (tt.nrecs + 1) * sizeof(*nr));
 			if (nr == NULL) {
 				r = cu_fail(CU_ERR_NOMEM, "out of memory");
 				goto out;
 			}
 			sc->recs = nr;
-			sc->recs[t.nrecs].rec = rec;
-			sc->recs[t.nrecs].entry = e.seq;
-			t.nrecs++;
-			t.records++;
+			sc->recs[tt.nrecs].rec = rec;
+			sc->recs[tt.nrecs].entry = e.seq;
+			tt.nrecs++;
+			tt.records++;
 		} else {
 			struct cu_seal seal;
 			uint8_t msg[CU_SEAL_MSG_LEN];
@@ -264,14 +348,14 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 				           (unsigned long long)covered);
 				break;
 			}
-			if (!cu_ct_equal(seal.key_id, s->signer.fingerprint, CU_SHA256_LEN)) {
+			if (!cu_ct_equal(seal.key_id, t->key_id, CU_SHA256_LEN)) {
 				fmt_time(e.ts_us, when);
-				scan_failf(sc, e.ts_us, "seal at %s names a signing key that is not this "
-				           "store's recording server certificate", when);
+				scan_failf(sc, e.ts_us, "seal at %s names a signing key that is not %s",
+				           when, t->signer_name);
 				break;
 			}
-			cu_seal_message(s->id, h->camera_id, h->seq, ebuf, pt, msg);
-			if (cu_ed25519_verify(s->signer.ed25519_pub, msg, sizeof(msg), seal.sig) != 0) {
+			cu_seal_message(t->store_id, h->camera_id, h->seq, ebuf, pt, msg);
+			if (cu_ed25519_verify(t->pub, msg, sizeof(msg), seal.sig) != 0) {
 				fmt_time(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal at %s: the signature does not verify with the "
 				           "recording server's key (re-signed or altered)", when);
@@ -280,8 +364,8 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 			if (!cu_ct_equal(seal.chain, before, CU_SHA256_LEN)) {
 				fmt_time(e.ts_us, when);
 				char from[CU_TIME_ISO_MAX];
-				fmt_time(t.first_ts, from);
-				scan_failf(sc, t.first_ts >= 0 ? t.first_ts : e.ts_us,
+				fmt_time(tt.first_ts, from);
+				scan_failf(sc, tt.first_ts >= 0 ? tt.first_ts : e.ts_us,
 				           "hash chain does not match the seal at %s: an entry sealed by it "
 				           "(frames from %s) was altered, added or removed", when, from);
 				break;
@@ -298,28 +382,33 @@ scan_impl(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 			if ((r = cu_sha256(pt, e.plain_len, sc->last_seal)) < 0)
 				goto out;
 			sc->seals++;
-			sc->frames += t.frames;
-			sc->records += t.records;
-			if (t.first_ts >= 0 && (sc->first_ts < 0 || t.first_ts < sc->first_ts))
-				sc->first_ts = t.first_ts;
-			if (t.end_ts > sc->end_ts)
-				sc->end_ts = t.end_ts;
-			if (t.last_ts >= sc->last_ts && t.last_ts >= 0) {
-				sc->last_ts = t.last_ts;
-				sc->last_dur = t.last_dur;
+			sc->frames += tt.frames;
+			sc->records += tt.records;
+			if (tt.first_ts >= 0 && (sc->first_ts < 0 || tt.first_ts < sc->first_ts))
+				sc->first_ts = tt.first_ts;
+			if (tt.end_ts > sc->end_ts)
+				sc->end_ts = tt.end_ts;
+			if (tt.last_ts >= sc->last_ts && tt.last_ts >= 0) {
+				sc->last_ts = tt.last_ts;
+				sc->last_dur = tt.last_dur;
 			}
-			sc->nrecs = t.nrecs;
-			t = (struct tentative){.first_ts = -1, .last_ts = -1, .end_ts = -1, .nrecs = t.nrecs};
+			sc->nrecs = tt.nrecs;
+			tt = (struct tentative){.first_ts = -1, .last_ts = -1, .end_ts = -1, .nrecs = tt.nrecs};
 			sc->good_end = off + CU_ENTRY_HEADER_LEN + e.stored_len;
 			memcpy(sc->chain, chain, CU_SHA256_LEN);
 			sc->last_entry = e.seq;
 			sc->last_seal_ts = e.ts_us;
 			covered = e.seq + 1;
-			if (hooks != NULL && hooks->on_seal != NULL && (r = hooks->on_seal(hooks->ctx)) < 0)
-				goto out;
+			if (hooks != NULL && hooks->on_seal != NULL) {
+				if ((r = hooks->on_seal(hooks->ctx)) < 0)
+					goto out;
+				stop = r > 0; /* the hook has all it wants */
+			}
 		}
 		off += CU_ENTRY_HEADER_LEN + e.stored_len;
 		expect++;
+		if (stop)
+			break;
 		if (progress != NULL && off - reported >= PROGRESS_STEP) {
 			progress(pctx, off - reported);
 			reported = off;
@@ -333,7 +422,6 @@ out:
 		hooks->on_discard(hooks->ctx);
 	if (progress != NULL && sc->file_size > reported)
 		progress(pctx, sc->file_size - reported);
-	close(fd);
 	cu_aead_free(aead);
 	cu_sha256_free(sha);
 	cu_buf_free(&body);

@@ -77,6 +77,10 @@ Rows that are not obvious:
                  names nobody
   pw-self-bare   the same without current_password (nobody may: a stolen session must not change the password)
   user-*, role-*, grant-*  act on a scratch user "target" / scratch roles
+  export-new-*   an evidence export of 1 s as the built-in profile wants it
+                 (password, comments); export-b, export-file-b, export-del-b
+                 act on an export exp-b made of cam-b (owner: exp-b; others
+                 than the owner and admins get 404, as for no export at all)
 """
 
 import re
@@ -165,6 +169,15 @@ audit-csv         GET    audit?format=csv                           audit_read  
 audit-verify      GET    audit/verify                               audit_read                |     401     401     401     401     401     401     401      401 |     200     403     403     403     200     403     403
 pw-self           POST   users/SELF/password {current_password}     self                      |     401     401     401     401     401     401     401      401 |     204     204     204     204     204     204     204
 pw-self-bare      POST   users/SELF/password (no current_password)  nobody                    |     401     401     401     401     401     401     401      401 |     403     403     403     403     403     403     403
+export-new-a      POST   exports [cam-a]                            export@cam-a              |     401     401     401     401     401     401     401      401 |     202     403     403     403     403     404     404
+export-new-b      POST   exports [cam-b]                            export@cam-b              |     401     401     401     401     401     401     401      401 |     202     404     404     404     403     202     404
+export-new-z      POST   exports [cam-z]                            (no such camera)          |     401     401     401     401     401     401     401      401 |     404     404     404     404     404     404     404
+exports           GET    exports                                    token                     |     401     401     401     401     401     401     401      401 |     200     200     200     200     200     200     200
+export-b          GET    exports/ID(exp-b)                          owner|admin               |     401     401     401     401     401     401     401      401 |     200     404     404     404     404     200     404
+export-file-b     GET    exports/ID(exp-b)/file                     owner|admin               |     401     401     401     401     401     401     401      401 |     200     404     404     404     404     200     404
+export-none       GET    exports/NO-SUCH-ID                         (no such export)          |     401     401     401     401     401     401     401      401 |     404     404     404     404     404     404     404
+export-del-b      DELETE exports/ID(exp-b)                          owner|admin               |     401     401     401     401     401     401     401      401 |     204     404     404     404     404     204     404
+export-profiles   GET    export-profiles                            token                     |     401     401     401     401     401     401     401      401 |     200     200     200     200     200     200     200
 """
 
 

@@ -157,6 +157,11 @@ ROUTE_OF = {
     "role-assign": ("POST", "roles/*/*"), "role-unassign": ("DELETE", "roles/*/*/*"),
     "audit": ("GET", "audit"), "audit-csv": ("GET", "audit"),
     "audit-verify": ("GET", "audit/verify"),
+    "export-new-a": ("POST", "exports"), "export-new-b": ("POST", "exports"),
+    "export-new-z": ("POST", "exports"), "exports": ("GET", "exports"),
+    "export-b": ("GET", "exports/*"), "export-none": ("GET", "exports/*"),
+    "export-file-b": ("GET", "exports/*/file"), "export-del-b": ("DELETE", "exports/*"),
+    "export-profiles": ("GET", "export-profiles"),
 }
 
 ERROR_CODE = {401: ("unauthenticated", "bad_credentials"), 403: ("forbidden",),
@@ -282,7 +287,32 @@ class World:
             self.admin_json("POST", f"roles/{name}/users", {"user": u}, expect=204)
         return name
 
+    def export_body(self, cam):
+        """An export the built-in profile allows (users here have no other)."""
+        return {"format": "evidence", "cameras": [{"camera": cam, "from": START[CAM_A if
+                cam == CAM_Z else cam], "to": AT[CAM_A if cam == CAM_Z else cam]}],
+                "comments": "authz table", "password": "authz-export-password"}
+
+    def wait_exports(self, token):
+        """Waits until none of the caller's exports runs: at most two may."""
+        for _ in range(600):
+            st, j = self.api.json("GET", "/api/v1/exports", token=token, expect=200)
+            if all(x["status"] != "running" for x in j["exports"]):
+                return j["exports"]
+            time.sleep(0.1)
+        raise AssertionError("exports still running after 60 s")
+
+    def export_of(self, p, cam):
+        tok = self.tokens[p]
+        st, j = self.api.json("POST", "/api/v1/exports", token=tok, body=self.export_body(cam),
+                              expect=202)
+        done = {x["id"]: x for x in self.wait_exports(tok)}
+        assert done[j["id"]]["status"] == "done", done[j["id"]]
+        return j["id"]
+
     def make(self, kind):
+        if kind in ("export-b", "export-del-b"):
+            return self.export_of("exp-b", CAM_B)
         if kind.startswith("bm-"):       # bm-a, bm-b, bm-del-a, bm-del-b
             return self.bookmark(CAM_A if kind.endswith("a") else CAM_B)
         if kind in ("lock-a", "lock-patch-ab", "lock-del-a"):
@@ -435,6 +465,21 @@ class World:
             return c("GET", "audit?format=csv")
         if row == "audit-verify":
             return c("GET", "audit/verify")
+        if row.startswith("export-new-"):
+            def after(status, tok=tok):
+                if status == 202:
+                    self.wait_exports(tok)
+            return c("POST", "exports", self.export_body(cam), after=after)
+        if row in ("exports", "export-profiles"):
+            return c("GET", row)
+        if row == "export-b":
+            return c("GET", f"exports/{self.fx('export-b')}")
+        if row == "export-file-b":
+            return c("GET", f"exports/{self.fx('export-b')}/file")
+        if row == "export-none":
+            return c("GET", "exports/" + "0" * 32)
+        if row == "export-del-b":
+            return c("DELETE", f"exports/{self.fx('export-del-b')}", fixture="export-del-b")
         if row in ("pw-self", "pw-self-bare"):
             user = self.user_of(p)
             new = password_of(user, len(self.passwords) + self.serial + 1)

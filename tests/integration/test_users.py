@@ -85,7 +85,7 @@ class Users(cutest.TempDirTest):
         try:
             meta = dict(c.execute("SELECT key, value FROM meta"))
             self.assertEqual(meta["format"], "custody-auth")
-            self.assertEqual(meta["version"], "1")
+            self.assertEqual(meta["version"], "2")   # 2: export profiles (docs/auth.md)
             hashes = [h for (h,) in c.execute("SELECT hash FROM users ORDER BY id")]
             self.assertEqual(c.execute("PRAGMA journal_mode").fetchone()[0], "wal")
         finally:

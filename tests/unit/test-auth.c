@@ -1241,6 +1241,348 @@ test_threads(void **state)
 	}
 }
 
+/* ---- export profiles ---- */
+
+/* A profile as custody profile add makes it: the built-in's settings. */
+static struct cu_export_profile
+profile_named(const char *name)
+{
+	struct cu_export_profile p;
+	cu_auth_profile_default(&p);
+	p.builtin = false;
+	SNP(p.name, "%s", name);
+	return p;
+}
+
+static void
+test_profiles(void **state)
+{
+	struct fx *f = *state;
+	struct cu_auth_event ev;
+	struct cu_export_profile p, got;
+	/* the built-in, exactly as docs/auth.md gives it */
+	cu_auth_profile_default(&p);
+	assert_true(p.builtin);
+	assert_string_equal(p.name, "default");
+	assert_int_equal(p.formats, CU_EXPORT_EVIDENCE);
+	assert_true(p.set[CU_PS_ENCRYPTION].value && p.set[CU_PS_ENCRYPTION].locked);
+	assert_true(p.set[CU_PS_PASSWORD_REQUIRED].value && p.set[CU_PS_PASSWORD_REQUIRED].locked);
+	assert_int_equal(p.set[CU_PS_PASSWORD_MIN_LENGTH].value, 12);
+	assert_true(p.set[CU_PS_PASSWORD_MIN_LENGTH].locked);
+	assert_true(p.set[CU_PS_COMMENTS_REQUIRED].value && p.set[CU_PS_COMMENTS_REQUIRED].locked);
+	assert_false(p.set[CU_PS_PREVENT_REEXPORT].value || p.set[CU_PS_PREVENT_REEXPORT].locked);
+	assert_true(p.set[CU_PS_INCLUDE_PLAYER].value && !p.set[CU_PS_INCLUDE_PLAYER].locked);
+	assert_true(p.set[CU_PS_SIGNATURE].value && p.set[CU_PS_SIGNATURE].locked);
+	assert_int_equal(cu_auth_profile_get(f->a, "DEFAULT", &got), 0);
+	assert_true(got.builtin);
+	assert_int_equal(got.nroles, 0);
+
+	/* names and settings the library refuses, each naming what is wrong */
+	static const char *const bad_names[] = {"", "-x", "a b", "default", "Default", "x/y"};
+	for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+		p = profile_named("ok");
+		SNP(p.name, "%s", bad_names[i]);
+		assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), CU_ERR_INVAL);
+	}
+	p = profile_named("strict");
+	p.formats = 0;
+	assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), CU_ERR_INVAL);
+	p.formats = 8;
+	assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), CU_ERR_INVAL);
+	p = profile_named("strict");
+	p.set[CU_PS_SIGNATURE].value = 0;
+	assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "signature"));
+	p = profile_named("strict");
+	p.set[CU_PS_ENCRYPTION].value = 0;      /* a password without encryption */
+	assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "password_required"));
+	for (int len = 0; len < 200; len++) {
+		p = profile_named("strict");
+		p.set[CU_PS_PASSWORD_MIN_LENGTH].value = len;
+		assert_int_equal(cu_auth_profile_check(&p), len >= 8 && len <= 128 ? 0 : CU_ERR_INVAL);
+	}
+	p = profile_named("strict");
+	p.set[CU_PS_PREVENT_REEXPORT].value = 2;
+	assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), CU_ERR_INVAL);
+
+	/* add, with its event */
+	p = profile_named("strict");
+	p.formats = CU_EXPORT_EVIDENCE | CU_EXPORT_MP4;
+	p.set[CU_PS_PREVENT_REEXPORT] = (struct cu_profile_value){1, true};
+	p.set[CU_PS_PASSWORD_MIN_LENGTH] = (struct cu_profile_value){16, true};
+	assert_int_equal(cu_auth_profile_add(f->a, &p, &ev), 0);
+	assert_string_equal(ev.action, "profile.add");
+	assert_string_equal(ev.profile, "strict");
+	assert_int_equal(ev.at_us, fake_now);
+	assert_non_null(strstr(ev.detail, "formats=evidence,mp4 "));
+	assert_non_null(strstr(ev.detail, "password_min_length=16(locked)"));
+	assert_non_null(strstr(ev.detail, "prevent_reexport=on(locked)"));
+	assert_string_equal(strstr(ev.detail, " include_player="), " include_player=on");
+	assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), CU_ERR_EXIST);
+	assert_int_equal(cu_auth_profile_get(f->a, "strict", &got), 0);
+	assert_false(got.builtin);
+	assert_int_equal(got.formats, CU_EXPORT_EVIDENCE | CU_EXPORT_MP4);
+	for (int i = 0; i < CU_PS_COUNT; i++) {
+		assert_int_equal(got.set[i].value, p.set[i].value);
+		assert_int_equal(got.set[i].locked, p.set[i].locked);
+	}
+	assert_int_equal(got.created_us, fake_now);
+	cu_auth_profile_clear(&got);
+	assert_int_equal(cu_auth_profile_get(f->a, "lenient", &got), CU_ERR_NOTFOUND);
+
+	/* update: an open profile (no password, no encryption, unlocked) */
+	fake_now += 1000000;
+	p = profile_named("lenient");
+	assert_int_equal(cu_auth_profile_update(f->a, &p, NULL), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), 0);
+	p.formats = CU_EXPORT_FORMATS_ALL;
+	for (int i = 0; i < CU_PS_COUNT; i++)
+		p.set[i].locked = false;
+	p.set[CU_PS_PASSWORD_REQUIRED].value = 0;
+	p.set[CU_PS_ENCRYPTION].value = 0;
+	p.set[CU_PS_COMMENTS_REQUIRED].value = 0;
+	fake_now += 1000000;
+	assert_int_equal(cu_auth_profile_update(f->a, &p, &ev), 0);
+	assert_string_equal(ev.action, "profile.update");
+	assert_non_null(strstr(ev.detail, "formats=evidence,mp4,stills "));
+	assert_non_null(strstr(ev.detail, " encryption=off "));
+	/* only signature stays locked */
+	const char *lk = strstr(ev.detail, "(locked)");
+	assert_ptr_equal(lk, strstr(ev.detail, "signature=on(locked)") + strlen("signature=on"));
+	assert_null(strstr(lk + 1, "(locked)"));
+	assert_int_equal(cu_auth_profile_get(f->a, "lenient", &got), 0);
+	assert_int_equal(got.formats, CU_EXPORT_FORMATS_ALL);
+	assert_int_equal(got.set[CU_PS_ENCRYPTION].value, 0);
+	assert_false(got.set[CU_PS_ENCRYPTION].locked);
+	assert_int_equal(got.updated_us, fake_now);
+	assert_true(got.created_us < got.updated_us);
+	cu_auth_profile_clear(&got);
+	cu_auth_profile_default(&p);
+	assert_int_equal(cu_auth_profile_update(f->a, &p, NULL), CU_ERR_INVAL); /* the built-in */
+	assert_int_equal(cu_auth_profile_delete(f->a, "default", NULL), CU_ERR_INVAL);
+
+	/* list: by name, not the built-in */
+	struct cu_export_profile *v;
+	size_t n;
+	assert_int_equal(cu_auth_profile_list(f->a, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].name, "lenient");
+	assert_string_equal(v[1].name, "strict");
+	cu_auth_profiles_free(v, n);
+
+	/* a row the schema's checks keep out, written by hand, is refused */
+	sqlite3 *db;
+	char path[PATH_MAX];
+	assert_int_equal(cu_path(path, sizeof(path), "%s/auth.db", f->dir), 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE export_profiles SET encryption = 0 "
+	                                  "WHERE name = 'strict'", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE export_profiles SET password_min_length = 7",
+	                                  NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA ignore_check_constraints = ON; UPDATE "
+	                              "export_profiles SET password_min_length = 3 WHERE name = "
+	                              "'strict'", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(cu_auth_profile_get(f->a, "strict", &got), CU_ERR_FORMAT);
+	assert_int_equal(cu_auth_profile_list(f->a, &v, &n), CU_ERR_FORMAT);
+
+	/* delete */
+	assert_int_equal(cu_auth_profile_delete(f->a, "strict", &ev), 0);
+	assert_string_equal(ev.action, "profile.delete");
+	assert_string_equal(ev.detail, "roles unassigned=0");
+	assert_int_equal(cu_auth_profile_delete(f->a, "strict", NULL), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_auth_profile_list(f->a, &v, &n), 0);
+	assert_int_equal(n, 1);
+	cu_auth_profiles_free(v, n);
+}
+
+static void
+test_profile_assign(void **state)
+{
+	struct fx *f = *state;
+	struct cu_auth_event ev;
+	struct cu_export_profile p, *v;
+	size_t n;
+	const char *roles[] = {"investigators", "traffic", "viewers"};
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(cu_auth_role_add(f->a, roles[i], NULL), 0);
+	const char *inv[] = {"investigators", "traffic"};
+	assert_int_equal(cu_auth_user_add(f->a, "alice", ALICE_PW, strlen(ALICE_PW), inv, 2, NULL),
+	                 0);
+	add_user(f->a, "bob", ALICE_PW, "viewers");
+	add_user(f->a, "carol", ALICE_PW, NULL);
+
+	/* no profile on any role: the built-in alone */
+	assert_int_equal(cu_auth_profiles_for_user(f->a, "alice", &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(v[0].builtin);
+	assert_string_equal(v[0].name, "default");
+	cu_auth_profiles_free(v, n);
+	assert_int_equal(cu_auth_profiles_for_user(f->a, "nobody", &v, &n), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_auth_profiles_for_user(f->a, "Not A Name", &v, &n), CU_ERR_INVAL);
+
+	p = profile_named("evidence-only");
+	assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), 0);
+	p = profile_named("quick");
+	p.formats = CU_EXPORT_MP4 | CU_EXPORT_STILLS;
+	assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), 0);
+
+	/* assign, with events; a role has at most one profile */
+	assert_int_equal(cu_auth_profile_assign(f->a, "investigators", "evidence-only", &ev), 0);
+	assert_string_equal(ev.action, "profile.assign");
+	assert_string_equal(ev.role, "investigators");
+	assert_string_equal(ev.profile, "evidence-only");
+	assert_string_equal(ev.detail, "");
+	assert_int_equal(cu_auth_profile_assign(f->a, "investigators", "evidence-only", NULL),
+	                 CU_ERR_EXIST);
+	assert_int_equal(cu_auth_profile_assign(f->a, "investigators", "quick", &ev), 0);
+	assert_string_equal(ev.detail, "replaced=evidence-only");
+	assert_int_equal(cu_auth_profile_assign(f->a, "investigators", "evidence-only", NULL), 0);
+	assert_int_equal(cu_auth_profile_assign(f->a, "traffic", "quick", NULL), 0);
+	assert_int_equal(cu_auth_profile_assign(f->a, "viewers", "quick", NULL), 0);
+	assert_int_equal(cu_auth_profile_assign(f->a, "nobody", "quick", NULL), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_auth_profile_assign(f->a, "viewers", "missing", NULL), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_auth_profile_assign(f->a, "viewers", "default", NULL), CU_ERR_INVAL);
+
+	/* alice: one profile per role, by name, each with the role giving it */
+	assert_int_equal(cu_auth_profiles_for_user(f->a, "alice", &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0].name, "evidence-only");
+	assert_int_equal(v[0].nroles, 1);
+	assert_string_equal(v[0].roles[0], "investigators");
+	assert_string_equal(v[1].name, "quick");
+	assert_int_equal(v[1].formats, CU_EXPORT_MP4 | CU_EXPORT_STILLS);
+	assert_int_equal(v[1].nroles, 1);
+	assert_string_equal(v[1].roles[0], "traffic");
+	cu_auth_profiles_free(v, n);
+	/* two roles with one profile: listed once, with both roles */
+	assert_int_equal(cu_auth_role_assign(f->a, "viewers", "alice", NULL), 0);
+	assert_int_equal(cu_auth_profiles_for_user(f->a, "alice", &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[1].nroles, 2);
+	assert_string_equal(v[1].roles[0], "traffic");
+	assert_string_equal(v[1].roles[1], "viewers");
+	cu_auth_profiles_free(v, n);
+	/* carol holds no role at all: the built-in */
+	assert_int_equal(cu_auth_profiles_for_user(f->a, "carol", &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(v[0].builtin);
+	cu_auth_profiles_free(v, n);
+
+	/* the listing shows who holds what */
+	assert_int_equal(cu_auth_profile_list(f->a, &v, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(v[0].nroles, 1);
+	assert_int_equal(v[1].nroles, 2);
+	assert_string_equal(v[1].roles[0], "traffic");
+	assert_string_equal(v[1].roles[1], "viewers");
+	cu_auth_profiles_free(v, n);
+	assert_int_equal(cu_auth_profile_get(f->a, "quick", &p), 0);
+	assert_int_equal(p.nroles, 2);
+	cu_auth_profile_clear(&p);
+	assert_null(p.roles);
+
+	/* unassign; deleting a role or a profile takes the assignments with it */
+	assert_int_equal(cu_auth_profile_assign(f->a, "viewers", NULL, &ev), 0);
+	assert_string_equal(ev.action, "profile.unassign");
+	assert_string_equal(ev.profile, "quick");
+	assert_int_equal(cu_auth_profile_assign(f->a, "viewers", NULL, NULL), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_auth_role_delete(f->a, "traffic", NULL), 0);
+	assert_int_equal(cu_auth_profiles_for_user(f->a, "alice", &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].name, "evidence-only");
+	cu_auth_profiles_free(v, n);
+	assert_int_equal(cu_auth_profile_delete(f->a, "evidence-only", &ev), 0);
+	assert_string_equal(ev.detail, "roles unassigned=1");
+	assert_int_equal(cu_auth_profiles_for_user(f->a, "alice", &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(v[0].builtin);
+	cu_auth_profiles_free(v, n);
+}
+
+/* An auth.db of schema version 1 (no profiles): read-only handles read it
+ * as it is, a writable one upgrades it in place and keeps everything. */
+static void
+test_profile_upgrade(void **state)
+{
+	struct fx *f = *state;
+	char path[PATH_MAX];
+	sqlite3 *db;
+	add_user(f->a, "alice", ALICE_PW, NULL);
+	assert_int_equal(cu_auth_role_add(f->a, "viewers", NULL), 0);
+	assert_int_equal(cu_auth_role_assign(f->a, "viewers", "alice", NULL), 0);
+	cu_auth_close(f->a);
+	f->a = NULL;
+	/* make it what version 1 wrote */
+	assert_int_equal(cu_path(path, sizeof(path), "%s/auth.db", f->dir), 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE role_profiles; DROP TABLE export_profiles; "
+	                              "UPDATE meta SET value = '1' WHERE key = 'version'", NULL, NULL,
+	                              NULL), SQLITE_OK);
+	sqlite3_close(db);
+
+	cu_auth *ro;
+	struct cu_export_profile *v, p;
+	size_t n;
+	assert_int_equal(cu_auth_open(f->s, CU_AUTH_READONLY, &ro), 0);
+	assert_int_equal(cu_auth_profile_list(ro, &v, &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(cu_auth_profiles_for_user(ro, "alice", &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(v[0].builtin);
+	cu_auth_profiles_free(v, n);
+	assert_int_equal(cu_auth_profile_get(ro, "strict", &p), CU_ERR_NOTFOUND);
+	p = profile_named("strict");
+	assert_int_not_equal(cu_auth_profile_add(ro, &p, NULL), 0);
+	cu_auth_close(ro);
+	/* still version 1: reading changed nothing */
+	int64_t version = 0;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'version'", -1,
+	                                    &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	version = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	assert_int_equal(version, 1);
+	sqlite3_close(db);
+
+	/* a writable open upgrades it */
+	assert_int_equal(cu_auth_open(f->s, 0, &f->a), 0);
+	cu_auth_set_clock(f->a, fake_clock, NULL);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'version'", -1,
+	                                    &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "2");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(cu_auth_profile_add(f->a, &p, NULL), 0);
+	assert_int_equal(cu_auth_profile_assign(f->a, "viewers", "strict", NULL), 0);
+	assert_int_equal(cu_auth_profiles_for_user(f->a, "alice", &v, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(v[0].name, "strict");
+	cu_auth_profiles_free(v, n);
+	struct cu_login l = login(f->a, "alice", ALICE_PW, NULL);
+	assert_int_equal(l.result, CU_LOGIN_OK);
+	cu_wipe(&l, sizeof(l));
+	/* and a second writable open of version 2 changes nothing */
+	cu_auth *again;
+	assert_int_equal(cu_auth_open(f->s, 0, &again), 0);
+	assert_int_equal(cu_auth_profile_list(again, &v, &n), 0);
+	assert_int_equal(n, 1);
+	cu_auth_profiles_free(v, n);
+	cu_auth_close(again);
+	/* a newer version stays refused, read-only too */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE meta SET value = '3' WHERE key = 'version'", NULL,
+	                              NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(cu_auth_open(f->s, CU_AUTH_READONLY, &ro), CU_ERR_UNSUPPORTED);
+	assert_int_equal(cu_auth_open(f->s, 0, &ro), CU_ERR_UNSUPPORTED);
+}
+
 static int
 group_setup(void **state)
 {
@@ -1279,6 +1621,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_signed_url, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profile_assign, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_profile_upgrade, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,1588 @@
+/* Server-side exports (export.h; docs/api.md, "Exports"). POST exports
+ * checks the cameras (the export function on each, with the 404/403 rule),
+ * applies the caller's export profile (locked settings are enforced: a
+ * request asking otherwise is refused, never quietly changed), writes the
+ * "export" audit entry and signs a tree head over it (both go into an
+ * evidence package), and starts a thread that writes the file into
+ * STORE/exports/. The owner (or an admin) polls GET exports/{id} and
+ * downloads GET exports/{id}/file. Footage is verified before anything is
+ * written: a tampered range fails the export, naming the camera and the
+ * start of the first failed segment. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "api_int.h"
+#include "custody/crypto.h"
+#include "custody/mux.h"
+#include "custody/package.h"
+#include "custody/time.h"
+#include "daemon.h"
+#include "export.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/parse.h"
+
+#define ID_BYTES 16                     /* export ids: 128 random bits, in hex */
+#define ID_HEX (2 * ID_BYTES)
+#define FILE_CHUNK (256 * 1024)         /* bytes read at once to hash or serve a file */
+#define STILL_WINDOW_US (10 * INT64_C(1000000)) /* read after a still's moment, at most */
+#define STILL_STEP_US INT64_C(1000000)  /* stills of a range: one a second */
+#define VERIFY_THREADS 2
+
+enum { RUNNING = 0, DONE, FAILED };
+static const char *const status_names[] = {"running", "done", "failed"};
+
+struct still {
+	size_t cam;                         /* index into job.ranges */
+	int64_t at_us;
+};
+
+struct job {
+	struct job *next;                   /* cd_exports.jobs */
+	struct cd_exports *x;
+	/* fixed when made */
+	char id[ID_HEX + 1];
+	char user[CU_USER_NAME_MAX + 1];
+	unsigned format;                    /* one CU_EXPORT_* bit */
+	char profile[CU_PROFILE_NAME_MAX + 1];
+	int64_t created_us, expires_us;
+	char path[PATH_MAX];                /* STORE/exports/<id>.<ext> */
+	struct cu_pkg_range ranges[CU_PKG_CAMERAS_MAX];
+	size_t nranges;
+	bool by_times;                      /* stills at the "at" times given */
+	struct still *stills;
+	size_t nstills;
+	char case_ref[CU_PKG_CASE_MAX + 1];
+	char *comments;
+	bool encrypt, prevent_reexport, include_player;
+	char *password;                     /* a secret: wiped and freed when the export ends */
+	size_t password_len;
+	int64_t audit_index;                /* -1: no audit log */
+	struct cu_audit_head head;
+	/* state, under x->lock */
+	int status;
+	bool deleted;                       /* DELETE came while it ran: its thread cleans up */
+	uint64_t done, total;               /* progress */
+	uint64_t bytes;
+	uint8_t sha256[CU_SHA256_LEN];
+	char error[1024];
+	char fail_camera[CU_CAMERA_NAME_MAX + 1];
+	int64_t fail_time_us;               /* -1: not tampering */
+	char fail_reason[512];
+	atomic_bool cancel;
+};
+
+struct cd_exports {
+	char dir[PATH_MAX];
+	cu_store *store;
+	cu_auth *auth;
+	cu_audit *audit;
+	pthread_mutex_t lock;
+	pthread_cond_t idle;                /* signalled when an export ends */
+	struct job *jobs;                   /* newest first */
+	size_t njobs;
+	int running;
+	bool stopping;
+};
+
+/* ---- small helpers ---- */
+
+static const char *
+extension(unsigned format)
+{
+	return format == CU_EXPORT_EVIDENCE ? "cuep" : format == CU_EXPORT_MP4 ? "mp4" : "tar";
+}
+
+static const char *
+content_type(unsigned format)
+{
+	return format == CU_EXPORT_EVIDENCE ? "application/octet-stream"
+	       : format == CU_EXPORT_MP4   ? "video/mp4"
+	                                   : "application/x-tar";
+}
+
+static void
+iso(int64_t us, char buf[static CU_TIME_ISO_MAX])
+{
+	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
+		snprintf(buf, CU_TIME_ISO_MAX, "-");
+}
+
+static void
+job_free(struct job *j)
+{
+	if (j == NULL)
+		return;
+	if (j->password != NULL) {
+		cu_wipe(j->password, j->password_len);
+		free(j->password);
+	}
+	free(j->comments);
+	free(j->stills);
+	cu_wipe(j, sizeof(*j));
+	free(j);
+}
+
+/* Removes an export's file and anything a writer left beside it. */
+static void
+remove_files(const char *path)
+{
+	char tmp[PATH_MAX + 8];
+	unlink(path);
+	if (cu_path(tmp, sizeof(tmp), "%s.tmp", path) == 0)
+		unlink(tmp);
+}
+
+/* Unlinks j from x->jobs; with x->lock held. */
+static void
+unlist(struct cd_exports *x, struct job *j)
+{
+	for (struct job **pp = &x->jobs; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			x->njobs--;
+			return;
+		}
+}
+
+/* The caller's export id, or NULL; with x->lock held. Someone else's export
+ * is not found for anyone but an admin. */
+static struct job *
+find(struct cd_exports *x, const char *id, const char *user, bool admin)
+{
+	if (id == NULL || strlen(id) != ID_HEX || strspn(id, "0123456789abcdef") != ID_HEX)
+		return NULL;
+	for (struct job *j = x->jobs; j != NULL; j = j->next)
+		if (!j->deleted && strcmp(j->id, id) == 0 && (admin || strcmp(j->user, user) == 0))
+			return j;
+	return NULL;
+}
+
+static bool
+is_admin(struct call *c)
+{
+	bool yes = cu_auth_check(cd_call_api(c)->auth, cd_call_user(c), CU_FN_ADMIN, NULL) == 0;
+	cu_error_clear();
+	return yes;
+}
+
+/* {"error": {"code": "profile", "message", "setting", "profile"}} */
+static void
+reply_profile(struct call *c, int status, const char *setting, const char *profile,
+              const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void
+reply_profile(struct call *c, int status, const char *setting, const char *profile,
+              const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_t *e = json_pack("{s:s, s:s, s:s}", "code", "profile", "message", msg, "setting",
+	                      setting);
+	if (e != NULL && profile != NULL)
+		json_object_set_new(e, "profile", json_string(profile));
+	cd_call_reply_json(c, status, json_pack("{s:o}", "error", e));
+}
+
+/* ---- JSON ---- */
+
+static json_t *
+formats_json(unsigned formats)
+{
+	json_t *a = json_array();
+	for (unsigned b = 1; b <= CU_EXPORT_STILLS; b <<= 1)
+		if (formats & b)
+			json_array_append_new(a, json_string(cu_auth_export_format_name(b)));
+	return a;
+}
+
+static json_t *
+profile_json(const struct cu_export_profile *p)
+{
+	json_t *set = json_object(), *roles = json_array();
+	for (int i = 0; i < CU_PS_COUNT; i++) {
+		json_t *v = i == CU_PS_PASSWORD_MIN_LENGTH ? json_integer(p->set[i].value)
+		                                           : json_boolean(p->set[i].value);
+		json_object_set_new(set, cu_auth_profile_setting_name(i),
+		                    json_pack("{s:o, s:b}", "value", v, "locked", p->set[i].locked));
+	}
+	for (size_t i = 0; i < p->nroles; i++)
+		json_array_append_new(roles, json_string(p->roles[i]));
+	return json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", p->name, "builtin", p->builtin,
+	                 "formats", formats_json(p->formats), "settings", set, "roles", roles);
+}
+
+/* The cameras and what of them, as asked (for answers and the audit log). */
+static json_t *
+cameras_json(const struct job *j)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < j->nranges; i++) {
+		const struct cu_pkg_range *rg = &j->ranges[i];
+		json_t *o = json_pack("{s:s}", "camera", rg->camera);
+		if (j->by_times) {
+			json_t *at = json_array();
+			for (size_t k = 0; k < j->nstills; k++)
+				if (j->stills[k].cam == i)
+					json_array_append_new(at, cd_call_jtime(j->stills[k].at_us));
+			json_object_set_new(o, "at", at);
+		} else {
+			json_object_set_new(o, "from", cd_call_jtime(rg->from_us));
+			json_object_set_new(o, "to", cd_call_jtime(rg->to_us));
+		}
+		json_array_append_new(arr, o);
+	}
+	return arr;
+}
+
+/* An export as GET exports/{id} shows it; with x->lock held. */
+static json_t *
+job_json(const struct job *j)
+{
+	double progress = j->status == DONE ? 1.0
+	                  : j->total > 0   ? (double)j->done / (double)j->total
+	                                   : 0.0;
+	if (progress > 1.0)
+		progress = 1.0;
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f, s:I, s:o, s:o, s:o, s:s}", "id",
+	                      j->id, "user", j->user, "status", status_names[j->status], "format",
+	                      cu_auth_export_format_name(j->format), "profile", j->profile,
+	                      "progress", progress, "bytes", (json_int_t)j->bytes, "created",
+	                      cd_call_jtime(j->created_us), "expires",
+	                      cd_call_jtime(j->expires_us), "cameras", cameras_json(j), "case",
+	                      j->case_ref);
+	if (o == NULL)
+		return NULL;
+	if (j->format == CU_EXPORT_EVIDENCE) {
+		json_object_set_new(o, "encrypted", json_boolean(j->encrypt));
+		json_object_set_new(o, "prevent_reexport", json_boolean(j->prevent_reexport));
+		json_object_set_new(o, "include_player", json_boolean(j->include_player));
+	}
+	if (j->status == DONE) {
+		char hex[2 * CU_SHA256_LEN + 1];
+		cu_hex(j->sha256, CU_SHA256_LEN, hex);
+		json_object_set_new(o, "sha256", json_string(hex));
+	}
+	if (j->status == FAILED)
+		json_object_set_new(o, "error", json_string(j->error));
+	if (j->status == FAILED && j->fail_time_us >= 0)
+		json_object_set_new(o, "tampered",
+		                    json_pack("{s:s, s:o, s:s}", "camera", j->fail_camera,
+		                              "failed_segment_start", cd_call_jtime(j->fail_time_us),
+		                              "reason", j->fail_reason));
+	return o;
+}
+
+/* ---- the exports directory ---- */
+
+int
+cd_exports_new(const char *store_dir, cu_store *store, cu_auth *auth, cu_audit *audit,
+               struct cd_exports **ret)
+{
+	struct cd_exports *x = calloc(1, sizeof(*x));
+	struct stat st;
+	int r;
+	if (x == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	if ((r = cu_path(x->dir, sizeof(x->dir), "%s/%s", store_dir, CD_EXPORT_DIR)) < 0 ||
+	    (r = cu_mkdir(x->dir, 0700)) < 0)
+		goto fail;
+	/* it holds footage taken out of the store: its owner only */
+	if (lstat(x->dir, &st) < 0) {
+		r = cu_fail_errno(errno, "%s", x->dir);
+		goto fail;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = cu_fail(CU_ERR_INVAL, "%s is not a directory", x->dir);
+		goto fail;
+	}
+	if ((st.st_mode & 07777) != 0700 && chmod(x->dir, 0700) < 0) {
+		r = cu_fail_errno(errno, "%s: chmod 0700", x->dir);
+		goto fail;
+	}
+	/* exports of an earlier run are forgotten: their files go too */
+	int dfd = open(x->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (d == NULL) {
+		r = cu_fail_errno(errno, "%s", x->dir);
+		if (dfd >= 0)
+			close(dfd);
+		goto fail;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+		    unlinkat(dfd, e->d_name, 0) < 0)
+			cd_log(CD_WARN, "exports: cannot delete %s/%s: %s", x->dir, e->d_name,
+			       strerror(errno));
+	closedir(d);
+	x->store = store;
+	x->auth = auth;
+	x->audit = audit;
+	pthread_mutex_init(&x->lock, NULL);
+	pthread_cond_init(&x->idle, NULL);
+	*ret = x;
+	return 0;
+fail:
+	free(x);
+	return r;
+}
+
+void
+cd_exports_tick(struct cd_exports *x)
+{
+	if (x == NULL)
+		return;
+	int64_t now = cu_time_now_us();
+	struct job *gone = NULL;
+	pthread_mutex_lock(&x->lock);
+	for (struct job **pp = &x->jobs; *pp != NULL;) {
+		struct job *j = *pp;
+		if (now < j->expires_us || j->deleted) {
+			pp = &j->next;
+		} else if (j->status == RUNNING) {
+			/* a day is far longer than any export takes: stop it, its
+			 * thread cleans up */
+			j->deleted = true;
+			atomic_store(&j->cancel, true);
+			pp = &j->next;
+		} else {
+			*pp = j->next;
+			x->njobs--;
+			j->next = gone;
+			gone = j;
+		}
+	}
+	pthread_mutex_unlock(&x->lock);
+	while (gone != NULL) {
+		struct job *j = gone;
+		gone = j->next;
+		remove_files(j->path);
+		cd_log(CD_INFO, "export %s of %s expired: its file is deleted", j->id, j->user);
+		job_free(j);
+	}
+}
+
+void
+cd_exports_free(struct cd_exports *x)
+{
+	if (x == NULL)
+		return;
+	pthread_mutex_lock(&x->lock);
+	x->stopping = true;
+	for (struct job *j = x->jobs; j != NULL; j = j->next)
+		atomic_store(&j->cancel, true);
+	if (x->running > 0)
+		cd_log(CD_INFO, "waiting for %d export(s) to stop", x->running);
+	while (x->running > 0)
+		pthread_cond_wait(&x->idle, &x->lock);
+	struct job *j = x->jobs;
+	x->jobs = NULL;
+	pthread_mutex_unlock(&x->lock);
+	while (j != NULL) {
+		struct job *next = j->next;
+		remove_files(j->path);
+		job_free(j);
+		j = next;
+	}
+	pthread_mutex_destroy(&x->lock);
+	pthread_cond_destroy(&x->idle);
+	free(x);
+}
+
+/* ---- running an export (its own thread) ---- */
+
+static void
+set_progress(struct job *j, uint64_t done, uint64_t total)
+{
+	pthread_mutex_lock(&j->x->lock);
+	j->done = done;
+	j->total = total;
+	pthread_mutex_unlock(&j->x->lock);
+}
+
+static void
+pkg_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	set_progress(ctx, done, total);
+}
+
+/* Records a failure from the library's detail (this thread's). */
+static int
+fail(struct job *j, int r, const char *what)
+{
+	snprintf(j->error, sizeof(j->error), "%s: %s", what,
+	         cu_error_detail()[0] ? cu_error_detail() : cu_strerror(r));
+	return r;
+}
+
+/* Verifies each camera's range; the first tampered one fails the export
+ * with the camera and the start of its first failed segment. */
+static int
+verify_ranges(struct job *j)
+{
+	for (size_t i = 0; i < j->nranges; i++) {
+		const struct cu_pkg_range *rg = &j->ranges[i];
+		struct cu_verify_opts vo = {.camera = rg->camera, .from_us = rg->from_us,
+		                            .to_us = rg->to_us, .threads = VERIFY_THREADS};
+		struct cu_verify_report *rep = NULL;
+		int r = cu_store_verify(j->x->store, &vo, &rep);
+		if (r < 0)
+			return fail(j, r, "verifying the recording");
+		if (rep->tampered) {
+			const struct cu_verify_camera *vc = &rep->cameras[rep->first_failure];
+			char when[CU_TIME_ISO_MAX];
+			iso(vc->fail_time_us, when);
+			snprintf(j->fail_camera, sizeof(j->fail_camera), "%s", vc->name);
+			snprintf(j->fail_reason, sizeof(j->fail_reason), "%s", vc->fail_reason);
+			j->fail_time_us = vc->fail_time_us;
+			snprintf(j->error, sizeof(j->error), "camera %s: the recording failed verification "
+			         "from the segment starting %s: %s", vc->name, when, vc->fail_reason);
+			cu_verify_report_free(rep);
+			return CU_ERR_TAMPERED;
+		}
+		cu_verify_report_free(rep);
+		if (atomic_load(&j->cancel))
+			return CU_ERR_CANCELLED;
+	}
+	return 0;
+}
+
+static int
+run_evidence(struct job *j)
+{
+	struct cu_pkg_export_opts o = {
+		.ranges = j->ranges,
+		.nranges = j->nranges,
+		.case_ref = j->case_ref,
+		.comments = j->comments ? j->comments : "",
+		.exporter = j->user,
+		.profile = j->profile,
+		.encrypt = j->encrypt,
+		.password = j->password,
+		.password_len = j->password_len,
+		.prevent_reexport = j->prevent_reexport,
+		.audit_index = j->audit_index,
+		.audit_head_size = j->head.size,
+		.audit_head_time_us = j->head.time_us,
+		.progress = pkg_progress,
+		.progress_ctx = j,
+	};
+	memcpy(o.audit_head_root, j->head.root, CU_SHA256_LEN);
+	memcpy(o.audit_head_chain, j->head.chain, CU_SHA256_LEN);
+	memcpy(o.audit_head_sig, j->head.signature, CU_ED25519_SIG_LEN);
+	struct cu_pkg_export_result res;
+	int r = cu_pkg_export(j->x->store, j->path, &o, &res);
+	if (r == CU_ERR_TAMPERED) {
+		/* the package says which camera and when in words; the range check
+		 * gives the same as fields */
+		fail(j, r, "the recording failed verification");
+		char saved[sizeof(j->error)];
+		memcpy(saved, j->error, sizeof(saved));
+		if (verify_ranges(j) != CU_ERR_TAMPERED) {
+			memcpy(j->error, saved, sizeof(saved));
+			j->fail_time_us = -1;
+		}
+		return CU_ERR_TAMPERED;
+	}
+	return r < 0 ? fail(j, r, "writing the evidence package") : 0;
+}
+
+struct mp4ctx {
+	struct job *j;
+	cu_mp4 *mp4;
+	int64_t from, to;
+};
+
+static int
+mp4_frame(void *ctx, const cu_frame *f)
+{
+	struct mp4ctx *m = ctx;
+	if (atomic_load(&m->j->cancel))
+		return CU_ERR_CANCELLED;
+	if (f->ts_us > m->from)
+		set_progress(m->j, (uint64_t)(f->ts_us - m->from), (uint64_t)(m->to - m->from));
+	int r = cu_mp4_frame(m->mp4, f);
+	if (r == CU_ERR_FORMAT || r == CU_ERR_UNSUPPORTED || r == CU_ERR_INVAL || r == CU_ERR_LIMIT)
+		return 0; /* a frame that cannot go in this file is left out, as in playback */
+	return r < 0 ? r : 0;
+}
+
+static int
+run_mp4(struct job *j)
+{
+	const struct cu_pkg_range *rg = &j->ranges[0];
+	int r = verify_ranges(j);
+	if (r < 0)
+		return r;
+	struct mp4ctx m = {.j = j, .from = rg->from_us, .to = rg->to_us};
+	struct cu_mp4_opts mo = {.fragmented = false, .path = j->path, .camera = rg->camera};
+	if ((r = cu_mp4_new(&mo, &m.mp4)) < 0)
+		return fail(j, r, "starting the MP4 writer");
+	r = cu_store_read(j->x->store, rg->camera, rg->from_us, rg->to_us, mp4_frame, &m, NULL);
+	if (r == 0)
+		r = cu_mp4_finish(m.mp4);
+	if (r == CU_ERR_NOTFOUND)
+		snprintf(j->error, sizeof(j->error), "camera %s has no video that starts with a key "
+		         "frame in this range", rg->camera);
+	else if (r == CU_ERR_CANCELLED)
+		snprintf(j->error, sizeof(j->error), "cancelled");
+	else if (r < 0)
+		fail(j, r, r == CU_ERR_TAMPERED ? "the recording failed verification"
+		                                : "writing the MP4");
+	cu_mp4_free(m.mp4);
+	return r;
+}
+
+/* Frames from the newest key frame at or before a still's moment up to it
+ * (as GET cameras/{c}/still/{at} collects them). */
+struct framebuf {
+	cu_frame *frames;
+	uint8_t **datas;
+	size_t n, cap;
+	int64_t at;
+};
+
+static void
+framebuf_clear(struct framebuf *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		free(s->datas[i]);
+	s->n = 0;
+}
+
+static int
+still_frame(void *ctx, const cu_frame *f)
+{
+	struct framebuf *s = ctx;
+	if (f->track != CU_TRACK_VIDEO)
+		return 0;
+	if (f->ts_us > s->at && s->n > 0)
+		return CU_ERR_CANCELLED; /* past the moment: enough */
+	if (f->key && f->ts_us <= s->at)
+		framebuf_clear(s);
+	if (s->n == CU_STILL_FRAMES_MAX)
+		return cu_fail(CU_ERR_LIMIT, "more than %d frames between the key frame and the "
+		               "moment", CU_STILL_FRAMES_MAX);
+	if (s->n == s->cap) {
+		size_t nc = s->cap ? s->cap * 2 : 64;
+		cu_frame *fr = realloc(s->frames, nc * sizeof(*fr));
+		if (fr == NULL)
+			return cu_fail(CU_ERR_NOMEM, "out of memory");
+		s->frames = fr;
+		uint8_t **d = realloc(s->datas, nc * sizeof(*d));
+		if (d == NULL)
+			return cu_fail(CU_ERR_NOMEM, "out of memory");
+		s->datas = d;
+		s->cap = nc;
+	}
+	uint8_t *copy = malloc(f->len ? f->len : 1);
+	if (copy == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	memcpy(copy, f->data, f->len);
+	s->frames[s->n] = *f;
+	s->frames[s->n].data = copy;
+	s->datas[s->n++] = copy;
+	return 0;
+}
+
+/* The JPEG of camera at a moment: 0, CU_ERR_NOTFOUND (no picture there),
+ * CU_ERR_TAMPERED or another failure. */
+static int
+still_jpeg(struct job *j, const char *camera, int64_t at, uint8_t **ret, size_t *ret_len)
+{
+	struct framebuf s = {.at = at};
+	int r = cu_store_read(j->x->store, camera, at, at + STILL_WINDOW_US, still_frame, &s, NULL);
+	if (r == CU_ERR_CANCELLED)
+		r = 0;
+	if (r == 0 && s.n == 0)
+		r = CU_ERR_NOTFOUND;
+	if (r == 0) {
+		const cu_frame **fp = malloc(s.n * sizeof(*fp));
+		if (fp == NULL) {
+			r = cu_fail(CU_ERR_NOMEM, "out of memory");
+		} else {
+			for (size_t i = 0; i < s.n; i++)
+				fp[i] = &s.frames[i];
+			struct cu_still_opts so = {.at_us = at, .camera = camera};
+			r = cu_still_jpeg(fp, s.n, &so, ret, ret_len);
+			free(fp);
+		}
+	}
+	framebuf_clear(&s);
+	free(s.datas);
+	free(s.frames);
+	return r;
+}
+
+/* A ustar number: width - 1 octal digits and a NUL; CU_ERR_LIMIT if it
+ * does not fit (never cut). */
+static int
+tar_octal(uint8_t *field, size_t width, uint64_t v)
+{
+	field[width - 1] = '\0';
+	for (size_t i = width - 1; i-- > 0;) {
+		field[i] = (uint8_t)('0' + (v & 7));
+		v >>= 3;
+	}
+	return v == 0 ? 0 : cu_fail(CU_ERR_LIMIT, "a tar member is over 8 GiB");
+}
+
+/* One POSIX ustar member header (a regular file of size bytes, mode 0644). */
+static int
+tar_header(int fd, const char *name, uint64_t size, int64_t mtime_s)
+{
+	uint8_t h[512] = {0};
+	size_t nlen = strlen(name);
+	int r;
+	if (nlen > 100)
+		return cu_fail(CU_ERR_LIMIT, "tar member name \"%s\" is over 100 bytes", name);
+	memcpy(h, name, nlen);
+	if ((r = tar_octal(h + 100, 8, 0644)) < 0 || (r = tar_octal(h + 108, 8, 0)) < 0 ||
+	    (r = tar_octal(h + 116, 8, 0)) < 0 || (r = tar_octal(h + 124, 12, size)) < 0 ||
+	    (r = tar_octal(h + 136, 12, (uint64_t)(mtime_s > 0 ? mtime_s : 0))) < 0)
+		return r;
+	h[156] = '0';
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	snprintf((char *)h + 265, 32, "custody");
+	snprintf((char *)h + 297, 32, "custody");
+	/* the checksum counts its own field as eight spaces */
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (size_t i = 0; i < sizeof(h); i++)
+		sum += h[i];
+	tar_octal(h + 148, 7, sum); /* at most 512 * 255: six digits, a NUL, a space */
+	h[155] = ' ';
+	return cu_write_all(fd, h, sizeof(h), "tar header");
+}
+
+static int
+run_stills(struct job *j)
+{
+	char tmp[PATH_MAX + 8];
+	int r = verify_ranges(j);
+	if (r < 0)
+		return r;
+	if ((r = cu_path(tmp, sizeof(tmp), "%s.tmp", j->path)) < 0)
+		return fail(j, r, "naming the file");
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(j, cu_fail_errno(errno, "%s", tmp), "creating the file");
+	static const uint8_t zeros[1024];
+	size_t written = 0, missing = 0;
+	for (size_t i = 0; i < j->nstills && r == 0; i++) {
+		const struct still *sv = &j->stills[i];
+		const char *cam = j->ranges[sv->cam].camera;
+		if (atomic_load(&j->cancel)) {
+			r = CU_ERR_CANCELLED;
+			snprintf(j->error, sizeof(j->error), "cancelled");
+			break;
+		}
+		set_progress(j, i, j->nstills);
+		uint8_t *jpeg = NULL;
+		size_t len = 0;
+		r = still_jpeg(j, cam, sv->at_us, &jpeg, &len);
+		if (r == CU_ERR_NOTFOUND || r == CU_ERR_MEDIA) {
+			missing++; /* nothing recorded at that moment: left out */
+			cu_error_clear();
+			r = 0;
+			continue;
+		}
+		if (r < 0) {
+			fail(j, r, r == CU_ERR_TAMPERED ? "the recording failed verification"
+			                                : "making a still");
+			break;
+		}
+		char when[CU_TIME_ISO_MAX], name[128];
+		iso(sv->at_us, when);
+		if ((r = cu_path(name, sizeof(name), "%s-%s.jpg", cam, when)) < 0 ||
+		    (r = tar_header(fd, name, len, sv->at_us / 1000000)) < 0 ||
+		    (r = cu_write_all(fd, jpeg, len, "still")) < 0 ||
+		    (len % 512 != 0 && (r = cu_write_all(fd, zeros, 512 - len % 512, "tar")) < 0))
+			fail(j, r, "writing the stills");
+		else
+			written++;
+		free(jpeg);
+	}
+	if (r == 0 && written == 0) {
+		r = CU_ERR_NOTFOUND;
+		snprintf(j->error, sizeof(j->error), "there is no picture at any of the %zu moments "
+		         "asked for", j->nstills);
+	}
+	if (r == 0 && ((r = cu_write_all(fd, zeros, sizeof(zeros), "tar end")) < 0 ||
+	               (fsync(fd) < 0 && (r = cu_fail_errno(errno, "fsync %s", tmp)) < 0)))
+		fail(j, r, "writing the stills");
+	if (close(fd) < 0 && r == 0)
+		r = fail(j, cu_fail_errno(errno, "close %s", tmp), "writing the stills");
+	if (r == 0 && rename(tmp, j->path) < 0)
+		r = fail(j, cu_fail_errno(errno, "rename %s", tmp), "writing the stills");
+	if (r == 0)
+		cu_fsync_dir(j->path);
+	if (r < 0)
+		unlink(tmp);
+	if (r == 0 && missing > 0)
+		cd_log(CD_INFO, "export %s: %zu of %zu stills had no picture and are left out", j->id,
+		       missing, j->nstills);
+	return r;
+}
+
+/* SHA-256 and size of the finished file (made 0600, whoever wrote it). */
+static int
+seal_file(struct job *j)
+{
+	int fd = open(j->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	cu_sha256_ctx *h = NULL;
+	uint8_t *buf = malloc(FILE_CHUNK);
+	uint64_t total = 0;
+	int r = 0;
+	if (fd < 0 || buf == NULL) {
+		r = fd < 0 ? cu_fail_errno(errno, "%s", j->path) : cu_fail(CU_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	if (fchmod(fd, 0600) < 0) {
+		r = cu_fail_errno(errno, "chmod %s", j->path);
+		goto out;
+	}
+	if ((r = cu_sha256_new(&h)) < 0 || (r = cu_sha256_init(h)) < 0)
+		goto out;
+	for (;;) {
+		ssize_t n = read(fd, buf, FILE_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = cu_fail_errno(errno, "reading %s", j->path);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if ((r = cu_sha256_update(h, buf, (size_t)n)) < 0)
+			goto out;
+		total += (uint64_t)n;
+	}
+	if ((r = cu_sha256_final(h, j->sha256)) < 0)
+		goto out;
+	j->bytes = total;
+out:
+	cu_sha256_free(h);
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static void
+audit_end(struct job *j, int status)
+{
+	cu_audit *au = j->x->audit;
+	if (au == NULL)
+		return;
+	json_t *d = json_pack("{s:s, s:s, s:s}", "id", j->id, "status", status_names[status],
+	                      "format", cu_auth_export_format_name(j->format));
+	if (status == DONE) {
+		char hex[2 * CU_SHA256_LEN + 1];
+		cu_hex(j->sha256, CU_SHA256_LEN, hex);
+		json_object_set_new(d, "bytes", json_integer((json_int_t)j->bytes));
+		json_object_set_new(d, "sha256", json_string(hex));
+	} else {
+		json_object_set_new(d, "error", json_string(j->error));
+	}
+	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	struct cu_audit_entry e = {.type = "export.end", .actor = j->user, .source = "daemon",
+	                           .detail = text ? text : "{}"};
+	if (cu_audit_append(au, &e, NULL) < 0)
+		cd_log(CD_ERR, "audit log: export.end: %s", cu_error_detail());
+	free(text);
+}
+
+static void *
+job_main(void *arg)
+{
+	struct job *j = arg;
+	struct cd_exports *x = j->x;
+	cu_error_clear();
+	int r = j->format == CU_EXPORT_EVIDENCE ? run_evidence(j)
+	        : j->format == CU_EXPORT_MP4    ? run_mp4(j)
+	                                        : run_stills(j);
+	if (j->password != NULL) {
+		cu_wipe(j->password, j->password_len);
+		free(j->password);
+		j->password = NULL;
+	}
+	if (r == 0 && (r = seal_file(j)) < 0)
+		fail(j, r, "reading the finished file");
+	if (r < 0) {
+		remove_files(j->path);
+		if (j->error[0] == '\0')
+			snprintf(j->error, sizeof(j->error), "%s", cu_strerror(r));
+		cd_log(r == CU_ERR_CANCELLED ? CD_INFO : CD_WARN, "export %s by %s failed: %s", j->id,
+		       j->user, j->error);
+	} else {
+		cd_log(CD_INFO, "export %s by %s done: %llu bytes", j->id, j->user,
+		       (unsigned long long)j->bytes);
+	}
+	/* the outcome is in the log before anyone may see it, and before a
+	 * stopping server signs its last head */
+	audit_end(j, r < 0 ? FAILED : DONE);
+	pthread_mutex_lock(&x->lock);
+	j->status = r < 0 ? FAILED : DONE;
+	bool gone = j->deleted;
+	if (gone)
+		unlist(x, j);
+	x->running--;
+	pthread_cond_broadcast(&x->idle);
+	pthread_mutex_unlock(&x->lock);
+	/* x may be freed from here on; j is ours alone when it was deleted */
+	if (gone) {
+		remove_files(j->path);
+		job_free(j);
+	}
+	return NULL;
+}
+
+/* ---- POST exports ---- */
+
+/* Text a person typed: UTF-8 (jansson checked it) without control
+ * characters, but for newlines and tabs where multiline. */
+static bool
+clean_text(const char *s, bool multiline)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		if ((*p < 0x20 && !(multiline && (*p == '\n' || *p == '\t' || *p == '\r'))) ||
+		    *p == 0x7f)
+			return false;
+	return true;
+}
+
+static bool
+blank(const char *s)
+{
+	return s == NULL || strspn(s, " \t\r\n") == strlen(s);
+}
+
+/* Unicode characters (code points) of a valid UTF-8 string. */
+static size_t
+characters(const char *s)
+{
+	size_t n = 0, len = strlen(s);
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t k = cu_utf8_next((const uint8_t *)s + i, len - i, &cp);
+		i += k ? k : 1;
+		n++;
+	}
+	return n;
+}
+
+/* An optional boolean member: 1 true, 0 false, -1 absent; -2 answered 400. */
+static int
+bool_field(struct call *c, json_t *o, const char *name)
+{
+	json_t *v = json_object_get(o, name);
+	if (v == NULL || json_is_null(v))
+		return -1;
+	if (!json_is_boolean(v)) {
+		cd_reply_error(cd_call_req(c), 400, "invalid", "\"%s\" must be true or false", name);
+		return -2;
+	}
+	return json_is_true(v) ? 1 : 0;
+}
+
+static int
+by_time(const void *a, const void *b)
+{
+	const struct still *x = a, *y = b;
+	if (x->cam != y->cam)
+		return x->cam < y->cam ? -1 : 1;
+	return x->at_us < y->at_us ? -1 : x->at_us > y->at_us;
+}
+
+/* Reads "cameras" into j: 0, or -1 answered. */
+static int
+parse_cameras(struct call *c, json_t *arr, struct job *j)
+{
+	struct cd_req *r = cd_call_req(c);
+	bool stills = j->format == CU_EXPORT_STILLS;
+	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+	    json_array_size(arr) > CU_PKG_CAMERAS_MAX) {
+		cd_reply_error(r, 400, "invalid", "\"cameras\" must be a list of 1 to %d objects "
+		               "{\"camera\", \"from\", \"to\"}", CU_PKG_CAMERAS_MAX);
+		return -1;
+	}
+	if (j->format == CU_EXPORT_MP4 && json_array_size(arr) != 1) {
+		cd_reply_error(r, 400, "invalid", "an mp4 export holds one camera: export the "
+		               "cameras one by one, or as an evidence package");
+		return -1;
+	}
+	static const char *const range_fields[] = {"camera", "from", "to", NULL};
+	static const char *const still_fields[] = {"camera", "from", "to", "at", NULL};
+	size_t i, nat = 0, nrange_stills = 0;
+	json_t *v;
+	json_array_foreach(arr, i, v) {
+		struct cu_pkg_range *rg = &j->ranges[i];
+		const char *cam;
+		if (!json_is_object(v)) {
+			cd_reply_error(r, 400, "invalid", "\"cameras\"[%zu] must be an object {\"camera\", "
+			               "\"from\", \"to\"}", i);
+			return -1;
+		}
+		if (cd_call_only_fields(c, v, stills ? still_fields : range_fields) < 0 ||
+		    cd_call_str_field(c, v, "camera", true, CU_CAMERA_NAME_MAX, &cam) < 0)
+			return -1;
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(j->ranges[k].camera, cam) == 0) {
+				cd_reply_error(r, 400, "invalid", "camera %s is named twice in \"cameras\"",
+				               cam);
+				return -1;
+			}
+		snprintf(rg->camera, sizeof(rg->camera), "%s", cam);
+		json_t *at = json_object_get(v, "at");
+		if (at != NULL && !json_is_null(at)) {
+			if (json_object_get(v, "from") != NULL || json_object_get(v, "to") != NULL) {
+				cd_reply_error(r, 400, "invalid", "\"cameras\"[%zu]: give \"at\" or \"from\" "
+				               "and \"to\", not both", i);
+				return -1;
+			}
+			if (!json_is_array(at) || json_array_size(at) == 0) {
+				cd_reply_error(r, 400, "invalid", "\"cameras\"[%zu].at must be a list of "
+				               "times", i);
+				return -1;
+			}
+			j->by_times = true;
+			nat += json_array_size(at);
+			continue;
+		}
+		int64_t from = 0, to = 0;
+		if (cd_call_time_field(c, v, "from", true, &from) < 0 ||
+		    cd_call_time_field(c, v, "to", true, &to) < 0)
+			return -1;
+		if (to <= from || to - from > CU_PKG_RANGE_MAX_US) {
+			cd_reply_error(r, 400, "invalid", "\"cameras\"[%zu]: the range must end after it "
+			               "starts and be at most %lld s long", i,
+			               (long long)(CU_PKG_RANGE_MAX_US / 1000000));
+			return -1;
+		}
+		rg->from_us = from;
+		rg->to_us = to;
+		if (stills)
+			nrange_stills += (size_t)((to - from + STILL_STEP_US - 1) / STILL_STEP_US);
+	}
+	j->nranges = json_array_size(arr);
+	if (!stills)
+		return 0;
+	if (j->by_times && nrange_stills > 0) {
+		cd_reply_error(r, 400, "invalid", "a stills export takes \"at\" times for every "
+		               "camera or ranges for every camera, not a mix");
+		return -1;
+	}
+	if (nat > CD_EXPORT_AT_MAX || nrange_stills > CD_EXPORT_STILLS_MAX) {
+		cd_reply_error(r, 413, "too_large", "a stills export holds at most %d \"at\" times, "
+		               "or %d stills (one a second of the ranges): %zu asked for",
+		               CD_EXPORT_AT_MAX, CD_EXPORT_STILLS_MAX, j->by_times ? nat : nrange_stills);
+		return -1;
+	}
+	size_t n = j->by_times ? nat : nrange_stills;
+	if ((j->stills = calloc(n, sizeof(*j->stills))) == NULL) {
+		cd_reply_error(r, 503, "busy", "out of memory");
+		return -1;
+	}
+	json_array_foreach(arr, i, v) {
+		struct cu_pkg_range *rg = &j->ranges[i];
+		if (!j->by_times) {
+			for (int64_t t = rg->from_us; t < rg->to_us; t += STILL_STEP_US)
+				j->stills[j->nstills++] = (struct still){i, t};
+			continue;
+		}
+		json_t *at = json_object_get(v, "at"), *t;
+		size_t k;
+		int64_t lo = INT64_MAX, hi = 0;
+		json_array_foreach(at, k, t) {
+			json_t *holder = json_pack("{s:O}", "at", t);
+			int64_t us = 0;
+			int ok = holder ? cd_call_time_field(c, holder, "at", true, &us) : -1;
+			json_decref(holder);
+			if (ok < 0) {
+				if (holder == NULL)
+					cd_reply_error(r, 503, "busy", "out of memory");
+				return -1;
+			}
+			j->stills[j->nstills++] = (struct still){i, us};
+			lo = us < lo ? us : lo;
+			hi = us > hi ? us : hi;
+		}
+		if (hi - lo > CU_PKG_RANGE_MAX_US) {
+			cd_reply_error(r, 400, "invalid", "\"cameras\"[%zu].at spans more than %lld s", i,
+			               (long long)(CU_PKG_RANGE_MAX_US / 1000000));
+			return -1;
+		}
+		/* the range verified before the stills are made */
+		rg->from_us = lo;
+		rg->to_us = hi + STILL_WINDOW_US;
+	}
+	qsort(j->stills, j->nstills, sizeof(*j->stills), by_time);
+	/* one still per camera and moment: a time given twice is one member */
+	size_t kept = 0;
+	for (size_t k = 0; k < j->nstills; k++)
+		if (kept == 0 || by_time(&j->stills[kept - 1], &j->stills[k]) != 0)
+			j->stills[kept++] = j->stills[k];
+	j->nstills = kept;
+	return 0;
+}
+
+/* What the request asked for, apart from the cameras. */
+struct ask {
+	const char *profile;                /* NULL: not named */
+	int encrypt, prevent_reexport, include_player; /* -1: not asked */
+	const char *password;               /* NULL: none */
+	const char *comments;               /* NULL: none */
+};
+
+/* Picks the caller's profile and applies it: fills j's profile, encrypt,
+ * prevent_reexport and include_player. 0, or -1 answered (400/403
+ * "profile", 400 "invalid"). */
+static int
+apply_profile(struct call *c, const struct ask *q, struct job *j)
+{
+	struct cd_req *r = cd_call_req(c);
+	struct cu_export_profile *ps = NULL;
+	size_t n = 0;
+	int rc = cu_auth_profiles_for_user(cd_call_api(c)->auth, cd_call_user(c), &ps, &n);
+	if (rc < 0) {
+		cd_call_reply_cu(c, rc, "reading your export profiles");
+		return -1;
+	}
+	char names[512] = "";
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names);
+		snprintf(names + l, sizeof(names) - l, "%s%s", i ? ", " : "", ps[i].name);
+	}
+	const struct cu_export_profile *p = NULL;
+	for (size_t i = 0; q->profile != NULL && i < n; i++)
+		if (strcmp(ps[i].name, q->profile) == 0)
+			p = &ps[i];
+	rc = -1;
+	if (q->profile != NULL && p == NULL) {
+		reply_profile(c, 403, "profile", NULL, "\"%.64s\" is not one of your export profiles "
+		              "(yours: %s)", q->profile, names);
+		goto out;
+	}
+	if (p == NULL && n > 1) {
+		reply_profile(c, 400, "profile", NULL, "you have several export profiles (%s): name "
+		              "one in \"profile\"", names);
+		goto out;
+	}
+	if (p == NULL)
+		p = &ps[0];
+	const struct cu_profile_value *s = p->set;
+	snprintf(j->profile, sizeof(j->profile), "%s", p->name);
+	if (!(p->formats & j->format)) {
+		char allowed[64] = "";
+		for (unsigned b = 1; b <= CU_EXPORT_STILLS; b <<= 1)
+			if (p->formats & b) {
+				size_t l = strlen(allowed);
+				snprintf(allowed + l, sizeof(allowed) - l, "%s%s", l ? ", " : "",
+				         cu_auth_export_format_name(b));
+			}
+		reply_profile(c, 403, "formats", p->name, "export profile %s does not allow %s "
+		              "exports (it allows: %s)", p->name, cu_auth_export_format_name(j->format),
+		              allowed);
+		goto out;
+	}
+	if (s[CU_PS_COMMENTS_REQUIRED].value && s[CU_PS_COMMENTS_REQUIRED].locked &&
+	    blank(q->comments)) {
+		reply_profile(c, 400, "comments_required", p->name, "export profile %s requires "
+		              "\"comments\": say why this footage is exported", p->name);
+		goto out;
+	}
+	if (j->format != CU_EXPORT_EVIDENCE) {
+		const char *only = q->password ? "password" : q->encrypt >= 0 ? "encrypt"
+		                   : q->prevent_reexport >= 0 ? "prevent_reexport"
+		                   : q->include_player >= 0 ? "include_player" : NULL;
+		if (only != NULL) {
+			cd_reply_error(r, 400, "invalid", "\"%s\" applies to evidence exports only (%s "
+			               "files are neither encrypted nor signed)", only,
+			               cu_auth_export_format_name(j->format));
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	/* a locked setting: what the request asks must be what the profile says */
+	struct {
+		int setting, asked;
+		bool *out;
+	} flags[] = {
+		{CU_PS_ENCRYPTION, q->encrypt, &j->encrypt},
+		{CU_PS_PREVENT_REEXPORT, q->prevent_reexport, &j->prevent_reexport},
+		{CU_PS_INCLUDE_PLAYER, q->include_player, &j->include_player},
+	};
+	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
+		const struct cu_profile_value *v = &s[flags[i].setting];
+		const char *name = cu_auth_profile_setting_name(flags[i].setting);
+		if (flags[i].asked >= 0 && v->locked && flags[i].asked != v->value) {
+			reply_profile(c, 403, name, p->name, "export profile %s locks %s %s: the request "
+			              "may not turn it %s", p->name, name, v->value ? "on" : "off",
+			              flags[i].asked ? "on" : "off");
+			goto out;
+		}
+		*flags[i].out = flags[i].asked >= 0 ? flags[i].asked != 0 : v->value != 0;
+	}
+	const struct cu_profile_value *req = &s[CU_PS_PASSWORD_REQUIRED];
+	const struct cu_profile_value *min = &s[CU_PS_PASSWORD_MIN_LENGTH];
+	if (!j->encrypt) {
+		if (req->value && req->locked) {
+			reply_profile(c, 403, "password_required", p->name, "export profile %s requires a "
+			              "password, and a password protects only an encrypted package",
+			              p->name);
+			goto out;
+		}
+		if (q->password != NULL) {
+			cd_reply_error(r, 400, "invalid", "a \"password\" protects only an encrypted "
+			               "package: leave it out, or do not turn encryption off");
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	if (q->password == NULL || q->password[0] == '\0') {
+		if (req->value)
+			reply_profile(c, 400, "password_required", p->name, "export profile %s requires "
+			              "a \"password\" (at least %d characters) for the package", p->name,
+			              min->locked ? min->value : CU_PROFILE_PASSWORD_MIN);
+		else
+			cd_reply_error(r, 400, "invalid", "an encrypted package needs a \"password\" (or "
+			               "\"encrypt\": false)");
+		goto out;
+	}
+	/* an unlocked minimum is advice for the client; the package's own floor
+	 * always holds */
+	int need = min->locked ? min->value : CU_PROFILE_PASSWORD_MIN;
+	size_t got = characters(q->password);
+	if (got < (size_t)need) {
+		reply_profile(c, 400, "password_min_length", p->name, "the password must be at least "
+		              "%d characters long (%zu given)", need, got);
+		goto out;
+	}
+	rc = 0;
+out:
+	cu_auth_profiles_free(ps, n);
+	return rc;
+}
+
+/* The "export" audit entry and a tree head over it, for the package. */
+static int
+audit_export(struct call *c, struct job *j)
+{
+	cu_audit *au = cd_call_api(c)->audit;
+	j->audit_index = -1;
+	if (au == NULL)
+		return 0;
+	json_t *d = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:b, s:b, s:b, s:b}", "id", j->id,
+	                      "format", cu_auth_export_format_name(j->format), "cameras",
+	                      cameras_json(j), "case", j->case_ref, "comments",
+	                      j->comments ? j->comments : "", "profile", j->profile, "encryption",
+	                      j->format == CU_EXPORT_EVIDENCE && j->encrypt, "signature",
+	                      j->format == CU_EXPORT_EVIDENCE, "prevent_reexport",
+	                      j->format == CU_EXPORT_EVIDENCE && j->prevent_reexport,
+	                      "include_player", j->format == CU_EXPORT_EVIDENCE && j->include_player);
+	char *text = d ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(d);
+	if (text == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	struct cd_req *r = cd_call_req(c);
+	struct cu_audit_entry e = {.type = "export", .actor = cd_call_user(c),
+	                           .source = cd_req_source(r)[0] ? cd_req_source(r) : "-",
+	                           .detail = text};
+	uint64_t index;
+	int rc = cu_audit_append(au, &e, &index);
+	free(text);
+	if (rc < 0)
+		return rc;
+	j->audit_index = (int64_t)index;
+	if ((rc = cu_audit_sign_head(au, &j->head)) < 0)
+		return rc;
+	return 0;
+}
+
+void
+cd_export_create(struct call *c)
+{
+	struct cd_api *a = cd_call_api(c);
+	struct cd_exports *x = a->exports;
+	struct cd_req *r = cd_call_req(c);
+	struct job *j = NULL;
+	const char *pw = NULL;
+	bool reserved = false;
+	if (x == NULL) {
+		cd_reply_error(r, 503, "busy", "exports are not available on this server");
+		return;
+	}
+	json_t *o = cd_call_body_json(c);
+	if (o == NULL)
+		return;
+	static const char *const fields[] = {"format", "profile", "cameras", "case", "comments",
+	                                     "password", "encrypt", "prevent_reexport",
+	                                     "include_player", NULL};
+	const char *fmt, *profile = NULL, *case_ref = "", *comments = NULL;
+	struct ask q = {.encrypt = -1, .prevent_reexport = -1, .include_player = -1};
+	if (cd_call_only_fields(c, o, fields) < 0 ||
+	    cd_call_str_field(c, o, "password", false, CU_PKG_PASSWORD_MAX, &pw) < 0 ||
+	    cd_call_str_field(c, o, "format", true, 16, &fmt) < 0 ||
+	    cd_call_str_field(c, o, "profile", false, CU_PROFILE_NAME_MAX, &profile) < 0 ||
+	    cd_call_str_field(c, o, "case", false, CU_PKG_CASE_MAX, &case_ref) < 0 ||
+	    cd_call_str_field(c, o, "comments", false, CU_PKG_COMMENTS_MAX, &comments) < 0 ||
+	    (q.encrypt = bool_field(c, o, "encrypt")) == -2 ||
+	    (q.prevent_reexport = bool_field(c, o, "prevent_reexport")) == -2 ||
+	    (q.include_player = bool_field(c, o, "include_player")) == -2)
+		goto out;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		cd_reply_error(r, 503, "busy", "out of memory");
+		goto out;
+	}
+	j->x = x;
+	j->fail_time_us = -1;
+	atomic_init(&j->cancel, false);
+	if (cu_auth_export_format_parse(fmt, &j->format) < 0) {
+		cd_reply_error(r, 400, "invalid", "\"format\" must be evidence, mp4 or stills");
+		goto out;
+	}
+	if (!clean_text(case_ref, false) || (comments != NULL && !clean_text(comments, true))) {
+		cd_reply_error(r, 400, "invalid", "\"case\" and \"comments\" may not hold control "
+		               "characters (comments may hold line breaks and tabs)");
+		goto out;
+	}
+	if (parse_cameras(c, json_object_get(o, "cameras"), j) < 0)
+		goto out;
+	/* the cameras before the profile: a camera the caller may not know
+	 * about is 404 whatever else is wrong */
+	for (size_t i = 0; i < j->nranges; i++)
+		if (cd_call_need_camera(c, j->ranges[i].camera, CU_FN_EXPORT) < 0)
+			goto out;
+	q.profile = profile;
+	q.password = pw;
+	q.comments = comments;
+	if (apply_profile(c, &q, j) < 0)
+		goto out;
+	snprintf(j->user, sizeof(j->user), "%s", cd_call_user(c));
+	snprintf(j->case_ref, sizeof(j->case_ref), "%s", case_ref);
+	if ((comments != NULL && (j->comments = strdup(comments)) == NULL) ||
+	    (j->format == CU_EXPORT_EVIDENCE && j->encrypt &&
+	     (j->password = strdup(pw)) == NULL)) {
+		cd_reply_error(r, 503, "busy", "out of memory");
+		goto out;
+	}
+	if (j->password != NULL)
+		j->password_len = strlen(j->password);
+
+	/* room: two at once, a bounded number kept, and the store's disk */
+	pthread_mutex_lock(&x->lock);
+	bool busy = x->stopping || x->running >= CD_EXPORTS_RUNNING_MAX;
+	bool full = x->njobs >= CD_EXPORTS_KEPT_MAX;
+	if (!busy && !full) {
+		x->running++;
+		reserved = true;
+	}
+	pthread_mutex_unlock(&x->lock);
+	if (busy || full) {
+		cd_reply_header(r, "Retry-After", busy ? "30" : "3600");
+		cd_reply_error(r, 503, "busy", busy ? "%d exports are running, the most at once: try "
+		               "again later" : "%d exports are kept: delete some first",
+		               busy ? CD_EXPORTS_RUNNING_MAX : CD_EXPORTS_KEPT_MAX);
+		goto out;
+	}
+	struct statvfs vfs;
+	if (statvfs(x->dir, &vfs) == 0 &&
+	    (unsigned long long)vfs.f_bavail * vfs.f_frsize < CD_EXPORT_FREE_MIN) {
+		cd_reply_error(r, 507, "disk_full", "the store's disk has less than %llu MiB free: "
+		               "exports would take the room recording needs",
+		               CD_EXPORT_FREE_MIN / (1024 * 1024));
+		goto out;
+	}
+	uint8_t idb[ID_BYTES];
+	int rc = cu_random(idb, sizeof(idb));
+	if (rc == 0) {
+		cu_hex(idb, sizeof(idb), j->id);
+		rc = cu_path(j->path, sizeof(j->path), "%s/%s.%s", x->dir, j->id,
+		             extension(j->format));
+	}
+	j->created_us = cu_time_now_us();
+	j->expires_us = j->created_us + CD_EXPORT_KEEP_US;
+	/* no audit entry, no export */
+	if (rc < 0 || (rc = audit_export(c, j)) < 0) {
+		cd_call_reply_cu(c, rc, "logging the export");
+		goto out;
+	}
+	char loc[64];
+	snprintf(loc, sizeof(loc), "/api/v1/exports/%s", j->id);
+	cd_log(CD_INFO, "export %s by %s: %s of %zu camera(s), profile %s", j->id, j->user,
+	       cu_auth_export_format_name(j->format), j->nranges, j->profile);
+	pthread_attr_t attr;
+	pthread_t tid;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&x->lock);
+	j->next = x->jobs;
+	x->jobs = j;
+	x->njobs++;
+	/* answered from what the thread cannot have changed yet: it waits for
+	 * the lock before it can end */
+	json_t *answer = job_json(j);
+	/* signals are the main thread's (custodyd.c waits for them): an export
+	 * thread must not take a SIGTERM, whose default action ends the process
+	 * without the clean stop */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int err = pthread_create(&tid, &attr, job_main, j);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0)
+		unlist(x, j);
+	pthread_mutex_unlock(&x->lock);
+	pthread_attr_destroy(&attr);
+	if (err != 0) {
+		json_decref(answer);
+		cd_log(CD_ERR, "export %s: cannot start a thread: %s", j->id, strerror(err));
+		snprintf(j->error, sizeof(j->error), "the export could not be started");
+		audit_end(j, FAILED);
+		cd_reply_error(r, 503, "busy", "the export could not be started");
+		goto out;
+	}
+	j = NULL; /* the thread's now */
+	reserved = false;
+	cd_reply_header(r, "Location", loc);
+	cd_call_reply_json(c, 202, answer);
+out:
+	if (reserved) {
+		pthread_mutex_lock(&x->lock);
+		x->running--;
+		pthread_cond_broadcast(&x->idle);
+		pthread_mutex_unlock(&x->lock);
+	}
+	/* the password, wherever it still is: parsed, or refused as too long */
+	json_t *secret = json_object_get(o, "password");
+	if (json_is_string(secret))
+		cu_wipe((void *)(uintptr_t)json_string_value(secret), json_string_length(secret));
+	cd_req_wipe_body(r);
+	job_free(j);
+	json_decref(o);
+}
+
+/* ---- the other endpoints ---- */
+
+void
+cd_export_list(struct call *c)
+{
+	struct cd_exports *x = cd_call_api(c)->exports;
+	bool admin = is_admin(c);
+	json_t *arr = json_array();
+	if (x != NULL) {
+		pthread_mutex_lock(&x->lock);
+		for (struct job *j = x->jobs; j != NULL; j = j->next)
+			if (!j->deleted && (admin || strcmp(j->user, cd_call_user(c)) == 0))
+				json_array_append_new(arr, job_json(j));
+		pthread_mutex_unlock(&x->lock);
+	}
+	cd_call_reply_json(c, 200, json_pack("{s:o}", "exports", arr));
+}
+
+void
+cd_export_get(struct call *c)
+{
+	struct cd_exports *x = cd_call_api(c)->exports;
+	const char *id = cd_call_seg(c, 1);
+	bool admin = is_admin(c);
+	json_t *o = NULL;
+	if (x != NULL) {
+		pthread_mutex_lock(&x->lock);
+		struct job *j = find(x, id, cd_call_user(c), admin);
+		o = j ? job_json(j) : NULL;
+		pthread_mutex_unlock(&x->lock);
+	}
+	if (o == NULL) {
+		cd_reply_error(cd_call_req(c), 404, "not_found", "no export \"%.40s\"", id);
+		return;
+	}
+	cd_call_reply_json(c, 200, o);
+}
+
+void
+cd_export_delete(struct call *c)
+{
+	struct cd_exports *x = cd_call_api(c)->exports;
+	const char *id = cd_call_seg(c, 1);
+	bool admin = is_admin(c), running = false, found = false;
+	struct job *j = NULL;
+	char path[PATH_MAX] = "", owner[CU_USER_NAME_MAX + 1] = "";
+	if (x != NULL) {
+		pthread_mutex_lock(&x->lock);
+		if ((j = find(x, id, cd_call_user(c), admin)) != NULL) {
+			found = true;
+			snprintf(owner, sizeof(owner), "%s", j->user);
+			if (j->status == RUNNING) {
+				/* its thread removes it when it stops */
+				running = j->deleted = true;
+				atomic_store(&j->cancel, true);
+				j = NULL;
+			} else {
+				unlist(x, j);
+				snprintf(path, sizeof(path), "%s", j->path);
+			}
+		}
+		pthread_mutex_unlock(&x->lock);
+	}
+	if (!found) {
+		cd_reply_error(cd_call_req(c), 404, "not_found", "no export \"%.40s\"", id);
+		return;
+	}
+	if (j != NULL) {
+		remove_files(path);
+		job_free(j);
+	}
+	cd_call_audit(c, "export.delete", json_pack("{s:s, s:s, s:b}", "id", id, "user", owner,
+	                                             "was_running", running));
+	cd_reply(cd_call_req(c), 204, "", NULL, 0);
+}
+
+void
+cd_export_file(struct call *c)
+{
+	struct cd_api *a = cd_call_api(c);
+	struct cd_exports *x = a->exports;
+	struct cd_req *r = cd_call_req(c);
+	const char *id = cd_call_seg(c, 1);
+	bool admin = is_admin(c);
+	int status = -1;
+	unsigned format = 0;
+	char path[PATH_MAX] = "", error[sizeof(((struct job *)0)->error)] = "";
+	struct cu_pkg_range *ranges = NULL;
+	size_t nranges = 0;
+	uint8_t *buf = NULL;
+	cu_sha256_ctx *h = NULL;
+	int fd = -1;
+	double progress = 0;
+	if (x != NULL) {
+		pthread_mutex_lock(&x->lock);
+		struct job *j = find(x, id, cd_call_user(c), admin);
+		if (j != NULL && (ranges = malloc(sizeof(j->ranges))) != NULL) {
+			status = j->status;
+			format = j->format;
+			snprintf(path, sizeof(path), "%s", j->path);
+			snprintf(error, sizeof(error), "%s", j->error);
+			memcpy(ranges, j->ranges, sizeof(j->ranges));
+			nranges = j->nranges;
+			progress = j->total ? (double)j->done / (double)j->total : 0;
+		}
+		pthread_mutex_unlock(&x->lock);
+	}
+	if (status < 0) {
+		cd_reply_error(r, 404, "not_found", "no export \"%.40s\"", id);
+		goto out;
+	}
+	/* rights are read at every request: the owner must still have the
+	 * export function on every camera of it */
+	for (size_t i = 0; i < nranges && !admin; i++) {
+		if (cu_auth_check(a->auth, cd_call_user(c), CU_FN_EXPORT, ranges[i].camera) != 0) {
+			cu_error_clear();
+			cd_reply_error(r, 403, "forbidden", "you no longer have the export function on "
+			               "camera %s", ranges[i].camera);
+			goto out;
+		}
+	}
+	if (status == RUNNING) {
+		cd_reply_error(r, 409, "not_ready", "export %s is still running (%.0f%%)", id,
+		               progress * 100);
+		goto out;
+	}
+	if (status == FAILED) {
+		cd_reply_error(r, 409, "failed", "export %s failed: %s", id, error);
+		goto out;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		cd_reply_error(r, 404, "not_found", "no export \"%.40s\"", id);
+		goto out;
+	}
+	int rc = cd_stream_reserve(r);
+	if (rc < 0) {
+		cd_call_reply_cu(c, rc, "downloading the export");
+		goto out;
+	}
+	if ((buf = malloc(FILE_CHUNK)) == NULL || cu_sha256_new(&h) < 0 || cu_sha256_init(h) < 0) {
+		cd_reply_error(r, 503, "busy", "out of memory");
+		goto out;
+	}
+	char disp[128];
+	snprintf(disp, sizeof(disp), "attachment; filename=\"custody-%s.%s\"", id,
+	         extension(format));
+	cd_reply_header(r, "Content-Disposition", disp);
+	if ((rc = cd_stream_begin(r, 200, content_type(format))) < 0) {
+		cd_call_reply_cu(c, rc, "downloading the export");
+		goto out;
+	}
+	uint64_t sent = 0;
+	bool ok = true;
+	for (;;) {
+		ssize_t n = read(fd, buf, FILE_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			ok = n == 0;
+			if (n < 0)
+				cd_log(CD_ERR, "export %s: reading %s: %s", id, path, strerror(errno));
+			break;
+		}
+		cu_sha256_update(h, buf, (size_t)n);
+		if (cd_stream_write(r, buf, (size_t)n) < 0) {
+			ok = false;
+			break;
+		}
+		sent += (uint64_t)n;
+	}
+	uint8_t digest[CU_SHA256_LEN];
+	char hex[2 * CU_SHA256_LEN + 1];
+	cu_sha256_final(h, digest);
+	cu_hex(digest, sizeof(digest), hex);
+	cd_call_audit(c, "export.download", json_pack("{s:s, s:s, s:I, s:s, s:b}", "id", id,
+	                                               "format", cu_auth_export_format_name(format),
+	                                               "bytes", (json_int_t)sent, "sha256", hex,
+	                                               "complete", ok));
+	cd_stream_end(r, ok);
+out:
+	if (fd >= 0)
+		close(fd);
+	cu_sha256_free(h);
+	free(buf);
+	free(ranges);
+}
+
+void
+cd_export_profiles(struct call *c)
+{
+	struct cu_export_profile *ps = NULL;
+	size_t n = 0;
+	int r = cu_auth_profiles_for_user(cd_call_api(c)->auth, cd_call_user(c), &ps, &n);
+	if (r < 0) {
+		cd_call_reply_cu(c, r, "reading your export profiles");
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, profile_json(&ps[i]));
+	cu_auth_profiles_free(ps, n);
+	cd_call_reply_json(c, 200, json_pack("{s:o}", "profiles", arr));
+}

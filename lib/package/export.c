@@ -1,0 +1,776 @@
+/* Writing an evidence package (docs/formats/evidence-package.md, "Export
+ * procedure"): verify the ranges in the store, hash every segment copy
+ * (pass 1, in parallel, nothing on disk), build and sign the manifest, then
+ * stream the tar through the chunked container into PATH.tmp (pass 2, each
+ * copy made again and checked to hash the same), fsync, rename. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "custody/time.h"
+#include "custody/x509.h"
+#include "package/package_int.h"
+#include "store/export.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/parse.h"
+
+#define THREADS_MAX 16 /* each may hold a seal's worth of frames (PENDING_MAX in lib/store) */
+
+/* One segment of the export. */
+struct seg_job {
+	size_t cam;                         /* index into the ranges */
+	struct cu_export_seg src;
+	/* pass 1 */
+	int err;                            /* could not copy (or tampered) */
+	char err_detail[1024];
+	bool empty;                         /* no sealed frames yet: left out */
+	uint8_t sha256[CU_SHA256_LEN];
+	uint64_t bytes, frames, last_entry;
+	int64_t first_ts, end_ts;
+	struct cu_verify_gap *gaps;
+	size_t ngaps;
+	uint8_t prev_chain[CU_SHA256_LEN];  /* its header's */
+	struct hole_rec *rets;              /* its retention records */
+	size_t nrets;
+};
+
+struct hole_rec {
+	uint64_t aux1, aux2;
+	uint8_t hash[CU_SHA256_LEN];
+};
+
+struct cam_sel {
+	uint8_t id[16];
+	size_t first, n;                    /* its jobs */
+};
+
+struct exporter {
+	cu_store *s;
+	const struct cu_pkg_export_opts *o;
+	struct cam_sel cams[CU_PKG_CAMERAS_MAX];
+	struct seg_job *jobs;
+	size_t njobs;
+	atomic_size_t next;
+	pthread_mutex_t lock;
+	uint64_t done, total, src_bytes;
+};
+
+static void
+progress_to(struct exporter *x, uint64_t v)
+{
+	if (x->o->progress == NULL)
+		return;
+	pthread_mutex_lock(&x->lock);
+	if (v > x->total)
+		v = x->total;
+	if (v > x->done) {
+		x->done = v;
+		x->o->progress(x->o->progress_ctx, x->done, x->total);
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+static void
+progress_add(struct exporter *x, uint64_t n)
+{
+	if (x->o->progress == NULL)
+		return;
+	pthread_mutex_lock(&x->lock);
+	uint64_t v = x->done + n > x->total ? x->total : x->done + n;
+	if (v > x->done) {
+		x->done = v;
+		x->o->progress(x->o->progress_ctx, x->done, x->total);
+	}
+	pthread_mutex_unlock(&x->lock);
+}
+
+static void
+fmt_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
+{
+	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
+		memcpy(buf, "unknown time", 13);
+}
+
+/* UTF-8, at most max bytes, no control characters (but \n and \t when
+ * multiline). */
+static bool
+text_ok(const char *s, size_t max, bool multiline)
+{
+	size_t n = strnlen(s, max + 1);
+	if (n > max)
+		return false;
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t k = cu_utf8_next((const uint8_t *)s + i, n - i, &cp);
+		if (k == 0)
+			return false;
+		if ((cp < 0x20 && !(multiline && (cp == '\n' || cp == '\t'))) ||
+		    (cp >= 0x7f && cp < 0xa0))
+			return false;
+		i += k;
+	}
+	return true;
+}
+
+static int
+check_opts(const struct cu_pkg_export_opts *o, const struct cu_export_identity *id)
+{
+	if (o->ranges == NULL || o->nranges == 0 || o->nranges > CU_PKG_CAMERAS_MAX)
+		return cu_fail(CU_ERR_INVAL, "export: 1 to %d camera ranges are needed",
+		               CU_PKG_CAMERAS_MAX);
+	for (size_t i = 0; i < o->nranges; i++) {
+		const struct cu_pkg_range *g = &o->ranges[i];
+		if (cu_camera_name_check(g->camera) < 0)
+			return cu_fail_prefix(CU_ERR_INVAL, "export");
+		if (g->from_us < 0 || g->to_us <= g->from_us ||
+		    g->to_us - g->from_us > CU_PKG_RANGE_MAX_US)
+			return cu_fail(CU_ERR_INVAL, "export of camera %s: the range must have from < to "
+			               "and last at most 24 hours", g->camera);
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(o->ranges[k].camera, g->camera) == 0)
+				return cu_fail(CU_ERR_INVAL, "export: camera %s is named twice", g->camera);
+	}
+	if (o->case_ref == NULL || !text_ok(o->case_ref, CU_PKG_CASE_MAX, false))
+		return cu_fail(CU_ERR_INVAL, "export: the case reference must be UTF-8 text of at "
+		               "most %d bytes without control characters", CU_PKG_CASE_MAX);
+	if (o->comments != NULL && !text_ok(o->comments, CU_PKG_COMMENTS_MAX, true))
+		return cu_fail(CU_ERR_INVAL, "export: the comments must be UTF-8 text of at most %d "
+		               "bytes", CU_PKG_COMMENTS_MAX);
+	if (o->exporter == NULL || o->exporter[0] == '\0' ||
+	    !text_ok(o->exporter, CU_PKG_EXPORTER_MAX, false))
+		return cu_fail(CU_ERR_INVAL, "export: the exporter's user name must be 1 to %d bytes "
+		               "of UTF-8 without control characters", CU_PKG_EXPORTER_MAX);
+	if (o->profile != NULL && !text_ok(o->profile, CU_PKG_PROFILE_NAME_MAX, false))
+		return cu_fail(CU_ERR_INVAL, "export: the profile name must be at most %d bytes of "
+		               "UTF-8 without control characters", CU_PKG_PROFILE_NAME_MAX);
+	if (o->encrypt && (o->password == NULL || o->password_len < CU_PKG_PASSWORD_MIN ||
+	                   o->password_len > CU_PKG_PASSWORD_MAX))
+		return cu_fail(CU_ERR_INVAL, "export: the package password must be %d to %d bytes",
+		               CU_PKG_PASSWORD_MIN, CU_PKG_PASSWORD_MAX);
+	if (o->audit_index < -1)
+		return cu_fail(CU_ERR_INVAL, "export: audit_index must be -1 (none) or an index");
+	if (o->audit_index >= 0) {
+		uint8_t msg[CU_PKG_HEAD_MSG_LEN];
+		if ((uint64_t)o->audit_index >= o->audit_head_size || o->audit_head_time_us < 0)
+			return cu_fail(CU_ERR_INVAL, "export: the audit head (size %llu) does not cover "
+			               "entry %lld", (unsigned long long)o->audit_head_size,
+			               (long long)o->audit_index);
+		cu_pkg_head_message(o->audit_head_size, o->audit_head_time_us, o->audit_head_root,
+		                    o->audit_head_chain, id->store_id, msg);
+		if (cu_ed25519_verify(id->signer->ed25519_pub, msg, sizeof(msg), o->audit_head_sig) != 0)
+			return cu_fail(CU_ERR_INVAL, "export: the audit head's signature does not verify "
+			               "with this store's server key");
+	}
+	return 0;
+}
+
+/* ---- step 1: the store's own verify ---- */
+
+struct vprog {
+	struct exporter *x;
+	uint64_t base;
+};
+
+static void
+verify_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct vprog *v = ctx;
+	(void)total;
+	uint64_t lim = v->x->src_bytes;
+	progress_to(v->x, v->base + done > lim ? lim : v->base + done);
+}
+
+static int
+verify_ranges(struct exporter *x)
+{
+	uint64_t base = 0;
+	for (size_t i = 0; i < x->o->nranges; i++) {
+		const struct cu_pkg_range *g = &x->o->ranges[i];
+		struct vprog vp = {x, base};
+		struct cu_verify_opts vo = {.camera = g->camera, .from_us = g->from_us,
+		                            .to_us = g->to_us, .progress = verify_progress,
+		                            .progress_ctx = &vp};
+		struct cu_verify_report *rep;
+		int r = cu_store_verify(x->s, &vo, &rep);
+		if (r < 0)
+			return cu_fail_prefix(r, "export of camera %s", g->camera);
+		if (rep->tampered) {
+			char when[CU_TIME_ISO_MAX];
+			const struct cu_verify_camera *c = rep->ncameras > 0 ? &rep->cameras[0] : NULL;
+			if (c != NULL && c->tampered) {
+				fmt_time(c->fail_time_us, when);
+				r = cu_fail(CU_ERR_TAMPERED, "export refused: camera %s is tampered: first "
+				            "failed segment at %s: %s", g->camera, when, c->fail_reason);
+			} else {
+				r = cu_fail(CU_ERR_TAMPERED, "export refused: camera %s: the store's "
+				            "recording certificate does not chain to its site CA", g->camera);
+			}
+			cu_verify_report_free(rep);
+			return r;
+		}
+		cu_verify_report_free(rep);
+		for (size_t k = 0; k < x->cams[i].n; k++)
+			base += x->jobs[x->cams[i].first + k].src.bytes;
+	}
+	progress_to(x, x->src_bytes);
+	return 0;
+}
+
+/* ---- pass 1: hash every copy ---- */
+
+struct hash_sink {
+	cu_sha256_ctx *sha;
+	struct exporter *x;
+};
+
+static int
+hash_put(void *ctx, const void *data, size_t len)
+{
+	struct hash_sink *h = ctx;
+	progress_add(h->x, len);
+	return cu_sha256_update(h->sha, data, len);
+}
+
+static int
+add_gap(struct seg_job *j, const struct cu_record *rec)
+{
+	struct cu_verify_gap *g = realloc(j->gaps, (j->ngaps + 1) * sizeof(*g));
+	if (g == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	j->gaps = g;
+	g = &j->gaps[j->ngaps++];
+	g->kind = rec->kind;
+	g->from_us = rec->from_us;
+	g->to_us = rec->to_us;
+	memcpy(g->reason, rec->reason, sizeof(g->reason));
+	return 0;
+}
+
+static int
+add_hole_rec(struct seg_job *j, const struct cu_record *rec)
+{
+	struct hole_rec *h = realloc(j->rets, (j->nrets + 1) * sizeof(*h));
+	if (h == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	j->rets = h;
+	h = &j->rets[j->nrets++];
+	h->aux1 = rec->aux1;
+	h->aux2 = rec->aux2;
+	memcpy(h->hash, rec->hash, CU_SHA256_LEN);
+	return 0;
+}
+
+static void
+hash_job(struct exporter *x, struct seg_job *j)
+{
+	const struct cu_pkg_range *g = &x->o->ranges[j->cam];
+	struct hash_sink hs = {NULL, x};
+	struct cu_seg_scan sc;
+	char when[CU_TIME_ISO_MAX];
+	int r = cu_sha256_new(&hs.sha);
+	if (r < 0 || (r = cu_segment_export(x->s, x->cams[j->cam].id, j->src.seq, 0, hash_put, &hs,
+	                                    &sc, &j->bytes)) < 0) {
+		j->err = r;
+		snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
+		cu_sha256_free(hs.sha);
+		return;
+	}
+	/* the segment being recorded may have an unsealed tail after its last seal */
+	bool open_tail = j->src.status == CU_SEG_OPEN && sc.seals > 0;
+	if (sc.fail != 0 && !open_tail) {
+		fmt_time(j->src.start_us, when);
+		j->err = CU_ERR_TAMPERED;
+		snprintf(j->err_detail, sizeof(j->err_detail), "export refused: camera %s is "
+		         "tampered: first failed segment at %s: segment %llu: %s", g->camera, when,
+		         (unsigned long long)j->src.seq, sc.reason);
+	} else if ((r = cu_sha256_final(hs.sha, j->sha256)) < 0) {
+		j->err = r;
+		snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
+	} else {
+		j->empty = sc.frames == 0;
+		j->frames = sc.frames;
+		j->last_entry = sc.last_entry;
+		j->first_ts = sc.first_ts;
+		j->end_ts = sc.end_ts;
+		memcpy(j->prev_chain, sc.hdr.prev_chain, CU_SHA256_LEN);
+		for (size_t k = 0; k < sc.nrecs && r == 0; k++) {
+			const struct cu_record *rec = &sc.recs[k].rec;
+			if (cu_pkg_gap_wanted(rec->kind, rec->from_us, rec->to_us, rec->aux1, rec->aux2,
+			                      g->from_us, g->to_us))
+				r = add_gap(j, rec);
+			if (r == 0 && rec->kind == CU_REC_RETENTION)
+				r = add_hole_rec(j, rec);
+		}
+		if (r < 0) {
+			j->err = r;
+			snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
+		}
+	}
+	cu_seg_scan_free(&sc);
+	cu_sha256_free(hs.sha);
+}
+
+static void *
+hash_worker(void *arg)
+{
+	struct exporter *x = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&x->next, 1);
+		if (i >= x->njobs)
+			break;
+		hash_job(x, &x->jobs[i]);
+	}
+	return NULL;
+}
+
+static int
+cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (int)n;
+}
+
+static int
+hash_all(struct exporter *x)
+{
+	int nthreads = cpu_count();
+	if ((size_t)nthreads > x->njobs)
+		nthreads = (int)x->njobs;
+	pthread_t tids[THREADS_MAX];
+	int started = 0;
+	for (int t = 1; t < nthreads; t++) {
+		if (pthread_create(&tids[started], NULL, hash_worker, x) != 0)
+			break;
+		started++;
+	}
+	hash_worker(x);
+	for (int t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
+	for (size_t i = 0; i < x->njobs; i++) /* the first failure, in the order of the ranges */
+		if (x->jobs[i].err < 0)
+			return cu_fail(x->jobs[i].err, "%s", x->jobs[i].err_detail);
+	progress_to(x, 2 * x->src_bytes);
+	return 0;
+}
+
+/* Retention may have left holes (footage kept under an evidence lock, what
+ * was around it deleted). The package proves a hole with the signed
+ * retention record that names it, which must then be in one of the exported
+ * segments (docs/formats/evidence-package.md, Verification 9). */
+static int
+check_holes(struct exporter *x)
+{
+	for (size_t i = 0; i < x->o->nranges; i++) {
+		const struct cam_sel *sel = &x->cams[i];
+		const struct seg_job *p = NULL;
+		for (size_t k = 0; k < sel->n; k++) {
+			const struct seg_job *j = &x->jobs[sel->first + k];
+			if (j->empty)
+				continue;
+			bool named = p == NULL || p->src.seq + 1 == j->src.seq;
+			for (size_t a = 0; !named && a < sel->n; a++) {
+				const struct seg_job *q = &x->jobs[sel->first + a];
+				for (size_t b = 0; !q->empty && !named && b < q->nrets; b++)
+					named = q->rets[b].aux2 == j->src.seq &&
+					        q->rets[b].aux1 <= p->src.seq + 1 &&
+					        cu_ct_equal(q->rets[b].hash, j->prev_chain, CU_SHA256_LEN);
+			}
+			if (!named) {
+				char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
+				fmt_time(p->end_ts, a);
+				fmt_time(j->first_ts, b);
+				return cu_fail(CU_ERR_UNSUPPORTED, "export of camera %s: the range crosses "
+				               "footage that retention deleted (%s to %s) and the signed "
+				               "record of that hole was written later, outside the range: "
+				               "export the parts before and after it, or a range that "
+				               "reaches the present", x->o->ranges[i].camera, a, b);
+			}
+			p = j;
+		}
+	}
+	return 0;
+}
+
+/* ---- the manifest ---- */
+
+static int
+build_manifest(struct exporter *x, const struct cu_export_identity *id, int64_t now,
+               struct cu_pkg_manifest *m, struct cu_pkg_export_result *res)
+{
+	const struct cu_pkg_export_opts *o = x->o;
+	memset(m, 0, sizeof(*m));
+	memcpy(m->case_ref, o->case_ref, strlen(o->case_ref) + 1);
+	if ((m->comments = strdup(o->comments ? o->comments : "")) == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	memcpy(m->exporter, o->exporter, strlen(o->exporter) + 1);
+	m->exported_us = now;
+	memcpy(m->server.subject, id->signer->subject, sizeof(m->server.subject));
+	memcpy(m->server.sha256, id->signer->fingerprint, CU_SHA256_LEN);
+	m->recorder = m->server;
+	memcpy(m->site_ca.subject, id->ca->subject, sizeof(m->site_ca.subject));
+	memcpy(m->site_ca.sha256, id->ca->fingerprint, CU_SHA256_LEN);
+	memcpy(m->store_id, id->store_id, 16);
+	if (o->profile != NULL)
+		memcpy(m->profile, o->profile, strlen(o->profile) + 1);
+	m->encrypted = o->encrypt;
+	m->prevent_reexport = o->prevent_reexport;
+	m->is_signed = true;
+	const char *pems[CU_PKG_FILES] = {id->ca_pem, id->cert_pem, id->cert_pem};
+	size_t lens[CU_PKG_FILES] = {id->ca_len, id->cert_len, id->cert_len};
+	for (size_t i = 0; i < CU_PKG_FILES; i++) {
+		memcpy(m->files[i].name, cu_pkg_file_names[i], strlen(cu_pkg_file_names[i]) + 1);
+		m->files[i].bytes = lens[i];
+		int r = cu_sha256(pems[i], lens[i], m->files[i].sha256);
+		if (r < 0)
+			return r;
+	}
+	if (o->audit_index >= 0) {
+		m->has_audit = true;
+		m->audit_index = o->audit_index;
+		m->audit_size = o->audit_head_size;
+		m->audit_time_us = o->audit_head_time_us;
+		memcpy(m->audit_root, o->audit_head_root, CU_SHA256_LEN);
+		memcpy(m->audit_chain, o->audit_head_chain, CU_SHA256_LEN);
+		memcpy(m->audit_sig, o->audit_head_sig, CU_ED25519_SIG_LEN);
+	}
+	m->cams = calloc(o->nranges, sizeof(*m->cams));
+	if (m->cams == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	m->ncams = o->nranges;
+	for (size_t i = 0; i < o->nranges; i++) {
+		struct cu_pkg_cam *c = &m->cams[i];
+		const struct cam_sel *sel = &x->cams[i];
+		const struct cu_pkg_range *g = &o->ranges[i];
+		memcpy(c->name, g->camera, sizeof(c->name));
+		memcpy(c->id, sel->id, 16);
+		c->from_us = g->from_us;
+		c->to_us = g->to_us;
+		size_t ngaps = 0;
+		for (size_t k = 0; k < sel->n; k++)
+			ngaps += x->jobs[sel->first + k].ngaps;
+		c->segs = calloc(sel->n ? sel->n : 1, sizeof(*c->segs));
+		c->gaps = calloc(ngaps ? ngaps : 1, sizeof(*c->gaps));
+		if (c->segs == NULL || c->gaps == NULL)
+			return cu_fail(CU_ERR_NOMEM, "out of memory");
+		for (size_t k = 0; k < sel->n; k++) {
+			const struct seg_job *j = &x->jobs[sel->first + k];
+			if (j->empty)
+				continue;
+			struct cu_pkg_seg *sg = &c->segs[c->nsegs++];
+			int r = cu_pkg_segment_name(g->camera, j->src.seq, sg->file);
+			if (r < 0)
+				return r;
+			sg->seq = j->src.seq;
+			sg->from_us = j->first_ts;
+			sg->to_us = j->end_ts;
+			sg->frames = j->frames;
+			sg->bytes = j->bytes;
+			memcpy(sg->sha256, j->sha256, CU_SHA256_LEN);
+			c->frames += j->frames;
+			if (j->ngaps > 0)
+				memcpy(c->gaps + c->ngaps, j->gaps, j->ngaps * sizeof(*j->gaps));
+			c->ngaps += j->ngaps;
+		}
+		if (c->nsegs == 0) {
+			char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
+			fmt_time(g->from_us, a);
+			fmt_time(g->to_us, b);
+			return cu_fail(CU_ERR_NOTFOUND, "export: camera %s has no recorded frames from %s "
+			               "to %s", g->camera, a, b);
+		}
+		res->frames += c->frames;
+		res->segments += c->nsegs;
+	}
+	return 0;
+}
+
+/* ---- pass 2: the file ---- */
+
+struct out_sink {
+	cu_pkg_out *out;
+	cu_sha256_ctx *sha;
+	struct exporter *x;
+};
+
+static int
+out_put(void *ctx, const void *data, size_t len)
+{
+	struct out_sink *os = ctx;
+	int r = cu_sha256_update(os->sha, data, len);
+	if (r == 0)
+		r = cu_pkg_out_write(os->out, data, len);
+	progress_add(os->x, len);
+	return r;
+}
+
+static const uint8_t zeros[2 * CU_TAR_BLOCK];
+
+static int
+put_entry_head(cu_pkg_out *out, const char *name, uint64_t size, int64_t mtime_s)
+{
+	uint8_t hb[CU_TAR_BLOCK];
+	int r = cu_tar_header(name, size, mtime_s, hb);
+	return r < 0 ? r : cu_pkg_out_write(out, hb, sizeof(hb));
+}
+
+static int
+put_pad(cu_pkg_out *out, uint64_t size)
+{
+	uint64_t pad = cu_tar_padded(size) - size;
+	return pad == 0 ? 0 : cu_pkg_out_write(out, zeros, (size_t)pad);
+}
+
+static int
+put_entry(cu_pkg_out *out, const char *name, const void *data, size_t len, int64_t mtime_s)
+{
+	int r = put_entry_head(out, name, len, mtime_s);
+	if (r == 0)
+		r = cu_pkg_out_write(out, data, len);
+	return r < 0 ? r : put_pad(out, len);
+}
+
+static int
+write_stream(struct exporter *x, cu_pkg_out *out, const struct cu_export_identity *id,
+             const struct cu_pkg_manifest *m, const char *text, size_t text_len,
+             const uint8_t sig[static CU_ED25519_SIG_LEN])
+{
+	int64_t mtime = m->exported_us / 1000000;
+	int r;
+	if ((r = put_entry(out, "manifest.json", text, text_len, mtime)) < 0 ||
+	    (r = put_entry(out, "manifest.sig", sig, CU_ED25519_SIG_LEN, mtime)) < 0 ||
+	    (r = put_entry(out, cu_pkg_file_names[0], id->ca_pem, id->ca_len, mtime)) < 0 ||
+	    (r = put_entry(out, cu_pkg_file_names[1], id->cert_pem, id->cert_len, mtime)) < 0 ||
+	    (r = put_entry(out, cu_pkg_file_names[2], id->cert_pem, id->cert_len, mtime)) < 0)
+		return r;
+	struct out_sink os = {out, NULL, x};
+	if ((r = cu_sha256_new(&os.sha)) < 0)
+		return r;
+	for (size_t i = 0; i < m->ncams && r == 0; i++) {
+		const struct cu_pkg_cam *c = &m->cams[i];
+		for (size_t k = 0; k < c->nsegs && r == 0; k++) {
+			const struct cu_pkg_seg *sg = &c->segs[k];
+			const struct seg_job *j = NULL;
+			for (size_t n = 0; n < x->cams[i].n; n++)
+				if (x->jobs[x->cams[i].first + n].src.seq == sg->seq)
+					j = &x->jobs[x->cams[i].first + n];
+			if (j == NULL) {
+				r = cu_fail(CU_ERR_INVAL, "export: segment %llu lost", (unsigned long long)sg->seq);
+				break;
+			}
+			struct cu_seg_scan sc;
+			uint64_t bytes = 0;
+			uint8_t sha[CU_SHA256_LEN];
+			if ((r = put_entry_head(out, sg->file, sg->bytes, mtime)) < 0 ||
+			    (r = cu_sha256_init(os.sha)) < 0)
+				break;
+			r = cu_segment_export(x->s, c->id, sg->seq, j->last_entry, out_put, &os, &sc, &bytes);
+			if (r < 0)
+				break;
+			cu_seg_scan_free(&sc);
+			if ((r = cu_sha256_final(os.sha, sha)) < 0)
+				break;
+			if (bytes != sg->bytes || !cu_ct_equal(sha, sg->sha256, CU_SHA256_LEN)) {
+				r = cu_fail(CU_ERR_TAMPERED, "export refused: camera %s: segment %llu changed "
+				            "while it was exported", c->name, (unsigned long long)sg->seq);
+				break;
+			}
+			r = put_pad(out, sg->bytes);
+		}
+	}
+	cu_sha256_free(os.sha);
+	if (r == 0)
+		r = cu_pkg_out_write(out, zeros, sizeof(zeros));
+	return r;
+}
+
+static uint64_t
+stream_length(const struct cu_pkg_manifest *m, size_t text_len,
+              const struct cu_export_identity *id)
+{
+	uint64_t L = 0;
+	size_t sizes[] = {text_len, CU_ED25519_SIG_LEN, id->ca_len, id->cert_len, id->cert_len};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		L += CU_TAR_BLOCK + cu_tar_padded(sizes[i]);
+	for (size_t i = 0; i < m->ncams; i++)
+		for (size_t k = 0; k < m->cams[i].nsegs; k++)
+			L += CU_TAR_BLOCK + cu_tar_padded(m->cams[i].segs[k].bytes);
+	return L + 2 * CU_TAR_BLOCK;
+}
+
+/* Renames tmp to path unless path exists. */
+static int
+publish(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return cu_fail_errno(errno, "%s", path);
+	/* a file system without RENAME_NOREPLACE: link refuses an existing name too */
+	if (link(tmp, path) < 0)
+		return cu_fail_errno(errno, "%s", path);
+	unlink(tmp);
+	return 0;
+}
+
+static int
+dir_of(const char *path, char *buf, size_t len)
+{
+	const char *slash = strrchr(path, '/');
+	if (slash == NULL)
+		return cu_path(buf, len, ".");
+	if (slash == path)
+		return cu_path(buf, len, "/");
+	return cu_path(buf, len, "%.*s", (int)(slash - path), path);
+}
+
+int
+cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
+              struct cu_pkg_export_result *ret)
+{
+	struct exporter x = {.s = s, .o = o};
+	struct cu_export_identity id;
+	struct cu_pkg_manifest m;
+	struct cu_pkg_export_result res = {0};
+	struct cu_pkg_header h = {0};
+	uint8_t key[CU_AES256_KEY_LEN], hbuf[CU_PKG_HEADER_LEN], sig[CU_ED25519_SIG_LEN];
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	char *text = NULL;
+	size_t text_len = 0;
+	cu_pkg_out *out = NULL;
+	int fd = -1;
+	bool made = false;
+	struct stat st;
+	memset(&m, 0, sizeof(m));
+	pthread_mutex_init(&x.lock, NULL);
+	int r;
+	if (s == NULL || path == NULL || o == NULL) {
+		r = cu_fail(CU_ERR_INVAL, "export: a store, a path and options are needed");
+		goto out;
+	}
+	if ((r = cu_export_identity(s, &id)) < 0 || (r = check_opts(o, &id)) < 0)
+		goto out;
+	if ((r = cu_path(tmp, sizeof(tmp), "%s.tmp", path)) < 0 ||
+	    (r = dir_of(path, dir, sizeof(dir))) < 0)
+		goto out;
+	if (lstat(path, &st) == 0 || lstat(tmp, &st) == 0) {
+		r = cu_fail(CU_ERR_EXIST, "%s (or %s.tmp) already exists", path, path);
+		goto out;
+	}
+	/* made now, so that a bad path fails before minutes of work */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = cu_fail_errno(errno, "%s", tmp);
+		goto out;
+	}
+	made = true;
+	/* the segments of each range, from the catalogue */
+	for (size_t i = 0; i < o->nranges; i++) {
+		struct cu_export_seg *segs = NULL;
+		size_t n = 0;
+		const struct cu_pkg_range *g = &o->ranges[i];
+		if ((r = cu_export_select(s, g->camera, g->from_us, g->to_us, x.cams[i].id, &segs,
+		                          &n)) < 0) {
+			r = cu_fail_prefix(r, "export of camera %s", g->camera);
+			goto out;
+		}
+		if (n == 0) {
+			char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
+			fmt_time(g->from_us, a);
+			fmt_time(g->to_us, b);
+			r = cu_fail(CU_ERR_NOTFOUND, "export: camera %s has no recorded frames from %s "
+			            "to %s", g->camera, a, b);
+			goto out;
+		}
+		struct seg_job *nj = n ? realloc(x.jobs, (x.njobs + n) * sizeof(*nj)) : x.jobs;
+		if (n > 0 && nj == NULL) {
+			free(segs);
+			r = cu_fail(CU_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		x.jobs = nj;
+		x.cams[i].first = x.njobs;
+		x.cams[i].n = n;
+		for (size_t k = 0; k < n; k++) {
+			memset(&x.jobs[x.njobs], 0, sizeof(*x.jobs));
+			x.jobs[x.njobs].cam = i;
+			x.jobs[x.njobs].src = segs[k];
+			x.src_bytes += segs[k].bytes;
+			x.njobs++;
+		}
+		free(segs);
+	}
+	x.total = 3 * x.src_bytes;
+	if ((r = verify_ranges(&x)) < 0 || (r = hash_all(&x)) < 0 || (r = check_holes(&x)) < 0)
+		goto out;
+	int64_t now = cu_time_now_us();
+	if ((r = build_manifest(&x, &id, now, &m, &res)) < 0 ||
+	    (r = cu_pkg_manifest_encode(&m, &text, &text_len)) < 0 ||
+	    (r = cu_export_sign(s, text, text_len, sig)) < 0 ||
+	    (r = cu_sha256(text, text_len, res.manifest_sha256)) < 0)
+		goto out;
+	/* the header, then the stream */
+	h.version = CU_PKG_VERSION;
+	h.flags = (o->encrypt ? CU_PKG_FLAG_ENCRYPTED : 0) |
+	          (o->prevent_reexport ? CU_PKG_FLAG_NO_REEXPORT : 0);
+	h.chunk = CU_PKG_CHUNK;
+	h.plain_len = stream_length(&m, text_len, &id);
+	if (o->encrypt) {
+		h.kdf = o->kdf;
+		if (h.kdf.t_cost == 0 && h.kdf.m_cost_kib == 0 && h.kdf.parallelism == 0)
+			h.kdf = (struct cu_argon2_params){CU_ARGON2_T_DEFAULT, CU_ARGON2_M_DEFAULT,
+			                                  CU_ARGON2_P_DEFAULT};
+		if ((r = cu_random(h.salt, sizeof(h.salt))) < 0 ||
+		    (r = cu_pkg_derive(o->password, o->password_len, &h, key, h.key_check)) < 0)
+			goto out;
+	}
+	if ((r = cu_pkg_header_encode(&h, hbuf)) < 0)
+		goto out;
+	if ((r = cu_write_all(fd, hbuf, sizeof(hbuf), tmp)) < 0 ||
+	    (r = cu_pkg_out_new(fd, &h, o->encrypt ? key : NULL, &out)) < 0 ||
+	    (r = write_stream(&x, out, &id, &m, text, text_len, sig)) < 0 ||
+	    (r = cu_pkg_out_finish(out)) < 0)
+		goto out;
+	if (fsync(fd) < 0) {
+		r = cu_fail_errno(errno, "%s", tmp);
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = cu_fail_errno(errno, "%s", tmp);
+		goto out;
+	}
+	fd = -1;
+	if ((r = publish(tmp, path)) < 0)
+		goto out;
+	made = false;
+	if ((r = cu_fsync_dir(dir)) < 0)
+		goto out;
+	res.bytes = cu_pkg_file_size(&h);
+	progress_to(&x, x.total);
+	if (ret != NULL)
+		*ret = res;
+	r = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(tmp);
+	cu_pkg_out_free(out);
+	cu_wipe(key, sizeof(key));
+	free(text);
+	cu_pkg_manifest_free(&m);
+	for (size_t i = 0; i < x.njobs; i++) {
+		free(x.jobs[i].gaps);
+		free(x.jobs[i].rets);
+	}
+	free(x.jobs);
+	pthread_mutex_destroy(&x.lock);
+	return r;
+}
