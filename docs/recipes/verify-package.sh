@@ -27,7 +27,11 @@
 # It is slow (it starts a few processes for every recorded frame): minutes for
 # a long package. It needs free space in $TMPDIR of about twice the
 # package's size. It checks no GCM tag (see step 3): integrity rests on the
-# signatures and hashes, which cover every byte.
+# signatures and hashes, which cover every byte: the certificates by their
+# SHA-256, each segment copy by its own hash chain (its final chain value,
+# last seal and first entry number in the signed manifest) and the rules
+# that force every byte the chain does not cover (the format page, "What
+# covers each byte of a segment copy").
 #
 # Conventions of the formats: integers are little-endian (od --endian=little),
 # times are µs since 1970-01-01T00:00:00Z, hex is lower case.
@@ -384,7 +388,7 @@ if [ "$ENCRYPTED" -eq 1 ]; then
 
 	step 3 "the chunks (AES-256-GCM, decrypted as AES-256-CTR)"
 	note "openssl enc has no GCM: each chunk's 16-byte tag is cut off and NOT checked."
-	note "That is safe for the verdict: the signatures and SHA-256 hashes below cover"
+	note "That is safe for the verdict: the signatures, hashes and hash chains below cover"
 	note "every byte of the plaintext; a changed byte is reported there as tampering."
 	# openssl enc takes the key on its command line (-K), where other users of
 	# this machine can see it (ps): run the recipe on a machine you control.
@@ -458,7 +462,7 @@ done
 	tampered "manifest.json: files is not certs/site-ca.pem, certs/recorder.pem, certs/exporter.pem"
 
 # seg_rows CAMERA: one line per segment of cameras[CAMERA]:
-#   file seq from to frames sha256 bytes
+#   file seq from to frames bytes first_entry chain last_seal
 seg_rows() {
 	awk -F '\t' -v c="cameras[$1].segments[" '
 	index($1, c) == 1 {
@@ -469,7 +473,7 @@ seg_rows() {
 	}
 	END {
 		for (k = 0; k < n; k++)
-			print val[k, "file"], val[k, "seq"], val[k, "from"], val[k, "to"], val[k, "frames"], val[k, "sha256"], val[k, "bytes"]
+			print val[k, "file"], val[k, "seq"], val[k, "from"], val[k, "to"], val[k, "frames"], val[k, "bytes"], val[k, "first_entry"], val[k, "chain"], val[k, "last_seal"]
 	}' "$FLAT"
 }
 
@@ -494,12 +498,13 @@ while [ "$c" -lt "$NCAM" ]; do
 	ishex "$(ms "cameras[$c].id")" 32 || need "cameras[$c].id"
 	mint "cameras[$c].segments#" > /dev/null || need "cameras[$c].segments"
 	seg_rows "$c" > "$W/cam$c.rows"
-	while read -r file seq from to frames sum bytes; do
+	while read -r file seq from to frames bytes first_entry chain last_seal; do
 		case $seq in '' | *[!0-9]*) need "a segment's seq of camera $name" ;; esac
 		[ "$file" = "segments/$name/$(printf '%016d' "$seq").seg" ] ||
 			need "the file name of segment $seq of camera $name"
-		ishex "$sum" 64 || need "the sha256 of $file"
-		case $bytes$frames in '' | *[!0-9]*) need "bytes or frames of $file" ;; esac
+		ishex "$chain" 64 || need "the chain of $file"
+		ishex "$last_seal" 64 || need "the last_seal of $file"
+		case $bytes$frames$first_entry in '' | *[!0-9]*) need "bytes, frames or first_entry of $file" ;; esac
 		iso_us "$from" > /dev/null && iso_us "$to" > /dev/null || need "from or to of $file"
 	done < "$W/cam$c.rows"
 	c=$((c + 1))
@@ -551,7 +556,7 @@ canonical_tar() {
 	for i in 0 1 2; do echo "$(ms "files[$i].name") $(mint "files[$i].bytes")"; done
 	c=0
 	while [ "$c" -lt "$NCAM" ]; do
-		while read -r file seq from to frames sum bytes; do echo "$file $bytes"; done < "$W/cam$c.rows"
+		while read -r file seq from to frames bytes rest; do echo "$file $bytes"; done < "$W/cam$c.rows"
 		c=$((c + 1))
 	done
 } > "$W/layout.sizes"
@@ -647,7 +652,7 @@ done
 	tampered "the header's flags differ from the signed profile"
 [ "$(m profile.signed)" = true ] || tampered "the manifest's profile says it is not signed"
 ok "the header's encrypted and prevent-re-export flags are the signed profile's"
-note "the segments' SHA-256 are checked with each segment in step 8"
+note "the segment copies: their chain values and sizes are checked with each segment in step 8"
 
 # -------------------------------------------------------- 8. recordings ----
 
@@ -815,19 +820,23 @@ while [ "$c" -lt "$NCAM" ]; do
 	# a record comes later than the hole it names
 	: > "$W/cam$c.rets"
 	: > "$W/cam$c.state"
-	while read -r file seq from to frames sum bytes; do
+	while read -r file seq from to frames bytes first_entry chain last_seal; do
 		[ -z "$cam_fail" ] || continue
 		from_us=$(iso_us "$from") to_us=$(iso_us "$to")
+		# No file hash: check_segment forces every byte the chain does not
+		# cover and computes the chain; its end binds the copy to the
+		# signed manifest.
 		if ! check_segment "$CAM" "$CID" "$file" "$seq" < /dev/null; then
 			fail "$S_WHY"
-		elif [ "$(sha "$X/$file")" != "$sum" ] || [ "$(filesize "$X/$file")" != "$bytes" ]; then
-			fail "the file differs from the one the export signed (SHA-256)"
+		elif [ "$S_END_CHAIN" != "$chain" ] || [ "$S_LAST_SEAL" != "$last_seal" ] ||
+			[ "$S_FIRST_ENTRY" != "$first_entry" ] || [ "$(filesize "$X/$file")" != "$bytes" ]; then
+			fail "the file differs from the one the export signed (chain value, last seal, first entry or size)"
 		elif [ "$S_FRAMES" != "$frames" ] || [ "$S_FIRST_TS" != "$from_us" ] || [ "$S_END_TS" != "$to_us" ]; then
 			fail "the manifest's times or frame count disagree with the signed content, which starts at $(us_iso "$S_FIRST_TS")"
 		elif [ "$S_FIRST_TS" -gt "$CAM_TO" ] || [ "$S_END_TS" -lt "$CAM_FROM" ]; then
 			fail "it lies outside the exported range"
 		else
-			ok "segment $seq ($from to $to): $S_FRAMES frames, $S_RECORDS records, $S_SEALS seal signatures verified"
+			ok "segment $seq ($from to $to): $S_FRAMES frames, $S_RECORDS records, $S_SEALS seal signatures verified; chain value, last seal and size as signed"
 			tail -n +1 "$W/seg.gaps" >> "$W/cam$c.gaps"
 			tail -n +1 "$W/seg.rets" >> "$W/cam$c.rets"
 			echo "$seq $S_PREV_CHAIN $S_FIRST_ENTRY ${S_FIRST_PREV_SEAL:-$ZERO32} $S_END_CHAIN $S_LAST_ENTRY $S_LAST_SEAL $from" >> "$W/cam$c.state"

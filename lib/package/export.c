@@ -1,8 +1,9 @@
 /* Writing an evidence package (docs/formats/evidence-package.md, "Export
- * procedure"): verify the ranges in the store, hash every segment copy
- * (pass 1, in parallel, nothing on disk), build and sign the manifest, then
- * stream the tar through the chunked container into PATH.tmp (pass 2, each
- * copy made again and checked to hash the same), fsync, rename. */
+ * procedure"): verify the ranges in the store, re-write every segment copy
+ * into a byte count and its chain values (pass 1, in parallel, nothing on
+ * disk), build and sign the manifest, then stream the tar through the chunked
+ * container into PATH.tmp (pass 2, each copy made again and checked to end
+ * with the same size and chain), fsync, rename. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -31,8 +32,9 @@ struct seg_job {
 	int err;                            /* could not copy (or tampered) */
 	char err_detail[1024];
 	bool empty;                         /* no sealed frames yet: left out */
-	uint8_t sha256[CU_SHA256_LEN];
-	uint64_t bytes, frames, last_entry;
+	uint8_t chain[CU_SHA256_LEN];       /* the chain after its last seal */
+	uint8_t last_seal[CU_SHA256_LEN];   /* H(that seal's body) */
+	uint64_t bytes, frames, first_entry, last_entry;
 	int64_t first_ts, end_ts;
 	struct cu_verify_gap *gaps;
 	size_t ngaps;
@@ -223,19 +225,16 @@ verify_ranges(struct exporter *x)
 	return 0;
 }
 
-/* ---- pass 1: hash every copy ---- */
+/* ---- pass 1: measure every copy ---- */
 
-struct hash_sink {
-	cu_sha256_ctx *sha;
-	struct exporter *x;
-};
-
+/* The copy's bytes are only counted: what binds them to the export signature
+ * is the chain value the scan ends with (no file hash, see the format doc). */
 static int
-hash_put(void *ctx, const void *data, size_t len)
+count_put(void *ctx, const void *data, size_t len)
 {
-	struct hash_sink *h = ctx;
-	progress_add(h->x, len);
-	return cu_sha256_update(h->sha, data, len);
+	(void)data;
+	progress_add(ctx, len);
+	return 0;
 }
 
 static int
@@ -271,15 +270,13 @@ static void
 hash_job(struct exporter *x, struct seg_job *j)
 {
 	const struct cu_pkg_range *g = &x->o->ranges[j->cam];
-	struct hash_sink hs = {NULL, x};
 	struct cu_seg_scan sc;
 	char when[CU_TIME_ISO_MAX];
-	int r = cu_sha256_new(&hs.sha);
-	if (r < 0 || (r = cu_segment_export(x->s, x->cams[j->cam].id, j->src.seq, 0, hash_put, &hs,
-	                                    &sc, &j->bytes)) < 0) {
+	int r = cu_segment_export(x->s, x->cams[j->cam].id, j->src.seq, 0, count_put, x, &sc,
+	                          &j->bytes);
+	if (r < 0) {
 		j->err = r;
 		snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
-		cu_sha256_free(hs.sha);
 		return;
 	}
 	/* the segment being recorded may have an unsealed tail after its last seal */
@@ -290,13 +287,13 @@ hash_job(struct exporter *x, struct seg_job *j)
 		snprintf(j->err_detail, sizeof(j->err_detail), "export refused: camera %s is "
 		         "tampered: first failed segment at %s: segment %llu: %s", g->camera, when,
 		         (unsigned long long)j->src.seq, sc.reason);
-	} else if ((r = cu_sha256_final(hs.sha, j->sha256)) < 0) {
-		j->err = r;
-		snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
 	} else {
 		j->empty = sc.frames == 0;
 		j->frames = sc.frames;
+		j->first_entry = sc.hdr.first_entry;
 		j->last_entry = sc.last_entry;
+		memcpy(j->chain, sc.chain, CU_SHA256_LEN);
+		memcpy(j->last_seal, sc.last_seal, CU_SHA256_LEN);
 		j->first_ts = sc.first_ts;
 		j->end_ts = sc.end_ts;
 		memcpy(j->prev_chain, sc.hdr.prev_chain, CU_SHA256_LEN);
@@ -314,7 +311,6 @@ hash_job(struct exporter *x, struct seg_job *j)
 		}
 	}
 	cu_seg_scan_free(&sc);
-	cu_sha256_free(hs.sha);
 }
 
 static void *
@@ -472,7 +468,9 @@ build_manifest(struct exporter *x, const struct cu_export_identity *id, int64_t 
 			sg->to_us = j->end_ts;
 			sg->frames = j->frames;
 			sg->bytes = j->bytes;
-			memcpy(sg->sha256, j->sha256, CU_SHA256_LEN);
+			sg->first_entry = j->first_entry;
+			memcpy(sg->chain, j->chain, CU_SHA256_LEN);
+			memcpy(sg->last_seal, j->last_seal, CU_SHA256_LEN);
 			c->frames += j->frames;
 			if (j->ngaps > 0)
 				memcpy(c->gaps + c->ngaps, j->gaps, j->ngaps * sizeof(*j->gaps));
@@ -495,7 +493,6 @@ build_manifest(struct exporter *x, const struct cu_export_identity *id, int64_t 
 
 struct out_sink {
 	cu_pkg_out *out;
-	cu_sha256_ctx *sha;
 	struct exporter *x;
 };
 
@@ -503,9 +500,7 @@ static int
 out_put(void *ctx, const void *data, size_t len)
 {
 	struct out_sink *os = ctx;
-	int r = cu_sha256_update(os->sha, data, len);
-	if (r == 0)
-		r = cu_pkg_out_write(os->out, data, len);
+	int r = cu_pkg_out_write(os->out, data, len);
 	progress_add(os->x, len);
 	return r;
 }
@@ -549,9 +544,7 @@ write_stream(struct exporter *x, cu_pkg_out *out, const struct cu_export_identit
 	    (r = put_entry(out, cu_pkg_file_names[1], id->cert_pem, id->cert_len, mtime)) < 0 ||
 	    (r = put_entry(out, cu_pkg_file_names[2], id->cert_pem, id->cert_len, mtime)) < 0)
 		return r;
-	struct out_sink os = {out, NULL, x};
-	if ((r = cu_sha256_new(&os.sha)) < 0)
-		return r;
+	struct out_sink os = {out, x};
 	for (size_t i = 0; i < m->ncams && r == 0; i++) {
 		const struct cu_pkg_cam *c = &m->cams[i];
 		for (size_t k = 0; k < c->nsegs && r == 0; k++) {
@@ -566,17 +559,19 @@ write_stream(struct exporter *x, cu_pkg_out *out, const struct cu_export_identit
 			}
 			struct cu_seg_scan sc;
 			uint64_t bytes = 0;
-			uint8_t sha[CU_SHA256_LEN];
-			if ((r = put_entry_head(out, sg->file, sg->bytes, mtime)) < 0 ||
-			    (r = cu_sha256_init(os.sha)) < 0)
+			if ((r = put_entry_head(out, sg->file, sg->bytes, mtime)) < 0)
 				break;
 			r = cu_segment_export(x->s, c->id, sg->seq, j->last_entry, out_put, &os, &sc, &bytes);
 			if (r < 0)
 				break;
+			/* the second copy must be the one the manifest signed: same size,
+			 * same chain (which covers every byte the re-writer does not fix) */
+			bool same = bytes == sg->bytes && sc.last_entry == j->last_entry &&
+			            sc.hdr.first_entry == sg->first_entry &&
+			            cu_ct_equal(sc.chain, sg->chain, CU_SHA256_LEN) &&
+			            cu_ct_equal(sc.last_seal, sg->last_seal, CU_SHA256_LEN);
 			cu_seg_scan_free(&sc);
-			if ((r = cu_sha256_final(os.sha, sha)) < 0)
-				break;
-			if (bytes != sg->bytes || !cu_ct_equal(sha, sg->sha256, CU_SHA256_LEN)) {
+			if (!same) {
 				r = cu_fail(CU_ERR_TAMPERED, "export refused: camera %s: segment %llu changed "
 				            "while it was exported", c->name, (unsigned long long)sg->seq);
 				break;
@@ -584,7 +579,6 @@ write_stream(struct exporter *x, cu_pkg_out *out, const struct cu_export_identit
 			r = put_pad(out, sg->bytes);
 		}
 	}
-	cu_sha256_free(os.sha);
 	if (r == 0)
 		r = cu_pkg_out_write(out, zeros, sizeof(zeros));
 	return r;

@@ -87,10 +87,12 @@ jcamera(const struct cu_pkg_cam *c)
 		return NULL;
 	for (size_t i = 0; i < c->nsegs; i++) {
 		const struct cu_pkg_seg *g = &c->segs[i];
-		json_t *e = json_pack("{s:s, s:I, s:o, s:o, s:I, s:o, s:I}", "file", g->file, "seq",
-		                      (json_int_t)g->seq, "from", jtime(g->from_us), "to",
-		                      jtime(g->to_us), "frames", (json_int_t)g->frames, "sha256",
-		                      jhex(g->sha256, CU_SHA256_LEN), "bytes", (json_int_t)g->bytes);
+		json_t *e = json_pack("{s:s, s:I, s:o, s:o, s:I, s:I, s:I, s:o, s:o}", "file", g->file,
+		                      "seq", (json_int_t)g->seq, "from", jtime(g->from_us), "to",
+		                      jtime(g->to_us), "frames", (json_int_t)g->frames, "bytes",
+		                      (json_int_t)g->bytes, "first_entry", (json_int_t)g->first_entry,
+		                      "chain", jhex(g->chain, CU_SHA256_LEN), "last_seal",
+		                      jhex(g->last_seal, CU_SHA256_LEN));
 		if (e == NULL || json_array_append_new(segs, e) < 0) {
 			json_decref(o);
 			return NULL;
@@ -303,7 +305,10 @@ get_camera(json_t *o, struct cu_pkg_cam *c, size_t *total_segs)
 		    (r = get_time(e, "to", &g->to_us, "segment to")) < 0 ||
 		    (r = get_u64(e, "frames", INT64_MAX, &g->frames, "segment frames")) < 0 ||
 		    (r = get_u64(e, "bytes", CU_TAR_SIZE_MAX, &g->bytes, "segment bytes")) < 0 ||
-		    (r = get_hex(e, "sha256", g->sha256, CU_SHA256_LEN, "segment sha256")) < 0)
+		    (r = get_u64(e, "first_entry", INT64_MAX, &g->first_entry,
+		                 "segment first_entry")) < 0 ||
+		    (r = get_hex(e, "chain", g->chain, CU_SHA256_LEN, "segment chain")) < 0 ||
+		    (r = get_hex(e, "last_seal", g->last_seal, CU_SHA256_LEN, "segment last_seal")) < 0)
 			return r;
 		c->nsegs++;
 		if (g->seq == 0 || (i > 0 && g->seq <= c->segs[i - 1].seq))

@@ -99,7 +99,12 @@ struct cu_pkg_seg {
 	uint64_t seq;
 	int64_t from_us, to_us;             /* first frame, end of the last frame */
 	uint64_t frames, bytes;
-	uint8_t sha256[CU_SHA256_LEN];
+	/* what the copy's chain proves, in place of a file hash: every byte of
+	 * the copy is covered by these or forced to one value (the format doc,
+	 * "What covers each byte of a segment copy") */
+	uint64_t first_entry;               /* its header's first entry number */
+	uint8_t chain[CU_SHA256_LEN];       /* the chain value after its last seal */
+	uint8_t last_seal[CU_SHA256_LEN];   /* H(the body of its last seal) */
 };
 
 struct cu_pkg_cam {

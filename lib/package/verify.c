@@ -2,7 +2,8 @@
  * "Verification"): the header, the password, manifest.json and its export
  * signature, the certificates, then every segment copy on its own — read
  * straight out of the package (each worker decrypts the chunks it needs), its
- * file hash and its recording seals checked in one pass, in parallel — and
+ * chain and recording seals checked in one pass, in parallel, and its final
+ * chain value compared with the manifest's (no second hash of the file) — and
  * finally each camera's links and the audit head. Nothing is written to disk.
  * The package is hostile input: every size comes from the signed manifest
  * and is checked against the header's stream length before it is used. */
@@ -27,7 +28,6 @@
 #include "util/parse.h"
 
 #define THREADS_MAX 64
-#define READ_STEP (256u * 1024)              /* bytes hashed per read outside a scan */
 #define BATCH_MAX (96u * 1024 * 1024)        /* frames under one seal (as read.c) */
 
 static const uint8_t zero32[CU_SHA256_LEN];
@@ -43,7 +43,7 @@ struct task {
 	char *err_detail;                        /* malloc'd, with err */
 	bool damaged;
 	uint64_t damaged_off;
-	bool header_ok, pad_ok, hash_ok;
+	bool header_ok, pad_ok;
 	struct cu_seg_scan scan;                 /* its records are freed after run_task */
 	/* what the records say, kept (bounded by CU_PKG_GAPS_MAX per package) */
 	struct cu_verify_gap *gaps;              /* gap records for the report */
@@ -214,9 +214,6 @@ read_entry(struct verifier *v, cu_pkg_in *in, uint64_t *off, const char *want_na
 struct entry_src {
 	cu_pkg_in *in;
 	uint64_t base, size;                     /* the content in the stream */
-	cu_sha256_ctx *sha;
-	uint64_t hashed;                         /* content bytes hashed so far, in order */
-	int hash_err;
 };
 
 static int
@@ -225,16 +222,7 @@ entry_read(void *ctx, void *buf, size_t len, uint64_t off)
 	struct entry_src *e = ctx;
 	if (off > e->size || len > e->size - off)
 		return cu_fail(CU_ERR_FORMAT, "read past the end of the segment copy");
-	int r = cu_pkg_in_read(e->in, buf, len, e->base + off);
-	if (r < 0)
-		return r;
-	if (off <= e->hashed && off + len > e->hashed) {
-		size_t skip = (size_t)(e->hashed - off);
-		if (cu_sha256_update(e->sha, (const uint8_t *)buf + skip, len - skip) < 0)
-			e->hash_err = CU_ERR_CRYPTO;
-		e->hashed = off + len;
-	}
-	return 0;
+	return cu_pkg_in_read(e->in, buf, len, e->base + off);
 }
 
 /* Frames for on_frame wait for their seal (sequential mode only). */
@@ -335,11 +323,9 @@ keep_records(struct verifier *v, struct task *t)
 static int
 run_task(struct verifier *v, cu_pkg_in *in, struct task *t, const struct cu_scan_hooks *hooks)
 {
-	uint8_t hb[CU_TAR_BLOCK], want[CU_TAR_BLOCK];
-	uint8_t *buf = NULL;
+	uint8_t hb[CU_TAR_BLOCK], want[CU_TAR_BLOCK], pad[CU_TAR_BLOCK];
 	struct entry_src es = {.in = in, .base = t->off + CU_TAR_BLOCK, .size = t->ms->bytes};
 	struct cu_seg_source src = {entry_read, &es, t->ms->bytes};
-	uint8_t sha[CU_SHA256_LEN];
 	int r;
 	t->ran = true;
 	cu_pkg_in_clear(in);
@@ -347,31 +333,19 @@ run_task(struct verifier *v, cu_pkg_in *in, struct task *t, const struct cu_scan
 		goto out;
 	t->header_ok = cu_tar_header(t->ms->file, t->ms->bytes, v->mtime, want) == 0 &&
 	               memcmp(hb, want, sizeof(hb)) == 0;
-	if ((r = cu_sha256_new(&es.sha)) < 0)
-		goto out;
+	/* The one pass over the copy: the scan forces every byte the chain does
+	 * not cover (mode none, zero salt, stored = plaintext length, reserved
+	 * zero; the trust says copy) and computes the chain that the camera
+	 * check compares with the manifest's. A copy that fails part way is
+	 * tampered whatever follows, so the rest is not read. */
 	r = cu_segment_scan_source(&v->trust, &src, &t->scan, progress_add, v, hooks);
 	if (r < 0)
 		goto out;
-	/* the rest of the file (after a failure, or data after the last seal) */
-	if ((buf = malloc(READ_STEP)) == NULL) {
-		r = cu_fail(CU_ERR_NOMEM, "out of memory");
+	uint64_t padlen = cu_tar_padded(t->ms->bytes) - t->ms->bytes;
+	if ((r = cu_pkg_in_read(in, pad, (size_t)padlen, es.base + es.size)) < 0)
 		goto out;
-	}
-	while (es.hashed < es.size) {
-		uint64_t n = es.size - es.hashed > READ_STEP ? READ_STEP : es.size - es.hashed;
-		if ((r = entry_read(&es, buf, (size_t)n, es.hashed)) < 0)
-			goto out;
-	}
-	if (es.hash_err < 0 || (r = cu_sha256_final(es.sha, sha)) < 0) {
-		r = es.hash_err < 0 ? cu_fail(CU_ERR_CRYPTO, "SHA-256 failed") : r;
-		goto out;
-	}
-	t->hash_ok = cu_ct_equal(sha, t->ms->sha256, CU_SHA256_LEN);
-	uint64_t pad = cu_tar_padded(t->ms->bytes) - t->ms->bytes;
-	if ((r = cu_pkg_in_read(in, buf, (size_t)pad, es.base + es.size)) < 0)
-		goto out;
-	t->pad_ok = is_zero(buf, (size_t)pad);
-	progress_add(v, CU_TAR_BLOCK + pad);
+	t->pad_ok = is_zero(pad, (size_t)padlen);
+	progress_add(v, CU_TAR_BLOCK + padlen);
 out:
 	if (cu_pkg_in_damaged(in, &t->damaged_off)) {
 		t->damaged = true;
@@ -395,8 +369,6 @@ out:
 	free(t->scan.recs); /* what matters of them is kept above */
 	t->scan.recs = NULL;
 	t->scan.nrecs = 0;
-	cu_sha256_free(es.sha);
-	free(buf);
 	return r;
 }
 
@@ -552,10 +524,16 @@ check_camera(struct verifier *v, size_t ci, struct task *tasks, size_t n,
 			         "(added)", seq, (unsigned long long)(sc->file_size - sc->good_end));
 			continue;
 		}
-		if (!t->hash_ok) {
-			tamper(v, "%s differs from the file the manifest lists (SHA-256)", t->ms->file);
+		/* the chain after the last seal covers every byte the scan did not
+		 * force; with it, the last seal and the first entry number equal to
+		 * the signed manifest's, the copy is the one the export signed */
+		if (sc->hdr.first_entry != t->ms->first_entry ||
+		    !cu_ct_equal(sc->chain, t->ms->chain, CU_SHA256_LEN) ||
+		    !cu_ct_equal(sc->last_seal, t->ms->last_seal, CU_SHA256_LEN)) {
+			tamper(v, "%s differs from the copy the manifest lists (its chain value, last "
+			       "seal or first entry)", t->ms->file);
 			cam_fail(c, at, "segment %llu: the file differs from the one the export signed "
-			         "(SHA-256)", seq);
+			         "(chain value, last seal or first entry)", seq);
 			continue;
 		}
 		if (memcmp(sc->hdr.camera_id, mc->id, 16) != 0 || sc->hdr.seq != t->ms->seq) {

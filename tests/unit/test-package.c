@@ -310,21 +310,49 @@ load_manifest(struct ent *ents, size_t n)
 	return m;
 }
 
-/* Sets the manifest's sha256 and bytes of a segment file to its content. */
+/* Sets the manifest's chain values and bytes of a segment copy to what its
+ * content gives (computed here from the format doc, not by the verifier):
+ * the chain over the canonical header and every entry, H(last seal body),
+ * the first entry number. */
 static void
 rehash_segment(json_t *m, const struct ent *e)
 {
-	uint8_t sha[CU_SHA256_LEN];
-	char hex[65];
-	assert_int_equal(cu_sha256(e->data, e->len, sha), 0);
-	cu_hex(sha, sizeof(sha), hex);
+	uint8_t chain[CU_SHA256_LEN], last_seal[CU_SHA256_LEN] = {0};
+	char hex[65], shex[65];
+	assert_true(e->len >= CU_SEG_HEADER_LEN);
+	assert_int_equal(cu_chain_init(e->data, chain), 0);
+	uint64_t off = CU_SEG_HEADER_LEN;
+	while (off + CU_ENTRY_HEADER_LEN <= e->len) {
+		struct cu_entry_header h;
+		if (cu_entry_header_decode(e->data + off, CU_ENTRY_HEADER_LEN, &h) < 0 ||
+		    h.stored_len > e->len - off - CU_ENTRY_HEADER_LEN)
+			break;
+		size_t blen = CU_SHA256_LEN + CU_ENTRY_CANON_LEN + h.stored_len;
+		uint8_t *buf = malloc(blen);
+		assert_non_null(buf);
+		memcpy(buf, chain, CU_SHA256_LEN);
+		memcpy(buf + CU_SHA256_LEN, e->data + off, CU_ENTRY_CANON_LEN);
+		memcpy(buf + CU_SHA256_LEN + CU_ENTRY_CANON_LEN, e->data + off + CU_ENTRY_HEADER_LEN,
+		       h.stored_len);
+		assert_int_equal(cu_sha256(buf, blen, chain), 0);
+		free(buf);
+		if (h.type == CU_ENTRY_SEAL)
+			assert_int_equal(cu_sha256(e->data + off + CU_ENTRY_HEADER_LEN, h.stored_len,
+			                           last_seal), 0);
+		off += CU_ENTRY_HEADER_LEN + h.stored_len;
+	}
+	cu_hex(chain, sizeof(chain), hex);
+	cu_hex(last_seal, sizeof(last_seal), shex);
 	json_t *cams = json_object_get(m, "cameras");
 	for (size_t i = 0; i < json_array_size(cams); i++) {
 		json_t *segs = json_object_get(json_array_get(cams, i), "segments");
 		for (size_t k = 0; k < json_array_size(segs); k++) {
 			json_t *g = json_array_get(segs, k);
 			if (strcmp(json_string_value(json_object_get(g, "file")), e->name) == 0) {
-				json_object_set_new(g, "sha256", json_string(hex));
+				json_object_set_new(g, "chain", json_string(hex));
+				json_object_set_new(g, "last_seal", json_string(shex));
+				json_object_set_new(g, "first_entry",
+				                    json_integer((json_int_t)cu_get_u64(e->data + 96)));
 				json_object_set_new(g, "bytes", json_integer((json_int_t)e->len));
 				return;
 			}
@@ -646,6 +674,54 @@ test_each_region(void **state)
 	struct ent *segs[32];
 	size_t ns = segments_of(ents, ne, "cam1", segs);
 	assert_true(ns >= 4);
+	/* every region of a copy is covered by its chain or forced to one value:
+	 * the header's fixed and reserved fields and salt, the canonical header,
+	 * entry headers (stored length, reserved), a record's and a seal's
+	 * reserved bytes, the last seal's signature (covered by the final chain
+	 * value only) and its last byte */
+	{
+		const struct ent *sg = segs[1];
+		uint64_t fr[64], se[64], rc[64];
+		assert_true(entries_of(sg, CU_ENTRY_FRAME, fr, 64) > 0);
+		size_t nse = entries_of(sg, CU_ENTRY_SEAL, se, 64);
+		assert_true(nse > 0);
+		assert_true(entries_of(sg, CU_ENTRY_RECORD, rc, 64) > 0);
+		uint64_t last = se[nse - 1] + CU_ENTRY_HEADER_LEN;
+		const struct { uint64_t at; uint8_t x; const char *what; } spots[] = {
+			{0, 0x01, "segment magic"}, {8, 0x01, "segment version"},
+			{10, 0x01, "segment header length"}, {12, 0x01, "encryption mode"},
+			{13, 0x01, "hash algorithm"}, {14, 0x01, "signature algorithm"},
+			{15, 0x01, "header reserved byte 15"}, {16, 0x01, "key salt"},
+			{47, 0x80, "key salt, last byte"}, {48, 0x01, "store id"},
+			{64, 0x01, "camera id"}, {80, 0x01, "segment seq"}, {88, 0x01, "created"},
+			{96, 0x01, "first entry"}, {104, 0x01, "previous chain"},
+			{136, 0x01, "header reserved bytes 136-159"}, {159, 0x80, "header last byte"},
+			{fr[0] + 0, 0x01, "entry magic"}, {fr[0] + 5, 0x01, "frame codec"},
+			{fr[0] + 7, 0x02, "frame flags"}, {fr[0] + 8, 0x01, "entry number"},
+			{fr[0] + 16, 0x01, "frame time"}, {fr[0] + 24, 0x01, "frame duration"},
+			{fr[0] + 28, 0x01, "plaintext length"}, {fr[0] + 32, 0x01, "stored length"},
+			{fr[0] + 35, 0x01, "stored length, high byte"},
+			{fr[0] + 36, 0x01, "entry reserved bytes"}, {fr[0] + 39, 0x80, "entry reserved"},
+			{rc[0] + CU_ENTRY_HEADER_LEN + 4, 0x01, "record reserved bytes"},
+			{rc[0] + CU_ENTRY_HEADER_LEN + 40, 0x01, "record hash"},
+			{se[0] + 36, 0x01, "seal entry reserved bytes"},
+			{se[0] + CU_ENTRY_HEADER_LEN + 1, 0x01, "seal reserved bytes"},
+			{last - CU_ENTRY_HEADER_LEN + 16, 0x01, "last seal's time"},
+			{last + 8, 0x01, "last seal's first covered entry"},
+			{last + 48, 0x01, "last seal's previous-seal hash"},
+			{last + 80, 0x01, "last seal's key id"},
+			{last + 112, 0x01, "last seal's signature"},
+			{sg->len - 1, 0x01, "the copy's last byte"},
+		};
+		for (size_t k = 0; k < sizeof(spots) / sizeof(spots[0]); k++) {
+			damaged_copy(pkg_plain, sg->off + spots[k].at, spots[k].x, path, sizeof(path));
+			struct cu_pkg_report *r1 = verify_pkg(path, NULL);
+			if (r1->status != CU_PKG_TAMPERED || !pcam(r1, "cam1")->tampered)
+				fail_msg("%s: status %d (%s)", spots[k].what, r1->status, r1->reason);
+			cu_pkg_report_free(r1);
+			unlink(path);
+		}
+	}
 	uint64_t frames[64];
 	assert_true(entries_of(segs[2], CU_ENTRY_FRAME, frames, 64) > 3);
 	damaged_copy(pkg_plain, segs[2]->off + frames[3] + CU_ENTRY_HEADER_LEN + 10, 0x80, path,
