@@ -231,9 +231,14 @@ start_https(struct daemon *d)
 		cd_log(CD_ERR, "https: %s", cu_error_detail());
 		return -1;
 	}
-	cd_event("https.listening", NULL, "https://%s%s%s:%d/api/v1/ (site TLS CA sha256 %s)",
-	         strchr(hc->listen, ':') ? "[" : "", hc->listen, strchr(hc->listen, ':') ? "]" : "",
-	         cd_http_port(d->http), ca_fp);
+	if (hc->cert_file[0] != '\0')
+		cd_event("https.listening", NULL, "https://%s%s%s:%d/api/v1/ (operator certificate "
+		         "%s)", strchr(hc->listen, ':') ? "[" : "", hc->listen,
+		         strchr(hc->listen, ':') ? "]" : "", cd_http_port(d->http), hc->cert_file);
+	else
+		cd_event("https.listening", NULL, "https://%s%s%s:%d/api/v1/ (site TLS CA sha256 %s)",
+		         strchr(hc->listen, ':') ? "[" : "", hc->listen,
+		         strchr(hc->listen, ':') ? "]" : "", cd_http_port(d->http), ca_fp);
 	return 0;
 }
 
