@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,7 @@ static const char help[] =
 	"                      --case TEXT (--comments TEXT | --comments-file F)\n"
 	"                      [--package-password-file F | --no-encryption]\n"
 	"                      [--prevent-reexport] [--password-file F] [--user NAME]\n"
+	"                      [--include-player]\n"
 	"       custody export --server https://HOST:PORT --ca-file PEM --user NAME\n"
 	"                      [--password-file F] [--profile NAME] (the same ranges and\n"
 	"                      package options) --out FILE\n"
@@ -54,6 +56,10 @@ static const char help[] =
 	"terminal; --no-encryption writes a signed but unencrypted package. Passwords are\n"
 	"never taken on the command line. --prevent-reexport sets the signed flag that makes\n"
 	"custody refuse to re-export, convert or extract the package.\n"
+	"--include-player (--store only): --out names a new folder (mode 0755, for a USB\n"
+	"stick or a disc) holding evidence.cuep (the same package), custody (a copy of this\n"
+	"program, for custody verify and custody player), verify-package.sh (the openssl\n"
+	"recipe) and README.txt (what the folder is, how to check it, the files' SHA-256).\n"
 	"Exit 0 written, 1 the source footage is tampered, 2 error.\n";
 
 #define CMD "export"
@@ -66,12 +72,20 @@ static const char help[] =
 #define CONNECT_TIMEOUT_S 15L
 #define REQUEST_TIMEOUT_S 120L
 #define STALL_S 60L                                     /* a download that moves nothing */
+#define FOLDER_PACKAGE "evidence.cuep"                  /* the package in an --include-player folder */
+#define FOLDER_EXE_MAX (512 * 1024 * 1024)              /* the copy of this program */
+#define FOLDER_README_MAX 8192
+#define COPY_CHUNK (256 * 1024)
+
+/* docs/recipes/verify-package.sh, embedded at build time (scripts/embed.py) */
+extern const unsigned char cli_recipe_sh[];
+extern const size_t cli_recipe_sh_len;
 
 struct args {
 	const char *store, *server, *ca_file, *user, *pwfile, *pkg_pwfile, *out, *case_ref;
 	const char *comments, *comments_file, *profile;
 	char *comments_buf;                                 /* read from --comments-file */
-	bool no_encryption, prevent_reexport;
+	bool no_encryption, prevent_reexport, include_player;
 	struct cu_pkg_range ranges[CU_PKG_CAMERAS_MAX];
 	bool has_from[CU_PKG_CAMERAS_MAX], has_to[CU_PKG_CAMERAS_MAX];
 	size_t n;
@@ -149,6 +163,9 @@ check_args(struct args *a, int argc, char **argv)
 			return cli_usage(CMD, "--profile applies to --server only (a local export "
 			                 "is recorded with profile \"cli\")");
 	}
+	if (a->include_player && a->server != NULL)
+		return cli_usage(CMD, "--include-player applies to --store only (for a server "
+		                 "export, copy custody next to the downloaded package)");
 	if (a->n == 0)
 		return cli_usage(CMD, "--camera NAME --from ISO8601 --to ISO8601 is required");
 	for (size_t i = 0; i < a->n; i++) {
@@ -164,7 +181,9 @@ check_args(struct args *a, int argc, char **argv)
 			                 "longer spans as several packages)", rg->camera);
 	}
 	if (a->out == NULL)
-		return cli_usage(CMD, "--out FILE is required");
+		return cli_usage(CMD, "--out %s is required", a->include_player ? "DIR" : "FILE");
+	if (a->include_player && (a->out[0] == '\0' || a->out[strlen(a->out) - 1] == '/'))
+		return cli_usage(CMD, "--out: name the new folder without a trailing '/'");
 	struct stat st;
 	if (lstat(a->out, &st) == 0) {
 		if (cli_pkg_refuse(CMD, "--out", a->out, "custody never replaces a file, and never "
@@ -267,11 +286,216 @@ audit_end(cu_audit *au, const char *actor, const char *id, bool ok,
 		        "written to the audit log: %s\n", cu_error_detail());
 }
 
+/* ---- an --include-player folder ---- */
+
+/* Reads src to its end (at most max bytes), writing each byte to dst too
+ * when dst >= 0; hex gets the SHA-256 of what was read. 0 or -errno. */
+static int
+hash_stream(int src, int dst, uint64_t max, char hex[static 2 * CU_SHA256_LEN + 1])
+{
+	cu_sha256_ctx *h = NULL;
+	uint8_t *buf = malloc(COPY_CHUNK), digest[CU_SHA256_LEN];
+	uint64_t total = 0;
+	int r = -ENOMEM;
+	if (buf == NULL || cu_sha256_new(&h) < 0 || cu_sha256_init(h) < 0)
+		goto out;
+	for (;;) {
+		ssize_t n = read(src, buf, COPY_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		total += (uint64_t)n;
+		if (total > max) {
+			r = -EFBIG;
+			goto out;
+		}
+		errno = 0;
+		if (dst >= 0 && cu_write_all(dst, buf, (size_t)n, "--out") < 0) {
+			r = errno != 0 ? -errno : -EIO;
+			goto out;
+		}
+		if (cu_sha256_update(h, buf, (size_t)n) < 0)
+			goto out;
+	}
+	if (cu_sha256_final(h, digest) < 0)
+		goto out;
+	cu_hex(digest, sizeof(digest), hex);
+	r = 0;
+out:
+	free(buf);
+	cu_sha256_free(h);
+	return r;
+}
+
+/* Creates name in the folder dfd (never over a file) with mode, holding
+ * what src holds (src >= 0) or else data; fsyncs it. hex gets its SHA-256.
+ * 0, or EXIT_ERROR printed. */
+static int
+folder_put(int dfd, const char *name, mode_t mode, int src, const void *data, size_t len,
+           char hex[static 2 * CU_SHA256_LEN + 1])
+{
+	int r = 0;
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (src >= 0) {
+		r = hash_stream(src, fd, FOLDER_EXE_MAX, hex);
+	} else {
+		uint8_t digest[CU_SHA256_LEN];
+		errno = 0;
+		if (cu_write_all(fd, data, len, name) < 0)
+			r = errno != 0 ? -errno : -EIO;
+		else if (cu_sha256(data, len, digest) < 0)
+			r = -ENOMEM;
+		else
+			cu_hex(digest, sizeof(digest), hex);
+	}
+	/* the mode is set explicitly: the umask must not make the copy unrunnable */
+	if (r == 0 && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
+		r = -errno;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (r < 0) {
+		fprintf(stderr, "custody export: --include-player: %s: %s\n", name,
+		        r == -EFBIG ? "larger than a copy of custody may be" : strerror(-r));
+		return EXIT_ERROR;
+	}
+	return 0;
+}
+
+/* README.txt: what the folder is, how to check and play it, and the SHA-256
+ * of the other files. */
+static int
+folder_readme(int dfd, const char *pkg_hex, const char *exe_hex, const char *recipe_hex)
+{
+	char text[FOLDER_README_MAX], hex[2 * CU_SHA256_LEN + 1];
+	int n = snprintf(text, sizeof(text),
+		"CUSTODY EVIDENCE PACKAGE\n"
+		"\n"
+		"This folder holds an evidence package exported by custody (recorded video\n"
+		"with its recording signatures, and a manifest signed by the recording server\n"
+		"naming the case, the comments, who exported it and when), and what is needed\n"
+		"to check and play it:\n"
+		"\n"
+		"  " FOLDER_PACKAGE "      the evidence package\n"
+		"  custody            the custody program (Linux), to verify and play it\n"
+		"  verify-package.sh  a shell script that checks the package without custody\n"
+		"  README.txt         this file\n"
+		"\n"
+		"Verify the package (every signature and every recorded frame):\n"
+		"    ./custody verify " FOLDER_PACKAGE "\n"
+		"\n"
+		"Play it (in a web browser, served on this computer only):\n"
+		"    ./custody player " FOLDER_PACKAGE "\n"
+		"\n"
+		"An encrypted package asks for its password (or: --password-file FILE).\n"
+		"\n"
+		"Check it without custody's code, with openssl (3.0) and argon2 (the Debian\n"
+		"package \"argon2\", for encrypted packages) and standard tools only:\n"
+		"    sh verify-package.sh " FOLDER_PACKAGE " [PASSWORD_FILE]\n"
+		"It prints every step and ends with \"RESULT: intact\" for an intact package.\n"
+		"\n"
+		"The custody program runs on Debian 12 with the packages from custody's\n"
+		"scripts/bootstrap (OpenSSL 3, libargon2, SQLite, jansson, FFmpeg, libcurl).\n"
+		"\n"
+		"SHA-256 of the files as they were written (compare with the output of\n"
+		"sha256sum " FOLDER_PACKAGE " custody verify-package.sh):\n"
+		"\n"
+		"%s  " FOLDER_PACKAGE "\n"
+		"%s  custody\n"
+		"%s  verify-package.sh\n"
+		"\n"
+		"These hashes only show that this folder was not altered in transit: anyone\n"
+		"who alters it can rewrite this file too. What proves the evidence is the\n"
+		"package's own signatures, checked by custody verify or verify-package.sh.\n",
+		pkg_hex, exe_hex, recipe_hex);
+	if (n < 0 || (size_t)n >= sizeof(text)) {
+		fprintf(stderr, "custody export: --include-player: README.txt is too long\n");
+		return EXIT_ERROR;
+	}
+	return folder_put(dfd, "README.txt", 0644, -1, text, (size_t)n, hex);
+}
+
+/* Completes the folder <out>.tmp (dfd) that holds the package: the copy of
+ * this program, the recipe, README.txt; fsyncs it and renames it to out
+ * (never over anything), then fsyncs the directory that holds out.
+ * 0, or EXIT_ERROR printed (the caller removes <out>.tmp). */
+static int
+folder_finish(int dfd, const char *dir_tmp, const char *out)
+{
+	char pkg_hex[2 * CU_SHA256_LEN + 1], exe_hex[2 * CU_SHA256_LEN + 1];
+	char recipe_hex[2 * CU_SHA256_LEN + 1], parent[PATH_MAX];
+	int r, fd = openat(dfd, FOLDER_PACKAGE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		fprintf(stderr, "custody export: --include-player: %s: %s\n", FOLDER_PACKAGE,
+		        strerror(errno));
+		return EXIT_ERROR;
+	}
+	r = hash_stream(fd, -1, UINT64_MAX, pkg_hex);
+	close(fd);
+	if (r < 0) {
+		fprintf(stderr, "custody export: --include-player: %s: %s\n", FOLDER_PACKAGE,
+		        strerror(-r));
+		return EXIT_ERROR;
+	}
+	/* the running program itself, whatever its name or path */
+	if ((fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) < 0) {
+		fprintf(stderr, "custody export: --include-player: /proc/self/exe: %s\n",
+		        strerror(errno));
+		return EXIT_ERROR;
+	}
+	r = folder_put(dfd, "custody", 0755, fd, NULL, 0, exe_hex);
+	close(fd);
+	if (r != 0)
+		return r;
+	if ((r = folder_put(dfd, "verify-package.sh", 0644, -1, cli_recipe_sh, cli_recipe_sh_len,
+	                    recipe_hex)) != 0 ||
+	    (r = folder_readme(dfd, pkg_hex, exe_hex, recipe_hex)) != 0)
+		return r;
+	if (fsync(dfd) < 0) {
+		fprintf(stderr, "custody export: --include-player: %s: %s\n", dir_tmp,
+		        strerror(errno));
+		return EXIT_ERROR;
+	}
+	if (renameat2(AT_FDCWD, dir_tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
+		fprintf(stderr, "custody export: --out %s: %s\n", out, strerror(errno));
+		return EXIT_ERROR;
+	}
+	/* out is a directory now: cu_fsync_dir needs the one that holds it */
+	if (cu_path(parent, sizeof(parent), "%s", out) == 0)
+		cu_fsync_dir(dirname(parent));
+	return 0;
+}
+
+/* Removes what an unfinished folder may hold, and the folder. */
+static void
+folder_remove(const char *dir_tmp)
+{
+	static const char *const names[] = {FOLDER_PACKAGE, FOLDER_PACKAGE ".tmp", "custody",
+	                                    "verify-package.sh", "README.txt"};
+	int dfd = open(dir_tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd >= 0) {
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			unlinkat(dfd, names[i], 0);
+		close(dfd);
+	}
+	rmdir(dir_tmp);
+}
+
 /* ---- a local export ---- */
 
 /* The library writes <out>.tmp; a Ctrl-C removes it (the package library
  * cannot be interrupted otherwise). */
 static char tmp_path[PATH_MAX];
+static char tmp_dir[PATH_MAX];          /* --include-player: <out>.tmp, holding only tmp_path */
 
 static void
 on_interrupt(int sig)
@@ -279,6 +503,8 @@ on_interrupt(int sig)
 	(void)sig;
 	if (tmp_path[0] != '\0')
 		unlink(tmp_path);
+	if (tmp_dir[0] != '\0')
+		rmdir(tmp_dir);
 	static const char msg[] = "\ncustody export: interrupted; nothing was exported\n";
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0) {
 		/* nothing more to do */
@@ -363,7 +589,9 @@ export_local(struct args *a)
 	struct cli_password spw = {0}, ppw = {0};
 	cu_store *s = NULL;
 	cu_audit *au = NULL;
-	int rc = EXIT_ERROR, r;
+	int rc = EXIT_ERROR, r, dfd = -1;
+	char pkg[PATH_MAX];                 /* where the package goes: --out, or in the folder */
+	bool made_dir = false;
 	if (cli_password_get(CMD, a->pwfile, false, &spw) != 0)
 		return EXIT_ERROR;
 	r = cu_store_open(a->store, spw.buf, spw.len, &s);
@@ -377,9 +605,27 @@ export_local(struct args *a)
 	    cli_pkg_password_get(CMD, "--package-password-file", a->pkg_pwfile, true, true,
 	                         &ppw) != 0)
 		goto out;
-	if (cu_path(tmp_path, sizeof(tmp_path), "%s.tmp", a->out) < 0) {
+	if (cu_path(pkg, sizeof(pkg), "%s%s", a->out,
+	            a->include_player ? ".tmp/" FOLDER_PACKAGE : "") < 0 ||
+	    cu_path(tmp_path, sizeof(tmp_path), "%s.tmp", pkg) < 0 ||
+	    (a->include_player && cu_path(tmp_dir, sizeof(tmp_dir), "%s.tmp", a->out) < 0)) {
 		fprintf(stderr, "custody export: --out: the path is too long\n");
 		goto out;
+	}
+	if (a->include_player) {
+		/* made before the audit entry: a folder that cannot be made is no export */
+		if (mkdir(tmp_dir, 0755) < 0) {
+			fprintf(stderr, "custody export: --out %s: %s\n", tmp_dir, strerror(errno));
+			tmp_dir[0] = '\0';
+			goto out;
+		}
+		made_dir = true;
+		dfd = open(tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		/* 0755 whatever the umask: the folder is for a USB stick or a disc */
+		if (dfd < 0 || fchmod(dfd, 0755) < 0) {
+			fprintf(stderr, "custody export: --out %s: %s\n", tmp_dir, strerror(errno));
+			goto out;
+		}
 	}
 
 	/* the audit entry, then a signed head over it: both go into the package */
@@ -394,12 +640,18 @@ export_local(struct args *a)
 		cli_fail(CMD, r, "cannot open the audit log (no audit entry, no export)");
 		goto out;
 	}
-	json_t *file = json_string(a->out);
-	json_t *d = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:b, s:b, s:b, s:o}", "id", id,
+	char final[PATH_MAX];               /* the package's path once the export is done */
+	if (cu_path(final, sizeof(final), "%s%s", a->out,
+	            a->include_player ? "/" FOLDER_PACKAGE : "") < 0) {
+		fprintf(stderr, "custody export: --out: the path is too long\n");
+		goto out;
+	}
+	json_t *file = json_string(final);
+	json_t *d = json_pack("{s:s, s:s, s:o, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:o}", "id", id,
 	                      "format", "evidence", "cameras", ranges_json(a), "case", a->case_ref,
 	                      "comments", a->comments, "profile", "cli", "encryption",
 	                      !a->no_encryption, "signature", true, "prevent_reexport",
-	                      a->prevent_reexport, "file",
+	                      a->prevent_reexport, "include_player", a->include_player, "file",
 	                      file != NULL ? file : json_string("(not UTF-8)"));
 	uint64_t index;
 	struct cu_audit_head head;
@@ -437,7 +689,7 @@ export_local(struct args *a)
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
 	struct cu_pkg_export_result res = {0};
-	r = cu_pkg_export(s, a->out, &o, &res);
+	r = cu_pkg_export(s, pkg, &o, &res);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	cli_progress_done(&prog);
@@ -458,13 +710,21 @@ export_local(struct args *a)
 		audit_end(au, actor, id, false, NULL, detail);
 		goto out;
 	}
+	if (a->include_player && folder_finish(dfd, tmp_dir, a->out) != 0) {
+		audit_end(au, actor, id, false, NULL, "the --include-player folder could not be "
+		          "made");
+		goto out;
+	}
+	made_dir = false;                   /* renamed to --out: it stays */
 	audit_end(au, actor, id, true, &res, NULL);
 	char sz[32], hex[2 * CU_SHA256_LEN + 1];
 	cli_bytes(res.bytes, sz, sizeof(sz));
 	cu_hex(res.manifest_sha256, CU_SHA256_LEN, hex);
-	printf("package    %s\n", a->out);
+	printf("package    %s\n", final);
 	printf("size       %llu bytes (%s)\n", (unsigned long long)res.bytes, sz);
 	printf("manifest   SHA-256 %s\n", hex);
+	if (a->include_player)
+		printf("folder     %s (with custody, verify-package.sh, README.txt)\n", a->out);
 	printf("contents   %zu camera(s), %llu segments, %llu frames; %s%s\n", a->n,
 	       (unsigned long long)res.segments, (unsigned long long)res.frames,
 	       a->no_encryption ? "not encrypted" : "encrypted (AES-256-GCM)",
@@ -472,6 +732,10 @@ export_local(struct args *a)
 	printf("audit log  entry %llu (export %s)\n", (unsigned long long)index, id);
 	rc = 0;
 out:
+	if (dfd >= 0)
+		close(dfd);
+	if (made_dir)
+		folder_remove(tmp_dir);
 	cli_password_free(&ppw);
 	cu_audit_close(au);
 	cu_store_close(s);
@@ -1084,7 +1348,7 @@ int
 cmd_export(int argc, char **argv)
 {
 	enum { O_STORE = 1, O_SERVER, O_CA, O_USER, O_PW, O_PKGPW, O_NOENC, O_PREVENT, O_CAMERA,
-	       O_FROM, O_TO, O_OUT, O_CASE, O_COMMENTS, O_COMMENTS_FILE, O_PROFILE, O_HELP };
+	       O_FROM, O_TO, O_OUT, O_CASE, O_COMMENTS, O_COMMENTS_FILE, O_PROFILE, O_PLAYER, O_HELP };
 	static const struct option opts[] = {
 		{"store", required_argument, NULL, O_STORE},
 		{"server", required_argument, NULL, O_SERVER},
@@ -1094,6 +1358,7 @@ cmd_export(int argc, char **argv)
 		{"package-password-file", required_argument, NULL, O_PKGPW},
 		{"no-encryption", no_argument, NULL, O_NOENC},
 		{"prevent-reexport", no_argument, NULL, O_PREVENT},
+		{"include-player", no_argument, NULL, O_PLAYER},
 		{"camera", required_argument, NULL, O_CAMERA},
 		{"from", required_argument, NULL, O_FROM},
 		{"to", required_argument, NULL, O_TO},
@@ -1123,6 +1388,7 @@ cmd_export(int argc, char **argv)
 		case O_PKGPW: a->pkg_pwfile = optarg; break;
 		case O_NOENC: a->no_encryption = true; break;
 		case O_PREVENT: a->prevent_reexport = true; break;
+		case O_PLAYER: a->include_player = true; break;
 		case O_OUT: a->out = optarg; break;
 		case O_CASE: a->case_ref = optarg; break;
 		case O_COMMENTS: a->comments = optarg; break;

@@ -632,6 +632,66 @@ class PackageCli(unittest.TestCase):
 
     # ---- through the API ----
 
+    # ---- --include-player: the folder for a USB stick ----
+
+    def test_include_player_folder(self):
+        d = self.tmp("usb")
+        p = self.export(d, "--camera", "cam1", "--from", iso(T0), "--to", iso(us(2)),
+                        "--no-encryption", "--include-player", check=0)
+        pkg = os.path.join(d, "evidence.cuep")
+        self.assertIn(pkg, p.stdout)
+        self.assertFalse(os.path.exists(d + ".tmp"))
+        self.assertEqual(sorted(os.listdir(d)),
+                         ["README.txt", "custody", "evidence.cuep", "verify-package.sh"])
+        self.assertEqual(os.stat(d).st_mode & 0o7777, 0o755)
+        self.assertEqual(os.stat(os.path.join(d, "custody")).st_mode & 0o7777, 0o755)
+        # the package as without --include-player: private to its owner
+        self.assertEqual(os.stat(pkg).st_mode & 0o077, 0)
+        with open(CUSTODY, "rb") as f, open(os.path.join(d, "custody"), "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        recipe = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                              "recipes", "verify-package.sh")
+        with open(recipe, "rb") as f, open(os.path.join(d, "verify-package.sh"), "rb") as g:
+            self.assertEqual(f.read(), g.read())
+        # the COPIED program verifies the package
+        v = subprocess.run([os.path.join(d, "custody"), "verify", pkg, "--json"],
+                           capture_output=True, text=True, timeout=300,
+                           stdin=subprocess.DEVNULL, start_new_session=True)
+        self.assertEqual(v.returncode, 0, v.stderr)
+        self.assertEqual(json.loads(v.stdout)["result"], "intact")
+        # and so does the recipe, without custody's code
+        r = subprocess.run(["sh", os.path.join(d, "verify-package.sh"), pkg],
+                           capture_output=True, text=True, timeout=600,
+                           stdin=subprocess.DEVNULL)
+        self.assertEqual(r.returncode, 0, r.stdout[-2000:] + r.stderr)
+        self.assertIn("RESULT: intact", r.stdout)
+        # README.txt: how to verify and play, and the SHA-256 of the other files
+        with open(os.path.join(d, "README.txt"), encoding="utf-8") as f:
+            readme = f.read()
+        self.assertIn("./custody verify evidence.cuep", readme)
+        self.assertIn("./custody player evidence.cuep", readme)
+        self.assertIn("sh verify-package.sh evidence.cuep [PASSWORD_FILE]", readme)
+        self.assertIn("Debian 12", readme)
+        hashes = dict((name, h) for h, name in
+                      re.findall(r"^([0-9a-f]{64})  (\S+)$", readme, re.MULTILINE))
+        self.assertEqual(sorted(hashes), ["custody", "evidence.cuep", "verify-package.sh"])
+        for name, h in hashes.items():
+            with open(os.path.join(d, name), "rb") as f:
+                self.assertEqual(hashlib.sha256(f.read()).hexdigest(), h, name)
+        # an existing folder is never written into
+        again = self.export(d, "--camera", "cam1", "--from", iso(T0), "--to", iso(us(2)),
+                            "--no-encryption", "--include-player")
+        self.assertEqual(again.returncode, 2, again.stderr)
+        self.assertIn("exists", again.stderr)
+        self.assertEqual(len(os.listdir(d)), 4)
+        # the folder is made from a store only
+        p = run("export", "--server", "https://127.0.0.1:1", "--ca-file", self.ppw, "--user",
+                "alice", "--camera", "cam1", "--from", iso(T0), "--to", iso(us(2)), "--out",
+                self.tmp("srv"), "--case", "C", "--comments", "c", "--no-encryption",
+                "--include-player")
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--include-player applies to --store only", p.stderr)
+
     def test_export_through_the_server(self):
         d = tempfile.mkdtemp(dir=self.root)
         s = Store(d, "srv", encryption="strong", segment_seconds=2)
