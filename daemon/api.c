@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "still.h"
 #include "api_int.h"
 #include "custody/crypto.h"
 #include "custody/mux.h"
@@ -1182,51 +1183,6 @@ h_playback(struct call *c)
 		reply_cu(c, r, "reading the recording");
 }
 
-struct stillctx {
-	cu_frame *frames;
-	uint8_t **datas;
-	size_t n, cap;
-	int64_t at;
-};
-
-static int
-still_frame(void *ctx, const cu_frame *f)
-{
-	struct stillctx *s = ctx;
-	if (f->track != CU_TRACK_VIDEO)
-		return 0;
-	if (f->ts_us > s->at && s->n > 0)
-		return CU_ERR_CANCELLED;
-	if (f->key && f->ts_us <= s->at) {
-		for (size_t i = 0; i < s->n; i++)
-			free(s->datas[i]);
-		s->n = 0; /* start again at the newest key frame before the moment */
-	}
-	if (s->n == CU_STILL_FRAMES_MAX)
-		return cu_fail(CU_ERR_LIMIT, "more than %d frames between the key frame and the "
-		               "moment", CU_STILL_FRAMES_MAX);
-	if (s->n == s->cap) {
-		size_t nc = s->cap ? s->cap * 2 : 64;
-		cu_frame *fr = realloc(s->frames, nc * sizeof(*fr));
-		if (fr == NULL)
-			return CU_ERR_NOMEM;
-		s->frames = fr;
-		uint8_t **d = realloc(s->datas, nc * sizeof(*d));
-		if (d == NULL)
-			return CU_ERR_NOMEM;
-		s->datas = d;
-		s->cap = nc;
-	}
-	uint8_t *copy = malloc(f->len);
-	if (copy == NULL)
-		return CU_ERR_NOMEM;
-	memcpy(copy, f->data, f->len);
-	s->frames[s->n] = *f;
-	s->frames[s->n].data = copy;
-	s->datas[s->n++] = copy;
-	return 0;
-}
-
 /* GET /cameras/{cam}/still/{at} */
 static void
 h_still(struct call *c)
@@ -1237,49 +1193,22 @@ h_still(struct call *c)
 	int64_t at;
 	if (path_time(c, c->segs[3], "still", &at) < 0)
 		return;
-	struct stillctx s = {.at = at};
-	struct cu_read_info ri;
-	int r = cu_store_read(c->a->store, cam, at, at + 10 * INT64_C(1000000), still_frame, &s,
-	                      &ri);
-	if (r == CU_ERR_CANCELLED)
-		r = 0;
+	uint8_t *jpeg = NULL;
+	size_t jlen = 0;
+	int r = cd_still_at(c->a->store, cam, at, &jpeg, &jlen);
 	if (r == CU_ERR_TAMPERED) {
 		cd_reply_error(c->r, 409, "tampered", "the recording at this moment failed "
 		               "verification and is not served: %s", cu_error_detail());
-	} else if (r < 0) {
-		reply_cu(c, r, "reading the recording");
-	} else if (s.n == 0) {
+	} else if (r == CU_ERR_NOTFOUND) {
 		cd_reply_error(c->r, 404, "no_recording", "camera %s has no picture at this moment",
 		               cam);
+	} else if (r < 0) {
+		reply_cu(c, r, "making the still");
 	} else {
-		const cu_frame **fp = malloc(s.n * sizeof(*fp));
-		uint8_t *jpeg = NULL;
-		size_t jlen = 0;
-		if (fp == NULL) {
-			r = CU_ERR_NOMEM;
-		} else {
-			for (size_t i = 0; i < s.n; i++)
-				fp[i] = &s.frames[i];
-			struct cu_still_opts so = {.at_us = at, .camera = cam};
-			r = cu_still_jpeg(fp, s.n, &so, &jpeg, &jlen);
-			free(fp);
-		}
-		if (r == CU_ERR_NOTFOUND) {
-			cd_reply_error(c->r, 404, "no_recording", "camera %s has no picture at this "
-			               "moment", cam);
-		} else if (r < 0) {
-			reply_cu(c, r, "making the still");
-		} else {
-			audit_view(c, "view.still", json_pack("{s:s, s:o}", "camera", cam, "at",
-			                                      jtime(at)));
-			cd_reply_header(c->r, "Content-Disposition", "inline; filename=\"still.jpg\"");
-			cd_reply_owned(c->r, 200, "image/jpeg", jpeg, jlen);
-		}
+		audit_view(c, "view.still", json_pack("{s:s, s:o}", "camera", cam, "at", jtime(at)));
+		cd_reply_header(c->r, "Content-Disposition", "inline; filename=\"still.jpg\"");
+		cd_reply_owned(c->r, 200, "image/jpeg", jpeg, jlen);
 	}
-	for (size_t i = 0; i < s.n; i++)
-		free(s.datas[i]);
-	free(s.datas);
-	free(s.frames);
 }
 
 /* POST /media-urls {"path": "/api/v1/cameras/X/playback/A/B"} */

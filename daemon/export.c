@@ -30,6 +30,7 @@
 #include "custody/time.h"
 #include "daemon.h"
 #include "export.h"
+#include "still.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
@@ -37,7 +38,6 @@
 #define ID_BYTES 16                     /* export ids: 128 random bits, in hex */
 #define ID_HEX (2 * ID_BYTES)
 #define FILE_CHUNK (256 * 1024)         /* bytes read at once to hash or serve a file */
-#define STILL_WINDOW_US (10 * INT64_C(1000000)) /* read after a still's moment, at most */
 #define STILL_STEP_US INT64_C(1000000)  /* stills of a range: one a second */
 #define VERIFY_THREADS 2
 
@@ -548,87 +548,6 @@ run_mp4(struct job *j)
 	return r;
 }
 
-/* Frames from the newest key frame at or before a still's moment up to it
- * (as GET cameras/{c}/still/{at} collects them). */
-struct framebuf {
-	cu_frame *frames;
-	uint8_t **datas;
-	size_t n, cap;
-	int64_t at;
-};
-
-static void
-framebuf_clear(struct framebuf *s)
-{
-	for (size_t i = 0; i < s->n; i++)
-		free(s->datas[i]);
-	s->n = 0;
-}
-
-static int
-still_frame(void *ctx, const cu_frame *f)
-{
-	struct framebuf *s = ctx;
-	if (f->track != CU_TRACK_VIDEO)
-		return 0;
-	if (f->ts_us > s->at && s->n > 0)
-		return CU_ERR_CANCELLED; /* past the moment: enough */
-	if (f->key && f->ts_us <= s->at)
-		framebuf_clear(s);
-	if (s->n == CU_STILL_FRAMES_MAX)
-		return cu_fail(CU_ERR_LIMIT, "more than %d frames between the key frame and the "
-		               "moment", CU_STILL_FRAMES_MAX);
-	if (s->n == s->cap) {
-		size_t nc = s->cap ? s->cap * 2 : 64;
-		cu_frame *fr = realloc(s->frames, nc * sizeof(*fr));
-		if (fr == NULL)
-			return cu_fail(CU_ERR_NOMEM, "out of memory");
-		s->frames = fr;
-		uint8_t **d = realloc(s->datas, nc * sizeof(*d));
-		if (d == NULL)
-			return cu_fail(CU_ERR_NOMEM, "out of memory");
-		s->datas = d;
-		s->cap = nc;
-	}
-	uint8_t *copy = malloc(f->len ? f->len : 1);
-	if (copy == NULL)
-		return cu_fail(CU_ERR_NOMEM, "out of memory");
-	memcpy(copy, f->data, f->len);
-	s->frames[s->n] = *f;
-	s->frames[s->n].data = copy;
-	s->datas[s->n++] = copy;
-	return 0;
-}
-
-/* The JPEG of camera at a moment: 0, CU_ERR_NOTFOUND (no picture there),
- * CU_ERR_TAMPERED or another failure. */
-static int
-still_jpeg(struct job *j, const char *camera, int64_t at, uint8_t **ret, size_t *ret_len)
-{
-	struct framebuf s = {.at = at};
-	int r = cu_store_read(j->x->store, camera, at, at + STILL_WINDOW_US, still_frame, &s, NULL);
-	if (r == CU_ERR_CANCELLED)
-		r = 0;
-	if (r == 0 && s.n == 0)
-		r = CU_ERR_NOTFOUND;
-	if (r == 0) {
-		const cu_frame **fp = malloc(s.n * sizeof(*fp));
-		if (fp == NULL) {
-			r = cu_fail(CU_ERR_NOMEM, "out of memory");
-		} else {
-			for (size_t i = 0; i < s.n; i++)
-				fp[i] = &s.frames[i];
-			struct cu_still_opts so = {.at_us = at, .camera = camera};
-			r = cu_still_jpeg(fp, s.n, &so, ret, ret_len);
-			free(fp);
-		}
-	}
-	framebuf_clear(&s);
-	free(s.datas);
-	free(s.frames);
-	return r;
-}
-
 /* A ustar number: width - 1 octal digits and a NUL; CU_ERR_LIMIT if it
  * does not fit (never cut). */
 static int
@@ -696,7 +615,7 @@ run_stills(struct job *j)
 		set_progress(j, i, j->nstills);
 		uint8_t *jpeg = NULL;
 		size_t len = 0;
-		r = still_jpeg(j, cam, sv->at_us, &jpeg, &len);
+		r = cd_still_at(j->x->store, cam, sv->at_us, &jpeg, &len);
 		if (r == CU_ERR_NOTFOUND || r == CU_ERR_MEDIA) {
 			missing++; /* nothing recorded at that moment: left out */
 			cu_error_clear();
@@ -1032,7 +951,7 @@ parse_cameras(struct call *c, json_t *arr, struct job *j)
 		}
 		/* the range verified before the stills are made */
 		rg->from_us = lo;
-		rg->to_us = hi + STILL_WINDOW_US;
+		rg->to_us = hi + CD_STILL_WINDOW_US;
 	}
 	qsort(j->stills, j->nstills, sizeof(*j->stills), by_time);
 	/* one still per camera and moment: a time given twice is one member */
