@@ -40,7 +40,7 @@ static const char help[] =
 	"                      [--include-player]\n"
 	"       custody export --server https://HOST:PORT --ca-file PEM --user NAME\n"
 	"                      [--password-file F] [--profile NAME] (the same ranges and\n"
-	"                      package options) --out FILE\n"
+	"                      package options) --out FILE [--include-player]\n"
 	"Writes an evidence package (one file: the cameras' recorded segments with their\n"
 	"recording signatures, certificates, and a manifest signed by the server naming the\n"
 	"case, the comments, who exported and when) of each camera's range [--from, --to]\n"
@@ -56,10 +56,12 @@ static const char help[] =
 	"terminal; --no-encryption writes a signed but unencrypted package. Passwords are\n"
 	"never taken on the command line. --prevent-reexport sets the signed flag that makes\n"
 	"custody refuse to re-export, convert or extract the package.\n"
-	"--include-player (--store only): --out names a new folder (mode 0755, for a USB\n"
-	"stick or a disc) holding evidence.cuep (the same package), custody (a copy of this\n"
-	"program, for custody verify and custody player), verify-package.sh (the openssl\n"
-	"recipe) and README.txt (what the folder is, how to check it, the files' SHA-256).\n"
+	"--include-player: --out names a new folder (mode 0755, for a USB stick or a disc)\n"
+	"holding evidence.cuep (the same package), custody (a copy of this program, or with\n"
+	"--server the server's, for custody verify and custody player), verify-package.sh\n"
+	"(the openssl recipe) and README.txt (what the folder is, how to check it, the\n"
+	"files' SHA-256). With --server it is always asked for or not: a profile that locks\n"
+	"include_player the other way refuses the export, naming the setting.\n"
 	"Exit 0 written, 1 the source footage is tampered, 2 error.\n";
 
 #define CMD "export"
@@ -72,14 +74,9 @@ static const char help[] =
 #define CONNECT_TIMEOUT_S 15L
 #define REQUEST_TIMEOUT_S 120L
 #define STALL_S 60L                                     /* a download that moves nothing */
-#define FOLDER_PACKAGE "evidence.cuep"                  /* the package in an --include-player folder */
-#define FOLDER_EXE_MAX (512 * 1024 * 1024)              /* the copy of this program */
-#define FOLDER_README_MAX 8192
+#define FOLDER_PACKAGE CU_PKG_FOLDER_PACKAGE           /* the package in an --include-player folder */
+#define FOLDER_EXE_MAX CU_PKG_FOLDER_PROGRAM_MAX        /* the copy of this program */
 #define COPY_CHUNK (256 * 1024)
-
-/* docs/recipes/verify-package.sh, embedded at build time (scripts/embed.py) */
-extern const unsigned char cli_recipe_sh[];
-extern const size_t cli_recipe_sh_len;
 
 struct args {
 	const char *store, *server, *ca_file, *user, *pwfile, *pkg_pwfile, *out, *case_ref;
@@ -163,9 +160,6 @@ check_args(struct args *a, int argc, char **argv)
 			return cli_usage(CMD, "--profile applies to --server only (a local export "
 			                 "is recorded with profile \"cli\")");
 	}
-	if (a->include_player && a->server != NULL)
-		return cli_usage(CMD, "--include-player applies to --store only (for a server "
-		                 "export, copy custody next to the downloaded package)");
 	if (a->n == 0)
 		return cli_usage(CMD, "--camera NAME --from ISO8601 --to ISO8601 is required");
 	for (size_t i = 0; i < a->n; i++) {
@@ -197,6 +191,13 @@ check_args(struct args *a, int argc, char **argv)
 	if (lstat(tmp, &st) == 0)
 		return cli_usage(CMD, "--out: %s exists (an interrupted export?): remove it first",
 		                 tmp);
+	if (a->include_player && a->server != NULL) {
+		if (cu_path(tmp, sizeof(tmp), "%s.download.tmp", a->out) < 0)
+			return cli_usage(CMD, "--out: the path is too long");
+		if (lstat(tmp, &st) == 0)
+			return cli_usage(CMD, "--out: %s exists (an interrupted export?): remove it "
+			                 "first", tmp);
+	}
 	if (a->case_ref == NULL)
 		return cli_usage(CMD, "--case TEXT is required (the case or reference the export "
 		                 "is for)");
@@ -372,56 +373,17 @@ out:
 }
 
 /* README.txt: what the folder is, how to check and play it, and the SHA-256
- * of the other files. */
+ * of the other files (the same text as in a server's player folder). */
 static int
 folder_readme(int dfd, const char *pkg_hex, const char *exe_hex, const char *recipe_hex)
 {
-	char text[FOLDER_README_MAX], hex[2 * CU_SHA256_LEN + 1];
-	int n = snprintf(text, sizeof(text),
-		"CUSTODY EVIDENCE PACKAGE\n"
-		"\n"
-		"This folder holds an evidence package exported by custody (recorded video\n"
-		"with its recording signatures, and a manifest signed by the recording server\n"
-		"naming the case, the comments, who exported it and when), and what is needed\n"
-		"to check and play it:\n"
-		"\n"
-		"  " FOLDER_PACKAGE "      the evidence package\n"
-		"  custody            the custody program (Linux), to verify and play it\n"
-		"  verify-package.sh  a shell script that checks the package without custody\n"
-		"  README.txt         this file\n"
-		"\n"
-		"Verify the package (every signature and every recorded frame):\n"
-		"    ./custody verify " FOLDER_PACKAGE "\n"
-		"\n"
-		"Play it (in a web browser, served on this computer only):\n"
-		"    ./custody player " FOLDER_PACKAGE "\n"
-		"\n"
-		"An encrypted package asks for its password (or: --password-file FILE).\n"
-		"\n"
-		"Check it without custody's code, with openssl (3.0) and argon2 (the Debian\n"
-		"package \"argon2\", for encrypted packages) and standard tools only:\n"
-		"    sh verify-package.sh " FOLDER_PACKAGE " [PASSWORD_FILE]\n"
-		"It prints every step and ends with \"RESULT: intact\" for an intact package.\n"
-		"\n"
-		"The custody program runs on Debian 12 with the packages from custody's\n"
-		"scripts/bootstrap (OpenSSL 3, libargon2, SQLite, jansson, FFmpeg, libcurl).\n"
-		"\n"
-		"SHA-256 of the files as they were written (compare with the output of\n"
-		"sha256sum " FOLDER_PACKAGE " custody verify-package.sh):\n"
-		"\n"
-		"%s  " FOLDER_PACKAGE "\n"
-		"%s  custody\n"
-		"%s  verify-package.sh\n"
-		"\n"
-		"These hashes only show that this folder was not altered in transit: anyone\n"
-		"who alters it can rewrite this file too. What proves the evidence is the\n"
-		"package's own signatures, checked by custody verify or verify-package.sh.\n",
-		pkg_hex, exe_hex, recipe_hex);
-	if (n < 0 || (size_t)n >= sizeof(text)) {
-		fprintf(stderr, "custody export: --include-player: README.txt is too long\n");
+	char text[CU_PKG_FOLDER_README_MAX], hex[2 * CU_SHA256_LEN + 1];
+	int n = cu_pkg_folder_readme(pkg_hex, exe_hex, recipe_hex, text, sizeof(text));
+	if (n < 0) {
+		fprintf(stderr, "custody export: --include-player: %s\n", cu_error_detail());
 		return EXIT_ERROR;
 	}
-	return folder_put(dfd, "README.txt", 0644, -1, text, (size_t)n, hex);
+	return folder_put(dfd, CU_PKG_FOLDER_README, 0644, -1, text, (size_t)n, hex);
 }
 
 /* Completes the folder <out>.tmp (dfd) that holds the package: the copy of
@@ -456,7 +418,7 @@ folder_finish(int dfd, const char *dir_tmp, const char *out)
 	close(fd);
 	if (r != 0)
 		return r;
-	if ((r = folder_put(dfd, "verify-package.sh", 0644, -1, cli_recipe_sh, cli_recipe_sh_len,
+	if ((r = folder_put(dfd, "verify-package.sh", 0644, -1, cu_pkg_recipe_sh, cu_pkg_recipe_sh_len,
 	                    recipe_hex)) != 0 ||
 	    (r = folder_readme(dfd, pkg_hex, exe_hex, recipe_hex)) != 0)
 		return r;
@@ -1124,11 +1086,6 @@ api_download(struct api *a, const char *id, const char *out, uint64_t bytes,
 	}
 	cu_fsync_dir(out);
 	tmp[0] = '\0';
-	char sz[32];
-	cli_bytes(d.bytes, sz, sizeof(sz));
-	printf("package    %s\n", out);
-	printf("size       %llu bytes (%s)\n", (unsigned long long)d.bytes, sz);
-	printf("file       SHA-256 %s (as the server computed it)\n", hex);
 	rc = 0;
 out:
 	slist_free_wiped(h);
@@ -1158,6 +1115,9 @@ export_body(const struct args *a, const struct cli_password *ppw)
 	/* not given: the profile decides (a locked setting is never asked otherwise) */
 	if (a->prevent_reexport)
 		json_object_set_new(b, "prevent_reexport", json_true());
+	/* always said: what arrives must be what --out was named for, a file or a
+	 * folder (a profile that locks it otherwise refuses, naming the setting) */
+	json_object_set_new(b, "include_player", json_boolean(a->include_player));
 	char *text = json_dumps(b, JSON_COMPACT);
 	json_wipe_string(json_object_get(b, "password"));
 	json_decref(b);
@@ -1254,6 +1214,52 @@ api_wait(struct api *a, const char *id, uint64_t *ret_bytes, char ret_sha[static
 	return EXIT_ERROR;
 }
 
+/* Unpacks the server's player folder (a tar, already checked against the
+ * size and SHA-256 the server gave) into <out>.tmp, then renames it to out
+ * without replacing anything. 0, or EXIT_ERROR printed, nothing left. */
+static int
+folder_unpack(const char *tar, const char *out)
+{
+	char dir_tmp[PATH_MAX], inner[CU_TAR_NAME_MAX + 1], parent[PATH_MAX];
+	int fd = -1, dfd = -1, rc = EXIT_ERROR;
+	if (cu_path(dir_tmp, sizeof(dir_tmp), "%s.tmp", out) < 0)
+		return EXIT_ERROR;
+	if ((fd = open(tar, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		fprintf(stderr, "custody export: %s: %s\n", tar, strerror(errno));
+		return EXIT_ERROR;
+	}
+	if (mkdir(dir_tmp, 0755) < 0) {
+		fprintf(stderr, "custody export: --out %s: %s\n", dir_tmp, strerror(errno));
+		close(fd);
+		return EXIT_ERROR;
+	}
+	/* the folder is for others to read (a USB stick, a disc): 0755 whatever the umask */
+	if ((dfd = open(dir_tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW)) < 0 ||
+	    fchmod(dfd, 0755) < 0) {
+		fprintf(stderr, "custody export: --out %s: %s\n", dir_tmp, strerror(errno));
+		goto out;
+	}
+	if (cu_pkg_folder_untar(fd, dfd, inner, NULL) < 0) {
+		fprintf(stderr, "custody export: the server's player folder: %s\n",
+		        cu_error_detail());
+		goto out;
+	}
+	if (renameat2(AT_FDCWD, dir_tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
+		fprintf(stderr, "custody export: --out %s: %s\n", out, strerror(errno));
+		goto out;
+	}
+	if (cu_path(parent, sizeof(parent), "%s", out) == 0)
+		cu_fsync_dir(dirname(parent));
+	rc = 0;
+out:
+	if (dfd >= 0)
+		close(dfd);
+	close(fd);
+	if (rc != 0)
+		folder_remove(dir_tmp);
+	return rc;
+}
+
 static int
 export_server(struct args *a)
 {
@@ -1330,9 +1336,31 @@ export_server(struct args *a)
 	json_decref(j);
 	if ((rc = api_wait(&api, id, &bytes, sha)) != 0)
 		goto out;
-	rc = api_download(&api, id, a->out, bytes, sha);
-	if (rc == 0)
+	if (a->include_player) {
+		char dl[PATH_MAX];
+		if (cu_path(dl, sizeof(dl), "%s.download", a->out) < 0) {
+			rc = EXIT_ERROR;
+			goto out;
+		}
+		if ((rc = api_download(&api, id, dl, bytes, sha)) == 0)
+			rc = folder_unpack(dl, a->out);
+		unlink(dl);
+	} else {
+		rc = api_download(&api, id, a->out, bytes, sha);
+	}
+	if (rc == 0) {
+		char sz[32];
+		cli_bytes(bytes, sz, sizeof(sz));
+		if (a->include_player)
+			printf("folder     %s (evidence.cuep, custody, verify-package.sh, README.txt)\n",
+			       a->out);
+		else
+			printf("package    %s\n", a->out);
+		printf("size       %llu bytes (%s)%s\n", (unsigned long long)bytes, sz,
+		       a->include_player ? " downloaded as a tar" : "");
+		printf("file       SHA-256 %s (as the server computed it)\n", sha);
 		printf("export     %s on %s\n", id, api.base);
+	}
 out:
 	if (api.curl != NULL) {
 		api_logout(&api);

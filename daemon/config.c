@@ -201,6 +201,8 @@ set_https(struct parser *p, const char *key, const char *v)
 		return parse_path(p, key, v, h->key_file, sizeof(h->key_file));
 	if (strcmp(key, "audit_views") == 0)
 		return parse_bool(p, key, v, &h->audit_views);
+	if (strcmp(key, "player") == 0)
+		return parse_path(p, key, v, h->player, sizeof(h->player));
 	if (strcmp(key, "names") == 0) {
 		char copy[CD_LINE_MAX];
 		snprintf(copy, sizeof(copy), "%s", v);
@@ -221,7 +223,7 @@ set_https(struct parser *p, const char *key, const char *v)
 		return 0;
 	}
 	return perr(p, "unknown key \"%s\" in [https] (listen, port, cert_file, key_file, names, "
-	            "audit_views)", key);
+	            "audit_views, player)", key);
 }
 
 static int

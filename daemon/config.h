@@ -42,6 +42,7 @@ struct cd_https {
 	size_t nnames;                    /* names of the store-issued certificate */
 	char names[CD_HTTPS_NAMES_MAX][254];
 	bool audit_views;                 /* default yes */
+	char player[PATH_MAX];            /* custody for player folders; "" = beside custodyd */
 };
 
 struct cd_config {

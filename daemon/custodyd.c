@@ -166,6 +166,19 @@ start_https(struct daemon *d)
 		cd_log(CD_ERR, "users (auth.db): %s", cu_error_detail());
 		return -1;
 	}
+	/* the program player folders carry: a configured one must be right, the
+	 * default one may be missing (then only folders are refused) */
+	char player_path[PATH_MAX] = "";
+	int player_fd = -1;
+	if (cd_exports_open_player(hc->player, &player_fd, player_path, sizeof(player_path)) < 0) {
+		if (hc->player[0] != '\0') {
+			cd_log(CD_ERR, "https: player: %s", cu_error_detail());
+			return -1;
+		}
+		cd_log(CD_WARN, "exports with the player are off: %s (set [https] player)",
+		       cu_error_detail());
+		cu_error_clear();
+	}
 	struct cu_tls_material tls = {0};
 	char *cert = NULL, *key = NULL;
 	size_t cert_len = 0, key_len = 0;
@@ -175,6 +188,8 @@ start_https(struct daemon *d)
 		names[i] = hc->names[i];
 	if ((r = cu_store_tls(d->store, hc->nnames ? names : NULL, hc->nnames, &tls)) < 0) {
 		cd_log(CD_ERR, "https: the site TLS certificate: %s", cu_error_detail());
+		if (player_fd >= 0)
+			close(player_fd);
 		return -1;
 	}
 	if (hc->cert_file[0] != '\0') {
@@ -190,6 +205,8 @@ start_https(struct daemon *d)
 			cd_log(CD_ERR, "https: %s", cu_error_detail());
 			free(c);
 			cu_tls_material_free(&tls);
+			if (player_fd >= 0)
+				close(player_fd);
 			return -1;
 		}
 		cert = (char *)c;
@@ -207,8 +224,12 @@ start_https(struct daemon *d)
 		.ctx = &d->api,
 	};
 	struct cd_exports *exports = NULL;
-	if (cd_exports_new(d->conf->store, d->store, d->auth, d->audit, &exports) < 0)
+	if (cd_exports_new(d->conf->store, d->store, d->auth, d->audit, player_fd, player_path,
+	                   &exports) < 0) {
 		cd_log(CD_ERR, "exports are off: %s", cu_error_detail());
+		if (player_fd >= 0)
+			close(player_fd);
+	}
 	d->api = (struct cd_api){
 		.store = d->store, .auth = d->auth, .audit = d->audit, .live = d->live,
 		.audit_views = hc->audit_views, .server_name = "custodyd",

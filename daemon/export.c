@@ -58,7 +58,9 @@ struct job {
 	unsigned format;                    /* one CU_EXPORT_* bit */
 	char profile[CU_PROFILE_NAME_MAX + 1];
 	int64_t created_us, expires_us;
-	char path[PATH_MAX];                /* STORE/exports/<id>.<ext> */
+	char path[PATH_MAX];                /* STORE/exports/<id>.<ext>: what is downloaded */
+	char pkg_path[PATH_MAX];            /* with the player: the package before it goes
+	                                     * into the folder's tar (<id>.cuep), else "" */
 	struct cu_pkg_range ranges[CU_PKG_CAMERAS_MAX];
 	size_t nranges;
 	bool by_times;                      /* stills at the "at" times given */
@@ -89,6 +91,8 @@ struct cd_exports {
 	cu_store *store;
 	cu_auth *auth;
 	cu_audit *audit;
+	int player_fd;                      /* the custody program for player folders, or -1 */
+	char player_path[PATH_MAX];         /* where it was found, for messages */
 	pthread_mutex_t lock;
 	pthread_cond_t idle;                /* signalled when an export ends */
 	struct job *jobs;                   /* newest first */
@@ -99,18 +103,21 @@ struct cd_exports {
 
 /* ---- small helpers ---- */
 
+/* An evidence package with the player is a folder, downloaded as a tar. */
 static const char *
-extension(unsigned format)
+extension(unsigned format, bool folder)
 {
-	return format == CU_EXPORT_EVIDENCE ? "cuep" : format == CU_EXPORT_MP4 ? "mp4" : "tar";
+	return format == CU_EXPORT_EVIDENCE && !folder ? "cuep"
+	       : format == CU_EXPORT_MP4               ? "mp4"
+	                                               : "tar";
 }
 
 static const char *
-content_type(unsigned format)
+content_type(unsigned format, bool folder)
 {
-	return format == CU_EXPORT_EVIDENCE ? "application/octet-stream"
-	       : format == CU_EXPORT_MP4   ? "video/mp4"
-	                                   : "application/x-tar";
+	return format == CU_EXPORT_EVIDENCE && !folder ? "application/octet-stream"
+	       : format == CU_EXPORT_MP4               ? "video/mp4"
+	                                               : "application/x-tar";
 }
 
 static void
@@ -135,14 +142,24 @@ job_free(struct job *j)
 	free(j);
 }
 
-/* Removes an export's file and anything a writer left beside it. */
+/* Removes a file and the .tmp a writer may have left beside it. */
 static void
-remove_files(const char *path)
+remove_file(const char *path)
 {
 	char tmp[PATH_MAX + 8];
+	if (path[0] == '\0')
+		return;
 	unlink(path);
 	if (cu_path(tmp, sizeof(tmp), "%s.tmp", path) == 0)
 		unlink(tmp);
+}
+
+/* Removes every file of an export. */
+static void
+remove_files(const struct job *j)
+{
+	remove_file(j->path);
+	remove_file(j->pkg_path);
 }
 
 /* Unlinks j from x->jobs; with x->lock held. */
@@ -290,14 +307,60 @@ job_json(const struct job *j)
 /* ---- the exports directory ---- */
 
 int
+cd_exports_open_player(const char *configured, int *ret_fd, char *path, size_t cap)
+{
+	char self[PATH_MAX];
+	uint8_t magic[4];
+	struct stat st;
+	int r, fd;
+	if (configured != NULL && configured[0] != '\0') {
+		if ((r = cu_path(path, cap, "%s", configured)) < 0)
+			return r;
+	} else {
+		/* installed side by side (meson install puts both in bindir) */
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n <= 0)
+			return cu_fail_errno(errno, "/proc/self/exe");
+		self[n] = '\0';
+		char *slash = strrchr(self, '/');
+		if (slash == NULL)
+			return cu_fail(CU_ERR_INVAL, "/proc/self/exe is not a path");
+		*slash = '\0';
+		if ((r = cu_path(path, cap, "%s/custody", self)) < 0)
+			return r;
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return cu_fail_errno(errno, "the custody program for player folders, %s", path);
+	if (fstat(fd, &st) < 0) {
+		r = cu_fail_errno(errno, "%s", path);
+	} else if (!S_ISREG(st.st_mode) || (st.st_mode & 0111) == 0) {
+		r = cu_fail(CU_ERR_INVAL, "the custody program for player folders, %s, is not an "
+		            "executable file", path);
+	} else if (st.st_size > CU_PKG_FOLDER_PROGRAM_MAX) {
+		r = cu_fail(CU_ERR_LIMIT, "the custody program for player folders, %s, is over %d "
+		            "MiB", path, CU_PKG_FOLDER_PROGRAM_MAX / (1024 * 1024));
+	} else if (cu_pread_all(fd, magic, sizeof(magic), 0, path) < 0 ||
+	           memcmp(magic, "\x7f" "ELF", 4) != 0) {
+		r = cu_fail(CU_ERR_FORMAT, "the custody program for player folders, %s, is not an "
+		            "ELF program", path);
+	} else {
+		*ret_fd = fd;
+		return 0;
+	}
+	close(fd);
+	return r;
+}
+
+int
 cd_exports_new(const char *store_dir, cu_store *store, cu_auth *auth, cu_audit *audit,
-               struct cd_exports **ret)
+               int player_fd, const char *player_path, struct cd_exports **ret)
 {
 	struct cd_exports *x = calloc(1, sizeof(*x));
 	struct stat st;
 	int r;
 	if (x == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	x->player_fd = -1;
 	if ((r = cu_path(x->dir, sizeof(x->dir), "%s/%s", store_dir, CD_EXPORT_DIR)) < 0 ||
 	    (r = cu_mkdir(x->dir, 0700)) < 0)
 		goto fail;
@@ -333,6 +396,8 @@ cd_exports_new(const char *store_dir, cu_store *store, cu_auth *auth, cu_audit *
 	x->store = store;
 	x->auth = auth;
 	x->audit = audit;
+	x->player_fd = player_fd;
+	snprintf(x->player_path, sizeof(x->player_path), "%s", player_path ? player_path : "");
 	pthread_mutex_init(&x->lock, NULL);
 	pthread_cond_init(&x->idle, NULL);
 	*ret = x;
@@ -371,7 +436,7 @@ cd_exports_tick(struct cd_exports *x)
 	while (gone != NULL) {
 		struct job *j = gone;
 		gone = j->next;
-		remove_files(j->path);
+		remove_files(j);
 		cd_log(CD_INFO, "export %s of %s expired: its file is deleted", j->id, j->user);
 		job_free(j);
 	}
@@ -395,12 +460,14 @@ cd_exports_free(struct cd_exports *x)
 	pthread_mutex_unlock(&x->lock);
 	while (j != NULL) {
 		struct job *next = j->next;
-		remove_files(j->path);
+		remove_files(j);
 		job_free(j);
 		j = next;
 	}
 	pthread_mutex_destroy(&x->lock);
 	pthread_cond_destroy(&x->idle);
+	if (x->player_fd >= 0)
+		close(x->player_fd);
 	free(x);
 }
 
@@ -415,10 +482,26 @@ set_progress(struct job *j, uint64_t done, uint64_t total)
 	pthread_mutex_unlock(&j->x->lock);
 }
 
+/* With the player, the package is 90 % of the work and its folder 10 %. */
+#define SCALE UINT64_C(1000000)
+#define PKG_SHARE (SCALE * 9 / 10)
+
 static void
 pkg_progress(void *ctx, uint64_t done, uint64_t total)
 {
-	set_progress(ctx, done, total);
+	struct job *j = ctx;
+	if (!j->include_player)
+		set_progress(j, done, total);
+	else if (total > 0)
+		set_progress(j, (uint64_t)((double)done / (double)total * PKG_SHARE), SCALE);
+}
+
+static void
+folder_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	if (total > 0)
+		set_progress(ctx, PKG_SHARE + (uint64_t)((double)done / (double)total *
+		                                         (SCALE - PKG_SHARE)), SCALE);
 }
 
 /* Records a failure from the library's detail (this thread's). */
@@ -462,6 +545,67 @@ verify_ranges(struct job *j)
 	return 0;
 }
 
+/* The player folder as a tar (docs/evidence-export.md, "The player
+ * folder"): the package just written, the custody program this server
+ * found when it started, the recipe and README.txt; then the package file
+ * goes, the tar holds it. */
+static int
+run_folder(struct job *j)
+{
+	char tmp[PATH_MAX + 8], dir[64];
+	int pfd = -1, fd = -1, r;
+	if ((r = cu_path(tmp, sizeof(tmp), "%s.tmp", j->path)) < 0 ||
+	    (r = cu_path(dir, sizeof(dir), "custody-%s", j->id)) < 0)
+		return fail(j, r, "naming the folder");
+	if ((pfd = open(j->pkg_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return fail(j, cu_fail_errno(errno, "%s", j->pkg_path), "reading the package");
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = fail(j, cu_fail_errno(errno, "%s", tmp), "creating the folder's tar");
+		goto out;
+	}
+	struct cu_pkg_folder_opts fo = {
+		.dir = dir,
+		.package_fd = pfd,
+		.program_fd = j->x->player_fd,
+		.mtime_s = cu_time_now_us() / 1000000,
+		.progress = folder_progress,
+		.progress_ctx = j,
+		.cancel = &j->cancel,
+	};
+	if ((r = cu_pkg_folder_tar(fd, &fo, NULL)) < 0) {
+		if (r == CU_ERR_CANCELLED)
+			snprintf(j->error, sizeof(j->error), "cancelled");
+		else
+			fail(j, r, "writing the player folder");
+		goto out;
+	}
+	if (fsync(fd) < 0) {
+		r = fail(j, cu_fail_errno(errno, "fsync %s", tmp), "writing the player folder");
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = fail(j, cu_fail_errno(errno, "close %s", tmp), "writing the player folder");
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, j->path) < 0) {
+		r = fail(j, cu_fail_errno(errno, "rename %s", tmp), "writing the player folder");
+		goto out;
+	}
+	cu_fsync_dir(j->path);
+	unlink(j->pkg_path); /* the tar holds it now */
+out:
+	if (fd >= 0)
+		close(fd);
+	if (pfd >= 0)
+		close(pfd);
+	if (r < 0)
+		unlink(tmp);
+	return r;
+}
+
 static int
 run_evidence(struct job *j)
 {
@@ -481,12 +625,13 @@ run_evidence(struct job *j)
 		.audit_head_time_us = j->head.time_us,
 		.progress = pkg_progress,
 		.progress_ctx = j,
+		.cancel = &j->cancel,
 	};
 	memcpy(o.audit_head_root, j->head.root, CU_SHA256_LEN);
 	memcpy(o.audit_head_chain, j->head.chain, CU_SHA256_LEN);
 	memcpy(o.audit_head_sig, j->head.signature, CU_ED25519_SIG_LEN);
 	struct cu_pkg_export_result res;
-	int r = cu_pkg_export(j->x->store, j->path, &o, &res);
+	int r = cu_pkg_export(j->x->store, j->include_player ? j->pkg_path : j->path, &o, &res);
 	if (r == CU_ERR_TAMPERED) {
 		/* the package says which camera and when in words; the range check
 		 * gives the same as fields */
@@ -499,7 +644,11 @@ run_evidence(struct job *j)
 		}
 		return CU_ERR_TAMPERED;
 	}
-	return r < 0 ? fail(j, r, "writing the evidence package") : 0;
+	if (r == CU_ERR_CANCELLED)
+		snprintf(j->error, sizeof(j->error), "cancelled");
+	else if (r < 0)
+		return fail(j, r, "writing the evidence package");
+	return r < 0 ? r : j->include_player ? run_folder(j) : 0;
 }
 
 struct mp4ctx {
@@ -548,46 +697,19 @@ run_mp4(struct job *j)
 	return r;
 }
 
-/* A ustar number: width - 1 octal digits and a NUL; CU_ERR_LIMIT if it
- * does not fit (never cut). */
+/* One tar member: header, data, padding (cu_tar_file_header). */
 static int
-tar_octal(uint8_t *field, size_t width, uint64_t v)
+tar_member(int fd, const char *name, const void *data, size_t len, int64_t mtime_s)
 {
-	field[width - 1] = '\0';
-	for (size_t i = width - 1; i-- > 0;) {
-		field[i] = (uint8_t)('0' + (v & 7));
-		v >>= 3;
-	}
-	return v == 0 ? 0 : cu_fail(CU_ERR_LIMIT, "a tar member is over 8 GiB");
-}
-
-/* One POSIX ustar member header (a regular file of size bytes, mode 0644). */
-static int
-tar_header(int fd, const char *name, uint64_t size, int64_t mtime_s)
-{
-	uint8_t h[512] = {0};
-	size_t nlen = strlen(name);
+	static const uint8_t zeros[CU_TAR_BLOCK];
+	uint8_t h[CU_TAR_BLOCK];
 	int r;
-	if (nlen > 100)
-		return cu_fail(CU_ERR_LIMIT, "tar member name \"%s\" is over 100 bytes", name);
-	memcpy(h, name, nlen);
-	if ((r = tar_octal(h + 100, 8, 0644)) < 0 || (r = tar_octal(h + 108, 8, 0)) < 0 ||
-	    (r = tar_octal(h + 116, 8, 0)) < 0 || (r = tar_octal(h + 124, 12, size)) < 0 ||
-	    (r = tar_octal(h + 136, 12, (uint64_t)(mtime_s > 0 ? mtime_s : 0))) < 0)
+	if ((r = cu_tar_file_header(name, 0644, len, mtime_s > 0 ? mtime_s : 0, h)) < 0 ||
+	    (r = cu_write_all(fd, h, sizeof(h), "tar header")) < 0 ||
+	    (r = cu_write_all(fd, data, len, name)) < 0)
 		return r;
-	h[156] = '0';
-	memcpy(h + 257, "ustar", 6);
-	memcpy(h + 263, "00", 2);
-	snprintf((char *)h + 265, 32, "custody");
-	snprintf((char *)h + 297, 32, "custody");
-	/* the checksum counts its own field as eight spaces */
-	memset(h + 148, ' ', 8);
-	unsigned sum = 0;
-	for (size_t i = 0; i < sizeof(h); i++)
-		sum += h[i];
-	tar_octal(h + 148, 7, sum); /* at most 512 * 255: six digits, a NUL, a space */
-	h[155] = ' ';
-	return cu_write_all(fd, h, sizeof(h), "tar header");
+	return len % CU_TAR_BLOCK == 0 ? 0
+	       : cu_write_all(fd, zeros, CU_TAR_BLOCK - len % CU_TAR_BLOCK, "tar padding");
 }
 
 static int
@@ -602,7 +724,7 @@ run_stills(struct job *j)
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return fail(j, cu_fail_errno(errno, "%s", tmp), "creating the file");
-	static const uint8_t zeros[1024];
+	static const uint8_t zeros[2 * CU_TAR_BLOCK];
 	size_t written = 0, missing = 0;
 	for (size_t i = 0; i < j->nstills && r == 0; i++) {
 		const struct still *sv = &j->stills[i];
@@ -630,9 +752,7 @@ run_stills(struct job *j)
 		char when[CU_TIME_ISO_MAX], name[128];
 		iso(sv->at_us, when);
 		if ((r = cu_path(name, sizeof(name), "%s-%s.jpg", cam, when)) < 0 ||
-		    (r = tar_header(fd, name, len, sv->at_us / 1000000)) < 0 ||
-		    (r = cu_write_all(fd, jpeg, len, "still")) < 0 ||
-		    (len % 512 != 0 && (r = cu_write_all(fd, zeros, 512 - len % 512, "tar")) < 0))
+		    (r = tar_member(fd, name, jpeg, len, sv->at_us / 1000000)) < 0)
 			fail(j, r, "writing the stills");
 		else
 			written++;
@@ -746,7 +866,7 @@ job_main(void *arg)
 	if (r == 0 && (r = seal_file(j)) < 0)
 		fail(j, r, "reading the finished file");
 	if (r < 0) {
-		remove_files(j->path);
+		remove_files(j);
 		if (j->error[0] == '\0')
 			snprintf(j->error, sizeof(j->error), "%s", cu_strerror(r));
 		cd_log(r == CU_ERR_CANCELLED ? CD_INFO : CD_WARN, "export %s by %s failed: %s", j->id,
@@ -768,7 +888,7 @@ job_main(void *arg)
 	pthread_mutex_unlock(&x->lock);
 	/* x may be freed from here on; j is ours alone when it was deleted */
 	if (gone) {
-		remove_files(j->path);
+		remove_files(j);
 		job_free(j);
 	}
 	return NULL;
@@ -1197,6 +1317,15 @@ cd_export_create(struct call *c)
 	q.comments = comments;
 	if (apply_profile(c, &q, j) < 0)
 		goto out;
+	j->include_player = j->include_player && j->format == CU_EXPORT_EVIDENCE;
+	if (j->include_player && x->player_fd < 0) {
+		cd_reply_error(r, 503, "player_unavailable", "this server has no custody program to "
+		               "put beside the package (it looked for %s; an administrator sets "
+		               "[https] player in custodyd's configuration): ask for the package "
+		               "without the player, where the profile allows it",
+		               x->player_path[0] ? x->player_path : "custody beside custodyd");
+		goto out;
+	}
 	snprintf(j->user, sizeof(j->user), "%s", cd_call_user(c));
 	snprintf(j->case_ref, sizeof(j->case_ref), "%s", case_ref);
 	if ((comments != NULL && (j->comments = strdup(comments)) == NULL) ||
@@ -1237,7 +1366,9 @@ cd_export_create(struct call *c)
 	if (rc == 0) {
 		cu_hex(idb, sizeof(idb), j->id);
 		rc = cu_path(j->path, sizeof(j->path), "%s/%s.%s", x->dir, j->id,
-		             extension(j->format));
+		             extension(j->format, j->include_player));
+		if (rc == 0 && j->include_player)
+			rc = cu_path(j->pkg_path, sizeof(j->pkg_path), "%s/%s.cuep", x->dir, j->id);
 	}
 	j->created_us = cu_time_now_us();
 	j->expires_us = j->created_us + CD_EXPORT_KEEP_US;
@@ -1369,7 +1500,7 @@ cd_export_delete(struct call *c)
 		return;
 	}
 	if (j != NULL) {
-		remove_files(path);
+		remove_files(j);
 		job_free(j);
 	}
 	cd_call_audit(c, "export.delete", json_pack("{s:s, s:s, s:b}", "id", id, "user", owner,
@@ -1387,6 +1518,7 @@ cd_export_file(struct call *c)
 	bool admin = is_admin(c);
 	int status = -1;
 	unsigned format = 0;
+	bool folder = false;
 	char path[PATH_MAX] = "", error[sizeof(((struct job *)0)->error)] = "";
 	struct cu_pkg_range *ranges = NULL;
 	size_t nranges = 0;
@@ -1400,6 +1532,7 @@ cd_export_file(struct call *c)
 		if (j != NULL && (ranges = malloc(sizeof(j->ranges))) != NULL) {
 			status = j->status;
 			format = j->format;
+			folder = j->include_player;
 			snprintf(path, sizeof(path), "%s", j->path);
 			snprintf(error, sizeof(error), "%s", j->error);
 			memcpy(ranges, j->ranges, sizeof(j->ranges));
@@ -1447,9 +1580,9 @@ cd_export_file(struct call *c)
 	}
 	char disp[128];
 	snprintf(disp, sizeof(disp), "attachment; filename=\"custody-%s.%s\"", id,
-	         extension(format));
+	         extension(format, folder));
 	cd_reply_header(r, "Content-Disposition", disp);
-	if ((rc = cd_stream_begin(r, 200, content_type(format))) < 0) {
+	if ((rc = cd_stream_begin(r, 200, content_type(format, folder))) < 0) {
 		cd_call_reply_cu(c, rc, "downloading the export");
 		goto out;
 	}
@@ -1476,10 +1609,10 @@ cd_export_file(struct call *c)
 	char hex[2 * CU_SHA256_LEN + 1];
 	cu_sha256_final(h, digest);
 	cu_hex(digest, sizeof(digest), hex);
-	cd_call_audit(c, "export.download", json_pack("{s:s, s:s, s:I, s:s, s:b}", "id", id,
+	cd_call_audit(c, "export.download", json_pack("{s:s, s:s, s:b, s:I, s:s, s:b}", "id", id,
 	                                               "format", cu_auth_export_format_name(format),
-	                                               "bytes", (json_int_t)sent, "sha256", hex,
-	                                               "complete", ok));
+	                                               "player", folder, "bytes", (json_int_t)sent,
+	                                               "sha256", hex, "complete", ok));
 	cd_stream_end(r, ok);
 out:
 	if (fd >= 0)

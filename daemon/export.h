@@ -32,16 +32,26 @@ struct cd_exports;
  * with mode 0700, or makes an existing one 0700, and deletes every file in
  * it (exports of an earlier run are forgotten with it). The store, auth and
  * audit handles are borrowed (audit may be NULL) and must outlive the
- * result. */
+ * result. player_fd (-1: no player folders) and player_path come from
+ * cd_exports_open_player; the result owns player_fd (on failure, the caller
+ * still does). */
 int cd_exports_new(const char *store_dir, cu_store *store, cu_auth *auth, cu_audit *audit,
-                   struct cd_exports **ret);
+                   int player_fd, const char *player_path, struct cd_exports **ret);
+
+/* Finds the custody program that player folders carry: configured ([https]
+ * player), or else "custody" in custodyd's own directory. It must be a
+ * regular executable ELF file of at most CU_PKG_FOLDER_PROGRAM_MAX bytes.
+ * It is opened now and the descriptor kept, so that every folder carries
+ * the program that was there when the server started (the version that
+ * matches it), whatever replaces the file later. path gets where it was
+ * looked for, even on failure. 0, or a cu error with a detail. */
+int cd_exports_open_player(const char *configured, int *ret_fd, char *path, size_t cap);
 
 /* Deletes exports whose time is up (CD_EXPORT_KEEP_US) and their files. */
 void cd_exports_tick(struct cd_exports *x);
 
-/* Stops: running mp4 and stills exports are cancelled, an evidence export
- * is waited for (the package library cannot be interrupted), every export
- * file is deleted. NULL is fine. */
+/* Stops: running exports are cancelled and waited for (each stops within a
+ * segment or a chunk), every export file is deleted. NULL is fine. */
 void cd_exports_free(struct cd_exports *x);
 
 /* ---- handlers (daemon/api.c, routes[]) ---- */

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes a C file holding one file's bytes, for the build (cli/meson.build):
+"""Writes a C file holding one file's bytes, for the build (lib/package/meson.build):
 
     embed.py INPUT OUTPUT NAME
 

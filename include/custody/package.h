@@ -17,6 +17,7 @@
 #ifndef CUSTODY_PACKAGE_H
 #define CUSTODY_PACKAGE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -72,6 +73,9 @@ struct cu_pkg_export_opts {
 	 * serialised. */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);
 	void *progress_ctx;
+	/* NULL, or a flag another thread may set: the export then stops within
+	 * a segment or a chunk with CU_ERR_CANCELLED, leaving nothing behind. */
+	const atomic_bool *cancel;
 };
 
 struct cu_pkg_export_result {
@@ -178,5 +182,71 @@ void cu_pkg_report_free(struct cu_pkg_report *r);
  * CU_ERR_NOTFOUND / CU_ERR_IO: unreadable. The flags are only what the header
  * says until cu_pkg_verify has checked them against the signed manifest. */
 int cu_pkg_probe(const char *path, bool *ret_encrypted, bool *ret_prevent_reexport);
+
+/* ---- tar files and the player folder ---- */
+
+#define CU_TAR_BLOCK 512
+#define CU_TAR_NAME_MAX 99                  /* bytes of a name (no ustar prefix) */
+#define CU_TAR_SIZE_MAX ((UINT64_C(1) << 33) - 1) /* 11 octal digits: 8 GiB - 1 */
+
+/* The POSIX ustar header of a regular file in a tar made for people (a
+ * stills export, the player folder): name 1..CU_TAR_NAME_MAX bytes of
+ * printable ASCII but '\\', relative, without empty, "." or ".." parts; mode
+ * 0644 or 0755; owner and group 0, no user names. CU_ERR_LIMIT (name, size
+ * or time), CU_ERR_INVAL (mode). The data follows, padded with zeros to a
+ * multiple of CU_TAR_BLOCK; two zero blocks end the tar. */
+int cu_tar_file_header(const char *name, unsigned mode, uint64_t size, int64_t mtime_s,
+                       uint8_t out[static CU_TAR_BLOCK]);
+/* Reads a header block that must be exactly what cu_tar_file_header makes
+ * for its name, mode, size and time: CU_ERR_FORMAT with a detail otherwise. */
+int cu_tar_file_parse(const uint8_t in[static CU_TAR_BLOCK], char name[static CU_TAR_NAME_MAX + 1],
+                      unsigned *ret_mode, uint64_t *ret_size, int64_t *ret_mtime_s);
+
+/* A folder for a USB stick or a disc (docs/evidence-export.md, "The player
+ * folder"): the package, a copy of the custody program to verify and play
+ * it, the openssl recipe, and README.txt with the files' SHA-256. */
+#define CU_PKG_FOLDER_PACKAGE "evidence.cuep"
+#define CU_PKG_FOLDER_PROGRAM "custody"
+#define CU_PKG_FOLDER_RECIPE "verify-package.sh"
+#define CU_PKG_FOLDER_README "README.txt"
+#define CU_PKG_FOLDER_PROGRAM_MAX (512 * 1024 * 1024)
+#define CU_PKG_FOLDER_README_MAX 8192
+
+/* docs/recipes/verify-package.sh, built in (scripts/embed.py). */
+extern const unsigned char cu_pkg_recipe_sh[];
+extern const size_t cu_pkg_recipe_sh_len;
+
+/* README.txt for hex SHA-256 values of the three other files, into buf
+ * (CU_PKG_FOLDER_README_MAX bytes, no NUL needed). Its length, or
+ * CU_ERR_LIMIT. */
+int cu_pkg_folder_readme(const char *pkg_hex, const char *program_hex, const char *recipe_hex,
+                         char *buf, size_t cap);
+
+struct cu_pkg_folder_opts {
+	const char *dir;                    /* the folder's name in the tar, no '/' */
+	int package_fd;                     /* read with pread from 0 to its size */
+	int program_fd;                     /* the custody program (at most ..._PROGRAM_MAX) */
+	int64_t mtime_s;                    /* of every entry */
+	void (*progress)(void *ctx, uint64_t done, uint64_t total); /* bytes written */
+	void *progress_ctx;
+	const atomic_bool *cancel;          /* as in cu_pkg_export_opts */
+};
+
+/* Writes the folder as a tar stream to out: DIR/evidence.cuep, DIR/custody
+ * (mode 0755), DIR/verify-package.sh, DIR/README.txt, in that order. The
+ * inputs are read once each (a file that changes size while it is read is
+ * CU_ERR_IO); ret_bytes gets the tar's length. Write errors as cu_write_all. */
+int cu_pkg_folder_tar(int out, const struct cu_pkg_folder_opts *o, uint64_t *ret_bytes);
+
+/* Unpacks a tar that cu_pkg_folder_tar made, read from in (at its start),
+ * into the empty directory dfd: the four files with their modes, each made
+ * new (O_EXCL) and fsync'd. Nothing else is accepted: entries in that
+ * order under one folder name, canonical headers, sizes within the limits
+ * above (the recipe at most 1 MiB), zero padding, the end blocks and then
+ * the end of the input; README.txt must list the SHA-256 of the three other
+ * files as they were unpacked. CU_ERR_FORMAT with a detail for anything
+ * else; the caller removes what was written when it fails. dir (at least
+ * CU_TAR_NAME_MAX + 1 bytes) gets the folder name the tar holds. */
+int cu_pkg_folder_untar(int in, int dfd, char *dir, const atomic_bool *cancel);
 
 #endif

@@ -93,6 +93,15 @@ progress_add(struct exporter *x, uint64_t n)
 	pthread_mutex_unlock(&x->lock);
 }
 
+/* CU_ERR_CANCELLED once the caller's cancel flag is set, else 0. */
+static int
+cancelled(const struct exporter *x)
+{
+	if (x->o->cancel == NULL || !atomic_load(x->o->cancel))
+		return 0;
+	return cu_fail(CU_ERR_CANCELLED, "export cancelled");
+}
+
 static void
 fmt_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
 {
@@ -218,6 +227,8 @@ verify_ranges(struct exporter *x)
 			return r;
 		}
 		cu_verify_report_free(rep);
+		if ((r = cancelled(x)) < 0)
+			return r;
 		for (size_t k = 0; k < x->cams[i].n; k++)
 			base += x->jobs[x->cams[i].first + k].src.bytes;
 	}
@@ -234,7 +245,7 @@ count_put(void *ctx, const void *data, size_t len)
 {
 	(void)data;
 	progress_add(ctx, len);
-	return 0;
+	return cancelled(ctx);
 }
 
 static int
@@ -502,7 +513,7 @@ out_put(void *ctx, const void *data, size_t len)
 	struct out_sink *os = ctx;
 	int r = cu_pkg_out_write(os->out, data, len);
 	progress_add(os->x, len);
-	return r;
+	return r < 0 ? r : cancelled(os->x);
 }
 
 static const uint8_t zeros[2 * CU_TAR_BLOCK];

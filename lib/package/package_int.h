@@ -74,9 +74,8 @@ void cu_pkg_in_free(cu_pkg_in *in);
 
 /* ---- ustar (tar.c) ---- */
 
-#define CU_TAR_BLOCK 512
-#define CU_TAR_NAME_MAX 99                  /* bytes of a name */
-#define CU_TAR_SIZE_MAX ((UINT64_C(1) << 33) - 1) /* 11 octal digits */
+/* CU_TAR_BLOCK, CU_TAR_NAME_MAX, CU_TAR_SIZE_MAX and cu_tar_file_header:
+ * custody/package.h */
 
 /* The canonical header block of an entry. CU_ERR_LIMIT: name or size too long. */
 int cu_tar_header(const char *name, uint64_t size, int64_t mtime_s,

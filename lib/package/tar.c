@@ -38,17 +38,37 @@ name_ok(const char *name, size_t n)
 	return true;
 }
 
-int
-cu_tar_header(const char *name, uint64_t size, int64_t mtime_s, uint8_t out[static CU_TAR_BLOCK])
+/* Names in tar files made for people (stills, the player folder): printable
+ * ASCII but the backslash, relative, no empty, "." or ".." component. */
+static bool
+loose_name_ok(const char *name, size_t n)
 {
-	size_t n = strnlen(name, CU_TAR_NAME_MAX + 1);
-	if (!name_ok(name, n))
-		return cu_fail(CU_ERR_LIMIT, "tar entry name \"%.*s\" is not allowed", (int)n, name);
+	if (n == 0 || n > CU_TAR_NAME_MAX || name[0] == '/')
+		return false;
+	for (size_t i = 0, start = 0; i <= n; i++) {
+		if (i < n && (name[i] < 0x21 || name[i] > 0x7e || name[i] == '\\'))
+			return false;
+		if (i == n || name[i] == '/') {
+			size_t len = i - start;
+			if (len == 0 || (len == 1 && name[start] == '.') ||
+			    (len == 2 && name[start] == '.' && name[start + 1] == '.'))
+				return false;
+			start = i + 1;
+		}
+	}
+	return true;
+}
+
+/* The header block; the name is checked by the caller. */
+static int
+header(const char *name, size_t n, unsigned mode, uint64_t size, int64_t mtime_s,
+       uint8_t out[static CU_TAR_BLOCK])
+{
 	if (size > CU_TAR_SIZE_MAX || mtime_s < 0 || (uint64_t)mtime_s > CU_TAR_SIZE_MAX)
 		return cu_fail(CU_ERR_LIMIT, "tar entry %s: size or time too large", name);
 	memset(out, 0, CU_TAR_BLOCK);
 	memcpy(out, name, n);
-	memcpy(out + 100, "0000644", 7);
+	octal(out + 100, 7, mode);
 	memcpy(out + 108, "0000000", 7);
 	memcpy(out + 116, "0000000", 7);
 	octal(out + 124, 11, size);
@@ -64,6 +84,29 @@ cu_tar_header(const char *name, uint64_t size, int64_t mtime_s, uint8_t out[stat
 	out[154] = '\0';
 	out[155] = ' ';
 	return 0;
+}
+
+int
+cu_tar_header(const char *name, uint64_t size, int64_t mtime_s, uint8_t out[static CU_TAR_BLOCK])
+{
+	size_t n = strnlen(name, CU_TAR_NAME_MAX + 1);
+	if (!name_ok(name, n))
+		return cu_fail(CU_ERR_LIMIT, "tar entry name \"%.*s\" is not allowed", (int)n, name);
+	return header(name, n, 0644, size, mtime_s, out);
+}
+
+int
+cu_tar_file_header(const char *name, unsigned mode, uint64_t size, int64_t mtime_s,
+                   uint8_t out[static CU_TAR_BLOCK])
+{
+	size_t n = strnlen(name, CU_TAR_NAME_MAX + 1);
+	if (!loose_name_ok(name, n))
+		return cu_fail(CU_ERR_LIMIT, "tar entry name \"%.*s\" is not allowed (1 to %d "
+		               "bytes of printable ASCII, relative, no \"..\")", (int)n, name,
+		               CU_TAR_NAME_MAX);
+	if (mode != 0644 && mode != 0755)
+		return cu_fail(CU_ERR_INVAL, "tar entry %s: mode %o (0644 or 0755 only)", name, mode);
+	return header(name, n, mode, size, mtime_s, out);
 }
 
 uint64_t
@@ -103,6 +146,31 @@ cu_tar_parse(const uint8_t in[static CU_TAR_BLOCK], char name[static CU_TAR_NAME
 	if (r < 0 || memcmp(want, in, CU_TAR_BLOCK) != 0)
 		return cu_fail(CU_ERR_FORMAT, "tar header of %s is not in custody's canonical form "
 		               "(altered)", name);
+	*ret_size = size;
+	*ret_mtime_s = (int64_t)mtime;
+	return 0;
+}
+
+int
+cu_tar_file_parse(const uint8_t in[static CU_TAR_BLOCK], char name[static CU_TAR_NAME_MAX + 1],
+                  unsigned *ret_mode, uint64_t *ret_size, int64_t *ret_mtime_s)
+{
+	size_t n = strnlen((const char *)in, 100);
+	uint64_t mode, size, mtime;
+	if (n > CU_TAR_NAME_MAX || !loose_name_ok((const char *)in, n))
+		return cu_fail(CU_ERR_FORMAT, "a tar header holds no valid name");
+	if (parse_octal(in + 100, 7, &mode) < 0 || parse_octal(in + 124, 11, &size) < 0 ||
+	    parse_octal(in + 136, 11, &mtime) < 0)
+		return cu_fail(CU_ERR_FORMAT, "tar header of %.*s: bad mode, size or time", (int)n,
+		               (const char *)in);
+	memcpy(name, in, n);
+	name[n] = '\0';
+	uint8_t want[CU_TAR_BLOCK];
+	if ((mode != 0644 && mode != 0755) ||
+	    header(name, n, (unsigned)mode, size, (int64_t)mtime, want) < 0 ||
+	    memcmp(want, in, CU_TAR_BLOCK) != 0)
+		return cu_fail(CU_ERR_FORMAT, "tar header of %s is not one custody writes", name);
+	*ret_mode = (unsigned)mode;
 	*ret_size = size;
 	*ret_mtime_s = (int64_t)mtime;
 	return 0;

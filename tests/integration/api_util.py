@@ -22,7 +22,11 @@ class Api:
         self.port = daemon_util.free_port()
         self.daemon = daemon_util.Daemon(d, store, cameras or {}, daemon_opts=daemon_opts,
                                          store_opts=store_opts, name=name)
-        opts = {"listen": "127.0.0.1", "port": str(self.port), **(https_opts or {})}
+        # the custody program player folders carry: in the build tree it is not
+        # beside custodyd, where an installed one would be found (None: unset)
+        opts = {"listen": "127.0.0.1", "port": str(self.port),
+                "player": os.path.abspath(cutest.CUSTODY), **(https_opts or {})}
+        opts = {k: v for k, v in opts.items() if v is not None}
         with open(self.daemon.conf, "a") as f:
             f.write("\n[https]\n" + "".join(f"{k} = {v}\n" for k, v in opts.items()))
         self.store = store

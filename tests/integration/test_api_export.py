@@ -293,7 +293,8 @@ class Exports(cutest.TempDirTest):
     # ---- the formats ----
 
     def test_evidence_export_download_and_audit(self):
-        ident = self.start("ivan", body([("cam1", 2, 6), ("cam2", 1, 4)], **EVIDENCE_OK))
+        ident = self.start("ivan", body([("cam1", 2, 6), ("cam2", 1, 4)], **EVIDENCE_OK,
+                                        include_player=False))
         # the owner and admins see it; nobody else, as if it did not exist
         for u in ("ana", "vic", "dee"):
             st, _, raw = self.api.request("GET", f"/api/v1/exports/{ident}", token=self.tok[u])
@@ -343,7 +344,7 @@ class Exports(cutest.TempDirTest):
         self.assertEqual(ex["detail"], {
             "id": ident, "format": "evidence", "case": "K-2026-17",
             "comments": "fight at the entrance", "profile": "default", "encryption": True,
-            "signature": True, "prevent_reexport": False, "include_player": True,
+            "signature": True, "prevent_reexport": False, "include_player": False,
             "cameras": [{"camera": "cam1", "from": t(2), "to": t(6)},
                         {"camera": "cam2", "from": t(1), "to": t(4)}]})
         self.assertNotIn(PKG_PW, json.dumps(ents))
@@ -355,7 +356,7 @@ class Exports(cutest.TempDirTest):
         dl = [e for e in ents if e["type"] == "export.download" and e["detail"]["id"] == ident]
         self.assertEqual(len(dl), 1)
         self.assertEqual(dl[0]["actor"], "ivan")
-        self.assertEqual(dl[0]["detail"], {"id": ident, "format": "evidence",
+        self.assertEqual(dl[0]["detail"], {"id": ident, "format": "evidence", "player": False,
                                            "bytes": len(data), "sha256": j["sha256"],
                                            "complete": True})
         # the password never reaches the server's log either
@@ -371,6 +372,63 @@ class Exports(cutest.TempDirTest):
         self.assertEqual(st, 404)
         dels = [e for e in self.audit() if e["type"] == "export.delete"]
         self.assertEqual(dels[-1]["detail"], {"id": ident, "user": "ivan", "was_running": False})
+
+    def test_evidence_export_with_the_player(self):
+        """The default profile's include_player (on, unlocked) when the request
+        does not say: the download is a tar of the folder for a USB stick,
+        whose own copy of custody verifies the package."""
+        ident = self.start("ivan", body([("cam1", 1, 5)], **EVIDENCE_OK))
+        j = self.wait("ivan", ident)
+        self.assertEqual(j["status"], "done", j)
+        self.assertTrue(j["include_player"])
+        d = os.path.join(self.s.dir, "exports")
+        mine = sorted(n for n in os.listdir(d) if n.startswith(ident))
+        self.assertEqual(mine, [ident + ".tar"])   # the package is inside it
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(d, ident + ".tar")).st_mode), 0o600)
+        h, data = self.download("ivan", ident)
+        self.assertEqual(h["content-type"], "application/x-tar")
+        self.assertEqual(h["content-disposition"], f'attachment; filename="custody-{ident}.tar"')
+        self.assertEqual(hashlib.sha256(data).hexdigest(), j["sha256"])
+        self.assertEqual(len(data), j["bytes"])
+        top = f"custody-{ident}"
+        with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+            members = tf.getmembers()
+            self.assertEqual([(m.name, m.mode, m.isfile()) for m in members],
+                             [(top + "/evidence.cuep", 0o644, True),
+                              (top + "/custody", 0o755, True),
+                              (top + "/verify-package.sh", 0o644, True),
+                              (top + "/README.txt", 0o644, True)])
+            files = {m.name.split("/", 1)[1]: tf.extractfile(m).read() for m in members}
+        with open(cutest.CUSTODY, "rb") as f:
+            self.assertEqual(files["custody"], f.read())
+        recipe = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                              "recipes", "verify-package.sh")
+        with open(recipe, "rb") as f:
+            self.assertEqual(files["verify-package.sh"], f.read())
+        readme = files["README.txt"].decode()
+        for name in ("evidence.cuep", "custody", "verify-package.sh"):
+            self.assertIn(f"{hashlib.sha256(files[name]).hexdigest()}  {name}\n", readme)
+        # unpacked with GNU tar, the folder's own program verifies its package
+        out = os.path.join(self.tmp, "usb-" + ident[:8])
+        os.mkdir(out)
+        subprocess.run(["tar", "-xf", "-", "-C", out], input=data, check=True)
+        folder = os.path.join(out, top)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(folder, "custody")).st_mode), 0o755)
+        pw = api_util.secret(self.tmp, "pkg-player.pw", PKG_PW)
+        p = subprocess.run(["./custody", "verify", "evidence.cuep", "--password-file", pw,
+                            "--json"], cwd=folder, capture_output=True, text=True,
+                           timeout=300, stdin=subprocess.DEVNULL)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        rep = json.loads(p.stdout)
+        self.assertEqual((rep["result"], rep["exporter"], rep["case"]),
+                         ("intact", "ivan", "K-2026-17"))
+        dl = [e for e in self.audit() if e["type"] == "export.download" and
+              e["detail"]["id"] == ident]
+        self.assertEqual(dl[0]["detail"]["player"], True)
+        self.assertEqual(dl[0]["detail"]["sha256"], j["sha256"])
+        st, _, _ = self.api.request("DELETE", f"/api/v1/exports/{ident}", token=self.tok["ivan"])
+        self.assertEqual(st, 204)
+        self.assertEqual([n for n in os.listdir(d) if n.startswith(ident)], [])
 
     def verify_package(self, pkg):
         """custody verify PACKAGE, once the CLI has it (issue 5's other half is
@@ -553,6 +611,46 @@ class TamperedExport(cutest.TempDirTest):
             self.assertIn(cutest.iso(start), e["detail"]["error"])
         p = run("audit", "verify", "--store", s.dir, check=None)
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+
+class Player(cutest.TempDirTest):
+    def test_no_program_to_bundle(self):
+        """Without a custody program to put in the folder, a folder export is
+        refused with a message that says what to configure, and the package
+        alone still works; a configured program that is wrong stops custodyd
+        at start, naming it."""
+        clip = cutest.make_clip(os.path.join(self.tmp, "clip.mp4"), seconds=4)
+        s = make_world(self.tmp, clip)
+        # in the build tree there is no custody beside custodyd
+        api = api_util.Api(self.tmp, s, https_opts={"player": None}).start()
+        try:
+            self.assertIn("exports with the player are off", api.daemon.read_log())
+            tok = api.login("ivan", PW)
+            st, _, raw = api.request("POST", "/api/v1/exports", token=tok,
+                                     body=body([("cam1", 0, 2)], **EVIDENCE_OK))
+            self.assertEqual(st, 503, raw)
+            e = json.loads(raw)["error"]
+            self.assertEqual(e["code"], "player_unavailable")
+            self.assertIn("[https] player", e["message"])
+            st, _, raw = api.request("POST", "/api/v1/exports", token=tok,
+                                     body=body([("cam1", 0, 2)], **EVIDENCE_OK,
+                                               include_player=False))
+            self.assertEqual(st, 202, raw)
+        finally:
+            api.stop()
+        for bad, words in ((os.path.join(self.tmp, "nowhere"), "No such file"),
+                           (os.path.join(self.tmp, "clip.mp4"), "not an executable"),
+                           (self.tmp, "not an executable")):
+            api = api_util.Api(self.tmp, s, https_opts={"player": bad}, name="custodyd-bad")
+            api.daemon.start()
+            try:
+                rc = api.daemon.p.wait(timeout=60)
+            finally:
+                api.daemon.stop()
+            self.assertNotEqual(rc, 0)
+            log = api.daemon.read_log()
+            self.assertIn("https: player", log)
+            self.assertIn(words, log)
 
 
 class Shutdown(cutest.TempDirTest):

@@ -684,13 +684,6 @@ class PackageCli(unittest.TestCase):
         self.assertEqual(again.returncode, 2, again.stderr)
         self.assertIn("exists", again.stderr)
         self.assertEqual(len(os.listdir(d)), 4)
-        # the folder is made from a store only
-        p = run("export", "--server", "https://127.0.0.1:1", "--ca-file", self.ppw, "--user",
-                "alice", "--camera", "cam1", "--from", iso(T0), "--to", iso(us(2)), "--out",
-                self.tmp("srv"), "--case", "C", "--comments", "c", "--no-encryption",
-                "--include-player")
-        self.assertEqual(p.returncode, 2)
-        self.assertIn("--include-player applies to --store only", p.stderr)
 
     def test_export_through_the_server(self):
         d = tempfile.mkdtemp(dir=self.root)
@@ -722,6 +715,41 @@ class PackageCli(unittest.TestCase):
             self.assertTrue(rep["prevent_reexport"])
             self.assertTrue(rep["encrypted"])
             self.assertEqual(rep["cameras"][0]["from"], iso(us(1)))
+            # --include-player through the server: its folder, unpacked into --out
+            folder = os.path.join(d, "usb")
+            p = run(*base, "--out", folder, "--include-player")
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+            self.assertIn("downloaded as a tar", p.stdout)
+            self.assertEqual(sorted(os.listdir(d + "/usb")),
+                             ["README.txt", "custody", "evidence.cuep", "verify-package.sh"])
+            self.assertFalse(os.path.exists(folder + ".tmp"))
+            self.assertFalse(os.path.exists(folder + ".download"))
+            self.assertEqual(os.stat(folder).st_mode & 0o7777, 0o755)
+            self.assertEqual(os.stat(os.path.join(folder, "custody")).st_mode & 0o7777, 0o755)
+            with open(CUSTODY, "rb") as f, open(os.path.join(folder, "custody"), "rb") as g:
+                self.assertEqual(f.read(), g.read())   # the server's [https] player
+            v = subprocess.run([os.path.join(folder, "custody"), "verify",
+                                os.path.join(folder, "evidence.cuep"), "--password-file",
+                                self.ppw, "--json"], capture_output=True, text=True,
+                               timeout=300, stdin=subprocess.DEVNULL, start_new_session=True)
+            self.assertEqual(v.returncode, 0, v.stderr)
+            self.assertEqual(json.loads(v.stdout)["exporter"], "bob")
+            # an existing folder is never written into
+            p = run(*base, "--out", folder, "--include-player")
+            self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+            self.assertIn("exists", p.stderr)
+            # a profile that locks the player on refuses an export without it,
+            # naming the setting; one that locks it off refuses --include-player
+            for value, flag in (("on", []), ("off", ["--include-player"])):
+                api_util.cli(s, "profile", "add", "--name", "p-" + value, "--set",
+                             "include_player=" + value, "--lock", "include_player")
+                api_util.cli(s, "profile", "assign", "--role", "exporters", "--name",
+                             "p-" + value)
+                out2 = os.path.join(d, "locked-" + value)
+                p = run(*base, "--profile", "p-" + value, "--out", out2, *flag)
+                self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+                self.assertIn("include_player", p.stderr)
+                self.assertFalse(os.path.exists(out2))
             # another CA is not trusted
             other = Store(d, "other", encryption="none")
             p = run(*base, "--ca-file", os.path.join(other.dir, "tls", "ca.pem"), "--out",

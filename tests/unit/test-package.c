@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1400,6 +1401,195 @@ test_vectors(void **state)
 	}
 }
 
+/* ---- cancelling an export ---- */
+
+struct cancel_at {
+	atomic_bool flag;
+	double at;                          /* set the flag once done/total reaches this */
+};
+
+static void
+cancel_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct cancel_at *c = ctx;
+	if (total > 0 && (double)done >= c->at * (double)total)
+		atomic_store(&c->flag, true);
+}
+
+static void
+test_export_cancelled(void **state)
+{
+	(void)state;
+	char path[PATH_MAX], tmp[PATH_MAX + 8];
+	struct stat st;
+	/* progress runs over three passes: verify, measure, write; stop before
+	 * it starts, in the measuring pass, and in the writing pass (encrypted) */
+	const double at[] = {-1, 0.4, 0.8};
+	for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		struct cancel_at c = {.at = at[k]};
+		atomic_init(&c.flag, at[k] < 0);
+		struct cu_pkg_export_opts o = base_opts(k == 2);
+		o.cancel = &c.flag;
+		o.progress = cancel_progress;
+		o.progress_ctx = &c;
+		tmp_path(path, sizeof(path), "cancelled");
+		assert_int_equal(do_export(store_dir, path, &o, NULL), CU_ERR_CANCELLED);
+		assert_true(atomic_load(&c.flag));
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		assert_int_not_equal(lstat(path, &st), 0);
+		assert_int_not_equal(lstat(tmp, &st), 0);
+	}
+	/* a flag never set changes nothing */
+	struct cancel_at c = {.at = 2};
+	atomic_init(&c.flag, false);
+	struct cu_pkg_export_opts o = base_opts(false);
+	o.cancel = &c.flag;
+	tmp_path(path, sizeof(path), "not-cancelled");
+	assert_int_equal(do_export(store_dir, path, &o, NULL), 0);
+	assert_int_equal(lstat(path, &st), 0);
+}
+
+/* ---- the player folder ---- */
+
+/* Recomputes a ustar header's checksum after an edit. */
+static void
+tar_resum(uint8_t *h)
+{
+	memset(h + 148, ' ', 8);
+	unsigned sum = 0;
+	for (size_t i = 0; i < CU_TAR_BLOCK; i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[155] = ' ';
+}
+
+static uint8_t *
+slurp(const char *path, size_t *len)
+{
+	uint8_t *d = NULL;
+	assert_int_equal(cu_file_read(path, 64 * 1024 * 1024, &d, len), 0);
+	return d;
+}
+
+static void
+spit(const char *path, const uint8_t *d, size_t len)
+{
+	unlink(path);
+	assert_int_equal(cu_file_write_atomic(path, d, len, 0600, 1), 0);
+}
+
+/* Unpacks path into a new directory: the result, and dir gets the folder. */
+static int
+untar(const char *path, char *out, size_t cap, char *dir)
+{
+	tmp_path(out, cap, "unpacked");
+	assert_int_equal(mkdir(out, 0755), 0);
+	int in = open(path, O_RDONLY | O_CLOEXEC);
+	int dfd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(in >= 0 && dfd >= 0);
+	int r = cu_pkg_folder_untar(in, dfd, dir, NULL);
+	close(in);
+	close(dfd);
+	return r;
+}
+
+static void
+test_player_folder(void **state)
+{
+	(void)state;
+	char tar[PATH_MAX], out[PATH_MAX], dir[CU_TAR_NAME_MAX + 1], f[PATH_MAX + 64];
+	int pfd = open(pkg_plain, O_RDONLY | O_CLOEXEC);
+	int xfd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	assert_true(pfd >= 0 && xfd >= 0);
+	tmp_path(tar, sizeof(tar), "folder.tar");
+	int fd = open(tar, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	struct cu_pkg_folder_opts fo = {.dir = "case-42", .package_fd = pfd, .program_fd = xfd,
+	                                .mtime_s = T0 / SEC};
+	uint64_t bytes = 0;
+	assert_int_equal(cu_pkg_folder_tar(fd, &fo, &bytes), 0);
+	close(fd);
+	/* a folder name with a '/' is refused */
+	fo.dir = "a/b";
+	assert_int_equal(cu_pkg_folder_tar(-1, &fo, NULL), CU_ERR_INVAL);
+	size_t len;
+	uint8_t *good = slurp(tar, &len);
+	assert_int_equal(len, bytes);
+	assert_int_equal(len % CU_TAR_BLOCK, 0);
+
+	/* unpacked: the four files, the program runnable, the package the same */
+	assert_int_equal(untar(tar, out, sizeof(out), dir), 0);
+	assert_string_equal(dir, "case-42");
+	struct stat st;
+	snprintf(f, sizeof(f), "%s/custody", out);
+	assert_int_equal(stat(f, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0755);
+	snprintf(f, sizeof(f), "%s/" CU_PKG_FOLDER_PACKAGE, out);
+	size_t a_len, b_len;
+	uint8_t *a = slurp(f, &a_len), *b = slurp(pkg_plain, &b_len);
+	assert_int_equal(a_len, b_len);
+	assert_memory_equal(a, b, a_len);
+	free(a);
+	free(b);
+	snprintf(f, sizeof(f), "%s/" CU_PKG_FOLDER_RECIPE, out);
+	a = slurp(f, &a_len);
+	assert_int_equal(a_len, cu_pkg_recipe_sh_len);
+	assert_memory_equal(a, cu_pkg_recipe_sh, a_len);
+	free(a);
+
+	/* each hostile change is refused */
+	uint8_t *bad = malloc(len + 2 * CU_TAR_BLOCK);
+	assert_non_null(bad);
+	size_t pkg_blocks = (b_len + CU_TAR_BLOCK - 1) / CU_TAR_BLOCK;
+	size_t prog = (1 + pkg_blocks) * CU_TAR_BLOCK;   /* the program's header */
+	struct {
+		const char *what;
+		size_t len;
+	} cases[] = {
+		{"name ../evil", len}, {"mode 04755", len}, {"a package byte", len},
+		{"truncated", len - CU_TAR_BLOCK}, {"junk after the end", len + 1},
+		{"a non-zero padding byte", len}, {"another folder", len},
+		{"an end block not zero", len}, {"README hash line", len},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(bad, good, len);
+		bad[len] = 'x';
+		switch (i) {
+		case 0: memcpy(bad, "../evil", 8); tar_resum(bad); break;
+		case 1: memcpy(bad + prog + 100, "0004755", 7); tar_resum(bad + prog); break;
+		case 2: bad[CU_TAR_BLOCK + 1000] ^= 1; break;
+		case 5:
+			/* the package's last block is padded unless it fills it */
+			if (b_len % CU_TAR_BLOCK == 0)
+				bad[CU_TAR_BLOCK + 1000] ^= 1; /* (then it is caught as case 2) */
+			else
+				bad[CU_TAR_BLOCK + b_len] = 1;
+			break;
+		case 6: memcpy(bad + prog, "case-43", 7); tar_resum(bad + prog); break;
+		case 7: bad[len - 1] = 1; break;
+		case 8: {
+			/* the last file is README.txt: change a hex digit of its text */
+			uint8_t *p = memmem(bad, len, "  verify-package.sh\n", 20);
+			assert_non_null(p);
+			p[-1] = p[-1] == '0' ? '1' : '0';
+			break;
+		}
+		default: break;
+		}
+		char path[PATH_MAX];
+		tmp_path(path, sizeof(path), "bad.tar");
+		spit(path, bad, cases[i].len);
+		int r = untar(path, out, sizeof(out), dir);
+		if (r != CU_ERR_FORMAT)
+			fail_msg("%s: %d (%s)", cases[i].what, r, cu_error_detail());
+		assert_true(strlen(cu_error_detail()) > 10);
+	}
+	free(bad);
+	free(good);
+	close(pfd);
+	close(xfd);
+}
+
 /* ---- fixture ---- */
 
 static int
@@ -1551,6 +1741,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_export_refusals),
 		cmocka_unit_test(test_export_while_recording),
 		cmocka_unit_test(test_export_across_retention_hole),
+		cmocka_unit_test(test_export_cancelled),
+		cmocka_unit_test(test_player_folder),
 		cmocka_unit_test(test_vectors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
