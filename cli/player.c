@@ -15,6 +15,7 @@
 #include "custody/crypto.h"
 #include "custody/time.h"
 #include "player.h"
+#include "player_http.h"
 #include "util/err.h"
 #include "util/parse.h"
 
@@ -24,7 +25,7 @@
 struct conn {
 	int fd;                     /* -1: free slot */
 	int64_t last_us;            /* monotonic time of the last progress */
-	char req[PL_REQUEST_MAX + 1];
+	char req[PL_REQUEST_MAX];   /* the request so far, not NUL-terminated */
 	size_t rlen;
 	bool answering;
 	char head[HEAD_MAX];
@@ -37,8 +38,7 @@ struct conn {
 struct pl_server {
 	int fd;
 	uint16_t port;
-	char prefix[PL_PREFIX_HEX + 1];
-	char host_ip[32], host_name[32];    /* "127.0.0.1:PORT", "localhost:PORT" */
+	struct pl_site site;                /* the prefix and the Host values accepted */
 	struct conn conns[PL_CONNECTIONS_MAX];
 };
 
@@ -56,7 +56,7 @@ pl_server_new(uint16_t port, struct pl_server **ret)
 		free(s);
 		return r;
 	}
-	cu_hex(rnd, sizeof(rnd), s->prefix);
+	cu_hex(rnd, sizeof(rnd), s->site.prefix);
 	cu_wipe(rnd, sizeof(rnd));
 	s->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0) {
@@ -77,8 +77,7 @@ pl_server_new(uint16_t port, struct pl_server **ret)
 		goto fail;
 	}
 	s->port = ntohs(sa.sin_port);
-	snprintf(s->host_ip, sizeof(s->host_ip), "127.0.0.1:%u", (unsigned)s->port);
-	snprintf(s->host_name, sizeof(s->host_name), "localhost:%u", (unsigned)s->port);
+	pl_site_hosts(&s->site, s->port);
 	*ret = s;
 	return 0;
 fail:
@@ -96,7 +95,7 @@ pl_server_port(const struct pl_server *s)
 const char *
 pl_server_prefix(const struct pl_server *s)
 {
-	return s->prefix;
+	return s->site.prefix;
 }
 
 static void
@@ -177,54 +176,8 @@ answer_error(struct conn *c, int status, const char *extra)
 	answer(c, status, NULL, c->end, extra);
 }
 
-/* Parses "bytes=a-b", "bytes=a-" or "bytes=-n" against size. 1 with the
- * range, 0 to ignore the header (several ranges, or not bytes: the whole
- * file is sent, as RFC 9110 allows), -1 unsatisfiable. */
-static int
-parse_range(const char *v, uint64_t size, uint64_t *ret_from, uint64_t *ret_to)
-{
-	if (strncmp(v, "bytes=", 6) != 0 || strchr(v, ',') != NULL)
-		return 0;
-	v += 6;
-	const char *dash = strchr(v, '-');
-	if (dash == NULL)
-		return 0;
-	char a[24], b[24];
-	size_t la = (size_t)(dash - v), lb = strlen(dash + 1);
-	if (la >= sizeof(a) || lb >= sizeof(b))
-		return 0;
-	memcpy(a, v, la);
-	a[la] = '\0';
-	memcpy(b, dash + 1, lb + 1);
-	uint64_t from, to;
-	if (la == 0) {
-		/* the last n bytes */
-		if (cu_parse_u64(b, UINT64_MAX, "range", &to) < 0) {
-			cu_error_clear();
-			return 0;
-		}
-		if (to == 0 || size == 0)
-			return -1;
-		from = to >= size ? 0 : size - to;
-		to = size - 1;
-	} else {
-		if (cu_parse_u64(a, UINT64_MAX, "range", &from) < 0 ||
-		    (lb > 0 && cu_parse_u64(b, UINT64_MAX, "range", &to) < 0)) {
-			cu_error_clear();
-			return 0;
-		}
-		if (lb == 0 || to >= size)
-			to = size - 1;
-		if (from >= size || from > to)
-			return -1;
-	}
-	*ret_from = from;
-	*ret_to = to;
-	return 1;
-}
-
 static void
-serve_file(struct conn *c, const struct pl_resource *res, const char *range)
+serve_file(struct conn *c, const struct pl_resource *res, const struct pl_range *range)
 {
 	int fd = open(res->file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	struct stat st;
@@ -234,9 +187,9 @@ serve_file(struct conn *c, const struct pl_resource *res, const char *range)
 		answer_error(c, 404, "");
 		return;
 	}
-	uint64_t size = (uint64_t)st.st_size, from = 0, to = size ? size - 1 : 0;
-	int k = range != NULL ? parse_range(range, size, &from, &to) : 0;
-	if (k < 0) {
+	uint64_t size = (uint64_t)st.st_size, first = 0, last = 0;
+	int status = pl_range_resolve(range, size, &first, &last);
+	if (status == 416) {
 		close(fd);
 		char extra[64];
 		snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n",
@@ -245,115 +198,37 @@ serve_file(struct conn *c, const struct pl_resource *res, const char *range)
 		return;
 	}
 	c->file = fd;
-	c->off = from;
-	c->end = size ? to + 1 : 0;
-	if (k > 0) {
+	if (status == 206) {
+		c->off = first;
+		c->end = last + 1;
 		char extra[128];
 		snprintf(extra, sizeof(extra), "Accept-Ranges: bytes\r\n"
-		         "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)from,
-		         (unsigned long long)to, (unsigned long long)size);
-		answer(c, 206, res, to - from + 1, extra);
+		         "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,
+		         (unsigned long long)last, (unsigned long long)size);
+		answer(c, 206, res, last - first + 1, extra);
 	} else {
+		c->off = 0;
+		c->end = size;
 		answer(c, 200, res, size, "Accept-Ranges: bytes\r\n");
 	}
 }
 
-/* Case-insensitive header name match at line start; returns the value. */
-static const char *
-header_value(char *line, const char *name)
-{
-	size_t n = strlen(name);
-	if (strncasecmp(line, name, n) != 0 || line[n] != ':')
-		return NULL;
-	char *v = line + n + 1;
-	while (*v == ' ' || *v == '\t')
-		v++;
-	size_t l = strlen(v);
-	while (l > 0 && (v[l - 1] == ' ' || v[l - 1] == '\t'))
-		v[--l] = '\0';
-	return v;
-}
-
-/* The request is whole in c->req (headers end at "\r\n\r\n"): answer it. */
+/* Answers what pl_request_parse made of the request (status, rq). */
 static void
-handle(struct pl_server *s, struct conn *c, const struct pl_resource *res, size_t n)
+handle(struct conn *c, int status, const struct pl_request *rq)
 {
-	char *end = strstr(c->req, "\r\n\r\n");
-	end[2] = '\0';
-	char *line = c->req, *next = strstr(line, "\r\n");
-	*next = '\0';
-	/* request line: METHOD SP TARGET SP VERSION */
-	char *sp1 = strchr(line, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (sp1 == NULL || sp2 == NULL || strchr(sp2 + 1, ' ') != NULL) {
-		answer_error(c, 400, "");
+	if (status != 200) {
+		answer_error(c, status, status == 405 ? "Allow: GET\r\n" : "");
 		return;
 	}
-	*sp1 = *sp2 = '\0';
-	const char *method = line, *target = sp1 + 1, *version = sp2 + 1;
-	if (strcmp(version, "HTTP/1.1") != 0 && strcmp(version, "HTTP/1.0") != 0) {
-		answer_error(c, 505, "");
-		return;
+	if (rq->res->file != NULL) {
+		serve_file(c, rq->res, &rq->range);
+	} else {
+		c->mem = rq->res->data;
+		c->off = 0;
+		c->end = rq->res->len;
+		answer(c, 200, rq->res, rq->res->len, "");
 	}
-	const char *host = NULL, *range = NULL;
-	bool body = false, dup = false;
-	for (line = next + 2; *line != '\0'; line = next + 2) {
-		next = strstr(line, "\r\n");
-		*next = '\0';
-		if (strchr(line, ':') == NULL || line[0] == ' ' || line[0] == '\t') {
-			answer_error(c, 400, "");
-			return;
-		}
-		const char *v;
-		if ((v = header_value(line, "Host")) != NULL) {
-			dup |= host != NULL;
-			host = v;
-		} else if ((v = header_value(line, "Range")) != NULL) {
-			dup |= range != NULL;
-			range = v;
-		} else if ((v = header_value(line, "Content-Length")) != NULL) {
-			body |= strcmp(v, "0") != 0;
-		} else if (header_value(line, "Transfer-Encoding") != NULL) {
-			body = true;
-		}
-	}
-	if (strcmp(method, "GET") != 0) {
-		answer_error(c, 405, "Allow: GET\r\n");
-		return;
-	}
-	/* a GET has no body: one announced is never read, so refuse it */
-	if (dup || body) {
-		answer_error(c, 400, "");
-		return;
-	}
-	/* DNS rebinding: a page elsewhere that gets its name resolved to
-	 * 127.0.0.1 sends its own name as Host */
-	if (host == NULL || (strcmp(host, s->host_ip) != 0 && strcmp(host, s->host_name) != 0)) {
-		answer_error(c, 403, "");
-		return;
-	}
-	/* /<prefix>/<path>: the query (and a fragment, never sent) is ignored */
-	size_t tlen = strcspn(target, "?#");
-	if (tlen < PL_PREFIX_HEX + 2 || target[0] != '/' ||
-	    !cu_ct_equal(target + 1, s->prefix, PL_PREFIX_HEX) || target[PL_PREFIX_HEX + 1] != '/') {
-		answer_error(c, 404, "");
-		return;
-	}
-	const char *path = target + PL_PREFIX_HEX + 2;
-	size_t plen = tlen - PL_PREFIX_HEX - 2;
-	for (size_t i = 0; i < n; i++) {
-		if (strlen(res[i].path) != plen || memcmp(res[i].path, path, plen) != 0)
-			continue;
-		if (res[i].file != NULL) {
-			serve_file(c, &res[i], range);
-		} else {
-			c->mem = res[i].data;
-			c->off = 0;
-			c->end = res[i].len;
-			answer(c, 200, &res[i], res[i].len, "");
-		}
-		return;
-	}
-	answer_error(c, 404, "");
 }
 
 static void
@@ -368,15 +243,12 @@ on_readable(struct pl_server *s, struct conn *c, const struct pl_resource *res, 
 	}
 	c->last_us = cu_time_mono_us();
 	c->rlen += (size_t)got;
-	c->req[c->rlen] = '\0';
-	if (memchr(c->req, '\0', c->rlen) != NULL) {
-		answer_error(c, 400, "");
-		return;
-	}
-	if (strstr(c->req, "\r\n\r\n") != NULL)
-		handle(s, c, res, n);
-	else if (c->rlen == PL_REQUEST_MAX)
-		answer_error(c, 431, "");
+	/* the whole request so far each time: a blank line or a NUL may have
+	 * come in any read */
+	struct pl_request rq;
+	int status = pl_request_parse(&s->site, c->req, c->rlen, res, n, &rq);
+	if (status != 0)
+		handle(c, status, &rq);
 }
 
 static void
@@ -507,6 +379,6 @@ pl_server_free(struct pl_server *s)
 	for (size_t i = 0; i < PL_CONNECTIONS_MAX; i++)
 		conn_close(&s->conns[i]);
 	close(s->fd);
-	cu_wipe(s->prefix, sizeof(s->prefix));
+	cu_wipe(s->site.prefix, sizeof(s->site.prefix));
 	free(s);
 }

@@ -5,7 +5,8 @@
  * (no DNS rebinding), with bounded requests, Range requests for files (so
  * that a browser can seek in an MP4), no caching and strict headers. One
  * thread: poll() over at most PL_CONNECTIONS_MAX connections, each closed
- * after its answer. */
+ * after its answer. What a request asks for is decided without I/O by
+ * pl_request_parse (player_http.h), which fuzz/fuzz-player-http.c fuzzes. */
 #ifndef CU_CLI_PLAYER_H
 #define CU_CLI_PLAYER_H
 
