@@ -344,6 +344,19 @@ cu_pkg_in_read(cu_pkg_in *in, void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+const uint8_t *
+cu_pkg_in_view(cu_pkg_in *in, size_t len, uint64_t off)
+{
+	if (in->aead == NULL || len == 0 || off > in->h.plain_len || len > in->h.plain_len - off)
+		return NULL;
+	uint64_t i = off / CU_PKG_CHUNK;
+	if ((off + len - 1) / CU_PKG_CHUNK != i)
+		return NULL;
+	if (in->cached != i && in_load(in, i) < 0)
+		return NULL; /* the read that follows fails the same way, and says so */
+	return in->buf + (off - i * CU_PKG_CHUNK);
+}
+
 bool
 cu_pkg_in_damaged(const cu_pkg_in *in, uint64_t *ret_off)
 {

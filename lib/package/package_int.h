@@ -66,6 +66,11 @@ void cu_pkg_out_free(cu_pkg_out *o);
 typedef struct cu_pkg_in cu_pkg_in;
 int cu_pkg_in_new(int fd, const struct cu_pkg_header *h, const uint8_t *key, cu_pkg_in **ret);
 int cu_pkg_in_read(cu_pkg_in *in, void *buf, size_t len, uint64_t off);
+/* The len plaintext bytes at off where they lie in the decrypted chunk
+ * (valid until the next read or view), or NULL: not encrypted (there is no
+ * chunk in memory), they span two chunks, or the chunk fails (then
+ * cu_pkg_in_read reports it). */
+const uint8_t *cu_pkg_in_view(cu_pkg_in *in, size_t len, uint64_t off);
 /* true with the file offset of the first damaged chunk this reader met since
  * it was made or since cu_pkg_in_clear. */
 bool cu_pkg_in_damaged(const cu_pkg_in *in, uint64_t *ret_off);

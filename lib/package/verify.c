@@ -225,6 +225,15 @@ entry_read(void *ctx, void *buf, size_t len, uint64_t off)
 	return cu_pkg_in_read(e->in, buf, len, e->base + off);
 }
 
+static const uint8_t *
+entry_view(void *ctx, size_t len, uint64_t off)
+{
+	struct entry_src *e = ctx;
+	if (off > e->size || len > e->size - off)
+		return NULL;
+	return cu_pkg_in_view(e->in, len, e->base + off);
+}
+
 /* Frames for on_frame wait for their seal (sequential mode only). */
 struct kept {
 	int64_t ts_us;
@@ -325,7 +334,8 @@ run_task(struct verifier *v, cu_pkg_in *in, struct task *t, const struct cu_scan
 {
 	uint8_t hb[CU_TAR_BLOCK], want[CU_TAR_BLOCK], pad[CU_TAR_BLOCK];
 	struct entry_src es = {.in = in, .base = t->off + CU_TAR_BLOCK, .size = t->ms->bytes};
-	struct cu_seg_source src = {entry_read, &es, t->ms->bytes};
+	struct cu_seg_source src = {.read = entry_read, .ctx = &es, .size = t->ms->bytes,
+	                            .view = entry_view};
 	int r;
 	t->ran = true;
 	cu_pkg_in_clear(in);

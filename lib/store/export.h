@@ -14,11 +14,16 @@
 #define CU_EXPORT_SIG_DOMAIN_LEN 18
 
 /* Where a segment's bytes come from: read exactly len bytes at off (0 <= off,
- * off + len <= size) or return a negative cu_err. */
+ * off + len <= size) or return a negative cu_err. view, when not NULL, may
+ * instead lend the bytes where they already are in memory (a decrypted
+ * package chunk), valid until the next read or view: NULL when it cannot
+ * (they span two chunks, or an error, which read then reports). It saves a
+ * copy of every frame. */
 struct cu_seg_source {
 	int (*read)(void *ctx, void *buf, size_t len, uint64_t off);
 	void *ctx;
 	uint64_t size;                     /* bytes of the segment */
+	const uint8_t *(*view)(void *ctx, size_t len, uint64_t off);
 };
 
 /* What a segment must match and who must have signed it. */

@@ -127,7 +127,7 @@ scan_file(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 		return 0;
 	}
 	struct fd_source f = {fd, path};
-	struct cu_seg_source source = {fd_read, &f, (uint64_t)st.st_size};
+	struct cu_seg_source source = {.read = fd_read, .ctx = &f, .size = (uint64_t)st.st_size};
 	int r = scan_impl(&t, &source, sc, progress, pctx, hooks);
 	close(fd);
 	return r;
@@ -264,11 +264,17 @@ scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct 
 			           (unsigned long long)e.seq, when);
 			break;
 		}
-		cu_buf_reset(&body);
-		if ((r = cu_buf_reserve(&body, e.stored_len)) < 0 ||
-		    (r = src->read(src->ctx, body.data, e.stored_len, off + CU_ENTRY_HEADER_LEN)) < 0)
-			goto out;
-		const uint8_t *pt = body.data;
+		const uint8_t *stored = src->view != NULL && e.stored_len > 0
+		                                ? src->view(src->ctx, e.stored_len, off + CU_ENTRY_HEADER_LEN)
+		                                : NULL;
+		if (stored == NULL) {
+			cu_buf_reset(&body);
+			if ((r = cu_buf_reserve(&body, e.stored_len)) < 0 ||
+			    (r = src->read(src->ctx, body.data, e.stored_len, off + CU_ENTRY_HEADER_LEN)) < 0)
+				goto out;
+			stored = body.data;
+		}
+		const uint8_t *pt = stored;
 		if (e.type == CU_ENTRY_FRAME && h->encryption != CU_ENC_NONE) {
 			size_t n = h->encryption == CU_ENC_LIGHT && e.plain_len > CU_LIGHT_BYTES
 			                   ? CU_LIGHT_BYTES : e.plain_len;
@@ -277,7 +283,7 @@ scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct 
 				goto out;
 			cu_store_nonce(e.seq, nonce);
 			int ar = cu_aead_open(aead, nonce, sizeof(nonce), ebuf, CU_ENTRY_HEADER_LEN,
-			                      body.data, n, plain.data, body.data + n, CU_GCM_TAG_LEN);
+			                      stored, n, plain.data, stored + n, CU_GCM_TAG_LEN);
 			if (ar == CU_ERR_AUTH) {
 				fmt_time(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "frame %llu at %s: encrypted bytes or header altered "
@@ -286,7 +292,7 @@ scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct 
 			}
 			if ((r = ar) < 0)
 				goto out;
-			memcpy(plain.data + n, body.data + n + CU_GCM_TAG_LEN, e.plain_len - n);
+			memcpy(plain.data + n, stored + n + CU_GCM_TAG_LEN, e.plain_len - n);
 			plain.len = e.plain_len;
 			pt = plain.data;
 		}
