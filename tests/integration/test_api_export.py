@@ -655,9 +655,9 @@ class Player(cutest.TempDirTest):
 
 class Shutdown(cutest.TempDirTest):
     def test_sigterm_while_exporting(self):
-        """custodyd stops cleanly with exports running: stills are cancelled,
-        an evidence package is waited for, every export ends in the audit
-        log before the last tree head, and STORE/exports is left empty."""
+        """custodyd stops cleanly with exports running: they are cancelled
+        (or finish first), every export ends in the audit log before the
+        last tree head, and STORE/exports is left empty."""
         clip = cutest.make_clip(os.path.join(self.tmp, "clip.mp4"), seconds=10)
         s = make_world(self.tmp, clip)
         api = api_util.Api(self.tmp, s).start()
