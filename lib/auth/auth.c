@@ -179,12 +179,60 @@ cu_auth_db_fail(cu_auth *a, const char *what)
 	               "no database");
 }
 
-int
-cu_auth_prepare(cu_auth *a, const char *sql, sqlite3_stmt **ret)
+/* The slot holding sql, or the free slot where it goes: open addressing by
+ * the text's address. At most half the slots are ever used, so a probe
+ * always ends. */
+static struct cu_auth_stmt_slot *
+stmt_slot(cu_auth *a, const char *sql)
 {
-	if (sqlite3_prepare_v2(a->db, sql, -1, ret, NULL) != SQLITE_OK)
+	/* Fibonacci hashing: the address's low bits are all alignment */
+	uint64_t h = (uint64_t)(uintptr_t)sql * UINT64_C(0x9e3779b97f4a7c15);
+	size_t i = (size_t)(h >> 32) % CU_AUTH_STMT_SLOTS;
+	while (a->stmts[i].sql != NULL && a->stmts[i].sql != sql)
+		i = (i + 1) % CU_AUTH_STMT_SLOTS;
+	return &a->stmts[i];
+}
+
+/* Compiling a query costs more than running it (the permission query: some
+ * 50 µs against under 10), so each text is prepared once per handle. SQLite
+ * re-prepares a statement by itself when the schema changes (the upgrade to
+ * version 2 in cu_auth_open, or another process): sqlite3_prepare_v3 keeps
+ * the text for that. The handle never attaches or reopens a database. */
+int
+cu_auth_stmt(cu_auth *a, const char *sql, sqlite3_stmt **ret)
+{
+	struct cu_auth_stmt_slot *s = stmt_slot(a, sql);
+	if (s->sql != NULL) {
+		/* another text at the address would run the wrong query */
+		if (strcmp(sqlite3_sql(s->st), sql) != 0)
+			return cu_fail(CU_ERR_INVAL, "auth.db: a query text changed at its address");
+		if (sqlite3_stmt_busy(s->st))
+			return cu_fail(CU_ERR_INVAL, "auth.db: a query is still running");
+		*ret = s->st;
+		return 0;
+	}
+	if (a->nstmts == CU_AUTH_STMTS_MAX)
+		return cu_fail(CU_ERR_LIMIT, "auth.db: more than %d different queries",
+		               CU_AUTH_STMTS_MAX);
+	/* PERSISTENT: kept for the handle's life, so not from the lookaside */
+	if (sqlite3_prepare_v3(a->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL) !=
+	    SQLITE_OK || s->st == NULL)
 		return cu_auth_db_fail(a, "preparing a query");
+	s->sql = sql;
+	a->nstmts++;
+	*ret = s->st;
 	return 0;
+}
+
+void
+cu_auth_done(sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	/* ends the statement's read (or write) and releases what it bound: the
+	 * caller's buffers and copies of hashes go now, not at the next use */
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 }
 
 int
@@ -238,7 +286,7 @@ int
 cu_auth_exec(cu_auth *a, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_prepare(a, sql, &st);
+	int r = cu_auth_stmt(a, sql, &st);
 	if (r < 0)
 		return r;
 	va_list ap;
@@ -246,7 +294,7 @@ cu_auth_exec(cu_auth *a, const char *sql, const char *types, ...)
 	r = bind_va(st, types, ap);
 	va_end(ap);
 	if (r < 0) {
-		sqlite3_finalize(st);
+		cu_auth_done(st);
 		return r;
 	}
 	int rc = sqlite3_step(st);
@@ -256,7 +304,7 @@ cu_auth_exec(cu_auth *a, const char *sql, const char *types, ...)
 		r = CU_ERR_EXIST;
 	else
 		r = cu_auth_db_fail(a, "update");
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	return r;
 }
 
@@ -265,7 +313,7 @@ int
 cu_auth_query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_prepare(a, sql, &st);
+	int r = cu_auth_stmt(a, sql, &st);
 	if (r < 0)
 		return r;
 	va_list ap;
@@ -273,7 +321,7 @@ cu_auth_query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, 
 	r = bind_va(st, types, ap);
 	va_end(ap);
 	if (r < 0) {
-		sqlite3_finalize(st);
+		cu_auth_done(st);
 		return r;
 	}
 	int rc = sqlite3_step(st);
@@ -283,7 +331,7 @@ cu_auth_query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, 
 	} else {
 		r = rc == SQLITE_DONE ? CU_ERR_NOTFOUND : cu_auth_db_fail(a, "query");
 	}
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	return r;
 }
 
@@ -291,7 +339,7 @@ static int
 meta_get(cu_auth *a, const char *key, char *buf, size_t len)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_prepare(a, "SELECT value FROM meta WHERE key = ?", &st);
+	int r = cu_auth_stmt(a, "SELECT value FROM meta WHERE key = ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -305,7 +353,7 @@ meta_get(cu_auth *a, const char *key, char *buf, size_t len)
 	} else {
 		r = cu_auth_db_fail(a, "reading meta");
 	}
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	return r;
 }
 
@@ -455,6 +503,9 @@ cu_auth_close(cu_auth *a)
 {
 	if (a == NULL)
 		return;
+	/* sqlite3_close leaves a connection with statements open */
+	for (size_t i = 0; i < CU_AUTH_STMT_SLOTS; i++)
+		sqlite3_finalize(a->stmts[i].st);
 	sqlite3_close(a->db);
 	cu_sign_key_free(a->sign);
 	pthread_mutex_destroy(&a->lock);
@@ -493,11 +544,11 @@ int
 cu_auth_user_get(cu_auth *a, const char *name, int64_t id, struct cu_user_row *ret)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_prepare(a, name != NULL
-	                        ? "SELECT id, name, hash, disabled, created_us, password_changed_us, "
-	                          "tokens_valid_after_us FROM users WHERE name = ?"
-	                        : "SELECT id, name, hash, disabled, created_us, password_changed_us, "
-	                          "tokens_valid_after_us FROM users WHERE id = ?", &st);
+	int r = cu_auth_stmt(a, name != NULL
+	                     ? "SELECT id, name, hash, disabled, created_us, password_changed_us, "
+	                       "tokens_valid_after_us FROM users WHERE name = ?"
+	                     : "SELECT id, name, hash, disabled, created_us, password_changed_us, "
+	                       "tokens_valid_after_us FROM users WHERE id = ?", &st);
 	if (r < 0)
 		return r;
 	if (name != NULL)
@@ -528,7 +579,7 @@ cu_auth_user_get(cu_auth *a, const char *name, int64_t id, struct cu_user_row *r
 	} else {
 		r = cu_auth_db_fail(a, "reading a user");
 	}
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	return r;
 }
 
@@ -791,7 +842,7 @@ cu_auth_names_of(cu_auth *a, const char *sql, int64_t param, char (**ret)[CU_ROL
 	char (*v)[CU_ROLE_NAME_MAX + 1] = NULL;
 	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
-	int r = cu_auth_prepare(a, sql, &st), rc;
+	int r = cu_auth_stmt(a, sql, &st), rc;
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, param);
@@ -813,7 +864,7 @@ cu_auth_names_of(cu_auth *a, const char *sql, int64_t param, char (**ret)[CU_ROL
 	r = 0;
 out:
 	free(v);
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	return r;
 }
 
@@ -830,11 +881,11 @@ cu_auth_user_list(cu_auth *a, struct cu_auth_user **ret, size_t *ret_n)
 	int r, rc;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_prepare(a, "SELECT u.id, u.name, u.hash, u.disabled, u.created_us, "
-	                         "u.password_changed_us, u.tokens_valid_after_us, "
-	                         "(SELECT until_us FROM lockouts l WHERE l.kind = 0 AND "
-	                         "l.subject = u.name AND l.until_us > ?) FROM users u ORDER BY "
-	                         "u.name", &st)) < 0)
+	if ((r = cu_auth_stmt(a, "SELECT u.id, u.name, u.hash, u.disabled, u.created_us, "
+	                      "u.password_changed_us, u.tokens_valid_after_us, "
+	                      "(SELECT until_us FROM lockouts l WHERE l.kind = 0 AND "
+	                      "l.subject = u.name AND l.until_us > ?) FROM users u ORDER BY "
+	                      "u.name", &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, now);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -892,7 +943,7 @@ cu_auth_user_list(cu_auth *a, struct cu_auth_user **ret, size_t *ret_n)
 	n = 0;
 	r = 0;
 out:
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_users_free(v, n);
 	return r;
@@ -1088,9 +1139,9 @@ cu_auth_role_list(cu_auth *a, struct cu_auth_role **ret, size_t *ret_n)
 	sqlite3_stmt *st = NULL, *gs = NULL;
 	int r, rc;
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_prepare(a, "SELECT id, name FROM roles ORDER BY name", &st)) < 0 ||
-	    (r = cu_auth_prepare(a, "SELECT function, scope FROM role_grants WHERE role_id = ? "
-	                         "ORDER BY scope, function", &gs)) < 0)
+	if ((r = cu_auth_stmt(a, "SELECT id, name FROM roles ORDER BY name", &st)) < 0 ||
+	    (r = cu_auth_stmt(a, "SELECT function, scope FROM role_grants WHERE role_id = ? "
+	                      "ORDER BY scope, function", &gs)) < 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == CU_ROLES_MAX) {
@@ -1163,8 +1214,8 @@ cu_auth_role_list(cu_auth *a, struct cu_auth_role **ret, size_t *ret_n)
 	n = 0;
 	r = 0;
 out:
-	sqlite3_finalize(st);
-	sqlite3_finalize(gs);
+	cu_auth_done(st);
+	cu_auth_done(gs);
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_roles_free(v, n);
 	return r;
@@ -1301,7 +1352,7 @@ cu_auth_group_list(cu_auth *a, struct cu_auth_group **ret, size_t *ret_n)
 	sqlite3_stmt *st = NULL;
 	int r, rc;
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_prepare(a, "SELECT id, name FROM cam_groups ORDER BY name", &st)) < 0)
+	if ((r = cu_auth_stmt(a, "SELECT id, name FROM cam_groups ORDER BY name", &st)) < 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == CU_GROUPS_MAX) {
@@ -1341,7 +1392,7 @@ cu_auth_group_list(cu_auth *a, struct cu_auth_group **ret, size_t *ret_n)
 	n = 0;
 	r = 0;
 out:
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_groups_free(v, n);
 	return r;

@@ -17,8 +17,8 @@ static int
 locked_until(cu_auth *a, int kind, const char *subject, int64_t now, int64_t *ret)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_prepare(a, "SELECT until_us FROM lockouts WHERE kind = ? AND subject = ? "
-	                        "AND until_us > ?", &st);
+	int r = cu_auth_stmt(a, "SELECT until_us FROM lockouts WHERE kind = ? AND subject = ? "
+	                     "AND until_us > ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int(st, 1, kind);
@@ -27,7 +27,7 @@ locked_until(cu_auth *a, int kind, const char *subject, int64_t now, int64_t *re
 	int rc = sqlite3_step(st);
 	*ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
 	r = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cu_auth_db_fail(a, "reading lockouts");
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	return r;
 }
 
@@ -35,14 +35,14 @@ static int
 run(cu_auth *a, const char *sql, int kind, const char *subject, int64_t t)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_prepare(a, sql, &st);
+	int r = cu_auth_stmt(a, sql, &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int(st, 1, kind);
 	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, t);
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_auth_db_fail(a, "recording a failure");
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	return r;
 }
 
@@ -51,12 +51,12 @@ static int
 purge(cu_auth *a, const char *sql, int64_t t)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_prepare(a, sql, &st);
+	int r = cu_auth_stmt(a, sql, &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, t);
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_auth_db_fail(a, "forgetting old failures");
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	return r;
 }
 
@@ -74,14 +74,14 @@ fail_one(cu_auth *a, int kind, const char *subject, int64_t now, int limit, bool
 	if ((r = run(a, "INSERT INTO failures(kind, subject, at_us) VALUES(?, ?, ?)", kind,
 	             subject, now)) < 0)
 		return r;
-	if ((r = cu_auth_prepare(a, "SELECT count(*) FROM failures WHERE kind = ? AND subject = ? "
-	                         "AND at_us > ?", &st)) < 0)
+	if ((r = cu_auth_stmt(a, "SELECT count(*) FROM failures WHERE kind = ? AND subject = ? "
+	                      "AND at_us > ?", &st)) < 0)
 		return r;
 	sqlite3_bind_int(st, 1, kind);
 	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now - CU_LOCK_WINDOW_US);
 	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	if (n < 0)
 		return cu_auth_db_fail(a, "counting failures");
 	if (n < limit)
@@ -149,12 +149,12 @@ rehash(cu_auth *a, const struct cu_user_row *u, const char *pw, size_t len)
 	if (cu_pw_hash(a, pw, len, phc) < 0)
 		goto out;
 	pthread_mutex_lock(&a->lock);
-	if (cu_auth_prepare(a, "UPDATE users SET hash = ? WHERE id = ? AND hash = ?", &st) == 0) {
+	if (cu_auth_stmt(a, "UPDATE users SET hash = ? WHERE id = ? AND hash = ?", &st) == 0) {
 		sqlite3_bind_text(st, 1, phc, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, u->id);
 		sqlite3_bind_text(st, 3, u->phc, -1, SQLITE_STATIC);
 		sqlite3_step(st);
-		sqlite3_finalize(st);
+		cu_auth_done(st);
 	}
 	pthread_mutex_unlock(&a->lock);
 out:

@@ -66,9 +66,9 @@ cu_auth_functions(cu_auth *a, const char *user, const char *camera, unsigned *re
 		return 0;
 	}
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_prepare(a, functions_sql, &st)) == 0) {
+	if ((r = cu_auth_stmt(a, functions_sql, &st)) == 0) {
 		r = mask_of(a, st, user, camera, &mask);
-		sqlite3_finalize(st);
+		cu_auth_done(st);
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (r == 0)
@@ -106,7 +106,7 @@ cu_auth_cameras(cu_auth *a, const char *user, int fn, const char *const *cameras
 	if (vis == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_prepare(a, functions_sql, &st)) < 0)
+	if ((r = cu_auth_stmt(a, functions_sql, &st)) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		unsigned mask = 0;
@@ -121,7 +121,7 @@ cu_auth_cameras(cu_auth *a, const char *user, int fn, const char *const *cameras
 		memcpy(ret_visible, vis, n * sizeof(*vis));
 	r = count;
 out:
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	pthread_mutex_unlock(&a->lock);
 	free(vis);
 	return r;

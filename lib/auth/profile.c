@@ -432,8 +432,8 @@ cu_auth_profile_assign(cu_auth *a, const char *role, const char *profile,
 	if (profile != NULL && (r = profile_id(a, profile, &pid)) < 0)
 		goto out;
 	/* the profile the role had, for the event */
-	if ((r = cu_auth_prepare(a, "SELECT p.name FROM role_profiles rp JOIN export_profiles p "
-	                         "ON p.id = rp.profile_id WHERE rp.role_id = ?", &st)) < 0)
+	if ((r = cu_auth_stmt(a, "SELECT p.name FROM role_profiles rp JOIN export_profiles p "
+	                      "ON p.id = rp.profile_id WHERE rp.role_id = ?", &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, rid);
 	int rc = sqlite3_step(st);
@@ -471,7 +471,7 @@ cu_auth_profile_assign(cu_auth *a, const char *role, const char *profile,
 			snprintf(ev->detail, sizeof(ev->detail), "replaced=%s", old);
 	}
 out:
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	return cu_auth_finish(a, r);
 }
 
@@ -493,8 +493,8 @@ cu_auth_profile_get(cu_auth *a, const char *name, struct cu_export_profile *ret)
 	if (!a->has_profiles)
 		return cu_fail(CU_ERR_NOTFOUND, "no export profile named \"%s\"", name);
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_prepare(a, "SELECT " PROFILE_COLUMNS " FROM export_profiles p "
-	                         "WHERE p.name = ?", &st)) < 0)
+	if ((r = cu_auth_stmt(a, "SELECT " PROFILE_COLUMNS " FROM export_profiles p "
+	                      "WHERE p.name = ?", &st)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
@@ -505,7 +505,7 @@ cu_auth_profile_get(cu_auth *a, const char *name, struct cu_export_profile *ret)
 	else if ((r = read_row(st, 0, &p, &id)) == 0)
 		r = cu_auth_names_of(a, roles_of_profile, id, &p.roles, &p.nroles, CU_ROLES_MAX);
 out:
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	pthread_mutex_unlock(&a->lock);
 	if (r == 0)
 		*ret = p;
@@ -525,8 +525,8 @@ cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n)
 		return 0;
 	}
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_prepare(a, "SELECT " PROFILE_COLUMNS " FROM export_profiles p "
-	                         "ORDER BY p.name", &st)) < 0)
+	if ((r = cu_auth_stmt(a, "SELECT " PROFILE_COLUMNS " FROM export_profiles p "
+	                      "ORDER BY p.name", &st)) < 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id;
@@ -545,7 +545,7 @@ cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n)
 	n = 0;
 	r = 0;
 out:
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_profiles_free(v, n);
 	return r;
@@ -570,11 +570,11 @@ cu_auth_profiles_for_user(cu_auth *a, const char *user, struct cu_export_profile
 		goto out;
 	if (a->has_profiles) {
 		/* one row per (profile, role of the user giving it), grouped by profile */
-		if ((r = cu_auth_prepare(a, "SELECT " PROFILE_COLUMNS ", r.name FROM user_roles ur "
-		                         "JOIN role_profiles rp ON rp.role_id = ur.role_id "
-		                         "JOIN roles r ON r.id = ur.role_id "
-		                         "JOIN export_profiles p ON p.id = rp.profile_id "
-		                         "WHERE ur.user_id = ? ORDER BY p.name, r.name", &st)) < 0)
+		if ((r = cu_auth_stmt(a, "SELECT " PROFILE_COLUMNS ", r.name FROM user_roles ur "
+		                      "JOIN role_profiles rp ON rp.role_id = ur.role_id "
+		                      "JOIN roles r ON r.id = ur.role_id "
+		                      "JOIN export_profiles p ON p.id = rp.profile_id "
+		                      "WHERE ur.user_id = ? ORDER BY p.name, r.name", &st)) < 0)
 			goto out;
 		sqlite3_bind_int64(st, 1, uid);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -622,7 +622,7 @@ cu_auth_profiles_for_user(cu_auth *a, const char *user, struct cu_export_profile
 	n = 0;
 	r = 0;
 out:
-	sqlite3_finalize(st);
+	cu_auth_done(st);
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_profiles_free(v, n);
 	return r;

@@ -69,10 +69,42 @@ setup(void **state)
 	return 0;
 }
 
+/* The handle's statements: how many are prepared, and whether one is still
+ * stepping or a transaction is open (either keeps a read transaction on
+ * auth.db: writers of other processes would be seen late, WAL checkpoints
+ * blocked). */
+static int
+stmts_prepared(cu_auth *a, bool *ret_idle)
+{
+	int n = 0;
+	bool idle = sqlite3_get_autocommit(a->db) != 0;
+	for (sqlite3_stmt *st = sqlite3_next_stmt(a->db, NULL); st != NULL;
+	     st = sqlite3_next_stmt(a->db, st)) {
+		n++;
+		if (sqlite3_stmt_busy(st))
+			idle = false;
+	}
+	*ret_idle = idle;
+	return n;
+}
+
+static bool
+auth_idle(cu_auth *a)
+{
+	bool idle;
+	stmts_prepared(a, &idle);
+	return idle;
+}
+
 static int
 teardown(void **state)
 {
 	struct fx *f = *state;
+	/* whatever the test did, successes and failures, every statement was reset */
+	if (f->a != NULL && !auth_idle(f->a)) {
+		print_error("auth.db: a statement was left stepping or a transaction open\n");
+		return -1;
+	}
 	cu_auth_close(f->a);
 	cu_store_close(f->s);
 	free(f);
@@ -1241,6 +1273,151 @@ test_threads(void **state)
 	}
 }
 
+/* ---- prepared statements: compiled once per handle, reset after every use ---- */
+
+/* The statement of the handle whose text contains part; NULL if none. */
+static sqlite3_stmt *
+stmt_with(cu_auth *a, const char *part)
+{
+	for (sqlite3_stmt *st = sqlite3_next_stmt(a->db, NULL); st != NULL;
+	     st = sqlite3_next_stmt(a->db, st))
+		if (strstr(sqlite3_sql(st), part) != NULL)
+			return st;
+	return NULL;
+}
+
+/* Another connection to auth.db (as the CLI is while custodyd runs) changes
+ * something, then truncates the WAL; busy: the checkpoint could not finish
+ * because a reader (the handle) still uses the WAL. No busy timeout: a
+ * lingering reader shows at once. */
+static void
+other_write(sqlite3 *db, const char *sql, bool *ret_busy)
+{
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	*ret_busy = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+}
+
+/* The API's per-request calls: token check, then the user's functions. */
+static int
+request(cu_auth *a, const char *tok, const char *user)
+{
+	unsigned mask = 0;
+	int r = verify(a, tok);
+	if (r == 0)
+		r = cu_auth_functions(a, user, "cam1", &mask);
+	return r < 0 ? r : mask == 1u << CU_FN_PLAYBACK ? 0 : CU_ERR_AUTH;
+}
+
+static void
+test_statement_cache(void **state)
+{
+	struct fx *f = *state;
+	char path[PATH_MAX], alice[CU_TOKEN_MAX + 1], bob[CU_TOKEN_MAX + 1];
+	sqlite3 *db;
+	bool idle, busy;
+	assert_int_equal(cu_auth_role_add(f->a, "viewers", NULL), 0);
+	assert_int_equal(cu_auth_role_grant(f->a, "viewers", CU_FN_PLAYBACK, "cam1", NULL), 0);
+	add_user(f->a, "alice", ALICE_PW, "viewers");
+	add_user(f->a, "bob", ALICE_PW, "viewers");
+	assert_int_equal(cu_auth_token_issue(f->a, "alice", 0, alice, sizeof(alice), NULL), 0);
+	assert_int_equal(cu_auth_token_issue(f->a, "bob", 0, bob, sizeof(bob), NULL), 0);
+
+	/* reused: the second and later requests prepare nothing */
+	assert_int_equal(request(f->a, alice, "alice"), 0);
+	int n = stmts_prepared(f->a, &idle);
+	assert_true(idle);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(request(f->a, i % 2 ? alice : bob, i % 2 ? "alice" : "bob"), 0);
+	assert_int_equal(stmts_prepared(f->a, &idle), n);
+	assert_true(idle);
+	sqlite3_stmt *revoked = stmt_with(f->a, "FROM revoked_tokens WHERE jti");
+	sqlite3_stmt *grants = stmt_with(f->a, "SELECT DISTINCT g.function");
+	assert_non_null(revoked);
+	assert_non_null(grants);
+	assert_true(sqlite3_stmt_status(revoked, SQLITE_STMTSTATUS_RUN, 0) >= 51);
+	assert_true(sqlite3_stmt_status(grants, SQLITE_STMTSTATUS_RUN, 0) >= 51);
+
+	/* reset: another connection's change is seen at the next call, and it
+	 * can truncate the WAL at once (no read transaction left behind) */
+	assert_int_equal(cu_path(path, sizeof(path), "%s/auth.db", f->dir), 0);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	other_write(db, "UPDATE users SET disabled = 1 WHERE name = 'bob'", &busy);
+	assert_false(busy);
+	assert_int_equal(request(f->a, bob, "bob"), CU_ERR_AUTH);
+	assert_non_null(strstr(cu_error_detail(), "is disabled"));
+	other_write(db, "UPDATE users SET disabled = 0 WHERE name = 'bob'", &busy);
+	assert_false(busy);
+	assert_int_equal(request(f->a, bob, "bob"), 0);
+	other_write(db, "UPDATE users SET created_us = created_us + 1", &busy);
+	assert_false(busy);
+	/* the control: a statement left on a row does block the truncation */
+	static const char ids[] = "SELECT id FROM users ORDER BY id";
+	sqlite3_stmt *st;
+	pthread_mutex_lock(&f->a->lock);
+	assert_int_equal(cu_auth_stmt(f->a, ids, &st), 0);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	/* and the same text cannot be taken again until it is done with */
+	sqlite3_stmt *again;
+	assert_int_equal(cu_auth_stmt(f->a, ids, &again), CU_ERR_INVAL);
+	pthread_mutex_unlock(&f->a->lock);
+	other_write(db, "UPDATE users SET created_us = created_us + 1", &busy);
+	assert_true(busy);
+	pthread_mutex_lock(&f->a->lock);
+	cu_auth_done(st);
+	pthread_mutex_unlock(&f->a->lock);
+	other_write(db, "UPDATE users SET created_us = created_us + 1", &busy);
+	assert_false(busy);
+
+	/* error paths leave nothing running, and the next call works: a row
+	 * refused in the middle of reading it (a malformed user, a grant of an
+	 * unknown function), a deleted user */
+	char longname[CU_USER_NAME_MAX + 2], sql[256];
+	memset(longname, 'b', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	SNP(sql, "UPDATE users SET name = '%s' WHERE name = 'bob'", longname);
+	other_write(db, sql, &busy);
+	assert_int_equal(request(f->a, bob, "bob"), CU_ERR_FORMAT);
+	assert_true(auth_idle(f->a));
+	assert_int_equal(request(f->a, alice, "alice"), 0);
+	SNP(sql, "UPDATE users SET name = 'bob' WHERE name = '%s'", longname);
+	other_write(db, sql, &busy);
+	assert_int_equal(request(f->a, bob, "bob"), 0);
+	other_write(db, "PRAGMA ignore_check_constraints = ON; INSERT INTO role_grants(role_id, "
+	            "function, scope) SELECT id, 'teleport', '*' FROM roles WHERE name = 'viewers'",
+	            &busy);
+	unsigned mask;
+	assert_int_equal(cu_auth_functions(f->a, "alice", "cam1", &mask), CU_ERR_FORMAT);
+	assert_true(auth_idle(f->a));
+	other_write(db, "DELETE FROM role_grants WHERE function = 'teleport'", &busy);
+	assert_false(busy);
+	assert_int_equal(request(f->a, alice, "alice"), 0);
+	assert_int_equal(cu_auth_user_delete(f->a, "alice", NULL), 0);
+	assert_int_equal(verify(f->a, alice), CU_ERR_AUTH);
+	assert_non_null(strstr(cu_error_detail(), "no longer exists"));
+	assert_true(auth_idle(f->a));
+	assert_int_equal(request(f->a, bob, "bob"), 0);
+
+	/* a schema change by another connection: the statements re-prepare */
+	sqlite3_stmt *by_id = stmt_with(f->a, "tokens_valid_after_us FROM users WHERE id = ?");
+	assert_non_null(by_id);
+	int reprepared = sqlite3_stmt_status(by_id, SQLITE_STMTSTATUS_REPREPARE, 0);
+	n = stmts_prepared(f->a, &idle);
+	other_write(db, "CREATE INDEX users_by_created ON users(created_us)", &busy);
+	assert_false(busy);
+	assert_int_equal(request(f->a, bob, "bob"), 0);
+	assert_true(sqlite3_stmt_status(by_id, SQLITE_STMTSTATUS_REPREPARE, 0) > reprepared);
+	assert_int_equal(stmts_prepared(f->a, &idle), n);
+	assert_true(idle);
+	sqlite3_close(db);
+	cu_wipe(alice, sizeof(alice));
+	cu_wipe(bob, sizeof(bob));
+}
+
 /* ---- export profiles ---- */
 
 /* A profile as custody profile add makes it: the built-in's settings. */
@@ -1621,6 +1798,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_signed_url, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_assign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_upgrade, setup, teardown),
