@@ -358,7 +358,7 @@ main(int argc, char **argv)
 	double ed = (raw_ed25519_verify() + raw_ed25519_verify()) / 2, a2 = argon2_step();
 	double need_sha = (double)er.bytes / sha, need_gcm = (double)er.bytes / gcm;
 	double need_ed = (double)seals * ed, floor_s = need_sha + need_gcm + need_ed + a2;
-	printf("  raw Ed25519 verify %.0f us; the package's Argon2id step %.3f s CPU (t=%d, "
+	printf("  Ed25519 verify (cu_ed25519_verify: libsodium) %.0f us; the package's Argon2id step %.3f s CPU (t=%d, "
 	       "m=%d MiB, p=%d)\n", ed * 1e6, a2, CU_ARGON2_T_DEFAULT, CU_ARGON2_M_DEFAULT / 1024,
 	       CU_ARGON2_P_DEFAULT);
 	printf("  verify CPU %.2f s = at the raw rates: SHA-256 %.2f s + AES-GCM %.2f s + "

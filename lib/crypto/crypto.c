@@ -20,6 +20,8 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <sodium.h>
 
 #include "custody/crypto.h"
 #include "crypto/crypto_int.h"
@@ -522,36 +524,36 @@ cu_sign_key_free(cu_sign_key *k)
 	free(k);
 }
 
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+static int sodium_ready = -1;
+
+static void
+sodium_start(void)
+{
+	sodium_ready = sodium_init() >= 0 ? 0 : -1;
+}
+
+/* libsodium, not OpenSSL: verification is the hot path (a seal a second of
+ * every camera, every API request's token) and libsodium's is 2.2 times as
+ * fast here; both agree on all of Wycheproof's Ed25519 cases, and libsodium
+ * is the stricter where they could differ (docs/crypto.md, "Ed25519
+ * verification"). Signing stays with OpenSSL, where the keys live. */
 int
 cu_ed25519_verify(const uint8_t pub[static CU_ED25519_KEY_LEN],
                   const void *msg, size_t len,
                   const uint8_t sig[static CU_ED25519_SIG_LEN])
 {
 	static const uint8_t empty[1];
-	EVP_PKEY *k = NULL;
-	EVP_MD_CTX *mctx = NULL;
-	int r;
 
 	if (msg == NULL && len > 0)
 		return cu_fail(CU_ERR_INVAL, "cu_ed25519_verify: NULL message");
-	k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, CU_ED25519_KEY_LEN);
-	mctx = EVP_MD_CTX_new();
-	if (k == NULL || mctx == NULL || EVP_DigestVerifyInit(mctx, NULL, NULL, NULL, k) != 1) {
-		r = cu_ossl_fail(CU_ERR_CRYPTO, "Ed25519 verify init");
-		goto out;
-	}
-	/* OpenSSL rejects s >= L and compares the encoded R byte for byte, so
-	 * non-canonical encodings fail here too. Anything but 1 is a rejection. */
-	if (EVP_DigestVerify(mctx, sig, CU_ED25519_SIG_LEN,
-	                     msg != NULL ? msg : empty, len) != 1) {
-		r = ossl_reject(CU_ERR_AUTH, "Ed25519: bad signature");
-		goto out;
-	}
-	r = 0;
-out:
-	EVP_MD_CTX_free(mctx);
-	EVP_PKEY_free(k);
-	return r;
+	if (pthread_once(&sodium_once, sodium_start) != 0 || sodium_ready < 0)
+		return cu_fail(CU_ERR_CRYPTO, "Ed25519 verify: libsodium could not start");
+	/* rejects S >= L, non-canonical and small-order R and A; it compares the
+	 * encoded R byte for byte. Anything but 0 is a rejection. */
+	if (crypto_sign_verify_detached(sig, msg != NULL ? msg : empty, len, pub) != 0)
+		return cu_fail(CU_ERR_AUTH, "Ed25519: bad signature");
+	return 0;
 }
 
 /* ---- ECDSA P-256 ---- */
