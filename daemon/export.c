@@ -626,6 +626,9 @@ run_evidence(struct job *j)
 		.progress = pkg_progress,
 		.progress_ctx = j,
 		.cancel = &j->cancel,
+		/* the recorder's disk: recording keeps its room, whatever the size */
+		.keep_free = CD_EXPORT_FREE_MIN,
+		.room_for_copy = j->include_player,
 	};
 	memcpy(o.audit_head_root, j->head.root, CU_SHA256_LEN);
 	memcpy(o.audit_head_chain, j->head.chain, CU_SHA256_LEN);

@@ -76,6 +76,14 @@ struct cu_pkg_export_opts {
 	/* NULL, or a flag another thread may set: the export then stops within
 	 * a segment or a chunk with CU_ERR_CANCELLED, leaving nothing behind. */
 	const atomic_bool *cancel;
+	/* Room that must stay free on path's file system (a recorder's disk:
+	 * recording comes first): before anything is verified or written, the
+	 * package's size is estimated from its source segments (times two with
+	 * room_for_copy, when the caller copies it once more, as into a player
+	 * folder) and the export is refused with CU_ERR_NOSPC when less than
+	 * keep_free would be left. 0: no check. */
+	uint64_t keep_free;
+	bool room_for_copy;
 };
 
 struct cu_pkg_export_result {

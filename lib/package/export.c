@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "custody/time.h"
@@ -179,6 +180,31 @@ check_opts(const struct cu_pkg_export_opts *o, const struct cu_export_identity *
 			return cu_fail(CU_ERR_INVAL, "export: the audit head's signature does not verify "
 			               "with this store's server key");
 	}
+	return 0;
+}
+
+/* Refuses an export that would leave less than o->keep_free on dir's file
+ * system. The package is about its source: each copy is its segment without
+ * the tags and salts of store encryption, plus a tar header and padding, and
+ * the container adds a tag per MiB; the manifest and certificates are small. */
+static int
+check_room(const struct cu_pkg_export_opts *o, const char *dir, uint64_t src_bytes)
+{
+	if (o->keep_free == 0)
+		return 0;
+	struct statvfs v;
+	if (statvfs(dir, &v) < 0)
+		return cu_fail_errno(errno, "%s", dir);
+	uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
+	uint64_t need = src_bytes + src_bytes / 64 + (uint64_t)(1 << 20) + CU_PKG_MANIFEST_MAX / 4;
+	if (o->room_for_copy)
+		need *= 2;
+	if (avail < need || avail - need < o->keep_free)
+		return cu_fail(CU_ERR_NOSPC, "export refused: it needs about %llu MB on the disk of "
+		               "%s, which has %llu MB free, and %llu MB of it must stay free (for "
+		               "recording)", (unsigned long long)(need / 1000000), dir,
+		               (unsigned long long)(avail / 1000000),
+		               (unsigned long long)(o->keep_free / 1000000));
 	return 0;
 }
 
@@ -712,6 +738,8 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 		free(segs);
 	}
 	x.total = 3 * x.src_bytes;
+	if ((r = check_room(o, dir, x.src_bytes)) < 0)
+		goto out;
 	if ((r = verify_ranges(&x)) < 0 || (r = hash_all(&x)) < 0 || (r = check_holes(&x)) < 0)
 		goto out;
 	int64_t now = cu_time_now_us();

@@ -1094,6 +1094,22 @@ test_export_refusals(void **state)
 	/* the path exists */
 	assert_int_equal(do_export(store_dir, pkg_plain, &o, NULL), CU_ERR_EXIST);
 	tmp_path(path, sizeof(path), "refusal");
+	/* no disk would keep this much free: refused before any work, nothing left */
+	char tmp[PATH_MAX + 8];
+	struct stat st;
+	o.keep_free = UINT64_MAX / 4;
+	assert_int_equal(do_export(store_dir, path, &o, NULL), CU_ERR_NOSPC);
+	assert_non_null(strstr(cu_error_detail(), "must stay free"));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	assert_int_not_equal(lstat(path, &st), 0);
+	assert_int_not_equal(lstat(tmp, &st), 0);
+	/* a modest reserve on the same disk is fine (the tests' /tmp has room) */
+	o.keep_free = 1;
+	o.room_for_copy = true;
+	char ok[PATH_MAX];
+	tmp_path(ok, sizeof(ok), "room");
+	assert_int_equal(do_export(store_dir, ok, &o, NULL), 0);
+	o = base_opts(false);
 	struct cu_pkg_range bad[2] = {ranges[0], ranges[0]};
 	o.ranges = bad;
 	assert_int_equal(do_export(store_dir, path, &o, NULL), CU_ERR_INVAL); /* twice */
@@ -1139,7 +1155,6 @@ test_export_refusals(void **state)
 	o = base_opts(false);
 	assert_int_equal(cu_pkg_export(s, path, &o, NULL), CU_ERR_PASSWORD);
 	cu_store_close(s);
-	struct stat st;
 	assert_int_equal(lstat(path, &st), -1);
 }
 
