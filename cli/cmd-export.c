@@ -624,6 +624,14 @@ export_local(struct args *a)
 		goto out;
 	}
 
+	/* written to the recorder's own disk: recording keeps its room, as
+	 * custodyd's exports leave it */
+	struct stat sst, ost;
+	char odir[PATH_MAX];
+	bool same_disk = cu_path(odir, sizeof(odir), "%s", tmp_path) == 0 &&
+	                 stat(a->store, &sst) == 0 && stat(dirname(odir), &ost) == 0 &&
+	                 sst.st_dev == ost.st_dev;
+
 	struct cli_progress prog;
 	cli_progress_init(&prog, "exporting");
 	struct cu_pkg_export_opts o = {
@@ -642,6 +650,7 @@ export_local(struct args *a)
 		.audit_head_time_us = head.time_us,
 		.progress = on_progress,
 		.progress_ctx = &prog,
+		.keep_free = same_disk ? CU_PKG_RECORDER_RESERVE : 0,
 	};
 	memcpy(o.audit_head_root, head.root, CU_SHA256_LEN);
 	memcpy(o.audit_head_chain, head.chain, CU_SHA256_LEN);

@@ -15,6 +15,7 @@
 
 #include "custody/audit.h"
 #include "custody/auth.h"
+#include "custody/package.h"
 #include "custody/store.h"
 
 #define CD_EXPORT_DIR "exports"                        /* under the store, mode 0700 */
@@ -24,7 +25,7 @@
                                                           * its export was asked for */
 #define CD_EXPORT_STILLS_MAX 3600                      /* JPEGs in one stills export */
 #define CD_EXPORT_AT_MAX 100                           /* "at" times in one stills export */
-#define CD_EXPORT_FREE_MIN (256 * 1024 * 1024ull)      /* free bytes an export leaves the store */
+#define CD_EXPORT_FREE_MIN CU_PKG_RECORDER_RESERVE     /* free bytes an export leaves the store */
 
 struct cd_exports;
 

@@ -34,6 +34,8 @@
 #define CU_PKG_PASSWORD_MIN 8               /* bytes; profiles may ask for more */
 #define CU_PKG_PASSWORD_MAX 1024
 #define CU_PKG_MANIFEST_MAX (16 * 1024 * 1024)
+/* What an export leaves free on a recorder's disk (keep_free below). */
+#define CU_PKG_RECORDER_RESERVE (256 * 1024 * 1024ull)
 #define CU_PKG_PROFILE_NAME_MAX 64
 #define CU_PKG_EXPORTER_MAX 127             /* bytes of the exporter's user name */
 
