@@ -35,6 +35,32 @@ struct cu_auth;
 int cli_auth_open(const char *cmd, const char *dir, unsigned flags, struct cu_store **ret_s,
                   struct cu_auth **ret_a);
 
+/* A change of users, roles, groups or export profiles (cmd-user.c): the
+ * store opened with its password (--store-password-file F, or asked on the
+ * terminal), auth.db for writing, and the audit log, so that every change
+ * is an audit entry under a signed head (as one made through the API). */
+struct cu_audit;
+struct cu_auth_event;
+struct cli_admin {
+	struct cu_store *s;
+	struct cu_auth *a;
+	struct cu_audit *au;
+};
+/* 0, or EXIT_ERROR printed (nothing open). */
+int cli_admin_open(const char *cmd, const char *dir, const char *store_pwfile,
+                   struct cli_admin *ret);
+/* Appends the entry of one change made: type ev->action, actor "operator",
+ * source "cli", detail the event and the Unix uid. 0, or EXIT_ERROR printed
+ * (the change was made but is not logged, and it says so). */
+int cli_admin_log(const char *cmd, struct cli_admin *ad, const struct cu_auth_event *ev);
+/* Signs a head over what was appended and closes everything: 0 or EXIT_ERROR
+ * printed. rc is passed on when it is already an error. */
+int cli_admin_finish(const char *cmd, struct cli_admin *ad, int rc);
+/* One change: r its result (< 0: printed with what, nothing logged), then
+ * log and finish. */
+int cli_admin_done(const char *cmd, struct cli_admin *ad, int r, const char *what,
+                   const struct cu_auth_event *ev);
+
 /* Prints "custody <cmd>: <what>: <library detail or strerror>" to stderr and
  * returns EXIT_ERROR. */
 int cli_fail(const char *cmd, int err, const char *what);

@@ -3,7 +3,7 @@
  * Export profiles in STORE/auth.db: which formats a role's users may export
  * and how evidence packages are protected, each setting locked (enforced by
  * the server) or not (a default the client may change). Like custody role,
- * these need write access to the store directory and no store password. */
+ * a change needs the store password: it goes into the audit log. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -22,6 +22,7 @@ static const char profile_help[] =
 	"       custody profile delete --store DIR --name PROFILE\n"
 	"       custody profile assign --store DIR --role ROLE (--name PROFILE | --none)\n"
 	"       custody profile list --store DIR [--json]\n"
+	"       (every change also [--store-password-file F]: it goes into the audit log)\n"
 	"Formats: evidence, mp4, stills. Settings (of evidence packages, but\n"
 	"comments_required, which applies to every format):\n"
 	"  password_required=on|off    password_min_length=8..128   encryption=on|off\n"
@@ -36,7 +37,7 @@ static const char profile_help[] =
 	"DIR/auth.db.\n";
 
 struct opts {
-	const char *store, *name, *role, *formats;
+	const char *store, *name, *role, *formats, *store_pwfile;
 	const char *sets[SETTINGS_PER_CALL], *locks[SETTINGS_PER_CALL], *unlocks[SETTINGS_PER_CALL];
 	size_t nsets, nlocks, nunlocks;
 	bool none, json;
@@ -52,6 +53,7 @@ static const struct option long_opts[] = {
 	{"unlock", required_argument, NULL, 'U'},
 	{"none", no_argument, NULL, 'x'},
 	{"json", no_argument, NULL, 'j'},
+	{"store-password-file", required_argument, NULL, 'P'},
 	{"help", no_argument, NULL, 'h'},
 	{0, 0, 0, 0},
 };
@@ -80,6 +82,7 @@ parse(const char *cmd, int argc, char **argv, struct opts *o)
 		case 'f': o->formats = optarg; break;
 		case 'x': o->none = true; break;
 		case 'j': o->json = true; break;
+		case 'P': o->store_pwfile = optarg; break;
 		case 'S':
 			if ((rc = collect(cmd, "--set", o->sets, &o->nsets, optarg)) >= 0)
 				return rc;
@@ -117,6 +120,7 @@ only(const char *cmd, const struct opts *o, const char *allowed)
 		{'f', o->formats != NULL, "--formats"}, {'S', o->nsets > 0, "--set"},
 		{'L', o->nlocks > 0, "--lock"}, {'U', o->nunlocks > 0, "--unlock"},
 		{'x', o->none, "--none"}, {'j', o->json, "--json"},
+		{'P', o->store_pwfile != NULL, "--store-password-file"},
 	};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (all[i].set && strchr(allowed, all[i].key) == NULL)
@@ -327,7 +331,7 @@ cmd_profile(int argc, char **argv)
 	bool is_assign = strcmp(sub, "assign") == 0;
 	if (strcmp(sub, "list") == 0)
 		return (rc = only(cmd, &o, "j")) >= 0 ? rc : profile_list(cmd, &o);
-	if ((rc = only(cmd, &o, change ? "nfSLU" : is_assign ? "nrx" : "n")) >= 0)
+	if ((rc = only(cmd, &o, change ? "nfSLUP" : is_assign ? "nrxP" : "nP")) >= 0)
 		return rc;
 	if (is_assign) {
 		if (o.role == NULL)
@@ -340,8 +344,6 @@ cmd_profile(int argc, char **argv)
 	if (strcmp(sub, "set") == 0 && o.formats == NULL && o.nsets + o.nlocks + o.nunlocks == 0)
 		return cli_usage(cmd, "nothing to change: give --formats, --set, --lock or --unlock");
 
-	cu_store *s;
-	cu_auth *a;
 	struct cu_export_profile p;
 	if (strcmp(sub, "add") == 0) {
 		cu_auth_profile_default(&p);
@@ -352,8 +354,10 @@ cmd_profile(int argc, char **argv)
 		if ((rc = apply(cmd, &o, &p)) >= 0)
 			return rc;
 	}
-	if (cli_auth_open(cmd, o.store, 0, &s, &a) != 0)
+	struct cli_admin ad;
+	if (cli_admin_open(cmd, o.store, o.store_pwfile, &ad) != 0)
 		return EXIT_ERROR;
+	cu_auth *a = ad.a;
 	struct cu_auth_event ev;
 	int r;
 	char what[64];
@@ -368,8 +372,7 @@ cmd_profile(int argc, char **argv)
 			if (p.builtin) {
 				r = cu_auth_profile_update(a, &p, &ev); /* refused, with the reason */
 			} else if ((rc = apply(cmd, &o, &p)) >= 0) {
-				cu_auth_close(a);
-				cu_store_close(s);
+				cli_admin_finish(cmd, &ad, rc); /* nothing changed, nothing logged */
 				return rc;
 			} else {
 				r = cu_auth_profile_update(a, &p, &ev);
@@ -380,10 +383,8 @@ cmd_profile(int argc, char **argv)
 	} else {
 		r = cu_auth_profile_assign(a, o.role, o.none ? NULL : o.name, &ev);
 	}
-	cu_auth_close(a);
-	cu_store_close(s);
-	if (r < 0)
-		return cli_fail(cmd, r, what);
+	if ((r = cli_admin_done(cmd, &ad, r, what, &ev)) != 0)
+		return r;
 	print_event(&ev);
 	return 0;
 }

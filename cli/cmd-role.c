@@ -3,8 +3,8 @@
  *
  * Roles and the camera groups they are granted on, in STORE/auth.db. Groups
  * live here with roles because they exist only to be granted on. Like
- * custody user, these need write access to the store directory and no store
- * password. */
+ * custody user, a change needs the store password: it is written to the
+ * audit log under a signed head (cli_admin_open). */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -21,6 +21,7 @@ static const char role_help[] =
 	"                                 (--camera CAMERA | --group GROUP | --all)\n"
 	"       custody role assign|unassign --store DIR --role ROLE --user USER\n"
 	"       custody role list --store DIR [--json]\n"
+	"       (every change also [--store-password-file F]: it goes into the audit log)\n"
 	"Functions: live, playback, export, bookmark, evidence_lock, audit_read, admin\n"
 	"(admin only with --all: it implies every function on every camera). A user sees\n"
 	"only the cameras some role of theirs grants a function on. Works on DIR/auth.db.\n";
@@ -30,12 +31,13 @@ static const char group_help[] =
 	"       custody group remove --store DIR --name GROUP --camera CAMERA ...\n"
 	"       custody group delete --store DIR --name GROUP\n"
 	"       custody group list --store DIR [--json]\n"
+	"       (every change also [--store-password-file F]: it goes into the audit log)\n"
 	"Camera groups, for granting a role a function on several cameras at once\n"
 	"(custody role grant --group GROUP). add creates the group if it is new and adds\n"
 	"the cameras; delete also removes every grant on the group.\n";
 
 struct opts {
-	const char *store, *name, *function, *camera, *group, *role, *user;
+	const char *store, *name, *function, *camera, *group, *role, *user, *store_pwfile;
 	const char *cameras[CAMERAS_PER_CALL];
 	size_t ncameras;
 	bool all, json;
@@ -51,6 +53,7 @@ static const struct option long_opts[] = {
 	{"role", required_argument, NULL, 'r'},
 	{"user", required_argument, NULL, 'u'},
 	{"json", no_argument, NULL, 'j'},
+	{"store-password-file", required_argument, NULL, 'P'},
 	{"help", no_argument, NULL, 'h'},
 	{0, 0, 0, 0},
 };
@@ -71,6 +74,7 @@ parse(const char *cmd, const char *help, int argc, char **argv, struct opts *o)
 		case 'r': o->role = optarg; break;
 		case 'u': o->user = optarg; break;
 		case 'j': o->json = true; break;
+		case 'P': o->store_pwfile = optarg; break;
 		case 'c':
 			if (o->ncameras == CAMERAS_PER_CALL)
 				return cli_usage(cmd, "more than %d --camera options", CAMERAS_PER_CALL);
@@ -101,6 +105,7 @@ only(const char *cmd, const struct opts *o, const char *allowed)
 		{'c', o->ncameras > 0, "--camera"}, {'g', o->group != NULL, "--group"},
 		{'a', o->all, "--all"}, {'r', o->role != NULL, "--role"},
 		{'u', o->user != NULL, "--user"}, {'j', o->json, "--json"},
+		{'P', o->store_pwfile != NULL, "--store-password-file"},
 	};
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (all[i].set && strchr(allowed, all[i].key) == NULL)
@@ -206,7 +211,7 @@ cmd_role(int argc, char **argv)
 	bool is_assign = strcmp(sub, "assign") == 0 || strcmp(sub, "unassign") == 0;
 	if (strcmp(sub, "list") == 0)
 		return (rc = only(cmd, &o, "j")) >= 0 ? rc : role_list(cmd, &o);
-	if ((rc = only(cmd, &o, is_grant ? "nfcga" : is_assign ? "ru" : "n")) >= 0)
+	if ((rc = only(cmd, &o, is_grant ? "nfcgaP" : is_assign ? "ruP" : "nP")) >= 0)
 		return rc;
 
 	int fn = 0;
@@ -237,10 +242,10 @@ cmd_role(int argc, char **argv)
 			return cli_usage(cmd, "--camera: longer than %d characters", CU_CAMERA_NAME_MAX);
 	}
 
-	cu_store *s;
-	cu_auth *a;
-	if (cli_auth_open(cmd, o.store, 0, &s, &a) != 0)
+	struct cli_admin ad;
+	if (cli_admin_open(cmd, o.store, o.store_pwfile, &ad) != 0)
 		return EXIT_ERROR;
+	cu_auth *a = ad.a;
 	struct cu_auth_event ev;
 	int r;
 	char what[64];
@@ -257,10 +262,8 @@ cmd_role(int argc, char **argv)
 		r = cu_auth_role_assign(a, o.role, o.user, &ev);
 	else
 		r = cu_auth_role_unassign(a, o.role, o.user, &ev);
-	cu_auth_close(a);
-	cu_store_close(s);
-	if (r < 0)
-		return cli_fail(cmd, r, what);
+	if ((r = cli_admin_done(cmd, &ad, r, what, &ev)) != 0)
+		return r;
 	print_event(&ev);
 	return 0;
 }
@@ -329,7 +332,7 @@ cmd_group(int argc, char **argv)
 		return rc;
 	if (strcmp(sub, "list") == 0)
 		return (rc = only(cmd, &o, "j")) >= 0 ? rc : group_list(cmd, &o);
-	if ((rc = only(cmd, &o, strcmp(sub, "delete") == 0 ? "n" : "nc")) >= 0)
+	if ((rc = only(cmd, &o, strcmp(sub, "delete") == 0 ? "nP" : "ncP")) >= 0)
 		return rc;
 	if (o.name == NULL)
 		return cli_usage(cmd, "--name GROUP is required");
@@ -340,24 +343,27 @@ cmd_group(int argc, char **argv)
 		if (cu_camera_name_check(o.cameras[i]) < 0)
 			return cli_usage(cmd, "--camera: %s", cu_error_detail());
 
-	cu_store *s;
-	cu_auth *a;
-	if (cli_auth_open(cmd, o.store, 0, &s, &a) != 0)
+	struct cli_admin ad;
+	if (cli_admin_open(cmd, o.store, o.store_pwfile, &ad) != 0)
 		return EXIT_ERROR;
+	cu_auth *a = ad.a;
 	struct cu_auth_event ev;
-	int r = 0;
+	int r = 0, logged = 0;
+	/* each change made is logged at once: one that fails later does not
+	 * take the entries of the earlier ones with it */
 	if (strcmp(sub, "delete") == 0) {
-		if ((r = cu_auth_group_delete(a, o.name, &ev)) == 0)
+		if ((r = cu_auth_group_delete(a, o.name, &ev)) == 0 &&
+		    (logged = cli_admin_log(cmd, &ad, &ev)) == 0)
 			print_event(&ev);
 	} else if (strcmp(sub, "add") == 0) {
 		r = cu_auth_group_add(a, o.name, &ev);
-		if (r == 0)
+		if (r == 0 && (logged = cli_admin_log(cmd, &ad, &ev)) == 0)
 			print_event(&ev);
 		else if (r == CU_ERR_EXIST && o.ncameras > 0)
 			r = 0; /* adding cameras to an existing group */
-		for (size_t i = 0; r == 0 && i < o.ncameras; i++) {
+		for (size_t i = 0; r == 0 && logged == 0 && i < o.ncameras; i++) {
 			r = cu_auth_group_camera_add(a, o.name, o.cameras[i], &ev);
-			if (r == 0)
+			if (r == 0 && (logged = cli_admin_log(cmd, &ad, &ev)) == 0)
 				print_event(&ev);
 			else if (r == CU_ERR_EXIST) {
 				printf("camera %s is already in group %s\n", o.cameras[i], o.name);
@@ -365,13 +371,13 @@ cmd_group(int argc, char **argv)
 			}
 		}
 	} else {
-		for (size_t i = 0; r == 0 && i < o.ncameras; i++)
-			if ((r = cu_auth_group_camera_remove(a, o.name, o.cameras[i], &ev)) == 0)
+		for (size_t i = 0; r == 0 && logged == 0 && i < o.ncameras; i++)
+			if ((r = cu_auth_group_camera_remove(a, o.name, o.cameras[i], &ev)) == 0 &&
+			    (logged = cli_admin_log(cmd, &ad, &ev)) == 0)
 				print_event(&ev);
 	}
-	cu_auth_close(a);
-	cu_store_close(s);
+	int rc2 = cli_admin_finish(cmd, &ad, logged);
 	if (r < 0)
 		return cli_fail(cmd, r, "cannot change the group");
-	return 0;
+	return rc2;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "custody/audit.h"
 #include "custody/auth.h"
 #include "custody/crypto.h"
 #include "custody/time.h"
@@ -25,10 +26,13 @@ static const char help[] =
 	"usage: custody user add --store DIR --name USER [--role ROLE ...] [--password-file F]\n"
 	"       custody user passwd --store DIR --name USER [--password-file F]\n"
 	"       custody user disable|enable|delete|unlock|logout --store DIR --name USER\n"
+	"       (each of these also [--store-password-file F])\n"
 	"       custody user list --store DIR [--json]\n"
-	"Manages the store's local users in DIR/auth.db (needs write access to DIR; no store\n"
-	"password). Passwords: 8 to 128 bytes of UTF-8, not a common password; without\n"
-	"--password-file (first line; mode 0600) the password is asked twice on the terminal.\n"
+	"Manages the store's local users in DIR/auth.db. Every change is written to the\n"
+	"store's audit log under a signed head, so it needs the store password (from\n"
+	"--store-password-file, or asked on the terminal); list does not. Passwords: 8 to\n"
+	"128 bytes of UTF-8, not a common password; without --password-file (first line;\n"
+	"mode 0600) the user's password is asked twice on the terminal.\n"
 	"disable, passwd and logout revoke the user's tokens; unlock lifts a login lockout.\n"
 	"User names: lower-case letters, digits, '.', '-', '_' and '@'.\n";
 
@@ -40,7 +44,7 @@ cli_user_time(int64_t us)
 }
 
 struct opts {
-	const char *store, *name, *pwfile;
+	const char *store, *name, *pwfile, *store_pwfile;
 	const char *roles[ROLES_PER_ADD];
 	size_t nroles;
 	bool json;
@@ -106,6 +110,90 @@ cli_auth_open(const char *cmd, const char *dir, unsigned flags, cu_store **ret_s
 	}
 	*ret_s = s;
 	return 0;
+}
+
+static void
+admin_close(struct cli_admin *ad)
+{
+	cu_audit_close(ad->au);
+	cu_auth_close(ad->a);
+	cu_store_close(ad->s);
+	memset(ad, 0, sizeof(*ad));
+}
+
+int
+cli_admin_open(const char *cmd, const char *dir, const char *store_pwfile, struct cli_admin *ret)
+{
+	struct cli_password pw = {0};
+	int r;
+	memset(ret, 0, sizeof(*ret));
+	if (store_pwfile != NULL) {
+		if (cli_password_get(cmd, store_pwfile, false, &pw) != 0)
+			return EXIT_ERROR;
+	} else {
+		if ((pw.buf = calloc(1, CU_PASSWORD_MAX + 1)) == NULL)
+			return cli_fail(cmd, CU_ERR_NOMEM, "out of memory");
+		if (cli_ask_secret("Store password (the change goes into the audit log): ", pw.buf,
+		                   CU_PASSWORD_MAX, &pw.len) < 0 || pw.len == 0) {
+			cli_password_free(&pw);
+			fprintf(stderr, "custody %s: no --store-password-file given and no terminal to ask "
+			        "on (a change is written to the audit log, signed with the store's key)\n",
+			        cmd);
+			return EXIT_ERROR;
+		}
+	}
+	r = cu_store_open(dir, pw.buf, pw.len, &ret->s);
+	cli_password_free(&pw);
+	if (r < 0)
+		return cli_fail(cmd, r, "cannot open the store with its password");
+	if ((r = cu_auth_open(ret->s, 0, &ret->a)) < 0) {
+		admin_close(ret);
+		return cli_fail(cmd, r, "cannot open auth.db");
+	}
+	if ((r = cu_audit_open(ret->s, &ret->au)) < 0) {
+		admin_close(ret);
+		return cli_fail(cmd, r, "cannot open the audit log (no audit entry, no change)");
+	}
+	return 0;
+}
+
+int
+cli_admin_log(const char *cmd, struct cli_admin *ad, const struct cu_auth_event *ev)
+{
+	json_t *d = cu_auth_event_json(ev);
+	char *text = NULL;
+	if (d != NULL && json_object_set_new(d, "uid", json_integer((json_int_t)getuid())) == 0)
+		text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	struct cu_audit_entry e = {.type = ev->action, .actor = "operator", .source = "cli",
+	                           .detail = text};
+	int r = text == NULL ? CU_ERR_NOMEM : cu_audit_append(ad->au, &e, NULL);
+	free(text);
+	if (r < 0)
+		return cli_fail(cmd, r, "the change was made but could not be written to the audit "
+		                "log");
+	return 0;
+}
+
+int
+cli_admin_finish(const char *cmd, struct cli_admin *ad, int rc)
+{
+	int r = cu_audit_sign_head(ad->au, NULL);
+	admin_close(ad);
+	if (r < 0 && rc == 0)
+		return cli_fail(cmd, r, "cannot sign the audit log's head over the change");
+	return rc;
+}
+
+int
+cli_admin_done(const char *cmd, struct cli_admin *ad, int r, const char *what,
+               const struct cu_auth_event *ev)
+{
+	if (r < 0) {
+		admin_close(ad);
+		return cli_fail(cmd, r, what);
+	}
+	return cli_admin_finish(cmd, ad, cli_admin_log(cmd, ad, ev));
 }
 
 static void
@@ -196,13 +284,13 @@ change(const char *sub, const struct opts *o)
 		if (new_password(cmd, o->pwfile, o->name, &pw, &pwlen) != 0)
 			return EXIT_ERROR;
 	}
-	cu_store *s;
-	cu_auth *a;
-	if (cli_auth_open(cmd, o->store, 0, &s, &a) != 0) {
+	struct cli_admin ad;
+	if (cli_admin_open(cmd, o->store, o->store_pwfile, &ad) != 0) {
 		if (pw != NULL)
 			cu_secret_free(pw, pwlen);
 		return EXIT_ERROR;
 	}
+	cu_auth *a = ad.a;
 	struct cu_auth_event ev;
 	int r;
 	const char *what;
@@ -227,10 +315,8 @@ change(const char *sub, const struct opts *o)
 	}
 	if (pw != NULL)
 		cu_secret_free(pw, pwlen);
-	cu_auth_close(a);
-	cu_store_close(s);
-	if (r < 0)
-		return cli_fail(cmd, r, what);
+	if ((r = cli_admin_done(cmd, &ad, r, what, &ev)) != 0)
+		return r;
 	printf("%s: user %s (id %lld)%s%s\n", ev.action, ev.user, (long long)ev.user_id,
 	       ev.detail[0] ? ", " : "", ev.detail);
 	return 0;
@@ -244,6 +330,7 @@ cmd_user(int argc, char **argv)
 		{"name", required_argument, NULL, 'n'},
 		{"role", required_argument, NULL, 'r'},
 		{"password-file", required_argument, NULL, 'p'},
+		{"store-password-file", required_argument, NULL, 'P'},
 		{"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},
 		{0, 0, 0, 0},
@@ -274,6 +361,7 @@ cmd_user(int argc, char **argv)
 		case 's': o.store = optarg; break;
 		case 'n': o.name = optarg; break;
 		case 'p': o.pwfile = optarg; break;
+		case 'P': o.store_pwfile = optarg; break;
 		case 'j': o.json = true; break;
 		case 'r':
 			if (o.nroles == ROLES_PER_ADD)
@@ -291,7 +379,7 @@ cmd_user(int argc, char **argv)
 	bool is_list = strcmp(sub, "list") == 0, is_add = strcmp(sub, "add") == 0;
 	bool takes_pw = is_add || strcmp(sub, "passwd") == 0;
 	if (is_list) {
-		if (o.name != NULL || o.nroles > 0 || o.pwfile != NULL)
+		if (o.name != NULL || o.nroles > 0 || o.pwfile != NULL || o.store_pwfile != NULL)
 			return cli_usage(cmd, "list takes only --store and --json");
 		return list(&o);
 	}

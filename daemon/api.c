@@ -170,27 +170,6 @@ audit_refusal(struct call *c, const char *why)
 		                (json_int_t)dropped));
 }
 
-static json_t *
-event_json(const struct cu_auth_event *ev)
-{
-	json_t *o = json_object();
-	if (ev->user[0])
-		json_object_set_new(o, "user", json_string(ev->user));
-	if (ev->role[0])
-		json_object_set_new(o, "role", json_string(ev->role));
-	if (ev->group[0])
-		json_object_set_new(o, "group", json_string(ev->group));
-	if (ev->function[0])
-		json_object_set_new(o, "function", json_string(ev->function));
-	if (ev->scope[0])
-		json_object_set_new(o, "scope", json_string(ev->scope));
-	if (ev->camera[0])
-		json_object_set_new(o, "camera", json_string(ev->camera));
-	if (ev->detail[0])
-		json_object_set_new(o, "detail", json_string(ev->detail));
-	return o;
-}
-
 /* ---- authentication ---- */
 
 static void
@@ -1326,7 +1305,7 @@ h_users(struct call *c)
 		reply_cu(c, r, "adding the user");
 		goto out;
 	}
-	audit(c, "user.add", event_json(&ev));
+	audit(c, "user.add", cu_auth_event_json(&ev));
 	reply_json(c, 201, json_pack("{s:s}", "name", name));
 out:
 	json_decref(o);
@@ -1410,7 +1389,7 @@ h_user(struct call *c)
 		reply_cu(c, r, type);
 		return;
 	}
-	audit(c, type, event_json(&ev));
+	audit(c, type, cu_auth_event_json(&ev));
 	cd_reply(c->r, 204, "", NULL, 0);
 }
 
@@ -1454,7 +1433,7 @@ h_roles(struct call *c)
 		if (r < 0) {
 			reply_cu(c, r, "adding the role");
 		} else {
-			audit(c, "role.add", event_json(&ev));
+			audit(c, "role.add", cu_auth_event_json(&ev));
 			reply_json(c, 201, json_pack("{s:s}", "name", name));
 		}
 	}
@@ -1518,7 +1497,7 @@ h_role(struct call *c)
 		reply_cu(c, r, type);
 		return;
 	}
-	audit(c, type, event_json(&ev));
+	audit(c, type, cu_auth_event_json(&ev));
 	cd_reply(c->r, 204, "", NULL, 0);
 }
 

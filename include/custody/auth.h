@@ -94,6 +94,13 @@ typedef struct cu_auth cu_auth;
 
 /* What a change did, for the caller's audit entry. Fields that do not apply
  * are "" or 0. */
+/* (struct cu_auth_event below) Its fields as a JSON object for the audit
+ * log's detail: user, role, group, function, scope, camera, detail, profile,
+ * each only when set. NULL when out of memory. A jansson json_t. */
+struct json_t;
+struct cu_auth_event;
+struct json_t *cu_auth_event_json(const struct cu_auth_event *ev);
+
 struct cu_auth_event {
 	const char *action;                  /* static: "user.add", "role.grant", ... */
 	int64_t at_us;                       /* when, by the auth clock */

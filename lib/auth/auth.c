@@ -2,7 +2,9 @@
  * users, roles, grants and camera groups. docs/auth.md describes the model. */
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1406,4 +1408,31 @@ cu_auth_groups_free(struct cu_auth_group *g, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(g[i].cameras);
 	free(g);
+}
+
+struct json_t *
+cu_auth_event_json(const struct cu_auth_event *ev)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} fields[] = {
+		{"user", offsetof(struct cu_auth_event, user)},
+		{"role", offsetof(struct cu_auth_event, role)},
+		{"group", offsetof(struct cu_auth_event, group)},
+		{"function", offsetof(struct cu_auth_event, function)},
+		{"scope", offsetof(struct cu_auth_event, scope)},
+		{"camera", offsetof(struct cu_auth_event, camera)},
+		{"detail", offsetof(struct cu_auth_event, detail)},
+		{"profile", offsetof(struct cu_auth_event, profile)},
+	};
+	json_t *o = json_object();
+	for (size_t i = 0; o != NULL && i < sizeof(fields) / sizeof(fields[0]); i++) {
+		const char *v = (const char *)ev + fields[i].off;
+		if (v[0] != '\0' && json_object_set_new(o, fields[i].name, json_string(v)) < 0) {
+			json_decref(o);
+			o = NULL;
+		}
+	}
+	return o;
 }

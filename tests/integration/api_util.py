@@ -90,8 +90,15 @@ def secret(d, name, text):
     return path
 
 
+ADMIN_COMMANDS = ("user", "role", "group", "profile")
+
+
 def cli(store, *args):
-    return run(args[0], args[1], "--store", store.dir, *args[2:], check=0)
+    """custody CMD SUB --store DIR ...; a change of users, roles, groups or
+    profiles also gets the store password (it is written to the audit log)."""
+    extra = (["--store-password-file", store.pw]
+             if args[0] in ADMIN_COMMANDS and args[1] != "list" else [])
+    return run(args[0], args[1], "--store", store.dir, *extra, *args[2:], check=0)
 
 
 def add_user(store, d, name, password, roles=()):

@@ -29,11 +29,15 @@ class Users(cutest.TempDirTest):
         os.chmod(path, mode)
         return path
 
+    def admin(self, args):
+        """A change also takes the store password: it goes into the audit log."""
+        return ["--store-password-file", self.s.pw] if args[1] != "list" else []
+
     def ok(self, *args):
-        return run(*args[:2], "--store", self.s.dir, *args[2:], check=0)
+        return run(*args[:2], "--store", self.s.dir, *self.admin(args), *args[2:], check=0)
 
     def bad(self, *args, words=()):
-        p = run(*args[:2], "--store", self.s.dir, *args[2:])
+        p = run(*args[:2], "--store", self.s.dir, *self.admin(args), *args[2:])
         self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
         self.assertEqual(p.stdout, "")
         self.assertTrue(p.stderr.startswith("custody "), p.stderr)
@@ -178,8 +182,11 @@ class Users(cutest.TempDirTest):
         self.assertEqual(json.loads(self.ok("group", "list", "--json").stdout), {"groups": []})
         self.assertFalse(os.path.exists(self.auth_db()))
 
-    def test_store_untouched(self):
-        """No store password is needed, and nothing but auth.db changes."""
+    def test_changes_are_audited(self):
+        """Every change is an audit entry under a signed head (source cli,
+        actor operator, the event and the Unix uid); it needs the store
+        password, and without it nothing changes. The store's keys and
+        catalogue are not touched: only auth.db and audit.db."""
         def digest():
             out = {}
             for f in ("keyring.json", "site-ca.pem", "server.pem", "catalog.db"):
@@ -188,12 +195,58 @@ class Users(cutest.TempDirTest):
             return out
         before = digest()
         self.ok("role", "add", "--name", "viewers")
+        self.ok("role", "grant", "--name", "viewers", "--function", "playback", "--camera",
+                "cam1")
+        self.ok("group", "add", "--name", "lobby", "--camera", "cam2", "--camera", "cam3")
         self.ok("user", "add", "--name", "dave", "--role", "viewers", "--password-file",
                 self.pwfile)
+        self.ok("user", "disable", "--name", "dave")
+        self.ok("profile", "add", "--name", "court", "--set", "prevent_reexport=on")
+        self.ok("profile", "assign", "--role", "viewers", "--name", "court")
         self.assertEqual(digest(), before)
-        self.assertEqual(sorted(os.listdir(self.s.dir)),
-                         ["auth.db", "cameras", "catalog.db", "keyring.json", "server.pem",
-                          "site-ca.pem", "tls"])
+        self.assertEqual(sorted(f for f in os.listdir(self.s.dir) if not f.endswith(("-wal", "-shm"))),
+                         ["audit.db", "auth.db", "cameras", "catalog.db", "keyring.json",
+                          "server.pem", "site-ca.pem", "tls"])
+        p = run("audit", "export", "--store", self.s.dir, "--format", "json", check=0)
+        ents = json.loads(p.stdout)["entries"]
+        self.assertEqual([(e["type"], e["actor"], e["source"]) for e in ents],
+                         [(t, "operator", "cli") for t in (
+                             "role.add", "role.grant", "group.add", "group.camera_add",
+                             "group.camera_add", "user.add", "user.disable", "profile.add",
+                             "profile.assign")])
+        uid = os.getuid()
+        d = [e["detail"] for e in ents]
+        self.assertTrue(all(x["uid"] == uid for x in d), d)
+        self.assertEqual(d[1], {"role": "viewers", "function": "playback", "scope": "cam1",
+                                "uid": uid})
+        self.assertEqual([x.get("camera") for x in d[3:5]], ["cam2", "cam3"])
+        self.assertEqual(d[5], {"user": "dave", "detail": "roles=viewers", "uid": uid})
+        self.assertEqual(d[6], {"user": "dave", "detail": "tokens revoked", "uid": uid})
+        self.assertEqual(d[7]["profile"], "court")
+        self.assertIn("prevent_reexport=on", d[7]["detail"])
+        self.assertEqual(d[8], {"profile": "court", "role": "viewers", "uid": uid})
+        v = run("audit", "verify", "--store", self.s.dir, "--json", check=0)
+        rep = json.loads(v.stdout)
+        self.assertEqual((v.returncode, rep["unsigned_entries"]), (0, 0), v.stdout)
+        # no store password (no terminal to ask on), or a wrong one: refused, nothing changes
+        db = self.db_digest()
+        p = run("user", "add", "--store", self.s.dir, "--name", "eve", "--password-file",
+                self.pwfile)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("--store-password-file", p.stderr)
+        wrong = self.secret("wrong.pw", "not-the-store-password")
+        p = run("role", "add", "--store", self.s.dir, "--name", "x", "--store-password-file",
+                wrong)
+        self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+        self.assertIn("password", p.stderr)
+        self.assertEqual(self.db_digest(), db)
+        n = len(json.loads(run("audit", "export", "--store", self.s.dir, "--format", "json",
+                               check=0).stdout)["entries"])
+        self.assertEqual(n, len(ents))
+        # listing needs no password and is not logged
+        self.assertEqual(run("user", "list", "--store", self.s.dir).returncode, 0)
+        p = run("user", "list", "--store", self.s.dir, "--store-password-file", self.s.pw)
+        self.assertEqual(p.returncode, 2)
 
     def test_bad_input(self):
         self.ok("role", "add", "--name", "viewers")
