@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,11 +193,14 @@ check_args(struct args *a, int argc, char **argv)
 		return cli_usage(CMD, "--out: %s exists (an interrupted export?): remove it first",
 		                 tmp);
 	if (a->include_player && a->server != NULL) {
-		if (cu_path(tmp, sizeof(tmp), "%s.download.tmp", a->out) < 0)
-			return cli_usage(CMD, "--out: the path is too long");
-		if (lstat(tmp, &st) == 0)
-			return cli_usage(CMD, "--out: %s exists (an interrupted export?): remove it "
-			                 "first", tmp);
+		/* the tar is downloaded beside --out first */
+		for (int k = 0; k < 2; k++) {
+			if (cu_path(tmp, sizeof(tmp), "%s.download%s", a->out, k ? ".tmp" : "") < 0)
+				return cli_usage(CMD, "--out: the path is too long");
+			if (lstat(tmp, &st) == 0)
+				return cli_usage(CMD, "--out: %s exists (an interrupted export?): remove it "
+				                 "first", tmp);
+		}
 	}
 	if (a->case_ref == NULL)
 		return cli_usage(CMD, "--case TEXT is required (the case or reference the export "
@@ -969,12 +973,14 @@ api_logout(struct api *a)
 }
 
 static volatile sig_atomic_t interrupted;
+static atomic_bool unpack_stop;         /* set with interrupted: stops an unpack */
 
 static void
 on_sigint(int sig)
 {
 	(void)sig;
 	interrupted = 1;
+	atomic_store(&unpack_stop, true); /* lock-free: safe in a handler */
 }
 
 struct download {
@@ -1248,7 +1254,7 @@ folder_unpack(const char *tar, const char *out)
 		fprintf(stderr, "custody export: --out %s: %s\n", dir_tmp, strerror(errno));
 		goto out;
 	}
-	if (cu_pkg_folder_untar(fd, dfd, inner, NULL) < 0) {
+	if (cu_pkg_folder_untar(fd, dfd, inner, &unpack_stop) < 0) {
 		fprintf(stderr, "custody export: the server's player folder: %s\n",
 		        cu_error_detail());
 		goto out;
@@ -1351,9 +1357,12 @@ export_server(struct args *a)
 			rc = EXIT_ERROR;
 			goto out;
 		}
-		if ((rc = api_download(&api, id, dl, bytes, sha)) == 0)
+		/* only a download this run made is removed (api_download never
+		 * replaces a file) */
+		if ((rc = api_download(&api, id, dl, bytes, sha)) == 0) {
 			rc = folder_unpack(dl, a->out);
-		unlink(dl);
+			unlink(dl);
+		}
 	} else {
 		rc = api_download(&api, id, a->out, bytes, sha);
 	}

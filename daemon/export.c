@@ -630,6 +630,9 @@ run_evidence(struct job *j)
 		.keep_free = CD_EXPORT_FREE_MIN,
 		.room_for_copy = j->include_player,
 	};
+	struct stat pst;
+	if (j->include_player && fstat(j->x->player_fd, &pst) == 0)
+		o.extra_bytes = (uint64_t)pst.st_size; /* the program goes into the folder too */
 	memcpy(o.audit_head_root, j->head.root, CU_SHA256_LEN);
 	memcpy(o.audit_head_chain, j->head.chain, CU_SHA256_LEN);
 	memcpy(o.audit_head_sig, j->head.signature, CU_ED25519_SIG_LEN);

@@ -82,10 +82,13 @@ struct cu_pkg_export_opts {
 	 * recording comes first): before anything is verified or written, the
 	 * package's size is estimated from its source segments (times two with
 	 * room_for_copy, when the caller copies it once more, as into a player
-	 * folder) and the export is refused with CU_ERR_NOSPC when less than
-	 * keep_free would be left. 0: no check. */
+	 * folder, plus extra_bytes the caller writes beside it) and the export
+	 * is refused with CU_ERR_NOSPC when less than keep_free would be left,
+	 * counting what exports still running in this process have reserved the
+	 * same way. 0: no check. */
 	uint64_t keep_free;
 	bool room_for_copy;
+	uint64_t extra_bytes;
 };
 
 struct cu_pkg_export_result {

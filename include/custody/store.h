@@ -11,6 +11,7 @@
 #ifndef CUSTODY_STORE_H
 #define CUSTODY_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -174,6 +175,9 @@ struct cu_verify_opts {
 	/* Called from worker threads (serialised) as segments finish. */
 	void (*progress)(void *ctx, uint64_t done_bytes, uint64_t total_bytes);
 	void *progress_ctx;
+	/* NULL, or a flag another thread may set: verification then stops after
+	 * the segments being checked and returns CU_ERR_CANCELLED. */
+	const atomic_bool *cancel;
 };
 
 /* Checks every frame, seal, link and record of the selected segments, and

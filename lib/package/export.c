@@ -187,9 +187,15 @@ check_opts(const struct cu_pkg_export_opts *o, const struct cu_export_identity *
  * system. The package is about its source: each copy is its segment without
  * the tags and salts of store encryption, plus a tar header and padding, and
  * the container adds a tag per MiB; the manifest and certificates are small. */
+static pthread_mutex_t room_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t room_reserved;           /* estimates of the exports running in this process */
+
+/* *ret_reserved gets what this export reserved (release_room gives it back). */
 static int
-check_room(const struct cu_pkg_export_opts *o, const char *dir, uint64_t src_bytes)
+check_room(const struct cu_pkg_export_opts *o, const char *dir, uint64_t src_bytes,
+           uint64_t *ret_reserved)
 {
+	*ret_reserved = 0;
 	if (o->keep_free == 0)
 		return 0;
 	struct statvfs v;
@@ -199,13 +205,33 @@ check_room(const struct cu_pkg_export_opts *o, const char *dir, uint64_t src_byt
 	uint64_t need = src_bytes + src_bytes / 64 + (uint64_t)(1 << 20) + CU_PKG_MANIFEST_MAX / 4;
 	if (o->room_for_copy)
 		need *= 2;
-	if (avail < need || avail - need < o->keep_free)
+	need += o->extra_bytes;
+	/* what other exports will still write is not free: counted whole, as if
+	 * none of it were written yet (the safe side) */
+	pthread_mutex_lock(&room_lock);
+	uint64_t others = room_reserved;
+	bool fits = avail >= others && avail - others >= need && avail - others - need >= o->keep_free;
+	if (fits)
+		room_reserved += need;
+	pthread_mutex_unlock(&room_lock);
+	if (!fits)
 		return cu_fail(CU_ERR_NOSPC, "export refused: it needs about %llu MB on the disk of "
-		               "%s, which has %llu MB free, and %llu MB of it must stay free (for "
-		               "recording)", (unsigned long long)(need / 1000000), dir,
+		               "%s, which has %llu MB free (%llu MB of it kept for exports already "
+		               "running), and %llu MB must stay free (for recording)",
+		               (unsigned long long)(need / 1000000), dir,
 		               (unsigned long long)(avail / 1000000),
+		               (unsigned long long)(others / 1000000),
 		               (unsigned long long)(o->keep_free / 1000000));
+	*ret_reserved = need;
 	return 0;
+}
+
+static void
+release_room(uint64_t reserved)
+{
+	pthread_mutex_lock(&room_lock);
+	room_reserved -= reserved < room_reserved ? reserved : room_reserved;
+	pthread_mutex_unlock(&room_lock);
 }
 
 /* ---- step 1: the store's own verify ---- */
@@ -233,7 +259,7 @@ verify_ranges(struct exporter *x)
 		struct vprog vp = {x, base};
 		struct cu_verify_opts vo = {.camera = g->camera, .from_us = g->from_us,
 		                            .to_us = g->to_us, .progress = verify_progress,
-		                            .progress_ctx = &vp};
+		                            .progress_ctx = &vp, .cancel = x->o->cancel};
 		struct cu_verify_report *rep;
 		int r = cu_store_verify(x->s, &vo, &rep);
 		if (r < 0)
@@ -680,6 +706,7 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	struct stat st;
 	memset(&m, 0, sizeof(m));
 	pthread_mutex_init(&x.lock, NULL);
+	uint64_t reserved = 0;
 	int r;
 	if (s == NULL || path == NULL || o == NULL) {
 		r = cu_fail(CU_ERR_INVAL, "export: a store, a path and options are needed");
@@ -738,7 +765,7 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 		free(segs);
 	}
 	x.total = 3 * x.src_bytes;
-	if ((r = check_room(o, dir, x.src_bytes)) < 0)
+	if ((r = check_room(o, dir, x.src_bytes, &reserved)) < 0)
 		goto out;
 	if ((r = verify_ranges(&x)) < 0 || (r = hash_all(&x)) < 0 || (r = check_holes(&x)) < 0)
 		goto out;
@@ -791,6 +818,7 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 		*ret = res;
 	r = 0;
 out:
+	release_room(reserved);
 	if (fd >= 0)
 		close(fd);
 	if (made)

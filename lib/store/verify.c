@@ -489,6 +489,10 @@ worker(void *arg)
 		struct job *j = &run->jobs[i];
 		if (!j->exists)
 			continue;
+		if (run->opts->cancel != NULL && atomic_load(run->opts->cancel)) {
+			atomic_store(&run->next, run->njobs); /* the other workers stop too */
+			break;
+		}
 		j->err = cu_segment_scan(run->s, j->path, &j->scan, run_progress, run);
 		if (j->err < 0)
 			snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
@@ -1135,6 +1139,10 @@ cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_re
 	worker(&run);
 	for (int t = 0; t < started; t++)
 		pthread_join(tids[t], NULL);
+	if (o->cancel != NULL && atomic_load(o->cancel)) {
+		r = cu_fail(CU_ERR_CANCELLED, "verification cancelled");
+		goto out;
+	}
 	size_t at = 0;
 	for (size_t i = 0; i < ncams; i++) {
 		size_t n = 0;

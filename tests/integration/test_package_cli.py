@@ -738,6 +738,17 @@ class PackageCli(unittest.TestCase):
             p = run(*base, "--out", folder, "--include-player")
             self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
             self.assertIn("exists", p.stderr)
+            # nor is a file where the tar would be downloaded: refused before anything
+            # is asked of the server, and left as it was
+            other = os.path.join(d, "usb2")
+            with open(other + ".download", "w") as f:
+                f.write("mine")
+            p = run(*base, "--out", other, "--include-player")
+            self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+            self.assertIn("usb2.download exists", p.stderr)
+            with open(other + ".download") as f:
+                self.assertEqual(f.read(), "mine")
+            self.assertFalse(os.path.exists(other))
             # a profile that locks the player on refuses an export without it,
             # naming the setting; one that locks it off refuses --include-player
             for value, flag in (("on", []), ("off", ["--include-player"])):

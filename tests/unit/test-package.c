@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "custody/audit.h"
@@ -1464,6 +1465,75 @@ test_export_cancelled(void **state)
 	assert_int_equal(lstat(path, &st), 0);
 }
 
+/* Two exports at once: what the first reserved is not free for the second. */
+struct nest {
+	uint64_t extra;
+	bool done;
+	int inner_r;
+	char detail[512];
+	char path[PATH_MAX];
+};
+
+static void
+nest_progress(void *ctx, uint64_t done, uint64_t total)
+{
+	struct nest *n = ctx;
+	(void)done, (void)total;
+	if (n->done)
+		return;
+	n->done = true;
+	struct cu_pkg_export_opts o = base_opts(false);
+	o.keep_free = 1;
+	o.extra_bytes = n->extra;
+	n->inner_r = do_export(store_dir, n->path, &o, NULL);
+	snprintf(n->detail, sizeof(n->detail), "%s", cu_error_detail());
+}
+
+static void
+test_export_room_is_reserved(void **state)
+{
+	(void)state;
+	struct statvfs v;
+	assert_int_equal(statvfs(tmproot, &v), 0);
+	uint64_t avail = (uint64_t)v.f_bavail * v.f_frsize;
+	/* each claims 60 % of the free space (a number only: nothing is written
+	 * for it): either fits alone, both do not */
+	struct nest n = {.extra = avail / 10 * 6};
+	tmp_path(n.path, sizeof(n.path), "second");
+	struct cu_pkg_export_opts o = base_opts(false);
+	o.keep_free = 1;
+	o.extra_bytes = n.extra;
+	o.progress = nest_progress;
+	o.progress_ctx = &n;
+	char first[PATH_MAX];
+	tmp_path(first, sizeof(first), "first");
+	assert_int_equal(do_export(store_dir, first, &o, NULL), 0);
+	assert_true(n.done);
+	assert_int_equal(n.inner_r, CU_ERR_NOSPC);
+	assert_non_null(strstr(n.detail, "kept for exports already running"));
+	/* the first has ended: its room is given back */
+	o.progress = NULL;
+	assert_int_equal(do_export(store_dir, n.path, &o, NULL), 0);
+}
+
+static void
+test_verify_cancelled(void **state)
+{
+	(void)state;
+	atomic_bool stop;
+	atomic_init(&stop, true);
+	cu_store *s = open_store(store_dir);
+	struct cu_verify_opts vo = {.cancel = &stop};
+	struct cu_verify_report *rep = NULL;
+	assert_int_equal(cu_store_verify(s, &vo, &rep), CU_ERR_CANCELLED);
+	assert_null(rep);
+	atomic_store(&stop, false);
+	assert_int_equal(cu_store_verify(s, &vo, &rep), 0);
+	assert_false(rep->tampered);
+	cu_verify_report_free(rep);
+	cu_store_close(s);
+}
+
 /* ---- the player folder ---- */
 
 /* Recomputes a ustar header's checksum after an edit. */
@@ -1757,6 +1827,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_export_while_recording),
 		cmocka_unit_test(test_export_across_retention_hole),
 		cmocka_unit_test(test_export_cancelled),
+		cmocka_unit_test(test_export_room_is_reserved),
+		cmocka_unit_test(test_verify_cancelled),
 		cmocka_unit_test(test_player_folder),
 		cmocka_unit_test(test_vectors),
 	};
