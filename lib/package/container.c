@@ -14,15 +14,6 @@
 static const char key_info[] = "custody/v1/package-key";     /* without the NUL */
 static const char check_info[] = "custody/v1/package-check";
 
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
 int
 cu_pkg_header_encode(struct cu_pkg_header *h, uint8_t out[static CU_PKG_HEADER_LEN])
 {
@@ -80,13 +71,13 @@ cu_pkg_header_decode(const uint8_t *in, size_t len, struct cu_pkg_header *ret)
 		bad = "header length is not 128";
 	else if (h.chunk != CU_PKG_CHUNK)
 		bad = "chunk size is not 1 MiB";
-	else if (!all_zero(in + 88, 8))
+	else if (!cu_all_zero(in + 88, 8))
 		bad = "reserved bytes are not zero";
 	else if (h.plain_len < 6 * CU_TAR_BLOCK || h.plain_len > CU_PKG_PLAIN_MAX ||
 	         h.plain_len % CU_TAR_BLOCK != 0)
 		bad = "impossible plaintext length";
 	else if (!enc && (h.kdf.t_cost || h.kdf.m_cost_kib || h.kdf.parallelism ||
-	                  !all_zero(h.salt, sizeof(h.salt)) || !all_zero(h.key_check, CU_SHA256_LEN)))
+	                  !cu_all_zero(h.salt, sizeof(h.salt)) || !cu_all_zero(h.key_check, CU_SHA256_LEN)))
 		bad = "key fields set in an unencrypted package";
 	else if (enc && (h.kdf.t_cost < 1 || h.kdf.t_cost > CU_ARGON2_T_MAX ||
 	                 h.kdf.m_cost_kib < CU_ARGON2_M_MIN || h.kdf.m_cost_kib > CU_ARGON2_M_MAX ||

@@ -298,10 +298,9 @@ untar_entry(struct untar *u, char *dir, const char *name, unsigned mode, uint64_
 	}
 	size_t padlen = (size_t)(cu_tar_padded(size) - size);
 	uint8_t pad[CU_TAR_BLOCK];
-	static const uint8_t zeros[CU_TAR_BLOCK];
 	if (padlen > 0 && (r = read_exact(u, pad, padlen, name)) < 0)
 		goto out;
-	if (padlen > 0 && memcmp(pad, zeros, padlen) != 0) {
+	if (!cu_all_zero(pad, padlen)) {
 		r = cu_fail(CU_ERR_FORMAT, "the player folder's tar: %s is padded with other bytes "
 		            "than zeros", name);
 		goto out;
@@ -344,7 +343,6 @@ cu_pkg_folder_untar(int in, int dfd, char *dir, const atomic_bool *cancel)
 	char *readme = NULL;
 	size_t readme_len = 0;
 	uint8_t end[2 * CU_TAR_BLOCK + 1];
-	static const uint8_t zeros[2 * CU_TAR_BLOCK];
 	int r;
 	dir[0] = '\0';
 	if ((u.buf = malloc(COPY_CHUNK)) == NULL || (readme = malloc(CU_PKG_FOLDER_README_MAX)) == NULL) {
@@ -362,7 +360,7 @@ cu_pkg_folder_untar(int in, int dfd, char *dir, const atomic_bool *cancel)
 		goto out;
 	if ((r = read_exact(&u, end, 2 * CU_TAR_BLOCK, "the end blocks")) < 0)
 		goto out;
-	if (memcmp(end, zeros, sizeof(zeros)) != 0) {
+	if (!cu_all_zero(end, 2 * CU_TAR_BLOCK)) {
 		r = cu_fail(CU_ERR_FORMAT, "the player folder's tar holds more than its four files");
 		goto out;
 	}

@@ -141,15 +141,6 @@ seq_read(struct verifier *v, cu_pkg_in *in, void *buf, size_t len, uint64_t off)
 	return r;
 }
 
-static bool
-is_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
 /* An in-memory entry at *off: its header (name and size as expected, or
  * parsed when want_name is NULL), its content (malloc'd into *ret, at most
  * max bytes) and its zero padding. >0: not what was expected (tampered, the
@@ -201,7 +192,7 @@ read_entry(struct verifier *v, cu_pkg_in *in, uint64_t *off, const char *want_na
 		free(data);
 		return r;
 	}
-	if (padded > size && !is_zero(pad, padded - size))
+	if (padded > size && !cu_all_zero(pad, padded - size))
 		tamper(v, "the padding after %s is not zero", name);
 	*off += CU_TAR_BLOCK + padded;
 	*ret = data;
@@ -354,7 +345,7 @@ run_task(struct verifier *v, cu_pkg_in *in, struct task *t, const struct cu_scan
 	uint64_t padlen = cu_tar_padded(t->ms->bytes) - t->ms->bytes;
 	if ((r = cu_pkg_in_read(in, pad, (size_t)padlen, es.base + es.size)) < 0)
 		goto out;
-	t->pad_ok = is_zero(pad, (size_t)padlen);
+	t->pad_ok = cu_all_zero(pad, (size_t)padlen);
 	progress_add(v, CU_TAR_BLOCK + padlen);
 out:
 	if (cu_pkg_in_damaged(in, &t->damaged_off)) {
@@ -785,7 +776,7 @@ check_stream(struct verifier *v, cu_pkg_in *in)
 		uint8_t tail[2 * CU_TAR_BLOCK];
 		if ((r = seq_read(v, in, tail, sizeof(tail), end)) < 0 && r != CU_ERR_AUTH)
 			goto out;
-		if (r == 0 && !is_zero(tail, sizeof(tail)))
+		if (r == 0 && !cu_all_zero(tail, sizeof(tail)))
 			tamper(v, "the two blocks that end the tar stream are not zero");
 	}
 	/* the copies: the signer is the package's recorder certificate */

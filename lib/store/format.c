@@ -4,18 +4,10 @@
 #include "custody/store.h"
 #include "store/format.h"
 #include "util/err.h"
+#include "util/parse.h"
 
 static const uint8_t seg_domain[] = "custody/v1/segment"; /* hashed with its NUL */
 static const uint8_t seal_domain[16] = "custody/v1/seal"; /* 15 chars + NUL */
-
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
 
 void
 cu_seg_header_encode(const struct cu_seg_header *h, uint8_t out[static CU_SEG_HEADER_LEN])
@@ -60,7 +52,7 @@ cu_seg_header_decode(const uint8_t *in, size_t len, struct cu_seg_header *ret)
 	if (h.hash_alg != CU_HASH_SHA256 || h.sig_alg != CU_SIG_ED25519)
 		return cu_fail(CU_ERR_UNSUPPORTED, "segment hash/signature algorithm %u/%u unknown",
 		               h.hash_alg, h.sig_alg);
-	if (in[15] != 0 || !all_zero(in + 136, CU_SEG_HEADER_LEN - 136))
+	if (in[15] != 0 || !cu_all_zero(in + 136, CU_SEG_HEADER_LEN - 136))
 		return cu_fail(CU_ERR_FORMAT, "segment header reserved bytes are not zero");
 	memcpy(h.key_salt, in + 16, 32);
 	memcpy(h.store_id, in + 48, CU_ID_LEN);
@@ -168,7 +160,7 @@ cu_seal_decode(const uint8_t *in, size_t len, struct cu_seal *ret)
 		               CU_SEAL_BODY_LEN);
 	if (in[0] != CU_SIG_ED25519)
 		return cu_fail(CU_ERR_UNSUPPORTED, "seal signature algorithm %u unknown", in[0]);
-	if (!all_zero(in + 1, 7))
+	if (!cu_all_zero(in + 1, 7))
 		return cu_fail(CU_ERR_FORMAT, "seal reserved bytes are not zero");
 	struct cu_seal s;
 	s.sig_alg = in[0];
@@ -227,7 +219,7 @@ cu_record_decode(const uint8_t *in, size_t len, struct cu_record *ret)
 		return cu_fail(CU_ERR_FORMAT, "record kind %u unknown", kind);
 	if (rlen > CU_REASON_MAX || len != CU_RECORD_FIXED_LEN + (size_t)rlen)
 		return cu_fail(CU_ERR_FORMAT, "record reason length %u does not fit the body", rlen);
-	if (!all_zero(in + 4, 4))
+	if (!cu_all_zero(in + 4, 4))
 		return cu_fail(CU_ERR_FORMAT, "record reserved bytes are not zero");
 	if (memchr(in + CU_RECORD_FIXED_LEN, '\0', rlen) != NULL)
 		return cu_fail(CU_ERR_FORMAT, "record reason contains a NUL byte");

@@ -155,15 +155,6 @@ cu_segment_scan_source(const struct cu_seg_trust *t, const struct cu_seg_source 
 	return scan_impl(t, src, sc, progress, pctx, hooks);
 }
 
-static bool
-zero_bytes(const uint8_t *p, size_t n)
-{
-	uint8_t acc = 0;
-	for (size_t i = 0; i < n; i++)
-		acc |= p[i];
-	return acc == 0;
-}
-
 static int
 scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct cu_seg_scan *sc,
           void (*progress)(void *ctx, uint64_t bytes), void *pctx,
@@ -203,7 +194,7 @@ scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct 
 		           cu_encryption_name(t->encryption));
 		goto out;
 	}
-	if (t->copy && !zero_bytes(h->key_salt, sizeof(h->key_salt))) {
+	if (t->copy && !cu_all_zero(h->key_salt, sizeof(h->key_salt))) {
 		scan_failf(sc, h->created_us, "segment copy has a key salt (an exported copy has none)");
 		goto out;
 	}

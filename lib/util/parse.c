@@ -99,3 +99,13 @@ cu_utf8_next(const uint8_t *s, size_t n, uint32_t *ret_cp)
 	*ret_cp = cp;
 	return len;
 }
+
+bool
+cu_all_zero(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint8_t acc = 0;
+	for (size_t i = 0; i < n; i++)
+		acc |= b[i];
+	return acc == 0;
+}

@@ -1,7 +1,9 @@
-/* Private: checked number parsing (replaces atoi/strtol, STYLE.md habit 8). */
+/* Private: checked number parsing (replaces atoi/strtol, STYLE.md habit 8)
+ * and small byte helpers shared by the format decoders. */
 #ifndef CU_UTIL_PARSE_H
 #define CU_UTIL_PARSE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,5 +23,8 @@ int cu_unhex(const char *s, uint8_t *out, size_t n);
  * Returns its length (1 to 4) with the code point in *ret_cp, or 0 when the
  * bytes are not valid UTF-8 (then *ret_cp is not written). */
 size_t cu_utf8_next(const uint8_t *s, size_t n, uint32_t *ret_cp);
+
+/* Are all n bytes zero? (Reserved fields, padding, end blocks.) */
+bool cu_all_zero(const void *p, size_t n);
 
 #endif
