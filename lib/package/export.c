@@ -37,16 +37,8 @@ struct seg_job {
 	uint8_t last_seal[CU_SHA256_LEN];   /* H(that seal's body) */
 	uint64_t bytes, frames, first_entry, last_entry;
 	int64_t first_ts, end_ts;
-	struct cu_verify_gap *gaps;
-	size_t ngaps;
 	uint8_t prev_chain[CU_SHA256_LEN];  /* its header's */
-	struct hole_rec *rets;              /* its retention records */
-	size_t nrets;
-};
-
-struct hole_rec {
-	uint64_t aux1, aux2;
-	uint8_t hash[CU_SHA256_LEN];
+	struct cu_pkg_records recs;         /* its gaps and retention records */
 };
 
 struct cam_sel {
@@ -300,35 +292,6 @@ count_put(void *ctx, const void *data, size_t len)
 	return cancelled(ctx);
 }
 
-static int
-add_gap(struct seg_job *j, const struct cu_record *rec)
-{
-	struct cu_verify_gap *g = realloc(j->gaps, (j->ngaps + 1) * sizeof(*g));
-	if (g == NULL)
-		return cu_fail(CU_ERR_NOMEM, "out of memory");
-	j->gaps = g;
-	g = &j->gaps[j->ngaps++];
-	g->kind = rec->kind;
-	g->from_us = rec->from_us;
-	g->to_us = rec->to_us;
-	memcpy(g->reason, rec->reason, sizeof(g->reason));
-	return 0;
-}
-
-static int
-add_hole_rec(struct seg_job *j, const struct cu_record *rec)
-{
-	struct hole_rec *h = realloc(j->rets, (j->nrets + 1) * sizeof(*h));
-	if (h == NULL)
-		return cu_fail(CU_ERR_NOMEM, "out of memory");
-	j->rets = h;
-	h = &j->rets[j->nrets++];
-	h->aux1 = rec->aux1;
-	h->aux2 = rec->aux2;
-	memcpy(h->hash, rec->hash, CU_SHA256_LEN);
-	return 0;
-}
-
 static void
 hash_job(struct exporter *x, struct seg_job *j)
 {
@@ -362,11 +325,7 @@ hash_job(struct exporter *x, struct seg_job *j)
 		memcpy(j->prev_chain, sc.hdr.prev_chain, CU_SHA256_LEN);
 		for (size_t k = 0; k < sc.nrecs && r == 0; k++) {
 			const struct cu_record *rec = &sc.recs[k].rec;
-			if (cu_pkg_gap_wanted(rec->kind, rec->from_us, rec->to_us, rec->aux1, rec->aux2,
-			                      g->from_us, g->to_us))
-				r = add_gap(j, rec);
-			if (r == 0 && rec->kind == CU_REC_RETENTION)
-				r = add_hole_rec(j, rec);
+			r = cu_pkg_records_keep(&j->recs, rec, g->from_us, g->to_us);
 		}
 		if (r < 0) {
 			j->err = r;
@@ -436,10 +395,8 @@ check_holes(struct exporter *x)
 			bool named = p == NULL || p->src.seq + 1 == j->src.seq;
 			for (size_t a = 0; !named && a < sel->n; a++) {
 				const struct seg_job *q = &x->jobs[sel->first + a];
-				for (size_t b = 0; !q->empty && !named && b < q->nrets; b++)
-					named = q->rets[b].aux2 == j->src.seq &&
-					        q->rets[b].aux1 <= p->src.seq + 1 &&
-					        cu_ct_equal(q->rets[b].hash, j->prev_chain, CU_SHA256_LEN);
+				named = !q->empty && cu_pkg_hole_named(&q->recs, p->src.seq, j->src.seq,
+				                                       j->prev_chain);
 			}
 			if (!named) {
 				char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
@@ -513,7 +470,7 @@ build_manifest(struct exporter *x, const struct cu_export_identity *id, int64_t 
 		c->to_us = g->to_us;
 		size_t ngaps = 0;
 		for (size_t k = 0; k < sel->n; k++)
-			ngaps += x->jobs[sel->first + k].ngaps;
+			ngaps += x->jobs[sel->first + k].recs.ngaps;
 		c->segs = calloc(sel->n ? sel->n : 1, sizeof(*c->segs));
 		c->gaps = calloc(ngaps ? ngaps : 1, sizeof(*c->gaps));
 		if (c->segs == NULL || c->gaps == NULL)
@@ -535,9 +492,9 @@ build_manifest(struct exporter *x, const struct cu_export_identity *id, int64_t 
 			memcpy(sg->chain, j->chain, CU_SHA256_LEN);
 			memcpy(sg->last_seal, j->last_seal, CU_SHA256_LEN);
 			c->frames += j->frames;
-			if (j->ngaps > 0)
-				memcpy(c->gaps + c->ngaps, j->gaps, j->ngaps * sizeof(*j->gaps));
-			c->ngaps += j->ngaps;
+			if (j->recs.ngaps > 0)
+				memcpy(c->gaps + c->ngaps, j->recs.gaps, j->recs.ngaps * sizeof(*c->gaps));
+			c->ngaps += j->recs.ngaps;
 		}
 		if (c->nsegs == 0) {
 			char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
@@ -828,8 +785,7 @@ out:
 	free(text);
 	cu_pkg_manifest_free(&m);
 	for (size_t i = 0; i < x.njobs; i++) {
-		free(x.jobs[i].gaps);
-		free(x.jobs[i].rets);
+		cu_pkg_records_free(&x.jobs[i].recs);
 	}
 	free(x.jobs);
 	pthread_mutex_destroy(&x.lock);

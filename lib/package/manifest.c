@@ -24,15 +24,68 @@ cu_pkg_segment_name(const char *camera, uint64_t seq, char out[static CU_TAR_NAM
 	               (unsigned long long)seq);
 }
 
-bool
-cu_pkg_gap_wanted(int kind, int64_t rec_from, int64_t rec_to, uint64_t aux1, uint64_t aux2,
-                  int64_t from_us, int64_t to_us)
+static bool
+gap_wanted(const struct cu_record *rec, int64_t from_us, int64_t to_us)
 {
-	if (kind != CU_REC_GAP && kind != CU_REC_RESTART && kind != CU_REC_RETENTION)
+	if (rec->kind != CU_REC_GAP && rec->kind != CU_REC_RESTART && rec->kind != CU_REC_RETENTION)
 		return false;
-	if (kind == CU_REC_RETENTION && aux1 >= aux2)
+	if (rec->kind == CU_REC_RETENTION && rec->aux1 >= rec->aux2)
 		return false; /* names a kept segment, deletes nothing */
-	return rec_from >= 0 && rec_to >= rec_from && rec_from <= to_us && rec_to >= from_us;
+	return rec->from_us >= 0 && rec->to_us >= rec->from_us && rec->from_us <= to_us &&
+	       rec->to_us >= from_us;
+}
+
+bool
+cu_pkg_record_wanted(const struct cu_record *rec, int64_t from_us, int64_t to_us)
+{
+	return rec->kind == CU_REC_RETENTION || gap_wanted(rec, from_us, to_us);
+}
+
+int
+cu_pkg_records_keep(struct cu_pkg_records *k, const struct cu_record *rec, int64_t from_us,
+                    int64_t to_us)
+{
+	if (gap_wanted(rec, from_us, to_us)) {
+		struct cu_verify_gap *g = realloc(k->gaps, (k->ngaps + 1) * sizeof(*g));
+		if (g == NULL)
+			return cu_fail(CU_ERR_NOMEM, "out of memory");
+		k->gaps = g;
+		g = &k->gaps[k->ngaps++];
+		g->kind = rec->kind;
+		g->from_us = rec->from_us;
+		g->to_us = rec->to_us;
+		memcpy(g->reason, rec->reason, sizeof(g->reason));
+	}
+	if (rec->kind == CU_REC_RETENTION) {
+		struct cu_pkg_hole_rec *h = realloc(k->rets, (k->nrets + 1) * sizeof(*h));
+		if (h == NULL)
+			return cu_fail(CU_ERR_NOMEM, "out of memory");
+		k->rets = h;
+		h = &k->rets[k->nrets++];
+		h->aux1 = rec->aux1;
+		h->aux2 = rec->aux2;
+		memcpy(h->hash, rec->hash, CU_SHA256_LEN);
+	}
+	return 0;
+}
+
+void
+cu_pkg_records_free(struct cu_pkg_records *k)
+{
+	free(k->gaps);
+	free(k->rets);
+	memset(k, 0, sizeof(*k));
+}
+
+bool
+cu_pkg_hole_named(const struct cu_pkg_records *k, uint64_t before_seq, uint64_t after_seq,
+                  const uint8_t prev_chain[static CU_SHA256_LEN])
+{
+	for (size_t i = 0; i < k->nrets; i++)
+		if (k->rets[i].aux2 == after_seq && k->rets[i].aux1 <= before_seq + 1 &&
+		    cu_ct_equal(k->rets[i].hash, prev_chain, CU_SHA256_LEN))
+			return true;
+	return false;
 }
 
 void

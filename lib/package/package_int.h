@@ -166,10 +166,32 @@ void cu_pkg_manifest_free(struct cu_pkg_manifest *m);
 /* The tar name of a segment: segments/<camera>/<seq, 16 digits>.seg */
 int cu_pkg_segment_name(const char *camera, uint64_t seq, char out[static CU_TAR_NAME_MAX + 1]);
 
-/* Records a segment's gap list takes: gap, restart, and retention that
- * deleted something, with a span overlapping [from_us, to_us]. */
-bool cu_pkg_gap_wanted(int kind, int64_t rec_from, int64_t rec_to, uint64_t aux1, uint64_t aux2,
-                       int64_t from_us, int64_t to_us);
+/* What export and verification keep of a segment's signed records
+ * (manifest.c), so that both apply the same rules: the gaps the manifest
+ * lists, and the retention records that name holes. */
+struct cu_record;
+struct cu_pkg_hole_rec {
+	uint64_t aux1, aux2;
+	uint8_t hash[CU_SHA256_LEN];
+};
+struct cu_pkg_records {
+	struct cu_verify_gap *gaps;          /* gap, restart, and retention that deleted
+	                                        something, spanning into [from, to] */
+	size_t ngaps;
+	struct cu_pkg_hole_rec *rets;        /* every retention record */
+	size_t nrets;
+};
+/* Would cu_pkg_records_keep keep rec? */
+bool cu_pkg_record_wanted(const struct cu_record *rec, int64_t from_us, int64_t to_us);
+/* Appends what is wanted of rec. 0 or CU_ERR_NOMEM. */
+int cu_pkg_records_keep(struct cu_pkg_records *k, const struct cu_record *rec, int64_t from_us,
+                        int64_t to_us);
+void cu_pkg_records_free(struct cu_pkg_records *k);
+/* Does a retention record in k name the hole between segment before_seq
+ * and the later after_seq, whose previous-chain value is prev_chain (aux2 =
+ * after_seq, aux1 <= before_seq + 1, hash = prev_chain)? */
+bool cu_pkg_hole_named(const struct cu_pkg_records *k, uint64_t before_seq, uint64_t after_seq,
+                       const uint8_t prev_chain[static CU_SHA256_LEN]);
 
 /* The audit tree-head message (docs/formats/audit-log.md), 117 bytes. */
 #define CU_PKG_HEAD_MSG_LEN (21 + 8 + 8 + 2 * CU_SHA256_LEN + 16)

@@ -45,19 +45,13 @@ struct task {
 	uint64_t damaged_off;
 	bool header_ok, pad_ok;
 	struct cu_seg_scan scan;                 /* its records are freed after run_task */
-	/* what the records say, kept (bounded by CU_PKG_GAPS_MAX per package) */
-	struct cu_verify_gap *gaps;              /* gap records for the report */
-	size_t ngaps;
-	struct retention *rets;                  /* retention records, for holes */
-	size_t nrets;
+	/* what the records say, kept (bounded by CU_PKG_GAPS_MAX per package):
+	 * gaps for the report, retention records for holes */
+	struct cu_pkg_records recs;
 	char *bad_start;                         /* a start record naming another camera */
 	bool too_many;                           /* more records than a package can list */
 };
 
-struct retention {
-	uint64_t aux1, aux2;
-	uint8_t hash[CU_SHA256_LEN];
-};
 
 struct verifier {
 	int fd;
@@ -286,36 +280,15 @@ keep_records(struct verifier *v, struct task *t)
 		if (rec->kind == CU_REC_START && t->bad_start == NULL &&
 		    strcmp(rec->reason, mc->name) != 0 && (t->bad_start = strdup(rec->reason)) == NULL)
 			return cu_fail(CU_ERR_NOMEM, "out of memory");
-		bool gap = cu_pkg_gap_wanted(rec->kind, rec->from_us, rec->to_us, rec->aux1, rec->aux2,
-		                             mc->from_us, mc->to_us);
-		bool ret = rec->kind == CU_REC_RETENTION;
-		if (!gap && !ret)
+		if (!cu_pkg_record_wanted(rec, mc->from_us, mc->to_us))
 			continue;
 		if (atomic_fetch_add(&v->kept, 1) >= CU_PKG_GAPS_MAX) {
 			t->too_many = true;
 			break;
 		}
-		if (gap) {
-			struct cu_verify_gap *g = realloc(t->gaps, (t->ngaps + 1) * sizeof(*g));
-			if (g == NULL)
-				return cu_fail(CU_ERR_NOMEM, "out of memory");
-			t->gaps = g;
-			g = &t->gaps[t->ngaps++];
-			g->kind = rec->kind;
-			g->from_us = rec->from_us;
-			g->to_us = rec->to_us;
-			memcpy(g->reason, rec->reason, sizeof(g->reason));
-		}
-		if (ret) {
-			struct retention *e = realloc(t->rets, (t->nrets + 1) * sizeof(*e));
-			if (e == NULL)
-				return cu_fail(CU_ERR_NOMEM, "out of memory");
-			t->rets = e;
-			e = &t->rets[t->nrets++];
-			e->aux1 = rec->aux1;
-			e->aux2 = rec->aux2;
-			memcpy(e->hash, rec->hash, CU_SHA256_LEN);
-		}
+		int r = cu_pkg_records_keep(&t->recs, rec, mc->from_us, mc->to_us);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -469,20 +442,14 @@ cam_fail(struct cu_pkg_camera_report *c, int64_t when, const char *fmt, ...)
 }
 
 /* Is the hole before segment j (after p) named by a signed retention record
- * among the camera's copies? As the store's verify, rule 5. */
+ * among the camera's copies that verified? As the store's verify, rule 5. */
 static bool
 hole_named(const struct task *tasks, size_t n, const struct task *p, const struct task *j)
 {
-	for (size_t i = 0; i < n; i++) {
-		if (!tasks[i].ran || tasks[i].scan.fail != 0)
-			continue;
-		for (size_t k = 0; k < tasks[i].nrets; k++) {
-			const struct retention *rec = &tasks[i].rets[k];
-			if (rec->aux2 == j->ms->seq && rec->aux1 <= p->ms->seq + 1 &&
-			    cu_ct_equal(rec->hash, j->scan.hdr.prev_chain, CU_SHA256_LEN))
-				return true;
-		}
-	}
+	for (size_t i = 0; i < n; i++)
+		if (tasks[i].ran && tasks[i].scan.fail == 0 &&
+		    cu_pkg_hole_named(&tasks[i].recs, p->ms->seq, j->ms->seq, j->scan.hdr.prev_chain))
+			return true;
 	return false;
 }
 
@@ -583,13 +550,14 @@ check_camera(struct verifier *v, size_t ci, struct task *tasks, size_t n,
 		if (t->bad_start != NULL)
 			cam_fail(c, at, "segment %llu: the manifest calls this camera \"%s\" but its "
 			         "signed start record says \"%s\"", seq, mc->name, t->bad_start);
-		if (t->ngaps > 0) {
-			struct cu_verify_gap *g = realloc(c->gaps, (c->ngaps + t->ngaps) * sizeof(*g));
+		if (t->recs.ngaps > 0) {
+			struct cu_verify_gap *g = realloc(c->gaps,
+			                                  (c->ngaps + t->recs.ngaps) * sizeof(*g));
 			if (g == NULL)
 				return cu_fail(CU_ERR_NOMEM, "out of memory");
 			c->gaps = g;
-			memcpy(c->gaps + c->ngaps, t->gaps, t->ngaps * sizeof(*g));
-			c->ngaps += t->ngaps;
+			memcpy(c->gaps + c->ngaps, t->recs.gaps, t->recs.ngaps * sizeof(*g));
+			c->ngaps += t->recs.ngaps;
 		}
 		c->segments++;
 		c->frames += sc->frames;
@@ -963,8 +931,7 @@ out:
 	for (size_t i = 0; i < v.ntasks; i++) {
 		cu_seg_scan_free(&v.tasks[i].scan);
 		free(v.tasks[i].err_detail);
-		free(v.tasks[i].gaps);
-		free(v.tasks[i].rets);
+		cu_pkg_records_free(&v.tasks[i].recs);
 		free(v.tasks[i].bad_start);
 	}
 	free(v.tasks);
