@@ -904,6 +904,27 @@ take_token(struct api *a, json_t *j)
 	return 0;
 }
 
+/* POSTs body to an endpoint that answers a token (login, renew) and keeps
+ * the token. 0, or EXIT_ERROR printed. */
+static int
+token_call(struct api *a, const char *path, const char *body, const char *what)
+{
+	long status = 0;
+	json_t *j = NULL;
+	int r = api_call(a, "POST", path, body, what, &status, &j);
+	if (r != 0)
+		return r;
+	if (status != 200) {
+		api_complain(what, status, j, CURLE_OK, "");
+		json_decref(j);
+		return EXIT_ERROR;
+	}
+	r = take_token(a, j);
+	json_wipe_string(json_object_get(j, "token"));
+	json_decref(j);
+	return r;
+}
+
 static int
 api_login(struct api *a, const char *user, const struct cli_password *pw)
 {
@@ -916,21 +937,9 @@ api_login(struct api *a, const char *user, const struct cli_password *pw)
 		        "memory)\n");
 		return EXIT_ERROR;
 	}
-	long status = 0;
-	json_t *j = NULL;
-	int r = api_call(a, "POST", "/api/v1/auth/login", text, "log in", &status, &j);
+	int r = token_call(a, "/api/v1/auth/login", text, "log in");
 	cu_wipe(text, strlen(text));
 	free(text);
-	if (r != 0)
-		return r;
-	if (status != 200) {
-		api_complain("log in", status, j, CURLE_OK, "");
-		json_decref(j);
-		return EXIT_ERROR;
-	}
-	r = take_token(a, j);
-	json_wipe_string(json_object_get(j, "token"));
-	json_decref(j);
 	return r;
 }
 
@@ -939,20 +948,7 @@ api_renew(struct api *a)
 {
 	if (cu_time_mono_us() < a->token_renew_mono)
 		return 0;
-	long status = 0;
-	json_t *j = NULL;
-	int r = api_call(a, "POST", "/api/v1/auth/renew", NULL, "renew the login", &status, &j);
-	if (r != 0)
-		return r;
-	if (status != 200) {
-		api_complain("renew the login", status, j, CURLE_OK, "");
-		json_decref(j);
-		return EXIT_ERROR;
-	}
-	r = take_token(a, j);
-	json_wipe_string(json_object_get(j, "token"));
-	json_decref(j);
-	return r;
+	return token_call(a, "/api/v1/auth/renew", NULL, "renew the login");
 }
 
 static void
