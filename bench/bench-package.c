@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -28,6 +27,7 @@
 #include "util/parse.h"
 
 #define PROG "bench-package"
+#include "bench.h"
 #define FPS 25
 #define GOP_FRAMES 25
 #define FRAME_US (1000000 / FPS)
@@ -39,50 +39,6 @@
 #define STORE_PASSWORD "custody-benchmark-password"
 #define PKG_PASSWORD "bench-package-password"
 #define MB 1e6
-
-struct mark {
-	int64_t wall_us, cpu_us;
-};
-
-static struct mark
-mark_now(void)
-{
-	struct rusage ru;
-	struct mark m = {.wall_us = cu_time_mono_us()};
-	if (getrusage(RUSAGE_SELF, &ru) == 0)
-		m.cpu_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
-		           (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
-	return m;
-}
-
-static void
-since(struct mark a, double *wall_s, double *cpu_s)
-{
-	struct mark b = mark_now();
-	*wall_s = (double)(b.wall_us - a.wall_us) / 1e6;
-	*cpu_s = (double)(b.cpu_us - a.cpu_us) / 1e6;
-	if (*wall_s <= 0)
-		*wall_s = 1e-6;
-	if (*cpu_s <= 0)
-		*cpu_s = 1e-6;
-}
-
-static int
-fail(const char *what, int err)
-{
-	const char *d = cu_error_detail();
-	fprintf(stderr, PROG ": %s: %s%s%s\n", what, cu_strerror(err), *d ? ": " : "", d);
-	return 2;
-}
-
-static uint64_t
-splitmix64(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
 
 static void
 fill(uint8_t *d, size_t n, uint64_t *st)
@@ -102,15 +58,14 @@ raw_sha256(const uint8_t *buf, size_t len)
 	uint8_t out[32];
 	unsigned ol;
 	size_t done = 0;
-	struct mark m = mark_now();
+	struct clock_mark m = mark_now();
 	EVP_DigestInit_ex(c, EVP_sha256(), NULL);
 	while (done < RAW_BYTES) {
 		EVP_DigestUpdate(c, buf, len);
 		done += len;
 	}
 	EVP_DigestFinal_ex(c, out, &ol);
-	double w, cpu;
-	since(m, &w, &cpu);
+	double cpu = span_since(m).cpu_s;
 	EVP_MD_CTX_free(c);
 	return (double)done / cpu;
 }
@@ -126,12 +81,11 @@ raw_ed25519_verify(void)
 	if (cu_ed25519_keygen(priv, pub) < 0 || cu_ed25519_sign(priv, msg, sizeof(msg), sig) < 0)
 		return 0;
 	cu_wipe(priv, sizeof(priv));
-	struct mark m = mark_now();
+	struct clock_mark m = mark_now();
 	int bad = 0;
 	for (int i = 0; i < n; i++)
 		bad |= cu_ed25519_verify(pub, msg, sizeof(msg), sig);
-	double w, cpu;
-	since(m, &w, &cpu);
+	double cpu = span_since(m).cpu_s;
 	return bad ? 0 : cpu / n;
 }
 
@@ -145,12 +99,11 @@ argon2_step(void)
 	uint8_t out[32];
 	double best = 0;
 	for (int i = 0; i < 3; i++) {
-		struct mark m = mark_now();
+		struct clock_mark m = mark_now();
 		if (cu_argon2id(PKG_PASSWORD, strlen(PKG_PASSWORD), salt, sizeof(salt), &p, out,
 		                sizeof(out)) < 0)
 			return 0;
-		double w, cpu;
-		since(m, &w, &cpu);
+		double cpu = span_since(m).cpu_s;
 		if (i == 0 || cpu < best)
 			best = cpu;
 	}
@@ -171,7 +124,7 @@ raw_gcm_decrypt(const uint8_t *buf, size_t len)
 	EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, tag);
 	size_t done = 0;
 	int ok = 1;
-	struct mark m = mark_now();
+	struct clock_mark m = mark_now();
 	while (done < RAW_BYTES) {
 		EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, key, iv);
 		EVP_DecryptUpdate(c, pt, &ol, ct, (int)len);
@@ -179,8 +132,7 @@ raw_gcm_decrypt(const uint8_t *buf, size_t len)
 		ok &= EVP_DecryptFinal_ex(c, pt + ol, &ol) == 1;
 		done += len;
 	}
-	double w, cpu;
-	since(m, &w, &cpu);
+	double cpu = span_since(m).cpu_s;
 	EVP_CIPHER_CTX_free(c);
 	free(ct);
 	free(pt);
@@ -275,7 +227,7 @@ main(int argc, char **argv)
 	int64_t t0;
 	cu_time_parse_iso8601("2026-01-01T00:00:00Z", &t0);
 	uint64_t media = 0;
-	struct mark m = mark_now();
+	struct clock_mark m = mark_now();
 	for (uint64_t f = 0; f < (uint64_t)seconds * FPS; f++) {
 		int i = (int)(f % GOP_FRAMES);
 		cu_frame fr = {.ts_us = t0 + (int64_t)f * FRAME_US, .dur_us = FRAME_US,
@@ -293,8 +245,8 @@ main(int argc, char **argv)
 		rc = fail("recording", r);
 		goto out;
 	}
-	double ws, cs;
-	since(m, &ws, &cs);
+	struct span sp = span_since(m);
+	double ws = sp.wall_s, cs = sp.cpu_s;
 	printf("  recorded  %8.1f MB in %6.2f s wall, %6.2f s CPU\n", (double)media / MB, ws, cs);
 
 	struct cu_pkg_range rg = {.camera = "cam1", .from_us = t0,
@@ -310,7 +262,9 @@ main(int argc, char **argv)
 		rc = fail("export", r);
 		goto out;
 	}
-	since(m, &ws, &cs);
+	sp = span_since(m);
+	ws = sp.wall_s;
+	cs = sp.cpu_s;
 	fprintf(stderr, "\r");
 	printf("  export    %8.1f MB in %6.2f s wall, %6.2f s CPU: %7.1f MB/s wall, %7.1f MB per "
 	       "CPU-second (%.2f cores)\n", (double)er.bytes / MB, ws, cs, (double)er.bytes / MB / ws,
@@ -329,7 +283,9 @@ main(int argc, char **argv)
 			rc = fail("verify", r);
 			goto out;
 		}
-		since(m, &ws, &cs);
+		sp = span_since(m);
+		ws = sp.wall_s;
+		cs = sp.cpu_s;
 		fprintf(stderr, "\r");
 		if (rep->status != CU_PKG_INTACT) {
 			fprintf(stderr, PROG ": the package does not verify: %s\n", rep->reason);

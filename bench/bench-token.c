@@ -40,6 +40,7 @@
 #include "util/parse.h"
 
 #define PROG "bench-token"
+#include "bench.h"
 
 #define CALLS_DEFAULT 20000
 #define CALLS_MAX 10000000
@@ -90,13 +91,6 @@ clock_us(clockid_t id)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static int
-fail(const char *what, int err)
-{
-	const char *d = cu_error_detail();
-	fprintf(stderr, PROG ": %s: %s%s%s\n", what, cu_strerror(err), *d ? ": " : "", d);
-	return 2;
-}
 
 /* ---- the timed steps: each returns 0 or a negative cu_err ---- */
 
