@@ -76,8 +76,6 @@ static const char help[] =
 #define REQUEST_TIMEOUT_S 120L
 #define STALL_S 60L                                     /* a download that moves nothing */
 #define FOLDER_PACKAGE CU_PKG_FOLDER_PACKAGE           /* the package in an --include-player folder */
-#define FOLDER_EXE_MAX CU_PKG_FOLDER_PROGRAM_MAX        /* the copy of this program */
-#define COPY_CHUNK (256 * 1024)
 
 struct args {
 	const char *store, *server, *ca_file, *user, *pwfile, *pkg_pwfile, *out, *case_ref;
@@ -293,103 +291,6 @@ audit_end(cu_audit *au, const char *actor, const char *id, bool ok,
 
 /* ---- an --include-player folder ---- */
 
-/* Reads src to its end (at most max bytes), writing each byte to dst too
- * when dst >= 0; hex gets the SHA-256 of what was read. 0 or -errno. */
-static int
-hash_stream(int src, int dst, uint64_t max, char hex[static 2 * CU_SHA256_LEN + 1])
-{
-	cu_sha256_ctx *h = NULL;
-	uint8_t *buf = malloc(COPY_CHUNK), digest[CU_SHA256_LEN];
-	uint64_t total = 0;
-	int r = -ENOMEM;
-	if (buf == NULL || cu_sha256_new(&h) < 0 || cu_sha256_init(h) < 0)
-		goto out;
-	for (;;) {
-		ssize_t n = read(src, buf, COPY_CHUNK);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		total += (uint64_t)n;
-		if (total > max) {
-			r = -EFBIG;
-			goto out;
-		}
-		errno = 0;
-		if (dst >= 0 && cu_write_all(dst, buf, (size_t)n, "--out") < 0) {
-			r = errno != 0 ? -errno : -EIO;
-			goto out;
-		}
-		if (cu_sha256_update(h, buf, (size_t)n) < 0)
-			goto out;
-	}
-	if (cu_sha256_final(h, digest) < 0)
-		goto out;
-	cu_hex(digest, sizeof(digest), hex);
-	r = 0;
-out:
-	free(buf);
-	cu_sha256_free(h);
-	return r;
-}
-
-/* Creates name in the folder dfd (never over a file) with mode, holding
- * what src holds (src >= 0) or else data; fsyncs it. hex gets its SHA-256.
- * 0, or EXIT_ERROR printed. */
-static int
-folder_put(int dfd, const char *name, mode_t mode, int src, const void *data, size_t len,
-           char hex[static 2 * CU_SHA256_LEN + 1])
-{
-	int r = 0;
-	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (src >= 0) {
-		r = hash_stream(src, fd, FOLDER_EXE_MAX, hex);
-	} else {
-		uint8_t digest[CU_SHA256_LEN];
-		errno = 0;
-		if (cu_write_all(fd, data, len, name) < 0)
-			r = errno != 0 ? -errno : -EIO;
-		else if (cu_sha256(data, len, digest) < 0)
-			r = -ENOMEM;
-		else
-			cu_hex(digest, sizeof(digest), hex);
-	}
-	/* the mode is set explicitly: the umask must not make the copy unrunnable */
-	if (r == 0 && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
-		r = -errno;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (r < 0) {
-		fprintf(stderr, "custody export: --include-player: %s: %s\n", name,
-		        r == -EFBIG ? "larger than a copy of custody may be" : strerror(-r));
-		return EXIT_ERROR;
-	}
-	return 0;
-}
-
-/* README.txt: what the folder is, how to check and play it, and the SHA-256
- * of the other files (the same text as in a server's player folder). */
-static int
-folder_readme(int dfd, const char *pkg_hex, const char *exe_hex, const char *recipe_hex)
-{
-	char text[CU_PKG_FOLDER_README_MAX], hex[2 * CU_SHA256_LEN + 1];
-	int n = cu_pkg_folder_readme(pkg_hex, exe_hex, recipe_hex, text, sizeof(text));
-	if (n < 0) {
-		fprintf(stderr, "custody export: --include-player: %s\n", cu_error_detail());
-		return EXIT_ERROR;
-	}
-	return folder_put(dfd, CU_PKG_FOLDER_README, 0644, -1, text, (size_t)n, hex);
-}
-
 /* Completes the folder <out>.tmp (dfd) that holds the package: the copy of
  * this program, the recipe, README.txt; fsyncs it and renames it to out
  * (never over anything), then fsyncs the directory that holds out.
@@ -397,38 +298,19 @@ folder_readme(int dfd, const char *pkg_hex, const char *exe_hex, const char *rec
 static int
 folder_finish(int dfd, const char *dir_tmp, const char *out)
 {
-	char pkg_hex[2 * CU_SHA256_LEN + 1], exe_hex[2 * CU_SHA256_LEN + 1];
-	char recipe_hex[2 * CU_SHA256_LEN + 1], parent[PATH_MAX];
-	int r, fd = openat(dfd, FOLDER_PACKAGE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		fprintf(stderr, "custody export: --include-player: %s: %s\n", FOLDER_PACKAGE,
-		        strerror(errno));
-		return EXIT_ERROR;
-	}
-	r = hash_stream(fd, -1, UINT64_MAX, pkg_hex);
-	close(fd);
-	if (r < 0) {
-		fprintf(stderr, "custody export: --include-player: %s: %s\n", FOLDER_PACKAGE,
-		        strerror(-r));
-		return EXIT_ERROR;
-	}
+	char parent[PATH_MAX];
 	/* the running program itself, whatever its name or path */
-	if ((fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)) < 0) {
+	int r, fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
 		fprintf(stderr, "custody export: --include-player: /proc/self/exe: %s\n",
 		        strerror(errno));
 		return EXIT_ERROR;
 	}
-	r = folder_put(dfd, "custody", 0755, fd, NULL, 0, exe_hex);
+	r = cu_pkg_folder_complete(dfd, fd);
 	close(fd);
-	if (r != 0)
-		return r;
-	if ((r = folder_put(dfd, "verify-package.sh", 0644, -1, cu_pkg_recipe_sh, cu_pkg_recipe_sh_len,
-	                    recipe_hex)) != 0 ||
-	    (r = folder_readme(dfd, pkg_hex, exe_hex, recipe_hex)) != 0)
-		return r;
-	if (fsync(dfd) < 0) {
+	if (r < 0) {
 		fprintf(stderr, "custody export: --include-player: %s: %s\n", dir_tmp,
-		        strerror(errno));
+		        cu_error_detail());
 		return EXIT_ERROR;
 	}
 	if (renameat2(AT_FDCWD, dir_tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {

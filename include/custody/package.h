@@ -251,6 +251,13 @@ struct cu_pkg_folder_opts {
  * CU_ERR_IO); ret_bytes gets the tar's length. Write errors as cu_write_all. */
 int cu_pkg_folder_tar(int out, const struct cu_pkg_folder_opts *o, uint64_t *ret_bytes);
 
+/* The same folder as a directory: dfd already holds evidence.cuep; adds
+ * custody (a copy of program_fd, mode 0755), verify-package.sh and
+ * README.txt, each made new (O_EXCL, never through a link) and fsync'd,
+ * then fsyncs dfd. A cu error naming the file; the caller removes what was
+ * written. */
+int cu_pkg_folder_complete(int dfd, int program_fd);
+
 /* Unpacks a tar that cu_pkg_folder_tar made, read from in (at its start),
  * into the empty directory dfd: the four files with their modes, each made
  * new (O_EXCL) and fsync'd. Nothing else is accepted: entries in that

@@ -77,10 +77,11 @@ struct tarw {
 	uint8_t *buf;
 };
 
+/* Writes to out (nothing when out is -1: only hashing) and reports progress. */
 static int
 put(struct tarw *w, const void *data, size_t len, const char *what)
 {
-	int r = cu_write_all(w->out, data, len, what);
+	int r = w->out >= 0 ? cu_write_all(w->out, data, len, what) : 0;
 	if (r < 0)
 		return r;
 	w->done += len;
@@ -109,16 +110,15 @@ pad(struct tarw *w, uint64_t size)
 	return n > 0 ? put(w, zeros, n, "tar padding") : 0;
 }
 
-/* One entry from a file of size bytes, read with pread; hex gets its SHA-256. */
+/* Copies a file of size bytes, read with pread, to w; hex gets its SHA-256. */
 static int
-entry_file(struct tarw *w, const char *name, unsigned mode, int fd, uint64_t size,
-           char hex[static 2 * CU_SHA256_LEN + 1])
+copy_hashed(struct tarw *w, const char *name, int fd, uint64_t size,
+            char hex[static 2 * CU_SHA256_LEN + 1])
 {
 	cu_sha256_ctx *h = NULL;
 	uint8_t digest[CU_SHA256_LEN];
 	int r;
-	if ((r = entry_head(w, name, mode, size)) < 0 || (r = cu_sha256_new(&h)) < 0 ||
-	    (r = cu_sha256_init(h)) < 0)
+	if ((r = cu_sha256_new(&h)) < 0 || (r = cu_sha256_init(h)) < 0)
 		goto out;
 	for (uint64_t off = 0; off < size;) {
 		if (w->o->cancel != NULL && atomic_load(w->o->cancel)) {
@@ -145,12 +145,23 @@ entry_file(struct tarw *w, const char *name, unsigned mode, int fd, uint64_t siz
 		r = cu_fail(CU_ERR_IO, "%s changed while it was copied", name);
 		goto out;
 	}
-	if ((r = cu_sha256_final(h, digest)) < 0 || (r = pad(w, size)) < 0)
+	if ((r = cu_sha256_final(h, digest)) < 0)
 		goto out;
 	cu_hex(digest, sizeof(digest), hex);
 out:
 	cu_sha256_free(h);
 	return r;
+}
+
+/* One tar entry from a file. */
+static int
+entry_file(struct tarw *w, const char *name, unsigned mode, int fd, uint64_t size,
+           char hex[static 2 * CU_SHA256_LEN + 1])
+{
+	int r;
+	if ((r = entry_head(w, name, mode, size)) < 0 || (r = copy_hashed(w, name, fd, size, hex)) < 0)
+		return r;
+	return pad(w, size);
 }
 
 static int
@@ -216,6 +227,91 @@ cu_pkg_folder_tar(int out, const struct cu_pkg_folder_opts *o, uint64_t *ret_byt
 		goto out;
 	if (ret_bytes != NULL)
 		*ret_bytes = w.done;
+	r = 0;
+out:
+	free(w.buf);
+	free(readme);
+	return r;
+}
+
+/* ---- the directory form (custody export --store --include-player) ---- */
+
+static int
+new_file(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	return fd >= 0 ? fd : cu_fail_errno(errno, "%s", name);
+}
+
+/* The mode is set explicitly (the umask must not make the copy unrunnable),
+ * then the file is made durable and closed. */
+static int
+finish_file(int fd, const char *name, unsigned mode, int r)
+{
+	if (r == 0 && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
+		r = cu_fail_errno(errno, "%s", name);
+	if (close(fd) < 0 && r == 0)
+		r = cu_fail_errno(errno, "%s", name);
+	return r;
+}
+
+static int
+put_file(int dfd, const char *name, const void *data, size_t len,
+         char hex[static 2 * CU_SHA256_LEN + 1])
+{
+	uint8_t digest[CU_SHA256_LEN];
+	int r, fd = new_file(dfd, name);
+	if (fd < 0)
+		return fd;
+	r = cu_write_all(fd, data, len, name);
+	if ((r = finish_file(fd, name, 0644, r)) < 0 || (r = cu_sha256(data, len, digest)) < 0)
+		return r;
+	cu_hex(digest, sizeof(digest), hex);
+	return 0;
+}
+
+int
+cu_pkg_folder_complete(int dfd, int program_fd)
+{
+	struct cu_pkg_folder_opts o = {.dir = "."};
+	struct tarw w = {.out = -1, .o = &o};
+	char pkg_hex[2 * CU_SHA256_LEN + 1], prog_hex[2 * CU_SHA256_LEN + 1];
+	char recipe_hex[2 * CU_SHA256_LEN + 1], readme_hex[2 * CU_SHA256_LEN + 1];
+	char *readme = NULL;
+	uint64_t size;
+	int r, n, fd = -1;
+	if ((w.buf = malloc(COPY_CHUNK)) == NULL || (readme = malloc(CU_PKG_FOLDER_README_MAX)) == NULL) {
+		r = cu_fail(CU_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* the package already there: hashed only */
+	if ((fd = openat(dfd, CU_PKG_FOLDER_PACKAGE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		r = cu_fail_errno(errno, "%s", CU_PKG_FOLDER_PACKAGE);
+		goto out;
+	}
+	r = regular_size(fd, CU_PKG_FOLDER_PACKAGE, CU_TAR_SIZE_MAX, &size);
+	if (r == 0)
+		r = copy_hashed(&w, CU_PKG_FOLDER_PACKAGE, fd, size, pkg_hex);
+	close(fd);
+	if (r < 0)
+		goto out;
+	if ((r = regular_size(program_fd, "the custody program", CU_PKG_FOLDER_PROGRAM_MAX,
+	                      &size)) < 0 ||
+	    (r = fd = new_file(dfd, CU_PKG_FOLDER_PROGRAM)) < 0)
+		goto out;
+	w.out = fd;
+	r = copy_hashed(&w, CU_PKG_FOLDER_PROGRAM, program_fd, size, prog_hex);
+	if ((r = finish_file(fd, CU_PKG_FOLDER_PROGRAM, 0755, r)) < 0 ||
+	    (r = put_file(dfd, CU_PKG_FOLDER_RECIPE, cu_pkg_recipe_sh, cu_pkg_recipe_sh_len,
+	                  recipe_hex)) < 0 ||
+	    (n = r = cu_pkg_folder_readme(pkg_hex, prog_hex, recipe_hex, readme,
+	                                  CU_PKG_FOLDER_README_MAX)) < 0 ||
+	    (r = put_file(dfd, CU_PKG_FOLDER_README, readme, (size_t)n, readme_hex)) < 0)
+		goto out;
+	if (fsync(dfd) < 0) {
+		r = cu_fail_errno(errno, "the folder");
+		goto out;
+	}
 	r = 0;
 out:
 	free(w.buf);
