@@ -178,6 +178,12 @@ class TempDirTest(unittest.TestCase):
 
 
 def main():
+    """Runs the module's tests. A skipped test fails the run: a check that did
+    not happen is not a pass (what it needed is missing, and it says what)."""
     runner = unittest.TextTestRunner(verbosity=2, stream=sys.stdout)
     prog = unittest.main(testRunner=runner, exit=False)
-    sys.exit(0 if prog.result.wasSuccessful() and prog.result.testsRun > 0 else 1)
+    r = prog.result
+    for test, why in r.skipped:
+        print(f"SKIPPED counts as FAILED: {test.id()}: {why}")
+    ok = r.wasSuccessful() and r.testsRun > 0 and not r.skipped and not r.expectedFailures
+    sys.exit(0 if ok else 1)

@@ -88,6 +88,36 @@ def player(url, log):
         stop(p)
 
 
+def element_table():
+    """custody-camsim --list-elements: {element: Debian package}."""
+    p = subprocess.run([CAMSIM, "--list-elements"], capture_output=True, text=True, timeout=30)
+    if p.returncode != 0:
+        raise AssertionError(f"--list-elements exited {p.returncode}: {p.stderr}")
+    return dict(line.split(" ", 1) for line in p.stdout.splitlines())
+
+
+def without_plugin(tmp, plugin):
+    """An environment whose GStreamer sees every system plugin but one, as on a
+    machine where that plugin's Debian package is not installed."""
+    pdir = subprocess.run(["pkg-config", "--variable=pluginsdir", "gstreamer-1.0"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    d = os.path.join(tmp, "plugins-without-" + plugin)
+    os.mkdir(d)
+    hidden = 0
+    for name in os.listdir(pdir):
+        if name == plugin:
+            hidden += 1
+        elif name.endswith(".so"):
+            os.symlink(os.path.join(pdir, name), os.path.join(d, name))
+    if hidden != 1:
+        raise AssertionError(f"{plugin} is not in {pdir}: nothing to hide")
+    env = dict(os.environ, GST_PLUGIN_SYSTEM_PATH_1_0=d,
+               GST_REGISTRY_1_0=os.path.join(tmp, "registry-without-" + plugin + ".bin"))
+    env.pop("GST_PLUGIN_PATH", None)
+    env.pop("GST_PLUGIN_PATH_1_0", None)
+    return env
+
+
 class Camsim:
     """One custody-camsim process on free ports, with a control socket and a PID file."""
 
@@ -326,6 +356,64 @@ class Instances(cutest.TempDirTest):
             self.assertTrue(cs.ctl("black cam1 on")[0].startswith("error: "))
             self.assertEqual(cs.ctl("quit"), ["ok"])
             self.assertEqual(cs.proc.wait(10), 0, cs.stderr())
+
+    def test_elements_in_table(self):
+        """Every element a streaming camera runs (gst-rtsp-server's included,
+        over TCP and over UDP) is in the table that the start check, the
+        missing-package message and the dependency check rely on."""
+        table = element_table()
+        for name in ("clockoverlay", "x264enc", "videotestsrc", "rtpbin"):
+            self.assertIn(name, table)
+        self.assertEqual(table["clockoverlay"], "gstreamer1.0-x")
+        with self.camsim("elements", "--size", "320x240") as cs:
+            self.assertEqual(cs.ctl("elements"), ["error: no camera is streaming"])
+            seen = set()
+            with player(cs.url(1), os.path.join(self.tmp, "tcp.log")):
+                self.assertTrue(wait_for(lambda: cs.frames(1) > 10, 15))
+                seen |= set(cs.ctl("elements")[0].split())
+            udp = subprocess.Popen(["ffmpeg", "-nostdin", "-loglevel", "error", "-rtsp_transport",
+                                    "udp", "-i", cs.url(1), "-f", "null", "-"],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+            try:
+                base = cs.frames(1)
+                self.assertTrue(wait_for(lambda: cs.frames(1) > base + 10, 15))
+                udp_seen = set(cs.ctl("elements")[0].split())
+            finally:
+                stop(udp)
+            self.assertIn("udpsrc", udp_seen)
+            seen |= udp_seen
+        for name in ("clockoverlay", "x264enc", "rtph264pay", "rtpbin", "valve"):
+            self.assertIn(name, seen)
+        self.assertEqual(sorted(seen - set(table)), [],
+                         "elements a camera runs that camsim's table does not name")
+
+    def test_missing_plugin_is_named(self):
+        """Without the Pango plugin (gstreamer1.0-x), camsim stops at start
+        naming the element and the package; a --file replay, which needs no
+        clock overlay, still starts."""
+        env = without_plugin(self.tmp, "libgstpango.so")
+        p = subprocess.run([CAMSIM, "--port", "0"], capture_output=True, text=True, timeout=60,
+                           env=env)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertEqual(p.stdout, "")
+        self.assertIn("'clockoverlay' is missing", p.stderr)
+        self.assertIn("gstreamer1.0-x", p.stderr)
+        clip = os.path.join(MEDIA, "h264.mp4")
+        proc = subprocess.Popen([CAMSIM, "--port", "0", "--file", clip], env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()
+            m = READY.match(line.rstrip("\n"))
+            self.assertIsNotNone(m, f"camsim --file without Pango: {line!r}")
+            rc, info, err = probe(f"rtsp://127.0.0.1:{m.group(1)}/cam1")
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(info.get("codec_name"), "h264")
+        finally:
+            stop(proc)
+            proc.stdout.close()
+            proc.stderr.close()
 
     def test_bad_arguments(self):
         text = os.path.join(MEDIA, "text.txt")

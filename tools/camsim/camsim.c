@@ -66,11 +66,62 @@
 #define CAMSIM_MEDIA_KEY "camsim-camera"
 #define CAMSIM_TIME_FORMAT "%Y-%m-%dT%H:%M:%SZ" /* TZ is forced to UTC */
 
-/* Exit statuses: 0 clean stop, 1 failure while running, 2 bad command line. */
-enum { EXIT_RUN = 1, EXIT_USAGE = 2 };
+/* Exit statuses: 0 clean stop, 1 failure while running, 2 bad command line,
+ * 3 a GStreamer element this configuration needs is not installed. */
+enum { EXIT_RUN = 1, EXIT_USAGE = 2, EXIT_MISSING = 3 };
 
 enum codec { CODEC_H264, CODEC_H265 };
 enum container { CONTAINER_MP4, CONTAINER_MATROSKA };
+
+/* What a configuration is made of; an element is needed when every condition
+ * of its entry holds (0: always). */
+enum {
+	USE_PATTERN = 1 << 0,          /* the encoded test pattern */
+	USE_FILE = 1 << 1,             /* a replayed --file */
+	USE_H264 = 1 << 2,
+	USE_H265 = 1 << 3,
+	USE_MP4 = 1 << 4,
+	USE_MATROSKA = 1 << 5,
+};
+
+/* Every GStreamer element camsim may run, ours (the launch lines below) and
+ * gst-rtsp-server's (the RTP session, the UDP and TCP outputs), with the
+ * Debian 12 package whose plugin provides it. The start check names the
+ * package when an element is missing; the test run checks that each package
+ * is the one that owns the plugin file and that scripts/bootstrap installs it
+ * (tests/integration/test_deps.py), and that a running camera uses no element
+ * outside this table (the "elements" control command, test_camsim.py). */
+static const struct element_need {
+	const char *name;
+	const char *package;
+	unsigned when;                 /* USE_* bits that must all hold */
+} element_needs[] = {
+	{ "videotestsrc", "gstreamer1.0-plugins-base", USE_PATTERN },
+	{ "capsfilter", "libgstreamer1.0-0", 0 },
+	{ "clockoverlay", "gstreamer1.0-x", USE_PATTERN },
+	{ "x264enc", "gstreamer1.0-plugins-ugly", USE_PATTERN | USE_H264 },
+	{ "x265enc", "gstreamer1.0-plugins-bad", USE_PATTERN | USE_H265 },
+	{ "appsrc", "gstreamer1.0-plugins-base", 0 },
+	{ "appsink", "gstreamer1.0-plugins-base", 0 },
+	{ "filesrc", "libgstreamer1.0-0", USE_FILE },
+	{ "qtdemux", "gstreamer1.0-plugins-good", USE_FILE | USE_MP4 },
+	{ "matroskademux", "gstreamer1.0-plugins-good", USE_FILE | USE_MATROSKA },
+	{ "h264parse", "gstreamer1.0-plugins-bad", USE_FILE | USE_H264 },
+	{ "h265parse", "gstreamer1.0-plugins-bad", USE_FILE | USE_H265 },
+	{ "valve", "libgstreamer1.0-0", 0 },
+	{ "rtph264pay", "gstreamer1.0-plugins-good", USE_H264 },
+	{ "rtph265pay", "gstreamer1.0-plugins-good", USE_H265 },
+	{ "rtpbin", "gstreamer1.0-plugins-good", 0 },
+	{ "rtpsession", "gstreamer1.0-plugins-good", 0 },
+	{ "rtpssrcdemux", "gstreamer1.0-plugins-good", 0 },
+	{ "rtpstorage", "gstreamer1.0-plugins-good", 0 },
+	{ "udpsrc", "gstreamer1.0-plugins-good", 0 },
+	{ "multiudpsink", "gstreamer1.0-plugins-good", 0 },
+	{ "tee", "libgstreamer1.0-0", 0 },
+	{ "funnel", "libgstreamer1.0-0", 0 },
+	{ "bin", "libgstreamer1.0-0", 0 },
+	{ "pipeline", "libgstreamer1.0-0", 0 },
+};
 
 struct options {
 	unsigned port;                 /* 0: any free port */
@@ -168,6 +219,55 @@ struct control_conn {
 
 /* ---- the factory: one shared media per camera, whatever the URL ---- */
 
+/* The Debian package of an element of element_needs, for messages. */
+static const char *element_package(const char *name)
+{
+	for (size_t i = 0; i < G_N_ELEMENTS(element_needs); i++)
+		if (strcmp(element_needs[i].name, name) == 0)
+			return element_needs[i].package;
+	return "not in camsim's element table";
+}
+
+/* A camera's media: logs why its pipeline fails (an element that cannot
+ * start, an encoder error) before gst-rtsp-server turns it into a 503 or a
+ * closed stream. */
+#define CAMSIM_TYPE_MEDIA (camsim_media_get_type())
+G_DECLARE_FINAL_TYPE(CamsimMedia, camsim_media, CAMSIM, MEDIA, GstRTSPMedia)
+
+struct _CamsimMedia {
+	GstRTSPMedia parent;
+};
+
+G_DEFINE_TYPE(CamsimMedia, camsim_media, GST_TYPE_RTSP_MEDIA)
+
+static gboolean media_handle_message(GstRTSPMedia *media, GstMessage *msg)
+{
+	if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+		const struct camera *cam = g_object_get_data(G_OBJECT(media), CAMSIM_MEDIA_KEY);
+		GError *err = NULL;
+		gchar *debug = NULL;
+
+		gst_message_parse_error(msg, &err, &debug);
+		fprintf(stderr, "camsim: %s: the stream failed in %s: %s%s%s%s\n",
+		        cam != NULL ? cam->name : "a camera",
+		        GST_MESSAGE_SRC_NAME(msg) != NULL ? GST_MESSAGE_SRC_NAME(msg) : "?",
+		        err != NULL ? err->message : "unknown error", debug != NULL ? " (" : "",
+		        debug != NULL ? debug : "", debug != NULL ? ")" : "");
+		g_clear_error(&err);
+		g_free(debug);
+	}
+	return GST_RTSP_MEDIA_CLASS(camsim_media_parent_class)->handle_message(media, msg);
+}
+
+static void camsim_media_class_init(CamsimMediaClass *klass)
+{
+	GST_RTSP_MEDIA_CLASS(klass)->handle_message = media_handle_message;
+}
+
+static void camsim_media_init(CamsimMedia *self)
+{
+}
+
 /* GstRTSPMediaFactory shares a media between clients whose URL gives the same
  * key; the default key has the host and port in it, so clients of the RTSP
  * and the RTSPS server (or of "localhost" and "127.0.0.1") would each get
@@ -188,9 +288,39 @@ static gchar *factory_gen_key(GstRTSPMediaFactory *factory, const GstRTSPUrl *ur
 	return g_strdup(CAMSIM_FACTORY(factory)->cam->path);
 }
 
+/* Builds the camera's pipeline from its launch line. Unlike the default, a
+ * missing element is fatal here and the reason is logged: without this, the
+ * client only sees "503 Service Unavailable" and the log says nothing. */
+static GstElement *factory_create_element(GstRTSPMediaFactory *factory, const GstRTSPUrl *url)
+{
+	const struct camera *cam = CAMSIM_FACTORY(factory)->cam;
+	gchar *launch = gst_rtsp_media_factory_get_launch(factory);
+	GstParseContext *ctx = gst_parse_context_new();
+	GError *err = NULL;
+	GstElement *e = gst_parse_launch_full(launch, ctx, GST_PARSE_FLAG_FATAL_ERRORS |
+	                                      GST_PARSE_FLAG_PLACE_IN_BIN, &err);
+
+	if (e == NULL || err != NULL) {
+		gchar **missing = gst_parse_context_get_missing_elements(ctx);
+
+		fprintf(stderr, "camsim: %s: cannot serve a client: the pipeline does not build: %s\n",
+		        cam->name, err != NULL ? err->message : "unknown error");
+		for (size_t i = 0; missing != NULL && missing[i] != NULL; i++)
+			fprintf(stderr, "camsim: %s: the GStreamer element '%s' is missing (%s)\n",
+			        cam->name, missing[i], element_package(missing[i]));
+		g_strfreev(missing);
+		g_clear_object(&e);
+	}
+	g_clear_error(&err);
+	gst_parse_context_free(ctx);
+	g_free(launch);
+	return e;
+}
+
 static void camsim_factory_class_init(CamsimFactoryClass *klass)
 {
 	GST_RTSP_MEDIA_FACTORY_CLASS(klass)->gen_key = factory_gen_key;
+	GST_RTSP_MEDIA_FACTORY_CLASS(klass)->create_element = factory_create_element;
 }
 
 static void camsim_factory_init(CamsimFactory *self)
@@ -205,6 +335,7 @@ static void usage(FILE *out)
 	      "         [--cameras N] [--codec h264|h265] [--fps F] [--size WxH]\n"
 	      "         [--bitrate KBPS] [--gop FRAMES] [--file MEDIA]\n"
 	      "         [--user U --password-file F] [--control SOCKET] [--pid-file F]\n"
+	      "       custody-camsim --list-elements\n"
 	      "Serves simulated cameras at rtsp://127.0.0.1:P/cam1..camN; see\n"
 	      "tools/camsim/README.md.\n", out);
 }
@@ -386,14 +517,15 @@ out:
 }
 
 /* Parses and checks the whole command line into ret. Returns 0, 1 when --help
- * was asked, or -EINVAL after printing what is wrong. */
+ * or --list-elements was asked (and answered), or -EINVAL after printing what
+ * is wrong. */
 static int parse_args(int argc, char **argv, struct options *ret)
 {
 	gchar *port = NULL, *tls_port = NULL, *cameras = NULL, *codec = NULL, *fps = NULL;
 	gchar *size = NULL, *bitrate = NULL, *gop = NULL, *password_file = NULL;
 	gchar *cert = NULL, *key = NULL, *file = NULL, *user = NULL, *control = NULL;
 	gchar *pid_file = NULL;
-	gboolean help = FALSE;
+	gboolean help = FALSE, list_elements = FALSE;
 	GOptionEntry entries[] = {
 		{ "port", 0, 0, G_OPTION_ARG_STRING, &port, NULL, NULL },
 		{ "tls-port", 0, 0, G_OPTION_ARG_STRING, &tls_port, NULL, NULL },
@@ -411,6 +543,7 @@ static int parse_args(int argc, char **argv, struct options *ret)
 		{ "control", 0, 0, G_OPTION_ARG_FILENAME, &control, NULL, NULL },
 		{ "pid-file", 0, 0, G_OPTION_ARG_FILENAME, &pid_file, NULL, NULL },
 		{ "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL },
+		{ "list-elements", 0, 0, G_OPTION_ARG_NONE, &list_elements, NULL, NULL },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
 	};
 	GOptionContext *ctx = g_option_context_new(NULL);
@@ -428,6 +561,12 @@ static int parse_args(int argc, char **argv, struct options *ret)
 	}
 	if (help) {
 		usage(stdout);
+		r = 1;
+		goto out;
+	}
+	if (list_elements) {
+		for (size_t i = 0; i < G_N_ELEMENTS(element_needs); i++)
+			printf("%s %s\n", element_needs[i].name, element_needs[i].package);
 		r = 1;
 		goto out;
 	}
@@ -937,7 +1076,73 @@ static gchar *launch_line(const struct options *opt)
 	return g_string_free(s, FALSE);
 }
 
+/* ---- the start check ---- */
+
+static unsigned config_uses(const struct options *opt)
+{
+	unsigned uses = opt->codec == CODEC_H264 ? USE_H264 : USE_H265;
+
+	if (opt->file == NULL)
+		return uses | USE_PATTERN;
+	return uses | USE_FILE | (opt->container == CONTAINER_MP4 ? USE_MP4 : USE_MATROSKA);
+}
+
+/* Makes (and drops) every element this configuration may run, then builds its
+ * launch line once, so that a missing plugin stops camsim at start, naming the
+ * element and the Debian package, instead of failing each client with a 503.
+ * Returns 0, or -ENOENT after printing what is missing. */
+static int check_elements(const struct options *opt)
+{
+	unsigned uses = config_uses(opt);
+	GstParseContext *ctx;
+	GstElement *bin;
+	GError *err = NULL;
+	gchar *launch;
+	int r = 0;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(element_needs); i++) {
+		const struct element_need *e = &element_needs[i];
+		GstElement *made;
+
+		if ((e->when & uses) != e->when)
+			continue;
+		made = gst_element_factory_make(e->name, NULL);
+		if (made != NULL) {
+			gst_object_unref(gst_object_ref_sink(made));
+			continue;
+		}
+		fprintf(stderr, "camsim: the GStreamer element '%s' is missing: install the Debian "
+		        "package %s (scripts/bootstrap does)\n", e->name, e->package);
+		r = -ENOENT;
+	}
+	if (r < 0)
+		return r;
+	/* Everything in the table is there: the launch line may still use an
+	 * element the table forgot. */
+	launch = launch_line(opt);
+	ctx = gst_parse_context_new();
+	bin = gst_parse_launch_full(launch, ctx, GST_PARSE_FLAG_FATAL_ERRORS, &err);
+	if (bin == NULL || err != NULL) {
+		gchar **missing = gst_parse_context_get_missing_elements(ctx);
+
+		fprintf(stderr, "camsim: the camera pipeline does not build: %s\n",
+		        err != NULL ? err->message : "unknown error");
+		for (size_t i = 0; missing != NULL && missing[i] != NULL; i++)
+			fprintf(stderr, "camsim: the GStreamer element '%s' is missing (%s)\n", missing[i],
+			        element_package(missing[i]));
+		g_strfreev(missing);
+		r = -ENOENT;
+	}
+	if (bin != NULL)
+		gst_object_unref(gst_object_ref_sink(bin));
+	g_clear_error(&err);
+	gst_parse_context_free(ctx);
+	g_free(launch);
+	return r;
+}
+
 /* ---- servers ---- */
+
 
 /* Digest only (no Basic: the password never crosses the wire in clear). With
  * a user, requests without valid credentials get 401; without one, a default
@@ -1036,6 +1241,7 @@ static int setup_cameras(struct app *app)
 
 		cf->cam = cam;
 		gst_rtsp_media_factory_set_launch(f, launch);
+		gst_rtsp_media_factory_set_media_gtype(f, CAMSIM_TYPE_MEDIA);
 		gst_rtsp_media_factory_set_shared(f, TRUE);
 		gst_rtsp_media_factory_set_address_pool(f, udp);
 		gst_rtsp_media_factory_add_role(f, CAMSIM_ROLE,
@@ -1199,6 +1405,76 @@ static gchar *set_refuse(struct app *app, bool on)
 	return g_strdup("ok");
 }
 
+/* ---- what runs ---- */
+
+static void add_factory_name(const GValue *item, gpointer data)
+{
+	GstElement *e = g_value_get_object(item);
+	GstElementFactory *f = gst_element_get_factory(e);
+
+	if (f != NULL)
+		g_hash_table_add(data, g_strdup(gst_plugin_feature_get_name(f)));
+}
+
+static int compare_names(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The "elements" answer: the factory names of every element in the running
+ * pipelines of all cameras (gst-rtsp-server's own included), sorted, one
+ * space between them. */
+static gchar *running_elements(struct app *app)
+{
+	GHashTable *names = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	gpointer *sorted;
+	guint len;
+	GString *out;
+
+	for (unsigned c = 0; c < app->opt.cameras; c++) {
+		struct camera *cam = &app->cams[c];
+
+		g_mutex_lock(&cam->lock);
+		for (guint i = 0; i < cam->pipes->len; i++) {
+			struct pipe *p = g_ptr_array_index(cam->pipes, i);
+			GstObject *top = gst_object_ref(GST_OBJECT(p->valve)), *up;
+			GstIterator *it;
+
+			while ((up = gst_object_get_parent(top)) != NULL) {
+				gst_object_unref(top);
+				top = up;
+			}
+			if (GST_IS_BIN(top)) {
+				GValue self = G_VALUE_INIT;
+
+				g_value_init(&self, GST_TYPE_ELEMENT);
+				g_value_set_object(&self, top);
+				add_factory_name(&self, names);
+				g_value_unset(&self);
+				it = gst_bin_iterate_recurse(GST_BIN(top));
+				while (gst_iterator_foreach(it, add_factory_name, names) ==
+				       GST_ITERATOR_RESYNC)
+					gst_iterator_resync(it);
+				gst_iterator_free(it);
+			}
+			gst_object_unref(top);
+		}
+		g_mutex_unlock(&cam->lock);
+	}
+	if (g_hash_table_size(names) == 0) {
+		g_hash_table_unref(names);
+		return g_strdup("error: no camera is streaming");
+	}
+	sorted = g_hash_table_get_keys_as_array(names, &len);
+	qsort(sorted, len, sizeof(*sorted), compare_names);
+	out = g_string_new(NULL);
+	for (guint i = 0; i < len; i++)
+		g_string_append_printf(out, "%s%s", i ? " " : "", (const char *)sorted[i]);
+	g_free(sorted);
+	g_hash_table_unref(names);
+	return g_string_free(out, FALSE);
+}
+
 /* ---- control socket ---- */
 
 static struct camera *find_camera(struct app *app, const char *arg)
@@ -1248,7 +1524,9 @@ static gchar *run_command(struct app *app, char *line)
 	if (n >= 2)
 		cam = find_camera(app, w[1]);
 
-	if (g_ascii_strcasecmp(w[0], "quit") == 0 && n == 1) {
+	if (g_ascii_strcasecmp(w[0], "elements") == 0 && n == 1) {
+		answer = running_elements(app);
+	} else if (g_ascii_strcasecmp(w[0], "quit") == 0 && n == 1) {
 		g_main_loop_quit(app->loop);
 		answer = g_strdup("ok");
 	} else if (g_ascii_strcasecmp(w[0], "refuse") == 0 && n == 2 && (on = parse_onoff(w[1])) >= 0) {
@@ -1285,7 +1563,7 @@ static gchar *run_command(struct app *app, char *line)
 		}
 	} else {
 		answer = g_strdup_printf("error: unknown command '%.16s' (stall, resume, disconnect, "
-		                         "refuse, black, frames, quit)", w[0]);
+		                         "refuse, black, frames, elements, quit)", w[0]);
 	}
 out:
 	g_strfreev(words);
@@ -1527,6 +1805,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	gst_init(NULL, NULL);
+	if (check_elements(&app.opt) < 0) {
+		status = EXIT_MISSING;
+		goto out;
+	}
 
 	if (app.opt.file != NULL && clip_load(&app.opt, &app.clip) < 0) {
 		status = EXIT_USAGE;
