@@ -20,6 +20,7 @@
 
 #include "daemon.h"
 #include "http.h"
+#include "query.h"
 #include "util/err.h"
 #include "util/parse.h"
 
@@ -184,24 +185,7 @@ cd_req_wipe_body(struct cd_req *r)
 int
 cd_req_param(const struct cd_req *r, const char *name, char *buf, size_t len)
 {
-	size_t nlen = strlen(name);
-	const char *p = r->query;
-	while (*p != '\0') {
-		const char *end = strchr(p, '&');
-		size_t plen = end ? (size_t)(end - p) : strlen(p);
-		if (plen > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
-			size_t vlen = plen - nlen - 1;
-			if (vlen + 1 > len)
-				return -1;
-			memcpy(buf, p + nlen + 1, vlen);
-			buf[vlen] = '\0';
-			return 1;
-		}
-		p += plen;
-		if (*p == '&')
-			p++;
-	}
-	return 0;
+	return cd_query_param(r->query, name, buf, len);
 }
 
 /* ---- answering (workers) ---- */

@@ -149,6 +149,18 @@ int cu_b64_decode(const char *in, size_t len, int alphabet, uint8_t *out, size_t
 int cu_auth_token_for(cu_auth *a, const struct cu_user_row *u, int64_t lifetime_us, char *buf,
                       size_t len, struct cu_token_claims *ret);
 
+/* The query of a signed media URL, "exp=S&sub=ID&iss=HEX64&sig=B64URL" in
+ * that order and nothing else (cu_auth_sign_url writes it): parsed and
+ * checked for form only, no signature or clock. Written only on success;
+ * CU_ERR_FORMAT naming what is wrong otherwise. */
+struct cu_url_query {
+	uint64_t exp_s;                      /* expiry, s since the epoch */
+	uint64_t sub;                        /* user id, > 0 */
+	uint8_t iss[CU_SHA256_LEN];          /* issuer certificate fingerprint */
+	uint8_t sig[CU_ED25519_SIG_LEN];
+};
+int cu_auth_url_query_parse(const char *query, struct cu_url_query *ret);
+
 /* The form of a token, no signature or database check (token.c; fuzzed).
  * Writes the claims, the signature and the length of the payload part. */
 int cu_auth_token_parse(const char *token, size_t len, struct cu_token_claims *c,

@@ -585,17 +585,12 @@ take(const char **s, const char *key, char stop, char *out, size_t max)
 }
 
 int
-cu_auth_check_url(cu_auth *a, const char *method, const char *path, const char *query,
-                  struct cu_url_claims *ret)
+cu_auth_url_query_parse(const char *query, struct cu_url_query *ret)
 {
 	char exp_s[21], sub_s[21], iss_s[2 * CU_SHA256_LEN + 1], sig_s[SIG_B64_LEN + 1];
-	uint8_t iss[CU_SHA256_LEN], sig[CU_ED25519_SIG_LEN], pub[CU_ED25519_KEY_LEN], *msg = NULL;
-	uint64_t exp, sub;
-	size_t slen, mlen;
-	struct cu_user_row u = {0};
+	struct cu_url_query q;
+	size_t slen;
 	int r;
-	if ((r = url_args(method, path)) < 0)
-		return r;
 	if (query == NULL || strnlen(query, CU_URL_QUERY_MAX) >= CU_URL_QUERY_MAX)
 		return cu_fail(CU_ERR_FORMAT, "signed URL: no query or one over %d bytes",
 		               CU_URL_QUERY_MAX);
@@ -604,12 +599,30 @@ cu_auth_check_url(cu_auth *a, const char *method, const char *path, const char *
 	    (r = take(&s, "iss", '&', iss_s, 2 * CU_SHA256_LEN)) < 0 ||
 	    (r = take(&s, "sig", '\0', sig_s, SIG_B64_LEN)) < 0)
 		return r;
-	if (cu_parse_u64(exp_s, (uint64_t)TIME_S_MAX, "exp", &exp) < 0 ||
-	    cu_parse_u64(sub_s, INT64_MAX, "sub", &sub) < 0 || sub == 0 ||
-	    !lower_hex(iss_s, 2 * CU_SHA256_LEN) || cu_unhex(iss_s, iss, CU_SHA256_LEN) < 0 ||
+	if (cu_parse_u64(exp_s, (uint64_t)TIME_S_MAX, "exp", &q.exp_s) < 0 ||
+	    cu_parse_u64(sub_s, INT64_MAX, "sub", &q.sub) < 0 || q.sub == 0 ||
+	    !lower_hex(iss_s, 2 * CU_SHA256_LEN) || cu_unhex(iss_s, q.iss, CU_SHA256_LEN) < 0 ||
 	    strlen(sig_s) != SIG_B64_LEN ||
-	    cu_b64_decode(sig_s, SIG_B64_LEN, CU_B64_URL, sig, sizeof(sig), &slen) < 0)
+	    cu_b64_decode(sig_s, SIG_B64_LEN, CU_B64_URL, q.sig, sizeof(q.sig), &slen) < 0 ||
+	    slen != sizeof(q.sig))
 		return cu_fail(CU_ERR_FORMAT, "signed URL: malformed exp, sub, iss or sig");
+	*ret = q;
+	return 0;
+}
+
+int
+cu_auth_check_url(cu_auth *a, const char *method, const char *path, const char *query,
+                  struct cu_url_claims *ret)
+{
+	struct cu_url_query q;
+	uint8_t pub[CU_ED25519_KEY_LEN], *msg = NULL;
+	size_t mlen;
+	struct cu_user_row u = {0};
+	int r;
+	if ((r = url_args(method, path)) < 0 || (r = cu_auth_url_query_parse(query, &q)) < 0)
+		return r;
+	uint64_t exp = q.exp_s, sub = q.sub;
+	const uint8_t *iss = q.iss, *sig = q.sig;
 	int64_t now = cu_auth_now(a), exp_us = (int64_t)exp * 1000000;
 	if (now > exp_us + CU_URL_SKEW_US)
 		return cu_fail(CU_ERR_AUTH, "signed URL expired");

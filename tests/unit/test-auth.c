@@ -1095,6 +1095,13 @@ test_signed_url(void **state)
 	assert_int_equal(cu_auth_check_url(f->a, "GET", path, q, &c), 0);
 	assert_string_equal(c.user, "alice");
 	assert_int_equal(c.expires_us, (fake_now + 60 * 1000000) / 1000000 * 1000000);
+	/* the form alone, as the fuzz target sees it */
+	struct cu_url_query uq;
+	assert_int_equal(cu_auth_url_query_parse(q, &uq), 0);
+	assert_int_equal((int64_t)uq.exp_s * 1000000, c.expires_us);
+	assert_int_equal((int64_t)uq.sub, c.user_id);
+	assert_memory_equal(uq.iss, f->s->signer.fingerprint, CU_SHA256_LEN);
+	assert_int_equal(cu_auth_url_query_parse("exp=1&sub=0&iss=00&sig=x", &uq), CU_ERR_FORMAT);
 	/* bound to the exact path and method */
 	assert_int_equal(cu_auth_check_url(f->a, "GET", "/api/v1/cameras/cam2/media/"
 	                                   "2026-01-01T00:00:00Z.mp4", q, &c), CU_ERR_AUTH);
