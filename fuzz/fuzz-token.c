@@ -12,12 +12,7 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* an exact-size copy, so that ASan sees any read past the end */
-	char *tok = malloc(size + 1);
-	if (tok == NULL)
-		return 0;
-	memcpy(tok, data, size);
-	tok[size] = '\0';
+	char *tok = cu_fuzz_cstr(data, size);
 	struct cu_token_claims c;
 	uint8_t sig[CU_ED25519_SIG_LEN];
 	size_t p64;

@@ -16,11 +16,7 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *q = malloc(size + 1);
-	if (q == NULL)
-		return 0;
-	memcpy(q, data, size);
-	q[size] = '\0';
+	char *q = cu_fuzz_cstr(data, size);
 	struct cu_url_query u;
 	if (cu_auth_url_query_parse(q, &u) == 0) {
 		char iss[2 * CU_SHA256_LEN + 1], want[2 * CU_SHA256_LEN + 8];

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 /* The largest input the replay accepts; libFuzzer's -max_len should stay below. */
@@ -64,6 +65,20 @@ cu_fuzz_tmp_write(const uint8_t *data, size_t size)
 		done += (size_t)n;
 	}
 	return cu_fuzz_tmp_path;
+}
+
+/* An exact-size, NUL-terminated copy of the input (to free), so that ASan
+ * sees any read past its end; aborts when memory runs out. */
+static inline char *
+cu_fuzz_cstr(const uint8_t *data, size_t size)
+{
+	char *s = malloc(size + 1);
+	if (s == NULL)
+		abort();
+	if (size > 0)
+		memcpy(s, data, size);
+	s[size] = '\0';
+	return s;
 }
 
 #endif
