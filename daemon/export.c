@@ -23,7 +23,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "api_int.h"
+#include "call.h"
 #include "custody/crypto.h"
 #include "custody/mux.h"
 #include "custody/package.h"
@@ -190,7 +190,7 @@ find(struct cd_exports *x, const char *id, const char *user, bool admin)
 static bool
 is_admin(struct call *c)
 {
-	bool yes = cu_auth_check(cd_call_api(c)->auth, cd_call_user(c), CU_FN_ADMIN, NULL) == 0;
+	bool yes = cu_auth_check(c->a->auth, c->user, CU_FN_ADMIN, NULL) == 0;
 	cu_error_clear();
 	return yes;
 }
@@ -255,11 +255,11 @@ cameras_json(const struct job *j)
 			json_t *at = json_array();
 			for (size_t k = 0; k < j->nstills; k++)
 				if (j->stills[k].cam == i)
-					json_array_append_new(at, cd_call_jtime(j->stills[k].at_us));
+					json_array_append_new(at, cd_json_time(j->stills[k].at_us));
 			json_object_set_new(o, "at", at);
 		} else {
-			json_object_set_new(o, "from", cd_call_jtime(rg->from_us));
-			json_object_set_new(o, "to", cd_call_jtime(rg->to_us));
+			json_object_set_new(o, "from", cd_json_time(rg->from_us));
+			json_object_set_new(o, "to", cd_json_time(rg->to_us));
 		}
 		json_array_append_new(arr, o);
 	}
@@ -279,8 +279,8 @@ job_json(const struct job *j)
 	                      j->id, "user", j->user, "status", status_names[j->status], "format",
 	                      cu_auth_export_format_name(j->format), "profile", j->profile,
 	                      "progress", progress, "bytes", (json_int_t)j->bytes, "created",
-	                      cd_call_jtime(j->created_us), "expires",
-	                      cd_call_jtime(j->expires_us), "cameras", cameras_json(j), "case",
+	                      cd_json_time(j->created_us), "expires",
+	                      cd_json_time(j->expires_us), "cameras", cameras_json(j), "case",
 	                      j->case_ref);
 	if (o == NULL)
 		return NULL;
@@ -299,7 +299,7 @@ job_json(const struct job *j)
 	if (j->status == FAILED && j->fail_time_us >= 0)
 		json_object_set_new(o, "tampered",
 		                    json_pack("{s:s, s:o, s:s}", "camera", j->fail_camera,
-		                              "failed_segment_start", cd_call_jtime(j->fail_time_us),
+		                              "failed_segment_start", cd_json_time(j->fail_time_us),
 		                              "reason", j->fail_reason));
 	return o;
 }
@@ -942,7 +942,7 @@ bool_field(struct call *c, json_t *o, const char *name)
 	if (v == NULL || json_is_null(v))
 		return -1;
 	if (!json_is_boolean(v)) {
-		cd_reply_error(cd_call_req(c), 400, "invalid", "\"%s\" must be true or false", name);
+		cd_reply_error(c->r, 400, "invalid", "\"%s\" must be true or false", name);
 		return -2;
 	}
 	return json_is_true(v) ? 1 : 0;
@@ -961,7 +961,7 @@ by_time(const void *a, const void *b)
 static int
 parse_cameras(struct call *c, json_t *arr, struct job *j)
 {
-	struct cd_req *r = cd_call_req(c);
+	struct cd_req *r = c->r;
 	bool stills = j->format == CU_EXPORT_STILLS;
 	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
 	    json_array_size(arr) > CU_PKG_CAMERAS_MAX) {
@@ -1103,10 +1103,10 @@ struct ask {
 static int
 apply_profile(struct call *c, const struct ask *q, struct job *j)
 {
-	struct cd_req *r = cd_call_req(c);
+	struct cd_req *r = c->r;
 	struct cu_export_profile *ps = NULL;
 	size_t n = 0;
-	int rc = cu_auth_profiles_for_user(cd_call_api(c)->auth, cd_call_user(c), &ps, &n);
+	int rc = cu_auth_profiles_for_user(c->a->auth, c->user, &ps, &n);
 	if (rc < 0) {
 		cd_call_reply_cu(c, rc, "reading your export profiles");
 		return -1;
@@ -1233,7 +1233,7 @@ out:
 static int
 audit_export(struct call *c, struct job *j)
 {
-	cu_audit *au = cd_call_api(c)->audit;
+	cu_audit *au = c->a->audit;
 	j->audit_index = -1;
 	if (au == NULL)
 		return 0;
@@ -1249,8 +1249,8 @@ audit_export(struct call *c, struct job *j)
 	json_decref(d);
 	if (text == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
-	struct cd_req *r = cd_call_req(c);
-	struct cu_audit_entry e = {.type = "export", .actor = cd_call_user(c),
+	struct cd_req *r = c->r;
+	struct cu_audit_entry e = {.type = "export", .actor = c->user,
 	                           .source = cd_req_source(r)[0] ? cd_req_source(r) : "-",
 	                           .detail = text};
 	uint64_t index;
@@ -1267,9 +1267,9 @@ audit_export(struct call *c, struct job *j)
 void
 cd_export_create(struct call *c)
 {
-	struct cd_api *a = cd_call_api(c);
+	struct cd_api *a = c->a;
 	struct cd_exports *x = a->exports;
-	struct cd_req *r = cd_call_req(c);
+	struct cd_req *r = c->r;
 	struct job *j = NULL;
 	const char *pw = NULL;
 	bool reserved = false;
@@ -1332,7 +1332,7 @@ cd_export_create(struct call *c)
 		               x->player_path[0] ? x->player_path : "custody beside custodyd");
 		goto out;
 	}
-	snprintf(j->user, sizeof(j->user), "%s", cd_call_user(c));
+	snprintf(j->user, sizeof(j->user), "%s", c->user);
 	snprintf(j->case_ref, sizeof(j->case_ref), "%s", case_ref);
 	if ((comments != NULL && (j->comments = strdup(comments)) == NULL) ||
 	    (j->format == CU_EXPORT_EVIDENCE && j->encrypt &&
@@ -1443,13 +1443,13 @@ out:
 void
 cd_export_list(struct call *c)
 {
-	struct cd_exports *x = cd_call_api(c)->exports;
+	struct cd_exports *x = c->a->exports;
 	bool admin = is_admin(c);
 	json_t *arr = json_array();
 	if (x != NULL) {
 		pthread_mutex_lock(&x->lock);
 		for (struct job *j = x->jobs; j != NULL; j = j->next)
-			if (!j->deleted && (admin || strcmp(j->user, cd_call_user(c)) == 0))
+			if (!j->deleted && (admin || strcmp(j->user, c->user) == 0))
 				json_array_append_new(arr, job_json(j));
 		pthread_mutex_unlock(&x->lock);
 	}
@@ -1459,18 +1459,18 @@ cd_export_list(struct call *c)
 void
 cd_export_get(struct call *c)
 {
-	struct cd_exports *x = cd_call_api(c)->exports;
+	struct cd_exports *x = c->a->exports;
 	const char *id = cd_call_seg(c, 1);
 	bool admin = is_admin(c);
 	json_t *o = NULL;
 	if (x != NULL) {
 		pthread_mutex_lock(&x->lock);
-		struct job *j = find(x, id, cd_call_user(c), admin);
+		struct job *j = find(x, id, c->user, admin);
 		o = j ? job_json(j) : NULL;
 		pthread_mutex_unlock(&x->lock);
 	}
 	if (o == NULL) {
-		cd_reply_error(cd_call_req(c), 404, "not_found", "no export \"%.40s\"", id);
+		cd_reply_error(c->r, 404, "not_found", "no export \"%.40s\"", id);
 		return;
 	}
 	cd_call_reply_json(c, 200, o);
@@ -1479,14 +1479,14 @@ cd_export_get(struct call *c)
 void
 cd_export_delete(struct call *c)
 {
-	struct cd_exports *x = cd_call_api(c)->exports;
+	struct cd_exports *x = c->a->exports;
 	const char *id = cd_call_seg(c, 1);
 	bool admin = is_admin(c), running = false, found = false;
 	struct job *j = NULL;
 	char path[PATH_MAX] = "", owner[CU_USER_NAME_MAX + 1] = "";
 	if (x != NULL) {
 		pthread_mutex_lock(&x->lock);
-		if ((j = find(x, id, cd_call_user(c), admin)) != NULL) {
+		if ((j = find(x, id, c->user, admin)) != NULL) {
 			found = true;
 			snprintf(owner, sizeof(owner), "%s", j->user);
 			if (j->status == RUNNING) {
@@ -1502,7 +1502,7 @@ cd_export_delete(struct call *c)
 		pthread_mutex_unlock(&x->lock);
 	}
 	if (!found) {
-		cd_reply_error(cd_call_req(c), 404, "not_found", "no export \"%.40s\"", id);
+		cd_reply_error(c->r, 404, "not_found", "no export \"%.40s\"", id);
 		return;
 	}
 	if (j != NULL) {
@@ -1511,15 +1511,15 @@ cd_export_delete(struct call *c)
 	}
 	cd_call_audit(c, "export.delete", json_pack("{s:s, s:s, s:b}", "id", id, "user", owner,
 	                                             "was_running", running));
-	cd_reply(cd_call_req(c), 204, "", NULL, 0);
+	cd_reply(c->r, 204, "", NULL, 0);
 }
 
 void
 cd_export_file(struct call *c)
 {
-	struct cd_api *a = cd_call_api(c);
+	struct cd_api *a = c->a;
 	struct cd_exports *x = a->exports;
-	struct cd_req *r = cd_call_req(c);
+	struct cd_req *r = c->r;
 	const char *id = cd_call_seg(c, 1);
 	bool admin = is_admin(c);
 	int status = -1;
@@ -1534,7 +1534,7 @@ cd_export_file(struct call *c)
 	double progress = 0;
 	if (x != NULL) {
 		pthread_mutex_lock(&x->lock);
-		struct job *j = find(x, id, cd_call_user(c), admin);
+		struct job *j = find(x, id, c->user, admin);
 		if (j != NULL && (ranges = malloc(sizeof(j->ranges))) != NULL) {
 			status = j->status;
 			format = j->format;
@@ -1554,7 +1554,7 @@ cd_export_file(struct call *c)
 	/* rights are read at every request: the owner must still have the
 	 * export function on every camera of it */
 	for (size_t i = 0; i < nranges && !admin; i++) {
-		if (cu_auth_check(a->auth, cd_call_user(c), CU_FN_EXPORT, ranges[i].camera) != 0) {
+		if (cu_auth_check(a->auth, c->user, CU_FN_EXPORT, ranges[i].camera) != 0) {
 			cu_error_clear();
 			cd_reply_error(r, 403, "forbidden", "you no longer have the export function on "
 			               "camera %s", ranges[i].camera);
@@ -1633,7 +1633,7 @@ cd_export_profiles(struct call *c)
 {
 	struct cu_export_profile *ps = NULL;
 	size_t n = 0;
-	int r = cu_auth_profiles_for_user(cd_call_api(c)->auth, cd_call_user(c), &ps, &n);
+	int r = cu_auth_profiles_for_user(c->a->auth, c->user, &ps, &n);
 	if (r < 0) {
 		cd_call_reply_cu(c, r, "reading your export profiles");
 		return;

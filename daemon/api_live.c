@@ -1,0 +1,140 @@
+/* Live view over a WebSocket (docs/api.md): a signed URL opens it, the
+ * fan-out in live.c feeds it, cd_api_tick ends it when the permission goes. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "call.h"
+#include <pthread.h>
+#include "custody/time.h"
+#include "daemon.h"
+#include "util/err.h"
+
+/* ---- live view over a WebSocket ---- */
+
+struct live_session {
+	struct live_session *next;        /* live_sessions */
+	struct cd_ws *ws;
+	struct cd_api *a;
+	struct cd_viewer *viewer;
+	char camera[CU_CAMERA_NAME_MAX + 1];
+	char user[CU_USER_NAME_MAX + 1];
+	char source[64];
+	char session[VIEW_SESSION_HEX + 1];
+	int64_t started_us;
+};
+
+static void
+live_audit(struct live_session *s, const char *type, json_t *detail)
+{
+	if (!s->a->audit_views || s->a->audit == NULL) {
+		json_decref(detail);
+		return;
+	}
+	json_object_set_new(detail, "camera", json_string(s->camera));
+	json_object_set_new(detail, "session", json_string(s->session));
+	char *d = json_dumps(detail, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(detail);
+	struct cu_audit_entry e = {.type = type, .actor = s->user, .source = s->source,
+	                           .detail = d ? d : "{}"};
+	if (cu_audit_append(s->a->audit, &e, NULL) < 0)
+		cd_log(CD_ERR, "audit log: %s: %s", type, cu_error_detail());
+	free(d);
+}
+
+/* Open live views, re-checked by cd_api_tick. */
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct live_session *live_sessions;
+
+void
+cd_api_tick(struct cd_api *a)
+{
+	pthread_mutex_lock(&live_lock);
+	for (struct live_session *s = live_sessions; s != NULL; s = s->next) {
+		unsigned mask = 0;
+		int r = cu_auth_functions(a->auth, s->user, s->camera, &mask);
+		if (r == 0 && (mask & ((1u << CU_FN_LIVE) | (1u << CU_FN_ADMIN))) != 0)
+			continue;
+		if (r < 0 && r != CU_ERR_AUTH && r != CU_ERR_NOTFOUND)
+			continue; /* could not check now: try again at the next tick */
+		cd_log(CD_INFO, "live view of %s by %s ended: the permission was withdrawn",
+		       s->camera, s->user);
+		cd_ws_close(s->ws, "live permission withdrawn");
+	}
+	pthread_mutex_unlock(&live_lock);
+}
+
+void *
+cd_api_ws_open(struct cd_ws *ws, const char *path, const char *query, const char *source,
+               void *ctx)
+{
+	struct cd_api *a = ctx;
+	char cam[CU_CAMERA_NAME_MAX + 1];
+	const char *prefix = "/api/v1/cameras/";
+	size_t pl = strlen(prefix), n = strlen(path);
+	if (strncmp(path, prefix, pl) != 0 || n < pl + 6 || strcmp(path + n - 5, "/live") != 0 ||
+	    n - pl - 5 > CU_CAMERA_NAME_MAX) {
+		cd_log(CD_WARN, "live view refused from %s: not a live path", source);
+		return NULL;
+	}
+	memcpy(cam, path + pl, n - pl - 5);
+	cam[n - pl - 5] = '\0';
+	struct cu_url_claims uc;
+	if (cu_camera_name_check(cam) < 0 || cu_store_camera_exists(a->store, cam) != 1) {
+		cd_log(CD_WARN, "live view refused from %s: no camera \"%s\"", source, cam);
+		return NULL;
+	}
+	if (cu_auth_check_url(a->auth, "GET", path, query, &uc) < 0) {
+		cd_log(CD_WARN, "live view refused from %s: %s", source, cu_error_detail());
+		return NULL;
+	}
+	unsigned mask = 0;
+	if (cu_auth_functions(a->auth, uc.user, cam, &mask) < 0 ||
+	    (mask & ((1u << CU_FN_LIVE) | (1u << CU_FN_ADMIN))) == 0) {
+		cd_log(CD_WARN, "live view of %s refused for %s: no live permission", cam, uc.user);
+		return NULL;
+	}
+	struct live_session *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->a = a;
+	snprintf(s->camera, sizeof(s->camera), "%s", cam);
+	snprintf(s->user, sizeof(s->user), "%s", uc.user);
+	snprintf(s->source, sizeof(s->source), "%s", source[0] ? source : "-");
+	cd_session_of(query, s->session);
+	s->started_us = cu_time_now_us();
+	if (cd_live_subscribe(a->live, cam, ws, &s->viewer) < 0) {
+		cd_log(CD_WARN, "live view of %s refused: %s", cam, cu_error_detail());
+		free(s);
+		return NULL;
+	}
+	s->ws = ws;
+	pthread_mutex_lock(&live_lock);
+	s->next = live_sessions;
+	live_sessions = s;
+	pthread_mutex_unlock(&live_lock);
+	live_audit(s, "view.live.start", json_object());
+	return s;
+}
+
+void
+cd_api_ws_closed(void *session, void *ctx)
+{
+	struct live_session *s = session;
+	struct cd_api *a = ctx;
+	uint64_t bytes = 0, frames = 0;
+	pthread_mutex_lock(&live_lock);
+	for (struct live_session **pp = &live_sessions; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	pthread_mutex_unlock(&live_lock);
+	cd_live_unsubscribe(a->live, s->viewer, &bytes, &frames);
+	live_audit(s, "view.live.end",
+	           json_pack("{s:o, s:I, s:I, s:I}", "started", cd_json_time(s->started_us),
+	                     "seconds", (json_int_t)((cu_time_now_us() - s->started_us) / 1000000),
+	                     "frames", (json_int_t)frames, "bytes", (json_int_t)bytes));
+	free(s);
+}
