@@ -21,6 +21,7 @@
 #include "export.h"
 #include "util/err.h"
 #include "util/parse.h"
+#include "util/text.h"
 
 #define VIEW_SESSION_HEX 16
 
@@ -307,7 +308,9 @@ body_json(struct call *c)
 		return NULL;
 	}
 	json_error_t err;
-	json_t *o = json_loadb((const char *)b, len, JSON_REJECT_DUPLICATES, &err);
+	/* "\u0000" is let through so that text_field can name the member that
+	 * holds it; every reader of a string compares strlen with its length */
+	json_t *o = json_loadb((const char *)b, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (o == NULL || !json_is_object(o)) {
 		cd_reply_error(c->r, 400, "invalid", "the body is not a JSON object%s%s",
 		               o ? "" : ": ", o ? "" : err.text);
@@ -357,6 +360,34 @@ str_field(struct call *c, json_t *o, const char *name, bool required, size_t max
 	return 1;
 }
 
+/* Like str_field, for a member holding text people type (titles,
+ * headlines, descriptions, comments): the one rule for such text
+ * (util/text.h) decides, and a refusal names the member and what is wrong,
+ * e.g. "\"title\": byte 3: a carriage return (U+000D)". A JSON "\u0000"
+ * is counted by the length and refused as a NUL character. */
+static int
+text_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
+           unsigned flags, const char **ret)
+{
+	json_t *v = json_object_get(o, name);
+	if (v == NULL || json_is_null(v)) {
+		if (!required)
+			return 0;
+		cd_reply_error(c->r, 400, "invalid", "\"%s\" is required", name);
+		return -1;
+	}
+	if (!json_is_string(v)) {
+		cd_reply_error(c->r, 400, "invalid", "\"%s\" must be a string", name);
+		return -1;
+	}
+	if (cu_text_check(json_string_value(v), json_string_length(v), max, flags) < 0) {
+		cd_reply_error(c->r, 400, "invalid", "\"%s\": %s", name, cu_error_detail());
+		return -1;
+	}
+	*ret = json_string_value(v);
+	return 1;
+}
+
 /* A time: ISO 8601 text or an integer of microseconds since the epoch. */
 static int
 parse_time(const char *s, int64_t *ret)
@@ -382,6 +413,7 @@ time_field(struct call *c, json_t *o, const char *name, bool required, int64_t *
 		return -1;
 	}
 	if (json_is_string(v) && json_string_length(v) < 64 &&
+	    strlen(json_string_value(v)) == json_string_length(v) &&
 	    parse_time(json_string_value(v), ret) == 0)
 		return 1;
 	if (json_is_integer(v) && json_integer_value(v) > 0) {
@@ -748,8 +780,9 @@ h_bookmark_create(struct call *c)
 	const char *title = "", *desc = "";
 	if (only_fields(c, o, f) < 0 || time_field(c, o, "at", true, &b.at_us) < 0 ||
 	    time_field(c, o, "end", false, &b.end_us) < 0 ||
-	    str_field(c, o, "title", true, CU_BOOKMARK_TITLE_MAX, &title) < 0 ||
-	    str_field(c, o, "description", false, CU_BOOKMARK_DESCRIPTION_MAX, &desc) < 0) {
+	    text_field(c, o, "title", true, CU_BOOKMARK_TITLE_MAX, CU_TEXT_NONEMPTY, &title) < 0 ||
+	    text_field(c, o, "description", false, CU_BOOKMARK_DESCRIPTION_MAX, CU_TEXT_MULTILINE,
+	               &desc) < 0) {
 		json_decref(o);
 		return;
 	}
@@ -881,11 +914,13 @@ lock_from_body(struct call *c, json_t *o, struct cu_lock *l, bool create)
 		return -1;
 	const char *s;
 	int r;
-	if ((r = str_field(c, o, "headline", create, CU_LOCK_HEADLINE_MAX, &s)) < 0)
+	if ((r = text_field(c, o, "headline", create, CU_LOCK_HEADLINE_MAX, CU_TEXT_NONEMPTY,
+	                    &s)) < 0)
 		return -1;
 	if (r == 1)
 		snprintf(l->headline, sizeof(l->headline), "%s", s);
-	if ((r = str_field(c, o, "description", false, CU_LOCK_DESCRIPTION_MAX, &s)) < 0)
+	if ((r = text_field(c, o, "description", false, CU_LOCK_DESCRIPTION_MAX, CU_TEXT_MULTILINE,
+	                    &s)) < 0)
 		return -1;
 	if (r == 1)
 		snprintf(l->description, sizeof(l->description), "%s", s);
@@ -901,7 +936,8 @@ lock_from_body(struct call *c, json_t *o, struct cu_lock *l, bool create)
 		size_t i;
 		json_t *v;
 		json_array_foreach(cams, i, v) {
-			if (!json_is_string(v) || json_string_length(v) > CU_CAMERA_NAME_MAX) {
+			if (!json_is_string(v) || json_string_length(v) > CU_CAMERA_NAME_MAX ||
+			    strlen(json_string_value(v)) != json_string_length(v)) {
 				cd_reply_error(c->r, 400, "invalid", "\"cameras\"[%zu] is not a camera "
 				               "name", i);
 				return -1;
@@ -1291,8 +1327,8 @@ h_users(struct call *c)
 			goto out;
 		}
 		json_array_foreach(jr, i, v) {
-			if (!json_is_string(v)) {
-				cd_reply_error(c->r, 400, "invalid", "\"roles\"[%zu] is not a string", i);
+			if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+				cd_reply_error(c->r, 400, "invalid", "\"roles\"[%zu] is not a role name", i);
 				goto out;
 			}
 			roles[nroles++] = json_string_value(v);
@@ -1623,6 +1659,13 @@ cd_call_str_field(struct call *c, json_t *o, const char *name, bool required, si
                   const char **ret)
 {
 	return str_field(c, o, name, required, max, ret);
+}
+
+int
+cd_call_text_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
+                   unsigned flags, const char **ret)
+{
+	return text_field(c, o, name, required, max, flags, ret);
 }
 
 int

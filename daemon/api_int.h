@@ -37,6 +37,11 @@ int cd_call_only_fields(struct call *c, json_t *o, const char *const *names);
 /* A string member: 1 present, 0 absent (when optional), -1 answered 400. */
 int cd_call_str_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
                       const char **ret);
+/* A member holding text people type, under the one rule (util/text.h,
+ * flags CU_TEXT_*): 1 present, 0 absent (when optional), -1 answered 400
+ * naming the member and what is wrong. */
+int cd_call_text_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
+                       unsigned flags, const char **ret);
 /* A time member (ISO 8601 or µs): 1 present, 0 absent, -1 answered 400. */
 int cd_call_time_field(struct call *c, json_t *o, const char *name, bool required,
                        int64_t *ret);

@@ -17,6 +17,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/text.h"
 
 #define AUDIT_FILE "audit.db"
 #define AUDIT_FORMAT "custody-audit"
@@ -689,22 +690,13 @@ check_type(const char *t)
 	return 0;
 }
 
-/* 1..CU_AUDIT_NAME_MAX bytes of UTF-8 without control characters. */
+/* 1..CU_AUDIT_NAME_MAX bytes under the one rule for text (util/text.h). */
 static int
 check_name(const char *what, const char *v)
 {
-	size_t n = strnlen(v, CU_AUDIT_NAME_MAX + 1);
-	if (n == 0 || n > CU_AUDIT_NAME_MAX)
-		return cu_fail(CU_ERR_INVAL, "audit entry %s must be 1 to %d bytes", what,
-		               CU_AUDIT_NAME_MAX);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-			return cu_fail(CU_ERR_INVAL, "audit entry %s has a control character", what);
-	json_t *s = json_stringn(v, n); /* NULL when not valid UTF-8 */
-	if (s == NULL)
-		return cu_fail(CU_ERR_INVAL, "audit entry %s is not valid UTF-8", what);
-	json_decref(s);
-	return 0;
+	int r = cu_text_check(v, strnlen(v, CU_AUDIT_NAME_MAX + 1), CU_AUDIT_NAME_MAX,
+	                      CU_TEXT_NONEMPTY);
+	return r < 0 ? cu_fail_prefix(r, "audit entry %s", what) : 0;
 }
 
 /* Parses detail as a JSON object and returns its canonical text (malloc'd). */
