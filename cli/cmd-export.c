@@ -276,18 +276,13 @@ static void
 audit_end(cu_audit *au, const char *actor, const char *id, bool ok,
           const struct cu_pkg_export_result *res, const char *error)
 {
-	json_t *d = json_pack("{s:s, s:s, s:s}", "id", id, "status", ok ? "done" : "failed",
-	                      "format", "evidence");
-	if (d != NULL && ok) {
-		char hex[2 * CU_SHA256_LEN + 1];
-		cu_hex(res->manifest_sha256, CU_SHA256_LEN, hex);
-		json_object_set_new(d, "bytes", json_integer((json_int_t)res->bytes));
-		json_object_set_new(d, "manifest_sha256", json_string(hex));
-	} else if (d != NULL) {
-		json_t *e = json_string(error);
-		json_object_set_new(d, "error", e != NULL ? e : json_string("(not UTF-8)"));
+	struct cu_audit_export_end e = {.id = id, .format = "evidence", .done = ok,
+	                                .error = error};
+	if (ok) {
+		e.bytes = res->bytes;
+		memcpy(e.sha256, res->sha256, CU_SHA256_LEN);
 	}
-	if (audit_append(au, "export.end", actor, d, NULL) < 0 || cu_audit_sign_head(au, NULL) < 0)
+	if (cu_audit_export_end(au, actor, "cli", &e, NULL) < 0 || cu_audit_sign_head(au, NULL) < 0)
 		fprintf(stderr, "custody export: warning: the end of the export could not be "
 		        "written to the audit log: %s\n", cu_error_detail());
 }

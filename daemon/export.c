@@ -837,23 +837,12 @@ audit_end(struct job *j, int status)
 	cu_audit *au = j->x->audit;
 	if (au == NULL)
 		return;
-	json_t *d = json_pack("{s:s, s:s, s:s}", "id", j->id, "status", status_names[status],
-	                      "format", cu_auth_export_format_name(j->format));
-	if (status == DONE) {
-		char hex[2 * CU_SHA256_LEN + 1];
-		cu_hex(j->sha256, CU_SHA256_LEN, hex);
-		json_object_set_new(d, "bytes", json_integer((json_int_t)j->bytes));
-		json_object_set_new(d, "sha256", json_string(hex));
-	} else {
-		json_object_set_new(d, "error", json_string(j->error));
-	}
-	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(d);
-	struct cu_audit_entry e = {.type = "export.end", .actor = j->user, .source = "daemon",
-	                           .detail = text ? text : "{}"};
-	if (cu_audit_append(au, &e, NULL) < 0)
+	struct cu_audit_export_end e = {.id = j->id, .format = cu_auth_export_format_name(j->format),
+	                                .done = status == DONE, .bytes = j->bytes,
+	                                .error = j->error};
+	memcpy(e.sha256, j->sha256, CU_SHA256_LEN);
+	if (cu_audit_export_end(au, j->user, "daemon", &e, NULL) < 0)
 		cd_log(CD_ERR, "audit log: export.end: %s", cu_error_detail());
-	free(text);
 }
 
 static void *

@@ -809,6 +809,43 @@ out:
 }
 
 int
+cu_audit_export_end(cu_audit *a, const char *actor, const char *source,
+                    const struct cu_audit_export_end *e, uint64_t *ret_index)
+{
+	if (e == NULL || e->id == NULL || e->format == NULL)
+		return cu_fail(CU_ERR_INVAL, "cu_audit_export_end: NULL argument");
+	json_t *d = json_pack("{s:s, s:s, s:s}", "id", e->id, "status", e->done ? "done" : "failed",
+	                      "format", e->format);
+	if (d == NULL)
+		return cu_fail(CU_ERR_INVAL, "export.end: the id or format is not UTF-8");
+	int r = 0;
+	if (e->done) {
+		char hex[HEX_HASH];
+		cu_hex(e->sha256, CU_SHA256_LEN, hex);
+		if (e->bytes > INT64_MAX)
+			r = cu_fail(CU_ERR_INVAL, "export.end: %llu bytes", (unsigned long long)e->bytes);
+		else if (json_object_set_new(d, "bytes", json_integer((json_int_t)e->bytes)) < 0 ||
+		         json_object_set_new(d, "sha256", json_string(hex)) < 0)
+			r = cu_fail(CU_ERR_NOMEM, "out of memory");
+	} else {
+		json_t *why = json_string(e->error ? e->error : "(no reason given)");
+		if (json_object_set_new(d, "error", why ? why : json_string("(not UTF-8)")) < 0)
+			r = cu_fail(CU_ERR_NOMEM, "out of memory");
+	}
+	char *text = r == 0 ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(d);
+	if (r < 0)
+		return r;
+	if (text == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	struct cu_audit_entry ent = {.type = "export.end", .actor = actor, .source = source,
+	                             .detail = text};
+	r = cu_audit_append(a, &ent, ret_index);
+	free(text);
+	return r;
+}
+
+int
 cu_audit_sign_head(cu_audit *a, struct cu_audit_head *ret_head)
 {
 	if (a == NULL)

@@ -647,6 +647,7 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	char *text = NULL;
 	size_t text_len = 0;
 	cu_pkg_out *out = NULL;
+	cu_sha256_ctx *file_hash = NULL;
 	int fd = -1;
 	bool made = false;
 	struct stat st;
@@ -738,10 +739,13 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	}
 	if ((r = cu_pkg_header_encode(&h, hbuf)) < 0)
 		goto out;
-	if ((r = cu_write_all(fd, hbuf, sizeof(hbuf), tmp)) < 0 ||
-	    (r = cu_pkg_out_new(fd, &h, o->encrypt ? key : NULL, &out)) < 0 ||
+	/* the file's SHA-256 as it is written, for the export.end audit entry */
+	if ((r = cu_sha256_new(&file_hash)) < 0 || (r = cu_sha256_init(file_hash)) < 0 ||
+	    (r = cu_write_all(fd, hbuf, sizeof(hbuf), tmp)) < 0 ||
+	    (r = cu_sha256_update(file_hash, hbuf, sizeof(hbuf))) < 0 ||
+	    (r = cu_pkg_out_new(fd, &h, o->encrypt ? key : NULL, file_hash, &out)) < 0 ||
 	    (r = write_stream(&x, out, &id, &m, text, text_len, sig)) < 0 ||
-	    (r = cu_pkg_out_finish(out)) < 0)
+	    (r = cu_pkg_out_finish(out)) < 0 || (r = cu_sha256_final(file_hash, res.sha256)) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
 		r = cu_fail_errno(errno, "%s", tmp);
@@ -770,6 +774,7 @@ out:
 	if (made)
 		unlink(tmp);
 	cu_pkg_out_free(out);
+	cu_sha256_free(file_hash);
 	cu_wipe(key, sizeof(key));
 	free(text);
 	cu_pkg_manifest_free(&m);
