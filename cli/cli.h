@@ -140,13 +140,10 @@ int cli_pkg_verify(const char *cmd, const char *path, const char *pwfile, const 
 int cli_pkg_exit_code(const struct cu_pkg_report *rep);
 const char *cli_pkg_status_name(int status);
 
-/* Writes text that came from outside (a package) to a terminal: control
- * characters and bytes that are not UTF-8 become '?', tabs spaces, and each
- * line break is followed by indent (NULL: none). */
+/* Writes text that came from outside (a package) to a terminal: what the
+ * rule for text (cu_text_char_ok: control and bidi characters) refuses and
+ * bytes that are not UTF-8 become '?', tabs spaces, and each line break is
+ * followed by indent (NULL: none). */
 void cli_print_safe(FILE *f, const char *s, const char *indent);
-
-/* 0 when s is at most max bytes of UTF-8 without control characters (line
- * breaks and tabs allowed when multiline); else -1 with *ret_why. */
-int cli_text_check(const char *s, size_t max, bool multiline, const char **ret_why);
 
 #endif

@@ -31,6 +31,7 @@
 #include "util/buf.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/text.h"
 
 static const char help[] =
 	"usage: custody export --store DIR --camera NAME --from ISO8601 --to ISO8601\n"
@@ -81,6 +82,7 @@ struct args {
 	const char *store, *server, *ca_file, *user, *pwfile, *pkg_pwfile, *out, *case_ref;
 	const char *comments, *comments_file, *profile;
 	char *comments_buf;                                 /* read from --comments-file */
+	size_t comments_len;                                /* its bytes (NUL bytes count) */
 	bool no_encryption, prevent_reexport, include_player;
 	struct cu_pkg_range ranges[CU_PKG_CAMERAS_MAX];
 	bool has_from[CU_PKG_CAMERAS_MAX], has_to[CU_PKG_CAMERAS_MAX];
@@ -104,23 +106,28 @@ read_comments_file(struct args *a)
 		                          : cu_error_detail());
 		return EXIT_ERROR;
 	}
-	if (memchr(data, '\0', len) != NULL) {
-		free(data);
-		return cli_usage(CMD, "--comments-file %s holds a NUL byte: give text",
-		                 a->comments_file);
-	}
 	/* a final line break is the file's, not the comments' */
 	while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
 		data[--len] = '\0';
 	a->comments_buf = (char *)data;
 	a->comments = a->comments_buf;
+	a->comments_len = len;              /* a NUL byte is found by the text check */
 	return 0;
+}
+
+/* The option's text under the one rule for text people type (util/text.h):
+ * 0, or the usage error printed (EXIT_ERROR). */
+static int
+text_arg(const char *opt, const char *v, size_t len, size_t max, unsigned flags)
+{
+	if (cu_text_check(v, len, max, flags) == 0)
+		return 0;
+	return cli_usage(CMD, "%s: %s", opt, cu_error_detail());
 }
 
 static int
 check_args(struct args *a, int argc, char **argv)
 {
-	const char *why;
 	if (optind != argc) {
 		if (cli_pkg_refuse(CMD, NULL, argv[optind], "custody export reads only stores: a "
 		                   "package cannot be exported again") != 0)
@@ -205,9 +212,8 @@ check_args(struct args *a, int argc, char **argv)
 		                 "is for)");
 	if (a->case_ref[0] == '\0')
 		return cli_usage(CMD, "--case is empty: name the case or reference");
-	if (cli_text_check(a->case_ref, CU_PKG_CASE_MAX, false, &why) < 0)
-		return cli_usage(CMD, "--case %s (at most %d bytes of UTF-8 text)", why,
-		                 CU_PKG_CASE_MAX);
+	if (text_arg("--case", a->case_ref, strlen(a->case_ref), CU_PKG_CASE_MAX, 0) != 0)
+		return EXIT_ERROR;
 	if (a->comments != NULL && a->comments_file != NULL)
 		return cli_usage(CMD, "give --comments or --comments-file, not both");
 	if (a->comments == NULL && a->comments_file == NULL)
@@ -215,26 +221,23 @@ check_args(struct args *a, int argc, char **argv)
 		                 "this exported, for whom");
 	if (a->comments_file != NULL && read_comments_file(a) != 0)
 		return EXIT_ERROR;
-	if (a->comments[0] == '\0')
-		return cli_usage(CMD, "%s is empty: say why this is exported",
-		                 a->comments_file ? "--comments-file" : "--comments");
-	if (cli_text_check(a->comments, CU_PKG_COMMENTS_MAX, true, &why) < 0)
-		return cli_usage(CMD, "%s %s (at most %d bytes of UTF-8 text)",
-		                 a->comments_file ? "--comments-file" : "--comments", why,
-		                 CU_PKG_COMMENTS_MAX);
+	if (a->comments_file == NULL)
+		a->comments_len = strlen(a->comments);
+	const char *opt = a->comments_file ? "--comments-file" : "--comments";
+	if (a->comments_len == 0)
+		return cli_usage(CMD, "%s is empty: say why this is exported", opt);
+	if (text_arg(opt, a->comments, a->comments_len, CU_PKG_COMMENTS_MAX, CU_TEXT_MULTILINE) != 0)
+		return EXIT_ERROR;
 	if (a->server != NULL && cu_auth_user_name_check(a->user) < 0)
 		return cli_usage(CMD, "--user: %s", cu_error_detail());
 	if (a->server == NULL && a->user != NULL &&
-	    (a->user[0] == '\0' || cli_text_check(a->user, CU_PKG_EXPORTER_MAX, false, &why) < 0))
-		return cli_usage(CMD, "--user: a name of 1 to %d bytes without control characters",
-		                 CU_PKG_EXPORTER_MAX);
+	    text_arg("--user", a->user, strlen(a->user), CU_PKG_EXPORTER_MAX, CU_TEXT_NONEMPTY) != 0)
+		return EXIT_ERROR;
 	if (a->no_encryption && a->pkg_pwfile != NULL)
 		return cli_usage(CMD, "give --package-password-file or --no-encryption, not both");
-	if (a->profile != NULL && (a->profile[0] == '\0' ||
-	                           cli_text_check(a->profile, CU_PKG_PROFILE_NAME_MAX, false,
-	                                          &why) < 0))
-		return cli_usage(CMD, "--profile: a profile name of 1 to %d bytes",
-		                 CU_PKG_PROFILE_NAME_MAX);
+	if (a->profile != NULL && text_arg("--profile", a->profile, strlen(a->profile),
+	                                   CU_PKG_PROFILE_NAME_MAX, CU_TEXT_NONEMPTY) != 0)
+		return EXIT_ERROR;
 	return 0;
 }
 
@@ -273,18 +276,13 @@ static void
 audit_end(cu_audit *au, const char *actor, const char *id, bool ok,
           const struct cu_pkg_export_result *res, const char *error)
 {
-	json_t *d = json_pack("{s:s, s:s, s:s}", "id", id, "status", ok ? "done" : "failed",
-	                      "format", "evidence");
-	if (d != NULL && ok) {
-		char hex[2 * CU_SHA256_LEN + 1];
-		cu_hex(res->manifest_sha256, CU_SHA256_LEN, hex);
-		json_object_set_new(d, "bytes", json_integer((json_int_t)res->bytes));
-		json_object_set_new(d, "manifest_sha256", json_string(hex));
-	} else if (d != NULL) {
-		json_t *e = json_string(error);
-		json_object_set_new(d, "error", e != NULL ? e : json_string("(not UTF-8)"));
+	struct cu_audit_export_end e = {.id = id, .format = "evidence", .done = ok,
+	                                .error = error};
+	if (ok) {
+		e.bytes = res->bytes;
+		memcpy(e.sha256, res->sha256, CU_SHA256_LEN);
 	}
-	if (audit_append(au, "export.end", actor, d, NULL) < 0 || cu_audit_sign_head(au, NULL) < 0)
+	if (cu_audit_export_end(au, actor, "cli", &e, NULL) < 0 || cu_audit_sign_head(au, NULL) < 0)
 		fprintf(stderr, "custody export: warning: the end of the export could not be "
 		        "written to the audit log: %s\n", cu_error_detail());
 }

@@ -8,6 +8,10 @@
 #include "custody/store.h"
 #include "custody/x509.h"
 #include "util/parse.h"
+#include "util/text.h"
+
+/* bytes of --site, which goes into the certificates (O=, and CN= of the CA) */
+#define SITE_NAME_MAX 128
 
 static const char help[] =
 	"usage: custody init --store DIR [--encryption none|light|strong] [--password-file F]\n"
@@ -61,11 +65,8 @@ cmd_init(int argc, char **argv)
 		return cli_usage("init", "unexpected argument \"%s\"", argv[optind]);
 	if (store == NULL)
 		return cli_usage("init", "--store DIR is required");
-	for (const char *n = o.site_name; n && *n; n++)
-		if ((unsigned char)*n < 0x20)
-			return cli_usage("init", "--site must not contain control characters");
-	if (o.site_name && strlen(o.site_name) > 128)
-		return cli_usage("init", "--site is longer than 128 characters");
+	if (o.site_name && cu_text_check(o.site_name, strlen(o.site_name), SITE_NAME_MAX, 0) < 0)
+		return cli_usage("init", "--site: %s", cu_error_detail());
 	if (o.server_name && strlen(o.server_name) > 128)
 		return cli_usage("init", "--server-name is longer than 128 characters");
 	struct cli_password pw = {0};

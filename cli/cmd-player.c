@@ -34,6 +34,7 @@
 #include "util/buf.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/text.h"
 
 extern char **environ;
 
@@ -309,8 +310,9 @@ rawf(struct page *pg, const char *fmt, ...)
 		raw(pg, buf);
 }
 
-/* Text from the package, escaped for HTML; control characters and bytes
- * that are not UTF-8 become U+FFFD (line breaks and tabs kept). */
+/* Text from the package, escaped for HTML; what the rule for text refuses
+ * (cu_text_char_ok: control and bidi characters) and bytes that are not
+ * UTF-8 become U+FFFD (line breaks and tabs kept). */
 static void
 text(struct page *pg, const char *s)
 {
@@ -333,7 +335,7 @@ text(struct page *pg, const char *s)
 		case '\n': raw(pg, "\n"); break;
 		case '\t': raw(pg, "\t"); break;
 		default:
-			if (cp < 0x20 || (cp >= 0x7f && cp < 0xa0)) {
+			if (!cu_text_char_ok(cp, CU_TEXT_MULTILINE)) {
 				raw(pg, "\xef\xbf\xbd");
 			} else if (!pg->failed && cu_buf_append(&pg->b, p + i, n) < 0) {
 				pg->failed = true;

@@ -15,6 +15,7 @@
 #include "custody/package.h"
 #include "util/parse.h"
 #include "util/secret.h"
+#include "util/text.h"
 
 #define ASK_TRIES 3 /* wrong passwords typed on the terminal before giving up */
 
@@ -235,55 +236,27 @@ cli_pkg_status_name(int status)
 void
 cli_print_safe(FILE *f, const char *s, const char *indent)
 {
-	for (const uint8_t *p = (const uint8_t *)s; *p != '\0'; p++) {
-		if (*p == '\n') {
+	const uint8_t *p = (const uint8_t *)s;
+	size_t len = strlen(s);
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = cu_utf8_next(p + i, len - i, &cp);
+		if (n == 0) {
+			fputc('?', f);
+			i++;
+			continue;
+		}
+		if (cp == '\n') {
 			fputc('\n', f);
 			if (indent != NULL)
 				fputs(indent, f);
-		} else if (*p == '\t') {
+		} else if (cp == '\t') {
 			fputc(' ', f);
-		} else if (*p < 0x20 || *p == 0x7f) {
+		} else if (!cu_text_char_ok(cp, 0)) {
 			fputc('?', f);
-		} else if (*p >= 0x80) {
-			/* whole UTF-8 sequences only; C1 controls (U+0080..U+009F) and
-			 * bytes that are not UTF-8 become '?' */
-			uint32_t cp;
-			size_t n = cu_utf8_next(p, strnlen((const char *)p, 4), &cp);
-			if (n == 0 || (cp >= 0x80 && cp < 0xa0)) {
-				fputc('?', f);
-			} else {
-				fwrite(p, 1, n, f);
-				p += n - 1;
-			}
 		} else {
-			fputc(*p, f);
-		}
-	}
-}
-
-int
-cli_text_check(const char *s, size_t max, bool multiline, const char **ret_why)
-{
-	size_t len = strlen(s);
-	if (len > max) {
-		*ret_why = "is too long";
-		return -1;
-	}
-	for (size_t i = 0; i < len;) {
-		uint32_t cp;
-		size_t n = cu_utf8_next((const uint8_t *)s + i, len - i, &cp);
-		if (n == 0) {
-			*ret_why = "is not valid UTF-8";
-			return -1;
-		}
-		bool control = cp < 0x20 || (cp >= 0x7f && cp < 0xa0);
-		if (control && !(multiline && (cp == '\n' || cp == '\t'))) {
-			*ret_why = multiline ? "holds a control character (only line breaks and tabs "
-			                       "are allowed)"
-			                     : "holds a control character";
-			return -1;
+			fwrite(p + i, 1, n, f);
 		}
 		i += n;
 	}
-	return 0;
 }

@@ -8,6 +8,7 @@
 #include "call.h"
 #include "custody/time.h"
 #include "util/err.h"
+#include "util/text.h"
 
 /* ---- bookmarks ---- */
 
@@ -68,8 +69,10 @@ cd_api_bookmark_create(struct call *c)
 	const char *title = "", *desc = "";
 	if (cd_call_only_fields(c, o, f) < 0 || cd_call_time_field(c, o, "at", true, &b.at_us) < 0 ||
 	    cd_call_time_field(c, o, "end", false, &b.end_us) < 0 ||
-	    cd_call_str_field(c, o, "title", true, CU_BOOKMARK_TITLE_MAX, &title) < 0 ||
-	    cd_call_str_field(c, o, "description", false, CU_BOOKMARK_DESCRIPTION_MAX, &desc) < 0) {
+	    cd_call_text_field(c, o, "title", true, CU_BOOKMARK_TITLE_MAX, CU_TEXT_NONEMPTY,
+	                       &title) < 0 ||
+	    cd_call_text_field(c, o, "description", false, CU_BOOKMARK_DESCRIPTION_MAX,
+	                       CU_TEXT_MULTILINE, &desc) < 0) {
 		json_decref(o);
 		return;
 	}
@@ -186,11 +189,13 @@ lock_from_body(struct call *c, json_t *o, struct cu_lock *l, bool create)
 		return CD_ANSWERED;
 	const char *s;
 	int r;
-	if ((r = cd_call_str_field(c, o, "headline", create, CU_LOCK_HEADLINE_MAX, &s)) < 0)
+	if ((r = cd_call_text_field(c, o, "headline", create, CU_LOCK_HEADLINE_MAX, CU_TEXT_NONEMPTY,
+	                            &s)) < 0)
 		return CD_ANSWERED;
 	if (r == 1)
 		snprintf(l->headline, sizeof(l->headline), "%s", s);
-	if ((r = cd_call_str_field(c, o, "description", false, CU_LOCK_DESCRIPTION_MAX, &s)) < 0)
+	if ((r = cd_call_text_field(c, o, "description", false, CU_LOCK_DESCRIPTION_MAX,
+	                            CU_TEXT_MULTILINE, &s)) < 0)
 		return CD_ANSWERED;
 	if (r == 1)
 		snprintf(l->description, sizeof(l->description), "%s", s);
@@ -206,7 +211,8 @@ lock_from_body(struct call *c, json_t *o, struct cu_lock *l, bool create)
 		size_t i;
 		json_t *v;
 		json_array_foreach(cams, i, v) {
-			if (!json_is_string(v) || json_string_length(v) > CU_CAMERA_NAME_MAX) {
+			if (!json_is_string(v) || json_string_length(v) > CU_CAMERA_NAME_MAX ||
+			    strlen(json_string_value(v)) != json_string_length(v)) {
 				cd_reply_error(c->r, 400, "invalid", "\"cameras\"[%zu] is not a camera "
 				               "name", i);
 				return CD_ANSWERED;

@@ -60,8 +60,8 @@ cd_api_users(struct call *c)
 			goto out;
 		}
 		json_array_foreach(jr, i, v) {
-			if (!json_is_string(v)) {
-				cd_reply_error(c->r, 400, "invalid", "\"roles\"[%zu] is not a string", i);
+			if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+				cd_reply_error(c->r, 400, "invalid", "\"roles\"[%zu] is not a role name", i);
 				goto out;
 			}
 			roles[nroles++] = json_string_value(v);

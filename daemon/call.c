@@ -14,6 +14,7 @@
 #include "daemon.h"
 #include "util/err.h"
 #include "util/parse.h"
+#include "util/text.h"
 
 /* ---- answers ---- */
 
@@ -296,7 +297,9 @@ cd_call_body_json(struct call *c)
 		return NULL;
 	}
 	json_error_t err;
-	json_t *o = json_loadb((const char *)b, len, JSON_REJECT_DUPLICATES, &err);
+	/* "\u0000" is let through so that cd_call_text_field can name the member
+	 * that holds it; every reader of a string compares strlen with its length */
+	json_t *o = json_loadb((const char *)b, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (o == NULL || !json_is_object(o)) {
 		cd_reply_error(c->r, 400, "invalid", "the body is not a JSON object%s%s",
 		               o ? "" : ": ", o ? "" : err.text);
@@ -346,6 +349,34 @@ cd_call_str_field(struct call *c, json_t *o, const char *name, bool required, si
 	return 1;
 }
 
+/* Like cd_call_str_field, for a member holding text people type (titles,
+ * headlines, descriptions, comments): the one rule for such text
+ * (util/text.h) decides, and a refusal names the member and what is wrong,
+ * e.g. "\"title\": byte 3: a carriage return (U+000D)". A JSON "\u0000"
+ * is counted by the length and refused as a NUL character. */
+int
+cd_call_text_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
+                   unsigned flags, const char **ret)
+{
+	json_t *v = json_object_get(o, name);
+	if (v == NULL || json_is_null(v)) {
+		if (!required)
+			return 0;
+		cd_reply_error(c->r, 400, "invalid", "\"%s\" is required", name);
+		return CD_ANSWERED;
+	}
+	if (!json_is_string(v)) {
+		cd_reply_error(c->r, 400, "invalid", "\"%s\" must be a string", name);
+		return CD_ANSWERED;
+	}
+	if (cu_text_check(json_string_value(v), json_string_length(v), max, flags) < 0) {
+		cd_reply_error(c->r, 400, "invalid", "\"%s\": %s", name, cu_error_detail());
+		return CD_ANSWERED;
+	}
+	*ret = json_string_value(v);
+	return 1;
+}
+
 /* A time: ISO 8601 text or an integer of microseconds since the epoch. */
 int
 cd_parse_time(const char *s, int64_t *ret)
@@ -372,6 +403,7 @@ cd_call_time_field(struct call *c, json_t *o, const char *name, bool required, i
 		return CD_ANSWERED;
 	}
 	if (json_is_string(v) && json_string_length(v) < 64 &&
+	    strlen(json_string_value(v)) == json_string_length(v) &&
 	    cd_parse_time(json_string_value(v), ret) == 0)
 		return 1;
 	if (json_is_integer(v) && json_integer_value(v) > 0) {

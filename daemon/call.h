@@ -90,6 +90,11 @@ int cd_call_only_fields(struct call *c, json_t *o, const char *const *names);
  * optional), CD_ANSWERED (400). */
 int cd_call_str_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
                       const char **ret);
+/* A member holding text people type, under the one rule (util/text.h,
+ * flags CU_TEXT_*): 1 present, 0 absent (when optional), CD_ANSWERED (400
+ * naming the member and what is wrong). */
+int cd_call_text_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
+                       unsigned flags, const char **ret);
 /* A time: ISO 8601 text or a decimal number of µs since the epoch: 0 or a
  * negative cu_err. */
 int cd_parse_time(const char *s, int64_t *ret);

@@ -34,6 +34,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/text.h"
 
 #define ID_BYTES 16                     /* export ids: 128 random bits, in hex */
 #define ID_HEX (2 * ID_BYTES)
@@ -836,23 +837,12 @@ audit_end(struct job *j, int status)
 	cu_audit *au = j->x->audit;
 	if (au == NULL)
 		return;
-	json_t *d = json_pack("{s:s, s:s, s:s}", "id", j->id, "status", status_names[status],
-	                      "format", cu_auth_export_format_name(j->format));
-	if (status == DONE) {
-		char hex[2 * CU_SHA256_LEN + 1];
-		cu_hex(j->sha256, CU_SHA256_LEN, hex);
-		json_object_set_new(d, "bytes", json_integer((json_int_t)j->bytes));
-		json_object_set_new(d, "sha256", json_string(hex));
-	} else {
-		json_object_set_new(d, "error", json_string(j->error));
-	}
-	char *text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(d);
-	struct cu_audit_entry e = {.type = "export.end", .actor = j->user, .source = "daemon",
-	                           .detail = text ? text : "{}"};
-	if (cu_audit_append(au, &e, NULL) < 0)
+	struct cu_audit_export_end e = {.id = j->id, .format = cu_auth_export_format_name(j->format),
+	                                .done = status == DONE, .bytes = j->bytes,
+	                                .error = j->error};
+	memcpy(e.sha256, j->sha256, CU_SHA256_LEN);
+	if (cu_audit_export_end(au, j->user, "daemon", &e, NULL) < 0)
 		cd_log(CD_ERR, "audit log: export.end: %s", cu_error_detail());
-	free(text);
 }
 
 static void *
@@ -901,18 +891,6 @@ job_main(void *arg)
 }
 
 /* ---- POST exports ---- */
-
-/* Text a person typed: UTF-8 (jansson checked it) without control
- * characters, but for newlines and tabs where multiline. */
-static bool
-clean_text(const char *s, bool multiline)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
-		if ((*p < 0x20 && !(multiline && (*p == '\n' || *p == '\t' || *p == '\r'))) ||
-		    *p == 0x7f)
-			return false;
-	return true;
-}
 
 static bool
 blank(const char *s)
@@ -1289,8 +1267,9 @@ cd_export_create(struct call *c)
 	    cd_call_str_field(c, o, "password", false, CU_PKG_PASSWORD_MAX, &pw) < 0 ||
 	    cd_call_str_field(c, o, "format", true, 16, &fmt) < 0 ||
 	    cd_call_str_field(c, o, "profile", false, CU_PROFILE_NAME_MAX, &profile) < 0 ||
-	    cd_call_str_field(c, o, "case", false, CU_PKG_CASE_MAX, &case_ref) < 0 ||
-	    cd_call_str_field(c, o, "comments", false, CU_PKG_COMMENTS_MAX, &comments) < 0 ||
+	    cd_call_text_field(c, o, "case", false, CU_PKG_CASE_MAX, 0, &case_ref) < 0 ||
+	    cd_call_text_field(c, o, "comments", false, CU_PKG_COMMENTS_MAX, CU_TEXT_MULTILINE,
+	                       &comments) < 0 ||
 	    (q.encrypt = bool_field(c, o, "encrypt")) == -2 ||
 	    (q.prevent_reexport = bool_field(c, o, "prevent_reexport")) == -2 ||
 	    (q.include_player = bool_field(c, o, "include_player")) == -2)
@@ -1304,11 +1283,6 @@ cd_export_create(struct call *c)
 	atomic_init(&j->cancel, false);
 	if (cu_auth_export_format_parse(fmt, &j->format) < 0) {
 		cd_reply_error(r, 400, "invalid", "\"format\" must be evidence, mp4 or stills");
-		goto out;
-	}
-	if (!clean_text(case_ref, false) || (comments != NULL && !clean_text(comments, true))) {
-		cd_reply_error(r, 400, "invalid", "\"case\" and \"comments\" may not hold control "
-		               "characters (comments may hold line breaks and tabs)");
 		goto out;
 	}
 	if (parse_cameras(c, json_object_get(o, "cameras"), j) < 0)

@@ -40,8 +40,9 @@ struct cu_audit_entry {
 	                         * go into detail), see "Unsigned entries" in the doc */
 	const char *type;       /* dotted name: "auth.login", "export", "view.live";
 	                         * 1..CU_AUDIT_NAME_MAX bytes of [a-z0-9_], '.' between parts */
-	const char *actor;      /* user name, or "-"; NULL = "-"; no control characters */
-	const char *source;     /* client address or "cli"; NULL = "-"; no control characters */
+	const char *actor;      /* user name, or "-"; NULL = "-"; text under the rule for
+	                         * text people type (docs/api.md "Text fields"), one line */
+	const char *source;     /* client address or "cli"; NULL = "-"; the same rule */
 	const char *detail;     /* a JSON object as text; NULL = "{}". Stored canonically
 	                         * (compact, keys sorted), at most CU_AUDIT_DETAIL_MAX bytes */
 };
@@ -74,6 +75,24 @@ int cu_audit_open(cu_store *s, cu_audit **ret);
  * Does not sign: call cu_audit_sign_head at least every
  * CU_AUDIT_HEAD_INTERVAL_US. */
 int cu_audit_append(cu_audit *a, const struct cu_audit_entry *e, uint64_t *ret_index);
+
+/* How an export ended: the "export.end" entry, one shape whoever exported
+ * (custody export --store, custodyd); docs/api.md "Audit entries of
+ * exports". */
+struct cu_audit_export_end {
+	const char *id;                      /* the export's id, as in its "export" entry */
+	const char *format;                  /* "evidence", "mp4" or "stills" */
+	bool done;                           /* false: it failed */
+	uint64_t bytes;                      /* done: size of the file the export made */
+	uint8_t sha256[CU_SHA256_LEN];       /* done: SHA-256 of that file */
+	const char *error;                   /* failed: why, one line (not UTF-8: replaced) */
+};
+
+/* Appends the "export.end" entry by actor from source: detail {id, status:
+ * "done", format, bytes, sha256 (hex)} or {id, status: "failed", format,
+ * error}. Errors as cu_audit_append; does not sign. */
+int cu_audit_export_end(cu_audit *a, const char *actor, const char *source,
+                        const struct cu_audit_export_end *e, uint64_t *ret_index);
 
 /* Signs a tree head over every entry appended so far (by any process) and
  * stores it. Returns 1 when a head was signed, 0 when the newest head already

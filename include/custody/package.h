@@ -93,6 +93,7 @@ struct cu_pkg_export_opts {
 
 struct cu_pkg_export_result {
 	uint64_t bytes;                      /* size of the package file */
+	uint8_t sha256[CU_SHA256_LEN];       /* SHA-256 of the package file (what sha256sum says) */
 	uint64_t frames, segments;
 	uint8_t manifest_sha256[CU_SHA256_LEN];
 };

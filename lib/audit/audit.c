@@ -17,6 +17,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/text.h"
 
 #define AUDIT_FILE "audit.db"
 #define AUDIT_FORMAT "custody-audit"
@@ -689,22 +690,13 @@ check_type(const char *t)
 	return 0;
 }
 
-/* 1..CU_AUDIT_NAME_MAX bytes of UTF-8 without control characters. */
+/* 1..CU_AUDIT_NAME_MAX bytes under the one rule for text (util/text.h). */
 static int
 check_name(const char *what, const char *v)
 {
-	size_t n = strnlen(v, CU_AUDIT_NAME_MAX + 1);
-	if (n == 0 || n > CU_AUDIT_NAME_MAX)
-		return cu_fail(CU_ERR_INVAL, "audit entry %s must be 1 to %d bytes", what,
-		               CU_AUDIT_NAME_MAX);
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-			return cu_fail(CU_ERR_INVAL, "audit entry %s has a control character", what);
-	json_t *s = json_stringn(v, n); /* NULL when not valid UTF-8 */
-	if (s == NULL)
-		return cu_fail(CU_ERR_INVAL, "audit entry %s is not valid UTF-8", what);
-	json_decref(s);
-	return 0;
+	int r = cu_text_check(v, strnlen(v, CU_AUDIT_NAME_MAX + 1), CU_AUDIT_NAME_MAX,
+	                      CU_TEXT_NONEMPTY);
+	return r < 0 ? cu_fail_prefix(r, "audit entry %s", what) : 0;
 }
 
 /* Parses detail as a JSON object and returns its canonical text (malloc'd). */
@@ -813,6 +805,43 @@ out:
 		exec(a->db, "ROLLBACK");
 	pthread_mutex_unlock(&a->lock);
 	free(detail);
+	return r;
+}
+
+int
+cu_audit_export_end(cu_audit *a, const char *actor, const char *source,
+                    const struct cu_audit_export_end *e, uint64_t *ret_index)
+{
+	if (e == NULL || e->id == NULL || e->format == NULL)
+		return cu_fail(CU_ERR_INVAL, "cu_audit_export_end: NULL argument");
+	json_t *d = json_pack("{s:s, s:s, s:s}", "id", e->id, "status", e->done ? "done" : "failed",
+	                      "format", e->format);
+	if (d == NULL)
+		return cu_fail(CU_ERR_INVAL, "export.end: the id or format is not UTF-8");
+	int r = 0;
+	if (e->done) {
+		char hex[HEX_HASH];
+		cu_hex(e->sha256, CU_SHA256_LEN, hex);
+		if (e->bytes > INT64_MAX)
+			r = cu_fail(CU_ERR_INVAL, "export.end: %llu bytes", (unsigned long long)e->bytes);
+		else if (json_object_set_new(d, "bytes", json_integer((json_int_t)e->bytes)) < 0 ||
+		         json_object_set_new(d, "sha256", json_string(hex)) < 0)
+			r = cu_fail(CU_ERR_NOMEM, "out of memory");
+	} else {
+		json_t *why = json_string(e->error ? e->error : "(no reason given)");
+		if (json_object_set_new(d, "error", why ? why : json_string("(not UTF-8)")) < 0)
+			r = cu_fail(CU_ERR_NOMEM, "out of memory");
+	}
+	char *text = r == 0 ? json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(d);
+	if (r < 0)
+		return r;
+	if (text == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	struct cu_audit_entry ent = {.type = "export.end", .actor = actor, .source = source,
+	                             .detail = text};
+	r = cu_audit_append(a, &ent, ret_index);
+	free(text);
 	return r;
 }
 

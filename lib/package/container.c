@@ -148,10 +148,12 @@ struct cu_pkg_out {
 	uint8_t *buf;                       /* one chunk and its tag */
 	size_t len;                         /* plaintext bytes in buf */
 	uint64_t index, written, total;
+	cu_sha256_ctx *file_hash;           /* NULL, or the caller's: every byte written to fd */
 };
 
 int
-cu_pkg_out_new(int fd, const struct cu_pkg_header *h, const uint8_t *key, cu_pkg_out **ret)
+cu_pkg_out_new(int fd, const struct cu_pkg_header *h, const uint8_t *key,
+               cu_sha256_ctx *file_hash, cu_pkg_out **ret)
 {
 	cu_pkg_out *o = calloc(1, sizeof(*o));
 	if (o == NULL || (o->buf = malloc(CU_PKG_STORED_CHUNK)) == NULL) {
@@ -159,6 +161,7 @@ cu_pkg_out_new(int fd, const struct cu_pkg_header *h, const uint8_t *key, cu_pkg
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
 	}
 	o->fd = fd;
+	o->file_hash = file_hash;
 	o->total = h->plain_len;
 	memcpy(o->aad, h->hash, CU_SHA256_LEN);
 	if (key != NULL) {
@@ -187,7 +190,7 @@ out_flush(cu_pkg_out *o)
 		n += CU_GCM_TAG_LEN;
 	}
 	int r = cu_write_all(o->fd, o->buf, n, "evidence package");
-	if (r < 0)
+	if (r < 0 || (o->file_hash != NULL && (r = cu_sha256_update(o->file_hash, o->buf, n)) < 0))
 		return r;
 	o->index++;
 	o->len = 0;

@@ -22,6 +22,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/text.h"
 
 #define THREADS_MAX 16 /* each may hold a seal's worth of frames (PENDING_MAX in lib/store) */
 
@@ -102,25 +103,13 @@ fmt_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
 		memcpy(buf, "unknown time", 13);
 }
 
-/* UTF-8, at most max bytes, no control characters (but \n and \t when
- * multiline). */
-static bool
-text_ok(const char *s, size_t max, bool multiline)
+/* The text field v under the one rule for text people type (util/text.h):
+ * 0, or CU_ERR_INVAL with a detail naming the field. */
+static int
+check_text(const char *field, const char *v, size_t max, unsigned flags)
 {
-	size_t n = strnlen(s, max + 1);
-	if (n > max)
-		return false;
-	for (size_t i = 0; i < n;) {
-		uint32_t cp;
-		size_t k = cu_utf8_next((const uint8_t *)s + i, n - i, &cp);
-		if (k == 0)
-			return false;
-		if ((cp < 0x20 && !(multiline && (cp == '\n' || cp == '\t'))) ||
-		    (cp >= 0x7f && cp < 0xa0))
-			return false;
-		i += k;
-	}
-	return true;
+	int r = cu_text_check(v, strlen(v), max, flags);
+	return r < 0 ? cu_fail_prefix(r, "export: %s", field) : 0;
 }
 
 static int
@@ -141,19 +130,19 @@ check_opts(const struct cu_pkg_export_opts *o, const struct cu_export_identity *
 			if (strcmp(o->ranges[k].camera, g->camera) == 0)
 				return cu_fail(CU_ERR_INVAL, "export: camera %s is named twice", g->camera);
 	}
-	if (o->case_ref == NULL || !text_ok(o->case_ref, CU_PKG_CASE_MAX, false))
-		return cu_fail(CU_ERR_INVAL, "export: the case reference must be UTF-8 text of at "
-		               "most %d bytes without control characters", CU_PKG_CASE_MAX);
-	if (o->comments != NULL && !text_ok(o->comments, CU_PKG_COMMENTS_MAX, true))
-		return cu_fail(CU_ERR_INVAL, "export: the comments must be UTF-8 text of at most %d "
-		               "bytes", CU_PKG_COMMENTS_MAX);
-	if (o->exporter == NULL || o->exporter[0] == '\0' ||
-	    !text_ok(o->exporter, CU_PKG_EXPORTER_MAX, false))
-		return cu_fail(CU_ERR_INVAL, "export: the exporter's user name must be 1 to %d bytes "
-		               "of UTF-8 without control characters", CU_PKG_EXPORTER_MAX);
-	if (o->profile != NULL && !text_ok(o->profile, CU_PKG_PROFILE_NAME_MAX, false))
-		return cu_fail(CU_ERR_INVAL, "export: the profile name must be at most %d bytes of "
-		               "UTF-8 without control characters", CU_PKG_PROFILE_NAME_MAX);
+	if (o->case_ref == NULL)
+		return cu_fail(CU_ERR_INVAL, "export: the case reference is missing");
+	if (o->exporter == NULL)
+		return cu_fail(CU_ERR_INVAL, "export: the exporter's user name is missing");
+	int r;
+	if ((r = check_text("case reference", o->case_ref, CU_PKG_CASE_MAX, 0)) < 0 ||
+	    (o->comments != NULL &&
+	     (r = check_text("comments", o->comments, CU_PKG_COMMENTS_MAX, CU_TEXT_MULTILINE)) < 0) ||
+	    (r = check_text("exporter's user name", o->exporter, CU_PKG_EXPORTER_MAX,
+	                    CU_TEXT_NONEMPTY)) < 0 ||
+	    (o->profile != NULL &&
+	     (r = check_text("profile name", o->profile, CU_PKG_PROFILE_NAME_MAX, 0)) < 0))
+		return r;
 	if (o->encrypt && (o->password == NULL || o->password_len < CU_PKG_PASSWORD_MIN ||
 	                   o->password_len > CU_PKG_PASSWORD_MAX))
 		return cu_fail(CU_ERR_INVAL, "export: the package password must be %d to %d bytes",
@@ -658,6 +647,7 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	char *text = NULL;
 	size_t text_len = 0;
 	cu_pkg_out *out = NULL;
+	cu_sha256_ctx *file_hash = NULL;
 	int fd = -1;
 	bool made = false;
 	struct stat st;
@@ -749,10 +739,13 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	}
 	if ((r = cu_pkg_header_encode(&h, hbuf)) < 0)
 		goto out;
-	if ((r = cu_write_all(fd, hbuf, sizeof(hbuf), tmp)) < 0 ||
-	    (r = cu_pkg_out_new(fd, &h, o->encrypt ? key : NULL, &out)) < 0 ||
+	/* the file's SHA-256 as it is written, for the export.end audit entry */
+	if ((r = cu_sha256_new(&file_hash)) < 0 || (r = cu_sha256_init(file_hash)) < 0 ||
+	    (r = cu_write_all(fd, hbuf, sizeof(hbuf), tmp)) < 0 ||
+	    (r = cu_sha256_update(file_hash, hbuf, sizeof(hbuf))) < 0 ||
+	    (r = cu_pkg_out_new(fd, &h, o->encrypt ? key : NULL, file_hash, &out)) < 0 ||
 	    (r = write_stream(&x, out, &id, &m, text, text_len, sig)) < 0 ||
-	    (r = cu_pkg_out_finish(out)) < 0)
+	    (r = cu_pkg_out_finish(out)) < 0 || (r = cu_sha256_final(file_hash, res.sha256)) < 0)
 		goto out;
 	if (fsync(fd) < 0) {
 		r = cu_fail_errno(errno, "%s", tmp);
@@ -781,6 +774,7 @@ out:
 	if (made)
 		unlink(tmp);
 	cu_pkg_out_free(out);
+	cu_sha256_free(file_hash);
 	cu_wipe(key, sizeof(key));
 	free(text);
 	cu_pkg_manifest_free(&m);

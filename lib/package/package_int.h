@@ -53,9 +53,12 @@ int cu_pkg_derive(const char *password, size_t len, const struct cu_pkg_header *
                   uint8_t key[static CU_AES256_KEY_LEN], uint8_t check[static CU_SHA256_LEN]);
 
 /* Writes the chunk stream after the header to fd, sequentially. key NULL:
- * not encrypted. Exactly h->plain_len bytes must be written, then finish. */
+ * not encrypted. file_hash NULL, or a started SHA-256 (the caller's, used
+ * until finish) that gets every byte written to fd. Exactly h->plain_len
+ * bytes must be written, then finish. */
 typedef struct cu_pkg_out cu_pkg_out;
-int cu_pkg_out_new(int fd, const struct cu_pkg_header *h, const uint8_t *key, cu_pkg_out **ret);
+int cu_pkg_out_new(int fd, const struct cu_pkg_header *h, const uint8_t *key,
+                   cu_sha256_ctx *file_hash, cu_pkg_out **ret);
 int cu_pkg_out_write(cu_pkg_out *o, const void *data, size_t len);
 int cu_pkg_out_finish(cu_pkg_out *o);
 void cu_pkg_out_free(cu_pkg_out *o);

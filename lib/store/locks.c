@@ -14,7 +14,7 @@
 #include "custody/time.h"
 #include "store/store_int.h"
 #include "util/err.h"
-#include "util/parse.h"
+#include "util/text.h"
 
 /* 10000-01-01T00:00:00Z: times are after the epoch and in years up to 9999,
  * the range the ISO 8601 helpers read and write */
@@ -61,30 +61,15 @@ cu_lock_schema(sqlite3 *db)
 
 /* ---- checks of what callers pass ---- */
 
-/* At most max bytes (and at least one when need), valid UTF-8, no control
- * characters (C0, DEL, C1) except \n and \t in a multi-line text. */
+/* v under the one rule for text people type (util/text.h), at least one
+ * byte when need: 0, or CU_ERR_INVAL with a detail naming what and field. */
 static int
 check_text(const char *what, const char *field, const char *v, size_t max, bool need,
            bool multiline)
 {
-	size_t n = strnlen(v, max + 1);
-	if (n > max)
-		return cu_fail(CU_ERR_INVAL, "%s %s: longer than %zu bytes", what, field, max);
-	if (need && n == 0)
-		return cu_fail(CU_ERR_INVAL, "%s %s: must not be empty", what, field);
-	const uint8_t *p = (const uint8_t *)v;
-	for (size_t i = 0; i < n;) {
-		uint32_t cp;
-		size_t len = cu_utf8_next(p + i, n - i, &cp);
-		if (len == 0)
-			return cu_fail(CU_ERR_INVAL, "%s %s: not valid UTF-8 at byte %zu", what, field, i);
-		bool control = cp < 0x20 || (cp >= 0x7f && cp <= 0x9f);
-		if (control && !(multiline && (cp == '\n' || cp == '\t')))
-			return cu_fail(CU_ERR_INVAL, "%s %s: control character at byte %zu%s", what, field,
-			               i, multiline ? " (only newline and tab are allowed)" : "");
-		i += len;
-	}
-	return 0;
+	unsigned flags = (need ? CU_TEXT_NONEMPTY : 0) | (multiline ? CU_TEXT_MULTILINE : 0);
+	int r = cu_text_check(v, strnlen(v, max + 1), max, flags);
+	return r < 0 ? cu_fail_prefix(r, "%s %s", what, field) : 0;
 }
 
 static int

@@ -20,7 +20,11 @@ custodyd serves POST /api/v1/exports and the export runs in the background.
     the first failed segment;
   - the audit entries export, export.end, export.download (and
     export.delete) with all their fields; files in STORE/exports (0700 dir,
-    0600 files) gone after DELETE; at most two exports at once.
+    0600 files) gone after DELETE; at most two exports at once;
+  - one rule for text people type: a carriage return, a C1 control, a NUL
+    and a bidi override get the same refusal as export comments through
+    the API and through custody export --store, and as an evidence lock's
+    headline and a bookmark's title and description through the API.
 """
 
 import hashlib
@@ -284,11 +288,83 @@ class Exports(cutest.TempDirTest):
             (body([], **ok), "list of 1 to 64"),
             ({**body([("cam1", 1, 2)], **ok), "format": "avi"}, "evidence, mp4 or stills"),
             ({**body([("cam1", 1, 2)], **ok), "colour": "red"}, "unknown field"),
-            (body([("cam1", 1, 2)], **{**ok, "case": "a\x01b"}), "control characters"),
+            (body([("cam1", 1, 2)], **{**ok, "case": "a\x01b"}),
+             '"case": byte 1: a control character (U+0001)'),
             (body([("cam1", 1, 2), ("cam2", 1, 2)], "mp4"), "one camera"),
         ]:
             with self.subTest(words=words):
                 self.refused("ana", b, 400, "invalid", words=words)
+
+    # ---- one rule for text people type (docs/api.md "Text fields") ----
+
+    # (text, the refusal's detail after the member or option's name)
+    BAD_TEXT = [
+        ("line one\r\nline two", "byte 8: a carriage return (U+000D)"),
+        ("next line\u0085here", "byte 9: a C1 control character (U+0085)"),
+        ("invoice\u202etxt.exe", "byte 7: a bidirectional control character (U+202E)"),
+        ("nul\u0000byte", "byte 3: a NUL character (U+0000)"),
+    ]
+
+    def test_text_rule_is_one_in_every_channel(self):
+        out = os.path.join(self.tmp, "text.cuep")
+        cli_base = ["export", "--store", self.s.dir, "--password-file", self.s.pw, "--out", out,
+                    "--camera", "cam1", "--from", t(1), "--to", t(3), "--case", "K-1",
+                    "--no-encryption"]
+        n_before = self.export_entries()
+        for i, (text, says) in enumerate(self.BAD_TEXT):
+            with self.subTest(text=text):
+                # export comments through the API (a JSON string carries a NUL too)
+                e = self.refused("ivan", body([("cam1", 1, 3)], case="K-1", password=PKG_PW,
+                                              comments=text), 400, "invalid")
+                self.assertTrue(e["message"].startswith(f'"comments": {says}'), e)
+                # ... and through custody export: as an argument (argv cannot
+                # carry a NUL) and as --comments-file
+                if "\0" not in text:
+                    p = run(*cli_base, "--comments", text)
+                    self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+                    self.assertIn(f"custody export: --comments: {says}", p.stderr)
+                cf = os.path.join(self.tmp, f"comments{i}.txt")
+                with open(cf, "wb") as f:
+                    f.write(text.encode() + b"\n")
+                p = run(*cli_base, "--comments-file", cf)
+                self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+                self.assertIn(f"custody export: --comments-file: {says}", p.stderr)
+                self.assertFalse(os.path.exists(out))
+                # an evidence lock's headline, a bookmark's title and description
+                lock = {"headline": text, "cameras": ["cam1"], "from": t(1), "to": t(3)}
+                st, j = self.api.json("POST", "/api/v1/evidence-locks", token=self.tok["chief"],
+                                      body=lock)
+                self.assertEqual((st, j["error"]["code"]), (400, "invalid"), j)
+                self.assertTrue(j["error"]["message"].startswith(f'"headline": {says}'), j)
+                for field, other in (("title", {}), ("description", {"title": "ok"})):
+                    st, j = self.api.json("POST", "/api/v1/cameras/cam1/bookmarks",
+                                          token=self.tok["chief"],
+                                          body={"at": t(2), field: text, **other})
+                    self.assertEqual((st, j["error"]["code"]), (400, "invalid"), j)
+                    self.assertTrue(j["error"]["message"].startswith(f'"{field}": {says}'), j)
+        # nothing refused was logged as an export, locked or bookmarked
+        self.assertEqual(self.export_entries(), n_before)
+        st, j = self.api.json("GET", "/api/v1/evidence-locks", token=self.tok["chief"],
+                              expect=200)
+        self.assertEqual(j["evidence_locks"], [])
+        # what people write in their languages passes, line feeds and tabs
+        # where text may hold lines
+        good = "Zo\u00eb's caf\u00e9 \u76e3\u8996 \u0627\u0644\u0643\u0627\u0645\u064a\u0631\u0627 \U0001f4f7"
+        st, j = self.api.json("POST", "/api/v1/cameras/cam1/bookmarks", token=self.tok["chief"],
+                              body={"at": t(2), "title": good,
+                                    "description": "first\n\tsecond"}, expect=201)
+        self.assertEqual((j["title"], j["description"]), (good, "first\n\tsecond"))
+        self.api.json("DELETE", f"/api/v1/bookmarks/{j['id']}", token=self.tok["chief"],
+                      expect=204)
+        st, j = self.api.json("POST", "/api/v1/cameras/cam1/bookmarks", token=self.tok["chief"],
+                              body={"at": t(2), "title": "one\nline"})
+        self.assertEqual(st, 400, j)
+        self.assertTrue(j["error"]["message"].startswith('"title": byte 3: a line break'), j)
+
+    def export_entries(self):
+        p = run("audit", "export", "--store", self.s.dir, "--format", "json", check=0)
+        return sum(1 for e in json.loads(p.stdout)["entries"]
+                   if e["type"] in ("export", "evidence_lock.create", "bookmark.create"))
 
     # ---- the formats ----
 

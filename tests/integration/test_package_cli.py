@@ -212,7 +212,13 @@ class PackageCli(unittest.TestCase):
                                         {"camera": "cam2", "from": iso(us(1)),
                                          "to": iso(us(5))}])
         end = [e for e in entries if e["type"] == "export.end" and e["detail"]["id"] == d["id"]]
-        self.assertEqual(end[0]["detail"]["status"], "done")
+        # the shape custodyd writes too (test_api_export): the package file's size and SHA-256
+        with open(self.pkg, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+        self.assertEqual(end[0]["detail"], {"id": d["id"], "status": "done", "format": "evidence",
+                                            "bytes": os.path.getsize(self.pkg),
+                                            "sha256": digest})
+        self.assertEqual(end[0]["source"], "cli")
         # the package names that entry, under a head whose signature verifies
         code, rep, _ = self.verify(self.pkg, "--password-file", self.ppw)
         self.assertEqual(rep["audit"]["index"], ex[0]["index"])
@@ -241,6 +247,7 @@ class PackageCli(unittest.TestCase):
         a = json.loads(run("audit", "export", "--store", s.dir, "--format", "json").stdout)
         ends = [e["detail"] for e in a["entries"] if e["type"] == "export.end"]
         self.assertEqual(ends[-1]["status"], "failed")
+        self.assertEqual(set(ends[-1]), {"id", "status", "format", "error"})
 
     def test_bad_input_names_the_argument(self):
         out = self.tmp("bad.cuep")

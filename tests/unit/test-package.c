@@ -1207,6 +1207,16 @@ test_export_while_recording(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal((uint64_t)st.st_size, res.bytes);
 	assert_int_equal(st.st_mode & 0777, 0600);
+	/* res.sha256 is the file's, hashed in one go from what is on disk */
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	uint8_t *whole = malloc(res.bytes), digest[CU_SHA256_LEN];
+	assert_non_null(whole);
+	assert_int_equal(fread(whole, 1, res.bytes, f), res.bytes);
+	fclose(f);
+	assert_int_equal(cu_sha256(whole, res.bytes, digest), 0);
+	assert_memory_equal(digest, res.sha256, CU_SHA256_LEN);
+	free(whole);
 	write_frames(w, T0, 130, 20, 30000, 3000);
 	assert_int_equal(cu_writer_close(w), 0);
 	cu_store_close(s);

@@ -1,5 +1,6 @@
 /* Unit tests for lib/util: the time helper, checked number and hex parsing,
- * the bounded buffer, file helpers and error reporting.
+ * the bounded buffer, file helpers, error reporting and the check of text
+ * people type.
  *
  * Expected times come from an independent, deliberately naive calendar (count
  * the days year by year), not from the era arithmetic in time.c nor from the
@@ -25,6 +26,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/text.h"
 
 #define US INT64_C(1000000)
 #define ROUND_TRIPS 10000
@@ -409,6 +411,139 @@ test_utf8_next(void **state)
 	assert_int_equal(cp, 7);
 }
 
+/* ---- the check of text people type ---- */
+
+/* cu_text_check over a C string. */
+static int
+text_c(const char *s, size_t max, unsigned flags)
+{
+	return cu_text_check(s, strlen(s), max, flags);
+}
+
+static void
+text_refused(const char *s, size_t len, unsigned flags, const char *detail)
+{
+	int r = cu_text_check(s, len, 4000, flags);
+	if (r != CU_ERR_INVAL)
+		fail_msg("\"%s\" (%zu bytes) was not refused (%d)", s, len, r);
+	if (strcmp(cu_error_detail(), detail) != 0)
+		fail_msg("\"%s\": detail \"%s\", expected \"%s\"", s, cu_error_detail(), detail);
+}
+
+static void
+test_text_accepts(void **state)
+{
+	(void)state;
+	static const char *const good[] = {
+		"",
+		"CASE-2026/17: north gate",
+		"Zo\xc3\xab's caf\xc3\xa9, S\xc3\xa3o Paulo, \xc3\x85ngstr\xc3\xb6m",  /* accents */
+		"\xe7\x9b\xa3\xe8\xa6\x96\xe3\x82\xab\xe3\x83\xa1\xe3\x83\xa9",          /* CJK */
+		"\xd8\xa7\xd9\x84\xd9\x83\xd8\xa7\xd9\x85\xd9\x8a\xd8\xb1\xd8\xa7",      /* Arabic, no marks */
+		"\xf0\x9f\x93\xb7 \xf0\x9f\x9a\x97",                                     /* emoji */
+		"\xc2\xa0no-break space, U+00A0 (the first after C1)",
+		"\xe2\x80\x8b zero width space, \xe2\x80\xa9 paragraph separator",
+		"\xf4\x8f\xbf\xbf",                                                      /* U+10FFFF */
+		"~",                                                                     /* U+007E */
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (text_c(good[i], 4000, 0) != 0)
+			fail_msg("\"%s\" refused: %s", good[i], cu_error_detail());
+		if (text_c(good[i], 4000, CU_TEXT_MULTILINE) != 0)
+			fail_msg("\"%s\" refused as multi-line: %s", good[i], cu_error_detail());
+	}
+	assert_int_equal(text_c("first line\n\tsecond, indented\n", 4000, CU_TEXT_MULTILINE), 0);
+	/* exactly max bytes */
+	assert_int_equal(text_c("\xc3\xa9\xc3\xa9", 4, CU_TEXT_NONEMPTY), 0);
+	assert_int_equal(text_c("x", 1, CU_TEXT_NONEMPTY), 0);
+}
+
+static void
+test_text_refuses(void **state)
+{
+	(void)state;
+	const unsigned ml = CU_TEXT_MULTILINE;
+	/* CR, in both kinds of text */
+	text_refused("ab\rc", 4, 0, "byte 2: a carriage return (U+000D)");
+	text_refused("ab\r\nc", 5, ml,
+	               "byte 2: a carriage return (U+000D): lines break with a line feed alone");
+	/* NUL: only a length can carry it */
+	text_refused("ab\0c", 4, 0, "byte 2: a NUL character (U+0000)");
+	text_refused("ab\0c", 4, ml, "byte 2: a NUL character (U+0000)");
+	/* LF and TAB in a single line */
+	text_refused("a\nb", 3, 0, "byte 1: a line break (U+000A)");
+	text_refused("a\tb", 3, 0, "byte 1: a tab (U+0009)");
+	/* every other C0 control, and DEL, also in multi-line text */
+	for (unsigned c = 1; c < 0x20; c++) {
+		if (c == '\n' || c == '\t' || c == '\r')
+			continue;
+		char s[4] = {'x', (char)c, 'y', 0}, want[64];
+		snprintf(want, sizeof(want), "byte 1: a control character (U+%04X)", c);
+		text_refused(s, 3, ml, want);
+		text_refused(s, 3, 0, want);
+	}
+	text_refused("x\x7f", 2, ml, "byte 1: a control character (U+007F)");
+	/* C1 controls encoded as UTF-8: the first, NEL, the last */
+	text_refused("\xc2\x80", 2, ml, "byte 0: a C1 control character (U+0080)");
+	text_refused("ok \xc2\x85", 5, ml, "byte 3: a C1 control character (U+0085)");
+	text_refused("\xc2\x9f", 2, 0, "byte 0: a C1 control character (U+009F)");
+	/* the bidi controls, each of them */
+	static const struct {
+		const char *utf8;
+		unsigned cp;
+	} bidi[] = {
+		{"\xd8\x9c", 0x061c}, {"\xe2\x80\x8e", 0x200e}, {"\xe2\x80\x8f", 0x200f},
+		{"\xe2\x80\xaa", 0x202a}, {"\xe2\x80\xab", 0x202b}, {"\xe2\x80\xac", 0x202c},
+		{"\xe2\x80\xad", 0x202d}, {"\xe2\x80\xae", 0x202e}, {"\xe2\x81\xa6", 0x2066},
+		{"\xe2\x81\xa7", 0x2067}, {"\xe2\x81\xa8", 0x2068}, {"\xe2\x81\xa9", 0x2069},
+	};
+	for (size_t i = 0; i < sizeof(bidi) / sizeof(bidi[0]); i++) {
+		char s[16], want[80];
+		snprintf(s, sizeof(s), "ab%s", bidi[i].utf8);
+		snprintf(want, sizeof(want), "byte 2: a bidirectional control character (U+%04X)",
+		         bidi[i].cp);
+		text_refused(s, strlen(s), ml, want);
+	}
+	/* not UTF-8: a lone continuation byte, Latin-1, a cut sequence, an
+	 * overlong '/', an overlong NUL, a surrogate, above U+10FFFF */
+	static const char *const bad[] = {
+		"ab\x80", "ab\xe9t\xe9", "ab\xe2\x82", "ab\xc0\xaf", "ab\xc0\x80", "ab\xe0\x80\xaf",
+		"ab\xed\xa0\x80", "ab\xf4\x90\x80\x80", "ab\xff",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		text_refused(bad[i], strlen(bad[i]), ml, "byte 2: not valid UTF-8");
+	/* a sequence cut by the length, though the bytes go on */
+	text_refused("\xe2\x82\xac", 2, 0, "byte 0: not valid UTF-8");
+	/* too long: counted in bytes, before anything else */
+	assert_int_equal(text_c("\xc3\xa9\xc3\xa9x", 4, 0), CU_ERR_INVAL);
+	assert_string_equal(cu_error_detail(), "5 bytes, more than the 4 allowed");
+	assert_int_equal(text_c("\r\r\r", 2, 0), CU_ERR_INVAL);
+	assert_string_equal(cu_error_detail(), "3 bytes, more than the 2 allowed");
+	/* empty where something is needed */
+	assert_int_equal(text_c("", 10, CU_TEXT_NONEMPTY), CU_ERR_INVAL);
+	assert_string_equal(cu_error_detail(), "empty");
+}
+
+static void
+test_text_char_ok(void **state)
+{
+	(void)state;
+	assert_true(cu_text_char_ok(' ', 0));
+	assert_true(cu_text_char_ok(0xa0, 0));
+	assert_true(cu_text_char_ok(0x1f4f7, 0));
+	assert_false(cu_text_char_ok('\n', 0));
+	assert_true(cu_text_char_ok('\n', CU_TEXT_MULTILINE));
+	assert_true(cu_text_char_ok('\t', CU_TEXT_MULTILINE));
+	assert_false(cu_text_char_ok('\r', CU_TEXT_MULTILINE));
+	assert_false(cu_text_char_ok(0, CU_TEXT_MULTILINE));
+	assert_false(cu_text_char_ok(0x7f, CU_TEXT_MULTILINE));
+	assert_false(cu_text_char_ok(0x85, CU_TEXT_MULTILINE));
+	assert_false(cu_text_char_ok(0x202e, CU_TEXT_MULTILINE));
+	assert_false(cu_text_char_ok(0x2069, 0));
+	assert_true(cu_text_char_ok(0x206a, 0));
+	assert_true(cu_text_char_ok(0x2029, 0));
+}
+
 /* ---- cu_buf ---- */
 
 static void
@@ -698,6 +833,9 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_utf8_next),
+		cmocka_unit_test(test_text_accepts),
+		cmocka_unit_test(test_text_refuses),
+		cmocka_unit_test(test_text_char_ok),
 		cmocka_unit_test(test_time_known),
 		cmocka_unit_test(test_time_offsets),
 		cmocka_unit_test(test_time_date_alone),
