@@ -126,16 +126,19 @@ fail:
 	return r;
 }
 
-void
+int
 cu_db_close(cu_db *db)
 {
 	if (db == NULL)
-		return;
+		return 0;
 	/* sqlite3_close leaves a connection with statements open */
 	for (size_t i = 0; i < CU_DB_STMT_SLOTS; i++)
 		sqlite3_finalize(db->stmts[i].st);
-	sqlite3_close(db->sql);
+	int r = 0;
+	if (sqlite3_close(db->sql) != SQLITE_OK)
+		r = cu_fail(CU_ERR_DB, "%s: cannot close: %s", db->name, sqlite3_errmsg(db->sql));
 	free(db);
+	return r;
 }
 
 int

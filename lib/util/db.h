@@ -64,9 +64,11 @@ typedef struct cu_db {
  * only on success; free it with cu_db_close. */
 int cu_db_open(const char *path, const char *name, unsigned flags, cu_db **ret);
 
-/* Finalizes the cached statements and closes the connection. The caller has
- * finalized its own statements. NULL is fine. */
-void cu_db_close(cu_db *db);
+/* Finalizes the cached statements, closes the connection and frees db.
+ * Returns CU_ERR_DB when SQLite could not close it because a statement of
+ * the caller's is still open (a bug: the connection then leaks). NULL is
+ * fine. A transaction not committed is rolled back. */
+int cu_db_close(cu_db *db);
 
 /* The cu_err of an extended SQLite result code (the table above); sys_errno
  * is sqlite3_system_errno's value, looked at only for SQLITE_IOERR. Returns
