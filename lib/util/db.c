@@ -2,6 +2,7 @@
  * transactions, the meta table, and one mapping of SQLite's result codes to
  * cu_err. See db.h. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,12 @@
 
 #include "util/db.h"
 #include "util/err.h"
+
+static bool
+is_nospc(int e)
+{
+	return e == ENOSPC || e == EDQUOT || e == EFBIG;
+}
 
 int
 cu_db_err(int rc, int sys_errno)
@@ -26,7 +33,7 @@ cu_db_err(int rc, int sys_errno)
 		/* SQLite says SQLITE_FULL only for ENOSPC on a write or a short
 		 * write; a file over RLIMIT_FSIZE (EFBIG), a quota, or ENOSPC from
 		 * ftruncate/fallocate/the -shm file arrive as I/O errors */
-		if (sys_errno == ENOSPC || sys_errno == EDQUOT || sys_errno == EFBIG)
+		if (is_nospc(sys_errno))
 			return CU_ERR_NOSPC;
 		return CU_ERR_DB;
 	case SQLITE_BUSY:
@@ -42,12 +49,49 @@ cu_db_err(int rc, int sys_errno)
 	}
 }
 
+/* The errno behind an I/O error rc on connection c, 0 if unknown.
+ *
+ * sqlite3_system_errno is read when SQLite records the error, after the
+ * failed write has been cleaned up after (a rollback, a journal looked for),
+ * so on Linux it is often 0 or another call's errno. The unix VFS keeps the
+ * errno of each file's last failed call (SQLITE_FCNTL_LAST_ERRNO), set at
+ * the failing call: for a write-side error the WAL or rollback journal
+ * (where a transaction's pages go first) is asked, then the database file.
+ * A file keeps its errno until its next failure, so an old ENOSPC could be
+ * read back for a later write error of another kind on the other file: it
+ * is then reported as a full disk, the likelier cause anyway. */
+static int
+io_errno(sqlite3 *c, int rc)
+{
+	switch (rc) {
+	case SQLITE_IOERR_WRITE:
+	case SQLITE_IOERR_FSYNC:
+	case SQLITE_IOERR_TRUNCATE: {
+		int e = 0;
+		sqlite3_file *j = NULL;
+		if (sqlite3_file_control(c, "main", SQLITE_FCNTL_JOURNAL_POINTER, &j) == SQLITE_OK &&
+		    j != NULL && j->pMethods != NULL &&
+		    j->pMethods->xFileControl(j, SQLITE_FCNTL_LAST_ERRNO, &e) == SQLITE_OK &&
+		    is_nospc(e))
+			return e;
+		e = 0;
+		if (sqlite3_file_control(c, "main", SQLITE_FCNTL_LAST_ERRNO, &e) == SQLITE_OK &&
+		    is_nospc(e))
+			return e;
+		break;
+	}
+	default:
+		break;
+	}
+	return sqlite3_system_errno(c);
+}
+
 /* The mapped error of rc on connection c (which may be NULL: no memory for
  * one) with the detail "<prefix>: <what>: <message>[: <strerror>]". */
 static int
 fail_rc(sqlite3 *c, int rc, const char *prefix, const char *what)
 {
-	int sys = (rc & 0xff) == SQLITE_IOERR && c != NULL ? sqlite3_system_errno(c) : 0;
+	int sys = (rc & 0xff) == SQLITE_IOERR && c != NULL ? io_errno(c, rc) : 0;
 	int code = cu_db_err(rc, sys);
 	if (code == 0)
 		code = CU_ERR_DB; /* a caller's "failure" SQLite did not report */
