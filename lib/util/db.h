@@ -34,7 +34,7 @@
 enum {
 	CU_DB_CREATE = 1u << 0,       /* create the file when missing */
 	CU_DB_FULLMUTEX = 1u << 1,    /* serialised connection (SQLITE_OPEN_FULLMUTEX) */
-	CU_DB_QUERY_ONLY = 1u << 2,   /* PRAGMA query_only=ON: a reader; cu_db_begin(write) refused */
+	CU_DB_QUERY_ONLY = 1u << 2,   /* PRAGMA query_only=ON: a reader (no cu_db_begin(db, true)) */
 	CU_DB_WAL = 1u << 3,          /* PRAGMA journal_mode=WAL */
 	CU_DB_SYNC_NORMAL = 1u << 4,  /* PRAGMA synchronous=NORMAL */
 	CU_DB_SYNC_FULL = 1u << 5,    /* PRAGMA synchronous=FULL */
