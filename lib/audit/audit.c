@@ -58,7 +58,7 @@ static const char schema[] =
 
 struct cu_audit {
 	cu_store *s;
-	sqlite3 *db;
+	cu_db *db;
 	pthread_mutex_t lock;
 	cu_sign_key *key;
 	cu_sha256_ctx *sha;
@@ -245,58 +245,24 @@ cu_audit_leaf_hash(uint64_t index, const struct cu_audit_entry *e,
 
 /* ---- database ---- */
 
-static int
-db_fail(sqlite3 *db, const char *what)
-{
-	int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
-	if (code == SQLITE_FULL)
-		return cu_fail(CU_ERR_NOSPC, "audit.db: %s: disk full", what);
-	return cu_fail(CU_ERR_DB, "audit.db: %s: %s", what, db ? sqlite3_errmsg(db) : "no database");
-}
+/* what every detail of the audit log's database starts with */
+#define AUDIT_NAME "audit.db"
 
 static int
-meta_get(sqlite3 *db, const char *key, char *buf, size_t len)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return db_fail(db, "reading meta");
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const char *v = (const char *)sqlite3_column_text(st, 0);
-		size_t n = (size_t)sqlite3_column_bytes(st, 0);
-		if (v == NULL || n >= len || strlen(v) != n) {
-			r = cu_fail(CU_ERR_FORMAT, "audit.db: meta %s is malformed", key);
-		} else {
-			memcpy(buf, v, n + 1);
-			r = 0;
-		}
-	} else if (rc == SQLITE_DONE) {
-		r = cu_fail(CU_ERR_FORMAT, "audit.db: meta %s is missing", key);
-	} else {
-		r = db_fail(db, "reading meta");
-	}
-	sqlite3_finalize(st);
-	return r;
-}
-
-static int
-check_meta(const cu_store *s, sqlite3 *db)
+check_meta(const cu_store *s, cu_db *db)
 {
 	char v[64], idhex[2 * CU_ID_LEN + 1];
 	int r;
-	if ((r = meta_get(db, "format", v, sizeof(v))) < 0)
+	if ((r = cu_db_meta_get(db, "format", v, sizeof(v))) < 0)
 		return r;
 	if (strcmp(v, AUDIT_FORMAT) != 0)
 		return cu_fail(CU_ERR_FORMAT, "audit.db: not a custody audit log");
-	if ((r = meta_get(db, "version", v, sizeof(v))) < 0)
+	if ((r = cu_db_meta_get(db, "version", v, sizeof(v))) < 0)
 		return r;
 	if (strcmp(v, AUDIT_VERSION) != 0)
 		return cu_fail(CU_ERR_UNSUPPORTED, "audit.db: version %s (this custody reads %s)", v,
 		               AUDIT_VERSION);
-	if ((r = meta_get(db, "store_id", v, sizeof(v))) < 0)
+	if ((r = cu_db_meta_get(db, "store_id", v, sizeof(v))) < 0)
 		return r;
 	cu_hex(s->id, CU_ID_LEN, idhex);
 	if (strcmp(v, idhex) != 0)
@@ -307,7 +273,7 @@ check_meta(const cu_store *s, sqlite3 *db)
 /* Opens STORE/audit.db. Readers get query_only; like the catalogue they open
  * read-write so that a WAL database leaves no -wal/-shm files behind. */
 static int
-db_open(const cu_store *s, bool writer, sqlite3 **ret)
+db_open(const cu_store *s, bool writer, cu_db **ret)
 {
 	char path[PATH_MAX];
 	int r = cu_path(path, sizeof(path), "%s/%s", s->dir, AUDIT_FILE);
@@ -317,36 +283,17 @@ db_open(const cu_store *s, bool writer, sqlite3 **ret)
 		return errno == ENOENT ? cu_fail(CU_ERR_NOTFOUND, "%s: this store has no audit log",
 		                                 path)
 		                       : cu_fail_errno(errno, "%s", path);
-	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
-	                    SQLITE_OPEN_EXRESCODE, NULL) != SQLITE_OK) {
-		r = cu_fail(CU_ERR_DB, "%s: cannot open: %s", path,
-		            db ? sqlite3_errmsg(db) : "out of memory");
-		sqlite3_close(db);
-		return r;
-	}
-	sqlite3_busy_timeout(db, 10000);
-	sqlite3_extended_result_codes(db, 1);
 	/* synchronous=FULL: an entry must survive a crash once append returns. */
-	const char *pragmas = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	                             : "PRAGMA query_only=ON;";
-	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
-		r = cu_fail(CU_ERR_DB, "%s: %s", path, sqlite3_errmsg(db));
-		sqlite3_close(db);
+	cu_db *db = NULL;
+	if ((r = cu_db_open(path, AUDIT_NAME, writer ? CU_DB_WAL | CU_DB_SYNC_FULL
+	                                             : CU_DB_QUERY_ONLY, &db)) < 0)
 		return r;
-	}
 	if ((r = check_meta(s, db)) < 0) {
-		sqlite3_close(db);
+		cu_db_close(db);
 		return r;
 	}
 	*ret = db;
 	return 0;
-}
-
-static int
-exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : db_fail(db, sql);
 }
 
 static void
@@ -404,41 +351,22 @@ static int
 db_create(cu_store *s, cu_sign_key *key)
 {
 	char path[PATH_MAX], tmp[PATH_MAX], idhex[2 * CU_ID_LEN + 1];
-	sqlite3 *db = NULL;
+	cu_db *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int r;
 	if ((r = cu_path(path, sizeof(path), "%s/%s", s->dir, AUDIT_FILE)) < 0 ||
 	    (r = cu_path(tmp, sizeof(tmp), "%s/%s.tmp-%ld", s->dir, AUDIT_FILE, (long)getpid())) < 0)
 		return r;
 	unlink(tmp); /* a previous crash of this pid number */
-	if (sqlite3_open_v2(tmp, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	                    SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE, NULL) != SQLITE_OK) {
-		r = db_fail(db, "creating");
-		goto out;
-	}
-	if ((r = exec(db, "PRAGMA synchronous=FULL")) < 0 || (r = exec(db, "BEGIN")) < 0 ||
-	    (r = exec(db, schema)) < 0)
+	if ((r = cu_db_open(tmp, AUDIT_NAME, CU_DB_CREATE | CU_DB_SYNC_FULL, &db)) < 0 ||
+	    (r = cu_db_begin(db, false)) < 0 || (r = cu_db_exec(db, schema, "schema")) < 0)
 		goto out;
 	cu_hex(s->id, CU_ID_LEN, idhex);
-	const char *kv[][2] = {
+	const char *const kv[][2] = {
 		{"format", AUDIT_FORMAT}, {"version", AUDIT_VERSION}, {"store_id", idhex},
 	};
-	if (sqlite3_prepare_v2(db, "INSERT INTO meta(key, value) VALUES(?, ?)", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		r = db_fail(db, "meta");
+	if ((r = cu_db_meta_put(db, kv, sizeof(kv) / sizeof(kv[0]))) < 0)
 		goto out;
-	}
-	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
-		sqlite3_bind_text(st, 1, kv[i][0], -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, kv[i][1], -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			r = db_fail(db, "meta");
-			goto out;
-		}
-		sqlite3_reset(st);
-	}
-	sqlite3_finalize(st);
-	st = NULL;
 	struct frontier f = {0};
 	uint8_t chain[CU_SHA256_LEN];
 	char chex[HEX_HASH];
@@ -446,32 +374,28 @@ db_create(cu_store *s, cu_sign_key *key)
 	if ((r = chain_init(s, chain)) < 0 || (r = sign_head(s, key, &f, chain, &h)) < 0)
 		goto out;
 	cu_hex(chain, CU_SHA256_LEN, chex);
-	if (sqlite3_prepare_v2(db, "INSERT INTO state(id, size, chain, frontier) VALUES(1, 0, ?, '')",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		r = db_fail(db, "state");
+	if ((r = cu_db_prepare(db, "INSERT INTO state(id, size, chain, frontier) "
+	                       "VALUES(1, 0, ?, '')", "state", &st)) < 0)
 		goto out;
-	}
 	sqlite3_bind_text(st, 1, chex, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		r = db_fail(db, "state");
+	if ((r = cu_db_step_done(db, st, "state")) < 0)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((r = cu_db_prepare(db, HEAD_INSERT, "first tree head", &st)) < 0)
+		goto out;
+	if (head_bind(st, &h) < 0) {
+		r = cu_db_fail(db, "first tree head");
 		goto out;
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (sqlite3_prepare_v2(db, HEAD_INSERT, -1, &st, NULL) != SQLITE_OK || head_bind(st, &h) < 0) {
-		r = db_fail(db, "first tree head");
+	if ((r = cu_db_commit(db)) < 0)
 		goto out;
-	}
-	if ((r = exec(db, "COMMIT")) < 0)
-		goto out;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_close(db) != SQLITE_OK) {
-		r = cu_fail(CU_ERR_DB, "%s: cannot close", tmp);
-		db = NULL;
-		goto out;
-	}
+	r = cu_db_close(db);
 	db = NULL;
+	if (r < 0)
+		goto out;
 	if (link(tmp, path) < 0 && errno != EEXIST) {
 		r = cu_fail_errno(errno, "%s", path);
 		goto out;
@@ -479,7 +403,7 @@ db_create(cu_store *s, cu_sign_key *key)
 	r = cu_fsync_dir(s->dir);
 out:
 	sqlite3_finalize(st);
-	sqlite3_close(db);
+	cu_db_close(db);
 	unlink(tmp);
 	return r;
 }
@@ -498,7 +422,7 @@ state_read(cu_audit *a, struct state *ret)
 	memset(ret, 0, sizeof(*ret));
 	if (rc != SQLITE_ROW) {
 		r = rc == SQLITE_DONE ? cu_fail(CU_ERR_FORMAT, "audit.db: the state row is missing")
-		                      : db_fail(a->db, "reading the state");
+		                      : cu_db_fail(a->db, "reading the state");
 		goto out;
 	}
 	int64_t size = sqlite3_column_int64(st, 0);
@@ -552,7 +476,7 @@ last_head(cu_audit *a, struct cu_audit_head *h, bool *ret_found)
 		else
 			*ret_found = true;
 	} else if (rc != SQLITE_DONE) {
-		r = db_fail(a->db, "reading the newest tree head");
+		r = cu_db_fail(a->db, "reading the newest tree head");
 	}
 	sqlite3_reset(st);
 	return r;
@@ -578,7 +502,7 @@ state_check(cu_audit *a, const struct state *stt)
 			r = cu_fail(CU_ERR_TAMPERED, "audit.db: entries are missing; run custody audit "
 			            "verify");
 	} else {
-		r = db_fail(a->db, "reading the newest entry");
+		r = cu_db_fail(a->db, "reading the newest entry");
 	}
 	sqlite3_reset(st);
 	if (r < 0)
@@ -604,7 +528,7 @@ cu_audit_close(cu_audit *a)
 	sqlite3_finalize(a->st_last_entry);
 	sqlite3_finalize(a->st_last_head);
 	sqlite3_finalize(a->st_head_put);
-	sqlite3_close(a->db);
+	cu_db_close(a->db);
 	cu_sign_key_free(a->key);
 	cu_sha256_free(a->sha);
 	pthread_mutex_destroy(&a->lock);
@@ -651,18 +575,16 @@ cu_audit_open(cu_store *s, cu_audit **ret)
 	};
 	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++) {
 		sqlite3_stmt **st = (sqlite3_stmt **)(void *)((char *)a + stmts[i].off);
-		if (sqlite3_prepare_v2(a->db, stmts[i].sql, -1, st, NULL) != SQLITE_OK) {
-			r = db_fail(a->db, "preparing statements");
+		if ((r = cu_db_prepare(a->db, stmts[i].sql, "preparing statements", st)) < 0)
 			goto fail;
-		}
 	}
 	/* Refuse to build on a log whose state was changed behind our back. */
 	struct state stt;
-	if ((r = exec(a->db, "BEGIN")) < 0)
+	if ((r = cu_db_begin(a->db, false)) < 0)
 		goto fail;
 	if ((r = state_read(a, &stt)) == 0)
 		r = state_check(a, &stt);
-	exec(a->db, "ROLLBACK");
+	cu_db_rollback(a->db);
 	if (r < 0)
 		goto fail;
 	*ret = a;
@@ -751,7 +673,7 @@ cu_audit_append(cu_audit *a, const struct cu_audit_entry *e, uint64_t *ret_index
 	pthread_mutex_lock(&a->lock);
 	struct state stt;
 	bool begun = false;
-	if ((r = exec(a->db, "BEGIN IMMEDIATE")) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0)
 		goto out;
 	begun = true;
 	if ((r = state_read(a, &stt)) < 0)
@@ -780,7 +702,7 @@ cu_audit_append(cu_audit *a, const struct cu_audit_entry *e, uint64_t *ret_index
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
-		r = db_fail(a->db, "appending an entry");
+		r = cu_db_fail(a->db, "appending an entry");
 		goto out;
 	}
 	st = a->st_state_put;
@@ -791,18 +713,18 @@ cu_audit_append(cu_audit *a, const struct cu_audit_entry *e, uint64_t *ret_index
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
-		r = db_fail(a->db, "updating the state");
+		r = cu_db_fail(a->db, "updating the state");
 		goto out;
 	}
-	if ((r = exec(a->db, "COMMIT")) < 0)
-		goto out;
 	begun = false;
+	if ((r = cu_db_commit(a->db)) < 0)
+		goto out;
 	if (ret_index != NULL)
 		*ret_index = l.index;
 	r = 0;
 out:
 	if (begun)
-		exec(a->db, "ROLLBACK");
+		cu_db_rollback(a->db);
 	pthread_mutex_unlock(&a->lock);
 	free(detail);
 	return r;
@@ -853,9 +775,9 @@ cu_audit_sign_head(cu_audit *a, struct cu_audit_head *ret_head)
 	struct state stt;
 	struct cu_audit_head h;
 	bool found, begun = false;
-	int r;
+	int r, r2;
 	pthread_mutex_lock(&a->lock);
-	if ((r = exec(a->db, "BEGIN IMMEDIATE")) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0)
 		goto out;
 	begun = true;
 	if ((r = state_read(a, &stt)) < 0 || (r = last_head(a, &h, &found)) < 0)
@@ -872,22 +794,22 @@ cu_audit_sign_head(cu_audit *a, struct cu_audit_head *ret_head)
 	if ((r = sign_head(a->s, a->key, &stt.f, stt.chain, &h)) < 0)
 		goto out;
 	if (head_bind(a->st_head_put, &h) < 0) {
-		r = db_fail(a->db, "storing a tree head");
+		r = cu_db_fail(a->db, "storing a tree head");
 		goto out;
 	}
-	h.id = sqlite3_last_insert_rowid(a->db);
+	h.id = sqlite3_last_insert_rowid(a->db->sql);
 	r = 1;
 done:
-	if (exec(a->db, "COMMIT") < 0) {
-		r = db_fail(a->db, "commit");
+	begun = false;
+	if ((r2 = cu_db_commit(a->db)) < 0) {
+		r = r2;
 		goto out;
 	}
-	begun = false;
 	if (ret_head != NULL)
 		*ret_head = h;
 out:
 	if (begun)
-		exec(a->db, "ROLLBACK");
+		cu_db_rollback(a->db);
 	pthread_mutex_unlock(&a->lock);
 	return r;
 }
@@ -899,7 +821,7 @@ out:
  * or does not match its stored chain value. */
 struct walk {
 	const cu_store *s;
-	sqlite3 *db;
+	cu_db *db;
 	sqlite3_stmt *st;
 	cu_sha256_ctx *sha;
 	bool done;
@@ -948,7 +870,7 @@ walk_step(struct walk *w)
 		return 0;
 	}
 	if (rc != SQLITE_ROW)
-		return db_fail(w->db, "reading entries");
+		return cu_db_fail(w->db, "reading entries");
 	uint64_t pos = w->f.n;
 	if (pos >= CU_AUDIT_ENTRIES_MAX)
 		return cu_fail(CU_ERR_LIMIT, "audit log: more than 2^40 entries");
@@ -1043,20 +965,18 @@ cu_audit_report_free(struct cu_audit_report *r)
 }
 
 static int
-verify_run(cu_store *s, sqlite3 *db, struct cu_audit_report *rep)
+verify_run(cu_store *s, cu_db *db, struct cu_audit_report *rep)
 {
 	struct walk w = {.s = s, .db = db, .first_bad = NONE};
 	sqlite3_stmt *hs = NULL, *ts = NULL;
 	int r;
 	if ((r = cu_sha256_new(&w.sha)) < 0 || (r = chain_init(s, w.chain)) < 0)
 		goto out;
-	if (sqlite3_prepare_v2(db, "SELECT idx, time_us, type, actor, source, detail, chain "
-	                       "FROM entries ORDER BY idx", -1, &w.st, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT id, size, time_us, root, chain, key_id, signature "
-	                       "FROM heads ORDER BY id", -1, &hs, NULL) != SQLITE_OK) {
-		r = db_fail(db, "reading the log");
+	if ((r = cu_db_prepare(db, "SELECT idx, time_us, type, actor, source, detail, chain "
+	                       "FROM entries ORDER BY idx", "reading the log", &w.st)) < 0 ||
+	    (r = cu_db_prepare(db, "SELECT id, size, time_us, root, chain, key_id, signature "
+	                       "FROM heads ORDER BY id", "reading the log", &hs)) < 0)
 		goto out;
-	}
 	/* Heads in the order they were signed. proven: the largest size of a
 	 * valid head so far. A failing head is blamed on the walk's first
 	 * failure if that lies in the entries the head newly covers
@@ -1136,7 +1056,7 @@ verify_run(cu_store *s, sqlite3 *db, struct cu_audit_report *rep)
 		}
 	}
 	if (rc != SQLITE_DONE) {
-		r = db_fail(db, "reading tree heads");
+		r = cu_db_fail(db, "reading tree heads");
 		goto out;
 	}
 	if ((r = walk_to(&w, CU_AUDIT_ENTRIES_MAX)) < 0)
@@ -1175,14 +1095,12 @@ verify_run(cu_store *s, sqlite3 *db, struct cu_audit_report *rep)
 	} else if (first == NONE && rep->unsigned_entries > 0) {
 		/* Unsigned entries: allowed only as the tail a crash leaves, no
 		 * older than the newest head and spanning at most one interval. */
-		if (sqlite3_prepare_v2(db, "SELECT min(time_us), max(time_us) FROM entries "
-		                       "WHERE idx >= ?", -1, &ts, NULL) != SQLITE_OK) {
-			r = db_fail(db, "reading entries");
+		if ((r = cu_db_prepare(db, "SELECT min(time_us), max(time_us) FROM entries "
+		                       "WHERE idx >= ?", "reading entries", &ts)) < 0)
 			goto out;
-		}
 		sqlite3_bind_int64(ts, 1, (int64_t)rep->signed_entries);
 		if (sqlite3_step(ts) != SQLITE_ROW) {
-			r = db_fail(db, "reading entries");
+			r = cu_db_fail(db, "reading entries");
 			goto out;
 		}
 		int64_t lo = sqlite3_column_int64(ts, 0), hi = sqlite3_column_int64(ts, 1);
@@ -1224,13 +1142,13 @@ cu_audit_verify(cu_store *s, struct cu_audit_report **ret)
 {
 	if (s == NULL || ret == NULL)
 		return cu_fail(CU_ERR_INVAL, "cu_audit_verify: NULL argument");
-	sqlite3 *db = NULL;
+	cu_db *db = NULL;
 	int r = db_open(s, false, &db);
 	if (r < 0)
 		return r;
 	struct cu_audit_report *rep = calloc(1, sizeof(*rep));
 	if (rep == NULL) {
-		sqlite3_close(db);
+		cu_db_close(db);
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
 	}
 	rep->first_bad_head = -1;
@@ -1240,11 +1158,11 @@ cu_audit_verify(cu_store *s, struct cu_audit_report **ret)
 	memcpy(rep->ca_subject, s->ca.subject, sizeof(rep->ca_subject));
 	memcpy(rep->ca_fp, s->ca.fingerprint, CU_SHA256_LEN);
 	/* One read transaction: a consistent snapshot while a server appends. */
-	if ((r = exec(db, "BEGIN")) == 0) {
+	if ((r = cu_db_begin(db, false)) == 0) {
 		r = verify_run(s, db, rep);
-		exec(db, "COMMIT");
+		cu_db_rollback(db); /* ends the read */
 	}
-	sqlite3_close(db);
+	cu_db_close(db);
 	if (r < 0) {
 		free(rep);
 		return r;
@@ -1286,14 +1204,14 @@ jtext(sqlite3_stmt *st, int col)
 }
 
 static int
-export_entries(sqlite3 *db, int format, FILE *out)
+export_entries(cu_db *db, int format, FILE *out)
 {
 	sqlite3_stmt *st = NULL;
 	int r = 0, rc;
 	bool firstrow = true;
-	if (sqlite3_prepare_v2(db, "SELECT idx, time_us, type, actor, source, detail FROM entries "
-	                       "ORDER BY idx", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(db, "reading entries");
+	if ((r = cu_db_prepare(db, "SELECT idx, time_us, type, actor, source, detail FROM entries "
+	                       "ORDER BY idx", "reading entries", &st)) < 0)
+		return r;
 	if (format == CU_AUDIT_CSV)
 		fputs("\"index\",\"time\",\"type\",\"actor\",\"source\",\"detail\"\r\n", out);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1331,21 +1249,21 @@ export_entries(sqlite3 *db, int format, FILE *out)
 		firstrow = false;
 	}
 	if (rc != SQLITE_DONE)
-		r = db_fail(db, "reading entries");
+		r = cu_db_fail(db, "reading entries");
 out:
 	sqlite3_finalize(st);
 	return r;
 }
 
 static int
-export_heads(sqlite3 *db, FILE *out)
+export_heads(cu_db *db, FILE *out)
 {
 	sqlite3_stmt *st = NULL;
 	int r = 0, rc;
 	bool firstrow = true;
-	if (sqlite3_prepare_v2(db, "SELECT id, size, time_us, root, chain, key_id, signature "
-	                       "FROM heads ORDER BY id", -1, &st, NULL) != SQLITE_OK)
-		return db_fail(db, "reading tree heads");
+	if ((r = cu_db_prepare(db, "SELECT id, size, time_us, root, chain, key_id, signature "
+	                       "FROM heads ORDER BY id", "reading tree heads", &st)) < 0)
+		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		char iso[CU_TIME_ISO_MAX + 8];
 		int64_t t = sqlite3_column_int64(st, 2);
@@ -1367,7 +1285,7 @@ export_heads(sqlite3 *db, FILE *out)
 		firstrow = false;
 	}
 	if (rc != SQLITE_DONE)
-		r = db_fail(db, "reading tree heads");
+		r = cu_db_fail(db, "reading tree heads");
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -1378,11 +1296,11 @@ cu_audit_export(cu_store *s, int format, FILE *out)
 {
 	if (s == NULL || out == NULL || (format != CU_AUDIT_CSV && format != CU_AUDIT_JSON))
 		return cu_fail(CU_ERR_INVAL, "cu_audit_export: bad arguments");
-	sqlite3 *db = NULL;
+	cu_db *db = NULL;
 	int r = db_open(s, false, &db);
 	if (r < 0)
 		return r;
-	if ((r = exec(db, "BEGIN")) < 0)
+	if ((r = cu_db_begin(db, false)) < 0)
 		goto out;
 	if (format == CU_AUDIT_JSON)
 		fprintf(out, "{\n  \"format\": \"custody-audit-export\",\n  \"version\": 1,\n"
@@ -1400,8 +1318,8 @@ cu_audit_export(cu_store *s, int format, FILE *out)
 		r = errno ? cu_fail_errno(errno, "writing the export")
 		          : cu_fail(CU_ERR_IO, "writing the export failed");
 end:
-	exec(db, "COMMIT");
+	cu_db_rollback(db); /* ends the read */
 out:
-	sqlite3_close(db);
+	cu_db_close(db);
 	return r;
 }

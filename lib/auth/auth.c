@@ -169,102 +169,6 @@ cu_auth_revocation_point(int64_t now_us)
 	return (now_us / 1000000 + 1) * 1000000;
 }
 
-int
-cu_auth_db_fail(cu_auth *a, const char *what)
-{
-	int code = a->db ? sqlite3_errcode(a->db) & 0xff : SQLITE_ERROR;
-	if (code == SQLITE_FULL)
-		return cu_fail(CU_ERR_NOSPC, "auth.db: %s: disk full", what);
-	if (code == SQLITE_BUSY || code == SQLITE_LOCKED)
-		return cu_fail(CU_ERR_BUSY, "auth.db: %s: %s", what, sqlite3_errmsg(a->db));
-	return cu_fail(CU_ERR_DB, "auth.db: %s: %s", what, a->db ? sqlite3_errmsg(a->db) :
-	               "no database");
-}
-
-/* The slot holding sql, or the free slot where it goes: open addressing by
- * the text's address. At most half the slots are ever used, so a probe
- * always ends. */
-static struct cu_auth_stmt_slot *
-stmt_slot(cu_auth *a, const char *sql)
-{
-	/* Fibonacci hashing: the address's low bits are all alignment */
-	uint64_t h = (uint64_t)(uintptr_t)sql * UINT64_C(0x9e3779b97f4a7c15);
-	size_t i = (size_t)(h >> 32) % CU_AUTH_STMT_SLOTS;
-	while (a->stmts[i].sql != NULL && a->stmts[i].sql != sql)
-		i = (i + 1) % CU_AUTH_STMT_SLOTS;
-	return &a->stmts[i];
-}
-
-/* Compiling a query costs more than running it (the permission query: some
- * 50 µs against under 10), so each text is prepared once per handle. SQLite
- * re-prepares a statement by itself when the schema changes (the upgrade to
- * version 2 in cu_auth_open, or another process): sqlite3_prepare_v3 keeps
- * the text for that. The handle never attaches or reopens a database. */
-int
-cu_auth_stmt(cu_auth *a, const char *sql, sqlite3_stmt **ret)
-{
-	struct cu_auth_stmt_slot *s = stmt_slot(a, sql);
-	if (s->sql != NULL) {
-		/* another text at the address would run the wrong query */
-		if (strcmp(sqlite3_sql(s->st), sql) != 0)
-			return cu_fail(CU_ERR_INVAL, "auth.db: a query text changed at its address");
-		if (sqlite3_stmt_busy(s->st))
-			return cu_fail(CU_ERR_INVAL, "auth.db: a query is still running");
-		*ret = s->st;
-		return 0;
-	}
-	if (a->nstmts == CU_AUTH_STMTS_MAX)
-		return cu_fail(CU_ERR_LIMIT, "auth.db: more than %d different queries",
-		               CU_AUTH_STMTS_MAX);
-	/* PERSISTENT: kept for the handle's life, so not from the lookaside */
-	if (sqlite3_prepare_v3(a->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st, NULL) !=
-	    SQLITE_OK || s->st == NULL)
-		return cu_auth_db_fail(a, "preparing a query");
-	s->sql = sql;
-	a->nstmts++;
-	*ret = s->st;
-	return 0;
-}
-
-void
-cu_auth_done(sqlite3_stmt *st)
-{
-	if (st == NULL)
-		return;
-	/* ends the statement's read (or write) and releases what it bound: the
-	 * caller's buffers and copies of hashes go now, not at the next use */
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-}
-
-int
-cu_auth_begin(cu_auth *a)
-{
-	if (a->readonly)
-		return cu_fail(CU_ERR_INVAL, "auth.db was opened read-only");
-	if (sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return cu_auth_db_fail(a, "begin");
-	return 0;
-}
-
-int
-cu_auth_commit(cu_auth *a)
-{
-	if (sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		int r = cu_auth_db_fail(a, "commit");
-		cu_auth_rollback(a);
-		return r;
-	}
-	return 0;
-}
-
-void
-cu_auth_rollback(cu_auth *a)
-{
-	if (!sqlite3_get_autocommit(a->db))
-		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
-}
-
 /* Binds arguments described by types ('t' const char *, 'i' int64_t); a
  * count that does not match the query's is a bug caught here, not a wrong row. */
 static int
@@ -288,7 +192,7 @@ int
 cu_auth_exec(cu_auth *a, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_stmt(a, sql, &st);
+	int r = cu_db_stmt(a->db, sql, &st);
 	if (r < 0)
 		return r;
 	va_list ap;
@@ -296,17 +200,17 @@ cu_auth_exec(cu_auth *a, const char *sql, const char *types, ...)
 	r = bind_va(st, types, ap);
 	va_end(ap);
 	if (r < 0) {
-		cu_auth_done(st);
+		cu_db_done(st);
 		return r;
 	}
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
-		r = sqlite3_changes(a->db);
+		r = sqlite3_changes(a->db->sql);
 	else if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 		r = CU_ERR_EXIST;
 	else
-		r = cu_auth_db_fail(a, "update");
-	cu_auth_done(st);
+		r = cu_db_fail(a->db, "update");
+	cu_db_done(st);
 	return r;
 }
 
@@ -315,7 +219,7 @@ int
 cu_auth_query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, ...)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_stmt(a, sql, &st);
+	int r = cu_db_stmt(a->db, sql, &st);
 	if (r < 0)
 		return r;
 	va_list ap;
@@ -323,7 +227,7 @@ cu_auth_query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, 
 	r = bind_va(st, types, ap);
 	va_end(ap);
 	if (r < 0) {
-		cu_auth_done(st);
+		cu_db_done(st);
 		return r;
 	}
 	int rc = sqlite3_step(st);
@@ -331,31 +235,9 @@ cu_auth_query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, 
 		*ret = sqlite3_column_int64(st, 0);
 		r = 0;
 	} else {
-		r = rc == SQLITE_DONE ? CU_ERR_NOTFOUND : cu_auth_db_fail(a, "query");
+		r = rc == SQLITE_DONE ? CU_ERR_NOTFOUND : cu_db_fail(a->db, "query");
 	}
-	cu_auth_done(st);
-	return r;
-}
-
-static int
-meta_get(cu_auth *a, const char *key, char *buf, size_t len)
-{
-	sqlite3_stmt *st;
-	int r = cu_auth_stmt(a, "SELECT value FROM meta WHERE key = ?", &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	const char *v = rc == SQLITE_ROW ? (const char *)sqlite3_column_text(st, 0) : NULL;
-	if (v != NULL && strlen(v) < len) {
-		memcpy(buf, v, strlen(v) + 1);
-		r = 0;
-	} else if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-		r = cu_fail(CU_ERR_FORMAT, "auth.db: meta %s is missing or malformed", key);
-	} else {
-		r = cu_auth_db_fail(a, "reading meta");
-	}
-	cu_auth_done(st);
+	cu_db_done(st);
 	return r;
 }
 
@@ -367,8 +249,8 @@ static int
 upgrade_schema(cu_auth *a)
 {
 	char format[64], version[64];
-	if (meta_get(a, "format", format, sizeof(format)) < 0 ||
-	    meta_get(a, "version", version, sizeof(version)) < 0 ||
+	if (cu_db_meta_get(a->db, "format", format, sizeof(format)) < 0 ||
+	    cu_db_meta_get(a->db, "version", version, sizeof(version)) < 0 ||
 	    strcmp(format, "custody-auth") != 0) {
 		cu_error_clear();
 		return 0;
@@ -376,9 +258,10 @@ upgrade_schema(cu_auth *a)
 	if (strcmp(version, "1") != 0)
 		return 0;
 	/* version 2: export profiles */
-	if (sqlite3_exec(a->db, cu_auth_schema_profiles, NULL, NULL, NULL) != SQLITE_OK)
-		return cu_auth_db_fail(a, "upgrading the schema to version 2");
-	int r = cu_auth_exec(a, "UPDATE meta SET value = ? WHERE key = 'version'", "t",
+	int r = cu_db_exec(a->db, cu_auth_schema_profiles, "upgrading the schema to version 2");
+	if (r < 0)
+		return r;
+	r = cu_auth_exec(a, "UPDATE meta SET value = ? WHERE key = 'version'", "t",
 	                     CU_AUTH_DB_VERSION);
 	return r < 0 ? r : 0;
 }
@@ -389,28 +272,29 @@ static int
 create_schema(cu_auth *a)
 {
 	int64_t n;
-	int r = cu_auth_begin(a);
+	int r = cu_db_begin(a->db, true);
 	if (r < 0)
 		return r;
 	r = cu_auth_query_int(a, &n, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'", "");
 	if (r == 0 && n == 0) {
-		char idhex[2 * CU_ID_LEN + 1];
+		char idhex[2 * CU_ID_LEN + 1], created[32];
 		cu_hex(a->store->id, CU_ID_LEN, idhex);
-		if (sqlite3_exec(a->db, schema, NULL, NULL, NULL) != SQLITE_OK ||
-		    sqlite3_exec(a->db, cu_auth_schema_profiles, NULL, NULL, NULL) != SQLITE_OK)
-			r = cu_auth_db_fail(a, "creating the schema");
-		else
-			r = cu_auth_exec(a, "INSERT INTO meta(key, value) VALUES('format', 'custody-auth'), "
-			         "('version', ?), ('store_id', ?), ('created_us', ?)", "tti",
-			         CU_AUTH_DB_VERSION, idhex, cu_auth_now(a));
+		snprintf(created, sizeof(created), "%lld", (long long)cu_auth_now(a));
+		const char *const kv[][2] = {
+			{"format", "custody-auth"}, {"version", CU_AUTH_DB_VERSION}, {"store_id", idhex},
+			{"created_us", created},
+		};
+		if ((r = cu_db_exec(a->db, schema, "creating the schema")) == 0 &&
+		    (r = cu_db_exec(a->db, cu_auth_schema_profiles, "creating the schema")) == 0)
+			r = cu_db_meta_put(a->db, kv, sizeof(kv) / sizeof(kv[0]));
 	} else if (r == 0) {
 		r = upgrade_schema(a);
 	}
 	if (r < 0) {
-		cu_auth_rollback(a);
+		cu_db_rollback(a->db);
 		return r;
 	}
-	return cu_auth_commit(a);
+	return cu_db_commit(a->db);
 }
 
 int
@@ -440,36 +324,24 @@ cu_auth_open(cu_store *store, unsigned flags, cu_auth **ret)
 	if (a == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
 	a->store = store;
-	a->readonly = readonly;
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->hash_lock, NULL);
 	pthread_cond_init(&a->hash_cond, NULL);
-	if (sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
-	                    SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
-		r = cu_fail(CU_ERR_DB, "%s: cannot open: %s", path,
-		            a->db ? sqlite3_errmsg(a->db) : "out of memory");
-		goto fail;
-	}
-	sqlite3_busy_timeout(a->db, 10000);
-	sqlite3_extended_result_codes(a->db, 1);
 	/* synchronous=FULL: a revocation, lockout or new password must survive
 	 * a power cut; these writes are rare. */
-	const char *pragmas = readonly ? "PRAGMA query_only=ON; PRAGMA foreign_keys=ON;"
-	                               : "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	                                 "PRAGMA foreign_keys=ON;";
-	if (sqlite3_exec(a->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
-		r = cu_auth_db_fail(a, path);
+	unsigned dbflags = CU_DB_FULLMUTEX | CU_DB_FOREIGN_KEYS |
+	                   (readonly ? CU_DB_QUERY_ONLY : CU_DB_WAL | CU_DB_SYNC_FULL);
+	if ((r = cu_db_open(path, "auth.db", dbflags, &a->db)) < 0)
 		goto fail;
-	}
 	if (!readonly && (r = create_schema(a)) < 0)
 		goto bad;
-	if ((r = meta_get(a, "format", v, sizeof(v))) < 0)
+	if ((r = cu_db_meta_get(a->db, "format", v, sizeof(v))) < 0)
 		goto bad;
 	if (strcmp(v, "custody-auth") != 0) {
 		r = cu_fail(CU_ERR_FORMAT, "%s: not a custody auth database", path);
 		goto fail;
 	}
-	if ((r = meta_get(a, "version", v, sizeof(v))) < 0)
+	if ((r = cu_db_meta_get(a->db, "version", v, sizeof(v))) < 0)
 		goto bad;
 	/* A read-only handle cannot upgrade: it reads version 1 as it is (no
 	 * export profiles yet). A writable one has just upgraded it. */
@@ -481,7 +353,7 @@ cu_auth_open(cu_store *store, unsigned flags, cu_auth **ret)
 		goto fail;
 	}
 	uint8_t id[CU_ID_LEN];
-	if ((r = meta_get(a, "store_id", v, sizeof(v))) < 0)
+	if ((r = cu_db_meta_get(a->db, "store_id", v, sizeof(v))) < 0)
 		goto bad;
 	if (cu_unhex(v, id, CU_ID_LEN) < 0 || memcmp(id, store->id, CU_ID_LEN) != 0) {
 		r = cu_fail(CU_ERR_FORMAT, "%s: belongs to another store (store_id %s)", path, v);
@@ -505,10 +377,7 @@ cu_auth_close(cu_auth *a)
 {
 	if (a == NULL)
 		return;
-	/* sqlite3_close leaves a connection with statements open */
-	for (size_t i = 0; i < CU_AUTH_STMT_SLOTS; i++)
-		sqlite3_finalize(a->stmts[i].st);
-	sqlite3_close(a->db);
+	cu_db_close(a->db);
 	cu_sign_key_free(a->sign);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->hash_lock);
@@ -546,11 +415,11 @@ int
 cu_auth_user_get(cu_auth *a, const char *name, int64_t id, struct cu_user_row *ret)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_stmt(a, name != NULL
-	                     ? "SELECT id, name, hash, disabled, created_us, password_changed_us, "
-	                       "tokens_valid_after_us FROM users WHERE name = ?"
-	                     : "SELECT id, name, hash, disabled, created_us, password_changed_us, "
-	                       "tokens_valid_after_us FROM users WHERE id = ?", &st);
+	int r = cu_db_stmt(a->db, name != NULL
+	                   ? "SELECT id, name, hash, disabled, created_us, password_changed_us, "
+	                     "tokens_valid_after_us FROM users WHERE name = ?"
+	                   : "SELECT id, name, hash, disabled, created_us, password_changed_us, "
+	                     "tokens_valid_after_us FROM users WHERE id = ?", &st);
 	if (r < 0)
 		return r;
 	if (name != NULL)
@@ -579,9 +448,9 @@ cu_auth_user_get(cu_auth *a, const char *name, int64_t id, struct cu_user_row *r
 		r = name != NULL ? cu_fail(CU_ERR_NOTFOUND, "no user named \"%s\"", name)
 		                 : cu_fail(CU_ERR_NOTFOUND, "no user with id %lld", (long long)id);
 	} else {
-		r = cu_auth_db_fail(a, "reading a user");
+		r = cu_db_fail(a->db, "reading a user");
 	}
-	cu_auth_done(st);
+	cu_db_done(st);
 	return r;
 }
 
@@ -611,9 +480,9 @@ int
 cu_auth_finish(cu_auth *a, int r)
 {
 	if (r >= 0)
-		r = cu_auth_commit(a);
+		r = cu_db_commit(a->db);
 	else
-		cu_auth_rollback(a);
+		cu_db_rollback(a->db);
 	pthread_mutex_unlock(&a->lock);
 	return r < 0 ? r : 0;
 }
@@ -636,7 +505,7 @@ cu_auth_user_add(cu_auth *a, const char *name, const char *pw, size_t pw_len,
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a), n, id, rid;
-	if ((r = cu_auth_begin(a)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0)
 		goto out;
 	if ((r = cu_auth_query_int(a, &n, "SELECT count(*) FROM users", "")) < 0)
 		goto out;
@@ -653,7 +522,7 @@ cu_auth_user_add(cu_auth *a, const char *name, const char *pw, size_t pw_len,
 	}
 	if (r < 0)
 		goto out;
-	id = sqlite3_last_insert_rowid(a->db);
+	id = sqlite3_last_insert_rowid(a->db->sql);
 	cu_auth_ev_init(ev, "user.add", now);
 	char detail[256] = "roles=";
 	size_t used = strlen(detail);
@@ -691,7 +560,7 @@ cu_auth_user_passwd(cu_auth *a, const char *name, const char *pw, size_t pw_len,
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a), id;
-	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = user_id(a, name, &id)) < 0)
 		goto out;
 	r = cu_auth_exec(a, "UPDATE users SET hash = ?, password_changed_us = ?, tokens_valid_after_us = "
 	         "max(tokens_valid_after_us + 1000000, ?) WHERE id = ?", "tiii", phc, now,
@@ -719,7 +588,7 @@ cu_auth_user_set_disabled(cu_auth *a, const char *name, bool disabled,
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_user_get(a, name, 0, &u)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = cu_auth_user_get(a, name, 0, &u)) < 0)
 		goto out;
 	if (disabled)
 		r = cu_auth_exec(a, "UPDATE users SET disabled = 1, tokens_valid_after_us = "
@@ -751,7 +620,7 @@ cu_auth_user_delete(cu_auth *a, const char *name, struct cu_auth_event *ev)
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = user_id(a, name, &id)) < 0)
 		goto out;
 	if ((r = cu_auth_exec(a, "DELETE FROM users WHERE id = ?", "i", id)) >= 0) {
 		cu_auth_ev_init(ev, "user.delete", now);
@@ -773,7 +642,7 @@ cu_auth_user_revoke_tokens(cu_auth *a, const char *name, struct cu_auth_event *e
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = user_id(a, name, &id)) < 0)
 		goto out;
 	r = cu_auth_exec(a, "UPDATE users SET tokens_valid_after_us = "
 	         "max(tokens_valid_after_us + 1000000, ?) WHERE id = ?", "ii",
@@ -798,7 +667,7 @@ cu_auth_user_unlock(cu_auth *a, const char *name, struct cu_auth_event *ev)
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = user_id(a, name, &id)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = user_id(a, name, &id)) < 0)
 		goto out;
 	int locks;
 	if ((r = locks = cu_auth_exec(a, "DELETE FROM lockouts WHERE kind = 0 AND subject = ?", "t",
@@ -844,7 +713,7 @@ cu_auth_names_of(cu_auth *a, const char *sql, int64_t param, char (**ret)[CU_ROL
 	char (*v)[CU_ROLE_NAME_MAX + 1] = NULL;
 	size_t n = 0, cap = 0;
 	sqlite3_stmt *st;
-	int r = cu_auth_stmt(a, sql, &st), rc;
+	int r = cu_db_stmt(a->db, sql, &st), rc;
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, param);
@@ -857,7 +726,7 @@ cu_auth_names_of(cu_auth *a, const char *sql, int64_t param, char (**ret)[CU_ROL
 		NAMES_PUSH(v, n, cap, s, limit);
 	}
 	if (rc != SQLITE_DONE) {
-		r = cu_auth_db_fail(a, "query");
+		r = cu_db_fail(a->db, "query");
 		goto out;
 	}
 	*ret = v;
@@ -866,7 +735,7 @@ cu_auth_names_of(cu_auth *a, const char *sql, int64_t param, char (**ret)[CU_ROL
 	r = 0;
 out:
 	free(v);
-	cu_auth_done(st);
+	cu_db_done(st);
 	return r;
 }
 
@@ -883,11 +752,11 @@ cu_auth_user_list(cu_auth *a, struct cu_auth_user **ret, size_t *ret_n)
 	int r, rc;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_stmt(a, "SELECT u.id, u.name, u.hash, u.disabled, u.created_us, "
-	                      "u.password_changed_us, u.tokens_valid_after_us, "
-	                      "(SELECT until_us FROM lockouts l WHERE l.kind = 0 AND "
-	                      "l.subject = u.name AND l.until_us > ?) FROM users u ORDER BY "
-	                      "u.name", &st)) < 0)
+	if ((r = cu_db_stmt(a->db, "SELECT u.id, u.name, u.hash, u.disabled, u.created_us, "
+	                    "u.password_changed_us, u.tokens_valid_after_us, "
+	                    "(SELECT until_us FROM lockouts l WHERE l.kind = 0 AND "
+	                    "l.subject = u.name AND l.until_us > ?) FROM users u ORDER BY "
+	                    "u.name", &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, now);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -936,7 +805,7 @@ cu_auth_user_list(cu_auth *a, struct cu_auth_user **ret, size_t *ret_n)
 			goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		r = cu_auth_db_fail(a, "listing users");
+		r = cu_db_fail(a->db, "listing users");
 		goto out;
 	}
 	*ret = v;
@@ -945,7 +814,7 @@ cu_auth_user_list(cu_auth *a, struct cu_auth_user **ret, size_t *ret_n)
 	n = 0;
 	r = 0;
 out:
-	cu_auth_done(st);
+	cu_db_done(st);
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_users_free(v, n);
 	return r;
@@ -972,7 +841,7 @@ cu_auth_role_add(cu_auth *a, const char *role, struct cu_auth_event *ev)
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 ||
+	if ((r = cu_db_begin(a->db, true)) < 0 ||
 	    (r = cu_auth_query_int(a, &n, "SELECT count(*) FROM roles", "")) < 0)
 		goto out;
 	if (n >= CU_ROLES_MAX) {
@@ -999,7 +868,7 @@ cu_auth_role_delete(cu_auth *a, const char *role, struct cu_auth_event *ev)
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
 		goto out;
 	if ((r = cu_auth_exec(a, "DELETE FROM roles WHERE id = ?", "i", id)) >= 0) {
 		cu_auth_ev_init(ev, "role.delete", now);
@@ -1033,7 +902,7 @@ cu_auth_role_grant(cu_auth *a, const char *role, int fn, const char *scope,
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
 		goto out;
 	/* a group must exist when granted on, so that a typo is caught now */
 	if (strncmp(scope, "group:", 6) == 0 && (r = group_id(a, scope + 6, &gid)) < 0)
@@ -1070,7 +939,7 @@ cu_auth_role_revoke(cu_auth *a, const char *role, int fn, const char *scope,
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
 		goto out;
 	r = cu_auth_exec(a, "DELETE FROM role_grants WHERE role_id = ? AND function = ? AND scope = ?",
 	         "itt", id, cu_auth_function_name(fn), scope);
@@ -1096,7 +965,7 @@ assign(cu_auth *a, const char *role, const char *user, bool on, struct cu_auth_e
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_role_id(a, role, &rid)) < 0 ||
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = cu_auth_role_id(a, role, &rid)) < 0 ||
 	    (r = user_id(a, user, &uid)) < 0)
 		goto out;
 	if (on)
@@ -1141,9 +1010,9 @@ cu_auth_role_list(cu_auth *a, struct cu_auth_role **ret, size_t *ret_n)
 	sqlite3_stmt *st = NULL, *gs = NULL;
 	int r, rc;
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_stmt(a, "SELECT id, name FROM roles ORDER BY name", &st)) < 0 ||
-	    (r = cu_auth_stmt(a, "SELECT function, scope FROM role_grants WHERE role_id = ? "
-	                      "ORDER BY scope, function", &gs)) < 0)
+	if ((r = cu_db_stmt(a->db, "SELECT id, name FROM roles ORDER BY name", &st)) < 0 ||
+	    (r = cu_db_stmt(a->db, "SELECT function, scope FROM role_grants WHERE role_id = ? "
+	                    "ORDER BY scope, function", &gs)) < 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == CU_ROLES_MAX) {
@@ -1198,7 +1067,7 @@ cu_auth_role_list(cu_auth *a, struct cu_auth_role **ret, size_t *ret_n)
 			ro->ngrants++;
 		}
 		if (rc != SQLITE_DONE) {
-			r = cu_auth_db_fail(a, "listing grants");
+			r = cu_db_fail(a->db, "listing grants");
 			goto out;
 		}
 		if ((r = cu_auth_names_of(a, "SELECT u.name FROM user_roles ur JOIN users u ON "
@@ -1207,7 +1076,7 @@ cu_auth_role_list(cu_auth *a, struct cu_auth_role **ret, size_t *ret_n)
 			goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		r = cu_auth_db_fail(a, "listing roles");
+		r = cu_db_fail(a->db, "listing roles");
 		goto out;
 	}
 	*ret = v;
@@ -1216,8 +1085,8 @@ cu_auth_role_list(cu_auth *a, struct cu_auth_role **ret, size_t *ret_n)
 	n = 0;
 	r = 0;
 out:
-	cu_auth_done(st);
-	cu_auth_done(gs);
+	cu_db_done(st);
+	cu_db_done(gs);
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_roles_free(v, n);
 	return r;
@@ -1246,7 +1115,7 @@ cu_auth_group_add(cu_auth *a, const char *group, struct cu_auth_event *ev)
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 ||
+	if ((r = cu_db_begin(a->db, true)) < 0 ||
 	    (r = cu_auth_query_int(a, &n, "SELECT count(*) FROM cam_groups", "")) < 0)
 		goto out;
 	if (n >= CU_GROUPS_MAX) {
@@ -1276,7 +1145,7 @@ cu_auth_group_delete(cu_auth *a, const char *group, struct cu_auth_event *ev)
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
 	int grants;
-	if ((r = cu_auth_begin(a)) < 0 || (r = group_id(a, group, &id)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = group_id(a, group, &id)) < 0)
 		goto out;
 	/* grants on a group that is gone would come back with a new group of the name */
 	if ((r = grants = cu_auth_exec(a, "DELETE FROM role_grants WHERE scope = ?", "t", scope)) < 0 ||
@@ -1301,7 +1170,7 @@ group_camera(cu_auth *a, const char *group, const char *camera, bool on,
 		return r;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = group_id(a, group, &id)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = group_id(a, group, &id)) < 0)
 		goto out;
 	if (on) {
 		if ((r = cu_auth_query_int(a, &n, "SELECT count(*) FROM camera_groups WHERE group_id = ?",
@@ -1354,7 +1223,7 @@ cu_auth_group_list(cu_auth *a, struct cu_auth_group **ret, size_t *ret_n)
 	sqlite3_stmt *st = NULL;
 	int r, rc;
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_stmt(a, "SELECT id, name FROM cam_groups ORDER BY name", &st)) < 0)
+	if ((r = cu_db_stmt(a->db, "SELECT id, name FROM cam_groups ORDER BY name", &st)) < 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == CU_GROUPS_MAX) {
@@ -1385,7 +1254,7 @@ cu_auth_group_list(cu_auth *a, struct cu_auth_group **ret, size_t *ret_n)
 			goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		r = cu_auth_db_fail(a, "listing groups");
+		r = cu_db_fail(a->db, "listing groups");
 		goto out;
 	}
 	*ret = v;
@@ -1394,7 +1263,7 @@ cu_auth_group_list(cu_auth *a, struct cu_auth_group **ret, size_t *ret_n)
 	n = 0;
 	r = 0;
 out:
-	cu_auth_done(st);
+	cu_db_done(st);
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_groups_free(v, n);
 	return r;

@@ -16,29 +16,15 @@
  * upgrades 1 to 2; a read-only one reads 1 as it is. */
 #define CU_AUTH_DB_VERSION "2"
 
-/* Query texts one handle keeps prepared (lib/auth has about 70), and the
- * slots of the table that finds them by address (twice as many: short probes). */
-#define CU_AUTH_STMTS_MAX 128
-#define CU_AUTH_STMT_SLOTS (2 * CU_AUTH_STMTS_MAX)
-
-struct cu_auth_stmt_slot {
-	const char *sql;                     /* the key: the caller's static text; NULL: free */
-	sqlite3_stmt *st;                    /* prepared once, reset after every use */
-};
-
 struct cu_auth {
 	cu_store *store;                     /* borrowed: dir, certificates, keys */
-	sqlite3 *db;
-	bool readonly;
+	cu_db *db;                           /* auth.db (lib/util/db.h) */
 	bool has_profiles;                   /* version 2: the profile tables exist */
-	pthread_mutex_t lock;                /* held around every use of db and stmts */
-	/* db's prepared statements (cu_auth_stmt). They are part of the
-	 * connection's state, so the lock that serialises db serialises them:
-	 * every cu_auth_stmt ... cu_auth_done runs with lock held, or in
-	 * cu_auth_open before the handle is returned, or in cu_auth_close after
-	 * its last user. */
-	struct cu_auth_stmt_slot stmts[CU_AUTH_STMT_SLOTS];
-	size_t nstmts;
+	/* Held around every use of db and of its cached statements (cu_db_stmt,
+	 * which are part of the connection's state): every cu_db_stmt ...
+	 * cu_db_done runs with lock held, or in cu_auth_open before the handle
+	 * is returned, or in cu_auth_close after its last user. */
+	pthread_mutex_t lock;
 	cu_sign_key *sign;                   /* NULL without the store password */
 	int64_t (*clock)(void *ctx);         /* NULL: cu_time_now_us */
 	void *clock_ctx;
@@ -52,24 +38,9 @@ struct cu_auth {
 
 /* ---- auth.c ---- */
 int64_t cu_auth_now(const cu_auth *a);
-int cu_auth_db_fail(cu_auth *a, const char *what);
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK; called with a->lock held. */
-int cu_auth_begin(cu_auth *a);
-int cu_auth_commit(cu_auth *a);
-void cu_auth_rollback(cu_auth *a);
-/* The prepared statement of sql, compiled on the first call for this handle
- * and kept until cu_auth_close. sql must have static storage duration (a
- * literal or a static const array): its address is the key. With a->lock
- * held. The caller binds, steps and reads, then calls cu_auth_done on every
- * path, before anything else uses the same text: a statement left stepping
- * would keep a read transaction open (a stale view for this handle, and WAL
- * checkpoints blocked for everyone). CU_ERR_LIMIT past CU_AUTH_STMTS_MAX
- * texts; CU_ERR_INVAL when the statement is still stepping (a missing
- * cu_auth_done, or the same text nested in itself: a bug). */
-int cu_auth_stmt(cu_auth *a, const char *sql, sqlite3_stmt **ret);
-/* Resets st and clears its bindings (no pointer into the caller's memory
- * stays behind) for its next use. NULL is fine. */
-void cu_auth_done(sqlite3_stmt *st);
+/* SQL goes through lib/util/db.h with a->db and a->lock held: cu_db_stmt
+ * and cu_db_done (statements prepared once per handle), cu_db_begin(a->db,
+ * true) / cu_db_commit / cu_db_rollback, cu_db_fail. */
 /* Runs one change with arguments described by types ('t' const char *, 'i'
  * int64_t); returns the number of rows changed, CU_ERR_EXIST on a uniqueness
  * violation, or another negative cu_err. With a->lock held. */

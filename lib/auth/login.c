@@ -17,8 +17,8 @@ static int
 locked_until(cu_auth *a, int kind, const char *subject, int64_t now, int64_t *ret)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_stmt(a, "SELECT until_us FROM lockouts WHERE kind = ? AND subject = ? "
-	                     "AND until_us > ?", &st);
+	int r = cu_db_stmt(a->db, "SELECT until_us FROM lockouts WHERE kind = ? AND subject = ? "
+	                   "AND until_us > ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int(st, 1, kind);
@@ -26,8 +26,8 @@ locked_until(cu_auth *a, int kind, const char *subject, int64_t now, int64_t *re
 	sqlite3_bind_int64(st, 3, now);
 	int rc = sqlite3_step(st);
 	*ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-	r = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cu_auth_db_fail(a, "reading lockouts");
-	cu_auth_done(st);
+	r = rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : cu_db_fail(a->db, "reading lockouts");
+	cu_db_done(st);
 	return r;
 }
 
@@ -35,14 +35,14 @@ static int
 run(cu_auth *a, const char *sql, int kind, const char *subject, int64_t t)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_stmt(a, sql, &st);
+	int r = cu_db_stmt(a->db, sql, &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int(st, 1, kind);
 	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, t);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_auth_db_fail(a, "recording a failure");
-	cu_auth_done(st);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_db_fail(a->db, "recording a failure");
+	cu_db_done(st);
 	return r;
 }
 
@@ -51,12 +51,12 @@ static int
 purge(cu_auth *a, const char *sql, int64_t t)
 {
 	sqlite3_stmt *st;
-	int r = cu_auth_stmt(a, sql, &st);
+	int r = cu_db_stmt(a->db, sql, &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, t);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_auth_db_fail(a, "forgetting old failures");
-	cu_auth_done(st);
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_db_fail(a->db, "forgetting old failures");
+	cu_db_done(st);
 	return r;
 }
 
@@ -74,16 +74,16 @@ fail_one(cu_auth *a, int kind, const char *subject, int64_t now, int limit, bool
 	if ((r = run(a, "INSERT INTO failures(kind, subject, at_us) VALUES(?, ?, ?)", kind,
 	             subject, now)) < 0)
 		return r;
-	if ((r = cu_auth_stmt(a, "SELECT count(*) FROM failures WHERE kind = ? AND subject = ? "
-	                      "AND at_us > ?", &st)) < 0)
+	if ((r = cu_db_stmt(a->db, "SELECT count(*) FROM failures WHERE kind = ? AND subject = ? "
+	                    "AND at_us > ?", &st)) < 0)
 		return r;
 	sqlite3_bind_int(st, 1, kind);
 	sqlite3_bind_text(st, 2, subject, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, now - CU_LOCK_WINDOW_US);
 	int64_t n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : -1;
-	cu_auth_done(st);
+	cu_db_done(st);
 	if (n < 0)
-		return cu_auth_db_fail(a, "counting failures");
+		return cu_db_fail(a->db, "counting failures");
 	if (n < limit)
 		return 0;
 	if ((r = run(a, "INSERT OR REPLACE INTO lockouts(kind, subject, until_us) VALUES(?, ?, ?)",
@@ -103,7 +103,7 @@ before(cu_auth *a, const char *name, bool valid_name, const char *source, int64_
        struct cu_login *out, struct cu_user_row *u, bool *ret_found)
 {
 	int64_t until;
-	int r = cu_auth_begin(a);
+	int r = cu_db_begin(a->db, true);
 	if (r < 0)
 		return r;
 	if ((r = purge(a, "DELETE FROM failures WHERE at_us <= ?", now - CU_LOCK_WINDOW_US)) < 0 ||
@@ -133,9 +133,9 @@ before(cu_auth *a, const char *name, bool valid_name, const char *source, int64_
 	}
 out:
 	if (r == 0)
-		r = cu_auth_commit(a);
+		r = cu_db_commit(a->db);
 	else
-		cu_auth_rollback(a);
+		cu_db_rollback(a->db);
 	return r;
 }
 
@@ -149,12 +149,12 @@ rehash(cu_auth *a, const struct cu_user_row *u, const char *pw, size_t len)
 	if (cu_pw_hash(a, pw, len, phc) < 0)
 		goto out;
 	pthread_mutex_lock(&a->lock);
-	if (cu_auth_stmt(a, "UPDATE users SET hash = ? WHERE id = ? AND hash = ?", &st) == 0) {
+	if (cu_db_stmt(a->db, "UPDATE users SET hash = ? WHERE id = ? AND hash = ?", &st) == 0) {
 		sqlite3_bind_text(st, 1, phc, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, u->id);
 		sqlite3_bind_text(st, 3, u->phc, -1, SQLITE_STATIC);
 		sqlite3_step(st);
-		cu_auth_done(st);
+		cu_db_done(st);
 	}
 	pthread_mutex_unlock(&a->lock);
 out:
@@ -208,7 +208,7 @@ cu_auth_login(cu_auth *a, const char *name, const char *pw, size_t pw_len, const
 
 	pthread_mutex_lock(&a->lock);
 	now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0) {
+	if ((r = cu_db_begin(a->db, true)) < 0) {
 		pthread_mutex_unlock(&a->lock);
 		goto out;
 	}
@@ -233,9 +233,9 @@ cu_auth_login(cu_auth *a, const char *name, const char *pw, size_t pw_len, const
 			out.retry_after_us = until;
 	}
 	if (r == 0)
-		r = cu_auth_commit(a);
+		r = cu_db_commit(a->db);
 	else
-		cu_auth_rollback(a);
+		cu_db_rollback(a->db);
 	pthread_mutex_unlock(&a->lock);
 	if (r < 0)
 		goto out;

@@ -36,7 +36,7 @@ mask_of(cu_auth *a, sqlite3_stmt *st, const char *user, const char *camera, unsi
 		mask |= 1u << fn;
 	}
 	if (rc != SQLITE_DONE)
-		return cu_auth_db_fail(a, "reading grants");
+		return cu_db_fail(a->db, "reading grants");
 	/* admin implies every function */
 	if (mask & 1u << CU_FN_ADMIN)
 		mask = (1u << CU_FN_COUNT) - 1;
@@ -66,9 +66,9 @@ cu_auth_functions(cu_auth *a, const char *user, const char *camera, unsigned *re
 		return 0;
 	}
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_stmt(a, functions_sql, &st)) == 0) {
+	if ((r = cu_db_stmt(a->db, functions_sql, &st)) == 0) {
 		r = mask_of(a, st, user, camera, &mask);
-		cu_auth_done(st);
+		cu_db_done(st);
 	}
 	pthread_mutex_unlock(&a->lock);
 	if (r == 0)
@@ -106,7 +106,7 @@ cu_auth_cameras(cu_auth *a, const char *user, int fn, const char *const *cameras
 	if (vis == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_stmt(a, functions_sql, &st)) < 0)
+	if ((r = cu_db_stmt(a->db, functions_sql, &st)) < 0)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		unsigned mask = 0;
@@ -121,7 +121,7 @@ cu_auth_cameras(cu_auth *a, const char *user, int fn, const char *const *cameras
 		memcpy(ret_visible, vis, n * sizeof(*vis));
 	r = count;
 out:
-	cu_auth_done(st);
+	cu_db_done(st);
 	pthread_mutex_unlock(&a->lock);
 	free(vis);
 	return r;

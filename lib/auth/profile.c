@@ -308,7 +308,7 @@ store_profile(cu_auth *a, const struct cu_export_profile *given, bool add,
 	const struct cu_profile_value *s = p->set;
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0)
 		goto out;
 	if (add) {
 		if ((r = cu_auth_query_int(a, &n, "SELECT count(*) FROM export_profiles", "")) < 0)
@@ -396,7 +396,7 @@ cu_auth_profile_delete(cu_auth *a, const char *name, struct cu_auth_event *ev)
 		return cu_fail(CU_ERR_INVAL, "the built-in profile \"%s\" cannot be deleted", name);
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_auth_begin(a)) < 0 || (r = profile_id(a, name, &id)) < 0 ||
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = profile_id(a, name, &id)) < 0 ||
 	    (r = cu_auth_query_int(a, &roles, "SELECT count(*) FROM role_profiles WHERE "
 	                           "profile_id = ?", "i", id)) < 0 ||
 	    (r = cu_auth_exec(a, "DELETE FROM export_profiles WHERE id = ?", "i", id)) < 0)
@@ -427,13 +427,13 @@ cu_auth_profile_assign(cu_auth *a, const char *role, const char *profile,
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
 	sqlite3_stmt *st = NULL;
-	if ((r = cu_auth_begin(a)) < 0 || (r = cu_auth_role_id(a, role, &rid)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 || (r = cu_auth_role_id(a, role, &rid)) < 0)
 		goto out;
 	if (profile != NULL && (r = profile_id(a, profile, &pid)) < 0)
 		goto out;
 	/* the profile the role had, for the event */
-	if ((r = cu_auth_stmt(a, "SELECT p.name FROM role_profiles rp JOIN export_profiles p "
-	                      "ON p.id = rp.profile_id WHERE rp.role_id = ?", &st)) < 0)
+	if ((r = cu_db_stmt(a->db, "SELECT p.name FROM role_profiles rp JOIN export_profiles p "
+	                    "ON p.id = rp.profile_id WHERE rp.role_id = ?", &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, rid);
 	int rc = sqlite3_step(st);
@@ -442,7 +442,7 @@ cu_auth_profile_assign(cu_auth *a, const char *role, const char *profile,
 		if (n != NULL && strlen(n) <= CU_PROFILE_NAME_MAX)
 			memcpy(old, n, strlen(n) + 1);
 	} else if (rc != SQLITE_DONE) {
-		r = cu_auth_db_fail(a, "reading the role's profile");
+		r = cu_db_fail(a->db, "reading the role's profile");
 		goto out;
 	}
 	if (profile == NULL) {
@@ -471,7 +471,7 @@ cu_auth_profile_assign(cu_auth *a, const char *role, const char *profile,
 			snprintf(ev->detail, sizeof(ev->detail), "replaced=%s", old);
 	}
 out:
-	cu_auth_done(st);
+	cu_db_done(st);
 	return cu_auth_finish(a, r);
 }
 
@@ -493,19 +493,19 @@ cu_auth_profile_get(cu_auth *a, const char *name, struct cu_export_profile *ret)
 	if (!a->has_profiles)
 		return cu_fail(CU_ERR_NOTFOUND, "no export profile named \"%s\"", name);
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_stmt(a, "SELECT " PROFILE_COLUMNS " FROM export_profiles p "
-	                      "WHERE p.name = ?", &st)) < 0)
+	if ((r = cu_db_stmt(a->db, "SELECT " PROFILE_COLUMNS " FROM export_profiles p "
+	                    "WHERE p.name = ?", &st)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
 		r = cu_fail(CU_ERR_NOTFOUND, "no export profile named \"%s\"", name);
 	else if (rc != SQLITE_ROW)
-		r = cu_auth_db_fail(a, "reading an export profile");
+		r = cu_db_fail(a->db, "reading an export profile");
 	else if ((r = read_row(st, 0, &p, &id)) == 0)
 		r = cu_auth_names_of(a, roles_of_profile, id, &p.roles, &p.nroles, CU_ROLES_MAX);
 out:
-	cu_auth_done(st);
+	cu_db_done(st);
 	pthread_mutex_unlock(&a->lock);
 	if (r == 0)
 		*ret = p;
@@ -525,8 +525,8 @@ cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n)
 		return 0;
 	}
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_stmt(a, "SELECT " PROFILE_COLUMNS " FROM export_profiles p "
-	                      "ORDER BY p.name", &st)) < 0)
+	if ((r = cu_db_stmt(a->db, "SELECT " PROFILE_COLUMNS " FROM export_profiles p "
+	                    "ORDER BY p.name", &st)) < 0)
 		goto out;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t id;
@@ -536,7 +536,7 @@ cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n)
 			goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		r = cu_auth_db_fail(a, "listing export profiles");
+		r = cu_db_fail(a->db, "listing export profiles");
 		goto out;
 	}
 	*ret = v;
@@ -545,7 +545,7 @@ cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n)
 	n = 0;
 	r = 0;
 out:
-	cu_auth_done(st);
+	cu_db_done(st);
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_profiles_free(v, n);
 	return r;
@@ -570,11 +570,11 @@ cu_auth_profiles_for_user(cu_auth *a, const char *user, struct cu_export_profile
 		goto out;
 	if (a->has_profiles) {
 		/* one row per (profile, role of the user giving it), grouped by profile */
-		if ((r = cu_auth_stmt(a, "SELECT " PROFILE_COLUMNS ", r.name FROM user_roles ur "
-		                      "JOIN role_profiles rp ON rp.role_id = ur.role_id "
-		                      "JOIN roles r ON r.id = ur.role_id "
-		                      "JOIN export_profiles p ON p.id = rp.profile_id "
-		                      "WHERE ur.user_id = ? ORDER BY p.name, r.name", &st)) < 0)
+		if ((r = cu_db_stmt(a->db, "SELECT " PROFILE_COLUMNS ", r.name FROM user_roles ur "
+		                    "JOIN role_profiles rp ON rp.role_id = ur.role_id "
+		                    "JOIN roles r ON r.id = ur.role_id "
+		                    "JOIN export_profiles p ON p.id = rp.profile_id "
+		                    "WHERE ur.user_id = ? ORDER BY p.name, r.name", &st)) < 0)
 			goto out;
 		sqlite3_bind_int64(st, 1, uid);
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -607,7 +607,7 @@ cu_auth_profiles_for_user(cu_auth *a, const char *user, struct cu_export_profile
 			memcpy(p->roles[p->nroles++], role, strlen(role) + 1);
 		}
 		if (rc != SQLITE_DONE) {
-			r = cu_auth_db_fail(a, "reading the user's export profiles");
+			r = cu_db_fail(a->db, "reading the user's export profiles");
 			goto out;
 		}
 	}
@@ -622,7 +622,7 @@ cu_auth_profiles_for_user(cu_auth *a, const char *user, struct cu_export_profile
 	n = 0;
 	r = 0;
 out:
-	cu_auth_done(st);
+	cu_db_done(st);
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_profiles_free(v, n);
 	return r;

@@ -77,7 +77,7 @@ issuer_key(cu_auth *a, const uint8_t iss[static CU_SHA256_LEN], int64_t now,
 	char hex[2 * CU_SHA256_LEN + 1];
 	cu_hex(iss, CU_SHA256_LEN, hex);
 	sqlite3_stmt *st;
-	int r = cu_auth_stmt(a, "SELECT pem FROM issuers WHERE fingerprint = ?", &st);
+	int r = cu_db_stmt(a->db, "SELECT pem FROM issuers WHERE fingerprint = ?", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
@@ -97,9 +97,9 @@ issuer_key(cu_auth *a, const uint8_t iss[static CU_SHA256_LEN], int64_t now,
 	} else if (rc == SQLITE_DONE) {
 		r = cu_fail(CU_ERR_AUTH, "unknown issuer %.16s...", hex);
 	} else {
-		r = cu_auth_db_fail(a, "reading issuers");
+		r = cu_db_fail(a->db, "reading issuers");
 	}
-	cu_auth_done(st);
+	cu_db_done(st);
 	return r;
 }
 
@@ -276,12 +276,12 @@ cu_auth_token_verify(cu_auth *a, const char *token, size_t len, struct cu_token_
 
 	pthread_mutex_lock(&a->lock);
 	sqlite3_stmt *st;
-	if ((r = cu_auth_stmt(a, "SELECT count(*) FROM revoked_tokens WHERE jti = ?", &st)) < 0)
+	if ((r = cu_db_stmt(a->db, "SELECT count(*) FROM revoked_tokens WHERE jti = ?", &st)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, c.jti, -1, SQLITE_STATIC);
-	r = sqlite3_step(st) == SQLITE_ROW ? 0 : cu_auth_db_fail(a, "reading revocations");
+	r = sqlite3_step(st) == SQLITE_ROW ? 0 : cu_db_fail(a->db, "reading revocations");
 	found = sqlite3_column_int64(st, 0);
-	cu_auth_done(st);
+	cu_db_done(st);
 	if (r < 0)
 		goto out;
 	if (found > 0) {
@@ -312,38 +312,38 @@ revoke_jti(cu_auth *a, const struct cu_token_claims *c, bool unique)
 	sqlite3_stmt *st = NULL;
 	int64_t now = cu_auth_now(a);
 	pthread_mutex_lock(&a->lock);
-	int r = cu_auth_begin(a);
+	int r = cu_db_begin(a->db, true);
 	if (r < 0)
 		goto out;
-	if ((r = cu_auth_stmt(a, unique ? "INSERT INTO revoked_tokens(jti, expires_us) "
-	                                  "VALUES(?, ?)"
-	                                : "INSERT OR IGNORE INTO revoked_tokens(jti, expires_us) "
-	                                  "VALUES(?, ?)", &st)) < 0)
+	if ((r = cu_db_stmt(a->db, unique ? "INSERT INTO revoked_tokens(jti, expires_us) "
+	                    "VALUES(?, ?)"
+	                    : "INSERT OR IGNORE INTO revoked_tokens(jti, expires_us) "
+	                    "VALUES(?, ?)", &st)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, c->jti, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, c->expires_us);
 	int rc = sqlite3_step(st);
-	cu_auth_done(st);
+	cu_db_done(st);
 	st = NULL;
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
 		r = cu_fail(CU_ERR_AUTH, "token already renewed or logged out");
 		goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		r = cu_auth_db_fail(a, "revoking a token");
+		r = cu_db_fail(a->db, "revoking a token");
 		goto out;
 	}
 	/* A token past expiry and skew fails on its own; its row is dead weight. */
-	if ((r = cu_auth_stmt(a, "DELETE FROM revoked_tokens WHERE expires_us < ?", &st)) < 0)
+	if ((r = cu_db_stmt(a->db, "DELETE FROM revoked_tokens WHERE expires_us < ?", &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, now - CU_TOKEN_SKEW_US);
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_auth_db_fail(a, "purging revocations");
+	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_db_fail(a->db, "purging revocations");
 out:
-	cu_auth_done(st);
+	cu_db_done(st);
 	if (r == 0)
-		r = cu_auth_commit(a);
+		r = cu_db_commit(a->db);
 	else
-		cu_auth_rollback(a);
+		cu_db_rollback(a->db);
 	pthread_mutex_unlock(&a->lock);
 	return r;
 }
@@ -424,9 +424,9 @@ cu_auth_issuer_add(cu_auth *a, const char *pem, size_t len, struct cu_auth_event
 		return cu_fail_prefix(CU_ERR_AUTH, "issuer certificate does not chain to the site CA");
 	cu_hex(info.fingerprint, CU_SHA256_LEN, hex);
 	pthread_mutex_lock(&a->lock);
-	if ((r = cu_auth_begin(a)) < 0 ||
-	    (r = cu_auth_stmt(a, "INSERT INTO issuers(fingerprint, pem, subject, added_us) "
-	                      "VALUES(?, ?, ?, ?)", &st)) < 0)
+	if ((r = cu_db_begin(a->db, true)) < 0 ||
+	    (r = cu_db_stmt(a->db, "INSERT INTO issuers(fingerprint, pem, subject, added_us) "
+	                    "VALUES(?, ?, ?, ?)", &st)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, pem, (int)len, SQLITE_STATIC);
@@ -436,13 +436,13 @@ cu_auth_issuer_add(cu_auth *a, const char *pem, size_t len, struct cu_auth_event
 	if (rc == SQLITE_CONSTRAINT_PRIMARYKEY)
 		r = cu_fail(CU_ERR_EXIST, "issuer %s is already trusted", hex);
 	else if (rc != SQLITE_DONE)
-		r = cu_auth_db_fail(a, "adding an issuer");
+		r = cu_db_fail(a->db, "adding an issuer");
 out:
-	cu_auth_done(st);
+	cu_db_done(st);
 	if (r == 0)
-		r = cu_auth_commit(a);
+		r = cu_db_commit(a->db);
 	else
-		cu_auth_rollback(a);
+		cu_db_rollback(a->db);
 	pthread_mutex_unlock(&a->lock);
 	if (r == 0 && ev != NULL) {
 		memset(ev, 0, sizeof(*ev));
@@ -463,20 +463,20 @@ cu_auth_issuer_remove(cu_auth *a, const uint8_t fingerprint[static CU_SHA256_LEN
 	cu_hex(fingerprint, CU_SHA256_LEN, hex);
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
-	int r = cu_auth_begin(a);
-	if (r < 0 || (r = cu_auth_stmt(a, "DELETE FROM issuers WHERE fingerprint = ?", &st)) < 0)
+	int r = cu_db_begin(a->db, true);
+	if (r < 0 || (r = cu_db_stmt(a->db, "DELETE FROM issuers WHERE fingerprint = ?", &st)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, hex, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
-		r = cu_auth_db_fail(a, "removing an issuer");
-	else if (sqlite3_changes(a->db) == 0)
+		r = cu_db_fail(a->db, "removing an issuer");
+	else if (sqlite3_changes(a->db->sql) == 0)
 		r = cu_fail(CU_ERR_NOTFOUND, "issuer %s is not in auth.db", hex);
 out:
-	cu_auth_done(st);
+	cu_db_done(st);
 	if (r == 0)
-		r = cu_auth_commit(a);
+		r = cu_db_commit(a->db);
 	else
-		cu_auth_rollback(a);
+		cu_db_rollback(a->db);
 	pthread_mutex_unlock(&a->lock);
 	if (r == 0 && ev != NULL) {
 		memset(ev, 0, sizeof(*ev));

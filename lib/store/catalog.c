@@ -13,8 +13,8 @@
 
 #define CATALOG_VERSION "1"
 
+/* journal_mode=WAL is set by cu_db_open before this runs */
 static const char schema[] =
-	"PRAGMA journal_mode=WAL;"
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
 	"CREATE TABLE cameras("
 	"  id INTEGER PRIMARY KEY,"
@@ -35,101 +35,35 @@ static const char schema[] =
 	"  last_seal TEXT NOT NULL,"
 	"  PRIMARY KEY(camera, seq)) WITHOUT ROWID;";
 
-int
-cu_catalog_fail(sqlite3 *db, const char *what)
-{
-	return cu_fail(CU_ERR_DB, "catalogue: %s: %s", what, db ? sqlite3_errmsg(db) : "no database");
-}
-
-static int
-setup_connection(sqlite3 *db)
-{
-	sqlite3_busy_timeout(db, 10000);
-	sqlite3_extended_result_codes(db, 1);
-	return 0;
-}
+/* what every detail of the catalogue starts with */
+#define CATALOG_NAME "catalogue"
 
 int
 cu_catalog_create(const char *path, const uint8_t store_id[static CU_ID_LEN], int encryption,
                   int64_t segment_us, int64_t created_us)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st = NULL;
+	cu_db *db = NULL;
 	int r;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-	                    SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE, NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(db, path);
+	if ((r = cu_db_open(path, CATALOG_NAME, CU_DB_CREATE | CU_DB_WAL, &db)) < 0)
+		return r;
+	if ((r = cu_db_exec(db, schema, "creating the schema")) < 0 ||
+	    (r = cu_lock_schema(db)) < 0 || (r = cu_db_begin(db, false)) < 0)
 		goto out;
-	}
-	setup_connection(db);
-	if (sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(db, "creating the schema");
-		goto out;
-	}
-	if ((r = cu_lock_schema(db)) < 0)
-		goto out;
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(db, "creating the schema");
-		goto out;
-	}
 	char idhex[2 * CU_ID_LEN + 1], seg[32], created[32];
 	cu_hex(store_id, CU_ID_LEN, idhex);
 	snprintf(seg, sizeof(seg), "%lld", (long long)segment_us);
 	snprintf(created, sizeof(created), "%lld", (long long)created_us);
-	const char *kv[][2] = {
+	const char *const kv[][2] = {
 		{"format", "custody-catalog"}, {"version", CATALOG_VERSION}, {"store_id", idhex},
 		{"encryption", cu_encryption_name(encryption)}, {"segment_us", seg},
 		{"created_us", created},
 	};
-	if (sqlite3_prepare_v2(db, "INSERT INTO meta(key, value) VALUES(?, ?)", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		r = cu_catalog_fail(db, "meta");
+	if ((r = cu_db_meta_put(db, kv, sizeof(kv) / sizeof(kv[0]))) < 0 ||
+	    (r = cu_db_commit(db)) < 0)
 		goto out;
-	}
-	for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
-		sqlite3_bind_text(st, 1, kv[i][0], -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, kv[i][1], -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			r = cu_catalog_fail(db, "meta");
-			goto out;
-		}
-		sqlite3_reset(st);
-	}
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(db, "commit");
-		goto out;
-	}
 	r = 0;
 out:
-	sqlite3_finalize(st);
-	sqlite3_close(db);
-	return r;
-}
-
-static int
-meta_get(sqlite3 *db, const char *key, char *buf, size_t len)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return cu_catalog_fail(db, "reading meta");
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const char *v = (const char *)sqlite3_column_text(st, 0);
-		if (v == NULL || strlen(v) >= len)
-			r = cu_fail(CU_ERR_FORMAT, "catalogue: meta %s is malformed", key);
-		else {
-			memcpy(buf, v, strlen(v) + 1);
-			r = 0;
-		}
-	} else if (rc == SQLITE_DONE) {
-		r = cu_fail(CU_ERR_FORMAT, "catalogue: meta %s is missing", key);
-	} else {
-		r = cu_catalog_fail(db, "reading meta");
-	}
-	sqlite3_finalize(st);
+	cu_db_close(db); /* rolls back what was not committed */
 	return r;
 }
 
@@ -144,33 +78,22 @@ cu_catalog_open(cu_store *s, bool readonly)
 	 * to a WAL database leaves -wal and -shm files behind, so that merely
 	 * verifying would change the store directory. SQLite falls back to
 	 * read-only by itself where the files cannot be written (a store on
-	 * write-protected media). */
-	int flags = SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_FULLMUTEX |
-	            SQLITE_OPEN_READWRITE;
-	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
-		r = cu_fail(CU_ERR_DB, "%s: cannot open the catalogue: %s", path,
-		            db ? sqlite3_errmsg(db) : "out of memory");
-		sqlite3_close(db);
+	 * write-protected media).
+	 * synchronous=NORMAL: commits are not fsync'd one by one; the commits
+	 * that must survive power loss switch to FULL (cu_db_synchronous). */
+	unsigned flags = CU_DB_FULLMUTEX |
+	                 (readonly ? CU_DB_QUERY_ONLY
+	                           : CU_DB_WAL | CU_DB_SYNC_NORMAL | CU_DB_FOREIGN_KEYS);
+	cu_db *db = NULL;
+	if ((r = cu_db_open(path, CATALOG_NAME, flags, &db)) < 0)
 		return r;
-	}
-	setup_connection(db);
-	/* synchronous=NORMAL: commits are not fsync'd one by one; the commits
-	 * that must survive power loss switch to FULL (see sync_full). */
-	const char *pragmas = readonly ? "PRAGMA query_only=ON;"
-	                               : "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-	                                 "PRAGMA foreign_keys=ON;";
-	if (sqlite3_exec(db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
-		r = cu_fail(CU_ERR_DB, "%s: %s", path, sqlite3_errmsg(db));
-		goto fail;
-	}
-	if ((r = meta_get(db, "format", v, sizeof(v))) < 0)
+	if ((r = cu_db_meta_get(db, "format", v, sizeof(v))) < 0)
 		goto bad;
 	if (strcmp(v, "custody-catalog") != 0) {
 		r = cu_fail(CU_ERR_FORMAT, "%s: not a custody catalogue", path);
 		goto fail;
 	}
-	if ((r = meta_get(db, "version", v, sizeof(v))) < 0)
+	if ((r = cu_db_meta_get(db, "version", v, sizeof(v))) < 0)
 		goto bad;
 	if (strcmp(v, CATALOG_VERSION) != 0) {
 		r = cu_fail(CU_ERR_UNSUPPORTED, "%s: catalogue version %s (this custody reads %s)",
@@ -178,7 +101,7 @@ cu_catalog_open(cu_store *s, bool readonly)
 		goto fail;
 	}
 	uint8_t id[CU_ID_LEN];
-	if ((r = meta_get(db, "store_id", v, sizeof(v))) < 0)
+	if ((r = cu_db_meta_get(db, "store_id", v, sizeof(v))) < 0)
 		goto bad;
 	if (cu_unhex(v, id, CU_ID_LEN) < 0 || memcmp(id, s->id, CU_ID_LEN) != 0) {
 		r = cu_fail(CU_ERR_FORMAT, "%s: catalogue belongs to another store (store_id %s)",
@@ -186,7 +109,7 @@ cu_catalog_open(cu_store *s, bool readonly)
 		goto fail;
 	}
 	uint64_t seg;
-	if ((r = meta_get(db, "segment_us", v, sizeof(v))) < 0 ||
+	if ((r = cu_db_meta_get(db, "segment_us", v, sizeof(v))) < 0 ||
 	    (r = cu_parse_u64(v, (uint64_t)CU_SEGMENT_US_MAX, "catalogue meta segment_us", &seg)) < 0)
 		goto bad;
 	if ((int64_t)seg < CU_SEGMENT_US_MIN) {
@@ -195,7 +118,7 @@ cu_catalog_open(cu_store *s, bool readonly)
 	}
 	s->segment_us = (int64_t)seg;
 	uint64_t created;
-	if ((r = meta_get(db, "created_us", v, sizeof(v))) < 0 ||
+	if ((r = cu_db_meta_get(db, "created_us", v, sizeof(v))) < 0 ||
 	    (r = cu_parse_u64(v, INT64_MAX, "catalogue meta created_us", &created)) < 0)
 		goto bad;
 	s->created_us = (int64_t)created;
@@ -209,7 +132,7 @@ cu_catalog_open(cu_store *s, bool readonly)
 bad:
 	r = cu_fail_prefix(r, "%s", path);
 fail:
-	sqlite3_close(db);
+	cu_db_close(db);
 	return r;
 }
 
@@ -219,41 +142,23 @@ cu_catalog_writable(cu_store *s)
 	int r = 0;
 	pthread_mutex_lock(&s->db_lock);
 	if (s->db_readonly) {
-		sqlite3_stmt *st = s->put_stmt;
-		s->put_stmt = NULL;
-		sqlite3_finalize(st);
-		sqlite3 *old = s->db;
+		cu_db *old = s->db;
 		s->db = NULL;
 		r = cu_catalog_open(s, false);
 		if (r < 0)
 			s->db = old; /* keep reading with the old connection */
 		else
-			sqlite3_close(old);
+			cu_db_close(old);
 	}
 	pthread_mutex_unlock(&s->db_lock);
 	return r;
 }
 
-/* Makes the next commit durable (FULL syncs the WAL, and with it every
- * earlier commit), or returns to NORMAL. Called with db_lock held. */
-int
-cu_catalog_sync(sqlite3 *db, bool full)
-{
-	if (sqlite3_exec(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL,
-	                 NULL, NULL) != SQLITE_OK)
-		return cu_catalog_fail(db, "synchronous");
-	return 0;
-}
-
 void
 cu_catalog_close(cu_store *s)
 {
-	sqlite3_finalize(s->put_stmt);
-	s->put_stmt = NULL;
-	if (s->db != NULL) {
-		sqlite3_close(s->db);
-		s->db = NULL;
-	}
+	cu_db_close(s->db);
+	s->db = NULL;
 }
 
 static int
@@ -277,11 +182,9 @@ cu_catalog_camera(cu_store *s, const char *name, bool create, struct cu_cam_row 
 	sqlite3_stmt *st = NULL;
 	int r;
 	pthread_mutex_lock(&s->db_lock);
-	if (sqlite3_prepare_v2(s->db, "SELECT id, uuid, name, created_us FROM cameras "
-	                       "WHERE name = ?", -1, &st, NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(s->db, "cameras");
+	if ((r = cu_db_prepare(s->db, "SELECT id, uuid, name, created_us FROM cameras "
+	                       "WHERE name = ?", "cameras", &st)) < 0)
 		goto out;
-	}
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
@@ -289,7 +192,7 @@ cu_catalog_camera(cu_store *s, const char *name, bool create, struct cu_cam_row 
 		goto out;
 	}
 	if (rc != SQLITE_DONE) {
-		r = cu_catalog_fail(s->db, "cameras");
+		r = cu_db_fail(s->db, "cameras");
 		goto out;
 	}
 	if (!create) {
@@ -304,19 +207,15 @@ cu_catalog_camera(cu_store *s, const char *name, bool create, struct cu_cam_row 
 		goto out;
 	cu_hex(c.id, CU_ID_LEN, uuid);
 	c.created_us = cu_time_now_us();
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO cameras(uuid, name, created_us) VALUES(?, ?, ?)",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(s->db, "adding camera");
+	if ((r = cu_db_prepare(s->db, "INSERT INTO cameras(uuid, name, created_us) VALUES(?, ?, ?)",
+	                       "adding camera", &st)) < 0)
 		goto out;
-	}
 	sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, c.created_us);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		r = cu_catalog_fail(s->db, "adding camera");
+	if ((r = cu_db_step_done(s->db, st, "adding camera")) < 0)
 		goto out;
-	}
-	c.row = sqlite3_last_insert_rowid(s->db);
+	c.row = sqlite3_last_insert_rowid(s->db->sql);
 	memcpy(c.name, name, strlen(name) + 1);
 	*ret = c;
 	r = 0;
@@ -334,11 +233,9 @@ cu_catalog_cameras(cu_store *s, struct cu_cam_row **ret, size_t *ret_n)
 	size_t n = 0, cap = 0;
 	int r, rc;
 	pthread_mutex_lock(&s->db_lock);
-	if (sqlite3_prepare_v2(s->db, "SELECT id, uuid, name, created_us FROM cameras ORDER BY name",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(s->db, "cameras");
+	if ((r = cu_db_prepare(s->db, "SELECT id, uuid, name, created_us FROM cameras "
+	                       "ORDER BY name", "cameras", &st)) < 0)
 		goto out;
-	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == CU_CAMERAS_MAX) {
 			r = cu_fail(CU_ERR_LIMIT, "catalogue: more than %d cameras", CU_CAMERAS_MAX);
@@ -358,7 +255,7 @@ cu_catalog_cameras(cu_store *s, struct cu_cam_row **ret, size_t *ret_n)
 		n++;
 	}
 	if (rc != SQLITE_DONE) {
-		r = cu_catalog_fail(s->db, "cameras");
+		r = cu_db_fail(s->db, "cameras");
 		goto out;
 	}
 	*ret = v;
@@ -381,13 +278,11 @@ cu_catalog_segments(cu_store *s, int64_t cam, bool with_deleted, struct cu_seg_r
 	size_t n = 0, cap = 0;
 	int r, rc;
 	pthread_mutex_lock(&s->db_lock);
-	if (sqlite3_prepare_v2(s->db, "SELECT seq, status, start_us, end_us, first_entry, "
+	if ((r = cu_db_prepare(s->db, "SELECT seq, status, start_us, end_us, first_entry, "
 	                       "last_entry, frames, bytes, end_chain, last_seal FROM segments "
-	                       "WHERE camera = ? AND (? OR status != 2) ORDER BY seq", -1, &st,
-	                       NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(s->db, "segments");
+	                       "WHERE camera = ? AND (? OR status != 2) ORDER BY seq", "segments",
+	                       &st)) < 0)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, cam);
 	sqlite3_bind_int(st, 2, with_deleted);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -427,7 +322,7 @@ cu_catalog_segments(cu_store *s, int64_t cam, bool with_deleted, struct cu_seg_r
 		n++;
 	}
 	if (rc != SQLITE_DONE) {
-		r = cu_catalog_fail(s->db, "segments");
+		r = cu_db_fail(s->db, "segments");
 		goto out;
 	}
 	*ret = v;
@@ -448,18 +343,15 @@ cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *g, boo
 	char chain[2 * CU_SHA256_LEN + 1], seal[2 * CU_SHA256_LEN + 1];
 	cu_hex(g->end_chain, CU_SHA256_LEN, chain);
 	cu_hex(g->last_seal, CU_SHA256_LEN, seal);
+	sqlite3_stmt *st;
 	pthread_mutex_lock(&s->db_lock);
-	if (s->put_stmt == NULL &&
-	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO segments(camera, seq, status, "
-	                       "start_us, end_us, first_entry, last_entry, frames, bytes, end_chain, "
-	                       "last_seal) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1, &s->put_stmt,
-	                       NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(s->db, "segments");
+	/* once per camera-second: kept prepared */
+	if ((r = cu_db_stmt(s->db, "INSERT OR REPLACE INTO segments(camera, seq, status, "
+	                    "start_us, end_us, first_entry, last_entry, frames, bytes, end_chain, "
+	                    "last_seal) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st)) < 0)
 		goto out;
-	}
-	if (durable && (r = cu_catalog_sync(s->db, true)) < 0)
+	if (durable && (r = cu_db_synchronous(s->db, true)) < 0)
 		goto out;
-	sqlite3_stmt *st = s->put_stmt;
 	sqlite3_bind_int64(st, 1, cam);
 	sqlite3_bind_int64(st, 2, (int64_t)g->seq);
 	sqlite3_bind_int(st, 3, g->status);
@@ -471,15 +363,10 @@ cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *g, boo
 	sqlite3_bind_int64(st, 9, (int64_t)g->bytes);
 	sqlite3_bind_text(st, 10, chain, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 11, seal, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE)
-		r = (rc & 0xff) == SQLITE_FULL ? cu_fail(CU_ERR_NOSPC, "catalogue: disk full")
-		                               : cu_catalog_fail(s->db, "updating segment");
-	else
-		r = 0;
+	r = cu_db_step_done(s->db, st, "updating segment");
+	cu_db_done(st);
 	if (durable) {
-		int r2 = cu_catalog_sync(s->db, false);
+		int r2 = cu_db_synchronous(s->db, false);
 		if (r == 0)
 			r = r2;
 	}
@@ -494,19 +381,17 @@ cu_catalog_segments_delete(cu_store *s, int64_t cam, uint64_t from, uint64_t to)
 	sqlite3_stmt *st = NULL;
 	int r;
 	pthread_mutex_lock(&s->db_lock);
-	if (sqlite3_prepare_v2(s->db, "UPDATE segments SET status = 2 WHERE camera = ? AND "
-	                       "seq BETWEEN ? AND ?", -1, &st, NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(s->db, "segments");
+	if ((r = cu_db_prepare(s->db, "UPDATE segments SET status = 2 WHERE camera = ? AND "
+	                       "seq BETWEEN ? AND ?", "segments", &st)) < 0)
 		goto out;
-	}
 	sqlite3_bind_int64(st, 1, cam);
 	sqlite3_bind_int64(st, 2, (int64_t)from);
 	sqlite3_bind_int64(st, 3, (int64_t)to);
 	/* durable before any file is unlinked */
-	if ((r = cu_catalog_sync(s->db, true)) < 0)
+	if ((r = cu_db_synchronous(s->db, true)) < 0)
 		goto out;
-	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_catalog_fail(s->db, "deleting segments");
-	int r2 = cu_catalog_sync(s->db, false);
+	r = cu_db_step_done(s->db, st, "deleting segments");
+	int r2 = cu_db_synchronous(s->db, false);
 	if (r == 0)
 		r = r2;
 out:

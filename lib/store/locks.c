@@ -52,11 +52,9 @@ static const char lock_schema[] =
 	"CREATE INDEX IF NOT EXISTS bookmarks_camera_at ON bookmarks(camera, at_us);";
 
 int
-cu_lock_schema(sqlite3 *db)
+cu_lock_schema(cu_db *db)
 {
-	if (sqlite3_exec(db, lock_schema, NULL, NULL, NULL) != SQLITE_OK)
-		return cu_catalog_fail(db, "creating the lock and bookmark tables");
-	return 0;
+	return cu_db_exec(db, lock_schema, "creating the lock and bookmark tables");
 }
 
 /* ---- checks of what callers pass ---- */
@@ -146,34 +144,13 @@ bookmark_check(const struct cu_bookmark *b)
 
 /* ---- SQL helpers; all called with db_lock held ---- */
 
-static int
-prepare(sqlite3 *db, const char *sql, const char *what, sqlite3_stmt **ret)
-{
-	if (sqlite3_prepare_v2(db, sql, -1, ret, NULL) != SQLITE_OK) {
-		*ret = NULL;
-		return cu_catalog_fail(db, what);
-	}
-	return 0;
-}
-
-static int
-step_done(sqlite3 *db, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		return 0;
-	if ((rc & 0xff) == SQLITE_FULL)
-		return cu_fail(CU_ERR_NOSPC, "catalogue: disk full");
-	return cu_catalog_fail(db, what);
-}
-
 /* Does the catalogue have this table? Older ones lack the lock tables. */
 static int
-have_table(sqlite3 *db, const char *name, bool *ret)
+have_table(cu_db *db, const char *name, bool *ret)
 {
 	sqlite3_stmt *st;
-	int r = prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-	                "catalogue tables", &st);
+	int r = cu_db_prepare(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+	                      "catalogue tables", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -181,7 +158,7 @@ have_table(sqlite3 *db, const char *name, bool *ret)
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
 		*ret = rc == SQLITE_ROW;
 	else
-		r = cu_catalog_fail(db, "catalogue tables");
+		r = cu_db_fail(db, "catalogue tables");
 	sqlite3_finalize(st);
 	return r;
 }
@@ -189,39 +166,33 @@ have_table(sqlite3 *db, const char *name, bool *ret)
 /* A write transaction whose commit is durable. BEGIN IMMEDIATE takes the
  * write lock at once, so what is checked inside stays true until COMMIT. */
 static int
-begin(sqlite3 *db)
+begin(cu_db *db)
 {
-	int r = cu_catalog_sync(db, true);
+	int r = cu_db_synchronous(db, true);
 	if (r < 0)
 		return r;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		r = cu_catalog_fail(db, "begin");
-		cu_catalog_sync(db, false);
-	}
+	if ((r = cu_db_begin(db, true)) < 0)
+		cu_db_synchronous(db, false);
 	return r;
 }
 
 /* Commits when r is 0, rolls back otherwise; returns the outcome. */
 static int
-finish(sqlite3 *db, int r)
+finish(cu_db *db, int r)
 {
-	if (r == 0) {
-		int rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-		if (rc != SQLITE_OK)
-			r = (rc & 0xff) == SQLITE_FULL ? cu_fail(CU_ERR_NOSPC, "catalogue: disk full")
-			                               : cu_catalog_fail(db, "commit");
-	}
-	if (r < 0 && !sqlite3_get_autocommit(db))
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	int r2 = cu_catalog_sync(db, false);
+	if (r == 0)
+		r = cu_db_commit(db);
+	else
+		cu_db_rollback(db);
+	int r2 = cu_db_synchronous(db, false);
 	return r < 0 ? r : r2;
 }
 
 static int
-camera_row(sqlite3 *db, const char *what, const char *name, int64_t *ret)
+camera_row(cu_db *db, const char *what, const char *name, int64_t *ret)
 {
 	sqlite3_stmt *st;
-	int r = prepare(db, "SELECT id FROM cameras WHERE name = ?", "cameras", &st);
+	int r = cu_db_prepare(db, "SELECT id FROM cameras WHERE name = ?", "cameras", &st);
 	if (r < 0)
 		return r;
 	sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -231,22 +202,22 @@ camera_row(sqlite3 *db, const char *what, const char *name, int64_t *ret)
 	else if (rc == SQLITE_DONE)
 		r = cu_fail(CU_ERR_NOTFOUND, "%s: no camera named \"%s\" in this store", what, name);
 	else
-		r = cu_catalog_fail(db, "cameras");
+		r = cu_db_fail(db, "cameras");
 	sqlite3_finalize(st);
 	return r;
 }
 
 static int
-count_rows(sqlite3 *db, const char *sql, int64_t *ret)
+count_rows(cu_db *db, const char *sql, int64_t *ret)
 {
 	sqlite3_stmt *st;
-	int r = prepare(db, sql, "counting", &st);
+	int r = cu_db_prepare(db, sql, "counting", &st);
 	if (r < 0)
 		return r;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*ret = sqlite3_column_int64(st, 0);
 	else
-		r = cu_catalog_fail(db, "counting");
+		r = cu_db_fail(db, "counting");
 	sqlite3_finalize(st);
 	return r;
 }
@@ -290,7 +261,7 @@ grow(void *v, size_t *cap, size_t n, size_t sz)
 /* Reads one row of LOCK_COLUMNS and, through cams (bound to the lock id), its
  * cameras in the order they were given. */
 static int
-read_lock(sqlite3 *db, sqlite3_stmt *st, sqlite3_stmt *cams, struct cu_lock *l)
+read_lock(cu_db *db, sqlite3_stmt *st, sqlite3_stmt *cams, struct cu_lock *l)
 {
 	memset(l, 0, sizeof(*l));
 	l->id = sqlite3_column_int64(st, 0);
@@ -315,42 +286,43 @@ read_lock(sqlite3 *db, sqlite3_stmt *st, sqlite3_stmt *cams, struct cu_lock *l)
 		l->ncameras++;
 	}
 	if (rc != SQLITE_DONE)
-		return cu_catalog_fail(db, "evidence lock cameras");
+		return cu_db_fail(db, "evidence lock cameras");
 	return 0;
 }
 
 static int
-prepare_lock_cameras(sqlite3 *db, sqlite3_stmt **ret)
+prepare_lock_cameras(cu_db *db, sqlite3_stmt **ret)
 {
-	return prepare(db, "SELECT c.name FROM lock_cameras lc JOIN cameras c ON c.id = lc.camera "
-	               "WHERE lc.lock_id = ? ORDER BY lc.pos", "evidence lock cameras", ret);
+	return cu_db_prepare(db, "SELECT c.name FROM lock_cameras lc JOIN cameras c ON "
+	                     "c.id = lc.camera WHERE lc.lock_id = ? ORDER BY lc.pos",
+	                     "evidence lock cameras", ret);
 }
 
 /* Replaces the lock's cameras: their rows are resolved first (CU_ERR_NOTFOUND
  * names a camera the store does not have). */
 static int
-put_lock_cameras(sqlite3 *db, int64_t id, const struct cu_lock *l)
+put_lock_cameras(cu_db *db, int64_t id, const struct cu_lock *l)
 {
 	int64_t rows[CU_LOCK_CAMERAS_MAX];
 	sqlite3_stmt *st = NULL;
 	int r = 0;
 	for (size_t i = 0; i < l->ncameras && r == 0; i++)
 		r = camera_row(db, "evidence lock cameras", l->cameras[i], &rows[i]);
-	if (r < 0 || (r = prepare(db, "DELETE FROM lock_cameras WHERE lock_id = ?",
-	                          "evidence lock cameras", &st)) < 0)
+	if (r < 0 || (r = cu_db_prepare(db, "DELETE FROM lock_cameras WHERE lock_id = ?",
+	                                "evidence lock cameras", &st)) < 0)
 		return r;
 	sqlite3_bind_int64(st, 1, id);
-	r = step_done(db, st, "evidence lock cameras");
+	r = cu_db_step_done(db, st, "evidence lock cameras");
 	sqlite3_finalize(st);
-	if (r < 0 || (r = prepare(db, "INSERT INTO lock_cameras(lock_id, pos, camera) "
-	                          "VALUES(?, ?, ?)", "evidence lock cameras", &st)) < 0)
+	if (r < 0 || (r = cu_db_prepare(db, "INSERT INTO lock_cameras(lock_id, pos, camera) "
+	                                "VALUES(?, ?, ?)", "evidence lock cameras", &st)) < 0)
 		return r;
 	for (size_t i = 0; i < l->ncameras && r == 0; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_int64(st, 2, (int64_t)i);
 		sqlite3_bind_int64(st, 3, rows[i]);
-		r = step_done(db, st, "evidence lock cameras");
+		r = cu_db_step_done(db, st, "evidence lock cameras");
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -367,7 +339,7 @@ cu_lock_create(cu_store *s, struct cu_lock *l)
 	int64_t now = cu_time_now_us(), id = 0, count = 0;
 	sqlite3_stmt *st = NULL;
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	if ((r = begin(db)) < 0)
 		goto unlock;
 	if ((r = count_rows(db, "SELECT count(*) FROM locks", &count)) < 0)
@@ -376,9 +348,10 @@ cu_lock_create(cu_store *s, struct cu_lock *l)
 		r = cu_fail(CU_ERR_LIMIT, "this store already has %d evidence locks", CU_LOCKS_MAX);
 		goto out;
 	}
-	if ((r = prepare(db, "INSERT INTO locks(headline, description, from_us, to_us, expires_us, "
-	                 "created_by, created_us, updated_us) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-	                 "adding an evidence lock", &st)) < 0)
+	if ((r = cu_db_prepare(db, "INSERT INTO locks(headline, description, from_us, to_us, "
+	                       "expires_us, created_by, created_us, updated_us) "
+	                       "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+	                       "adding an evidence lock", &st)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, l->headline, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, l->description, -1, SQLITE_STATIC);
@@ -388,9 +361,9 @@ cu_lock_create(cu_store *s, struct cu_lock *l)
 	sqlite3_bind_text(st, 6, l->created_by, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, now);
 	sqlite3_bind_int64(st, 8, now);
-	if ((r = step_done(db, st, "adding an evidence lock")) < 0)
+	if ((r = cu_db_step_done(db, st, "adding an evidence lock")) < 0)
 		goto out;
-	id = sqlite3_last_insert_rowid(db);
+	id = sqlite3_last_insert_rowid(db->sql);
 	r = put_lock_cameras(db, id, l);
 out:
 	sqlite3_finalize(st);
@@ -414,12 +387,13 @@ cu_lock_update(cu_store *s, const struct cu_lock *l)
 		return r;
 	sqlite3_stmt *st = NULL;
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	if ((r = begin(db)) < 0)
 		goto unlock;
-	if ((r = prepare(db, "UPDATE locks SET headline = ?, description = ?, from_us = ?, "
-	                 "to_us = ?, expires_us = ?, updated_us = max(?, created_us) WHERE id = ?",
-	                 "updating an evidence lock", &st)) < 0)
+	if ((r = cu_db_prepare(db, "UPDATE locks SET headline = ?, description = ?, from_us = ?, "
+	                       "to_us = ?, expires_us = ?, updated_us = max(?, created_us) "
+	                       "WHERE id = ?",
+	                       "updating an evidence lock", &st)) < 0)
 		goto out;
 	sqlite3_bind_text(st, 1, l->headline, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, l->description, -1, SQLITE_STATIC);
@@ -428,9 +402,9 @@ cu_lock_update(cu_store *s, const struct cu_lock *l)
 	sqlite3_bind_int64(st, 5, l->expires_us);
 	sqlite3_bind_int64(st, 6, cu_time_now_us());
 	sqlite3_bind_int64(st, 7, l->id);
-	if ((r = step_done(db, st, "updating an evidence lock")) < 0)
+	if ((r = cu_db_step_done(db, st, "updating an evidence lock")) < 0)
 		goto out;
-	if (sqlite3_changes(db) == 0) {
+	if (sqlite3_changes(db->sql) == 0) {
 		r = cu_fail(CU_ERR_NOTFOUND, "no evidence lock %lld", (long long)l->id);
 		goto out;
 	}
@@ -451,23 +425,23 @@ cu_lock_delete(cu_store *s, int64_t id)
 		return r;
 	sqlite3_stmt *st = NULL;
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	if ((r = begin(db)) < 0)
 		goto unlock;
-	if ((r = prepare(db, "DELETE FROM lock_cameras WHERE lock_id = ?",
-	                 "deleting an evidence lock", &st)) < 0)
+	if ((r = cu_db_prepare(db, "DELETE FROM lock_cameras WHERE lock_id = ?",
+	                       "deleting an evidence lock", &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
-	if ((r = step_done(db, st, "deleting an evidence lock")) < 0)
+	if ((r = cu_db_step_done(db, st, "deleting an evidence lock")) < 0)
 		goto out;
 	sqlite3_finalize(st);
-	if ((r = prepare(db, "DELETE FROM locks WHERE id = ?", "deleting an evidence lock",
-	                 &st)) < 0)
+	if ((r = cu_db_prepare(db, "DELETE FROM locks WHERE id = ?", "deleting an evidence lock",
+	                       &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
-	if ((r = step_done(db, st, "deleting an evidence lock")) < 0)
+	if ((r = cu_db_step_done(db, st, "deleting an evidence lock")) < 0)
 		goto out;
-	if (sqlite3_changes(db) == 0)
+	if (sqlite3_changes(db->sql) == 0)
 		r = cu_fail(CU_ERR_NOTFOUND, "no evidence lock %lld", (long long)id);
 out:
 	sqlite3_finalize(st);
@@ -486,7 +460,7 @@ cu_lock_get(cu_store *s, int64_t id, struct cu_lock *ret)
 	if (l == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	int r = have_table(db, "locks", &have);
 	if (r < 0)
 		goto out;
@@ -494,8 +468,8 @@ cu_lock_get(cu_store *s, int64_t id, struct cu_lock *ret)
 		r = cu_fail(CU_ERR_NOTFOUND, "no evidence lock %lld", (long long)id);
 		goto out;
 	}
-	if ((r = prepare(db, "SELECT " LOCK_COLUMNS " FROM locks WHERE id = ?", "evidence locks",
-	                 &st)) < 0 ||
+	if ((r = cu_db_prepare(db, "SELECT " LOCK_COLUMNS " FROM locks WHERE id = ?",
+	                       "evidence locks", &st)) < 0 ||
 	    (r = prepare_lock_cameras(db, &cams)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
@@ -505,7 +479,7 @@ cu_lock_get(cu_store *s, int64_t id, struct cu_lock *ret)
 	else if (rc == SQLITE_DONE)
 		r = cu_fail(CU_ERR_NOTFOUND, "no evidence lock %lld", (long long)id);
 	else
-		r = cu_catalog_fail(db, "evidence locks");
+		r = cu_db_fail(db, "evidence locks");
 out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(cams);
@@ -529,15 +503,15 @@ cu_lock_list(cu_store *s, const char *camera, bool with_expired, int64_t now_us,
 	bool have = false;
 	int64_t cam = 0;
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	if (camera != NULL && (r = camera_row(db, "evidence locks", camera, &cam)) < 0)
 		goto out;
 	if ((r = have_table(db, "locks", &have)) < 0 || !have)
 		goto out;
-	if ((r = prepare(db, "SELECT " LOCK_COLUMNS " FROM locks WHERE (?1 IS NULL OR id IN "
-	                 "(SELECT lock_id FROM lock_cameras WHERE camera = ?1)) AND "
-	                 "(?2 OR expires_us = 0 OR expires_us > ?3) ORDER BY id",
-	                 "evidence locks", &st)) < 0 ||
+	if ((r = cu_db_prepare(db, "SELECT " LOCK_COLUMNS " FROM locks WHERE (?1 IS NULL OR id IN "
+	                       "(SELECT lock_id FROM lock_cameras WHERE camera = ?1)) AND "
+	                       "(?2 OR expires_us = 0 OR expires_us > ?3) ORDER BY id",
+	                       "evidence locks", &st)) < 0 ||
 	    (r = prepare_lock_cameras(db, &cams)) < 0)
 		goto out;
 	if (camera != NULL)
@@ -561,7 +535,7 @@ cu_lock_list(cu_store *s, const char *camera, bool with_expired, int64_t now_us,
 		n++;
 	}
 	if (rc != SQLITE_DONE)
-		r = cu_catalog_fail(db, "evidence locks");
+		r = cu_db_fail(db, "evidence locks");
 out:
 	sqlite3_finalize(st);
 	sqlite3_finalize(cams);
@@ -588,12 +562,12 @@ cu_lock_spans(cu_store *s, int64_t cam, int64_t now_us, struct cu_span **ret, si
 	size_t n = 0, cap = 0;
 	bool have = false;
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	int r = have_table(db, "locks", &have);
 	if (r < 0 || !have)
 		goto out;
-	if ((r = prepare(db, "SELECT l.from_us, l.to_us " ACTIVE_LOCKS " ORDER BY l.from_us",
-	                 "evidence locks", &st)) < 0)
+	if ((r = cu_db_prepare(db, "SELECT l.from_us, l.to_us " ACTIVE_LOCKS " ORDER BY l.from_us",
+	                       "evidence locks", &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, cam);
 	sqlite3_bind_int64(st, 2, now_us);
@@ -614,7 +588,7 @@ cu_lock_spans(cu_store *s, int64_t cam, int64_t now_us, struct cu_span **ret, si
 		n++;
 	}
 	if (rc != SQLITE_DONE)
-		r = cu_catalog_fail(db, "evidence locks");
+		r = cu_db_fail(db, "evidence locks");
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->db_lock);
@@ -645,15 +619,15 @@ cu_lock_segments_delete(cu_store *s, int64_t cam, const struct cu_seg_row *rows,
 	sqlite3_stmt *locked = NULL, *del = NULL;
 	bool have = false;
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	int r = begin(db);
 	if (r < 0)
 		goto unlock;
 	if ((r = have_table(db, "locks", &have)) < 0 ||
-	    (have && (r = prepare(db, "SELECT 1 " ACTIVE_LOCKS " AND l.from_us <= ?4 AND "
-	                          "l.to_us >= ?3 LIMIT 1", "evidence locks", &locked)) < 0) ||
-	    (r = prepare(db, "UPDATE segments SET status = 2 WHERE camera = ? AND seq = ?",
-	                 "deleting segments", &del)) < 0)
+	    (have && (r = cu_db_prepare(db, "SELECT 1 " ACTIVE_LOCKS " AND l.from_us <= ?4 AND "
+	                                "l.to_us >= ?3 LIMIT 1", "evidence locks", &locked)) < 0) ||
+	    (r = cu_db_prepare(db, "UPDATE segments SET status = 2 WHERE camera = ? AND seq = ?",
+	                       "deleting segments", &del)) < 0)
 		goto out;
 	for (size_t i = 0; i < n && r == 0; i++) {
 		const struct cu_seg_row *g = &rows[i];
@@ -671,14 +645,14 @@ cu_lock_segments_delete(cu_store *s, int64_t cam, const struct cu_seg_row *rows,
 				break;
 			}
 			if (rc != SQLITE_DONE) {
-				r = cu_catalog_fail(db, "evidence locks");
+				r = cu_db_fail(db, "evidence locks");
 				break;
 			}
 		}
 		sqlite3_reset(del);
 		sqlite3_bind_int64(del, 1, cam);
 		sqlite3_bind_int64(del, 2, (int64_t)g->seq);
-		r = step_done(db, del, "deleting segments");
+		r = cu_db_step_done(db, del, "deleting segments");
 	}
 out:
 	sqlite3_finalize(locked);
@@ -723,7 +697,7 @@ cu_bookmark_create(cu_store *s, struct cu_bookmark *b)
 	int64_t now = cu_time_now_us(), id = 0, count = 0, cam = 0;
 	sqlite3_stmt *st = NULL;
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	if ((r = begin(db)) < 0)
 		goto unlock;
 	if ((r = camera_row(db, "bookmark camera", b->camera, &cam)) < 0 ||
@@ -733,9 +707,9 @@ cu_bookmark_create(cu_store *s, struct cu_bookmark *b)
 		r = cu_fail(CU_ERR_LIMIT, "this store already has %d bookmarks", CU_BOOKMARKS_MAX);
 		goto out;
 	}
-	if ((r = prepare(db, "INSERT INTO bookmarks(camera, at_us, end_us, title, description, "
-	                 "created_by, created_us) VALUES(?, ?, ?, ?, ?, ?, ?)", "adding a bookmark",
-	                 &st)) < 0)
+	if ((r = cu_db_prepare(db, "INSERT INTO bookmarks(camera, at_us, end_us, title, "
+	                       "description, created_by, created_us) VALUES(?, ?, ?, ?, ?, ?, ?)",
+	                       "adding a bookmark", &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, cam);
 	sqlite3_bind_int64(st, 2, b->at_us);
@@ -744,9 +718,9 @@ cu_bookmark_create(cu_store *s, struct cu_bookmark *b)
 	sqlite3_bind_text(st, 5, b->description, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, b->created_by, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, now);
-	if ((r = step_done(db, st, "adding a bookmark")) < 0)
+	if ((r = cu_db_step_done(db, st, "adding a bookmark")) < 0)
 		goto out;
-	id = sqlite3_last_insert_rowid(db);
+	id = sqlite3_last_insert_rowid(db->sql);
 out:
 	sqlite3_finalize(st);
 	r = finish(db, r);
@@ -767,15 +741,16 @@ cu_bookmark_delete(cu_store *s, int64_t id)
 		return r;
 	sqlite3_stmt *st = NULL;
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	if ((r = begin(db)) < 0)
 		goto unlock;
-	if ((r = prepare(db, "DELETE FROM bookmarks WHERE id = ?", "deleting a bookmark", &st)) < 0)
+	if ((r = cu_db_prepare(db, "DELETE FROM bookmarks WHERE id = ?", "deleting a bookmark",
+	                       &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
-	if ((r = step_done(db, st, "deleting a bookmark")) < 0)
+	if ((r = cu_db_step_done(db, st, "deleting a bookmark")) < 0)
 		goto out;
-	if (sqlite3_changes(db) == 0)
+	if (sqlite3_changes(db->sql) == 0)
 		r = cu_fail(CU_ERR_NOTFOUND, "no bookmark %lld", (long long)id);
 out:
 	sqlite3_finalize(st);
@@ -794,7 +769,7 @@ cu_bookmark_get(cu_store *s, int64_t id, struct cu_bookmark *ret)
 	if (b == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	int r = have_table(db, "bookmarks", &have);
 	if (r < 0)
 		goto out;
@@ -802,7 +777,8 @@ cu_bookmark_get(cu_store *s, int64_t id, struct cu_bookmark *ret)
 		r = cu_fail(CU_ERR_NOTFOUND, "no bookmark %lld", (long long)id);
 		goto out;
 	}
-	if ((r = prepare(db, "SELECT " BOOKMARK_COLUMNS " WHERE b.id = ?", "bookmarks", &st)) < 0)
+	if ((r = cu_db_prepare(db, "SELECT " BOOKMARK_COLUMNS " WHERE b.id = ?", "bookmarks",
+	                       &st)) < 0)
 		goto out;
 	sqlite3_bind_int64(st, 1, id);
 	int rc = sqlite3_step(st);
@@ -811,7 +787,7 @@ cu_bookmark_get(cu_store *s, int64_t id, struct cu_bookmark *ret)
 	else if (rc == SQLITE_DONE)
 		r = cu_fail(CU_ERR_NOTFOUND, "no bookmark %lld", (long long)id);
 	else
-		r = cu_catalog_fail(db, "bookmarks");
+		r = cu_db_fail(db, "bookmarks");
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->db_lock);
@@ -840,16 +816,17 @@ cu_bookmark_list(cu_store *s, const char *camera, int64_t from_us, int64_t to_us
 	bool have = false;
 	int64_t cam = 0;
 	pthread_mutex_lock(&s->db_lock);
-	sqlite3 *db = s->db;
+	cu_db *db = s->db;
 	if (camera != NULL && (r = camera_row(db, "bookmarks", camera, &cam)) < 0)
 		goto out;
 	if ((r = have_table(db, "bookmarks", &have)) < 0 || !have)
 		goto out;
 	/* a bookmark spans [at, end], or is the moment at when end is 0 */
-	if ((r = prepare(db, "SELECT " BOOKMARK_COLUMNS " WHERE (?1 IS NULL OR b.camera = ?1) AND "
-	                 "(?3 = 0 OR b.at_us <= ?3) AND "
-	                 "(CASE b.end_us WHEN 0 THEN b.at_us ELSE b.end_us END) >= ?2 "
-	                 "ORDER BY b.at_us, b.id LIMIT ?4", "bookmarks", &st)) < 0)
+	if ((r = cu_db_prepare(db, "SELECT " BOOKMARK_COLUMNS " WHERE "
+	                       "(?1 IS NULL OR b.camera = ?1) AND "
+	                       "(?3 = 0 OR b.at_us <= ?3) AND "
+	                       "(CASE b.end_us WHEN 0 THEN b.at_us ELSE b.end_us END) >= ?2 "
+	                       "ORDER BY b.at_us, b.id LIMIT ?4", "bookmarks", &st)) < 0)
 		goto out;
 	if (camera != NULL)
 		sqlite3_bind_int64(st, 1, cam);
@@ -869,7 +846,7 @@ cu_bookmark_list(cu_store *s, const char *camera, int64_t from_us, int64_t to_us
 		n++;
 	}
 	if (rc != SQLITE_DONE)
-		r = cu_catalog_fail(db, "bookmarks");
+		r = cu_db_fail(db, "bookmarks");
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->db_lock);

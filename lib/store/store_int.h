@@ -4,11 +4,10 @@
 
 #include <limits.h>
 #include <pthread.h>
-#include <sqlite3.h>
-
 #include "custody/store.h"
 #include "custody/x509.h"
 #include "store/format.h"
+#include "util/db.h"
 
 #define CU_KEYRING_FILE "keyring.json"
 #define CU_CA_FILE "site-ca.pem"
@@ -37,9 +36,8 @@ struct cu_store {
 	char *ca_pem, *cert_pem;
 	size_t ca_len, cert_len;
 	struct cu_x509_info ca, signer;      /* parsed certificates */
-	sqlite3 *db;
+	cu_db *db;                           /* catalog.db (lib/util/db.h) */
 	bool db_readonly;                    /* opened read-only (verify, info) */
-	sqlite3_stmt *put_stmt;              /* cached segment upsert */
 	pthread_mutex_t db_lock;             /* one catalogue connection, shared */
 };
 
@@ -94,15 +92,10 @@ int cu_catalog_segments(cu_store *s, int64_t cam, bool with_deleted, struct cu_s
 int cu_catalog_segment_put(cu_store *s, int64_t cam, const struct cu_seg_row *row, bool durable);
 /* Marks segments [from, to] of a camera deleted. */
 int cu_catalog_segments_delete(cu_store *s, int64_t cam, uint64_t from, uint64_t to);
-/* A CU_ERR_DB failure naming what failed and SQLite's message. */
-int cu_catalog_fail(sqlite3 *db, const char *what);
-/* synchronous=FULL (the next commit is durable, with every earlier one) or
- * back to NORMAL. Called with db_lock held, outside a transaction. */
-int cu_catalog_sync(sqlite3 *db, bool full);
 
 /* ---- evidence locks and bookmarks (locks.c) ---- */
 /* Creates the lock and bookmark tables if they are missing. */
-int cu_lock_schema(sqlite3 *db);
+int cu_lock_schema(cu_db *db);
 struct cu_span {
 	int64_t from_us, to_us;
 };

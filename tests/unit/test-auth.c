@@ -77,9 +77,9 @@ static int
 stmts_prepared(cu_auth *a, bool *ret_idle)
 {
 	int n = 0;
-	bool idle = sqlite3_get_autocommit(a->db) != 0;
-	for (sqlite3_stmt *st = sqlite3_next_stmt(a->db, NULL); st != NULL;
-	     st = sqlite3_next_stmt(a->db, st)) {
+	bool idle = sqlite3_get_autocommit(a->db->sql) != 0;
+	for (sqlite3_stmt *st = sqlite3_next_stmt(a->db->sql, NULL); st != NULL;
+	     st = sqlite3_next_stmt(a->db->sql, st)) {
 		n++;
 		if (sqlite3_stmt_busy(st))
 			idle = false;
@@ -910,7 +910,7 @@ test_token_revocation(void **state)
 	assert_int_equal(cu_auth_token_issue(f->a, "bob", 0, tc, sizeof(tc), NULL), 0);
 	assert_int_equal(cu_auth_token_revoke(f->a, tc, strlen(tc), NULL), 0);
 	sqlite3_stmt *st;
-	assert_int_equal(sqlite3_prepare_v2(f->a->db, "SELECT count(*) FROM revoked_tokens", -1,
+	assert_int_equal(sqlite3_prepare_v2(f->a->db->sql, "SELECT count(*) FROM revoked_tokens", -1,
 	                                    &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	assert_int_equal(sqlite3_column_int(st, 0), 1);
@@ -1286,8 +1286,8 @@ test_threads(void **state)
 static sqlite3_stmt *
 stmt_with(cu_auth *a, const char *part)
 {
-	for (sqlite3_stmt *st = sqlite3_next_stmt(a->db, NULL); st != NULL;
-	     st = sqlite3_next_stmt(a->db, st))
+	for (sqlite3_stmt *st = sqlite3_next_stmt(a->db->sql, NULL); st != NULL;
+	     st = sqlite3_next_stmt(a->db->sql, st))
 		if (strstr(sqlite3_sql(st), part) != NULL)
 			return st;
 	return NULL;
@@ -1366,16 +1366,16 @@ test_statement_cache(void **state)
 	static const char ids[] = "SELECT id FROM users ORDER BY id";
 	sqlite3_stmt *st;
 	pthread_mutex_lock(&f->a->lock);
-	assert_int_equal(cu_auth_stmt(f->a, ids, &st), 0);
+	assert_int_equal(cu_db_stmt(f->a->db, ids, &st), 0);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
 	/* and the same text cannot be taken again until it is done with */
 	sqlite3_stmt *again;
-	assert_int_equal(cu_auth_stmt(f->a, ids, &again), CU_ERR_INVAL);
+	assert_int_equal(cu_db_stmt(f->a->db, ids, &again), CU_ERR_INVAL);
 	pthread_mutex_unlock(&f->a->lock);
 	other_write(db, "UPDATE users SET created_us = created_us + 1", &busy);
 	assert_true(busy);
 	pthread_mutex_lock(&f->a->lock);
-	cu_auth_done(st);
+	cu_db_done(st);
 	pthread_mutex_unlock(&f->a->lock);
 	other_write(db, "UPDATE users SET created_us = created_us + 1", &busy);
 	assert_false(busy);
