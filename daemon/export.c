@@ -892,25 +892,7 @@ job_main(void *arg)
 
 /* ---- POST exports ---- */
 
-static bool
-blank(const char *s)
-{
-	return s == NULL || strspn(s, " \t\r\n") == strlen(s);
-}
 
-/* Unicode characters (code points) of a valid UTF-8 string. */
-static size_t
-characters(const char *s)
-{
-	size_t n = 0, len = strlen(s);
-	for (size_t i = 0; i < len;) {
-		uint32_t cp;
-		size_t k = cu_utf8_next((const uint8_t *)s + i, len - i, &cp);
-		i += k ? k : 1;
-		n++;
-	}
-	return n;
-}
 
 /* An optional boolean member: 1 true, 0 false, -1 absent; -2 answered 400. */
 static int
@@ -1075,136 +1057,44 @@ struct ask {
 	const char *comments;               /* NULL: none */
 };
 
-/* Picks the caller's profile and applies it: fills j's profile, encrypt,
- * prevent_reexport and include_player. 0, or -1 answered (400/403
- * "profile", 400 "invalid"). */
+/* Picks the caller's profile and applies it (cu_auth_profile_decide, the
+ * one place the rules live): fills j's profile, encrypt, prevent_reexport
+ * and include_player. 0, or CD_ANSWERED (400/403 "profile", 400 "invalid"). */
 static int
 apply_profile(struct call *c, const struct ask *q, struct job *j)
 {
-	struct cd_req *r = c->r;
 	struct cu_export_profile *ps = NULL;
 	size_t n = 0;
 	int rc = cu_auth_profiles_for_user(c->a->auth, c->user, &ps, &n);
 	if (rc < 0) {
 		cd_call_reply_cu(c, rc, "reading your export profiles");
-		return -1;
+		return CD_ANSWERED;
 	}
-	char names[512] = "";
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(names);
-		snprintf(names + l, sizeof(names) - l, "%s%s", i ? ", " : "", ps[i].name);
-	}
-	const struct cu_export_profile *p = NULL;
-	for (size_t i = 0; q->profile != NULL && i < n; i++)
-		if (strcmp(ps[i].name, q->profile) == 0)
-			p = &ps[i];
-	rc = -1;
-	if (q->profile != NULL && p == NULL) {
-		reply_profile(c, 403, "profile", NULL, "\"%.64s\" is not one of your export profiles "
-		              "(yours: %s)", q->profile, names);
-		goto out;
-	}
-	if (p == NULL && n > 1) {
-		reply_profile(c, 400, "profile", NULL, "you have several export profiles (%s): name "
-		              "one in \"profile\"", names);
-		goto out;
-	}
-	if (p == NULL)
-		p = &ps[0];
-	const struct cu_profile_value *s = p->set;
-	snprintf(j->profile, sizeof(j->profile), "%s", p->name);
-	if (!(p->formats & j->format)) {
-		char allowed[64] = "";
-		for (unsigned b = 1; b <= CU_EXPORT_STILLS; b <<= 1)
-			if (p->formats & b) {
-				size_t l = strlen(allowed);
-				snprintf(allowed + l, sizeof(allowed) - l, "%s%s", l ? ", " : "",
-				         cu_auth_export_format_name(b));
-			}
-		reply_profile(c, 403, "formats", p->name, "export profile %s does not allow %s "
-		              "exports (it allows: %s)", p->name, cu_auth_export_format_name(j->format),
-		              allowed);
-		goto out;
-	}
-	if (s[CU_PS_COMMENTS_REQUIRED].value && s[CU_PS_COMMENTS_REQUIRED].locked &&
-	    blank(q->comments)) {
-		reply_profile(c, 400, "comments_required", p->name, "export profile %s requires "
-		              "\"comments\": say why this footage is exported", p->name);
-		goto out;
-	}
-	if (j->format != CU_EXPORT_EVIDENCE) {
-		const char *only = q->password ? "password" : q->encrypt >= 0 ? "encrypt"
-		                   : q->prevent_reexport >= 0 ? "prevent_reexport"
-		                   : q->include_player >= 0 ? "include_player" : NULL;
-		if (only != NULL) {
-			cd_reply_error(r, 400, "invalid", "\"%s\" applies to evidence exports only (%s "
-			               "files are neither encrypted nor signed)", only,
-			               cu_auth_export_format_name(j->format));
-			goto out;
-		}
-		rc = 0;
-		goto out;
-	}
-	/* a locked setting: what the request asks must be what the profile says */
-	struct {
-		int setting, asked;
-		bool *out;
-	} flags[] = {
-		{CU_PS_ENCRYPTION, q->encrypt, &j->encrypt},
-		{CU_PS_PREVENT_REEXPORT, q->prevent_reexport, &j->prevent_reexport},
-		{CU_PS_INCLUDE_PLAYER, q->include_player, &j->include_player},
+	struct cu_export_ask ask = {
+		.profile = q->profile, .format = j->format, .comments = q->comments,
+		.password = q->password, .encrypt = q->encrypt,
+		.prevent_reexport = q->prevent_reexport, .include_player = q->include_player,
 	};
-	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
-		const struct cu_profile_value *v = &s[flags[i].setting];
-		const char *name = cu_auth_profile_setting_name(flags[i].setting);
-		if (flags[i].asked >= 0 && v->locked && flags[i].asked != v->value) {
-			reply_profile(c, 403, name, p->name, "export profile %s locks %s %s: the request "
-			              "may not turn it %s", p->name, name, v->value ? "on" : "off",
-			              flags[i].asked ? "on" : "off");
-			goto out;
-		}
-		*flags[i].out = flags[i].asked >= 0 ? flags[i].asked != 0 : v->value != 0;
-	}
-	const struct cu_profile_value *req = &s[CU_PS_PASSWORD_REQUIRED];
-	const struct cu_profile_value *min = &s[CU_PS_PASSWORD_MIN_LENGTH];
-	if (!j->encrypt) {
-		if (req->value && req->locked) {
-			reply_profile(c, 403, "password_required", p->name, "export profile %s requires a "
-			              "password, and a password protects only an encrypted package",
-			              p->name);
-			goto out;
-		}
-		if (q->password != NULL) {
-			cd_reply_error(r, 400, "invalid", "a \"password\" protects only an encrypted "
-			               "package: leave it out, or do not turn encryption off");
-			goto out;
-		}
-		rc = 0;
-		goto out;
-	}
-	if (q->password == NULL || q->password[0] == '\0') {
-		if (req->value)
-			reply_profile(c, 400, "password_required", p->name, "export profile %s requires "
-			              "a \"password\" (at least %d characters) for the package", p->name,
-			              min->locked ? min->value : CU_PROFILE_PASSWORD_MIN);
-		else
-			cd_reply_error(r, 400, "invalid", "an encrypted package needs a \"password\" (or "
-			               "\"encrypt\": false)");
-		goto out;
-	}
-	/* an unlocked minimum is advice for the client; the package's own floor
-	 * always holds */
-	int need = min->locked ? min->value : CU_PROFILE_PASSWORD_MIN;
-	size_t got = characters(q->password);
-	if (got < (size_t)need) {
-		reply_profile(c, 400, "password_min_length", p->name, "the password must be at least "
-		              "%d characters long (%zu given)", need, got);
-		goto out;
-	}
-	rc = 0;
-out:
+	struct cu_export_decision d;
+	rc = cu_auth_profile_decide(ps, n, &ask, &d);
 	cu_auth_profiles_free(ps, n);
-	return rc;
+	if (rc == 0) {
+		snprintf(j->profile, sizeof(j->profile), "%s", d.profile);
+		j->encrypt = d.encrypt;
+		j->prevent_reexport = d.prevent_reexport;
+		j->include_player = d.include_player;
+		return 0;
+	}
+	if (rc != CU_ERR_AUTH && rc != CU_ERR_INVAL) {
+		cd_call_reply_cu(c, rc, "applying your export profile");
+		return CD_ANSWERED;
+	}
+	if (d.setting == NULL)
+		cd_reply_error(c->r, 400, "invalid", "%s", cu_error_detail());
+	else
+		reply_profile(c, d.forbidden ? 403 : 400, d.setting, d.profile[0] ? d.profile : NULL,
+		              "%s", cu_error_detail());
+	return CD_ANSWERED;
 }
 
 /* The "export" audit entry and a tree head over it, for the package. */

@@ -481,6 +481,40 @@ void cu_auth_profile_clear(struct cu_export_profile *p);
 int cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n);
 void cu_auth_profiles_free(struct cu_export_profile *p, size_t n);
 
+/* What an export asks of its profile: the profile named (or not), the
+ * format, and the settings the request sets explicitly. */
+struct cu_export_ask {
+	const char *profile;                     /* NULL: not named */
+	unsigned format;                         /* one CU_EXPORT_* bit */
+	const char *comments;                    /* NULL: none */
+	const char *password;                    /* the package password (UTF-8), NULL: none */
+	int encrypt, prevent_reexport, include_player; /* 0 or 1 asked, -1 not asked */
+};
+
+/* What the profile makes of it. */
+struct cu_export_decision {
+	char profile[CU_PROFILE_NAME_MAX + 1];   /* the profile applied ("" before one is picked) */
+	bool encrypt, prevent_reexport, include_player;
+	const char *setting;                     /* refused: the setting at fault ("profile",
+	                                          * "formats", a cu_auth_profile_setting_name),
+	                                          * NULL when the request itself is malformed */
+	bool forbidden;                          /* refused by the profile (a locked setting, a
+	                                          * profile not one's own) rather than malformed */
+};
+
+/* The one place export-profile rules live (custodyd's exports and custody
+ * export --store both apply them). Picks the profile among ps (the
+ * candidates: a user's profiles) — the one q names, or the only one — and
+ * checks the request against it: the format allowed, comments when
+ * required and locked, locked settings not asked otherwise, a password
+ * only for an encrypted package and long enough. Returns 0 with the
+ * settings in ret; CU_ERR_AUTH (forbidden) or CU_ERR_INVAL (malformed, or
+ * something the profile needs is missing), with ret->setting naming the
+ * setting at fault and the detail saying what to do. ret is written on
+ * every return. */
+int cu_auth_profile_decide(const struct cu_export_profile *ps, size_t n,
+                           const struct cu_export_ask *q, struct cu_export_decision *ret);
+
 /* A user's effective profiles, by name: those of their roles, each with the
  * user's roles that give it; or, when none of them has one, the built-in
  * alone. CU_ERR_NOTFOUND for an unknown user. A disabled user's are listed

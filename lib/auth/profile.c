@@ -5,6 +5,7 @@
  * built-in "default" when they have none. docs/auth.md, "Export profiles". */
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
 #include <strings.h>
 
@@ -626,4 +627,168 @@ out:
 	pthread_mutex_unlock(&a->lock);
 	cu_auth_profiles_free(v, n);
 	return r;
+}
+
+/* ---- applying a profile to an export ---- */
+
+static bool
+blank(const char *s)
+{
+	return s == NULL || strspn(s, " \t\r\n") == strlen(s);
+}
+
+/* Unicode characters (code points) of a valid UTF-8 string. */
+static size_t
+characters(const char *s)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
+		n += (*p & 0xc0) != 0x80;
+	return n;
+}
+
+static int
+refuse(struct cu_export_decision *d, int err, const char *setting, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+refuse(struct cu_export_decision *d, int err, const char *setting, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	(void)k;                            /* a longer message is cut: it is only advice */
+	d->setting = setting;
+	d->forbidden = err == CU_ERR_AUTH;
+	return cu_fail(err, "%s", msg);
+}
+
+/* The profile q names among ps, or the only one. */
+static int
+pick(const struct cu_export_profile *ps, size_t n, const struct cu_export_ask *q,
+     struct cu_export_decision *d, const struct cu_export_profile **ret)
+{
+	char names[512] = "";
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(names);
+		int k = snprintf(names + l, sizeof(names) - l, "%s%s", i ? ", " : "", ps[i].name);
+		if (k < 0 || (size_t)k >= sizeof(names) - l)
+			break;                      /* a cut list of names is still a useful hint */
+	}
+	for (size_t i = 0; q->profile != NULL && i < n; i++)
+		if (strcmp(ps[i].name, q->profile) == 0)
+			*ret = &ps[i];
+	if (q->profile != NULL && *ret == NULL)
+		return refuse(d, CU_ERR_AUTH, "profile", "\"%.64s\" is not one of your export "
+		              "profiles (yours: %s)", q->profile, n ? names : "none");
+	if (*ret == NULL && n != 1)
+		return refuse(d, n ? CU_ERR_INVAL : CU_ERR_AUTH, "profile",
+		              n ? "you have several export profiles (%s): name one" :
+		                  "no export profile applies%s", names);
+	if (*ret == NULL)
+		*ret = &ps[0];
+	snprintf(d->profile, sizeof(d->profile), "%s", (*ret)->name);
+	return 0;
+}
+
+/* The locked booleans: what the request asks must be what the profile says. */
+static int
+flags(const struct cu_export_profile *p, const struct cu_export_ask *q,
+      struct cu_export_decision *d)
+{
+	struct {
+		int setting, asked;
+		bool *out;
+	} f[] = {
+		{CU_PS_ENCRYPTION, q->encrypt, &d->encrypt},
+		{CU_PS_PREVENT_REEXPORT, q->prevent_reexport, &d->prevent_reexport},
+		{CU_PS_INCLUDE_PLAYER, q->include_player, &d->include_player},
+	};
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		const struct cu_profile_value *v = &p->set[f[i].setting];
+		const char *name = cu_auth_profile_setting_name(f[i].setting);
+		if (f[i].asked >= 0 && v->locked && f[i].asked != v->value)
+			return refuse(d, CU_ERR_AUTH, name, "export profile %s locks %s %s: the "
+			              "request may not turn it %s", p->name, name,
+			              v->value ? "on" : "off", f[i].asked ? "on" : "off");
+		*f[i].out = f[i].asked >= 0 ? f[i].asked != 0 : v->value != 0;
+	}
+	return 0;
+}
+
+/* The package password against the profile, once encryption is decided. */
+static int
+password(const struct cu_export_profile *p, const struct cu_export_ask *q,
+         struct cu_export_decision *d)
+{
+	const struct cu_profile_value *req = &p->set[CU_PS_PASSWORD_REQUIRED];
+	const struct cu_profile_value *min = &p->set[CU_PS_PASSWORD_MIN_LENGTH];
+	if (!d->encrypt) {
+		if (req->value && req->locked)
+			return refuse(d, CU_ERR_AUTH, "password_required", "export profile %s requires "
+			              "a password, and a password protects only an encrypted package",
+			              p->name);
+		if (q->password != NULL)
+			return refuse(d, CU_ERR_INVAL, NULL, "a password protects only an encrypted "
+			              "package: leave it out, or do not turn encryption off");
+		return 0;
+	}
+	if (q->password == NULL || q->password[0] == '\0') {
+		if (req->value)
+			return refuse(d, CU_ERR_INVAL, "password_required", "export profile %s requires "
+			              "a password (at least %d characters) for the package", p->name,
+			              min->locked ? min->value : CU_PROFILE_PASSWORD_MIN);
+		return refuse(d, CU_ERR_INVAL, NULL, "an encrypted package needs a password (or "
+		              "encryption turned off)");
+	}
+	/* an unlocked minimum is advice for the client; the package's own floor
+	 * always holds */
+	int need = min->locked ? min->value : CU_PROFILE_PASSWORD_MIN;
+	size_t got = characters(q->password);
+	if (got < (size_t)need)
+		return refuse(d, CU_ERR_INVAL, "password_min_length", "the password must be at "
+		              "least %d characters long (%zu given)", need, got);
+	return 0;
+}
+
+int
+cu_auth_profile_decide(const struct cu_export_profile *ps, size_t n,
+                       const struct cu_export_ask *q, struct cu_export_decision *ret)
+{
+	const struct cu_export_profile *p = NULL;
+	int r;
+	memset(ret, 0, sizeof(*ret));
+	if ((r = pick(ps, n, q, ret, &p)) < 0)
+		return r;
+	if (!(p->formats & q->format)) {
+		char allowed[64] = "";
+		for (unsigned b = 1; b <= CU_EXPORT_STILLS; b <<= 1)
+			if (p->formats & b) {
+				size_t l = strlen(allowed);
+				snprintf(allowed + l, sizeof(allowed) - l, "%s%s", l ? ", " : "",
+				         cu_auth_export_format_name(b));
+			}
+		return refuse(ret, CU_ERR_AUTH, "formats", "export profile %s does not allow %s "
+		              "exports (it allows: %s)", p->name, cu_auth_export_format_name(q->format),
+		              allowed);
+	}
+	if (p->set[CU_PS_COMMENTS_REQUIRED].value && p->set[CU_PS_COMMENTS_REQUIRED].locked &&
+	    blank(q->comments))
+		return refuse(ret, CU_ERR_INVAL, "comments_required", "export profile %s requires "
+		              "comments: say why this footage is exported", p->name);
+	if (q->format != CU_EXPORT_EVIDENCE) {
+		const char *only = q->password ? "password" : q->encrypt >= 0 ? "encrypt"
+		                   : q->prevent_reexport >= 0 ? "prevent_reexport"
+		                   : q->include_player >= 0 ? "include_player" : NULL;
+		if (only != NULL)
+			return refuse(ret, CU_ERR_INVAL, NULL, "%s applies to evidence exports only (%s "
+			              "files are neither encrypted nor signed)", only,
+			              cu_auth_export_format_name(q->format));
+		return 0;
+	}
+	if ((r = flags(p, q, ret)) < 0)
+		return r;
+	return password(p, q, ret);
 }

@@ -239,7 +239,7 @@ class Exports(cutest.TempDirTest):
         self.assertEqual((j["status"], j["encrypted"]), ("done", False), j)
         self.refused("ana", body(cam, encrypt=False, password=PKG_PW), 400, "invalid",
                      words="only an encrypted package")
-        self.refused("ana", body(cam, encrypt=True), 400, "invalid", words="needs a \"password\"")
+        self.refused("ana", body(cam, encrypt=True), 400, "invalid", words="needs a password")
         self.refused("ana", body(cam, encrypt=True, password="seven-7"), 400, "profile",
                      "password_min_length", "at least 8")
         # multi holds two profiles: one must be named

@@ -1438,6 +1438,76 @@ profile_named(const char *name)
 	return p;
 }
 
+/* cu_auth_profile_decide, the one place the export-profile rules live:
+ * each refusal with its error, setting and "forbidden" flag, and what an
+ * allowed request gets. */
+static void
+test_profile_decide(void **state)
+{
+	(void)state;
+	struct cu_export_profile ps[2];
+	struct cu_export_decision d;
+	cu_auth_profile_default(&ps[0]);        /* encryption, password >= 12, comments: locked */
+	ps[1] = ps[0];
+	snprintf(ps[1].name, sizeof(ps[1].name), "loose");
+	ps[1].formats = CU_EXPORT_EVIDENCE | CU_EXPORT_MP4;
+	for (int i = 0; i < CU_PS_COUNT; i++)
+		if (i != CU_PS_SIGNATURE)
+			ps[1].set[i].locked = false;
+	ps[1].set[CU_PS_PASSWORD_REQUIRED].value = 0;
+	ps[1].set[CU_PS_COMMENTS_REQUIRED].value = 0;
+	const char *pw12 = "twelve chars", *pw11 = "eleven char";
+	struct {
+		size_t n;                       /* candidates: ps[0], or both */
+		struct cu_export_ask q;
+		int want;
+		const char *setting;
+		bool forbidden;
+	} cases[] = {
+		{1, {NULL, CU_EXPORT_EVIDENCE, "why", pw12, -1, -1, -1}, 0, NULL, false},
+		{2, {NULL, CU_EXPORT_EVIDENCE, "why", pw12, -1, -1, -1}, CU_ERR_INVAL, "profile", false},
+		{2, {"nobody", CU_EXPORT_EVIDENCE, "why", pw12, -1, -1, -1}, CU_ERR_AUTH, "profile",
+		 true},
+		{0, {NULL, CU_EXPORT_EVIDENCE, "why", pw12, -1, -1, -1}, CU_ERR_AUTH, "profile", true},
+		{1, {NULL, CU_EXPORT_MP4, "why", NULL, -1, -1, -1}, CU_ERR_AUTH, "formats", true},
+		{1, {NULL, CU_EXPORT_EVIDENCE, " \n", pw12, -1, -1, -1}, CU_ERR_INVAL,
+		 "comments_required", false},
+		{1, {NULL, CU_EXPORT_EVIDENCE, "why", pw12, 0, -1, -1}, CU_ERR_AUTH, "encryption", true},
+		{1, {NULL, CU_EXPORT_EVIDENCE, "why", NULL, -1, -1, -1}, CU_ERR_INVAL,
+		 "password_required", false},
+		{1, {NULL, CU_EXPORT_EVIDENCE, "why", pw11, -1, -1, -1}, CU_ERR_INVAL,
+		 "password_min_length", false},
+		{2, {"loose", CU_EXPORT_MP4, NULL, NULL, -1, -1, -1}, 0, NULL, false},
+		{2, {"loose", CU_EXPORT_MP4, NULL, NULL, 1, -1, -1}, CU_ERR_INVAL, NULL, false},
+		{2, {"loose", CU_EXPORT_EVIDENCE, NULL, NULL, 0, 1, 0}, 0, NULL, false},
+		{2, {"loose", CU_EXPORT_EVIDENCE, NULL, pw12, 0, -1, -1}, CU_ERR_INVAL, NULL, false},
+		{2, {"loose", CU_EXPORT_EVIDENCE, NULL, "short", -1, -1, -1}, CU_ERR_INVAL,
+		 "password_min_length", false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int r = cu_auth_profile_decide(ps, cases[i].n, &cases[i].q, &d);
+		if (r != cases[i].want)
+			fail_msg("case %zu: %d, want %d (%s)", i, r, cases[i].want, cu_error_detail());
+		if (r == 0)
+			continue;
+		assert_true(cu_error_detail()[0] != '\0');
+		if (cases[i].setting == NULL)
+			assert_null(d.setting);
+		else
+			assert_string_equal(d.setting, cases[i].setting);
+		assert_int_equal(d.forbidden, cases[i].forbidden);
+	}
+	/* what an allowed request gets: the profile's values unless asked otherwise */
+	struct cu_export_ask q = {NULL, CU_EXPORT_EVIDENCE, "why", pw12, -1, -1, -1};
+	assert_int_equal(cu_auth_profile_decide(ps, 1, &q, &d), 0);
+	assert_string_equal(d.profile, "default");
+	assert_true(d.encrypt && d.include_player && !d.prevent_reexport);
+	q = (struct cu_export_ask){"loose", CU_EXPORT_EVIDENCE, NULL, NULL, 0, 1, 0};
+	assert_int_equal(cu_auth_profile_decide(ps, 2, &q, &d), 0);
+	assert_string_equal(d.profile, "loose");
+	assert_true(!d.encrypt && d.prevent_reexport && !d.include_player);
+}
+
 static void
 test_profiles(void **state)
 {
@@ -1806,6 +1876,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_database, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_statement_cache, setup, teardown),
+		cmocka_unit_test(test_profile_decide),
 		cmocka_unit_test_setup_teardown(test_profiles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_assign, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_upgrade, setup, teardown),
