@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "custody/util.h"
+
 #define CU_AES256_KEY_LEN 32
 #define CU_GCM_NONCE_LEN 12      /* the only nonce size custody itself uses */
 #define CU_GCM_NONCE_MAX 128     /* largest nonce cu_aead_* accept (bytes) */
@@ -20,8 +22,7 @@
 
 /* ---- hygiene ---- */
 
-/* Overwrites n bytes at p with zeros in a way the compiler cannot drop. p may be NULL. */
-void cu_wipe(void *p, size_t n);
+/* cu_wipe: custody/util.h */
 
 /* Constant-time comparison of n bytes: true when equal. */
 bool cu_ct_equal(const void *a, const void *b, size_t n);

@@ -11,6 +11,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A camera's name, the same in the store, the metadata of exported media
+ * and every tool. */
+#define CU_CAMERA_NAME_MAX 64          /* bytes; [A-Za-z0-9._-], first alnum */
+
+/* Valid camera name? Returns 0 or CU_ERR_INVAL with a detail. */
+int cu_camera_name_check(const char *name);
+
 enum cu_codec {
 	CU_CODEC_H264 = 1,
 	CU_CODEC_H265 = 2,

@@ -18,6 +18,9 @@
 
 #include "custody/crypto.h"
 #include "custody/media.h"
+#include "custody/x509.h"
+
+#define CU_CAMERAS_MAX 4096          /* cameras in one store */
 
 enum cu_encryption {
 	CU_ENC_NONE = 0,   /* signed, not encrypted */
@@ -25,7 +28,6 @@ enum cu_encryption {
 	CU_ENC_STRONG = 2, /* every byte encrypted */
 };
 
-#define CU_CAMERA_NAME_MAX 64          /* bytes; [A-Za-z0-9._-], first alnum */
 #define CU_PASSWORD_MIN 12             /* store password, bytes */
 #define CU_PASSWORD_MAX 1024
 #define CU_SEGMENT_US_DEFAULT (60 * INT64_C(1000000))
@@ -41,8 +43,7 @@ const char *cu_encryption_name(int enc);
 /* "none", "light", "strong" -> enum; CU_ERR_INVAL otherwise. */
 int cu_encryption_parse(const char *s, int *ret);
 
-/* Valid camera name? Returns 0 or CU_ERR_INVAL with a detail. */
-int cu_camera_name_check(const char *name);
+/* cu_camera_name_check, CU_CAMERA_NAME_MAX: custody/media.h */
 
 struct cu_store_create_opts {
 	int encryption;                  /* enum cu_encryption */
@@ -234,6 +235,33 @@ struct cu_store_info {
 	struct cu_info_camera *cameras;
 	uint64_t total_bytes;
 };
+
+/* What the modules above the store (audit, auth, package) may know of it:
+ * its identity and the public parts of its certificates. The signing key
+ * is not here (cu_store_signer). Pointers stay valid while s is open. */
+struct cu_store_identity {
+	const char *dir;                         /* the store directory */
+	const uint8_t *id;                       /* CU_ID_LEN bytes */
+	int64_t created_us;
+	const struct cu_x509_info *ca, *signer;  /* the site CA, the recording signer */
+	const char *ca_pem, *cert_pem;           /* their certificates, PEM */
+	size_t ca_len, cert_len;
+};
+void cu_store_identity(const cu_store *s, struct cu_store_identity *ret);
+/* The same, as a value: cu_store_ident(s).signer->fingerprint. */
+static inline struct cu_store_identity
+cu_store_ident(const cu_store *s)
+{
+	struct cu_store_identity i;
+	cu_store_identity(s, &i);
+	return i;
+}
+
+/* A handle that signs with the store's recording key, for the audit log's
+ * tree heads and auth's tokens: the key seed never leaves the store module.
+ * CU_ERR_PASSWORD when the store was opened without its password. Release
+ * with cu_sign_key_free. */
+int cu_store_signer(const cu_store *s, cu_sign_key **ret);
 
 /* Reads the catalogue (no password needed). */
 int cu_store_info(cu_store *s, struct cu_store_info **ret);

@@ -4,6 +4,8 @@
  * two in step. */
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -13,7 +15,8 @@
 
 #include "custody/audit.h"
 #include "custody/time.h"
-#include "store/store_int.h"
+#include "store/format.h"
+#include "util/db.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
@@ -201,7 +204,7 @@ chain_init(const cu_store *s, uint8_t out[static CU_SHA256_LEN])
 {
 	uint8_t buf[sizeof(CHAIN_LABEL) + CU_ID_LEN];
 	memcpy(buf, CHAIN_LABEL, sizeof(CHAIN_LABEL));
-	memcpy(buf + sizeof(CHAIN_LABEL), s->id, CU_ID_LEN);
+	memcpy(buf + sizeof(CHAIN_LABEL), cu_store_ident(s).id, CU_ID_LEN);
 	return cu_sha256(buf, sizeof(buf), out);
 }
 
@@ -216,7 +219,7 @@ head_message(const cu_store *s, const struct cu_audit_head *h, uint8_t msg[stati
 	p += 16;
 	memcpy(p, h->root, CU_SHA256_LEN);
 	memcpy(p + CU_SHA256_LEN, h->chain, CU_SHA256_LEN);
-	memcpy(p + 2 * CU_SHA256_LEN, s->id, CU_ID_LEN);
+	memcpy(p + 2 * CU_SHA256_LEN, cu_store_ident(s).id, CU_ID_LEN);
 }
 
 int
@@ -264,7 +267,7 @@ check_meta(const cu_store *s, cu_db *db)
 		               AUDIT_VERSION);
 	if ((r = cu_db_meta_get(db, "store_id", v, sizeof(v))) < 0)
 		return r;
-	cu_hex(s->id, CU_ID_LEN, idhex);
+	cu_hex(cu_store_ident(s).id, CU_ID_LEN, idhex);
 	if (strcmp(v, idhex) != 0)
 		return cu_fail(CU_ERR_FORMAT, "audit.db belongs to another store (store_id %s)", v);
 	return 0;
@@ -276,7 +279,7 @@ static int
 db_open(const cu_store *s, bool writer, cu_db **ret)
 {
 	char path[PATH_MAX];
-	int r = cu_path(path, sizeof(path), "%s/%s", s->dir, AUDIT_FILE);
+	int r = cu_path(path, sizeof(path), "%s/%s", cu_store_ident(s).dir, AUDIT_FILE);
 	if (r < 0)
 		return r;
 	if (access(path, F_OK) < 0)
@@ -316,7 +319,7 @@ sign_head(cu_store *s, cu_sign_key *key, const struct frontier *f,
 	if ((r = frontier_root(f, h->root)) < 0)
 		return r;
 	memcpy(h->chain, chain, CU_SHA256_LEN);
-	memcpy(h->key_id, s->signer.fingerprint, CU_SHA256_LEN);
+	memcpy(h->key_id, cu_store_ident(s).signer->fingerprint, CU_SHA256_LEN);
 	head_message(s, h, msg);
 	return cu_sign_key_sign(key, msg, sizeof(msg), h->signature);
 }
@@ -354,14 +357,14 @@ db_create(cu_store *s, cu_sign_key *key)
 	cu_db *db = NULL;
 	sqlite3_stmt *st = NULL;
 	int r;
-	if ((r = cu_path(path, sizeof(path), "%s/%s", s->dir, AUDIT_FILE)) < 0 ||
-	    (r = cu_path(tmp, sizeof(tmp), "%s/%s.tmp-%ld", s->dir, AUDIT_FILE, (long)getpid())) < 0)
+	if ((r = cu_path(path, sizeof(path), "%s/%s", cu_store_ident(s).dir, AUDIT_FILE)) < 0 ||
+	    (r = cu_path(tmp, sizeof(tmp), "%s/%s.tmp-%ld", cu_store_ident(s).dir, AUDIT_FILE, (long)getpid())) < 0)
 		return r;
 	unlink(tmp); /* a previous crash of this pid number */
 	if ((r = cu_db_open(tmp, AUDIT_NAME, CU_DB_CREATE | CU_DB_SYNC_FULL, &db)) < 0 ||
 	    (r = cu_db_begin(db, false)) < 0 || (r = cu_db_exec(db, schema, "schema")) < 0)
 		goto out;
-	cu_hex(s->id, CU_ID_LEN, idhex);
+	cu_hex(cu_store_ident(s).id, CU_ID_LEN, idhex);
 	const char *const kv[][2] = {
 		{"format", AUDIT_FORMAT}, {"version", AUDIT_VERSION}, {"store_id", idhex},
 	};
@@ -400,7 +403,7 @@ db_create(cu_store *s, cu_sign_key *key)
 		r = cu_fail_errno(errno, "%s", path);
 		goto out;
 	}
-	r = cu_fsync_dir(s->dir);
+	r = cu_fsync_dir(cu_store_ident(s).dir);
 out:
 	sqlite3_finalize(st);
 	cu_db_close(db);
@@ -540,15 +543,15 @@ cu_audit_open(cu_store *s, cu_audit **ret)
 {
 	if (s == NULL || ret == NULL)
 		return cu_fail(CU_ERR_INVAL, "cu_audit_open: NULL argument");
-	if (!s->have_keys)
-		return cu_fail(CU_ERR_PASSWORD, "the store password is needed to write the audit log");
 	cu_audit *a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
 	pthread_mutex_init(&a->lock, NULL);
 	a->s = s;
-	int r;
-	if ((r = cu_sign_key_new(s->keys.sign, &a->key)) < 0 || (r = cu_sha256_new(&a->sha)) < 0)
+	int r = cu_store_signer(s, &a->key);
+	if (r == CU_ERR_PASSWORD)
+		r = cu_fail(CU_ERR_PASSWORD, "the store password is needed to write the audit log");
+	if (r < 0 || (r = cu_sha256_new(&a->sha)) < 0)
 		goto fail;
 	r = db_open(s, true, &a->db);
 	if (r == CU_ERR_NOTFOUND) {
@@ -999,12 +1002,12 @@ verify_run(cu_store *s, cu_db *db, struct cu_audit_report *rep)
 		uint8_t msg[HEAD_MSG_LEN], root[CU_SHA256_LEN];
 		if (!hr.parsed) {
 			snprintf(why, sizeof(why), "is malformed");
-		} else if (!cu_ct_equal(h->key_id, s->signer.fingerprint, CU_SHA256_LEN)) {
+		} else if (!cu_ct_equal(h->key_id, cu_store_ident(s).signer->fingerprint, CU_SHA256_LEN)) {
 			snprintf(why, sizeof(why), "is signed by another key than the store's server "
 			         "certificate");
 		} else {
 			head_message(s, h, msg);
-			if (cu_ed25519_verify(s->signer.ed25519_pub, msg, sizeof(msg), h->signature) != 0) {
+			if (cu_ed25519_verify(cu_store_ident(s).signer->ed25519_pub, msg, sizeof(msg), h->signature) != 0) {
 				snprintf(why, sizeof(why), "has an invalid signature");
 			} else if (h->size < w.f.n) {
 				snprintf(why, sizeof(why), "covers fewer entries than an earlier head");
@@ -1114,7 +1117,7 @@ verify_run(cu_store *s, cu_db *db, struct cu_audit_report *rep)
 			why = extra;
 		}
 	}
-	int cr = cu_x509_verify_chain(s->cert_pem, s->cert_len, s->ca_pem, s->ca_len, s->created_us);
+	int cr = cu_x509_verify_chain(cu_store_ident(s).cert_pem, cu_store_ident(s).cert_len, cu_store_ident(s).ca_pem, cu_store_ident(s).ca_len, cu_store_ident(s).created_us);
 	if (cr < 0 && first == NONE) {
 		first = 0;
 		snprintf(extra, sizeof(extra), "the recording server certificate does not chain to "
@@ -1153,10 +1156,10 @@ cu_audit_verify(cu_store *s, struct cu_audit_report **ret)
 	}
 	rep->first_bad_head = -1;
 	rep->newest_head_us = -1;
-	memcpy(rep->signer_subject, s->signer.subject, sizeof(rep->signer_subject));
-	memcpy(rep->signer_fp, s->signer.fingerprint, CU_SHA256_LEN);
-	memcpy(rep->ca_subject, s->ca.subject, sizeof(rep->ca_subject));
-	memcpy(rep->ca_fp, s->ca.fingerprint, CU_SHA256_LEN);
+	memcpy(rep->signer_subject, cu_store_ident(s).signer->subject, sizeof(rep->signer_subject));
+	memcpy(rep->signer_fp, cu_store_ident(s).signer->fingerprint, CU_SHA256_LEN);
+	memcpy(rep->ca_subject, cu_store_ident(s).ca->subject, sizeof(rep->ca_subject));
+	memcpy(rep->ca_fp, cu_store_ident(s).ca->fingerprint, CU_SHA256_LEN);
 	/* One read transaction: a consistent snapshot while a server appends. */
 	if ((r = cu_db_begin(db, false)) == 0) {
 		r = verify_run(s, db, rep);

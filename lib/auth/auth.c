@@ -278,7 +278,7 @@ create_schema(cu_auth *a)
 	r = cu_auth_query_int(a, &n, "SELECT count(*) FROM sqlite_master WHERE name = 'meta'", "");
 	if (r == 0 && n == 0) {
 		char idhex[2 * CU_ID_LEN + 1], created[32];
-		cu_hex(a->store->id, CU_ID_LEN, idhex);
+		cu_hex(cu_store_ident(a->store).id, CU_ID_LEN, idhex);
 		snprintf(created, sizeof(created), "%lld", (long long)cu_auth_now(a));
 		const char *const kv[][2] = {
 			{"format", "custody-auth"}, {"version", CU_AUTH_DB_VERSION}, {"store_id", idhex},
@@ -302,7 +302,7 @@ cu_auth_open(cu_store *store, unsigned flags, cu_auth **ret)
 {
 	char path[PATH_MAX], v[64];
 	bool readonly = flags & CU_AUTH_READONLY;
-	int r = cu_path(path, sizeof(path), "%s/%s", store->dir, CU_AUTH_FILE);
+	int r = cu_path(path, sizeof(path), "%s/%s", cu_store_ident(store).dir, CU_AUTH_FILE);
 	if (r < 0)
 		return r;
 	if (readonly && access(path, F_OK) < 0)
@@ -355,14 +355,16 @@ cu_auth_open(cu_store *store, unsigned flags, cu_auth **ret)
 	uint8_t id[CU_ID_LEN];
 	if ((r = cu_db_meta_get(a->db, "store_id", v, sizeof(v))) < 0)
 		goto bad;
-	if (cu_unhex(v, id, CU_ID_LEN) < 0 || memcmp(id, store->id, CU_ID_LEN) != 0) {
+	if (cu_unhex(v, id, CU_ID_LEN) < 0 || memcmp(id, cu_store_ident(store).id, CU_ID_LEN) != 0) {
 		r = cu_fail(CU_ERR_FORMAT, "%s: belongs to another store (store_id %s)", path, v);
 		goto fail;
 	}
 	if ((r = cu_pw_dummy(a->dummy_phc)) < 0)
 		goto fail;
-	if (store->have_keys && (r = cu_sign_key_new(store->keys.sign, &a->sign)) < 0)
+	/* without the store password: no signing handle, and nothing signed */
+	if ((r = cu_store_signer(store, &a->sign)) < 0 && r != CU_ERR_PASSWORD)
 		goto fail;
+	r = 0;
 	*ret = a;
 	return 0;
 bad:

@@ -10,7 +10,11 @@
 #include <stdatomic.h>
 
 #include "custody/auth.h"
-#include "store/store_int.h"
+#include <limits.h>
+
+#include "custody/store.h"
+#include "store/format.h"
+#include "util/db.h"
 
 /* 1: users, roles, groups, tokens; 2: export profiles. A writable open
  * upgrades 1 to 2; a read-only one reads 1 as it is. */

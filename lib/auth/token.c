@@ -70,8 +70,8 @@ issuer_key(cu_auth *a, const uint8_t iss[static CU_SHA256_LEN], int64_t now,
            uint8_t pub[static CU_ED25519_KEY_LEN])
 {
 	const cu_store *s = a->store;
-	if (memcmp(iss, s->signer.fingerprint, CU_SHA256_LEN) == 0) {
-		memcpy(pub, s->signer.ed25519_pub, CU_ED25519_KEY_LEN);
+	if (memcmp(iss, cu_store_ident(s).signer->fingerprint, CU_SHA256_LEN) == 0) {
+		memcpy(pub, cu_store_ident(s).signer->ed25519_pub, CU_ED25519_KEY_LEN);
 		return 0;
 	}
 	char hex[2 * CU_SHA256_LEN + 1];
@@ -90,7 +90,7 @@ issuer_key(cu_auth *a, const uint8_t iss[static CU_SHA256_LEN], int64_t now,
 		    memcmp(info.fingerprint, iss, CU_SHA256_LEN) != 0)
 			r = cu_fail(CU_ERR_AUTH, "issuer %.16s...: its stored certificate is malformed "
 			            "or does not match", hex);
-		else if (cu_x509_verify_chain(pem, len, s->ca_pem, s->ca_len, now) < 0)
+		else if (cu_x509_verify_chain(pem, len, cu_store_ident(s).ca_pem, cu_store_ident(s).ca_len, now) < 0)
 			r = cu_fail_prefix(CU_ERR_AUTH, "issuer %.16s... is not trusted", hex);
 		else
 			memcpy(pub, info.ed25519_pub, CU_ED25519_KEY_LEN);
@@ -133,7 +133,7 @@ cu_auth_token_for(cu_auth *a, const struct cu_user_row *u, int64_t lifetime_us, 
 	c.issued_us = iat * 1000000;
 	c.expires_us = (iat + lifetime_us / 1000000) * 1000000;
 	cu_hex(jti, sizeof(jti), c.jti);
-	memcpy(c.issuer, a->store->signer.fingerprint, CU_SHA256_LEN);
+	memcpy(c.issuer, cu_store_ident(a->store).signer->fingerprint, CU_SHA256_LEN);
 	if ((r = payload_make(&c, payload, sizeof(payload), &plen)) < 0)
 		return r;
 	size_t p64len = cu_b64_len(plen);
@@ -417,10 +417,10 @@ cu_auth_issuer_add(cu_auth *a, const char *pem, size_t len, struct cu_auth_event
 		               CU_X509_PEM_MAX);
 	if ((r = cu_x509_info(pem, len, &info)) < 0)
 		return cu_fail_prefix(r, "issuer certificate");
-	if (memcmp(info.fingerprint, a->store->signer.fingerprint, CU_SHA256_LEN) == 0)
+	if (memcmp(info.fingerprint, cu_store_ident(a->store).signer->fingerprint, CU_SHA256_LEN) == 0)
 		return cu_fail(CU_ERR_EXIST, "issuer certificate: this server's own, always trusted");
 	int64_t now = cu_auth_now(a);
-	if ((r = cu_x509_verify_chain(pem, len, a->store->ca_pem, a->store->ca_len, now)) < 0)
+	if ((r = cu_x509_verify_chain(pem, len, cu_store_ident(a->store).ca_pem, cu_store_ident(a->store).ca_len, now)) < 0)
 		return cu_fail_prefix(CU_ERR_AUTH, "issuer certificate does not chain to the site CA");
 	cu_hex(info.fingerprint, CU_SHA256_LEN, hex);
 	pthread_mutex_lock(&a->lock);
@@ -550,7 +550,7 @@ cu_auth_sign_url(cu_auth *a, const char *user, const char *method, const char *p
 		goto out;
 	}
 	int64_t exp_s = (cu_auth_now(a) + lifetime_us) / 1000000;
-	const uint8_t *fp = a->store->signer.fingerprint;
+	const uint8_t *fp = cu_store_ident(a->store).signer->fingerprint;
 	if ((r = url_message(method, path, exp_s, u.id, fp, &msg, &mlen)) < 0 ||
 	    (r = cu_sign_key_sign(a->sign, msg, mlen, sig)) < 0 ||
 	    (r = cu_b64_encode(sig, sizeof(sig), CU_B64_URL, sig64, sizeof(sig64))) < 0)

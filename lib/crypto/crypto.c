@@ -98,13 +98,6 @@ ossl_reject(int code, const char *what)
 
 /* ---- hygiene ---- */
 
-void
-cu_wipe(void *p, size_t n)
-{
-	if (p != NULL && n > 0)
-		OPENSSL_cleanse(p, n);
-}
-
 bool
 cu_ct_equal(const void *a, const void *b, size_t n)
 {

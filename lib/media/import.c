@@ -747,3 +747,20 @@ cu_media_close(cu_media_src *src)
 	free(src->path);
 	free(src);
 }
+
+int
+cu_camera_name_check(const char *name)
+{
+	size_t n = name ? strnlen(name, CU_CAMERA_NAME_MAX + 1) : 0;
+	if (n == 0 || n > CU_CAMERA_NAME_MAX)
+		return cu_fail(CU_ERR_INVAL, "camera name must be 1 to %d characters",
+		               CU_CAMERA_NAME_MAX);
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.')))
+			return cu_fail(CU_ERR_INVAL, "camera name \"%s\": use letters, digits, '.', "
+			               "'-' and '_', starting with a letter or digit", name);
+	}
+	return 0;
+}

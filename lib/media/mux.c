@@ -38,7 +38,6 @@
 #include <libavutil/mem.h>
 
 #include "custody/mux.h"
-#include "custody/store.h"
 #include "custody/time.h"
 #include "util/err.h"
 #include "util/file.h"

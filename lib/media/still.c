@@ -18,7 +18,6 @@
 #include <libswscale/swscale.h>
 
 #include "custody/mux.h"
-#include "custody/store.h"
 #include "custody/time.h"
 #include "util/err.h"
 

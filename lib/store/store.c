@@ -42,22 +42,6 @@ cu_encryption_parse(const char *s, int *ret)
 	               s ? s : "");
 }
 
-int
-cu_camera_name_check(const char *name)
-{
-	size_t n = name ? strnlen(name, CU_CAMERA_NAME_MAX + 1) : 0;
-	if (n == 0 || n > CU_CAMERA_NAME_MAX)
-		return cu_fail(CU_ERR_INVAL, "camera name must be 1 to %d characters",
-		               CU_CAMERA_NAME_MAX);
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && (i == 0 || (c != '-' && c != '_' && c != '.')))
-			return cu_fail(CU_ERR_INVAL, "camera name \"%s\": use letters, digits, '.', "
-			               "'-' and '_', starting with a letter or digit", name);
-	}
-	return 0;
-}
 
 int
 cu_store_camera_dir(const cu_store *s, const uint8_t cam_id[static CU_ID_LEN], char *buf,
@@ -299,6 +283,24 @@ cu_store_close(cu_store *s)
 	free(s->cert_pem);
 	pthread_mutex_destroy(&s->db_lock);
 	free(s);
+}
+
+void
+cu_store_identity(const cu_store *s, struct cu_store_identity *ret)
+{
+	*ret = (struct cu_store_identity){
+		.dir = s->dir, .id = s->id, .created_us = s->created_us, .ca = &s->ca,
+		.signer = &s->signer, .ca_pem = s->ca_pem, .cert_pem = s->cert_pem,
+		.ca_len = s->ca_len, .cert_len = s->cert_len,
+	};
+}
+
+int
+cu_store_signer(const cu_store *s, cu_sign_key **ret)
+{
+	if (!s->have_keys)
+		return cu_fail(CU_ERR_PASSWORD, "the store password is needed to sign");
+	return cu_sign_key_new(s->keys.sign, ret);
 }
 
 int

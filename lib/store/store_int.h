@@ -15,7 +15,6 @@
 #define CU_CATALOG_FILE "catalog.db"
 #define CU_CAMERAS_DIR "cameras"
 #define CU_KEYRING_MAX (64 * 1024)
-#define CU_CAMERAS_MAX 4096          /* cameras in one store */
 #define CU_SEGMENTS_MAX 10000000     /* segments listed for one camera */
 
 /* The keys, present only when the store was opened with the password. */

@@ -1,7 +1,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "custody/crypto.h"
+#include "custody/util.h"
 #include "util/buf.h"
 #include "util/err.h"
 

@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "custody/crypto.h"
+#include "custody/util.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/secret.h"
@@ -106,4 +106,11 @@ cu_secret_free(char *s, size_t len)
 		return;
 	cu_wipe(s, len);
 	free(s);
+}
+
+void
+cu_wipe(void *p, size_t n)
+{
+	if (p != NULL && n > 0)
+		explicit_bzero(p, n);
 }
