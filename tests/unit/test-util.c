@@ -1,5 +1,5 @@
 /* Unit tests for lib/util: the time helper, checked number and hex parsing,
- * the bounded buffer, file helpers and error reporting.
+ * the bounded buffer, file helpers, base64 and error reporting.
  *
  * Expected times come from an independent, deliberately naive calendar (count
  * the days year by year), not from the era arithmetic in time.c nor from the
@@ -21,6 +21,7 @@
 
 #include "custody/error.h"
 #include "custody/time.h"
+#include "util/base64.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/file.h"
@@ -641,6 +642,159 @@ test_file_write_atomic(void **state)
 	assert_int_equal(cu_file_write_atomic(nodir, "x", 1, 0600, 0), CU_ERR_NOTFOUND);
 }
 
+/* ---- base64 ---- */
+
+/* RFC 4648 §10 vectors, and every flag's encoding of them. */
+static void
+test_b64_encode(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *pad, *nopad;
+	} v[] = {
+		{"", "", ""}, {"f", "Zg==", "Zg"}, {"fo", "Zm8=", "Zm8"}, {"foo", "Zm9v", "Zm9v"},
+		{"foob", "Zm9vYg==", "Zm9vYg"}, {"fooba", "Zm9vYmE=", "Zm9vYmE"},
+		{"foobar", "Zm9vYmFy", "Zm9vYmFy"},
+	};
+	char out[16];
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t n = strlen(v[i].in);
+		assert_int_equal(cu_b64_encode((const uint8_t *)v[i].in, n, CU_B64_PAD, out, sizeof(out)), 0);
+		assert_string_equal(out, v[i].pad);
+		assert_int_equal(cu_b64_len(n, CU_B64_PAD), strlen(v[i].pad));
+		assert_int_equal(cu_b64_encode((const uint8_t *)v[i].in, n, CU_B64_STD, out, sizeof(out)), 0);
+		assert_string_equal(out, v[i].nopad);
+		assert_int_equal(cu_b64_len(n, CU_B64_STD), strlen(v[i].nopad));
+	}
+	/* the two alphabets differ in digits 62 and 63 only */
+	static const uint8_t hi[] = {0xfb, 0xff, 0xbf, 0x00};
+	assert_int_equal(cu_b64_encode(hi, 3, CU_B64_STD, out, sizeof(out)), 0);
+	assert_string_equal(out, "+/+/");
+	assert_int_equal(cu_b64_encode(hi, 3, CU_B64_URL, out, sizeof(out)), 0);
+	assert_string_equal(out, "-_-_");
+	assert_int_equal(cu_b64_encode(hi, 4, CU_B64_URL | CU_B64_PAD, out, sizeof(out)), 0);
+	assert_string_equal(out, "-_-_AA==");
+	/* room for the characters and the NUL, and one byte less */
+	assert_int_equal(cu_b64_encode((const uint8_t *)"foob", 4, CU_B64_PAD, out, 9), 0);
+	assert_int_equal(cu_b64_encode((const uint8_t *)"foob", 4, CU_B64_PAD, out, 8), CU_ERR_LIMIT);
+	assert_int_equal(cu_b64_encode((const uint8_t *)"foob", 4, CU_B64_STD, out, 7), 0);
+	assert_int_equal(cu_b64_encode((const uint8_t *)"foob", 4, CU_B64_STD, out, 6), CU_ERR_LIMIT);
+	assert_int_equal(cu_b64_len(SIZE_MAX / 2 + 1, CU_B64_STD), SIZE_MAX);
+}
+
+/* What each combination of flags accepts: 1 accepted, 0 CU_ERR_FORMAT. */
+static void
+test_b64_decode_flags(void **state)
+{
+	(void)state;
+	enum { STD, PAD, NOPAD, URLC, N };
+	static const int flags[N] = {
+		[STD] = CU_B64_STD,                                      /* SDP parameter sets */
+		[PAD] = CU_B64_PAD,                                      /* padding required */
+		[NOPAD] = CU_B64_NOPAD | CU_B64_CANONICAL,               /* PHC strings */
+		[URLC] = CU_B64_URL | CU_B64_NOPAD | CU_B64_CANONICAL,   /* tokens */
+	};
+	static const struct {
+		const char *in;
+		int ok[N];
+		const char *out;
+	} v[] = {
+		{"", {1, 1, 1, 1}, ""},
+		{"Zg==", {1, 1, 0, 0}, "f"},
+		{"Zg", {1, 0, 1, 1}, "f"},
+		{"Zm8=", {1, 1, 0, 0}, "fo"},
+		{"Zm8", {1, 0, 1, 1}, "fo"},
+		{"Zm9vYmFy", {1, 1, 1, 1}, "foobar"},
+		{"+/+/", {1, 1, 1, 0}, "\xfb\xff\xbf"},
+		{"-_-_", {0, 0, 0, 1}, "\xfb\xff\xbf"},
+		/* unused low bits set: ignored unless canonical */
+		{"Zh==", {1, 1, 0, 0}, "f"},
+		{"Zh", {1, 0, 0, 0}, "f"},
+		{"Zm9", {1, 0, 0, 0}, "fo"},
+		/* shapes nobody accepts */
+		{"Z", {0, 0, 0, 0}, NULL},
+		{"Z===", {0, 0, 0, 0}, NULL},
+		{"Zg=", {0, 0, 0, 0}, NULL},
+		{"Zg===", {0, 0, 0, 0}, NULL},
+		{"Zm8==", {0, 0, 0, 0}, NULL},
+		{"=Zm9", {0, 0, 0, 0}, NULL},
+		{"Zm=v", {0, 0, 0, 0}, NULL},
+		{"Zg==Zg==", {0, 0, 0, 0}, NULL},
+		{"Zm 9v", {0, 0, 0, 0}, NULL},
+		{"Zm9v\n", {0, 0, 0, 0}, NULL},
+		{" Zm9v", {0, 0, 0, 0}, NULL},
+		{"Zm9v\r\n", {0, 0, 0, 0}, NULL},
+		{"Zm9=v", {0, 0, 0, 0}, NULL},
+		{"Zm9vY", {0, 0, 0, 0}, NULL},
+	};
+	uint8_t out[16];
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		for (int f = 0; f < N; f++) {
+			size_t n = SIZE_MAX;
+			int r = cu_b64_decode(v[i].in, strlen(v[i].in), flags[f], out, sizeof(out), &n);
+			if (v[i].ok[f]) {
+				if (r != 0)
+					fail_msg("\"%s\" with flags %#x gave %d", v[i].in, flags[f], r);
+				assert_int_equal(n, strlen(v[i].out));
+				assert_memory_equal(out, v[i].out, n);
+			} else if (r != CU_ERR_FORMAT) {
+				fail_msg("\"%s\" with flags %#x gave %d, not FORMAT", v[i].in, flags[f], r);
+			}
+		}
+	}
+}
+
+static void
+test_b64_decode_limits(void **state)
+{
+	(void)state;
+	uint8_t out[8];
+	size_t n = 0;
+	/* exactly the room needed, and one byte less; padding takes no room */
+	assert_int_equal(cu_b64_decode("Zm9vYmFy", 8, CU_B64_STD, out, 6, &n), 0);
+	assert_int_equal(n, 6);
+	assert_int_equal(cu_b64_decode("Zm9vYmFy", 8, CU_B64_STD, out, 5, &n), CU_ERR_LIMIT);
+	assert_int_equal(cu_b64_decode("Zm9vYg==", 8, CU_B64_PAD, out, 4, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(cu_b64_decode("Zm9vYg==", 8, CU_B64_PAD, out, 3, &n), CU_ERR_LIMIT);
+	/* only the given length is read */
+	assert_int_equal(cu_b64_decode("Zm9v!!", 4, CU_B64_STD, out, sizeof(out), &n), 0);
+	assert_int_equal(n, 3);
+	/* nothing, and contradictory flags */
+	assert_int_equal(cu_b64_decode(NULL, 0, CU_B64_STD, out, sizeof(out), &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(cu_b64_decode(NULL, 1, CU_B64_STD, out, sizeof(out), &n), CU_ERR_INVAL);
+	assert_int_equal(cu_b64_decode("Zg==", 4, CU_B64_PAD | CU_B64_NOPAD, out, sizeof(out), &n),
+	                 CU_ERR_INVAL);
+}
+
+/* Every length 0..300 of pseudo-random bytes, every flag set: decode(encode)
+ * is the identity, and canonical decoding accepts exactly the one spelling. */
+static void
+test_b64_round_trip(void **state)
+{
+	(void)state;
+	static const int flags[] = {CU_B64_STD, CU_B64_PAD, CU_B64_URL, CU_B64_URL | CU_B64_PAD};
+	uint8_t in[300], back[300];
+	char enc[420];
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	for (size_t len = 0; len <= sizeof(in); len++) {
+		for (size_t i = 0; i < len; i++) {
+			x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+			in[i] = (uint8_t)((x * 0x2545f4914f6cdd1du) >> 56);
+		}
+		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+			assert_int_equal(cu_b64_encode(in, len, flags[f], enc, sizeof(enc)), 0);
+			assert_int_equal(strlen(enc), cu_b64_len(len, flags[f]));
+			size_t n = SIZE_MAX;
+			assert_int_equal(cu_b64_decode(enc, strlen(enc), flags[f] | CU_B64_CANONICAL, back,
+			                               sizeof(back), &n), 0);
+			assert_int_equal(n, len);
+			assert_memory_equal(back, in, len);
+		}
+	}
+}
+
 /* ---- errors ---- */
 
 static void
@@ -715,6 +869,10 @@ main(void)
 		cmocka_unit_test(test_buf_secret),
 		cmocka_unit_test_setup_teardown(test_file_read, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_file_write_atomic, dir_setup, dir_teardown),
+		cmocka_unit_test(test_b64_encode),
+		cmocka_unit_test(test_b64_decode_flags),
+		cmocka_unit_test(test_b64_decode_limits),
+		cmocka_unit_test(test_b64_round_trip),
 		cmocka_unit_test(test_fail),
 		cmocka_unit_test(test_fail_errno),
 	};
