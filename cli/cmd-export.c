@@ -382,9 +382,8 @@ report_tampered(cu_store *s, const struct args *a, const char *detail)
 			const struct cu_verify_camera *vc = &rep->cameras[c];
 			if (!vc->tampered)
 				continue;
-			char when[CU_TIME_ISO_MAX] = "unknown time";
-			if (vc->fail_time_us >= 0)
-				cu_time_format_iso8601(vc->fail_time_us, when, sizeof(when));
+			char when[CU_TIME_ISO_MAX];
+			cu_time_text(vc->fail_time_us, when);
 			fprintf(stderr, "custody export: camera %s: TAMPERED: first failed segment at "
 			        "%s: %s\n", vc->name, when, vc->fail_reason);
 			fprintf(stderr, "custody export: nothing was exported (see custody verify "
@@ -420,8 +419,8 @@ precheck_ranges(cu_store *s, const struct args *a)
 			return cli_fail(CMD, r, "cannot read the catalogue");
 		if (n == 0) {
 			char f[CU_TIME_ISO_MAX], t[CU_TIME_ISO_MAX];
-			cu_time_format_iso8601(rg->from_us, f, sizeof(f));
-			cu_time_format_iso8601(rg->to_us, t, sizeof(t));
+			cu_time_text(rg->from_us, f);
+			cu_time_text(rg->to_us, t);
 			fprintf(stderr, "custody export: --camera %s: nothing recorded between %s and "
 			        "%s (--from, --to)\n", rg->camera, f, t);
 			return EXIT_ERROR;

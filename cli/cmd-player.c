@@ -347,10 +347,8 @@ static void
 time_text(struct page *pg, int64_t us)
 {
 	char t[CU_TIME_ISO_MAX];
-	if (us < 0 || cu_time_format_iso8601(us, t, sizeof(t)) < 0)
-		raw(pg, "-");
-	else
-		raw(pg, t);
+	cu_time_text(us, t);
+	raw(pg, t);
 }
 
 static void

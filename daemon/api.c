@@ -98,21 +98,11 @@ reply_cu(struct call *c, int err, const char *what)
 	}
 }
 
-static void
-iso(int64_t us, char *buf)
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		snprintf(buf, CU_TIME_ISO_MAX, "-");
-}
-
 static json_t *
 jtime(int64_t us)
 {
 	char b[CU_TIME_ISO_MAX];
-	if (us < 0)
-		return json_null();
-	iso(us, b);
-	return json_string(b);
+	return cu_time_text(us, b) ? json_string(b) : json_null();
 }
 
 /* ---- the audit log ---- */
@@ -1117,7 +1107,7 @@ h_playback(struct call *c)
 	if (rep->tampered) {
 		const struct cu_verify_camera *vc = &rep->cameras[rep->first_failure];
 		char when[CU_TIME_ISO_MAX];
-		iso(vc->fail_time_us, when);
+		cu_time_text(vc->fail_time_us, when);
 		json_t *e = json_pack("{s:{s:s, s:s, s:s, s:s, s:I, s:s}}", "error", "code",
 		                      "tampered", "message",
 		                      "the recording in this range failed verification and is not "

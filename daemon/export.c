@@ -121,13 +121,6 @@ content_type(unsigned format, bool folder)
 }
 
 static void
-iso(int64_t us, char buf[static CU_TIME_ISO_MAX])
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		snprintf(buf, CU_TIME_ISO_MAX, "-");
-}
-
-static void
 job_free(struct job *j)
 {
 	if (j == NULL)
@@ -529,7 +522,7 @@ verify_ranges(struct job *j)
 		if (rep->tampered) {
 			const struct cu_verify_camera *vc = &rep->cameras[rep->first_failure];
 			char when[CU_TIME_ISO_MAX];
-			iso(vc->fail_time_us, when);
+			cu_time_text(vc->fail_time_us, when);
 			snprintf(j->fail_camera, sizeof(j->fail_camera), "%s", vc->name);
 			snprintf(j->fail_reason, sizeof(j->fail_reason), "%s", vc->fail_reason);
 			j->fail_time_us = vc->fail_time_us;
@@ -756,7 +749,7 @@ run_stills(struct job *j)
 			break;
 		}
 		char when[CU_TIME_ISO_MAX], name[128];
-		iso(sv->at_us, when);
+		cu_time_text(sv->at_us, when);
 		if ((r = cu_path(name, sizeof(name), "%s-%s.jpg", cam, when)) < 0 ||
 		    (r = tar_member(fd, name, jpeg, len, sv->at_us / 1000000)) < 0)
 			fail(j, r, "writing the stills");

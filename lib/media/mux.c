@@ -511,10 +511,10 @@ static int
 set_metadata(cu_mp4 *m)
 {
 	char iso[CU_TIME_ISO_MAX], text[256];
-	int r, n;
+	int n;
 
-	if ((r = cu_time_format_iso8601(m->origin_us, iso, sizeof(iso))) < 0)
-		return r;
+	if (!cu_time_text(m->origin_us, iso))
+		return cu_fail(CU_ERR_INVAL, "time %lld is outside years 1970..9999", (long long)m->origin_us);
 	if (m->camera[0])
 		n = snprintf(text, sizeof(text), "custody camera %s", m->camera);
 	else

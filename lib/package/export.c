@@ -95,13 +95,6 @@ cancelled(const struct exporter *x)
 	return cu_fail(CU_ERR_CANCELLED, "export cancelled");
 }
 
-static void
-fmt_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		memcpy(buf, "unknown time", 13);
-}
-
 /* UTF-8, at most max bytes, no control characters (but \n and \t when
  * multiline). */
 static bool
@@ -260,7 +253,7 @@ verify_ranges(struct exporter *x)
 			char when[CU_TIME_ISO_MAX];
 			const struct cu_verify_camera *c = rep->ncameras > 0 ? &rep->cameras[0] : NULL;
 			if (c != NULL && c->tampered) {
-				fmt_time(c->fail_time_us, when);
+				cu_time_text(c->fail_time_us, when);
 				r = cu_fail(CU_ERR_TAMPERED, "export refused: camera %s is tampered: first "
 				            "failed segment at %s: %s", g->camera, when, c->fail_reason);
 			} else {
@@ -308,7 +301,7 @@ hash_job(struct exporter *x, struct seg_job *j)
 	/* the segment being recorded may have an unsealed tail after its last seal */
 	bool open_tail = j->src.status == CU_SEG_OPEN && sc.seals > 0;
 	if (sc.fail != 0 && !open_tail) {
-		fmt_time(j->src.start_us, when);
+		cu_time_text(j->src.start_us, when);
 		j->err = CU_ERR_TAMPERED;
 		snprintf(j->err_detail, sizeof(j->err_detail), "export refused: camera %s is "
 		         "tampered: first failed segment at %s: segment %llu: %s", g->camera, when,
@@ -400,8 +393,8 @@ check_holes(struct exporter *x)
 			}
 			if (!named) {
 				char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
-				fmt_time(p->end_ts, a);
-				fmt_time(j->first_ts, b);
+				cu_time_text(p->end_ts, a);
+				cu_time_text(j->first_ts, b);
 				return cu_fail(CU_ERR_UNSUPPORTED, "export of camera %s: the range crosses "
 				               "footage that retention deleted (%s to %s) and the signed "
 				               "record of that hole was written later, outside the range: "
@@ -498,8 +491,8 @@ build_manifest(struct exporter *x, const struct cu_export_identity *id, int64_t 
 		}
 		if (c->nsegs == 0) {
 			char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
-			fmt_time(g->from_us, a);
-			fmt_time(g->to_us, b);
+			cu_time_text(g->from_us, a);
+			cu_time_text(g->to_us, b);
 			return cu_fail(CU_ERR_NOTFOUND, "export: camera %s has no recorded frames from %s "
 			               "to %s", g->camera, a, b);
 		}
@@ -697,8 +690,8 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 		}
 		if (n == 0) {
 			char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
-			fmt_time(g->from_us, a);
-			fmt_time(g->to_us, b);
+			cu_time_text(g->from_us, a);
+			cu_time_text(g->to_us, b);
 			r = cu_fail(CU_ERR_NOTFOUND, "export: camera %s has no recorded frames from %s "
 			            "to %s", g->camera, a, b);
 			goto out;

@@ -76,13 +76,6 @@ struct verifier {
 	cu_buf batch;                            /* on_frame: frames since the last seal */
 };
 
-static void
-fmt_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		memcpy(buf, "unknown time", 13);
-}
-
 static void tamper(struct verifier *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* A failure of the signed layers: the first one is the reason. */
@@ -511,7 +504,7 @@ check_camera(struct verifier *v, size_t ci, struct task *tasks, size_t n,
 		}
 		if (sc->frames != t->ms->frames || sc->first_ts != t->ms->from_us ||
 		    sc->end_ts != t->ms->to_us) {
-			fmt_time(sc->first_ts, when);
+			cu_time_text(sc->first_ts, when);
 			cam_fail(c, at, "segment %llu: the manifest's times or frame count disagree with "
 			         "the signed content, which starts at %s", seq, when);
 			continue;
@@ -536,7 +529,7 @@ check_camera(struct verifier *v, size_t ci, struct task *tasks, size_t n,
 			linked = hole_named(tasks, n, before, t);
 		}
 		if (!linked) {
-			fmt_time(i > 0 ? tasks[i - 1].ms->to_us : -1, when);
+			cu_time_text(i > 0 ? tasks[i - 1].ms->to_us : -1, when);
 			cam_fail(c, at, "segment %llu does not follow on from the segment before it (a "
 			         "segment was removed, replaced or reordered; last good data ends at %s)",
 			         seq, when);
@@ -779,7 +772,7 @@ check_stream(struct verifier *v, cu_pkg_in *in)
 	}
 	if (first != NULL) {
 		char when[CU_TIME_ISO_MAX];
-		fmt_time(first->fail_time_us, when);
+		cu_time_text(first->fail_time_us, when);
 		tamper(v, "camera %s is tampered: first failed segment at %s: %s", first->name, when,
 		       first->fail_reason);
 	}
