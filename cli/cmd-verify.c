@@ -395,22 +395,12 @@ cmd_verify(int argc, char **argv)
 		case 'c': o.camera = optarg; break;
 		case 'p': pwfile = optarg; break;
 		case 'j': json = true; break;
-		case 'F': {
-			char hex[2 * CU_SHA256_LEN + 1];
-			size_t k = 0;
-			for (const char *p = optarg; *p != '\0'; p++) {
-				if (*p == ':')
-					continue;
-				if (k == sizeof(hex) - 1)
-					return cli_usage("verify", "--ca-fingerprint: expected 32 bytes of hex");
-				hex[k++] = *p;
-			}
-			hex[k] = '\0';
-			if (cu_unhex(hex, pin, sizeof(pin)) < 0)
-				return cli_usage("verify", "--ca-fingerprint: expected 32 bytes of hex");
+		case 'F':
+			if (cu_parse_fingerprint(optarg, pin) < 0)
+				return cli_usage("verify", "--ca-fingerprint: expected 32 bytes of hex, "
+				                 "with or without ':' between every two");
 			o.ca_fingerprint = pin;
 			break;
-		}
 		case 'f':
 			if (cli_time_arg("verify", "--from", optarg, &o.from_us) != 0)
 				return EXIT_ERROR;

@@ -1,5 +1,6 @@
 /* Unit tests for lib/util: the time helper, checked number and hex parsing,
- * the bounded buffer, file helpers, base64 and error reporting.
+ * certificate fingerprints, the bounded buffer, file helpers, base64 and
+ * error reporting.
  *
  * Expected times come from an independent, deliberately naive calendar (count
  * the days year by year), not from the era arithmetic in time.c nor from the
@@ -650,6 +651,69 @@ test_file_write_atomic(void **state)
 	assert_int_equal(cu_file_write_atomic(nodir, "x", 1, 0600, 0), CU_ERR_NOTFOUND);
 }
 
+/* ---- certificate fingerprints ---- */
+
+static void
+test_parse_fingerprint(void **state)
+{
+	(void)state;
+	uint8_t want[CU_FINGERPRINT_LEN], got[CU_FINGERPRINT_LEN];
+	char plain[2 * CU_FINGERPRINT_LEN + 1], colons[3 * CU_FINGERPRINT_LEN];
+	for (size_t i = 0; i < CU_FINGERPRINT_LEN; i++)
+		want[i] = (uint8_t)(i * 37 + 0xa5);
+	cu_hex(want, CU_FINGERPRINT_LEN, plain);
+	for (size_t i = 0; i < CU_FINGERPRINT_LEN; i++) {
+		memcpy(colons + 3 * i, plain + 2 * i, 2);
+		colons[3 * i + 2] = i + 1 < CU_FINGERPRINT_LEN ? ':' : '\0';
+	}
+	/* as custody prints it, as openssl prints it (upper case), bare hex */
+	assert_int_equal(cu_parse_fingerprint(colons, got), 0);
+	assert_memory_equal(got, want, sizeof(want));
+	assert_int_equal(cu_parse_fingerprint(plain, got), 0);
+	assert_memory_equal(got, want, sizeof(want));
+	char upper[sizeof(colons)];
+	for (size_t i = 0; i < sizeof(colons); i++)
+		upper[i] = colons[i] >= 'a' && colons[i] <= 'f' ? (char)(colons[i] - 32) : colons[i];
+	assert_int_equal(cu_parse_fingerprint(upper, got), 0);
+	assert_memory_equal(got, want, sizeof(want));
+
+	/* refused, and *ret untouched */
+	char bad[3 * CU_FINGERPRINT_LEN + 8];
+	memset(got, 0x5a, sizeof(got));
+	assert_int_equal(cu_parse_fingerprint(NULL, got), CU_ERR_FORMAT);
+	assert_int_equal(cu_parse_fingerprint("", got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), "%.62s", plain);                /* 31 bytes */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), "%s0", plain);                  /* one digit more */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), "%s00", plain);                 /* 33 bytes */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), ":%s", colons);                 /* leading ':' */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), "%s:", colons);                 /* trailing ':' */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), "sha256:%s", plain);            /* a prefix */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	memcpy(bad, colons, sizeof(colons));
+	bad[2] = '-';                                              /* another separator */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	memcpy(bad, colons, sizeof(colons));
+	bad[4] = 'g';                                              /* not hex */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	/* colons in some places only, or inside a byte, at the length of the other form */
+	snprintf(bad, sizeof(bad), "%.2s:%.2s%s", plain, plain + 2, plain + 6);
+	assert_int_equal(strlen(bad), 2 * CU_FINGERPRINT_LEN - 1);
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	memcpy(bad, colons, sizeof(colons));
+	bad[1] = ':', bad[2] = colons[1];                          /* "a:5..." */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	memcpy(bad, colons, sizeof(colons));
+	bad[20] = ' ';
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	for (size_t i = 0; i < sizeof(got); i++)
+		assert_int_equal(got[i], 0x5a);
+}
+
 /* ---- base64 ---- */
 
 /* RFC 4648 §10 vectors, and every flag's encoding of them. */
@@ -877,6 +941,7 @@ main(void)
 		cmocka_unit_test(test_buf_secret),
 		cmocka_unit_test_setup_teardown(test_file_read, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_file_write_atomic, dir_setup, dir_teardown),
+		cmocka_unit_test(test_parse_fingerprint),
 		cmocka_unit_test(test_b64_encode),
 		cmocka_unit_test(test_b64_decode_flags),
 		cmocka_unit_test(test_b64_decode_limits),
