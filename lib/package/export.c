@@ -22,8 +22,12 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/pool.h"
 
-#define THREADS_MAX 16 /* each may hold a seal's worth of frames (PENDING_MAX in lib/store) */
+/* Threads of the hash pass, below the pool's CU_POOL_THREADS_MAX: each may
+ * hold a seal's worth of frames (PENDING_MAX in lib/store), so this bounds
+ * the memory, not the CPU use. */
+#define HASH_THREADS_MAX 16
 
 /* One segment of the export. */
 struct seg_job {
@@ -52,7 +56,6 @@ struct exporter {
 	struct cam_sel cams[CU_PKG_CAMERAS_MAX];
 	struct seg_job *jobs;
 	size_t njobs;
-	atomic_size_t next;
 	pthread_mutex_t lock;
 	uint64_t done, total, src_bytes;
 };
@@ -328,42 +331,20 @@ hash_job(struct exporter *x, struct seg_job *j)
 	cu_seg_scan_free(&sc);
 }
 
-static void *
-hash_worker(void *arg)
+static void
+hash_worker(void *ctx, cu_pool *p)
 {
-	struct exporter *x = arg;
-	for (;;) {
-		size_t i = atomic_fetch_add(&x->next, 1);
-		if (i >= x->njobs)
-			break;
+	struct exporter *x = ctx;
+	size_t i;
+	while (cu_pool_next(p, &i))
 		hash_job(x, &x->jobs[i]);
-	}
-	return NULL;
-}
-
-static int
-cpu_count(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (int)n;
 }
 
 static int
 hash_all(struct exporter *x)
 {
-	int nthreads = cpu_count();
-	if ((size_t)nthreads > x->njobs)
-		nthreads = (int)x->njobs;
-	pthread_t tids[THREADS_MAX];
-	int started = 0;
-	for (int t = 1; t < nthreads; t++) {
-		if (pthread_create(&tids[started], NULL, hash_worker, x) != 0)
-			break;
-		started++;
-	}
-	hash_worker(x);
-	for (int t = 0; t < started; t++)
-		pthread_join(tids[t], NULL);
+	int cpus = cu_pool_cpus();
+	cu_pool_run(x->njobs, cpus < HASH_THREADS_MAX ? cpus : HASH_THREADS_MAX, hash_worker, x);
 	for (size_t i = 0; i < x->njobs; i++) /* the first failure, in the order of the ranges */
 		if (x->jobs[i].err < 0)
 			return cu_fail(x->jobs[i].err, "%s", x->jobs[i].err_detail);

@@ -19,10 +19,10 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/pool.h"
 
 #define PROGRESS_STEP (8u * 1024 * 1024)
 #define RECORDS_MAX 100000 /* records kept per segment */
-#define THREADS_MAX 64
 
 static const uint8_t zero32[CU_SHA256_LEN];
 
@@ -445,7 +445,6 @@ struct run {
 	cu_store *s;
 	struct job *jobs;
 	size_t njobs;
-	atomic_size_t next;
 	pthread_mutex_t lock;
 	uint64_t done, total;
 	const struct cu_verify_opts *opts;
@@ -462,33 +461,23 @@ run_progress(void *ctx, uint64_t bytes)
 	pthread_mutex_unlock(&run->lock);
 }
 
-static void *
-worker(void *arg)
+static void
+worker(void *ctx, cu_pool *p)
 {
-	struct run *run = arg;
-	for (;;) {
-		size_t i = atomic_fetch_add(&run->next, 1);
-		if (i >= run->njobs)
-			break;
+	struct run *run = ctx;
+	size_t i;
+	while (cu_pool_next(p, &i)) {
 		struct job *j = &run->jobs[i];
 		if (!j->exists)
 			continue;
 		if (run->opts->cancel != NULL && atomic_load(run->opts->cancel)) {
-			atomic_store(&run->next, run->njobs); /* the other workers stop too */
+			cu_pool_stop(p); /* the other workers stop too */
 			break;
 		}
 		j->err = cu_segment_scan(run->s, j->path, &j->scan, run_progress, run);
 		if (j->err < 0)
 			snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
 	}
-	return NULL;
-}
-
-static int
-cpu_count(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (int)n;
 }
 
 static void
@@ -1110,19 +1099,7 @@ cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_re
 				run.total += (uint64_t)st.st_size;
 		}
 	}
-	int nthreads = o->threads > 0 ? o->threads : cpu_count();
-	if ((size_t)nthreads > run.njobs)
-		nthreads = run.njobs ? (int)run.njobs : 1;
-	pthread_t tids[THREADS_MAX];
-	int started = 0;
-	for (int t = 1; t < nthreads; t++) {
-		if (pthread_create(&tids[started], NULL, worker, &run) != 0)
-			break;
-		started++;
-	}
-	worker(&run);
-	for (int t = 0; t < started; t++)
-		pthread_join(tids[t], NULL);
+	cu_pool_run(run.njobs, o->threads, worker, &run);
 	if (o->cancel != NULL && atomic_load(o->cancel)) {
 		r = cu_fail(CU_ERR_CANCELLED, "verification cancelled");
 		goto out;

@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/pool.h"
 
 #define US INT64_C(1000000)
 #define ROUND_TRIPS 10000
@@ -714,6 +716,84 @@ test_parse_fingerprint(void **state)
 		assert_int_equal(got[i], 0x5a);
 }
 
+/* ---- worker pool ---- */
+
+#define POOL_JOBS 5000
+
+struct pool_ctx {
+	atomic_int seen[POOL_JOBS];   /* how often each job ran */
+	atomic_int workers;           /* worker calls = threads used */
+	size_t stop_at;               /* cu_pool_stop when this job runs (SIZE_MAX: never) */
+};
+
+static void
+pool_worker(void *ctx, cu_pool *p)
+{
+	struct pool_ctx *c = ctx;
+	atomic_fetch_add(&c->workers, 1);
+	size_t i;
+	while (cu_pool_next(p, &i)) {
+		assert_true(i < POOL_JOBS);
+		atomic_fetch_add(&c->seen[i], 1);
+		if (i == c->stop_at)
+			cu_pool_stop(p);
+	}
+}
+
+static struct pool_ctx *
+pool_ctx_new(size_t stop_at)
+{
+	struct pool_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->stop_at = stop_at;
+	return c;
+}
+
+static void
+test_pool(void **state)
+{
+	(void)state;
+	int cpus = cu_pool_cpus();
+	assert_true(cpus >= 1 && cpus <= CU_POOL_THREADS_MAX);
+	static const struct {
+		size_t njobs;
+		int threads, max_workers;
+	} runs[] = {
+		{POOL_JOBS, 0, -1}, {POOL_JOBS, 1, 1}, {POOL_JOBS, 4, 4}, {3, 8, 3}, {1, 0, 1},
+		{0, 8, 1}, /* no jobs: the caller's thread alone, which finds none */
+		{POOL_JOBS, 1000, CU_POOL_THREADS_MAX},
+	};
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		struct pool_ctx *c = pool_ctx_new(SIZE_MAX);
+		cu_pool_run(runs[r].njobs, runs[r].threads, pool_worker, c);
+		for (size_t i = 0; i < POOL_JOBS; i++)
+			if (atomic_load(&c->seen[i]) != (i < runs[r].njobs ? 1 : 0))
+				fail_msg("run %zu: job %zu ran %d times", r, i, atomic_load(&c->seen[i]));
+		int w = atomic_load(&c->workers);
+		int want = runs[r].max_workers < 0 ? cpus : runs[r].max_workers;
+		if (runs[r].njobs > 0 && (size_t)want > runs[r].njobs)
+			want = (int)runs[r].njobs;
+		assert_true(w >= 1 && w <= want);
+		free(c);
+	}
+	/* stop: nothing after job 10 is handed out, on one thread exactly so */
+	struct pool_ctx *c = pool_ctx_new(10);
+	cu_pool_run(POOL_JOBS, 1, pool_worker, c);
+	for (size_t i = 0; i < POOL_JOBS; i++)
+		assert_int_equal(atomic_load(&c->seen[i]), i <= 10 ? 1 : 0);
+	free(c);
+	/* and with several threads: at most the jobs already taken finish */
+	c = pool_ctx_new(10);
+	cu_pool_run(POOL_JOBS, 4, pool_worker, c);
+	size_t ran = 0;
+	for (size_t i = 0; i < POOL_JOBS; i++) {
+		assert_true(atomic_load(&c->seen[i]) <= 1);
+		ran += (size_t)atomic_load(&c->seen[i]);
+	}
+	assert_true(ran >= 11 && ran < POOL_JOBS);
+	free(c);
+}
+
 /* ---- base64 ---- */
 
 /* RFC 4648 §10 vectors, and every flag's encoding of them. */
@@ -942,6 +1022,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_file_read, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_file_write_atomic, dir_setup, dir_teardown),
 		cmocka_unit_test(test_parse_fingerprint),
+		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_b64_encode),
 		cmocka_unit_test(test_b64_decode_flags),
 		cmocka_unit_test(test_b64_decode_limits),
