@@ -592,21 +592,6 @@ stream_length(const struct cu_pkg_manifest *m, size_t text_len,
 	return L + 2 * CU_TAR_BLOCK;
 }
 
-/* Renames tmp to path unless path exists. */
-static int
-publish(const char *tmp, const char *path)
-{
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return cu_fail_errno(errno, "%s", path);
-	/* a file system without RENAME_NOREPLACE: link refuses an existing name too */
-	if (link(tmp, path) < 0)
-		return cu_fail_errno(errno, "%s", path);
-	unlink(tmp);
-	return 0;
-}
-
 static int
 dir_of(const char *path, char *buf, size_t len)
 {
@@ -628,13 +613,11 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	struct cu_pkg_export_result res = {0};
 	struct cu_pkg_header h = {0};
 	uint8_t key[CU_AES256_KEY_LEN], hbuf[CU_PKG_HEADER_LEN], sig[CU_ED25519_SIG_LEN];
-	char tmp[PATH_MAX], dir[PATH_MAX];
+	char dir[PATH_MAX];
 	char *text = NULL;
 	size_t text_len = 0;
 	cu_pkg_out *out = NULL;
-	int fd = -1;
-	bool made = false;
-	struct stat st;
+	cu_afile af = {.fd = -1};
 	memset(&m, 0, sizeof(m));
 	pthread_mutex_init(&x.lock, NULL);
 	uint64_t reserved = 0;
@@ -645,20 +628,12 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	}
 	if ((r = cu_export_identity(s, &id)) < 0 || (r = check_opts(o, &id)) < 0)
 		goto out;
-	if ((r = cu_path(tmp, sizeof(tmp), "%s.tmp", path)) < 0 ||
-	    (r = dir_of(path, dir, sizeof(dir))) < 0)
+	if ((r = dir_of(path, dir, sizeof(dir))) < 0)
 		goto out;
-	if (lstat(path, &st) == 0 || lstat(tmp, &st) == 0) {
-		r = cu_fail(CU_ERR_EXIST, "%s (or %s.tmp) already exists", path, path);
+	/* made now, so that a bad path (or an existing PATH or PATH.tmp) fails
+	 * before minutes of work */
+	if ((r = cu_afile_open(&af, path, 0600, 0)) < 0)
 		goto out;
-	}
-	/* made now, so that a bad path fails before minutes of work */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = cu_fail_errno(errno, "%s", tmp);
-		goto out;
-	}
-	made = true;
 	/* the segments of each range, from the catalogue */
 	for (size_t i = 0; i < o->nranges; i++) {
 		struct cu_export_seg *segs = NULL;
@@ -723,25 +698,12 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	}
 	if ((r = cu_pkg_header_encode(&h, hbuf)) < 0)
 		goto out;
-	if ((r = cu_write_all(fd, hbuf, sizeof(hbuf), tmp)) < 0 ||
-	    (r = cu_pkg_out_new(fd, &h, o->encrypt ? key : NULL, &out)) < 0 ||
+	if ((r = cu_afile_write(&af, hbuf, sizeof(hbuf))) < 0 ||
+	    (r = cu_pkg_out_new(af.fd, &h, o->encrypt ? key : NULL, &out)) < 0 ||
 	    (r = write_stream(&x, out, &id, &m, text, text_len, sig)) < 0 ||
 	    (r = cu_pkg_out_finish(out)) < 0)
 		goto out;
-	if (fsync(fd) < 0) {
-		r = cu_fail_errno(errno, "%s", tmp);
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = cu_fail_errno(errno, "%s", tmp);
-		goto out;
-	}
-	fd = -1;
-	if ((r = publish(tmp, path)) < 0)
-		goto out;
-	made = false;
-	if ((r = cu_fsync_dir(dir)) < 0)
+	if ((r = cu_afile_commit(&af)) < 0)
 		goto out;
 	res.bytes = cu_pkg_file_size(&h);
 	progress_to(&x, x.total);
@@ -750,10 +712,7 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	r = 0;
 out:
 	release_room(reserved);
-	if (fd >= 0)
-		close(fd);
-	if (made)
-		unlink(tmp);
+	cu_afile_abort(&af);
 	cu_pkg_out_free(out);
 	cu_wipe(key, sizeof(key));
 	free(text);

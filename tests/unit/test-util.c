@@ -617,6 +617,109 @@ test_file_read(void **state)
 	free(data);
 }
 
+/* The streamed atomic file: nothing at PATH until commit, PATH.tmp gone after
+ * commit and abort, O_EXCL on the temporary, no replacing without the flag. */
+static void
+test_afile(void **state)
+{
+	struct dir_fixture *f = *state;
+	char path[PATH_MAX], tmp[PATH_MAX], nodir[PATH_MAX];
+	join(path, sizeof(path), f->dir, "out");
+	join(tmp, sizeof(tmp), f->dir, "out.tmp");
+	join(nodir, sizeof(nodir), f->dir, "missing/out");
+	struct stat st;
+	uint8_t *data;
+	size_t len;
+
+	/* written in pieces, through the helper and the fd */
+	cu_afile af;
+	assert_int_equal(cu_afile_open(&af, path, 0640, 0), 0);
+	assert_string_equal(af.tmp, tmp);
+	assert_int_equal(fstat(af.fd, &st), 0);
+	assert_int_equal(st.st_mode & 0777 & ~0640u, 0); /* the mode, less the umask */
+	assert_int_equal(fcntl(af.fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	assert_int_equal(cu_afile_write(&af, "hello ", 6), 0);
+	assert_int_equal(write(af.fd, "world", 5), 5);
+	assert_int_equal(access(path, F_OK), -1); /* nothing under the name yet */
+	/* a second writer of the same name meets the temporary */
+	cu_afile other;
+	assert_int_equal(cu_afile_open(&other, path, 0600, 0), CU_ERR_EXIST);
+	cu_afile_abort(&other); /* harmless, and leaves the first writer's file */
+	assert_int_equal(access(tmp, F_OK), 0);
+	assert_int_equal(cu_afile_commit(&af), 0);
+	assert_int_equal(af.fd, -1);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(cu_file_read(path, 100, &data, &len), 0);
+	assert_int_equal(len, 11);
+	assert_memory_equal(data, "hello world", 11);
+	free(data);
+	cu_afile_abort(&af); /* after commit: a no-op, the file stays */
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* no replacing without CU_AFILE_REPLACE: refused at open ... */
+	assert_int_equal(cu_afile_open(&af, path, 0600, 0), CU_ERR_EXIST);
+	assert_int_equal(access(tmp, F_OK), -1);
+	/* ... and at commit, when the name appeared meanwhile */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(cu_afile_open(&af, path, 0600, 0), 0);
+	assert_int_equal(cu_afile_write(&af, "late", 4), 0);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "first", 5), 5);
+	close(fd);
+	assert_int_equal(cu_afile_commit(&af), CU_ERR_EXIST);
+	assert_int_equal(access(tmp, F_OK), -1); /* the loser's temporary is gone */
+	assert_int_equal(cu_file_read(path, 100, &data, &len), 0);
+	assert_memory_equal(data, "first", 5);
+	free(data);
+
+	/* with CU_AFILE_REPLACE the new content replaces the old whole */
+	assert_int_equal(cu_afile_open(&af, path, 0600, CU_AFILE_REPLACE), 0);
+	assert_int_equal(cu_afile_write(&af, "second", 6), 0);
+	assert_int_equal(cu_afile_commit(&af), 0);
+	assert_int_equal(cu_file_read(path, 100, &data, &len), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(data, "second", 6);
+	free(data);
+
+	/* abort: the temporary goes, PATH is untouched; twice is harmless */
+	assert_int_equal(cu_afile_open(&af, path, 0600, CU_AFILE_REPLACE), 0);
+	assert_int_equal(cu_afile_write(&af, "third", 5), 0);
+	cu_afile_abort(&af);
+	cu_afile_abort(&af);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(cu_file_read(path, 100, &data, &len), 0);
+	assert_memory_equal(data, "second", 6);
+	free(data);
+
+	/* a temporary left by a crash blocks the streamed writer (it may be
+	 * another writer's), and is never unlinked by it */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(cu_afile_open(&af, path, 0600, CU_AFILE_REPLACE), CU_ERR_EXIST);
+	cu_afile_abort(&af);
+	assert_int_equal(access(tmp, F_OK), 0);
+	/* a symlink as the temporary is not followed */
+	assert_int_equal(unlink(tmp), 0);
+	assert_int_equal(symlink("/etc/passwd", tmp), 0);
+	assert_true(cu_afile_open(&af, path, 0600, CU_AFILE_REPLACE) < 0);
+	assert_int_equal(unlink(tmp), 0);
+	/* cu_file_write_atomic (small files written whole) clears such a leftover */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(cu_file_write_atomic(path, "fourth", 6, 0600, 1), 0);
+	assert_int_equal(access(tmp, F_OK), -1);
+
+	/* commit without an open file, and a directory that does not exist */
+	memset(&af, 0, sizeof(af));
+	af.fd = -1;
+	assert_int_equal(cu_afile_commit(&af), CU_ERR_INVAL);
+	assert_int_equal(cu_afile_open(&af, nodir, 0600, 0), CU_ERR_NOTFOUND);
+	cu_afile_abort(&af);
+}
+
 static void
 test_file_write_atomic(void **state)
 {
@@ -1021,6 +1124,7 @@ main(void)
 		cmocka_unit_test(test_buf_secret),
 		cmocka_unit_test_setup_teardown(test_file_read, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_file_write_atomic, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_afile, dir_setup, dir_teardown),
 		cmocka_unit_test(test_parse_fingerprint),
 		cmocka_unit_test(test_pool),
 		cmocka_unit_test(test_b64_encode),
