@@ -36,6 +36,7 @@
 #include "custody/error.h"
 #include "custody/store.h"
 #include "custody/x509.h"
+#include "util/base64.h"
 #include "util/file.h"
 #include "util/parse.h"
 
@@ -315,8 +316,9 @@ bench_crypto(struct bench *b, const char *dir)
 	if (dot == NULL)
 		return fail("token", CU_ERR_FORMAT);
 	size_t p64len = (size_t)(dot - b->token);
-	if ((r = cu_b64_decode(dot + 1, b->token_len - p64len - 1, CU_B64_URL, b->sig,
-	                       sizeof(b->sig), &sig_len)) < 0 || sig_len != sizeof(b->sig))
+	if ((r = cu_b64_decode(dot + 1, b->token_len - p64len - 1,
+	                       CU_B64_URL | CU_B64_NOPAD | CU_B64_CANONICAL, b->sig, sizeof(b->sig),
+	                       &sig_len)) < 0 || sig_len != sizeof(b->sig))
 		return fail("token signature", r < 0 ? r : CU_ERR_FORMAT);
 	b->msg_len = sizeof(TOKEN_DOMAIN) + p64len;  /* sizeof counts the NUL */
 	if ((b->msg = malloc(b->msg_len)) == NULL)

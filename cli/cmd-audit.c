@@ -38,13 +38,6 @@ struct args {
 	struct cu_audit_entry e;
 };
 
-static void
-text_time(int64_t us, char *buf, size_t len)
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, len) < 0)
-		snprintf(buf, len, "-");
-}
-
 static int
 print_json(const struct cu_audit_report *rep)
 {
@@ -79,13 +72,13 @@ print_json(const struct cu_audit_report *rep)
 static void
 print_text(const char *store, const struct cu_audit_report *rep)
 {
-	char fp[96], t[CU_TIME_ISO_MAX + 2], root[2 * CU_SHA256_LEN + 1];
+	char fp[96], t[CU_TIME_ISO_MAX], root[2 * CU_SHA256_LEN + 1];
 	printf("%s/audit.db: %s\n", store, rep->tampered ? "TAMPERED" : "intact");
 	printf("  %llu entries, %llu tree heads", (unsigned long long)rep->entries,
 	       (unsigned long long)rep->heads);
 	if (rep->bad_heads > 0)
 		printf(" (%llu failed)", (unsigned long long)rep->bad_heads);
-	text_time(rep->newest_head_us, t, sizeof(t));
+	cu_time_text(rep->newest_head_us, t);
 	printf("\n  newest valid head %s covers %llu entries\n", t,
 	       (unsigned long long)rep->signed_entries);
 	cu_hex(rep->root, CU_SHA256_LEN, root);
@@ -206,8 +199,8 @@ do_export(const struct args *a)
 static void
 print_head(const char *what, const struct cu_audit_head *h)
 {
-	char t[CU_TIME_ISO_MAX + 2], root[2 * CU_SHA256_LEN + 1];
-	text_time(h->time_us, t, sizeof(t));
+	char t[CU_TIME_ISO_MAX], root[2 * CU_SHA256_LEN + 1];
+	cu_time_text(h->time_us, t);
 	cu_hex(h->root, CU_SHA256_LEN, root);
 	printf("%s tree head %lld: %llu entries at %s, root %s\n", what, (long long)h->id,
 	       (unsigned long long)h->size, t, root);

@@ -380,9 +380,8 @@ report_tampered(cu_store *s, const struct args *a, const char *detail)
 			const struct cu_verify_camera *vc = &rep->cameras[c];
 			if (!vc->tampered)
 				continue;
-			char when[CU_TIME_ISO_MAX] = "unknown time";
-			if (vc->fail_time_us >= 0)
-				cu_time_format_iso8601(vc->fail_time_us, when, sizeof(when));
+			char when[CU_TIME_ISO_MAX];
+			cu_time_text(vc->fail_time_us, when);
 			fprintf(stderr, "custody export: camera %s: TAMPERED: first failed segment at "
 			        "%s: %s\n", vc->name, when, vc->fail_reason);
 			fprintf(stderr, "custody export: nothing was exported (see custody verify "
@@ -418,8 +417,8 @@ precheck_ranges(cu_store *s, const struct args *a)
 			return cli_fail(CMD, r, "cannot read the catalogue");
 		if (n == 0) {
 			char f[CU_TIME_ISO_MAX], t[CU_TIME_ISO_MAX];
-			cu_time_format_iso8601(rg->from_us, f, sizeof(f));
-			cu_time_format_iso8601(rg->to_us, t, sizeof(t));
+			cu_time_text(rg->from_us, f);
+			cu_time_text(rg->to_us, t);
 			fprintf(stderr, "custody export: --camera %s: nothing recorded between %s and "
 			        "%s (--from, --to)\n", rg->camera, f, t);
 			return EXIT_ERROR;
@@ -901,20 +900,20 @@ static int
 api_download(struct api *a, const char *id, const char *out, uint64_t bytes,
              const char *sha_hex)
 {
-	char url[URL_MAX + 256], tmp[PATH_MAX], errbuf[CURL_ERROR_SIZE] = "";
+	char url[URL_MAX + 256], errbuf[CURL_ERROR_SIZE] = "";
 	int rc = EXIT_ERROR;
 	struct download d = {.fd = -1, .expected = bytes};
 	struct curl_slist *h = NULL;
-	if (cu_path(url, sizeof(url), "%s/api/v1/exports/%s/file", a->base, id) < 0 ||
-	    cu_path(tmp, sizeof(tmp), "%s.tmp", out) < 0) {
+	cu_afile af;
+	if (cu_path(url, sizeof(url), "%s/api/v1/exports/%s/file", a->base, id) < 0) {
 		fprintf(stderr, "custody export: --out: the path is too long\n");
 		return EXIT_ERROR;
 	}
-	d.fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (d.fd < 0) {
-		fprintf(stderr, "custody export: --out %s: %s\n", tmp, strerror(errno));
+	if (cu_afile_open(&af, out, 0600, 0) < 0) {
+		fprintf(stderr, "custody export: --out: %s\n", cu_error_detail());
 		return EXIT_ERROR;
 	}
+	d.fd = af.fd;
 	if (cu_sha256_new(&d.h) < 0 || cu_sha256_init(d.h) < 0 ||
 	    (h = auth_headers(a, false)) == NULL) {
 		fprintf(stderr, "custody export: out of memory\n");
@@ -945,7 +944,7 @@ api_download(struct api *a, const char *id, const char *out, uint64_t bytes,
 	}
 	if (cc != CURLE_OK) {
 		if (d.err != 0)
-			fprintf(stderr, "custody export: --out %s: %s\n", tmp,
+			fprintf(stderr, "custody export: --out %s: %s\n", af.tmp,
 			        d.err == EFBIG ? "the server sent more bytes than the export has"
 			                       : strerror(d.err));
 		else if (cc == CURLE_HTTP_RETURNED_ERROR)
@@ -965,26 +964,15 @@ api_download(struct api *a, const char *id, const char *out, uint64_t bytes,
 		        sha_hex ? sha_hex : "-");
 		goto out;
 	}
-	if (fsync(d.fd) < 0) {
-		fprintf(stderr, "custody export: --out %s: %s\n", tmp, strerror(errno));
+	if (cu_afile_commit(&af) < 0) {
+		fprintf(stderr, "custody export: --out: %s\n", cu_error_detail());
 		goto out;
 	}
-	close(d.fd);
-	d.fd = -1;
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, out, RENAME_NOREPLACE) < 0) {
-		fprintf(stderr, "custody export: --out %s: %s\n", out, strerror(errno));
-		goto out;
-	}
-	cu_fsync_dir(out);
-	tmp[0] = '\0';
 	rc = 0;
 out:
 	slist_free_wiped(h);
 	cu_sha256_free(d.h);
-	if (d.fd >= 0)
-		close(d.fd);
-	if (tmp[0] != '\0' && rc != 0)
-		unlink(tmp);
+	cu_afile_abort(&af); /* after a commit: nothing to do */
 	return rc;
 }
 

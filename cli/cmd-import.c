@@ -88,8 +88,8 @@ cmd_import(int argc, char **argv)
 	while ((r = cu_media_next(src, &f)) > 0) {
 		f.ts_us += start;
 		if ((r = cu_writer_append(w, &f)) < 0) {
-			char when[CU_TIME_ISO_MAX] = "?";
-			cu_time_format_iso8601(f.ts_us, when, sizeof(when));
+			char when[CU_TIME_ISO_MAX];
+			cu_time_text(f.ts_us, when);
 			fprintf(stderr, "custody import: %s: frame %llu at %s: %s\n", file,
 			        (unsigned long long)frames + 1, when, cu_error_detail());
 			break;
@@ -116,8 +116,8 @@ cmd_import(int argc, char **argv)
 	}
 	char a[CU_TIME_ISO_MAX] = "-", b[CU_TIME_ISO_MAX] = "-", sz[32];
 	if (frames > 0) {
-		cu_time_format_iso8601(first, a, sizeof(a));
-		cu_time_format_iso8601(last, b, sizeof(b));
+		cu_time_text(first, a);
+		cu_time_text(last, b);
 	}
 	cli_bytes(bytes, sz, sizeof(sz));
 	printf("imported %llu frames (%s) from %s into camera %s: %s to %s\n",

@@ -74,7 +74,7 @@ cmd_info(int argc, char **argv)
 		json_decref(root);
 	} else {
 		cli_bytes(in->total_bytes, sz, sizeof(sz));
-		cu_time_format_iso8601(in->created_us, a, sizeof(a));
+		cu_time_text(in->created_us, a);
 		printf("store       %s (id %s, created %s)\n", store, in->store_id, a);
 		printf("encryption  %s\nsegments    %lld s\nsize        %s\n",
 		       cu_encryption_name(in->encryption), (long long)(in->segment_us / 1000000), sz);
@@ -86,8 +86,8 @@ cmd_info(int argc, char **argv)
 			a[0] = b[0] = '-';
 			a[1] = b[1] = '\0';
 			if (ci->first_us >= 0) {
-				cu_time_format_iso8601(ci->first_us, a, sizeof(a));
-				cu_time_format_iso8601(ci->last_us, b, sizeof(b));
+				cu_time_text(ci->first_us, a);
+				cu_time_text(ci->last_us, b);
 			}
 			cli_bytes(ci->bytes, sz, sizeof(sz));
 			printf("  %-16s %s to %s, %llu segments, %llu frames, %s%s\n", ci->name, a, b,

@@ -349,10 +349,8 @@ static void
 time_text(struct page *pg, int64_t us)
 {
 	char t[CU_TIME_ISO_MAX];
-	if (us < 0 || cu_time_format_iso8601(us, t, sizeof(t)) < 0)
-		raw(pg, "-");
-	else
-		raw(pg, t);
+	cu_time_text(us, t);
+	raw(pg, t);
 }
 
 static void
@@ -642,22 +640,12 @@ cmd_player(int argc, char **argv)
 			if (cu_parse_u64(optarg, 65535, "--port", &port) < 0)
 				return cli_usage(CMD, "--port: a port number 1 to 65535 (0: any free one)");
 			break;
-		case 'F': {
-			char hex[2 * CU_SHA256_LEN + 1];
-			size_t k = 0;
-			for (const char *q = optarg; *q != '\0'; q++) {
-				if (*q == ':')
-					continue;
-				if (k == sizeof(hex) - 1)
-					return cli_usage(CMD, "--ca-fingerprint: expected 32 bytes of hex");
-				hex[k++] = *q;
-			}
-			hex[k] = '\0';
-			if (cu_unhex(hex, pinbuf, sizeof(pinbuf)) < 0)
-				return cli_usage(CMD, "--ca-fingerprint: expected 32 bytes of hex");
+		case 'F':
+			if (cu_parse_fingerprint(optarg, pinbuf) < 0)
+				return cli_usage(CMD, "--ca-fingerprint: expected 32 bytes of hex, with "
+				                 "or without ':' between every two");
 			pin = pinbuf;
 			break;
-		}
 		case 'h': fputs(help, stdout); return 0;
 		default:
 			return cli_usage(CMD, "unknown or incomplete option \"%s\"", argv[optind - 1]);

@@ -74,8 +74,7 @@ cmd_tls(int argc, char **argv)
 	}
 	char fp[96], when[CU_TIME_ISO_MAX];
 	cu_x509_fingerprint_hex(m.ca_fp, fp, sizeof(fp));
-	if (cu_time_format_iso8601(m.not_after_us, when, sizeof(when)) < 0)
-		memcpy(when, "?", 2);
+	cu_time_text(m.not_after_us, when);
 	printf("TLS CA       %s/%s/ca.pem\n             SHA-256 %s\n", store, CU_TLS_DIR, fp);
 	printf("certificate  %s/%s/server.pem (%s)\n", store, CU_TLS_DIR,
 	       m.issued ? "issued now" : "unchanged");

@@ -196,11 +196,14 @@ cli_admin_done(const char *cmd, struct cli_admin *ad, int r, const char *what,
 	return cli_admin_finish(cmd, ad, cli_admin_log(cmd, ad, ev));
 }
 
+/* A time or "-" for never (0): the column of a password never changed. */
 static void
-text_time(int64_t us, char *buf, size_t len)
+text_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
 {
-	if (us <= 0 || cu_time_format_iso8601(us, buf, len) < 0)
-		snprintf(buf, len, "-");
+	if (us <= 0)
+		memcpy(buf, "-", 2);
+	else
+		cu_time_text(us, buf);
 }
 
 static int
@@ -245,7 +248,7 @@ list(const struct opts *o)
 		for (size_t i = 0; i < n; i++) {
 			char when[CU_TIME_ISO_MAX], roles[512] = "";
 			size_t used = 0;
-			text_time(u[i].password_changed_us, when, sizeof(when));
+			text_time(u[i].password_changed_us, when);
 			for (size_t j = 0; j < u[i].nroles && used < sizeof(roles); j++) {
 				int k = snprintf(roles + used, sizeof(roles) - used, "%s%s", j ? "," : "",
 				                 u[i].roles[j]);

@@ -117,15 +117,15 @@ print_text(const char *store, const struct cu_verify_report *rep)
 		a[0] = b[0] = '-';
 		a[1] = b[1] = '\0';
 		if (c->first_us >= 0) {
-			cu_time_format_iso8601(c->first_us, a, sizeof(a));
-			cu_time_format_iso8601(c->last_us, b, sizeof(b));
+			cu_time_text(c->first_us, a);
+			cu_time_text(c->last_us, b);
 		}
 		printf("  camera %s: %s\n    %llu frames, %llu seals, %llu segments, %s to %s\n",
 		       c->name, c->tampered ? "TAMPERED" : "intact", (unsigned long long)c->frames,
 		       (unsigned long long)c->seals, (unsigned long long)c->segments, a, b);
 		for (size_t g = 0; g < c->ngaps; g++) {
-			cu_time_format_iso8601(c->gaps[g].from_us, a, sizeof(a));
-			cu_time_format_iso8601(c->gaps[g].to_us, b, sizeof(b));
+			cu_time_text(c->gaps[g].from_us, a);
+			cu_time_text(c->gaps[g].to_us, b);
 			printf("    %s %s to %s: %s (signed)\n", kind_name(c->gaps[g].kind), a, b,
 			       c->gaps[g].reason);
 		}
@@ -133,8 +133,7 @@ print_text(const char *store, const struct cu_verify_report *rep)
 			printf("    %llu bytes at the end not yet sealed (recording in progress or "
 			       "interrupted)\n", (unsigned long long)c->unsealed_bytes);
 		if (c->tampered) {
-			if (c->fail_time_us < 0 || cu_time_format_iso8601(c->fail_time_us, a, sizeof(a)) < 0)
-				memcpy(a, "unknown time", 13);
+			cu_time_text(c->fail_time_us, a);
 			printf("    first failed segment at %s: %s\n", a, c->fail_reason);
 		}
 	}
@@ -259,13 +258,6 @@ print_pkg_json(const char *path, const struct cu_pkg_report *rep, bool pinned)
 }
 
 static void
-text_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		memcpy(buf, "-", 2);
-}
-
-static void
 print_who(const char *label, const char *subject, const uint8_t fp[static CU_SHA256_LEN])
 {
 	char hex[96];
@@ -293,7 +285,7 @@ print_pkg_text(const char *path, const struct cu_pkg_report *rep, bool pinned)
 		return; /* the manifest could not be read: nothing more is known */
 	printf("  case       ");
 	cli_print_safe(stdout, rep->case_ref, NULL);
-	text_time(rep->exported_us, a);
+	cu_time_text(rep->exported_us, a);
 	printf("\n  exported   %s by ", a);
 	cli_print_safe(stdout, rep->exporter, NULL);
 	printf(" (profile ");
@@ -309,7 +301,7 @@ print_pkg_text(const char *path, const struct cu_pkg_report *rep, bool pinned)
 		       rep->ca_mismatch ? "DIFFERS FROM" : "matches");
 	printf("  certificates %s to the site CA\n", rep->chain_ok ? "chain" : "DO NOT CHAIN");
 	if (rep->audit_index >= 0) {
-		text_time(rep->audit_head_time_us, a);
+		cu_time_text(rep->audit_head_time_us, a);
 		printf("  audit log  entry %lld, under a tree head of %llu entries signed %s: "
 		       "signature %s\n", (long long)rep->audit_index,
 		       (unsigned long long)rep->audit_head_size, a,
@@ -322,8 +314,8 @@ print_pkg_text(const char *path, const struct cu_pkg_report *rep, bool pinned)
 	                             : "no");
 	for (size_t i = 0; i < rep->ncameras; i++) {
 		const struct cu_pkg_camera_report *c = &rep->cameras[i];
-		text_time(c->from_us, a);
-		text_time(c->to_us, b);
+		cu_time_text(c->from_us, a);
+		cu_time_text(c->to_us, b);
 		printf("  camera ");
 		cli_print_safe(stdout, c->name, NULL);
 		printf(": %s\n    %llu frames, %llu seals, %llu segments verified; exported %s to %s\n",
@@ -332,16 +324,14 @@ print_pkg_text(const char *path, const struct cu_pkg_report *rep, bool pinned)
 		       (unsigned long long)c->frames, (unsigned long long)c->seals,
 		       (unsigned long long)c->segments, a, b);
 		for (size_t g = 0; g < c->ngaps; g++) {
-			text_time(c->gaps[g].from_us, a);
-			text_time(c->gaps[g].to_us, b);
+			cu_time_text(c->gaps[g].from_us, a);
+			cu_time_text(c->gaps[g].to_us, b);
 			printf("    %s %s to %s: ", kind_name(c->gaps[g].kind), a, b);
 			cli_print_safe(stdout, c->gaps[g].reason, NULL);
 			printf(" (signed)\n");
 		}
 		if (c->tampered) {
-			if (c->fail_time_us < 0 ||
-			    cu_time_format_iso8601(c->fail_time_us, a, sizeof(a)) < 0)
-				memcpy(a, "unknown time", 13);
+			cu_time_text(c->fail_time_us, a);
 			printf("    first failed segment at %s: ", a);
 			cli_print_safe(stdout, c->fail_reason, "      ");
 			putchar('\n');
@@ -405,22 +395,12 @@ cmd_verify(int argc, char **argv)
 		case 'c': o.camera = optarg; break;
 		case 'p': pwfile = optarg; break;
 		case 'j': json = true; break;
-		case 'F': {
-			char hex[2 * CU_SHA256_LEN + 1];
-			size_t k = 0;
-			for (const char *p = optarg; *p != '\0'; p++) {
-				if (*p == ':')
-					continue;
-				if (k == sizeof(hex) - 1)
-					return cli_usage("verify", "--ca-fingerprint: expected 32 bytes of hex");
-				hex[k++] = *p;
-			}
-			hex[k] = '\0';
-			if (cu_unhex(hex, pin, sizeof(pin)) < 0)
-				return cli_usage("verify", "--ca-fingerprint: expected 32 bytes of hex");
+		case 'F':
+			if (cu_parse_fingerprint(optarg, pin) < 0)
+				return cli_usage("verify", "--ca-fingerprint: expected 32 bytes of hex, "
+				                 "with or without ':' between every two");
 			o.ca_fingerprint = pin;
 			break;
-		}
 		case 'f':
 			if (cli_time_arg("verify", "--from", optarg, &o.from_us) != 0)
 				return EXIT_ERROR;

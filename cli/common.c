@@ -196,9 +196,7 @@ json_t *
 cli_json_time(int64_t us)
 {
 	char buf[CU_TIME_ISO_MAX];
-	if (us < 0 || cu_time_format_iso8601(us, buf, sizeof(buf)) < 0)
-		return json_null();
-	return json_string(buf);
+	return cu_time_text(us, buf) ? json_string(buf) : json_null();
 }
 
 int

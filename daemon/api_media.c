@@ -87,7 +87,7 @@ cd_api_playback(struct call *c)
 	if (rep->tampered) {
 		const struct cu_verify_camera *vc = &rep->cameras[rep->first_failure];
 		char when[CU_TIME_ISO_MAX];
-		cd_iso(vc->fail_time_us, when);
+		cu_time_text(vc->fail_time_us, when);
 		json_t *e = json_pack("{s:{s:s, s:s, s:s, s:s, s:I, s:s}}", "error", "code",
 		                      "tampered", "message",
 		                      "the recording in this range failed verification and is not "

@@ -78,21 +78,12 @@ cd_call_reply_cu(struct call *c, int err, const char *what)
 	}
 }
 
-void
-cd_iso(int64_t us, char *buf)
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		snprintf(buf, CU_TIME_ISO_MAX, "-");
-}
 
 json_t *
 cd_json_time(int64_t us)
 {
 	char b[CU_TIME_ISO_MAX];
-	if (us < 0)
-		return json_null();
-	cd_iso(us, b);
-	return json_string(b);
+	return cu_time_text(us, b) ? json_string(b) : json_null();
 }
 
 json_t *

@@ -51,9 +51,7 @@ void cd_call_reply_json(struct call *c, int status, json_t *o);
  * detail the message; unexpected errors are logged and answered 500. */
 void cd_call_reply_cu(struct call *c, int err, const char *what);
 
-/* ISO 8601 of us into buf (CU_TIME_ISO_MAX bytes), "-" when us < 0. */
-void cd_iso(int64_t us, char *buf);
-/* An ISO 8601 JSON string, or null when us < 0. */
+/* An ISO 8601 JSON string, or null for a time cu_time_text cannot print. */
 json_t *cd_json_time(int64_t us);
 
 /* The names of the functions in mask, as a JSON array. */

@@ -156,21 +156,9 @@ parse_pin(struct parser *p, const char *v, uint8_t out[static CU_SHA256_LEN])
 {
 	if (strncasecmp(v, "sha256:", 7) != 0)
 		return perr(p, "fingerprint: expected sha256: followed by 32 hex bytes");
-	const char *h = v + 7;
-	size_t k = 0;
-	for (size_t i = 0; h[i] != '\0';) {
-		if (h[i] == ':') {
-			i++;
-			continue;
-		}
-		char pair[3] = {h[i], h[i + 1], '\0'};
-		if (h[i + 1] == '\0' || k == CU_SHA256_LEN || cu_unhex(pair, out + k, 1) < 0)
-			return perr(p, "fingerprint: expected sha256: followed by 32 hex bytes");
-		k++;
-		i += 2;
-	}
-	if (k != CU_SHA256_LEN)
-		return perr(p, "fingerprint: %zu bytes, expected 32", k);
+	if (cu_parse_fingerprint(v + 7, out) < 0)
+		return perr(p, "fingerprint: expected sha256: followed by 32 hex bytes, with or "
+		            "without ':' between every two");
 	return 0;
 }
 

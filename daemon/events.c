@@ -20,7 +20,7 @@ cd_log(enum cd_level lvl, const char *fmt, ...)
 {
 	static const char *const names[] = {"error", "warning", "info"};
 	char when[CU_TIME_ISO_MAX], msg[1024];
-	cu_time_format_iso8601(cu_time_now_us(), when, sizeof(when));
+	cu_time_text(cu_time_now_us(), when);
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -56,7 +56,7 @@ void
 cd_event(const char *event, const char *camera, const char *fmt, ...)
 {
 	char when[CU_TIME_ISO_MAX], detail[768];
-	cu_time_format_iso8601(cu_time_now_us(), when, sizeof(when));
+	cu_time_text(cu_time_now_us(), when);
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(detail, sizeof(detail), fmt, ap);

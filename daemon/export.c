@@ -122,13 +122,6 @@ content_type(unsigned format, bool folder)
 }
 
 static void
-iso(int64_t us, char buf[static CU_TIME_ISO_MAX])
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		snprintf(buf, CU_TIME_ISO_MAX, "-");
-}
-
-static void
 job_free(struct job *j)
 {
 	if (j == NULL)
@@ -530,7 +523,7 @@ verify_ranges(struct job *j)
 		if (rep->tampered) {
 			const struct cu_verify_camera *vc = &rep->cameras[rep->first_failure];
 			char when[CU_TIME_ISO_MAX];
-			iso(vc->fail_time_us, when);
+			cu_time_text(vc->fail_time_us, when);
 			snprintf(j->fail_camera, sizeof(j->fail_camera), "%s", vc->name);
 			snprintf(j->fail_reason, sizeof(j->fail_reason), "%s", vc->fail_reason);
 			j->fail_time_us = vc->fail_time_us;
@@ -553,16 +546,15 @@ verify_ranges(struct job *j)
 static int
 run_folder(struct job *j)
 {
-	char tmp[PATH_MAX + 8], dir[64];
-	int pfd = -1, fd = -1, r;
-	if ((r = cu_path(tmp, sizeof(tmp), "%s.tmp", j->path)) < 0 ||
-	    (r = cu_path(dir, sizeof(dir), "custody-%s", j->id)) < 0)
+	char dir[64];
+	cu_afile af = {.fd = -1};
+	int pfd = -1, r;
+	if ((r = cu_path(dir, sizeof(dir), "custody-%s", j->id)) < 0)
 		return fail(j, r, "naming the folder");
 	if ((pfd = open(j->pkg_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
 		return fail(j, cu_fail_errno(errno, "%s", j->pkg_path), "reading the package");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		r = fail(j, cu_fail_errno(errno, "%s", tmp), "creating the folder's tar");
+	if ((r = cu_afile_open(&af, j->path, 0600, 0)) < 0) {
+		fail(j, r, "creating the folder's tar");
 		goto out;
 	}
 	struct cu_pkg_folder_opts fo = {
@@ -574,36 +566,22 @@ run_folder(struct job *j)
 		.progress_ctx = j,
 		.cancel = &j->cancel,
 	};
-	if ((r = cu_pkg_folder_tar(fd, &fo, NULL)) < 0) {
+	if ((r = cu_pkg_folder_tar(af.fd, &fo, NULL)) < 0) {
 		if (r == CU_ERR_CANCELLED)
 			snprintf(j->error, sizeof(j->error), "cancelled");
 		else
 			fail(j, r, "writing the player folder");
 		goto out;
 	}
-	if (fsync(fd) < 0) {
-		r = fail(j, cu_fail_errno(errno, "fsync %s", tmp), "writing the player folder");
+	if ((r = cu_afile_commit(&af)) < 0) {
+		fail(j, r, "writing the player folder");
 		goto out;
 	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = fail(j, cu_fail_errno(errno, "close %s", tmp), "writing the player folder");
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, j->path) < 0) {
-		r = fail(j, cu_fail_errno(errno, "rename %s", tmp), "writing the player folder");
-		goto out;
-	}
-	cu_fsync_dir(j->path);
 	unlink(j->pkg_path); /* the tar holds it now */
 out:
-	if (fd >= 0)
-		close(fd);
+	cu_afile_abort(&af);
 	if (pfd >= 0)
 		close(pfd);
-	if (r < 0)
-		unlink(tmp);
 	return r;
 }
 
@@ -722,15 +700,13 @@ tar_member(int fd, const char *name, const void *data, size_t len, int64_t mtime
 static int
 run_stills(struct job *j)
 {
-	char tmp[PATH_MAX + 8];
+	cu_afile af;
 	int r = verify_ranges(j);
 	if (r < 0)
 		return r;
-	if ((r = cu_path(tmp, sizeof(tmp), "%s.tmp", j->path)) < 0)
-		return fail(j, r, "naming the file");
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fail(j, cu_fail_errno(errno, "%s", tmp), "creating the file");
+	if ((r = cu_afile_open(&af, j->path, 0600, 0)) < 0)
+		return fail(j, r, "creating the file");
+	int fd = af.fd;
 	static const uint8_t zeros[2 * CU_TAR_BLOCK];
 	size_t written = 0, missing = 0;
 	for (size_t i = 0; i < j->nstills && r == 0; i++) {
@@ -757,7 +733,7 @@ run_stills(struct job *j)
 			break;
 		}
 		char when[CU_TIME_ISO_MAX], name[128];
-		iso(sv->at_us, when);
+		cu_time_text(sv->at_us, when);
 		if ((r = cu_path(name, sizeof(name), "%s-%s.jpg", cam, when)) < 0 ||
 		    (r = tar_member(fd, name, jpeg, len, sv->at_us / 1000000)) < 0)
 			fail(j, r, "writing the stills");
@@ -771,16 +747,9 @@ run_stills(struct job *j)
 		         "asked for", j->nstills);
 	}
 	if (r == 0 && ((r = cu_write_all(fd, zeros, sizeof(zeros), "tar end")) < 0 ||
-	               (fsync(fd) < 0 && (r = cu_fail_errno(errno, "fsync %s", tmp)) < 0)))
+	               (r = cu_afile_commit(&af)) < 0))
 		fail(j, r, "writing the stills");
-	if (close(fd) < 0 && r == 0)
-		r = fail(j, cu_fail_errno(errno, "close %s", tmp), "writing the stills");
-	if (r == 0 && rename(tmp, j->path) < 0)
-		r = fail(j, cu_fail_errno(errno, "rename %s", tmp), "writing the stills");
-	if (r == 0)
-		cu_fsync_dir(j->path);
-	if (r < 0)
-		unlink(tmp);
+	cu_afile_abort(&af); /* after a commit: nothing to do */
 	if (r == 0 && missing > 0)
 		cd_log(CD_INFO, "export %s: %zu of %zu stills had no picture and are left out", j->id,
 		       missing, j->nstills);

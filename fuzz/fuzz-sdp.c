@@ -1,13 +1,15 @@
 /* Fuzz target: SDP (cu_sdp_parse, cu_sdp_fmtp_get, cu_sdp_param_sets in
- * lib/rtsp/sdp.c, cu_base64_decode in lib/rtsp/base64.c), the body of a
- * camera's DESCRIBE answer.
+ * lib/rtsp/sdp.c; cu_b64_decode in lib/util/base64.c with the SDP's flags and
+ * with the strict ones of tokens and PHC strings), the body of a camera's
+ * DESCRIBE answer.
  *
  * Input: SDP text.
  *
  * Properties: every string in a parsed description is terminated inside its
  * array; payload types, counts and codecs are in range; parameter sets come
  * out as Annex B within the buffer given; an fmtp value never outgrows the
- * buffer given; base64 output has exactly the length its input implies;
+ * buffer given; base64 output has exactly the length its input implies, and
+ * what a canonical decode accepts encodes back to the same characters;
  * errors are the documented ones; nothing is written on failure. */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -16,6 +18,7 @@
 #include "custody/error.h"
 #include "fuzz.h"
 #include "rtsp/proto.h"
+#include "util/base64.h"
 
 static struct cu_sdp sdp;
 
@@ -80,13 +83,31 @@ check_media(const struct cu_sdp_media *m)
 	}
 }
 
+/* A canonical decode (flags with CU_B64_CANONICAL) is one spelling: encoding
+ * what it accepted gives back the input. */
+static void
+check_base64_strict(const uint8_t *data, size_t n, int flags)
+{
+	static uint8_t out[1024];
+	static char again[1024 / 3 * 4 + 8];
+	size_t len = SIZE_MAX;
+	int r = cu_b64_decode((const char *)data, n, flags, out, sizeof(out), &len);
+	if (r == 0) {
+		if (cu_b64_encode(out, len, flags, again, sizeof(again)) != 0 ||
+		    strlen(again) != n || memcmp(again, data, n) != 0)
+			abort();
+	} else if (r != CU_ERR_FORMAT && r != CU_ERR_LIMIT) {
+		abort();
+	}
+}
+
 static void
 check_base64(const uint8_t *data, size_t size)
 {
 	static uint8_t out[1024];
 	size_t n = size < 1024 ? size : 1024;
 	size_t len = SIZE_MAX;
-	int r = cu_base64_decode((const char *)data, n, out, 200, &len);
+	int r = cu_b64_decode((const char *)data, n, CU_SPROP_B64, out, 200, &len);
 	if (r == 0) {
 		size_t digits = n;
 		while (digits > 0 && data[digits - 1] == '=')
@@ -96,6 +117,8 @@ check_base64(const uint8_t *data, size_t size)
 	} else if (r != CU_ERR_FORMAT && r != CU_ERR_LIMIT) {
 		abort();
 	}
+	check_base64_strict(data, n, CU_B64_URL | CU_B64_NOPAD | CU_B64_CANONICAL);
+	check_base64_strict(data, n, CU_B64_PAD | CU_B64_CANONICAL);
 }
 
 int

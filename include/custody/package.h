@@ -166,7 +166,7 @@ struct cu_pkg_verify_opts {
 	const char *password;                /* NULL for unencrypted packages */
 	size_t password_len;
 	const uint8_t *ca_fingerprint;       /* pin the site CA, or NULL */
-	int threads;                         /* 0 = every online CPU */
+	int threads;                         /* 0 = every online CPU; at most 64 */
 	/* Progress over the bytes of the tar stream; from worker threads,
 	 * serialised; ends with done == total when the check ran to the end. */
 	void (*progress)(void *ctx, uint64_t done, uint64_t total);

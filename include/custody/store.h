@@ -170,7 +170,7 @@ struct cu_verify_report {
 struct cu_verify_opts {
 	const char *camera;               /* NULL = all cameras */
 	int64_t from_us, to_us;           /* segments overlapping [from, to]; to 0 = no end */
-	int threads;                      /* 0 = every online CPU */
+	int threads;                      /* 0 = every online CPU; at most 64 */
 	const uint8_t *ca_fingerprint;    /* the site CA's SHA-256 as recorded at init, or NULL:
 	                                     another CA makes the report tampered */
 	/* Called from worker threads (serialised) as segments finish. */

@@ -668,7 +668,7 @@ cu_audit_append(cu_audit *a, const struct cu_audit_entry *e, uint64_t *ret_index
 	    (r = check_name("source", source)) < 0)
 		return r;
 	int64_t t = e->time_us ? e->time_us : cu_time_now_us();
-	if (t < 0 || cu_time_format_iso8601(t, iso, sizeof(iso)) < 0)
+	if (!cu_time_text(t, iso))
 		return cu_fail(CU_ERR_INVAL, "audit entry time %lld is out of range", (long long)t);
 	if ((r = canonical_detail(e->detail ? e->detail : "{}", &detail, &detail_len)) < 0)
 		return r;
@@ -1189,13 +1189,6 @@ csv_field(FILE *out, const char *v, size_t n, bool last)
 	fputs(last ? "\r\n" : ",", out);
 }
 
-static void
-iso_or_number(int64_t us, char *buf, size_t len)
-{
-	if (cu_time_format_iso8601(us, buf, len) < 0)
-		snprintf(buf, len, "%lld", (long long)us);
-}
-
 /* A text column as a JSON string; NULL column: JSON null. NULL return: not UTF-8. */
 static json_t *
 jtext(sqlite3_stmt *st, int col)
@@ -1219,9 +1212,9 @@ export_entries(cu_db *db, int format, FILE *out)
 		fputs("\"index\",\"time\",\"type\",\"actor\",\"source\",\"detail\"\r\n", out);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t idx = sqlite3_column_int64(st, 0), t = sqlite3_column_int64(st, 1);
-		char num[32], iso[CU_TIME_ISO_MAX + 8];
+		char num[32], iso[CU_TIME_ISO_MAX];
 		snprintf(num, sizeof(num), "%lld", (long long)idx);
-		iso_or_number(t, iso, sizeof(iso));
+		cu_time_text(t, iso);
 		if (format == CU_AUDIT_CSV) {
 			csv_field(out, num, strlen(num), false);
 			csv_field(out, iso, strlen(iso), false);
@@ -1268,9 +1261,9 @@ export_heads(cu_db *db, FILE *out)
 	                       "FROM heads ORDER BY id", "reading tree heads", &st)) < 0)
 		return r;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char iso[CU_TIME_ISO_MAX + 8];
+		char iso[CU_TIME_ISO_MAX];
 		int64_t t = sqlite3_column_int64(st, 2);
-		iso_or_number(t, iso, sizeof(iso));
+		cu_time_text(t, iso);
 		json_t *o = json_pack("{s:I, s:I, s:s, s:I, s:o, s:o, s:o, s:o}", "id",
 		                      (json_int_t)sqlite3_column_int64(st, 0), "size",
 		                      (json_int_t)sqlite3_column_int64(st, 1), "time", iso, "time_us",

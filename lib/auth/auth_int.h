@@ -1,7 +1,7 @@
 /* Private: the auth module's internals shared by its files (auth.c: database
  * and administration; password.c: hashing and policy; perm.c: permissions;
  * token.c: tokens, issuers, signed URLs; login.c: login and lockout;
- * profile.c: export profiles; b64.c). */
+ * profile.c: export profiles). */
 #ifndef CU_AUTH_INT_H
 #define CU_AUTH_INT_H
 
@@ -105,19 +105,6 @@ int cu_pw_verify(cu_auth *a, const char *phc, const char *pw, size_t len, bool *
                  bool *ret_weak);
 /* A random, never-matching hash with the policy's parameters. */
 int cu_pw_dummy(char out[static CU_AUTH_PHC_MAX]);
-
-/* ---- b64.c: strict RFC 4648 base64 without padding ----
- * Not rtsp's decoder: that one accepts non-zero unused bits (as SDP needs),
- * which would give one signature several spellings. */
-enum { CU_B64_STD = 0, CU_B64_URL = 1 };
-/* Encoded length of n bytes (no padding). */
-size_t cu_b64_len(size_t n);
-/* Writes the encoding and a NUL; CU_ERR_LIMIT if cap is too small. */
-int cu_b64_encode(const uint8_t *in, size_t n, int alphabet, char *out, size_t cap);
-/* Decodes exactly len characters; refuses padding, other characters, a
- * length of 4k+1 and non-zero unused bits (one spelling per byte string). */
-int cu_b64_decode(const char *in, size_t len, int alphabet, uint8_t *out, size_t cap,
-                  size_t *ret_len);
 
 /* ---- token.c ---- */
 /* Issues a token for a user row read under a->lock (called without it). */

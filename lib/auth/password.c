@@ -6,8 +6,12 @@
 #include <string.h>
 
 #include "auth/auth_int.h"
+#include "util/base64.h"
 #include "util/err.h"
 #include "util/parse.h"
+
+/* PHC strings: standard alphabet, no padding, one spelling per byte string */
+#define PHC_B64 (CU_B64_NOPAD | CU_B64_CANONICAL)
 
 /* The most common passwords of at least 8 characters (shorter ones fail the
  * length rule anyway), from public breach corpora; compared ignoring ASCII
@@ -149,8 +153,8 @@ encode(const struct cu_argon2_params *p, const uint8_t *salt, size_t salt_len,
 {
 	char s64[128], h64[128];
 	int r;
-	if ((r = cu_b64_encode(salt, salt_len, CU_B64_STD, s64, sizeof(s64))) < 0 ||
-	    (r = cu_b64_encode(hash, hash_len, CU_B64_STD, h64, sizeof(h64))) < 0)
+	if ((r = cu_b64_encode(salt, salt_len, PHC_B64, s64, sizeof(s64))) < 0 ||
+	    (r = cu_b64_encode(hash, hash_len, PHC_B64, h64, sizeof(h64))) < 0)
 		goto out;
 	int n = snprintf(out, CU_AUTH_PHC_MAX, "$argon2id$v=19$m=%u,t=%u,p=%u$%s$%s",
 	                 (unsigned)p->m_cost_kib, (unsigned)p->t_cost, (unsigned)p->parallelism,
@@ -239,8 +243,8 @@ cu_pw_parse(const char *phc, struct cu_argon2_params *ret_params, uint8_t *ret_s
 	if (dollar == NULL)
 		return cu_fail(CU_ERR_FORMAT, "password hash: hash missing");
 	size_t sl, hl;
-	if ((r = cu_b64_decode(s, (size_t)(dollar - s), CU_B64_STD, ret_salt, 64, &sl)) < 0 ||
-	    (r = cu_b64_decode(dollar + 1, strlen(dollar + 1), CU_B64_STD, ret_hash, 64, &hl)) < 0)
+	if ((r = cu_b64_decode(s, (size_t)(dollar - s), PHC_B64, ret_salt, 64, &sl)) < 0 ||
+	    (r = cu_b64_decode(dollar + 1, strlen(dollar + 1), PHC_B64, ret_hash, 64, &hl)) < 0)
 		return cu_fail_prefix(CU_ERR_FORMAT, "password hash");
 	if (sl < 16 || hl < 16)
 		return cu_fail(CU_ERR_FORMAT, "password hash: salt or hash shorter than 16 bytes");

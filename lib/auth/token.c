@@ -8,6 +8,7 @@
 
 #include "auth/auth_int.h"
 #include "custody/x509.h"
+#include "util/base64.h"
 #include "util/err.h"
 #include "util/parse.h"
 
@@ -18,6 +19,8 @@ static const char url_domain[] = "custody/v1/url";
 
 #define PAYLOAD_MAX 512               /* the canonical payload is under 300 bytes */
 #define SIG_B64_LEN 86                /* base64url of 64 bytes, no padding */
+/* base64url, no padding, one spelling per byte string (docs/auth.md) */
+#define TOKEN_B64 (CU_B64_URL | CU_B64_NOPAD | CU_B64_CANONICAL)
 #define TIME_S_MAX INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 #define METHOD_MAX 16
 
@@ -136,13 +139,13 @@ cu_auth_token_for(cu_auth *a, const struct cu_user_row *u, int64_t lifetime_us, 
 	memcpy(c.issuer, cu_store_ident(a->store).signer->fingerprint, CU_SHA256_LEN);
 	if ((r = payload_make(&c, payload, sizeof(payload), &plen)) < 0)
 		return r;
-	size_t p64len = cu_b64_len(plen);
+	size_t p64len = cu_b64_len(plen, TOKEN_B64);
 	if (p64len + 1 + SIG_B64_LEN > CU_TOKEN_MAX || p64len + 1 + SIG_B64_LEN >= len)
 		return cu_fail(CU_ERR_LIMIT, "token buffer too small");
-	if ((r = cu_b64_encode((const uint8_t *)payload, plen, CU_B64_URL, buf, len)) < 0 ||
+	if ((r = cu_b64_encode((const uint8_t *)payload, plen, TOKEN_B64, buf, len)) < 0 ||
 	    (r = signed_message(token_domain, buf, p64len, &msg, &mlen)) < 0 ||
 	    (r = cu_sign_key_sign(a->sign, msg, mlen, sig)) < 0 ||
-	    (r = cu_b64_encode(sig, sizeof(sig), CU_B64_URL, sig64, sizeof(sig64))) < 0)
+	    (r = cu_b64_encode(sig, sizeof(sig), TOKEN_B64, sig64, sizeof(sig64))) < 0)
 		goto out;
 	buf[p64len] = '.';
 	memcpy(buf + p64len + 1, sig64, SIG_B64_LEN + 1);
@@ -188,10 +191,10 @@ cu_auth_token_parse(const char *token, size_t len, struct cu_token_claims *c,
 	if (dot == NULL || memchr(dot + 1, '.', len - (size_t)(dot - token) - 1) != NULL)
 		return cu_fail(CU_ERR_FORMAT, "token: expected two parts separated by one '.'");
 	size_t p64len = (size_t)(dot - token), s64len = len - p64len - 1;
-	if (cu_b64_decode(token, p64len, CU_B64_URL, (uint8_t *)payload, PAYLOAD_MAX, &plen) < 0)
+	if (cu_b64_decode(token, p64len, TOKEN_B64, (uint8_t *)payload, PAYLOAD_MAX, &plen) < 0)
 		return cu_fail_prefix(CU_ERR_FORMAT, "token payload");
 	if (s64len != SIG_B64_LEN ||
-	    cu_b64_decode(dot + 1, s64len, CU_B64_URL, sig, CU_ED25519_SIG_LEN, &slen) < 0 ||
+	    cu_b64_decode(dot + 1, s64len, TOKEN_B64, sig, CU_ED25519_SIG_LEN, &slen) < 0 ||
 	    slen != CU_ED25519_SIG_LEN)
 		return cu_fail(CU_ERR_FORMAT, "token signature: expected %d base64url characters",
 		               SIG_B64_LEN);
@@ -553,7 +556,7 @@ cu_auth_sign_url(cu_auth *a, const char *user, const char *method, const char *p
 	const uint8_t *fp = cu_store_ident(a->store).signer->fingerprint;
 	if ((r = url_message(method, path, exp_s, u.id, fp, &msg, &mlen)) < 0 ||
 	    (r = cu_sign_key_sign(a->sign, msg, mlen, sig)) < 0 ||
-	    (r = cu_b64_encode(sig, sizeof(sig), CU_B64_URL, sig64, sizeof(sig64))) < 0)
+	    (r = cu_b64_encode(sig, sizeof(sig), TOKEN_B64, sig64, sizeof(sig64))) < 0)
 		goto out;
 	cu_hex(fp, CU_SHA256_LEN, iss);
 	int n = snprintf(buf, len, "exp=%lld&sub=%lld&iss=%s&sig=%s", (long long)exp_s,
@@ -603,7 +606,7 @@ cu_auth_url_query_parse(const char *query, struct cu_url_query *ret)
 	    cu_parse_u64(sub_s, INT64_MAX, "sub", &q.sub) < 0 || q.sub == 0 ||
 	    !lower_hex(iss_s, 2 * CU_SHA256_LEN) || cu_unhex(iss_s, q.iss, CU_SHA256_LEN) < 0 ||
 	    strlen(sig_s) != SIG_B64_LEN ||
-	    cu_b64_decode(sig_s, SIG_B64_LEN, CU_B64_URL, q.sig, sizeof(q.sig), &slen) < 0 ||
+	    cu_b64_decode(sig_s, SIG_B64_LEN, TOKEN_B64, q.sig, sizeof(q.sig), &slen) < 0 ||
 	    slen != sizeof(q.sig))
 		return cu_fail(CU_ERR_FORMAT, "signed URL: malformed exp, sub, iss or sig");
 	*ret = q;

@@ -71,9 +71,9 @@ struct cu_mp4 {
 	bool fragmented;
 	int (*write)(void *ctx, const uint8_t *data, size_t len);
 	void *ctx;
-	char *path;                   /* final name, NULL when streaming to write */
-	char *tmp_path;               /* <path>.tmp while it exists */
-	int fd;                       /* the file or the spool, -1 when streaming */
+	bool to_file;                 /* writing af (o->path), not streaming to write */
+	cu_afile af;                  /* <path>.tmp until cu_mp4_finish commits it */
+	int fd;                       /* af.fd or the spool, -1 when streaming */
 	bool spool;                   /* fd is an unlinked spool for write */
 	char camera[CU_CAMERA_NAME_MAX + 1];
 
@@ -371,7 +371,7 @@ io_write(void *opaque, uint8_t *buf, int size)
 		return 0;
 	if (m->fd >= 0) {
 		r = cu_write_all(m->fd, buf, (size_t)size, m->spool ? "the MP4 spool file" :
-		    m->tmp_path);
+		    m->af.tmp);
 	} else {
 		r = m->write(m->ctx, buf, (size_t)size);
 		if (r < 0)
@@ -510,10 +510,10 @@ static int
 set_metadata(cu_mp4 *m)
 {
 	char iso[CU_TIME_ISO_MAX], text[256];
-	int r, n;
+	int n;
 
-	if ((r = cu_time_format_iso8601(m->origin_us, iso, sizeof(iso))) < 0)
-		return r;
+	if (!cu_time_text(m->origin_us, iso))
+		return cu_fail(CU_ERR_INVAL, "time %lld is outside years 1970..9999", (long long)m->origin_us);
 	if (m->camera[0])
 		n = snprintf(text, sizeof(text), "custody camera %s", m->camera);
 	else
@@ -966,25 +966,10 @@ open_target(cu_mp4 *m, const struct cu_mp4_opts *o)
 	if (o->path) {
 		if (o->path[0] == '\0')
 			return cu_fail(CU_ERR_INVAL, "cu_mp4_new: empty path");
-		if ((r = cu_path(buf, sizeof(buf), "%s.tmp", o->path)) < 0)
+		if ((r = cu_afile_open(&m->af, o->path, FILE_MODE, 0)) < 0)
 			return r;
-		if (access(o->path, F_OK) == 0)
-			return cu_fail(CU_ERR_EXIST, "%s: already exists", o->path);
-		m->path = strdup(o->path);
-		if (!m->path)
-			return cu_fail(CU_ERR_NOMEM, "no memory");
-		m->fd = open(buf, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, FILE_MODE);
-		if (m->fd < 0) {
-			if (errno == EEXIST)
-				return cu_fail(CU_ERR_EXIST, "%s: exists (left by an interrupted "
-				    "export?); remove it first", buf);
-			return cu_fail_errno(errno, "%s", buf);
-		}
-		m->tmp_path = strdup(buf);
-		if (!m->tmp_path) {
-			(void)unlink(buf);
-			return cu_fail(CU_ERR_NOMEM, "no memory");
-		}
+		m->to_file = true;
+		m->fd = m->af.fd;
 		return 0;
 	}
 	if (m->fragmented)
@@ -1081,26 +1066,13 @@ static int
 file_done(cu_mp4 *m)
 {
 	struct stat st;
-	int r;
 
 	if (fstat(m->fd, &st) < 0)
-		return cu_fail_errno(errno, "%s", m->tmp_path);
+		return cu_fail_errno(errno, "%s", m->af.tmp);
 	m->info.bytes = (uint64_t)st.st_size;
-	if (fsync(m->fd) < 0)
-		return cu_fail_errno(errno, "fsync %s", m->tmp_path);
-	r = close(m->fd);
-	m->fd = -1;
-	if (r < 0)
-		return cu_fail_errno(errno, "close %s", m->tmp_path);
-	/* Never replace a file that appeared meanwhile. */
-	if (renameat2(AT_FDCWD, m->tmp_path, AT_FDCWD, m->path, RENAME_NOREPLACE) < 0) {
-		if (errno == EEXIST)
-			return cu_fail(CU_ERR_EXIST, "%s: already exists", m->path);
-		return cu_fail_errno(errno, "rename %s to %s", m->tmp_path, m->path);
-	}
-	free(m->tmp_path);
-	m->tmp_path = NULL;
-	return cu_fsync_dir(m->path);
+	m->fd = -1; /* closed by the commit, or by cu_afile_abort in cu_mp4_free */
+	/* never replaces a file that appeared meanwhile */
+	return cu_afile_commit(&m->af);
 }
 
 /* Finishes the file (see mux.h). */
@@ -1133,7 +1105,7 @@ cu_mp4_finish(cu_mp4 *m)
 	m->state = ST_DONE;
 	if (m->spool)
 		r = spool_out(m);
-	else if (m->path)
+	else if (m->to_file)
 		r = file_done(m);
 	if (r < 0)
 		return fail(m, r);
@@ -1162,11 +1134,9 @@ cu_mp4_free(cu_mp4 *m)
 		avio_context_free(&m->avio);
 	}
 	av_packet_free(&m->pkt);
-	if (m->fd >= 0)
+	if (m->to_file)
+		cu_afile_abort(&m->af); /* closes af.fd (m->fd) unless committed */
+	else if (m->fd >= 0)
 		(void)close(m->fd);
-	if (m->tmp_path)
-		(void)unlink(m->tmp_path);
-	free(m->tmp_path);
-	free(m->path);
 	free(m);
 }

@@ -107,13 +107,13 @@ exif_build(int64_t t_us, const char *camera, uint8_t *out, size_t cap, size_t *r
 	static const char offset[7] = "+00:00";
 	struct tiff t = { out + 6, cap - 6, 0 };
 	unsigned n0 = camera ? 3 : 2;
-	int r, n;
+	int n;
 
 	if (cap < EXIF_MAX)
 		return cu_fail(CU_ERR_LIMIT, "EXIF buffer too small");
 	/* "YYYY-MM-DDTHH:MM:SS..." -> "YYYY:MM:DD HH:MM:SS" */
-	if ((r = cu_time_format_iso8601(t_us, iso, sizeof(iso))) < 0)
-		return r;
+	if (!cu_time_text(t_us, iso))
+		return cu_fail(CU_ERR_INVAL, "time %lld is outside years 1970..9999", (long long)t_us);
 	memcpy(dto, iso, 19);
 	dto[4] = dto[7] = ':';
 	dto[10] = ' ';
@@ -223,9 +223,10 @@ metadata_segments(int64_t pic_us, int64_t at_us, const char *camera, uint8_t *ou
 
 	if ((r = exif_build(pic_us, camera, exif, sizeof(exif), &exif_len)) < 0)
 		return r;
-	if ((r = cu_time_format_iso8601(pic_us, pic_iso, sizeof(pic_iso))) < 0 ||
-	    (r = cu_time_format_iso8601(at_us, at_iso, sizeof(at_iso))) < 0)
-		return r;
+	if (!cu_time_text(pic_us, pic_iso))
+		return cu_fail(CU_ERR_INVAL, "time %lld is outside years 1970..9999", (long long)pic_us);
+	if (!cu_time_text(at_us, at_iso))
+		return cu_fail(CU_ERR_INVAL, "time %lld is outside years 1970..9999", (long long)at_us);
 	n = snprintf(com, sizeof(com), "custody camera=%s time=%s requested=%s",
 	    camera ? camera : "-", pic_iso, at_iso);
 	if (n < 0 || (size_t)n >= sizeof(com))
@@ -535,8 +536,8 @@ cu_still_jpeg(const cu_frame *const *frames, size_t n, const struct cu_still_opt
 	if ((r = check_args(frames, n, o, &codec)) < 0)
 		return r;
 	av_log_set_level(AV_LOG_QUIET);
-	if ((r = cu_time_format_iso8601(o->at_us, at_iso, sizeof(at_iso))) < 0)
-		return r;
+	if (!cu_time_text(o->at_us, at_iso))
+		return cu_fail(CU_ERR_INVAL, "time %lld is outside years 1970..9999", (long long)o->at_us);
 
 	pk.at_us = o->at_us;
 	pk.best = av_frame_alloc();

@@ -22,9 +22,13 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/pool.h"
 #include "util/text.h"
 
-#define THREADS_MAX 16 /* each may hold a seal's worth of frames (PENDING_MAX in lib/store) */
+/* Threads of the hash pass, below the pool's CU_POOL_THREADS_MAX: each may
+ * hold a seal's worth of frames (PENDING_MAX in lib/store), so this bounds
+ * the memory, not the CPU use. */
+#define HASH_THREADS_MAX 16
 
 /* One segment of the export. */
 struct seg_job {
@@ -53,7 +57,6 @@ struct exporter {
 	struct cam_sel cams[CU_PKG_CAMERAS_MAX];
 	struct seg_job *jobs;
 	size_t njobs;
-	atomic_size_t next;
 	pthread_mutex_t lock;
 	uint64_t done, total, src_bytes;
 };
@@ -94,13 +97,6 @@ cancelled(const struct exporter *x)
 	if (x->o->cancel == NULL || !atomic_load(x->o->cancel))
 		return 0;
 	return cu_fail(CU_ERR_CANCELLED, "export cancelled");
-}
-
-static void
-fmt_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		memcpy(buf, "unknown time", 13);
 }
 
 /* The text field v under the one rule for text people type (util/text.h):
@@ -249,7 +245,7 @@ verify_ranges(struct exporter *x)
 			char when[CU_TIME_ISO_MAX];
 			const struct cu_verify_camera *c = rep->ncameras > 0 ? &rep->cameras[0] : NULL;
 			if (c != NULL && c->tampered) {
-				fmt_time(c->fail_time_us, when);
+				cu_time_text(c->fail_time_us, when);
 				r = cu_fail(CU_ERR_TAMPERED, "export refused: camera %s is tampered: first "
 				            "failed segment at %s: %s", g->camera, when, c->fail_reason);
 			} else {
@@ -297,7 +293,7 @@ hash_job(struct exporter *x, struct seg_job *j)
 	/* the segment being recorded may have an unsealed tail after its last seal */
 	bool open_tail = j->src.status == CU_SEG_OPEN && sc.seals > 0;
 	if (sc.fail != 0 && !open_tail) {
-		fmt_time(j->src.start_us, when);
+		cu_time_text(j->src.start_us, when);
 		j->err = CU_ERR_TAMPERED;
 		snprintf(j->err_detail, sizeof(j->err_detail), "export refused: camera %s is "
 		         "tampered: first failed segment at %s: segment %llu: %s", g->camera, when,
@@ -324,42 +320,20 @@ hash_job(struct exporter *x, struct seg_job *j)
 	cu_seg_scan_free(&sc);
 }
 
-static void *
-hash_worker(void *arg)
+static void
+hash_worker(void *ctx, cu_pool *p)
 {
-	struct exporter *x = arg;
-	for (;;) {
-		size_t i = atomic_fetch_add(&x->next, 1);
-		if (i >= x->njobs)
-			break;
+	struct exporter *x = ctx;
+	size_t i;
+	while (cu_pool_next(p, &i))
 		hash_job(x, &x->jobs[i]);
-	}
-	return NULL;
-}
-
-static int
-cpu_count(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (int)n;
 }
 
 static int
 hash_all(struct exporter *x)
 {
-	int nthreads = cpu_count();
-	if ((size_t)nthreads > x->njobs)
-		nthreads = (int)x->njobs;
-	pthread_t tids[THREADS_MAX];
-	int started = 0;
-	for (int t = 1; t < nthreads; t++) {
-		if (pthread_create(&tids[started], NULL, hash_worker, x) != 0)
-			break;
-		started++;
-	}
-	hash_worker(x);
-	for (int t = 0; t < started; t++)
-		pthread_join(tids[t], NULL);
+	int cpus = cu_pool_cpus();
+	cu_pool_run(x->njobs, cpus < HASH_THREADS_MAX ? cpus : HASH_THREADS_MAX, hash_worker, x);
 	for (size_t i = 0; i < x->njobs; i++) /* the first failure, in the order of the ranges */
 		if (x->jobs[i].err < 0)
 			return cu_fail(x->jobs[i].err, "%s", x->jobs[i].err_detail);
@@ -389,8 +363,8 @@ check_holes(struct exporter *x)
 			}
 			if (!named) {
 				char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
-				fmt_time(p->end_ts, a);
-				fmt_time(j->first_ts, b);
+				cu_time_text(p->end_ts, a);
+				cu_time_text(j->first_ts, b);
 				return cu_fail(CU_ERR_UNSUPPORTED, "export of camera %s: the range crosses "
 				               "footage that retention deleted (%s to %s) and the signed "
 				               "record of that hole was written later, outside the range: "
@@ -487,8 +461,8 @@ build_manifest(struct exporter *x, const struct cu_export_identity *id, int64_t 
 		}
 		if (c->nsegs == 0) {
 			char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
-			fmt_time(g->from_us, a);
-			fmt_time(g->to_us, b);
+			cu_time_text(g->from_us, a);
+			cu_time_text(g->to_us, b);
 			return cu_fail(CU_ERR_NOTFOUND, "export: camera %s has no recorded frames from %s "
 			               "to %s", g->camera, a, b);
 		}
@@ -607,21 +581,6 @@ stream_length(const struct cu_pkg_manifest *m, size_t text_len,
 	return L + 2 * CU_TAR_BLOCK;
 }
 
-/* Renames tmp to path unless path exists. */
-static int
-publish(const char *tmp, const char *path)
-{
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return cu_fail_errno(errno, "%s", path);
-	/* a file system without RENAME_NOREPLACE: link refuses an existing name too */
-	if (link(tmp, path) < 0)
-		return cu_fail_errno(errno, "%s", path);
-	unlink(tmp);
-	return 0;
-}
-
 static int
 dir_of(const char *path, char *buf, size_t len)
 {
@@ -643,14 +602,12 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	struct cu_pkg_export_result res = {0};
 	struct cu_pkg_header h = {0};
 	uint8_t key[CU_AES256_KEY_LEN], hbuf[CU_PKG_HEADER_LEN], sig[CU_ED25519_SIG_LEN];
-	char tmp[PATH_MAX], dir[PATH_MAX];
+	char dir[PATH_MAX];
 	char *text = NULL;
 	size_t text_len = 0;
 	cu_pkg_out *out = NULL;
 	cu_sha256_ctx *file_hash = NULL;
-	int fd = -1;
-	bool made = false;
-	struct stat st;
+	cu_afile af = {.fd = -1};
 	memset(&m, 0, sizeof(m));
 	pthread_mutex_init(&x.lock, NULL);
 	uint64_t reserved = 0;
@@ -661,20 +618,12 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	}
 	if ((r = cu_export_identity(s, &id)) < 0 || (r = check_opts(o, &id)) < 0)
 		goto out;
-	if ((r = cu_path(tmp, sizeof(tmp), "%s.tmp", path)) < 0 ||
-	    (r = dir_of(path, dir, sizeof(dir))) < 0)
+	if ((r = dir_of(path, dir, sizeof(dir))) < 0)
 		goto out;
-	if (lstat(path, &st) == 0 || lstat(tmp, &st) == 0) {
-		r = cu_fail(CU_ERR_EXIST, "%s (or %s.tmp) already exists", path, path);
+	/* made now, so that a bad path (or an existing PATH or PATH.tmp) fails
+	 * before minutes of work */
+	if ((r = cu_afile_open(&af, path, 0600, 0)) < 0)
 		goto out;
-	}
-	/* made now, so that a bad path fails before minutes of work */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		r = cu_fail_errno(errno, "%s", tmp);
-		goto out;
-	}
-	made = true;
 	/* the segments of each range, from the catalogue */
 	for (size_t i = 0; i < o->nranges; i++) {
 		struct cu_export_seg *segs = NULL;
@@ -687,8 +636,8 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 		}
 		if (n == 0) {
 			char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
-			fmt_time(g->from_us, a);
-			fmt_time(g->to_us, b);
+			cu_time_text(g->from_us, a);
+			cu_time_text(g->to_us, b);
 			r = cu_fail(CU_ERR_NOTFOUND, "export: camera %s has no recorded frames from %s "
 			            "to %s", g->camera, a, b);
 			goto out;
@@ -741,26 +690,13 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 		goto out;
 	/* the file's SHA-256 as it is written, for the export.end audit entry */
 	if ((r = cu_sha256_new(&file_hash)) < 0 || (r = cu_sha256_init(file_hash)) < 0 ||
-	    (r = cu_write_all(fd, hbuf, sizeof(hbuf), tmp)) < 0 ||
+	    (r = cu_afile_write(&af, hbuf, sizeof(hbuf))) < 0 ||
 	    (r = cu_sha256_update(file_hash, hbuf, sizeof(hbuf))) < 0 ||
-	    (r = cu_pkg_out_new(fd, &h, o->encrypt ? key : NULL, file_hash, &out)) < 0 ||
+	    (r = cu_pkg_out_new(af.fd, &h, o->encrypt ? key : NULL, file_hash, &out)) < 0 ||
 	    (r = write_stream(&x, out, &id, &m, text, text_len, sig)) < 0 ||
 	    (r = cu_pkg_out_finish(out)) < 0 || (r = cu_sha256_final(file_hash, res.sha256)) < 0)
 		goto out;
-	if (fsync(fd) < 0) {
-		r = cu_fail_errno(errno, "%s", tmp);
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		r = cu_fail_errno(errno, "%s", tmp);
-		goto out;
-	}
-	fd = -1;
-	if ((r = publish(tmp, path)) < 0)
-		goto out;
-	made = false;
-	if ((r = cu_fsync_dir(dir)) < 0)
+	if ((r = cu_afile_commit(&af)) < 0)
 		goto out;
 	res.bytes = cu_pkg_file_size(&h);
 	progress_to(&x, x.total);
@@ -769,10 +705,7 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	r = 0;
 out:
 	release_room(reserved);
-	if (fd >= 0)
-		close(fd);
-	if (made)
-		unlink(tmp);
+	cu_afile_abort(&af);
 	cu_pkg_out_free(out);
 	cu_sha256_free(file_hash);
 	cu_wipe(key, sizeof(key));

@@ -107,9 +107,7 @@ static json_t *
 jtime(int64_t us)
 {
 	char buf[CU_TIME_ISO_MAX];
-	if (us < 0 || cu_time_format_iso8601(us, buf, sizeof(buf)) < 0)
-		return NULL;
-	return json_string(buf);
+	return cu_time_text(us, buf) ? json_string(buf) : NULL;
 }
 
 static json_t *

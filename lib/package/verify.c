@@ -26,8 +26,8 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/pool.h"
 
-#define THREADS_MAX 64
 #define BATCH_MAX (96u * 1024 * 1024)        /* frames under one seal (as read.c) */
 
 static const uint8_t zero32[CU_SHA256_LEN];
@@ -65,7 +65,6 @@ struct verifier {
 	int64_t mtime;
 	struct task *tasks;
 	size_t ntasks;
-	atomic_size_t next;
 	pthread_mutex_t lock;
 	uint64_t done, total;
 	bool damaged;
@@ -75,13 +74,6 @@ struct verifier {
 	int frame_err;                           /* on_frame's error, which stops everything */
 	cu_buf batch;                            /* on_frame: frames since the last seal */
 };
-
-static void
-fmt_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		memcpy(buf, "unknown time", 13);
-}
 
 static void tamper(struct verifier *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -346,16 +338,15 @@ out:
 	return r;
 }
 
-static void *
-worker(void *arg)
+/* One pool thread: its own reader of the package for all its tasks. */
+static void
+worker(void *ctx, cu_pool *p)
 {
-	struct verifier *v = arg;
+	struct verifier *v = ctx;
 	cu_pkg_in *in = NULL;
 	int r = cu_pkg_in_new(v->fd, &v->h, v->keyp, &in);
-	for (;;) {
-		size_t i = atomic_fetch_add(&v->next, 1);
-		if (i >= v->ntasks)
-			break;
+	size_t i;
+	while (cu_pool_next(p, &i)) {
 		struct task *t = &v->tasks[i];
 		if (!t->present)
 			continue;
@@ -368,14 +359,6 @@ worker(void *arg)
 		run_task(v, in, t, NULL);
 	}
 	cu_pkg_in_free(in);
-	return NULL;
-}
-
-static int
-cpu_count(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (int)n;
 }
 
 static int
@@ -401,21 +384,7 @@ run_tasks(struct verifier *v)
 		cu_pkg_in_free(in);
 		return r;
 	}
-	int n = v->o->threads > 0 ? v->o->threads : cpu_count();
-	if (n > THREADS_MAX)
-		n = THREADS_MAX;
-	if ((size_t)n > v->ntasks)
-		n = v->ntasks ? (int)v->ntasks : 1;
-	pthread_t tids[THREADS_MAX];
-	int started = 0;
-	for (int t = 1; t < n; t++) {
-		if (pthread_create(&tids[started], NULL, worker, v) != 0)
-			break;
-		started++;
-	}
-	worker(v);
-	for (int t = 0; t < started; t++)
-		pthread_join(tids[t], NULL);
+	cu_pool_run(v->ntasks, v->o->threads, worker, v);
 	for (size_t i = 0; i < v->ntasks; i++)
 		if (v->tasks[i].err < 0)
 			return cu_fail(v->tasks[i].err, "%s: %s", v->tasks[i].ms->file,
@@ -511,7 +480,7 @@ check_camera(struct verifier *v, size_t ci, struct task *tasks, size_t n,
 		}
 		if (sc->frames != t->ms->frames || sc->first_ts != t->ms->from_us ||
 		    sc->end_ts != t->ms->to_us) {
-			fmt_time(sc->first_ts, when);
+			cu_time_text(sc->first_ts, when);
 			cam_fail(c, at, "segment %llu: the manifest's times or frame count disagree with "
 			         "the signed content, which starts at %s", seq, when);
 			continue;
@@ -536,7 +505,7 @@ check_camera(struct verifier *v, size_t ci, struct task *tasks, size_t n,
 			linked = hole_named(tasks, n, before, t);
 		}
 		if (!linked) {
-			fmt_time(i > 0 ? tasks[i - 1].ms->to_us : -1, when);
+			cu_time_text(i > 0 ? tasks[i - 1].ms->to_us : -1, when);
 			cam_fail(c, at, "segment %llu does not follow on from the segment before it (a "
 			         "segment was removed, replaced or reordered; last good data ends at %s)",
 			         seq, when);
@@ -779,7 +748,7 @@ check_stream(struct verifier *v, cu_pkg_in *in)
 	}
 	if (first != NULL) {
 		char when[CU_TIME_ISO_MAX];
-		fmt_time(first->fail_time_us, when);
+		cu_time_text(first->fail_time_us, when);
 		tamper(v, "camera %s is tampered: first failed segment at %s: %s", first->name, when,
 		       first->fail_reason);
 	}

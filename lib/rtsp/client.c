@@ -26,6 +26,7 @@
 #include "custody/x509.h"
 #include "crypto/crypto_int.h"
 #include "rtsp/proto.h"
+#include "util/base64.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/parse.h"
@@ -406,22 +407,6 @@ read_item(cu_rtsp *c, int64_t deadline)
 
 /* ---- authentication ---- */
 
-static void
-b64(const uint8_t *in, size_t n, char *out)
-{
-	static const char t[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (i + 1 < n ? (uint32_t)in[i + 1] << 8 : 0) |
-		             (i + 2 < n ? in[i + 2] : 0);
-		out[o++] = t[v >> 18 & 63];
-		out[o++] = t[v >> 12 & 63];
-		out[o++] = i + 1 < n ? t[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < n ? t[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
-
 static int
 md5_hex(const char *const parts[], size_t nparts, char out[33])
 {
@@ -534,10 +519,13 @@ auth_header(cu_rtsp *c, const char *method, const char *uri, char *out, size_t l
 		int n = snprintf(up, sizeof(up), "%s:%s", c->user, c->password);
 		if (n < 0 || (size_t)n >= sizeof(up))
 			return cu_fail(CU_ERR_LIMIT, "credentials too long");
-		b64((const uint8_t *)up, (size_t)n, enc);
-		n = snprintf(out, len, "Authorization: Basic %s\r\n", enc);
+		int r = cu_b64_encode((const uint8_t *)up, (size_t)n, CU_B64_PAD, enc, sizeof(enc));
+		if (r == 0)
+			n = snprintf(out, len, "Authorization: Basic %s\r\n", enc);
 		cu_wipe(up, sizeof(up));
 		cu_wipe(enc, sizeof(enc));
+		if (r < 0)
+			return r;
 		return n < 0 || (size_t)n >= len ? cu_fail(CU_ERR_LIMIT, "auth header too long") : 0;
 	}
 	if (c->auth != AUTH_DIGEST)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "custody/media.h"
+#include "util/base64.h"
 
 /* ---- RTSP responses (RFC 2326 §7) ---- */
 
@@ -137,9 +138,11 @@ int cu_depay_push(cu_depay *d, const struct cu_rtp *pkt, struct cu_au *ret_au);
 void cu_depay_get_stats(const cu_depay *d, struct cu_depay_stats *ret);
 void cu_depay_free(cu_depay *d);
 
-/* ---- small helpers ---- */
-
-/* Standard base64 (RFC 4648) decode, '=' padding optional, no whitespace. */
-int cu_base64_decode(const char *in, size_t in_len, uint8_t *out, size_t cap, size_t *ret_len);
+/* ---- base64 of parameter sets ----
+ * cu_b64_decode (util/base64.h) with these flags: standard alphabet, '='
+ * padding optional but exact, no whitespace, the unused low bits of the last
+ * digit ignored (RFC 4648 §3.5: some encoders leave them set, and the bytes
+ * are the same either way). */
+#define CU_SPROP_B64 CU_B64_STD
 
 #endif

@@ -458,7 +458,8 @@ append_sets(const struct cu_sdp_media *m, const char *name, int want_type, uint8
 			goto out;
 		}
 		size_t got;
-		e = cu_base64_decode(p, (size_t)(iend - p), out + *len + 4, cap - *len - 4, &got);
+		e = cu_b64_decode(p, (size_t)(iend - p), CU_SPROP_B64, out + *len + 4, cap - *len - 4,
+		                  &got);
 		if (e < 0) {
 			e = cu_fail_prefix(e, "SDP: %s", name);
 			goto out;

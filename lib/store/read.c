@@ -125,13 +125,6 @@ on_discard(void *ctx)
 	cu_buf_reset(&rd->batch);
 }
 
-static void
-fmt(int64_t us, char buf[static CU_TIME_ISO_MAX])
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		memcpy(buf, "unknown time", 13);
-}
-
 /* Retention may leave holes (footage under an evidence lock is kept while
  * what is around it goes). A hole between segments prev_seq and sc's is
  * crossed when the catalogue marks every segment in it deleted and the last
@@ -201,7 +194,7 @@ cu_store_read(cu_store *s, const char *camera, int64_t from_us, int64_t to_us,
 		struct cu_seg_scan sc;
 		if ((r = cu_store_segment_path(s, cam.id, g->seq, path, sizeof(path))) < 0)
 			break;
-		fmt(g->start_us, when);
+		cu_time_text(g->start_us, when);
 		struct stat st;
 		if (lstat(path, &st) < 0) {
 			r = cu_fail(CU_ERR_TAMPERED, "camera %s: segment %llu (from %s) is missing", camera,

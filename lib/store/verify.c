@@ -19,10 +19,10 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/pool.h"
 
 #define PROGRESS_STEP (8u * 1024 * 1024)
 #define RECORDS_MAX 100000 /* records kept per segment */
-#define THREADS_MAX 64
 
 static const uint8_t zero32[CU_SHA256_LEN];
 
@@ -39,13 +39,6 @@ scan_failf(struct cu_seg_scan *sc, int64_t ts, const char *fmt, ...)
 	va_end(ap);
 	sc->fail = CU_ERR_TAMPERED;
 	sc->fail_ts = ts;
-}
-
-static void
-fmt_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
-{
-	if (us < 0 || cu_time_format_iso8601(us, buf, CU_TIME_ISO_MAX) < 0)
-		memcpy(buf, "unknown time", 13);
 }
 
 /* Counters gathered since the last valid seal; committed when a seal verifies. */
@@ -235,7 +228,7 @@ scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct 
 			break;
 		}
 		if (e.seq != expect) {
-			fmt_time(e.ts_us, when);
+			cu_time_text(e.ts_us, when);
 			scan_failf(sc, e.ts_us, "entry number %llu at %s where %llu was expected "
 			           "(entries removed, inserted or reordered)", (unsigned long long)e.seq,
 			           when, (unsigned long long)expect);
@@ -243,14 +236,14 @@ scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct 
 		}
 		if (e.type == CU_ENTRY_FRAME &&
 		    e.stored_len != cu_frame_stored_len(h->encryption, e.plain_len)) {
-			fmt_time(e.ts_us, when);
+			cu_time_text(e.ts_us, when);
 			scan_failf(sc, e.ts_us, "frame %llu at %s: stored size %u does not fit its "
 			           "plaintext size %u", (unsigned long long)e.seq, when, e.stored_len,
 			           e.plain_len);
 			break;
 		}
 		if (e.stored_len > sc->file_size - off - CU_ENTRY_HEADER_LEN) {
-			fmt_time(e.ts_us, when);
+			cu_time_text(e.ts_us, when);
 			scan_failf(sc, e.ts_us, "file ends inside entry %llu at %s (cut short)",
 			           (unsigned long long)e.seq, when);
 			break;
@@ -276,7 +269,7 @@ scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct 
 			int ar = cu_aead_open(aead, nonce, sizeof(nonce), ebuf, CU_ENTRY_HEADER_LEN,
 			                      stored, n, plain.data, stored + n, CU_GCM_TAG_LEN);
 			if (ar == CU_ERR_AUTH) {
-				fmt_time(e.ts_us, when);
+				cu_time_text(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "frame %llu at %s: encrypted bytes or header altered "
 				           "(authentication tag mismatch)", (unsigned long long)e.seq, when);
 				break;
@@ -310,7 +303,7 @@ scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct 
 		} else if (e.type == CU_ENTRY_RECORD) {
 			struct cu_record rec;
 			if (cu_record_decode(pt, e.plain_len, &rec) < 0) {
-				fmt_time(e.ts_us, when);
+				cu_time_text(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "record %llu at %s is malformed: %s",
 				           (unsigned long long)e.seq, when, cu_error_detail());
 				break;
@@ -333,35 +326,35 @@ scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct 
 			struct cu_seal seal;
 			uint8_t msg[CU_SEAL_MSG_LEN];
 			if (cu_seal_decode(pt, e.plain_len, &seal) < 0) {
-				fmt_time(e.ts_us, when);
+				cu_time_text(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal %llu at %s is malformed: %s",
 				           (unsigned long long)e.seq, when, cu_error_detail());
 				break;
 			}
 			if (seal.first_covered != covered) {
-				fmt_time(e.ts_us, when);
+				cu_time_text(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal at %s covers from entry %llu, expected %llu",
 				           when, (unsigned long long)seal.first_covered,
 				           (unsigned long long)covered);
 				break;
 			}
 			if (!cu_ct_equal(seal.key_id, t->key_id, CU_SHA256_LEN)) {
-				fmt_time(e.ts_us, when);
+				cu_time_text(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal at %s names a signing key that is not %s",
 				           when, t->signer_name);
 				break;
 			}
 			cu_seal_message(t->store_id, h->camera_id, h->seq, ebuf, pt, msg);
 			if (cu_ed25519_verify(t->pub, msg, sizeof(msg), seal.sig) != 0) {
-				fmt_time(e.ts_us, when);
+				cu_time_text(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal at %s: the signature does not verify with the "
 				           "recording server's key (re-signed or altered)", when);
 				break;
 			}
 			if (!cu_ct_equal(seal.chain, before, CU_SHA256_LEN)) {
-				fmt_time(e.ts_us, when);
+				cu_time_text(e.ts_us, when);
 				char from[CU_TIME_ISO_MAX];
-				fmt_time(tt.first_ts, from);
+				cu_time_text(tt.first_ts, from);
 				scan_failf(sc, tt.first_ts >= 0 ? tt.first_ts : e.ts_us,
 				           "hash chain does not match the seal at %s: an entry sealed by it "
 				           "(frames from %s) was altered, added or removed", when, from);
@@ -370,7 +363,7 @@ scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct 
 			if (sc->seals == 0)
 				memcpy(sc->first_prev_seal, seal.prev_seal, CU_SHA256_LEN);
 			else if (!cu_ct_equal(seal.prev_seal, sc->last_seal, CU_SHA256_LEN)) {
-				fmt_time(e.ts_us, when);
+				cu_time_text(e.ts_us, when);
 				scan_failf(sc, e.ts_us, "seal at %s does not link to the seal before it",
 				           when);
 				break;
@@ -452,7 +445,6 @@ struct run {
 	cu_store *s;
 	struct job *jobs;
 	size_t njobs;
-	atomic_size_t next;
 	pthread_mutex_t lock;
 	uint64_t done, total;
 	const struct cu_verify_opts *opts;
@@ -469,33 +461,23 @@ run_progress(void *ctx, uint64_t bytes)
 	pthread_mutex_unlock(&run->lock);
 }
 
-static void *
-worker(void *arg)
+static void
+worker(void *ctx, cu_pool *p)
 {
-	struct run *run = arg;
-	for (;;) {
-		size_t i = atomic_fetch_add(&run->next, 1);
-		if (i >= run->njobs)
-			break;
+	struct run *run = ctx;
+	size_t i;
+	while (cu_pool_next(p, &i)) {
 		struct job *j = &run->jobs[i];
 		if (!j->exists)
 			continue;
 		if (run->opts->cancel != NULL && atomic_load(run->opts->cancel)) {
-			atomic_store(&run->next, run->njobs); /* the other workers stop too */
+			cu_pool_stop(p); /* the other workers stop too */
 			break;
 		}
 		j->err = cu_segment_scan(run->s, j->path, &j->scan, run_progress, run);
 		if (j->err < 0)
 			snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
 	}
-	return NULL;
-}
-
-static int
-cpu_count(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (int)n;
 }
 
 static void
@@ -856,7 +838,7 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 			goto out;
 		}
 		if (!j->exists) {
-			fmt_time(j->row.start_us, when);
+			cu_time_text(j->row.start_us, when);
 			cam_fail(c, j->row.start_us, j->row.seq, "segment %llu (from %s) is missing: its "
 			         "file was deleted", (unsigned long long)j->row.seq, when);
 			continue;
@@ -906,7 +888,7 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 		else
 			rowok = rowok && j->row.bytes <= sc->good_end && j->row.frames <= sc->frames;
 		if (!rowok) {
-			fmt_time(sc->first_ts, when);
+			cu_time_text(sc->first_ts, when);
 			cam_fail(c, sc->first_ts >= 0 ? sc->first_ts : row_time(j), j->row.seq,
 			         "segment %llu: the catalogue row (times, counts or chain) disagrees "
 			         "with the signed content, which starts at %s",
@@ -942,7 +924,7 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 			          cu_ct_equal(sc->first_prev_seal, prow->last_seal, CU_SHA256_LEN));
 		}
 		if (!linked) {
-			fmt_time(p ? p->row.end_us : -1, when);
+			cu_time_text(p ? p->row.end_us : -1, when);
 			cam_fail(c, row_time(j), j->row.seq, "segment %llu does not follow on from the "
 			         "segment before it (a segment was removed, replaced or reordered; last "
 			         "good data ends at %s)", (unsigned long long)j->row.seq, when);
@@ -978,7 +960,7 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 	for (size_t h = 0; h < nholes; h++) {
 		const struct job *j = &jobs[holes[h]], *p = &jobs[holes[h] - 1];
 		if (!hole_proven(recs.v, recs.n, j->row.seq, j->scan.hdr.prev_chain, p->row.seq + 1)) {
-			fmt_time(p->row.end_us, when);
+			cu_time_text(p->row.end_us, when);
 			cam_fail_at(c, row_time(j), j->row.seq, "segment %llu does not follow on from the "
 			            "segment before it (a segment was removed, replaced or reordered; "
 			            "last good data ends at %s)", (unsigned long long)j->row.seq, when);
@@ -987,7 +969,7 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 	if (whole && nall > 0 && all[0].seq > 1 && nj > 0 && jobs[0].row.seq == all[0].seq &&
 	    !hole_proven(recs.v, recs.n, all[0].seq, jobs[0].scan.hdr.prev_chain, UINT64_MAX)) {
 		int64_t t = row_time(&jobs[0]);
-		fmt_time(t, when);
+		cu_time_text(t, when);
 		cam_fail_at(c, t, all[0].seq, "segments before %llu are gone without a signed "
 		            "retention record (recording before %s was deleted)",
 		            (unsigned long long)all[0].seq, when);
@@ -1007,13 +989,13 @@ check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row 
 			            "kept, is gone with its catalogue row", (unsigned long long)seq);
 		} else if (at == 0) {
 			int64_t t = row_time(&jobs[0]);
-			fmt_time(t, when);
+			cu_time_text(t, when);
 			cam_fail_at(c, t, all[0].seq, "segments before %llu are gone without a signed "
 			            "retention record (segment %llu, which retention kept, was removed; "
 			            "recording before %s was deleted)", (unsigned long long)all[0].seq,
 			            (unsigned long long)seq, when);
 		} else {
-			fmt_time(jobs[at - 1].row.end_us, when);
+			cu_time_text(jobs[at - 1].row.end_us, when);
 			cam_fail_at(c, row_time(&jobs[at]), all[at].seq, "segment %llu does not follow on "
 			            "from the segment before it (segment %llu, which retention kept, was "
 			            "removed; last good data ends at %s)", (unsigned long long)all[at].seq,
@@ -1117,19 +1099,7 @@ cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_re
 				run.total += (uint64_t)st.st_size;
 		}
 	}
-	int nthreads = o->threads > 0 ? o->threads : cpu_count();
-	if ((size_t)nthreads > run.njobs)
-		nthreads = run.njobs ? (int)run.njobs : 1;
-	pthread_t tids[THREADS_MAX];
-	int started = 0;
-	for (int t = 1; t < nthreads; t++) {
-		if (pthread_create(&tids[started], NULL, worker, &run) != 0)
-			break;
-		started++;
-	}
-	worker(&run);
-	for (int t = 0; t < started; t++)
-		pthread_join(tids[t], NULL);
+	cu_pool_run(run.njobs, o->threads, worker, &run);
 	if (o->cancel != NULL && atomic_load(o->cancel)) {
 		r = cu_fail(CU_ERR_CANCELLED, "verification cancelled");
 		goto out;

@@ -457,9 +457,9 @@ recover_open_segment(cu_writer *w, struct cu_seg_row *row)
 	memcpy(row->last_seal, scan.last_seal, CU_SHA256_LEN);
 	if ((r = cu_catalog_segment_put(w->s, w->cam.row, row, true)) < 0)
 		goto out;
-	char when[CU_TIME_ISO_MAX] = "?";
+	char when[CU_TIME_ISO_MAX];
 	int64_t last = row->end_us >= 0 ? row->end_us : scan.last_seal_ts;
-	cu_time_format_iso8601(last, when, sizeof(when));
+	cu_time_text(last, when);
 	struct cu_record *rec = &w->restart;
 	memset(rec, 0, sizeof(*rec));
 	rec->kind = CU_REC_RESTART;

@@ -131,29 +131,111 @@ cu_fsync_dir(const char *path)
 }
 
 int
-cu_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int replace)
+cu_afile_open(cu_afile *f, const char *path, mode_t mode, int flags)
 {
-	char tmp[PATH_MAX];
-	int r = cu_path(tmp, sizeof(tmp), "%s.tmp", path);
-	if (r < 0)
-		return r;
-	if (!replace && access(path, F_OK) == 0)
-		return cu_fail(CU_ERR_EXIST, "%s: already exists", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0)
-		return cu_fail_errno(errno, "%s", tmp);
-	r = cu_write_all(fd, data, len, tmp);
-	if (r == 0 && fsync(fd) < 0)
-		r = cu_fail_errno(errno, "fsync %s", tmp);
-	if (close(fd) < 0 && r == 0)
-		r = cu_fail_errno(errno, "close %s", tmp);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = cu_fail_errno(errno, "rename %s", path);
-	if (r < 0) {
-		unlink(tmp);
+	f->fd = -1;
+	f->replace = (flags & CU_AFILE_REPLACE) != 0;
+	f->tmp[0] = '\0';
+	int r;
+	if ((r = cu_path(f->path, sizeof(f->path), "%s", path)) < 0 ||
+	    (r = cu_path(f->tmp, sizeof(f->tmp), "%s.tmp", path)) < 0) {
+		f->tmp[0] = '\0';
 		return r;
 	}
-	return cu_fsync_dir(path);
+	struct stat st;
+	if (!f->replace && lstat(path, &st) == 0) {
+		f->tmp[0] = '\0';
+		return cu_fail(CU_ERR_EXIST, "%s: already exists", path);
+	}
+	f->fd = open(f->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (f->fd < 0) {
+		r = errno == EEXIST ? cu_fail(CU_ERR_EXIST, "%s: exists (left by an interrupted "
+		                              "write?); remove it first", f->tmp)
+		                    : cu_fail_errno(errno, "%s", f->tmp);
+		f->tmp[0] = '\0'; /* not ours: never unlinked */
+		return r;
+	}
+	return 0;
+}
+
+int
+cu_afile_write(cu_afile *f, const void *data, size_t len)
+{
+	return cu_write_all(f->fd, data, len, f->tmp);
+}
+
+/* Renames tmp to path unless path exists (the file system's way if it has
+ * one, else link, which refuses an existing name too). */
+static int
+rename_noreplace(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return cu_fail(CU_ERR_EXIST, "%s: already exists", path);
+	if (errno != EINVAL && errno != ENOSYS)
+		return cu_fail_errno(errno, "rename %s", path);
+	if (link(tmp, path) < 0)
+		return errno == EEXIST ? cu_fail(CU_ERR_EXIST, "%s: already exists", path)
+		                       : cu_fail_errno(errno, "link %s", path);
+	unlink(tmp);
+	return 0;
+}
+
+int
+cu_afile_commit(cu_afile *f)
+{
+	if (f->fd < 0 || f->tmp[0] == '\0')
+		return cu_fail(CU_ERR_INVAL, "cu_afile_commit: no file open");
+	int r = 0;
+	if (fsync(f->fd) < 0)
+		r = cu_fail_errno(errno, "fsync %s", f->tmp);
+	if (close(f->fd) < 0 && r == 0)
+		r = cu_fail_errno(errno, "close %s", f->tmp);
+	f->fd = -1;
+	if (r == 0) {
+		if (f->replace)
+			r = rename(f->tmp, f->path) < 0 ? cu_fail_errno(errno, "rename %s", f->path) : 0;
+		else
+			r = rename_noreplace(f->tmp, f->path);
+	}
+	if (r < 0) {
+		cu_afile_abort(f);
+		return r;
+	}
+	f->tmp[0] = '\0';
+	return cu_fsync_dir(f->path);
+}
+
+void
+cu_afile_abort(cu_afile *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (f->tmp[0] != '\0')
+		unlink(f->tmp);
+	f->tmp[0] = '\0';
+}
+
+int
+cu_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int replace)
+{
+	char stale[PATH_MAX];
+	cu_afile f;
+	int r = cu_path(stale, sizeof(stale), "%s.tmp", path);
+	if (r < 0)
+		return r;
+	/* small files written whole (keyring, certificates): a temporary left by
+	 * a crash is garbage, not another writer's work in progress */
+	unlink(stale);
+	if ((r = cu_afile_open(&f, path, mode, replace ? CU_AFILE_REPLACE : 0)) < 0)
+		return r;
+	if ((r = cu_afile_write(&f, data, len)) < 0) {
+		cu_afile_abort(&f);
+		return r;
+	}
+	return cu_afile_commit(&f);
 }
 
 int

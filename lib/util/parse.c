@@ -1,8 +1,11 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "custody/crypto.h"
 #include "util/err.h"
 #include "util/parse.h"
+
+_Static_assert(CU_FINGERPRINT_LEN == CU_SHA256_LEN, "fingerprints are SHA-256");
 
 int
 cu_parse_u64(const char *s, uint64_t max, const char *what, uint64_t *ret)
@@ -57,6 +60,31 @@ cu_unhex(const char *s, uint8_t *out, size_t n)
 			return cu_fail(CU_ERR_FORMAT, "not a hex digit at position %zu", 2 * i);
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
+	return 0;
+}
+
+int
+cu_parse_fingerprint(const char *s, uint8_t ret[static CU_FINGERPRINT_LEN])
+{
+	static const char want[] = "fingerprint: expected 32 bytes of hex, with or without "
+	                           "':' between every two";
+	size_t len = s == NULL ? 0 : strnlen(s, 3 * CU_FINGERPRINT_LEN);
+	size_t step;
+	if (len == 2 * CU_FINGERPRINT_LEN)
+		step = 2;
+	else if (len == 3 * CU_FINGERPRINT_LEN - 1)
+		step = 3;
+	else
+		return cu_fail(CU_ERR_FORMAT, "%s", want);
+	uint8_t fp[CU_FINGERPRINT_LEN];
+	for (size_t i = 0; i < CU_FINGERPRINT_LEN; i++) {
+		const char *p = s + i * step;
+		int hi = nibble(p[0]), lo = nibble(p[1]);
+		if (hi < 0 || lo < 0 || (step == 3 && i + 1 < CU_FINGERPRINT_LEN && p[2] != ':'))
+			return cu_fail(CU_ERR_FORMAT, "%s", want);
+		fp[i] = (uint8_t)(hi << 4 | lo);
+	}
+	memcpy(ret, fp, sizeof(fp));
 	return 0;
 }
 

@@ -18,6 +18,17 @@ void cu_hex(const uint8_t *in, size_t n, char *out);
 /* Parses exactly 2n hex digits into out. Returns 0 or CU_ERR_FORMAT. */
 int cu_unhex(const char *s, uint8_t *out, size_t n);
 
+/* Bytes of a certificate fingerprint (SHA-256, the same as CU_SHA256_LEN). */
+#define CU_FINGERPRINT_LEN 32
+
+/* The one parser of a certificate fingerprint a person gives (--ca-fingerprint,
+ * a camera's pin in the configuration): the whole string is 64 hex digits of
+ * either case, either with nothing between them or with one ':' between every
+ * two bytes, as custody and `openssl x509 -fingerprint` print them. Leading,
+ * trailing, doubled or partial colons and anything else are CU_ERR_FORMAT;
+ * *ret is written only on success. */
+int cu_parse_fingerprint(const char *s, uint8_t ret[static CU_FINGERPRINT_LEN]);
+
 /* Decodes the UTF-8 sequence that starts s (n >= 1 bytes readable) as RFC 3629
  * allows it: no overlong forms, no surrogates, nothing above U+10FFFF.
  * Returns its length (1 to 4) with the code point in *ret_cp, or 0 when the

@@ -10,6 +10,7 @@
 
 #define US_PER_SEC INT64_C(1000000)
 #define SEC_PER_DAY INT64_C(86400)
+#define TIME_END_US INT64_C(253402300800000000) /* 10000-01-01T00:00:00Z */
 
 int64_t
 cu_time_now_us(void)
@@ -163,11 +164,14 @@ bad:
 	               "time \"%s\" is not ISO 8601 (expected YYYY-MM-DDTHH:MM:SS[.ffffff]Z)", s);
 }
 
-int
-cu_time_format_iso8601(int64_t us, char *buf, size_t len)
+bool
+cu_time_text(int64_t us, char buf[static CU_TIME_ISO_MAX])
 {
-	if (buf == NULL || len < CU_TIME_ISO_MAX || us < 0)
-		return cu_fail(CU_ERR_INVAL, "cannot format time %lld", (long long)us);
+	/* the first µs of year 10000, and any negative time: no ISO 8601 form */
+	if (us < 0 || us >= TIME_END_US) {
+		memcpy(buf, CU_TIME_UNKNOWN, sizeof(CU_TIME_UNKNOWN));
+		return false;
+	}
 	int64_t secs = us / US_PER_SEC;
 	int64_t frac = us % US_PER_SEC;
 	int64_t days = secs / SEC_PER_DAY;
@@ -175,17 +179,21 @@ cu_time_format_iso8601(int64_t us, char *buf, size_t len)
 	int64_t y;
 	int m, d;
 	civil_from_days(days, &y, &m, &d);
-	if (y > CU_TIME_MAX_YEAR)
-		return cu_fail(CU_ERR_INVAL, "time %lld is after year 9999", (long long)us);
+	/* Every field is in range here, so the text is at most 27 bytes; the
+	 * compiler cannot see that, hence the roomy scratch buffer and the check. */
+	char text[96];
 	int n;
 	if (frac != 0)
-		n = snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02d.%06lldZ", (long long)y, m, d,
-		             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
-		             (long long)frac);
+		n = snprintf(text, sizeof(text), "%04lld-%02d-%02dT%02d:%02d:%02d.%06lldZ",
+		             (long long)y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60),
+		             (int)(rem % 60), (long long)frac);
 	else
-		n = snprintf(buf, len, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m, d,
-		             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
-	if (n < 0 || (size_t)n >= len)
-		return cu_fail(CU_ERR_INVAL, "time buffer too small");
-	return 0;
+		n = snprintf(text, sizeof(text), "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)y, m,
+		             d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+	if (n < 0 || n >= CU_TIME_ISO_MAX) {
+		memcpy(buf, CU_TIME_UNKNOWN, sizeof(CU_TIME_UNKNOWN));
+		return false;
+	}
+	memcpy(buf, text, (size_t)n + 1);
+	return true;
 }

@@ -1040,7 +1040,7 @@ test_seal_signature_replaced(void **state)
 	assert_non_null(strstr(c->fail_reason, "signature does not verify"));
 	assert_false(pcam(rep, "cam2")->tampered);
 	char when[CU_TIME_ISO_MAX];
-	cu_time_format_iso8601(seg_from, when, sizeof(when));
+	cu_time_text(seg_from, when);
 	assert_non_null(strstr(rep->reason, "camera cam1"));
 	assert_non_null(strstr(rep->reason, when));
 	cu_pkg_report_free(rep);

@@ -1,6 +1,6 @@
 /* Unit tests for lib/util: the time helper, checked number and hex parsing,
- * the bounded buffer, file helpers, error reporting and the check of text
- * people type.
+ * certificate fingerprints, the bounded buffer, file helpers, base64, error
+ * reporting and the check of text people type.
  *
  * Expected times come from an independent, deliberately naive calendar (count
  * the days year by year), not from the era arithmetic in time.c nor from the
@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -22,10 +23,12 @@
 
 #include "custody/error.h"
 #include "custody/time.h"
+#include "util/base64.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/file.h"
 #include "util/parse.h"
+#include "util/pool.h"
 #include "util/text.h"
 
 #define US INT64_C(1000000)
@@ -98,7 +101,7 @@ static void
 assert_formats(int64_t us, const char *expect)
 {
 	char buf[CU_TIME_ISO_MAX];
-	assert_int_equal(cu_time_format_iso8601(us, buf, sizeof(buf)), 0);
+	assert_true(cu_time_text(us, buf));
 	assert_string_equal(buf, expect);
 }
 
@@ -223,14 +226,22 @@ static void
 test_time_format_refused(void **state)
 {
 	(void)state;
-	char buf[CU_TIME_ISO_MAX];
-	assert_int_equal(cu_time_format_iso8601(-1, buf, sizeof(buf)), CU_ERR_INVAL);
-	assert_int_equal(cu_time_format_iso8601(0, buf, CU_TIME_ISO_MAX - 1), CU_ERR_INVAL);
-	assert_int_equal(cu_time_format_iso8601(0, NULL, 0), CU_ERR_INVAL);
-	/* the first µs of year 10000 */
-	assert_int_equal(cu_time_format_iso8601(INT64_C(253402300800000000), buf, sizeof(buf)),
-	                 CU_ERR_INVAL);
-	assert_int_equal(cu_time_format_iso8601(INT64_MAX, buf, sizeof(buf)), CU_ERR_INVAL);
+	/* out of range: the one fixed text, never a made-up date, no error detail */
+	static const int64_t out[] = {-1, INT64_MIN, INT64_C(253402300800000000) /* year 10000 */,
+	                              INT64_MAX};
+	for (size_t i = 0; i < sizeof(out) / sizeof(out[0]); i++) {
+		char buf[CU_TIME_ISO_MAX];
+		memset(buf, 'x', sizeof(buf));
+		cu_error_clear();
+		assert_false(cu_time_text(out[i], buf));
+		assert_string_equal(buf, CU_TIME_UNKNOWN);
+		assert_string_equal(cu_error_detail(), "");
+	}
+	/* the edges that are in range, and the longest text fits its buffer */
+	assert_formats(0, "1970-01-01T00:00:00Z");
+	assert_formats(INT64_C(253402300799999999), "9999-12-31T23:59:59.999999Z");
+	assert_true(sizeof("9999-12-31T23:59:59.999999Z") <= CU_TIME_ISO_MAX);
+	assert_true(sizeof(CU_TIME_UNKNOWN) <= CU_TIME_ISO_MAX);
 }
 
 /* Random dates: the string we write parses to what the naive calendar says,
@@ -255,7 +266,7 @@ test_time_round_trip_fields(void **state)
 		int64_t us;
 		assert_parses(text, ref_us(y, mo, d, h, mi, s, frac));
 		assert_int_equal(cu_time_parse_iso8601(text, &us), 0);
-		assert_int_equal(cu_time_format_iso8601(us, iso, sizeof(iso)), 0);
+		assert_true(cu_time_text(us, iso));
 		assert_string_equal(iso, text);
 	}
 }
@@ -272,7 +283,7 @@ test_time_round_trip_us(void **state)
 		if (i % 4 == 0)
 			us -= us % US; /* whole seconds: the short form */
 		char iso[CU_TIME_ISO_MAX];
-		assert_int_equal(cu_time_format_iso8601(us, iso, sizeof(iso)), 0);
+		assert_true(cu_time_text(us, iso));
 		assert_int_equal(cu_time_parse_iso8601(iso, &back), 0);
 		if (back != us)
 			fail_msg("%lld -> \"%s\" -> %lld", (long long)us, iso, (long long)back);
@@ -740,6 +751,109 @@ test_file_read(void **state)
 	free(data);
 }
 
+/* The streamed atomic file: nothing at PATH until commit, PATH.tmp gone after
+ * commit and abort, O_EXCL on the temporary, no replacing without the flag. */
+static void
+test_afile(void **state)
+{
+	struct dir_fixture *f = *state;
+	char path[PATH_MAX], tmp[PATH_MAX], nodir[PATH_MAX];
+	join(path, sizeof(path), f->dir, "out");
+	join(tmp, sizeof(tmp), f->dir, "out.tmp");
+	join(nodir, sizeof(nodir), f->dir, "missing/out");
+	struct stat st;
+	uint8_t *data;
+	size_t len;
+
+	/* written in pieces, through the helper and the fd */
+	cu_afile af;
+	assert_int_equal(cu_afile_open(&af, path, 0640, 0), 0);
+	assert_string_equal(af.tmp, tmp);
+	assert_int_equal(fstat(af.fd, &st), 0);
+	assert_int_equal(st.st_mode & 0777 & ~0640u, 0); /* the mode, less the umask */
+	assert_int_equal(fcntl(af.fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	assert_int_equal(cu_afile_write(&af, "hello ", 6), 0);
+	assert_int_equal(write(af.fd, "world", 5), 5);
+	assert_int_equal(access(path, F_OK), -1); /* nothing under the name yet */
+	/* a second writer of the same name meets the temporary */
+	cu_afile other;
+	assert_int_equal(cu_afile_open(&other, path, 0600, 0), CU_ERR_EXIST);
+	cu_afile_abort(&other); /* harmless, and leaves the first writer's file */
+	assert_int_equal(access(tmp, F_OK), 0);
+	assert_int_equal(cu_afile_commit(&af), 0);
+	assert_int_equal(af.fd, -1);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(cu_file_read(path, 100, &data, &len), 0);
+	assert_int_equal(len, 11);
+	assert_memory_equal(data, "hello world", 11);
+	free(data);
+	cu_afile_abort(&af); /* after commit: a no-op, the file stays */
+	assert_int_equal(access(path, F_OK), 0);
+
+	/* no replacing without CU_AFILE_REPLACE: refused at open ... */
+	assert_int_equal(cu_afile_open(&af, path, 0600, 0), CU_ERR_EXIST);
+	assert_int_equal(access(tmp, F_OK), -1);
+	/* ... and at commit, when the name appeared meanwhile */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(cu_afile_open(&af, path, 0600, 0), 0);
+	assert_int_equal(cu_afile_write(&af, "late", 4), 0);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "first", 5), 5);
+	close(fd);
+	assert_int_equal(cu_afile_commit(&af), CU_ERR_EXIST);
+	assert_int_equal(access(tmp, F_OK), -1); /* the loser's temporary is gone */
+	assert_int_equal(cu_file_read(path, 100, &data, &len), 0);
+	assert_memory_equal(data, "first", 5);
+	free(data);
+
+	/* with CU_AFILE_REPLACE the new content replaces the old whole */
+	assert_int_equal(cu_afile_open(&af, path, 0600, CU_AFILE_REPLACE), 0);
+	assert_int_equal(cu_afile_write(&af, "second", 6), 0);
+	assert_int_equal(cu_afile_commit(&af), 0);
+	assert_int_equal(cu_file_read(path, 100, &data, &len), 0);
+	assert_int_equal(len, 6);
+	assert_memory_equal(data, "second", 6);
+	free(data);
+
+	/* abort: the temporary goes, PATH is untouched; twice is harmless */
+	assert_int_equal(cu_afile_open(&af, path, 0600, CU_AFILE_REPLACE), 0);
+	assert_int_equal(cu_afile_write(&af, "third", 5), 0);
+	cu_afile_abort(&af);
+	cu_afile_abort(&af);
+	assert_int_equal(access(tmp, F_OK), -1);
+	assert_int_equal(cu_file_read(path, 100, &data, &len), 0);
+	assert_memory_equal(data, "second", 6);
+	free(data);
+
+	/* a temporary left by a crash blocks the streamed writer (it may be
+	 * another writer's), and is never unlinked by it */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(cu_afile_open(&af, path, 0600, CU_AFILE_REPLACE), CU_ERR_EXIST);
+	cu_afile_abort(&af);
+	assert_int_equal(access(tmp, F_OK), 0);
+	/* a symlink as the temporary is not followed */
+	assert_int_equal(unlink(tmp), 0);
+	assert_int_equal(symlink("/etc/passwd", tmp), 0);
+	assert_true(cu_afile_open(&af, path, 0600, CU_AFILE_REPLACE) < 0);
+	assert_int_equal(unlink(tmp), 0);
+	/* cu_file_write_atomic (small files written whole) clears such a leftover */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(cu_file_write_atomic(path, "fourth", 6, 0600, 1), 0);
+	assert_int_equal(access(tmp, F_OK), -1);
+
+	/* commit without an open file, and a directory that does not exist */
+	memset(&af, 0, sizeof(af));
+	af.fd = -1;
+	assert_int_equal(cu_afile_commit(&af), CU_ERR_INVAL);
+	assert_int_equal(cu_afile_open(&af, nodir, 0600, 0), CU_ERR_NOTFOUND);
+	cu_afile_abort(&af);
+}
+
 static void
 test_file_write_atomic(void **state)
 {
@@ -774,6 +888,300 @@ test_file_write_atomic(void **state)
 	assert_int_equal(access(tmp, F_OK), -1);
 
 	assert_int_equal(cu_file_write_atomic(nodir, "x", 1, 0600, 0), CU_ERR_NOTFOUND);
+}
+
+/* ---- certificate fingerprints ---- */
+
+static void
+test_parse_fingerprint(void **state)
+{
+	(void)state;
+	uint8_t want[CU_FINGERPRINT_LEN], got[CU_FINGERPRINT_LEN];
+	char plain[2 * CU_FINGERPRINT_LEN + 1], colons[3 * CU_FINGERPRINT_LEN];
+	for (size_t i = 0; i < CU_FINGERPRINT_LEN; i++)
+		want[i] = (uint8_t)(i * 37 + 0xa5);
+	cu_hex(want, CU_FINGERPRINT_LEN, plain);
+	for (size_t i = 0; i < CU_FINGERPRINT_LEN; i++) {
+		memcpy(colons + 3 * i, plain + 2 * i, 2);
+		colons[3 * i + 2] = i + 1 < CU_FINGERPRINT_LEN ? ':' : '\0';
+	}
+	/* as custody prints it, as openssl prints it (upper case), bare hex */
+	assert_int_equal(cu_parse_fingerprint(colons, got), 0);
+	assert_memory_equal(got, want, sizeof(want));
+	assert_int_equal(cu_parse_fingerprint(plain, got), 0);
+	assert_memory_equal(got, want, sizeof(want));
+	char upper[sizeof(colons)];
+	for (size_t i = 0; i < sizeof(colons); i++)
+		upper[i] = colons[i] >= 'a' && colons[i] <= 'f' ? (char)(colons[i] - 32) : colons[i];
+	assert_int_equal(cu_parse_fingerprint(upper, got), 0);
+	assert_memory_equal(got, want, sizeof(want));
+
+	/* refused, and *ret untouched */
+	char bad[3 * CU_FINGERPRINT_LEN + 8];
+	memset(got, 0x5a, sizeof(got));
+	assert_int_equal(cu_parse_fingerprint(NULL, got), CU_ERR_FORMAT);
+	assert_int_equal(cu_parse_fingerprint("", got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), "%.62s", plain);                /* 31 bytes */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), "%s0", plain);                  /* one digit more */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), "%s00", plain);                 /* 33 bytes */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), ":%s", colons);                 /* leading ':' */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), "%s:", colons);                 /* trailing ':' */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	snprintf(bad, sizeof(bad), "sha256:%s", plain);            /* a prefix */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	memcpy(bad, colons, sizeof(colons));
+	bad[2] = '-';                                              /* another separator */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	memcpy(bad, colons, sizeof(colons));
+	bad[4] = 'g';                                              /* not hex */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	/* colons in some places only, or inside a byte, at the length of the other form */
+	snprintf(bad, sizeof(bad), "%.2s:%.2s%s", plain, plain + 2, plain + 6);
+	assert_int_equal(strlen(bad), 2 * CU_FINGERPRINT_LEN - 1);
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	memcpy(bad, colons, sizeof(colons));
+	bad[1] = ':', bad[2] = colons[1];                          /* "a:5..." */
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	memcpy(bad, colons, sizeof(colons));
+	bad[20] = ' ';
+	assert_int_equal(cu_parse_fingerprint(bad, got), CU_ERR_FORMAT);
+	for (size_t i = 0; i < sizeof(got); i++)
+		assert_int_equal(got[i], 0x5a);
+}
+
+/* ---- worker pool ---- */
+
+#define POOL_JOBS 5000
+
+struct pool_ctx {
+	atomic_int seen[POOL_JOBS];   /* how often each job ran */
+	atomic_int workers;           /* worker calls = threads used */
+	size_t stop_at;               /* cu_pool_stop when this job runs (SIZE_MAX: never) */
+};
+
+static void
+pool_worker(void *ctx, cu_pool *p)
+{
+	struct pool_ctx *c = ctx;
+	atomic_fetch_add(&c->workers, 1);
+	size_t i;
+	while (cu_pool_next(p, &i)) {
+		assert_true(i < POOL_JOBS);
+		atomic_fetch_add(&c->seen[i], 1);
+		if (i == c->stop_at)
+			cu_pool_stop(p);
+	}
+}
+
+static struct pool_ctx *
+pool_ctx_new(size_t stop_at)
+{
+	struct pool_ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->stop_at = stop_at;
+	return c;
+}
+
+static void
+test_pool(void **state)
+{
+	(void)state;
+	int cpus = cu_pool_cpus();
+	assert_true(cpus >= 1 && cpus <= CU_POOL_THREADS_MAX);
+	static const struct {
+		size_t njobs;
+		int threads, max_workers;
+	} runs[] = {
+		{POOL_JOBS, 0, -1}, {POOL_JOBS, 1, 1}, {POOL_JOBS, 4, 4}, {3, 8, 3}, {1, 0, 1},
+		{0, 8, 1}, /* no jobs: the caller's thread alone, which finds none */
+		{POOL_JOBS, 1000, CU_POOL_THREADS_MAX},
+	};
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		struct pool_ctx *c = pool_ctx_new(SIZE_MAX);
+		cu_pool_run(runs[r].njobs, runs[r].threads, pool_worker, c);
+		for (size_t i = 0; i < POOL_JOBS; i++)
+			if (atomic_load(&c->seen[i]) != (i < runs[r].njobs ? 1 : 0))
+				fail_msg("run %zu: job %zu ran %d times", r, i, atomic_load(&c->seen[i]));
+		int w = atomic_load(&c->workers);
+		int want = runs[r].max_workers < 0 ? cpus : runs[r].max_workers;
+		if (runs[r].njobs > 0 && (size_t)want > runs[r].njobs)
+			want = (int)runs[r].njobs;
+		assert_true(w >= 1 && w <= want);
+		free(c);
+	}
+	/* stop: nothing after job 10 is handed out, on one thread exactly so */
+	struct pool_ctx *c = pool_ctx_new(10);
+	cu_pool_run(POOL_JOBS, 1, pool_worker, c);
+	for (size_t i = 0; i < POOL_JOBS; i++)
+		assert_int_equal(atomic_load(&c->seen[i]), i <= 10 ? 1 : 0);
+	free(c);
+	/* and with several threads: at most the jobs already taken finish */
+	c = pool_ctx_new(10);
+	cu_pool_run(POOL_JOBS, 4, pool_worker, c);
+	size_t ran = 0;
+	for (size_t i = 0; i < POOL_JOBS; i++) {
+		assert_true(atomic_load(&c->seen[i]) <= 1);
+		ran += (size_t)atomic_load(&c->seen[i]);
+	}
+	assert_true(ran >= 11 && ran < POOL_JOBS);
+	free(c);
+}
+
+/* ---- base64 ---- */
+
+/* RFC 4648 §10 vectors, and every flag's encoding of them. */
+static void
+test_b64_encode(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *in, *pad, *nopad;
+	} v[] = {
+		{"", "", ""}, {"f", "Zg==", "Zg"}, {"fo", "Zm8=", "Zm8"}, {"foo", "Zm9v", "Zm9v"},
+		{"foob", "Zm9vYg==", "Zm9vYg"}, {"fooba", "Zm9vYmE=", "Zm9vYmE"},
+		{"foobar", "Zm9vYmFy", "Zm9vYmFy"},
+	};
+	char out[16];
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		size_t n = strlen(v[i].in);
+		assert_int_equal(cu_b64_encode((const uint8_t *)v[i].in, n, CU_B64_PAD, out, sizeof(out)), 0);
+		assert_string_equal(out, v[i].pad);
+		assert_int_equal(cu_b64_len(n, CU_B64_PAD), strlen(v[i].pad));
+		assert_int_equal(cu_b64_encode((const uint8_t *)v[i].in, n, CU_B64_STD, out, sizeof(out)), 0);
+		assert_string_equal(out, v[i].nopad);
+		assert_int_equal(cu_b64_len(n, CU_B64_STD), strlen(v[i].nopad));
+	}
+	/* the two alphabets differ in digits 62 and 63 only */
+	static const uint8_t hi[] = {0xfb, 0xff, 0xbf, 0x00};
+	assert_int_equal(cu_b64_encode(hi, 3, CU_B64_STD, out, sizeof(out)), 0);
+	assert_string_equal(out, "+/+/");
+	assert_int_equal(cu_b64_encode(hi, 3, CU_B64_URL, out, sizeof(out)), 0);
+	assert_string_equal(out, "-_-_");
+	assert_int_equal(cu_b64_encode(hi, 4, CU_B64_URL | CU_B64_PAD, out, sizeof(out)), 0);
+	assert_string_equal(out, "-_-_AA==");
+	/* room for the characters and the NUL, and one byte less */
+	assert_int_equal(cu_b64_encode((const uint8_t *)"foob", 4, CU_B64_PAD, out, 9), 0);
+	assert_int_equal(cu_b64_encode((const uint8_t *)"foob", 4, CU_B64_PAD, out, 8), CU_ERR_LIMIT);
+	assert_int_equal(cu_b64_encode((const uint8_t *)"foob", 4, CU_B64_STD, out, 7), 0);
+	assert_int_equal(cu_b64_encode((const uint8_t *)"foob", 4, CU_B64_STD, out, 6), CU_ERR_LIMIT);
+	assert_int_equal(cu_b64_len(SIZE_MAX / 2 + 1, CU_B64_STD), SIZE_MAX);
+}
+
+/* What each combination of flags accepts: 1 accepted, 0 CU_ERR_FORMAT. */
+static void
+test_b64_decode_flags(void **state)
+{
+	(void)state;
+	enum { STD, PAD, NOPAD, URLC, N };
+	static const int flags[N] = {
+		[STD] = CU_B64_STD,                                      /* SDP parameter sets */
+		[PAD] = CU_B64_PAD,                                      /* padding required */
+		[NOPAD] = CU_B64_NOPAD | CU_B64_CANONICAL,               /* PHC strings */
+		[URLC] = CU_B64_URL | CU_B64_NOPAD | CU_B64_CANONICAL,   /* tokens */
+	};
+	static const struct {
+		const char *in;
+		int ok[N];
+		const char *out;
+	} v[] = {
+		{"", {1, 1, 1, 1}, ""},
+		{"Zg==", {1, 1, 0, 0}, "f"},
+		{"Zg", {1, 0, 1, 1}, "f"},
+		{"Zm8=", {1, 1, 0, 0}, "fo"},
+		{"Zm8", {1, 0, 1, 1}, "fo"},
+		{"Zm9vYmFy", {1, 1, 1, 1}, "foobar"},
+		{"+/+/", {1, 1, 1, 0}, "\xfb\xff\xbf"},
+		{"-_-_", {0, 0, 0, 1}, "\xfb\xff\xbf"},
+		/* unused low bits set: ignored unless canonical */
+		{"Zh==", {1, 1, 0, 0}, "f"},
+		{"Zh", {1, 0, 0, 0}, "f"},
+		{"Zm9", {1, 0, 0, 0}, "fo"},
+		/* shapes nobody accepts */
+		{"Z", {0, 0, 0, 0}, NULL},
+		{"Z===", {0, 0, 0, 0}, NULL},
+		{"Zg=", {0, 0, 0, 0}, NULL},
+		{"Zg===", {0, 0, 0, 0}, NULL},
+		{"Zm8==", {0, 0, 0, 0}, NULL},
+		{"=Zm9", {0, 0, 0, 0}, NULL},
+		{"Zm=v", {0, 0, 0, 0}, NULL},
+		{"Zg==Zg==", {0, 0, 0, 0}, NULL},
+		{"Zm 9v", {0, 0, 0, 0}, NULL},
+		{"Zm9v\n", {0, 0, 0, 0}, NULL},
+		{" Zm9v", {0, 0, 0, 0}, NULL},
+		{"Zm9v\r\n", {0, 0, 0, 0}, NULL},
+		{"Zm9=v", {0, 0, 0, 0}, NULL},
+		{"Zm9vY", {0, 0, 0, 0}, NULL},
+	};
+	uint8_t out[16];
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		for (int f = 0; f < N; f++) {
+			size_t n = SIZE_MAX;
+			int r = cu_b64_decode(v[i].in, strlen(v[i].in), flags[f], out, sizeof(out), &n);
+			if (v[i].ok[f]) {
+				if (r != 0)
+					fail_msg("\"%s\" with flags %#x gave %d", v[i].in, flags[f], r);
+				assert_int_equal(n, strlen(v[i].out));
+				assert_memory_equal(out, v[i].out, n);
+			} else if (r != CU_ERR_FORMAT) {
+				fail_msg("\"%s\" with flags %#x gave %d, not FORMAT", v[i].in, flags[f], r);
+			}
+		}
+	}
+}
+
+static void
+test_b64_decode_limits(void **state)
+{
+	(void)state;
+	uint8_t out[8];
+	size_t n = 0;
+	/* exactly the room needed, and one byte less; padding takes no room */
+	assert_int_equal(cu_b64_decode("Zm9vYmFy", 8, CU_B64_STD, out, 6, &n), 0);
+	assert_int_equal(n, 6);
+	assert_int_equal(cu_b64_decode("Zm9vYmFy", 8, CU_B64_STD, out, 5, &n), CU_ERR_LIMIT);
+	assert_int_equal(cu_b64_decode("Zm9vYg==", 8, CU_B64_PAD, out, 4, &n), 0);
+	assert_int_equal(n, 4);
+	assert_int_equal(cu_b64_decode("Zm9vYg==", 8, CU_B64_PAD, out, 3, &n), CU_ERR_LIMIT);
+	/* only the given length is read */
+	assert_int_equal(cu_b64_decode("Zm9v!!", 4, CU_B64_STD, out, sizeof(out), &n), 0);
+	assert_int_equal(n, 3);
+	/* nothing, and contradictory flags */
+	assert_int_equal(cu_b64_decode(NULL, 0, CU_B64_STD, out, sizeof(out), &n), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(cu_b64_decode(NULL, 1, CU_B64_STD, out, sizeof(out), &n), CU_ERR_INVAL);
+	assert_int_equal(cu_b64_decode("Zg==", 4, CU_B64_PAD | CU_B64_NOPAD, out, sizeof(out), &n),
+	                 CU_ERR_INVAL);
+}
+
+/* Every length 0..300 of pseudo-random bytes, every flag set: decode(encode)
+ * is the identity, and canonical decoding accepts exactly the one spelling. */
+static void
+test_b64_round_trip(void **state)
+{
+	(void)state;
+	static const int flags[] = {CU_B64_STD, CU_B64_PAD, CU_B64_URL, CU_B64_URL | CU_B64_PAD};
+	uint8_t in[300], back[300];
+	char enc[420];
+	uint64_t x = 0x9e3779b97f4a7c15u;
+	for (size_t len = 0; len <= sizeof(in); len++) {
+		for (size_t i = 0; i < len; i++) {
+			x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+			in[i] = (uint8_t)((x * 0x2545f4914f6cdd1du) >> 56);
+		}
+		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+			assert_int_equal(cu_b64_encode(in, len, flags[f], enc, sizeof(enc)), 0);
+			assert_int_equal(strlen(enc), cu_b64_len(len, flags[f]));
+			size_t n = SIZE_MAX;
+			assert_int_equal(cu_b64_decode(enc, strlen(enc), flags[f] | CU_B64_CANONICAL, back,
+			                               sizeof(back), &n), 0);
+			assert_int_equal(n, len);
+			assert_memory_equal(back, in, len);
+		}
+	}
 }
 
 /* ---- errors ---- */
@@ -853,6 +1261,13 @@ main(void)
 		cmocka_unit_test(test_buf_secret),
 		cmocka_unit_test_setup_teardown(test_file_read, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_file_write_atomic, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_afile, dir_setup, dir_teardown),
+		cmocka_unit_test(test_parse_fingerprint),
+		cmocka_unit_test(test_pool),
+		cmocka_unit_test(test_b64_encode),
+		cmocka_unit_test(test_b64_decode_flags),
+		cmocka_unit_test(test_b64_decode_limits),
+		cmocka_unit_test(test_b64_round_trip),
 		cmocka_unit_test(test_fail),
 		cmocka_unit_test(test_fail_errno),
 	};
