@@ -24,7 +24,7 @@
 #include "custody/package.h"
 #include "custody/store.h"
 #include "custody/time.h"
-#include "util/parse.h"
+#include "custody/parse.h"
 
 #define PROG "bench-package"
 #include "bench.h"

@@ -35,8 +35,8 @@
 #include "custody/store.h"
 #include "custody/time.h"
 #include "store/format.h"   /* CU_ENTRY_HEADER_LEN, CU_ENTRY_CANON_LEN: the store's per-entry work */
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 #define PROG "bench-store"
 #include "bench.h"

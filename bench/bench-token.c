@@ -37,8 +37,8 @@
 #include "custody/store.h"
 #include "custody/x509.h"
 #include "util/base64.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 #define PROG "bench-token"
 #include "bench.h"

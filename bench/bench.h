@@ -10,7 +10,6 @@
 
 #include "custody/error.h"
 #include "custody/time.h"
-#include "util/err.h"
 
 /* Wall time and CPU time of the whole process (every thread). */
 struct clock_mark {

@@ -13,7 +13,7 @@
 #include "custody/store.h"
 #include "custody/time.h"
 #include "custody/x509.h"
-#include "util/parse.h"
+#include "custody/parse.h"
 
 static const char help[] =
 	"usage: custody audit verify --store DIR [--json]\n"

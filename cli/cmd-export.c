@@ -28,10 +28,10 @@
 #include "custody/package.h"
 #include "custody/store.h"
 #include "custody/time.h"
-#include "util/buf.h"
-#include "util/file.h"
-#include "util/parse.h"
-#include "util/text.h"
+#include "custody/buf.h"
+#include "custody/file.h"
+#include "custody/parse.h"
+#include "custody/text.h"
 
 static const char help[] =
 	"usage: custody export --store DIR --camera NAME --from ISO8601 --to ISO8601\n"

@@ -7,8 +7,8 @@
 #include "cli.h"
 #include "custody/store.h"
 #include "custody/x509.h"
-#include "util/parse.h"
-#include "util/text.h"
+#include "custody/parse.h"
+#include "custody/text.h"
 
 /* bytes of --site, which goes into the certificates (O=, and CN= of the CA) */
 #define SITE_NAME_MAX 128

@@ -31,10 +31,10 @@
 #include "custody/time.h"
 #include "custody/x509.h"
 #include "player.h"
-#include "util/buf.h"
-#include "util/file.h"
-#include "util/parse.h"
-#include "util/text.h"
+#include "custody/buf.h"
+#include "custody/file.h"
+#include "custody/parse.h"
+#include "custody/text.h"
 
 extern char **environ;
 

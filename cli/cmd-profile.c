@@ -11,7 +11,7 @@
 
 #include "cli.h"
 #include "custody/auth.h"
-#include "util/parse.h"
+#include "custody/parse.h"
 
 #define SETTINGS_PER_CALL 32
 

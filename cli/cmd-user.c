@@ -18,7 +18,7 @@
 #include "custody/auth.h"
 #include "custody/crypto.h"
 #include "custody/time.h"
-#include "util/secret.h"
+#include "custody/secret.h"
 
 #define ROLES_PER_ADD 64
 

@@ -10,7 +10,7 @@
 #include "custody/store.h"
 #include "custody/time.h"
 #include "custody/x509.h"
-#include "util/parse.h"
+#include "custody/parse.h"
 
 static const char help[] =
 	"usage: custody verify --store DIR [--camera NAME] [--from ISO8601] [--to ISO8601]\n"

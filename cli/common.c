@@ -13,7 +13,7 @@
 #include "custody/crypto.h"
 #include "custody/store.h"
 #include "custody/time.h"
-#include "util/secret.h"
+#include "custody/secret.h"
 
 int
 cli_fail(const char *cmd, int err, const char *what)

@@ -13,9 +13,9 @@
 #include "cli.h"
 #include "custody/crypto.h"
 #include "custody/package.h"
-#include "util/parse.h"
-#include "util/secret.h"
-#include "util/text.h"
+#include "custody/parse.h"
+#include "custody/secret.h"
+#include "custody/text.h"
 
 #define ASK_TRIES 3 /* wrong passwords typed on the terminal before giving up */
 

@@ -16,8 +16,8 @@
 #include "custody/time.h"
 #include "player.h"
 #include "player_http.h"
-#include "util/err.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/parse.h"
 
 #define HEAD_MAX 2048           /* the answer's status line and headers */
 #define SEND_CHUNK (256 * 1024) /* bytes handed to the kernel at once */

@@ -7,7 +7,7 @@
 #include "custody/crypto.h"
 #include "custody/error.h"
 #include "player_http.h"
-#include "util/parse.h"
+#include "custody/parse.h"
 
 #define RANGE_NUM_MAX 24 /* a range bound's digits and a NUL: more than UINT64_MAX has */
 

@@ -8,7 +8,7 @@
 #include "custody/time.h"
 #include "custody/x509.h"
 #include "daemon.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 /* ---- auth endpoints ---- */
 

@@ -7,7 +7,7 @@
 
 #include "call.h"
 #include "custody/time.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 /* ---- cameras ---- */
 

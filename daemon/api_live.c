@@ -9,7 +9,7 @@
 #include <pthread.h>
 #include "custody/time.h"
 #include "daemon.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 /* ---- live view over a WebSocket ---- */
 

@@ -7,8 +7,8 @@
 
 #include "call.h"
 #include "custody/time.h"
-#include "util/err.h"
-#include "util/text.h"
+#include "custody/error.h"
+#include "custody/text.h"
 
 /* ---- bookmarks ---- */
 

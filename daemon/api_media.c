@@ -10,7 +10,7 @@
 #include "custody/time.h"
 #include "still.h"
 #include "daemon.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 /* ---- media ---- */
 

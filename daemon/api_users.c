@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "call.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 /* ---- users and roles (admin) ---- */
 

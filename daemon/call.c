@@ -12,9 +12,9 @@
 #include "custody/crypto.h"
 #include "custody/time.h"
 #include "daemon.h"
-#include "util/err.h"
-#include "util/parse.h"
-#include "util/text.h"
+#include "custody/error.h"
+#include "custody/parse.h"
+#include "custody/text.h"
 
 /* ---- answers ---- */
 

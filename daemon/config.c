@@ -12,8 +12,8 @@
 
 #include "config.h"
 #include "custody/error.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_HTTPS, SEC_CAMERA };
 

@@ -25,9 +25,8 @@
 #include "export.h"
 #include "http.h"
 #include "live.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/secret.h"
+#include "custody/file.h"
+#include "custody/secret.h"
 
 #define HEAD_INTERVAL_US (60 * INT64_C(1000000)) /* tree heads at least every minute */
 

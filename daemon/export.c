@@ -31,10 +31,10 @@
 #include "daemon.h"
 #include "export.h"
 #include "still.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
-#include "util/text.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
+#include "custody/text.h"
 
 #define ID_BYTES 16                     /* export ids: 128 random bits, in hex */
 #define ID_HEX (2 * ID_BYTES)

@@ -21,8 +21,8 @@
 #include "daemon.h"
 #include "http.h"
 #include "query.h"
-#include "util/err.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/parse.h"
 
 enum { OBJ_REQ = 1, OBJ_WS = 2 };
 

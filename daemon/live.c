@@ -8,8 +8,8 @@
 #include "custody/mux.h"
 #include "custody/store.h"
 #include "live.h"
-#include "util/buf.h"
-#include "util/err.h"
+#include "custody/buf.h"
+#include "custody/error.h"
 
 #define LIVE_ERRORS_MAX 50
 

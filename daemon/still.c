@@ -5,7 +5,7 @@
 
 #include "custody/mux.h"
 #include "still.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 /* Frames from the newest key frame at or before a still's moment up to it
  * (read verified from the store). */

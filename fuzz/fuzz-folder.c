@@ -14,7 +14,6 @@
 #include "custody/error.h"
 #include "custody/package.h"
 #include "fuzz.h"
-#include "util/err.h"
 
 static const char *const names[] = {CU_PKG_FOLDER_PACKAGE, CU_PKG_FOLDER_PROGRAM,
                                     CU_PKG_FOLDER_RECIPE, CU_PKG_FOLDER_README};

@@ -10,7 +10,7 @@
 
 #include "custody/error.h"
 #include "fuzz.h"
-#include "util/parse.h"
+#include "custody/parse.h"
 
 #define TEXT_MAX 256
 #define HEX_MAX (TEXT_MAX / 2)

@@ -13,7 +13,7 @@
 
 #include "custody/error.h"
 #include "fuzz.h"
-#include "util/text.h"
+#include "custody/text.h"
 
 #define TEXT_MAX 4096
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "auth/auth_int.h"
-#include "util/parse.h"
+#include "custody/parse.h"
 #include "fuzz.h"
 
 int

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "auth/auth_int.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 enum { KIND_ACCOUNT = 0, KIND_SOURCE = 1 };
 

@@ -7,8 +7,8 @@
 
 #include "auth/auth_int.h"
 #include "util/base64.h"
-#include "util/err.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/parse.h"
 
 /* PHC strings: standard alphabet, no padding, one spelling per byte string */
 #define PHC_B64 (CU_B64_NOPAD | CU_B64_CANONICAL)

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "auth/auth_int.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 /* Every function granted to an enabled user on a camera (or, camera NULL,
  * site-wide): grants on "*", on the camera by name, and on any group that

@@ -10,7 +10,7 @@
 #include <strings.h>
 
 #include "auth/auth_int.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 /* Schema version 2. signature has no column: it is always on (docs/auth.md).
  * IF NOT EXISTS: the same text creates a new database and upgrades a

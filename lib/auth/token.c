@@ -9,8 +9,8 @@
 #include "auth/auth_int.h"
 #include "custody/x509.h"
 #include "util/base64.h"
-#include "util/err.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/parse.h"
 
 /* Signature domains (each followed by one NUL byte in the signed message):
  * a token signature can never pass for a URL signature, or a seal's. */

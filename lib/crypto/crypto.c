@@ -25,7 +25,8 @@
 
 #include "custody/crypto.h"
 #include "crypto/crypto_int.h"
-#include "util/err.h"
+#include "custody/error.h"
+#include "custody/parse.h"
 
 /* OpenSSL's length arguments are int: larger inputs are fed in chunks. */
 #define CHUNK_MAX (1 << 30)
@@ -94,6 +95,27 @@ ossl_reject(int code, const char *what)
 {
 	ERR_clear_error();
 	return cu_fail(code, "%s", what);
+}
+
+int
+cu_md5_digest_hex(const char *const parts[], size_t nparts, char out[static 33])
+{
+	uint8_t d[16];
+	unsigned int dl = 0;
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	int ok = m != NULL && EVP_DigestInit_ex(m, EVP_md5(), NULL) == 1;
+	for (size_t i = 0; ok && i < nparts; i++) {
+		if (i > 0)
+			ok = EVP_DigestUpdate(m, ":", 1) == 1;
+		ok = ok && EVP_DigestUpdate(m, parts[i], strlen(parts[i])) == 1;
+	}
+	ok = ok && EVP_DigestFinal_ex(m, d, &dl) == 1;
+	EVP_MD_CTX_free(m);
+	if (!ok)
+		return cu_ossl_fail(CU_ERR_CRYPTO, "MD5 for Digest authentication");
+	cu_hex(d, sizeof(d), out);
+	cu_wipe(d, sizeof(d));
+	return 0;
 }
 
 /* ---- hygiene ---- */

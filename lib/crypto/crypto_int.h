@@ -12,8 +12,7 @@
  * (CU_ERR_INVAL otherwise). custody's own formats always use 32. */
 int cu_aead_new_keylen(const uint8_t *key, size_t key_len, cu_aead **ret);
 
-/* Turns the newest queued OpenSSL error into the detail ("what: reason"),
- * empties the queue, and returns code. For every caller of OpenSSL. */
-int cu_ossl_fail(int code, const char *what);
+/* cu_ossl_fail: crypto/ossl.h */
+#include "crypto/ossl.h"
 
 #endif

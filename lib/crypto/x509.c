@@ -29,7 +29,10 @@
 #include "custody/crypto.h"
 #include "custody/x509.h"
 #include "crypto/crypto_int.h"
-#include "util/err.h"
+#include "custody/error.h"
+#include "custody/parse.h"
+
+_Static_assert(CU_FINGERPRINT_LEN == CU_SHA256_LEN, "fingerprints are SHA-256");
 
 #define SERIAL_BYTES 16          /* 128 random bits */
 #define DAYS_MAX (100 * 366)     /* longest validity we issue */

@@ -28,7 +28,7 @@
 #include <libavutil/mathematics.h>
 
 #include "custody/media.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 /* Demuxers we let libavformat use: the containers cameras and VMS exports
  * produce. Playlist and concat demuxers (hls, dash, concat, image2) are left

@@ -39,8 +39,8 @@
 
 #include "custody/mux.h"
 #include "custody/time.h"
-#include "util/err.h"
-#include "util/file.h"
+#include "custody/error.h"
+#include "custody/file.h"
 
 #define IO_BUFFER_SIZE (64 * 1024)        /* AVIOContext buffer, and spool copy chunk */
 #define DEFAULT_FRAME_US 40000            /* a video frame of unknown duration: 25 fps */

@@ -19,7 +19,7 @@
 
 #include "custody/mux.h"
 #include "custody/time.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 #define QUALITY_MIN 2
 #define QUALITY_MAX 31

@@ -7,9 +7,9 @@
 
 #include "package/package_int.h"
 #include "store/format.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 static const char key_info[] = "custody/v1/package-key";     /* without the NUL */
 static const char check_info[] = "custody/v1/package-check";

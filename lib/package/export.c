@@ -19,11 +19,11 @@
 #include "custody/x509.h"
 #include "package/package_int.h"
 #include "store/export.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 #include "util/pool.h"
-#include "util/text.h"
+#include "custody/text.h"
 
 /* Threads of the hash pass, below the pool's CU_POOL_THREADS_MAX: each may
  * hold a seal's worth of frames (PENDING_MAX in lib/store), so this bounds

@@ -14,9 +14,9 @@
 #include "custody/crypto.h"
 #include "custody/package.h"
 #include "package/package_int.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 #define COPY_CHUNK (256 * 1024)
 

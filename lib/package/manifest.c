@@ -9,9 +9,9 @@
 #include "custody/x509.h"
 #include "package/package_int.h"
 #include "store/format.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 const char *const cu_pkg_file_names[CU_PKG_FILES] = {
 	"certs/site-ca.pem", "certs/recorder.pem", "certs/exporter.pem",

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "package/package_int.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 static void
 octal(uint8_t *out, size_t digits, uint64_t v)

@@ -22,10 +22,10 @@
 #include "custody/x509.h"
 #include "package/package_int.h"
 #include "store/export.h"
-#include "util/buf.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/buf.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 #include "util/pool.h"
 
 #define BATCH_MAX (96u * 1024 * 1024)        /* frames under one seal (as read.c) */

@@ -24,12 +24,12 @@
 #include "custody/rtsp.h"
 #include "custody/time.h"
 #include "custody/x509.h"
-#include "crypto/crypto_int.h"
+#include "crypto/ossl.h"
 #include "rtsp/proto.h"
 #include "util/base64.h"
-#include "util/buf.h"
-#include "util/err.h"
-#include "util/parse.h"
+#include "custody/buf.h"
+#include "custody/error.h"
+#include "custody/parse.h"
 
 #define RBUF_MAX (CU_RTSP_HEAD_MAX + CU_RTSP_BODY_MAX + 4096)
 #define REQ_MAX 8192
@@ -407,26 +407,6 @@ read_item(cu_rtsp *c, int64_t deadline)
 
 /* ---- authentication ---- */
 
-static int
-md5_hex(const char *const parts[], size_t nparts, char out[33])
-{
-	uint8_t d[16];
-	unsigned int dl = 0;
-	EVP_MD_CTX *m = EVP_MD_CTX_new();
-	int ok = m != NULL && EVP_DigestInit_ex(m, EVP_md5(), NULL) == 1;
-	for (size_t i = 0; ok && i < nparts; i++) {
-		if (i > 0)
-			ok = EVP_DigestUpdate(m, ":", 1) == 1;
-		ok = ok && EVP_DigestUpdate(m, parts[i], strlen(parts[i])) == 1;
-	}
-	ok = ok && EVP_DigestFinal_ex(m, d, &dl) == 1;
-	EVP_MD_CTX_free(m);
-	if (!ok)
-		return cu_ossl_fail(CU_ERR_CRYPTO, "MD5 for Digest authentication");
-	cu_hex(d, sizeof(d), out);
-	cu_wipe(d, sizeof(d));
-	return 0;
-}
 
 /* Reads name=value / name="value" pairs of a challenge. */
 static void
@@ -534,17 +514,17 @@ auth_header(cu_rtsp *c, const char *method, const char *uri, char *out, size_t l
 	uint8_t rnd[8];
 	const char *p1[] = {c->user, c->realm, c->password};
 	const char *p2[] = {method, uri};
-	int r = md5_hex(p1, 3, ha1);
-	if (r < 0 || (r = md5_hex(p2, 2, ha2)) < 0 || (r = cu_random(rnd, sizeof(rnd))) < 0)
+	int r = cu_md5_digest_hex(p1, 3, ha1);
+	if (r < 0 || (r = cu_md5_digest_hex(p2, 2, ha2)) < 0 || (r = cu_random(rnd, sizeof(rnd))) < 0)
 		return r;
 	cu_hex(rnd, sizeof(rnd), cnonce);
 	snprintf(nc, sizeof(nc), "%08x", ++c->nc);
 	if (c->qop_auth) {
 		const char *p3[] = {ha1, c->nonce, nc, cnonce, "auth", ha2};
-		r = md5_hex(p3, 6, resp);
+		r = cu_md5_digest_hex(p3, 6, resp);
 	} else {
 		const char *p3[] = {ha1, c->nonce, ha2};
-		r = md5_hex(p3, 3, resp);
+		r = cu_md5_digest_hex(p3, 3, resp);
 	}
 	cu_wipe(ha1, sizeof(ha1));
 	if (r < 0)

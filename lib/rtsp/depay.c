@@ -24,9 +24,9 @@
 #include <string.h>
 
 #include "rtsp/proto.h"
-#include "util/buf.h"
-#include "util/err.h"
-#include "util/parse.h"
+#include "custody/buf.h"
+#include "custody/error.h"
+#include "custody/parse.h"
 
 #define START_CODE_LEN 4
 #define SEQ_MISORDER_MAX 100   /* this far behind is a late packet; further, a restart */

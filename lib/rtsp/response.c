@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "rtsp/proto.h"
-#include "util/err.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/parse.h"
 
 #define VERSION "RTSP/1.0 "
 #define VERSION_LEN (sizeof(VERSION) - 1)

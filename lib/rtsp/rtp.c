@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "rtsp/proto.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 #define RTP_VERSION 2
 #define RTP_HEADER_LEN 12

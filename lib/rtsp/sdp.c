@@ -11,8 +11,8 @@
 #include <string.h>
 
 #include "rtsp/proto.h"
-#include "util/err.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/parse.h"
 
 #define PT_MAX 127
 #define PORT_MAX 65535

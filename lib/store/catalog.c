@@ -7,9 +7,9 @@
 
 #include "custody/time.h"
 #include "store/store_int.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 #define CATALOG_VERSION "1"
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "store/export.h"
-#include "util/buf.h"
-#include "util/err.h"
+#include "custody/buf.h"
+#include "custody/error.h"
 
 /* A seal covers at most ~64 MiB (the writer's PENDING_MAX); as read.c. */
 #define PENDING_MAX (96u * 1024 * 1024)

@@ -3,8 +3,8 @@
 
 #include "custody/store.h"
 #include "store/format.h"
-#include "util/err.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/parse.h"
 
 static const uint8_t seg_domain[] = "custody/v1/segment"; /* hashed with its NUL */
 static const uint8_t seal_domain[16] = "custody/v1/seal"; /* 15 chars + NUL */

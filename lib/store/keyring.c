@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "store/store_int.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 #define SALT_LEN 16
 #define WRAPPED_MAX (CU_AES256_KEY_LEN + CU_WRAP_OVERHEAD)

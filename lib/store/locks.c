@@ -13,8 +13,8 @@
 
 #include "custody/time.h"
 #include "store/store_int.h"
-#include "util/err.h"
-#include "util/text.h"
+#include "custody/error.h"
+#include "custody/text.h"
 
 /* 10000-01-01T00:00:00Z: times are after the epoch and in years up to 9999,
  * the range the ISO 8601 helpers read and write */

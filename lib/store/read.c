@@ -9,8 +9,8 @@
 
 #include "custody/time.h"
 #include "store/store_int.h"
-#include "util/buf.h"
-#include "util/err.h"
+#include "custody/buf.h"
+#include "custody/error.h"
 
 #define BATCH_MAX (96u * 1024 * 1024)  /* a seal covers at most ~64 MiB (writer's PENDING_MAX) */
 #define PREROLL_MAX (64u * 1024 * 1024)

@@ -11,9 +11,9 @@
 #include "custody/time.h"
 #include "store/store_int.h"
 #include "store/tls_int.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 #define CA_DAYS (20 * 366)
 #define CERT_DAYS (10 * 366)

@@ -20,8 +20,8 @@
 #include "custody/x509.h"
 #include "store/store_int.h"
 #include "store/tls_int.h"
-#include "util/err.h"
-#include "util/file.h"
+#include "custody/error.h"
+#include "custody/file.h"
 
 _Static_assert(CU_TLS_NAMES_MAX == CU_X509_TLS_NAMES_MAX, "name limits agree");
 _Static_assert(CU_TLS_NAME_MAX == CU_X509_TLS_NAME_MAX, "name limits agree");

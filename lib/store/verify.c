@@ -15,10 +15,10 @@
 #include "custody/time.h"
 #include "store/export.h"
 #include "store/store_int.h"
-#include "util/buf.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/buf.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 #include "util/pool.h"
 
 #define PROGRESS_STEP (8u * 1024 * 1024)

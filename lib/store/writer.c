@@ -18,10 +18,10 @@
 
 #include "custody/time.h"
 #include "store/store_int.h"
-#include "util/buf.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/buf.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 #define PENDING_MAX (64u * 1024 * 1024) /* seal early rather than buffer more */
 #define BACKWARDS_MAX_US (10 * INT64_C(1000000))

@@ -7,7 +7,6 @@
 
 #include "custody/error.h"
 #include "util/base64.h"
-#include "util/err.h"
 
 static const char std_digits[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

@@ -2,8 +2,8 @@
 #include <string.h>
 
 #include "custody/util.h"
-#include "util/buf.h"
-#include "util/err.h"
+#include "custody/buf.h"
+#include "custody/error.h"
 
 void
 cu_buf_init(cu_buf *b, size_t max)

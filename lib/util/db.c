@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "util/db.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 static bool
 is_nospc(int e)

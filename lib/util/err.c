@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util/err.h"
+#include "custody/error.h"
 
 #define DETAIL_MAX 512
 

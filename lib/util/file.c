@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/err.h"
-#include "util/file.h"
+#include "custody/error.h"
+#include "custody/file.h"
 
 int
 cu_path(char *buf, size_t len, const char *fmt, ...)

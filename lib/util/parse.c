@@ -1,11 +1,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "custody/crypto.h"
-#include "util/err.h"
-#include "util/parse.h"
-
-_Static_assert(CU_FINGERPRINT_LEN == CU_SHA256_LEN, "fingerprints are SHA-256");
+#include "custody/error.h"
+#include "custody/parse.h"
 
 int
 cu_parse_u64(const char *s, uint64_t max, const char *what, uint64_t *ret)

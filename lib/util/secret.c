@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include "custody/util.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/secret.h"
+#include "custody/error.h"
+#include "custody/file.h"
+#include "custody/secret.h"
 
 int
 cu_secret_file_read(const char *path, size_t max, int nlines, char **ret, size_t *ret_len)

@@ -1,9 +1,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "util/err.h"
-#include "util/parse.h"
-#include "util/text.h"
+#include "custody/error.h"
+#include "custody/parse.h"
+#include "custody/text.h"
 
 /* The bidirectional controls: embeddings, overrides, isolates and the
  * marks. They reorder how text is shown without being seen themselves, so a

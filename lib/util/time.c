@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "custody/time.h"
-#include "util/err.h"
+#include "custody/error.h"
 
 #define US_PER_SEC INT64_C(1000000)
 #define SEC_PER_DAY INT64_C(86400)

@@ -23,8 +23,8 @@
 #include "custody/error.h"
 #include "custody/store.h"
 #include "custody/time.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 static volatile sig_atomic_t stop;
 

@@ -22,8 +22,8 @@
 #include "custody/crypto.h"
 #include "custody/error.h"
 #include "custody/store.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 #define PW "unit-test-password"
 #define T0 INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */

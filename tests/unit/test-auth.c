@@ -25,8 +25,8 @@
 #include "custody/time.h"
 #include "custody/x509.h"
 #include "store/store_int.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 #define PW "unit-test-password"
 #define ALICE_PW "Correct-Horse-42"

@@ -34,8 +34,7 @@
 #include "custody/store.h"
 #include "store/store_int.h"
 #include "util/db.h"
-#include "util/err.h"
-#include "util/file.h"
+#include "custody/file.h"
 
 #define PW "unit-test-password"
 #define USER_PW "Unit-test-user-pw-1"

@@ -34,9 +34,8 @@
 #include "store/export.h"
 #include "store/format.h"
 #include "store/store_int.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 
 #define PW "unit-test-password"
 #define PKG_PW "package-password-1"

@@ -22,7 +22,7 @@
 #include "custody/time.h"
 #include "store/format.h"
 #include "store/store_int.h"
-#include "util/file.h"
+#include "custody/file.h"
 
 #define PW "unit-test-password"
 #define T0 INT64_C(1767225600000000) /* 2026-01-01T00:00:00Z */

@@ -34,7 +34,7 @@
 #include "custody/x509.h"
 #include "store/store_int.h"
 #include "store/tls_int.h"
-#include "util/file.h"
+#include "custody/file.h"
 
 #define PW "unit-test-password"
 #define VECTOR_PW "custody-test-vector-password"

@@ -24,12 +24,11 @@
 #include "custody/error.h"
 #include "custody/time.h"
 #include "util/base64.h"
-#include "util/buf.h"
-#include "util/err.h"
-#include "util/file.h"
-#include "util/parse.h"
+#include "custody/buf.h"
+#include "custody/file.h"
+#include "custody/parse.h"
 #include "util/pool.h"
-#include "util/text.h"
+#include "custody/text.h"
 
 #define US INT64_C(1000000)
 #define ROUND_TRIPS 10000

@@ -1,0 +1,18 @@
+/* What the crypto module lends the modules above it that talk to OpenSSL
+ * themselves (the RTSP client's TLS session) or need a digest custody's own
+ * formats never use. Not public: libcustody only. */
+#ifndef CU_CRYPTO_OSSL_H
+#define CU_CRYPTO_OSSL_H
+
+#include <stddef.h>
+
+/* Turns the newest queued OpenSSL error into the detail ("what: reason"),
+ * empties the queue, and returns code. For every caller of OpenSSL. */
+int cu_ossl_fail(int code, const char *what);
+
+/* The lower-case hex MD5 of parts joined with ':', as HTTP/RTSP Digest
+ * authentication (RFC 2617) needs it; nothing else in custody uses MD5.
+ * 0, or CU_ERR_CRYPTO. */
+int cu_md5_digest_hex(const char *const parts[], size_t nparts, char out[static 33]);
+
+#endif
