@@ -361,6 +361,61 @@ class Exports(cutest.TempDirTest):
         self.assertEqual(st, 400, j)
         self.assertTrue(j["error"]["message"].startswith('"title": byte 3: a line break'), j)
 
+    def test_local_export_applies_the_same_profiles(self):
+        """custody export --store applies the export profile --profile names or
+        --user's (cu_auth_profile_decide, as custodyd), and names the profile it
+        applied in the audit entry and the package; with neither, "operator"."""
+        short = api_util.secret(self.tmp, "short.pw", "twelve chars")   # 12 characters
+        long_pw = api_util.secret(self.tmp, "long.pw", PKG_PW)
+
+        def local(name, *args):
+            out = os.path.join(self.tmp, name)
+            return out, run("export", "--store", self.s.dir, "--password-file", self.s.pw,
+                            "--out", out, "--camera", "cam1", "--from", t(1), "--to", t(3),
+                            "--case", "K-9", "--comments", "why", *args)
+
+        refusals = [
+            (("--user", "ivan", "--no-encryption"), "locks encryption on", "encryption"),
+            (("--user", "dee", "--package-password-file", short), "at least 16 characters",
+             "password_min_length"),
+            (("--profile", "strict", "--no-encryption"), "locks encryption on", "encryption"),
+            (("--user", "multi", "--no-encryption"), "several export profiles", "profile"),
+            (("--user", "ana", "--profile", "strict", "--no-encryption"),
+             "not one of your export profiles", "profile"),
+            (("--profile", "nosuch", "--no-encryption"), 'no export profile "nosuch"', None),
+        ]
+        for i, (args, words, setting) in enumerate(refusals):
+            with self.subTest(args=args):
+                out, p = local(f"refused{i}.cuep", *args)
+                self.assertEqual(p.returncode, 2, p.stdout + p.stderr)
+                self.assertIn(words, p.stderr)
+                if setting:
+                    self.assertIn(f"(setting {setting})", p.stderr)
+                self.assertFalse(os.path.exists(out))
+        applied = [
+            (("--user", "ana", "--no-encryption"), "open", False),
+            (("--user", "multi", "--profile", "open", "--no-encryption"), "open", False),
+            (("--user", "dee", "--package-password-file", long_pw), "strict", True),
+            (("--no-encryption",), "operator", False),
+            (("--user", "nobody-in-auth-db", "--no-encryption"), "operator", False),
+        ]
+        for i, (args, profile, reexport_locked) in enumerate(applied):
+            with self.subTest(args=args):
+                out, p = local(f"applied{i}.cuep", *args)
+                self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+                ents = json.loads(run("audit", "export", "--store", self.s.dir, "--format",
+                                      "json", check=0).stdout)["entries"]
+                mine = [e for e in ents if e["type"] == "export" and
+                        e["detail"].get("file") == out]
+                self.assertEqual(len(mine), 1)
+                self.assertEqual(mine[0]["detail"]["profile"], profile)
+                # strict sets prevent_reexport on, locked: the package carries it
+                self.assertEqual(mine[0]["detail"]["prevent_reexport"], reexport_locked)
+                pwargs = ["--password-file", long_pw] if "--package-password-file" in args else []
+                v = run("verify", out, "--json", *pwargs, check=0)
+                self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+                self.assertIn(f'"profile": "{profile}"', v.stdout.replace('":"', '": "'))
+
     def export_entries(self):
         p = run("audit", "export", "--store", self.s.dir, "--format", "json", check=0)
         return sum(1 for e in json.loads(p.stdout)["entries"]

@@ -202,7 +202,7 @@ class PackageCli(unittest.TestCase):
         d = ex[0]["detail"]
         self.assertEqual(ex[0]["source"], "cli")
         self.assertEqual(d["format"], "evidence")
-        self.assertEqual(d["profile"], "cli")
+        self.assertEqual(d["profile"], "operator")  # no --profile, alice is no user of auth.db
         self.assertIs(d["encryption"], True)
         self.assertIs(d["signature"], True)
         self.assertIs(d["prevent_reexport"], False)
@@ -331,7 +331,7 @@ class PackageCli(unittest.TestCase):
         self.assertEqual(rep["case"], "CASE-2026-17")
         self.assertEqual(rep["comments"], "requested by the court\nsecond line")
         self.assertEqual(rep["exporter"], "alice")
-        self.assertEqual(rep["profile"], "cli")
+        self.assertEqual(rep["profile"], "operator")
         self.assertTrue(rep["export_signature"]["valid"])
         self.assertTrue(rep["chain_valid"])
         self.assertIsNone(rep["damaged_offset"])
