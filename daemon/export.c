@@ -80,6 +80,7 @@ struct job {
 	uint64_t done, total;               /* progress */
 	uint64_t bytes;
 	uint8_t sha256[CU_SHA256_LEN];
+	bool sealed;                        /* bytes and sha256 known: no seal_file */
 	char error[1024];
 	char fail_camera[CU_CAMERA_NAME_MAX + 1];
 	int64_t fail_time_us;               /* -1: not tampering */
@@ -633,7 +634,15 @@ run_evidence(struct job *j)
 		snprintf(j->error, sizeof(j->error), "cancelled");
 	else if (r < 0)
 		return fail(j, r, "writing the evidence package");
-	return r < 0 ? r : j->include_player ? run_folder(j) : 0;
+	if (r < 0)
+		return r;
+	if (j->include_player)
+		return run_folder(j);
+	/* the library hashed the package as it wrote it: no second read */
+	memcpy(j->sha256, res.sha256, CU_SHA256_LEN);
+	j->bytes = res.bytes;
+	j->sealed = true;
+	return 0;
 }
 
 struct mp4ctx {
@@ -828,7 +837,7 @@ job_main(void *arg)
 		free(j->password);
 		j->password = NULL;
 	}
-	if (r == 0 && (r = seal_file(j)) < 0)
+	if (r == 0 && !j->sealed && (r = seal_file(j)) < 0)
 		fail(j, r, "reading the finished file");
 	if (r < 0) {
 		remove_files(j);
