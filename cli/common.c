@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -36,6 +37,13 @@ cli_usage(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n(see custody %s --help)\n", cmd);
 	return EXIT_ERROR;
+}
+
+int
+cli_next_option(int argc, char **argv, const struct option *opts)
+{
+	opterr = 0;
+	return getopt_long(argc, argv, "", opts, NULL);
 }
 
 static int
