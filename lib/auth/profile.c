@@ -318,50 +318,39 @@ store_profile(cu_auth *a, const struct cu_export_profile *given, bool add,
 			r = cu_fail(CU_ERR_LIMIT, "already %d export profiles", CU_PROFILES_MAX);
 			goto out;
 		}
-		r = cu_auth_exec(a, "INSERT INTO export_profiles(name, formats, password_required, "
-		                 "password_required_locked, password_min_length, "
-		                 "password_min_length_locked, encryption, encryption_locked, "
-		                 "prevent_reexport, prevent_reexport_locked, comments_required, "
-		                 "comments_required_locked, include_player, include_player_locked, "
-		                 "created_us, updated_us) "
-		                 "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		                 "tiiiiiiiiiiiiiii", p->name, (int64_t)p->formats,
-		                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].value,
-		                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].locked,
-		                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].value,
-		                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].locked,
-		                 (int64_t)s[CU_PS_ENCRYPTION].value, (int64_t)s[CU_PS_ENCRYPTION].locked,
-		                 (int64_t)s[CU_PS_PREVENT_REEXPORT].value,
-		                 (int64_t)s[CU_PS_PREVENT_REEXPORT].locked,
-		                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].value,
-		                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].locked,
-		                 (int64_t)s[CU_PS_INCLUDE_PLAYER].value,
-		                 (int64_t)s[CU_PS_INCLUDE_PLAYER].locked, now, now);
-		if (r == CU_ERR_EXIST)
-			r = cu_fail(r, "export profile \"%s\" already exists", p->name);
-	} else {
-		r = cu_auth_exec(a, "UPDATE export_profiles SET formats = ?, password_required = ?, "
-		                 "password_required_locked = ?, password_min_length = ?, "
-		                 "password_min_length_locked = ?, encryption = ?, "
-		                 "encryption_locked = ?, prevent_reexport = ?, "
-		                 "prevent_reexport_locked = ?, comments_required = ?, "
-		                 "comments_required_locked = ?, include_player = ?, "
-		                 "include_player_locked = ?, updated_us = ? WHERE name = ?",
-		                 "iiiiiiiiiiiiiit", (int64_t)p->formats,
-		                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].value,
-		                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].locked,
-		                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].value,
-		                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].locked,
-		                 (int64_t)s[CU_PS_ENCRYPTION].value, (int64_t)s[CU_PS_ENCRYPTION].locked,
-		                 (int64_t)s[CU_PS_PREVENT_REEXPORT].value,
-		                 (int64_t)s[CU_PS_PREVENT_REEXPORT].locked,
-		                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].value,
-		                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].locked,
-		                 (int64_t)s[CU_PS_INCLUDE_PLAYER].value,
-		                 (int64_t)s[CU_PS_INCLUDE_PLAYER].locked, now, p->name);
-		if (r == 0)
-			r = cu_fail(CU_ERR_NOTFOUND, "no export profile named \"%s\"", p->name);
 	}
+	/* both take the same values in the same order; the insert's created_us
+	 * is ?14 again, its updated_us */
+	r = cu_auth_exec(a, add ? "INSERT INTO export_profiles(formats, password_required, "
+	                 "password_required_locked, password_min_length, "
+	                 "password_min_length_locked, encryption, encryption_locked, "
+	                 "prevent_reexport, prevent_reexport_locked, comments_required, "
+	                 "comments_required_locked, include_player, include_player_locked, "
+	                 "updated_us, name, created_us) "
+	                 "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?14)"
+	                 : "UPDATE export_profiles SET formats = ?, password_required = ?, "
+	                 "password_required_locked = ?, password_min_length = ?, "
+	                 "password_min_length_locked = ?, encryption = ?, "
+	                 "encryption_locked = ?, prevent_reexport = ?, "
+	                 "prevent_reexport_locked = ?, comments_required = ?, "
+	                 "comments_required_locked = ?, include_player = ?, "
+	                 "include_player_locked = ?, updated_us = ? WHERE name = ?",
+	                 "iiiiiiiiiiiiiit", (int64_t)p->formats,
+	                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].value,
+	                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].locked,
+	                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].value,
+	                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].locked,
+	                 (int64_t)s[CU_PS_ENCRYPTION].value, (int64_t)s[CU_PS_ENCRYPTION].locked,
+	                 (int64_t)s[CU_PS_PREVENT_REEXPORT].value,
+	                 (int64_t)s[CU_PS_PREVENT_REEXPORT].locked,
+	                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].value,
+	                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].locked,
+	                 (int64_t)s[CU_PS_INCLUDE_PLAYER].value,
+	                 (int64_t)s[CU_PS_INCLUDE_PLAYER].locked, now, p->name);
+	if (add && r == CU_ERR_EXIST)
+		r = cu_fail(r, "export profile \"%s\" already exists", p->name);
+	else if (!add && r == 0)
+		r = cu_fail(CU_ERR_NOTFOUND, "no export profile named \"%s\"", p->name);
 	if (r >= 0) {
 		cu_auth_ev_init(ev, add ? "profile.add" : "profile.update", now);
 		EV_SET(ev, profile, p->name);
