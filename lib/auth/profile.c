@@ -502,6 +502,25 @@ out:
 	return r;
 }
 
+/* Ends a listing of export profiles begun under a->lock with statement st:
+ * releases both, then hands the n profiles v to the caller (*ret, *ret_n;
+ * free with cu_auth_profiles_free) and returns 0, or, when r is an error,
+ * frees them and returns r. */
+static int
+list_end(cu_auth *a, sqlite3_stmt *st, int r, struct cu_export_profile *v, size_t n,
+         struct cu_export_profile **ret, size_t *ret_n)
+{
+	cu_db_done(st);
+	pthread_mutex_unlock(&a->lock);
+	if (r < 0) {
+		cu_auth_profiles_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 int
 cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n)
 {
@@ -525,20 +544,10 @@ cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n)
 		                          CU_ROLES_MAX)) < 0)
 			goto out;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		r = cu_db_fail(a->db, "listing export profiles");
-		goto out;
-	}
-	*ret = v;
-	*ret_n = n;
-	v = NULL;
-	n = 0;
-	r = 0;
 out:
-	cu_db_done(st);
-	pthread_mutex_unlock(&a->lock);
-	cu_auth_profiles_free(v, n);
-	return r;
+	return list_end(a, st, r, v, n, ret, ret_n);
 }
 
 int
@@ -606,16 +615,8 @@ cu_auth_profiles_for_user(cu_auth *a, const char *user, struct cu_export_profile
 			goto out;
 		cu_auth_profile_default(p);
 	}
-	*ret = v;
-	*ret_n = n;
-	v = NULL;
-	n = 0;
-	r = 0;
 out:
-	cu_db_done(st);
-	pthread_mutex_unlock(&a->lock);
-	cu_auth_profiles_free(v, n);
-	return r;
+	return list_end(a, st, r, v, n, ret, ret_n);
 }
 
 /* ---- applying a profile to an export ---- */
