@@ -65,6 +65,12 @@ int cli_admin_done(const char *cmd, struct cli_admin *ad, int r, const char *wha
  * returns EXIT_ERROR. */
 int cli_fail(const char *cmd, int err, const char *what);
 
+/* The next long option of a command (getopt_long with no short options and
+ * getopt's own messages off: the caller reports with cli_usage). Returns -1
+ * at the end, '?' or ':' for an unknown or incomplete option. */
+struct option;
+int cli_next_option(int argc, char **argv, const struct option *opts);
+
 /* Prints a usage error and returns EXIT_ERROR. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -268,12 +268,11 @@ cmd_audit(int argc, char **argv)
 	const char *sub = argv[1];
 	struct args a = {.e = {.actor = "-", .source = "cli"}};
 	int c;
-	opterr = 0;
 	optind = 1;
 	/* getopt sees "audit <sub> ...": skip the subcommand */
 	argc--;
 	argv++;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, opts)) != -1) {
 		switch (c) {
 		case OPT_STORE: a.store = optarg; break;
 		case OPT_JSON: a.json = true; break;

@@ -241,8 +241,7 @@ cmd_export(int argc, char **argv)
 		fprintf(stderr, "custody export: out of memory\n");
 		return EXIT_ERROR;
 	}
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, opts)) != -1) {
 		struct cu_pkg_range *cur = a->n > 0 ? &a->ranges[a->n - 1] : NULL;
 		switch (c) {
 		case O_STORE: a->store = optarg; break;

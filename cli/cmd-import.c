@@ -28,8 +28,7 @@ cmd_import(int argc, char **argv)
 	const char *store = NULL, *camera = NULL, *pwfile = NULL;
 	int64_t start = -1;
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, opts)) != -1) {
 		switch (c) {
 		case 's': store = optarg; break;
 		case 'c': camera = optarg; break;

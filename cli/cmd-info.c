@@ -25,8 +25,7 @@ cmd_info(int argc, char **argv)
 	const char *store = NULL;
 	bool json = false;
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, opts)) != -1) {
 		switch (c) {
 		case 's': store = optarg; break;
 		case 'j': json = true; break;

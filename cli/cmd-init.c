@@ -37,8 +37,7 @@ cmd_init(int argc, char **argv)
 	const char *store = NULL, *pwfile = NULL;
 	struct cu_store_create_opts o = {.encryption = CU_ENC_STRONG};
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, opts)) != -1) {
 		switch (c) {
 		case 's': store = optarg; break;
 		case 'p': pwfile = optarg; break;

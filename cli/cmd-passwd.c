@@ -23,8 +23,7 @@ cmd_passwd(int argc, char **argv)
 	};
 	const char *store = NULL, *oldf = NULL, *newf = NULL;
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, opts)) != -1) {
 		switch (c) {
 		case 's': store = optarg; break;
 		case 'p': oldf = optarg; break;

@@ -631,8 +631,7 @@ cmd_player(int argc, char **argv)
 	uint8_t pinbuf[CU_SHA256_LEN];
 	const uint8_t *pin = NULL;
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, opts)) != -1) {
 		switch (c) {
 		case 'p': pwfile = optarg; break;
 		case 'n': no_open = true; break;

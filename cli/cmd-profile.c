@@ -73,8 +73,7 @@ static int
 parse(const char *cmd, int argc, char **argv, struct opts *o)
 {
 	int c, rc;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, long_opts)) != -1) {
 		switch (c) {
 		case 's': o->store = optarg; break;
 		case 'n': o->name = optarg; break;

@@ -31,8 +31,7 @@ cmd_tls(int argc, char **argv)
 	const char *store = NULL, *pwfile = NULL, *names[CU_TLS_NAMES_MAX];
 	size_t nnames = 0;
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, opts)) != -1) {
 		switch (c) {
 		case 's': store = optarg; break;
 		case 'p': pwfile = optarg; break;

@@ -358,8 +358,7 @@ cmd_user(int argc, char **argv)
 	int c;
 	argc--;
 	argv++;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, opts)) != -1) {
 		switch (c) {
 		case 's': o.store = optarg; break;
 		case 'n': o.name = optarg; break;

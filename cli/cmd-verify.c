@@ -387,8 +387,7 @@ cmd_verify(int argc, char **argv)
 	uint8_t pin[CU_SHA256_LEN];
 	bool json = false;
 	int c;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = cli_next_option(argc, argv, opts)) != -1) {
 		switch (c) {
 		case 's': store = optarg; break;
 		case 'P': package = optarg; break;

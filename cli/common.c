@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <getopt.h>
 #include <jansson.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -36,6 +37,13 @@ cli_usage(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\n(see custody %s --help)\n", cmd);
 	return EXIT_ERROR;
+}
+
+int
+cli_next_option(int argc, char **argv, const struct option *opts)
+{
+	opterr = 0;
+	return getopt_long(argc, argv, "", opts, NULL);
 }
 
 static int
@@ -115,27 +123,19 @@ cli_password_get(const char *cmd, const char *file, bool confirm, struct cli_pas
 		fprintf(stderr, "custody %s: empty password\n", cmd);
 		goto out;
 	}
-	ret->buf = a;
-	ret->len = la;
+	*ret = (struct cli_password){ .buf = a, .len = la };
 	a = NULL;
 	r = 0;
 out:
-	if (a != NULL)
-		cu_wipe(a, CU_PASSWORD_MAX + 1);
-	if (b != NULL)
-		cu_wipe(b, CU_PASSWORD_MAX + 1);
-	free(a);
-	free(b);
+	cu_secret_free(a, CU_PASSWORD_MAX + 1);
+	cu_secret_free(b, CU_PASSWORD_MAX + 1);
 	return r;
 }
 
 void
 cli_password_free(struct cli_password *p)
 {
-	if (p->buf != NULL) {
-		cu_wipe(p->buf, p->len);
-		free(p->buf);
-	}
+	cu_secret_free(p->buf, p->len);
 	p->buf = NULL;
 	p->len = 0;
 }

@@ -66,17 +66,12 @@ cli_pkg_password_get(const char *cmd, const char *opt, const char *file, bool co
 		fprintf(stderr, "custody %s: the two package passwords differ\n", cmd);
 		goto out;
 	}
-	ret->buf = a;
-	ret->len = la;
+	*ret = (struct cli_password){ .buf = a, .len = la };
 	a = NULL;
 	r = 0;
 out:
-	if (a != NULL)
-		cu_wipe(a, CU_PKG_PASSWORD_MAX + 1);
-	if (b != NULL)
-		cu_wipe(b, CU_PKG_PASSWORD_MAX + 1);
-	free(a);
-	free(b);
+	cu_secret_free(a, CU_PKG_PASSWORD_MAX + 1);
+	cu_secret_free(b, CU_PKG_PASSWORD_MAX + 1);
 	return r;
 }
 

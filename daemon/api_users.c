@@ -21,6 +21,20 @@ user_json(const struct cu_auth_user *u)
 	                 u->locked_until_us ? cd_json_time(u->locked_until_us) : json_null());
 }
 
+/* Answers a change to a user or a role whose event type is type: the
+ * failure r (a cu_err) as cd_call_reply_cu does, else the event ev in the
+ * audit log and 204. */
+static void
+answer_change(struct call *c, int r, const char *type, const struct cu_auth_event *ev)
+{
+	if (r < 0) {
+		cd_call_reply_cu(c, r, type);
+		return;
+	}
+	cd_call_audit(c, type, cu_auth_event_json(ev));
+	cd_reply(c->r, 204, "", NULL, 0);
+}
+
 void
 cd_api_users(struct call *c)
 {
@@ -154,12 +168,7 @@ cd_api_user(struct call *c)
 		cd_reply_error(c->r, 404, "not_found", "no such endpoint");
 		return;
 	}
-	if (r < 0) {
-		cd_call_reply_cu(c, r, type);
-		return;
-	}
-	cd_call_audit(c, type, cu_auth_event_json(&ev));
-	cd_reply(c->r, 204, "", NULL, 0);
+	answer_change(c, r, type, &ev);
 }
 
 void
@@ -262,10 +271,5 @@ cd_api_role(struct call *c)
 		cd_reply_error(c->r, 404, "not_found", "no such endpoint");
 		return;
 	}
-	if (r < 0) {
-		cd_call_reply_cu(c, r, type);
-		return;
-	}
-	cd_call_audit(c, type, cu_auth_event_json(&ev));
-	cd_reply(c->r, 204, "", NULL, 0);
+	answer_change(c, r, type, &ev);
 }

@@ -318,10 +318,10 @@ cd_call_only_fields(struct call *c, json_t *o, const char *const *names)
 	return 0;
 }
 
-/* A string member: 1 present, 0 absent (when optional), -1 answered 400. */
-int
-cd_call_str_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
-          const char **ret)
+/* The member name of o for the field readers: 1 and *ret when present, 0
+ * when absent or null and optional, CD_ANSWERED (400) when it is required. */
+static int
+present_field(struct call *c, json_t *o, const char *name, bool required, json_t **ret)
 {
 	json_t *v = json_object_get(o, name);
 	if (v == NULL || json_is_null(v)) {
@@ -330,6 +330,19 @@ cd_call_str_field(struct call *c, json_t *o, const char *name, bool required, si
 		cd_reply_error(c->r, 400, "invalid", "\"%s\" is required", name);
 		return CD_ANSWERED;
 	}
+	*ret = v;
+	return 1;
+}
+
+/* A string member: 1 present, 0 absent (when optional), -1 answered 400. */
+int
+cd_call_str_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
+          const char **ret)
+{
+	json_t *v;
+	int r = present_field(c, o, name, required, &v);
+	if (r <= 0)
+		return r;
 	if (!json_is_string(v) || json_string_length(v) > max ||
 	    strlen(json_string_value(v)) != json_string_length(v)) {
 		cd_reply_error(c->r, 400, "invalid", "\"%s\" must be a string of at most %zu bytes",
@@ -349,13 +362,10 @@ int
 cd_call_text_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
                    unsigned flags, const char **ret)
 {
-	json_t *v = json_object_get(o, name);
-	if (v == NULL || json_is_null(v)) {
-		if (!required)
-			return 0;
-		cd_reply_error(c->r, 400, "invalid", "\"%s\" is required", name);
-		return CD_ANSWERED;
-	}
+	json_t *v;
+	int r = present_field(c, o, name, required, &v);
+	if (r <= 0)
+		return r;
 	if (!json_is_string(v)) {
 		cd_reply_error(c->r, 400, "invalid", "\"%s\" must be a string", name);
 		return CD_ANSWERED;

@@ -446,12 +446,13 @@ write_head(struct lws *wsi, struct cd_req *r, bool chunked)
 	return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
 
-/* Ends the request on this connection: 0 keeps the connection, -1 closes it. */
-static int
-finish(struct lws *wsi, struct cd_req *r)
+/* Parts a request from its connection, which is finished or gone: out of
+ * h's list, marked gone (a worker still holding it sees its writes fail),
+ * waiters woken, and the connection's reference dropped (which may free r).
+ * Takes h->lock; service thread only. */
+static void
+req_detach(struct cd_http *h, struct cd_req *r)
 {
-	struct cd_http *h = r->h;
-	bool close_after = r->close_after;
 	pthread_mutex_lock(&h->lock);
 	for (struct cd_req **pp = &h->reqs; *pp; pp = &(*pp)->next)
 		if (*pp == r) {
@@ -463,6 +464,15 @@ finish(struct lws *wsi, struct cd_req *r)
 	pthread_cond_broadcast(&r->cv);
 	req_unref_locked(r);
 	pthread_mutex_unlock(&h->lock);
+}
+
+/* Ends the request on this connection: 0 keeps the connection, -1 closes it. */
+static int
+finish(struct lws *wsi, struct cd_req *r)
+{
+	struct cd_http *h = r->h;
+	bool close_after = r->close_after;
+	req_detach(h, r);
 	lws_set_opaque_user_data(wsi, NULL);
 	if (close_after)
 		return -1;
@@ -968,17 +978,7 @@ callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in
 	case LWS_CALLBACK_WSI_DESTROY:
 		if (r != NULL) {
 			lws_set_opaque_user_data(wsi, NULL);
-			pthread_mutex_lock(&h->lock);
-			for (struct cd_req **pp = &h->reqs; *pp; pp = &(*pp)->next)
-				if (*pp == r) {
-					*pp = r->next;
-					break;
-				}
-			r->gone = true;
-			r->wsi = NULL;
-			pthread_cond_broadcast(&r->cv);
-			req_unref_locked(r);
-			pthread_mutex_unlock(&h->lock);
+			req_detach(h, r);
 		}
 		if (ws != NULL && reason == LWS_CALLBACK_WSI_DESTROY) {
 			lws_set_opaque_user_data(wsi, NULL);

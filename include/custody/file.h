@@ -8,7 +8,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+
+/* Opens path read-only (O_CLOEXEC | O_NOFOLLOW) and returns the descriptor,
+ * which the caller closes, with its fstat in *ret_st. A symbolic link or
+ * anything but a regular file is CU_ERR_INVAL, other failures the errno's
+ * cu_err; on failure nothing stays open and *ret_st is untouched. */
+int cu_file_open_regular(const char *path, struct stat *ret_st);
 
 /* Reads a whole regular file of at most max bytes into a malloc'd buffer with
  * a NUL after the data (not counted in *ret_len). Symlinks are refused. */

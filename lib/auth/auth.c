@@ -186,31 +186,49 @@ bind_va(sqlite3_stmt *st, const char *types, va_list ap)
 	return 0;
 }
 
-/* Runs one change; returns the number of rows changed, CU_ERR_EXIST on a
- * uniqueness violation, or another negative cu_err. */
-int
-cu_auth_exec(cu_auth *a, const char *sql, const char *types, ...)
+/* Runs sql with the arguments ap (bind_va) through the statement cache:
+ * with ret NULL a change, returning the number of rows changed, CU_ERR_EXIST
+ * on a uniqueness violation or another negative cu_err; with ret a query,
+ * the first column of its first row in *ret (CU_ERR_NOTFOUND if no row; *ret
+ * is written only on success). */
+static int
+run_va(cu_auth *a, int64_t *ret, const char *sql, const char *types, va_list ap)
 {
 	sqlite3_stmt *st;
 	int r = cu_db_stmt(a->db, sql, &st);
 	if (r < 0)
 		return r;
-	va_list ap;
-	va_start(ap, types);
-	r = bind_va(st, types, ap);
-	va_end(ap);
-	if (r < 0) {
+	if ((r = bind_va(st, types, ap)) < 0) {
 		cu_db_done(st);
 		return r;
 	}
 	int rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE)
-		r = sqlite3_changes(a->db->sql);
-	else if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-		r = CU_ERR_EXIST;
-	else
-		r = cu_db_fail(a->db, "update");
+	if (ret == NULL) {
+		if (rc == SQLITE_DONE)
+			r = sqlite3_changes(a->db->sql);
+		else if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY)
+			r = CU_ERR_EXIST;
+		else
+			r = cu_db_fail(a->db, "update");
+	} else if (rc == SQLITE_ROW) {
+		*ret = sqlite3_column_int64(st, 0);
+		r = 0;
+	} else {
+		r = rc == SQLITE_DONE ? CU_ERR_NOTFOUND : cu_db_fail(a->db, "query");
+	}
 	cu_db_done(st);
+	return r;
+}
+
+/* Runs one change; returns the number of rows changed, CU_ERR_EXIST on a
+ * uniqueness violation, or another negative cu_err. */
+int
+cu_auth_exec(cu_auth *a, const char *sql, const char *types, ...)
+{
+	va_list ap;
+	va_start(ap, types);
+	int r = run_va(a, NULL, sql, types, ap);
+	va_end(ap);
 	return r;
 }
 
@@ -218,26 +236,10 @@ cu_auth_exec(cu_auth *a, const char *sql, const char *types, ...)
 int
 cu_auth_query_int(cu_auth *a, int64_t *ret, const char *sql, const char *types, ...)
 {
-	sqlite3_stmt *st;
-	int r = cu_db_stmt(a->db, sql, &st);
-	if (r < 0)
-		return r;
 	va_list ap;
 	va_start(ap, types);
-	r = bind_va(st, types, ap);
+	int r = run_va(a, ret, sql, types, ap);
 	va_end(ap);
-	if (r < 0) {
-		cu_db_done(st);
-		return r;
-	}
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*ret = sqlite3_column_int64(st, 0);
-		r = 0;
-	} else {
-		r = rc == SQLITE_DONE ? CU_ERR_NOTFOUND : cu_db_fail(a->db, "query");
-	}
-	cu_db_done(st);
 	return r;
 }
 
@@ -477,6 +479,36 @@ user_id(cu_auth *a, const char *user, int64_t *ret)
 	return r == CU_ERR_NOTFOUND ? cu_fail(r, "no user named \"%s\"", user) : r;
 }
 
+/* Begins a change to the user, role or group name (already checked):
+ * takes a->lock, reads the clock into *ret_now and begins a write
+ * transaction in which find (user_id, cu_auth_role_id, group_id) gives its
+ * id (*ret_id; CU_ERR_NOTFOUND when there is none). On success the lock is
+ * held and the transaction open: end with cu_auth_finish. On failure both
+ * are already ended (rolled back, unlocked). */
+static int
+change_begin(cu_auth *a, int (*find)(cu_auth *, const char *, int64_t *), const char *name,
+             int64_t *ret_now, int64_t *ret_id)
+{
+	pthread_mutex_lock(&a->lock);
+	*ret_now = cu_auth_now(a);
+	int r = cu_db_begin(a->db, true);
+	if (r < 0 || (r = find(a, name, ret_id)) < 0)
+		return cu_auth_finish(a, r);
+	return 0;
+}
+
+/* Starts ev (may be NULL) as the event action on the user name of id. */
+static void
+user_event(struct cu_auth_event *ev, const char *action, int64_t now, int64_t id,
+           const char *name)
+{
+	cu_auth_ev_init(ev, action, now);
+	if (ev != NULL) {
+		ev->user_id = id;
+		EV_SET(ev, user, name);
+	}
+}
+
 /* Ends a transaction begun under a->lock: commit when r >= 0. */
 int
 cu_auth_finish(cu_auth *a, int r)
@@ -560,22 +592,18 @@ cu_auth_user_passwd(cu_auth *a, const char *name, const char *pw, size_t pw_len,
 		return r;
 	if ((r = cu_pw_hash(a, pw, pw_len, phc)) < 0)
 		return r;
-	pthread_mutex_lock(&a->lock);
-	int64_t now = cu_auth_now(a), id;
-	if ((r = cu_db_begin(a->db, true)) < 0 || (r = user_id(a, name, &id)) < 0)
-		goto out;
+	int64_t now, id;
+	if ((r = change_begin(a, user_id, name, &now, &id)) < 0) {
+		cu_wipe(phc, sizeof(phc));
+		return r;
+	}
 	r = cu_auth_exec(a, "UPDATE users SET hash = ?, password_changed_us = ?, tokens_valid_after_us = "
 	         "max(tokens_valid_after_us + 1000000, ?) WHERE id = ?", "tiii", phc, now,
 	         cu_auth_revocation_point(now), id);
 	if (r >= 0) {
-		cu_auth_ev_init(ev, "user.passwd", now);
-		if (ev != NULL) {
-			ev->user_id = id;
-			EV_SET(ev, user, name);
-			EV_SET(ev, detail, "tokens revoked");
-		}
+		user_event(ev, "user.passwd", now, id, name);
+		EV_SET(ev, detail, "tokens revoked");
 	}
-out:
 	cu_wipe(phc, sizeof(phc));
 	return cu_auth_finish(a, r);
 }
@@ -599,14 +627,10 @@ cu_auth_user_set_disabled(cu_auth *a, const char *name, bool disabled,
 	else
 		r = cu_auth_exec(a, "UPDATE users SET disabled = 0 WHERE id = ?", "i", u.id);
 	if (r >= 0) {
-		cu_auth_ev_init(ev, disabled ? "user.disable" : "user.enable", now);
-		if (ev != NULL) {
-			ev->user_id = u.id;
-			EV_SET(ev, user, name);
-			EV_SET(ev, detail, u.disabled == disabled ? (disabled ? "already disabled"
-			                                                      : "already enabled")
-			                   : (disabled ? "tokens revoked" : ""));
-		}
+		user_event(ev, disabled ? "user.disable" : "user.enable", now, u.id, name);
+		EV_SET(ev, detail, u.disabled == disabled ? (disabled ? "already disabled"
+		                                                      : "already enabled")
+		                   : (disabled ? "tokens revoked" : ""));
 	}
 out:
 	cu_user_row_wipe(&u);
@@ -616,72 +640,44 @@ out:
 int
 cu_auth_user_delete(cu_auth *a, const char *name, struct cu_auth_event *ev)
 {
-	int64_t id;
+	int64_t id, now;
 	int r = cu_auth_user_name_check(name);
-	if (r < 0)
+	if (r < 0 || (r = change_begin(a, user_id, name, &now, &id)) < 0)
 		return r;
-	pthread_mutex_lock(&a->lock);
-	int64_t now = cu_auth_now(a);
-	if ((r = cu_db_begin(a->db, true)) < 0 || (r = user_id(a, name, &id)) < 0)
-		goto out;
-	if ((r = cu_auth_exec(a, "DELETE FROM users WHERE id = ?", "i", id)) >= 0) {
-		cu_auth_ev_init(ev, "user.delete", now);
-		if (ev != NULL) {
-			ev->user_id = id;
-			EV_SET(ev, user, name);
-		}
-	}
-out:
+	if ((r = cu_auth_exec(a, "DELETE FROM users WHERE id = ?", "i", id)) >= 0)
+		user_event(ev, "user.delete", now, id, name);
 	return cu_auth_finish(a, r);
 }
 
 int
 cu_auth_user_revoke_tokens(cu_auth *a, const char *name, struct cu_auth_event *ev)
 {
-	int64_t id;
+	int64_t id, now;
 	int r = cu_auth_user_name_check(name);
-	if (r < 0)
+	if (r < 0 || (r = change_begin(a, user_id, name, &now, &id)) < 0)
 		return r;
-	pthread_mutex_lock(&a->lock);
-	int64_t now = cu_auth_now(a);
-	if ((r = cu_db_begin(a->db, true)) < 0 || (r = user_id(a, name, &id)) < 0)
-		goto out;
 	r = cu_auth_exec(a, "UPDATE users SET tokens_valid_after_us = "
 	         "max(tokens_valid_after_us + 1000000, ?) WHERE id = ?", "ii",
 	         cu_auth_revocation_point(now), id);
-	if (r >= 0) {
-		cu_auth_ev_init(ev, "user.revoke_tokens", now);
-		if (ev != NULL) {
-			ev->user_id = id;
-			EV_SET(ev, user, name);
-		}
-	}
-out:
+	if (r >= 0)
+		user_event(ev, "user.revoke_tokens", now, id, name);
 	return cu_auth_finish(a, r);
 }
 
 int
 cu_auth_user_unlock(cu_auth *a, const char *name, struct cu_auth_event *ev)
 {
-	int64_t id;
+	int64_t id, now;
 	int r = cu_auth_user_name_check(name);
-	if (r < 0)
+	if (r < 0 || (r = change_begin(a, user_id, name, &now, &id)) < 0)
 		return r;
-	pthread_mutex_lock(&a->lock);
-	int64_t now = cu_auth_now(a);
-	if ((r = cu_db_begin(a->db, true)) < 0 || (r = user_id(a, name, &id)) < 0)
-		goto out;
 	int locks;
 	if ((r = locks = cu_auth_exec(a, "DELETE FROM lockouts WHERE kind = 0 AND subject = ?", "t",
 	                      name)) < 0 ||
 	    (r = cu_auth_exec(a, "DELETE FROM failures WHERE kind = 0 AND subject = ?", "t", name)) < 0)
 		goto out;
-	cu_auth_ev_init(ev, "user.unlock", now);
-	if (ev != NULL) {
-		ev->user_id = id;
-		EV_SET(ev, user, name);
-		EV_SET(ev, detail, locks > 0 ? "lockout lifted" : "was not locked");
-	}
+	user_event(ev, "user.unlock", now, id, name);
+	EV_SET(ev, detail, locks > 0 ? "lockout lifted" : "was not locked");
 out:
 	return cu_auth_finish(a, r);
 }
@@ -806,20 +802,18 @@ cu_auth_user_list(cu_auth *a, struct cu_auth_user **ret, size_t *ret_n)
 		                  &u->roles, &u->nroles, CU_ROLES_MAX)) < 0)
 			goto out;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		r = cu_db_fail(a->db, "listing users");
-		goto out;
-	}
-	*ret = v;
-	*ret_n = n;
-	v = NULL;
-	n = 0;
-	r = 0;
 out:
 	cu_db_done(st);
 	pthread_mutex_unlock(&a->lock);
-	cu_auth_users_free(v, n);
-	return r;
+	if (r < 0) {
+		cu_auth_users_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
 }
 
 void
@@ -868,15 +862,13 @@ cu_auth_role_delete(cu_auth *a, const char *role, struct cu_auth_event *ev)
 	int r = cu_auth_role_name_check(role);
 	if (r < 0)
 		return r;
-	pthread_mutex_lock(&a->lock);
-	int64_t now = cu_auth_now(a);
-	if ((r = cu_db_begin(a->db, true)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
-		goto out;
+	int64_t now;
+	if ((r = change_begin(a, cu_auth_role_id, role, &now, &id)) < 0)
+		return r;
 	if ((r = cu_auth_exec(a, "DELETE FROM roles WHERE id = ?", "i", id)) >= 0) {
 		cu_auth_ev_init(ev, "role.delete", now);
 		EV_SET(ev, role, role);
 	}
-out:
 	return cu_auth_finish(a, r);
 }
 
@@ -898,14 +890,12 @@ int
 cu_auth_role_grant(cu_auth *a, const char *role, int fn, const char *scope,
                    struct cu_auth_event *ev)
 {
-	int64_t id, gid, n;
+	int64_t id, gid, n, now;
 	int r;
 	if ((r = cu_auth_role_name_check(role)) < 0 || (r = grant_args(fn, scope)) < 0)
 		return r;
-	pthread_mutex_lock(&a->lock);
-	int64_t now = cu_auth_now(a);
-	if ((r = cu_db_begin(a->db, true)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
-		goto out;
+	if ((r = change_begin(a, cu_auth_role_id, role, &now, &id)) < 0)
+		return r;
 	/* a group must exist when granted on, so that a typo is caught now */
 	if (strncmp(scope, "group:", 6) == 0 && (r = group_id(a, scope + 6, &gid)) < 0)
 		goto out;
@@ -935,14 +925,12 @@ int
 cu_auth_role_revoke(cu_auth *a, const char *role, int fn, const char *scope,
                     struct cu_auth_event *ev)
 {
-	int64_t id;
+	int64_t id, now;
 	int r;
 	if ((r = cu_auth_role_name_check(role)) < 0 || (r = grant_args(fn, scope)) < 0)
 		return r;
-	pthread_mutex_lock(&a->lock);
-	int64_t now = cu_auth_now(a);
-	if ((r = cu_db_begin(a->db, true)) < 0 || (r = cu_auth_role_id(a, role, &id)) < 0)
-		goto out;
+	if ((r = change_begin(a, cu_auth_role_id, role, &now, &id)) < 0)
+		return r;
 	r = cu_auth_exec(a, "DELETE FROM role_grants WHERE role_id = ? AND function = ? AND scope = ?",
 	         "itt", id, cu_auth_function_name(fn), scope);
 	if (r == 0)
@@ -954,7 +942,6 @@ cu_auth_role_revoke(cu_auth *a, const char *role, int fn, const char *scope,
 		EV_SET(ev, function, cu_auth_function_name(fn));
 		EV_SET(ev, scope, scope);
 	}
-out:
 	return cu_auth_finish(a, r);
 }
 
@@ -980,12 +967,8 @@ assign(cu_auth *a, const char *role, const char *user, bool on, struct cu_auth_e
 	else if (r == 0 && !on)
 		r = cu_fail(CU_ERR_NOTFOUND, "user \"%s\" does not have role \"%s\"", user, role);
 	if (r >= 0) {
-		cu_auth_ev_init(ev, on ? "role.assign" : "role.unassign", now);
-		if (ev != NULL) {
-			ev->user_id = uid;
-			EV_SET(ev, user, user);
-			EV_SET(ev, role, role);
-		}
+		user_event(ev, on ? "role.assign" : "role.unassign", now, uid, user);
+		EV_SET(ev, role, role);
 	}
 out:
 	return cu_auth_finish(a, r);
@@ -1077,21 +1060,19 @@ cu_auth_role_list(cu_auth *a, struct cu_auth_role **ret, size_t *ret_n)
 		                  &ro->users, &ro->nusers, CU_USERS_MAX)) < 0)
 			goto out;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		r = cu_db_fail(a->db, "listing roles");
-		goto out;
-	}
-	*ret = v;
-	*ret_n = n;
-	v = NULL;
-	n = 0;
-	r = 0;
 out:
 	cu_db_done(st);
 	cu_db_done(gs);
 	pthread_mutex_unlock(&a->lock);
-	cu_auth_roles_free(v, n);
-	return r;
+	if (r < 0) {
+		cu_auth_roles_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
 }
 
 void
@@ -1255,20 +1236,18 @@ cu_auth_group_list(cu_auth *a, struct cu_auth_group **ret, size_t *ret_n)
 		                  CU_CAMERAS_MAX)) < 0)
 			goto out;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		r = cu_db_fail(a->db, "listing groups");
-		goto out;
-	}
-	*ret = v;
-	*ret_n = n;
-	v = NULL;
-	n = 0;
-	r = 0;
 out:
 	cu_db_done(st);
 	pthread_mutex_unlock(&a->lock);
-	cu_auth_groups_free(v, n);
-	return r;
+	if (r < 0) {
+		cu_auth_groups_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
 }
 
 void

@@ -318,50 +318,39 @@ store_profile(cu_auth *a, const struct cu_export_profile *given, bool add,
 			r = cu_fail(CU_ERR_LIMIT, "already %d export profiles", CU_PROFILES_MAX);
 			goto out;
 		}
-		r = cu_auth_exec(a, "INSERT INTO export_profiles(name, formats, password_required, "
-		                 "password_required_locked, password_min_length, "
-		                 "password_min_length_locked, encryption, encryption_locked, "
-		                 "prevent_reexport, prevent_reexport_locked, comments_required, "
-		                 "comments_required_locked, include_player, include_player_locked, "
-		                 "created_us, updated_us) "
-		                 "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		                 "tiiiiiiiiiiiiiii", p->name, (int64_t)p->formats,
-		                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].value,
-		                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].locked,
-		                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].value,
-		                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].locked,
-		                 (int64_t)s[CU_PS_ENCRYPTION].value, (int64_t)s[CU_PS_ENCRYPTION].locked,
-		                 (int64_t)s[CU_PS_PREVENT_REEXPORT].value,
-		                 (int64_t)s[CU_PS_PREVENT_REEXPORT].locked,
-		                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].value,
-		                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].locked,
-		                 (int64_t)s[CU_PS_INCLUDE_PLAYER].value,
-		                 (int64_t)s[CU_PS_INCLUDE_PLAYER].locked, now, now);
-		if (r == CU_ERR_EXIST)
-			r = cu_fail(r, "export profile \"%s\" already exists", p->name);
-	} else {
-		r = cu_auth_exec(a, "UPDATE export_profiles SET formats = ?, password_required = ?, "
-		                 "password_required_locked = ?, password_min_length = ?, "
-		                 "password_min_length_locked = ?, encryption = ?, "
-		                 "encryption_locked = ?, prevent_reexport = ?, "
-		                 "prevent_reexport_locked = ?, comments_required = ?, "
-		                 "comments_required_locked = ?, include_player = ?, "
-		                 "include_player_locked = ?, updated_us = ? WHERE name = ?",
-		                 "iiiiiiiiiiiiiit", (int64_t)p->formats,
-		                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].value,
-		                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].locked,
-		                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].value,
-		                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].locked,
-		                 (int64_t)s[CU_PS_ENCRYPTION].value, (int64_t)s[CU_PS_ENCRYPTION].locked,
-		                 (int64_t)s[CU_PS_PREVENT_REEXPORT].value,
-		                 (int64_t)s[CU_PS_PREVENT_REEXPORT].locked,
-		                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].value,
-		                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].locked,
-		                 (int64_t)s[CU_PS_INCLUDE_PLAYER].value,
-		                 (int64_t)s[CU_PS_INCLUDE_PLAYER].locked, now, p->name);
-		if (r == 0)
-			r = cu_fail(CU_ERR_NOTFOUND, "no export profile named \"%s\"", p->name);
 	}
+	/* both take the same values in the same order; the insert's created_us
+	 * is ?14 again, its updated_us */
+	r = cu_auth_exec(a, add ? "INSERT INTO export_profiles(formats, password_required, "
+	                 "password_required_locked, password_min_length, "
+	                 "password_min_length_locked, encryption, encryption_locked, "
+	                 "prevent_reexport, prevent_reexport_locked, comments_required, "
+	                 "comments_required_locked, include_player, include_player_locked, "
+	                 "updated_us, name, created_us) "
+	                 "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?14)"
+	                 : "UPDATE export_profiles SET formats = ?, password_required = ?, "
+	                 "password_required_locked = ?, password_min_length = ?, "
+	                 "password_min_length_locked = ?, encryption = ?, "
+	                 "encryption_locked = ?, prevent_reexport = ?, "
+	                 "prevent_reexport_locked = ?, comments_required = ?, "
+	                 "comments_required_locked = ?, include_player = ?, "
+	                 "include_player_locked = ?, updated_us = ? WHERE name = ?",
+	                 "iiiiiiiiiiiiiit", (int64_t)p->formats,
+	                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].value,
+	                 (int64_t)s[CU_PS_PASSWORD_REQUIRED].locked,
+	                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].value,
+	                 (int64_t)s[CU_PS_PASSWORD_MIN_LENGTH].locked,
+	                 (int64_t)s[CU_PS_ENCRYPTION].value, (int64_t)s[CU_PS_ENCRYPTION].locked,
+	                 (int64_t)s[CU_PS_PREVENT_REEXPORT].value,
+	                 (int64_t)s[CU_PS_PREVENT_REEXPORT].locked,
+	                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].value,
+	                 (int64_t)s[CU_PS_COMMENTS_REQUIRED].locked,
+	                 (int64_t)s[CU_PS_INCLUDE_PLAYER].value,
+	                 (int64_t)s[CU_PS_INCLUDE_PLAYER].locked, now, p->name);
+	if (add && r == CU_ERR_EXIST)
+		r = cu_fail(r, "export profile \"%s\" already exists", p->name);
+	else if (!add && r == 0)
+		r = cu_fail(CU_ERR_NOTFOUND, "no export profile named \"%s\"", p->name);
 	if (r >= 0) {
 		cu_auth_ev_init(ev, add ? "profile.add" : "profile.update", now);
 		EV_SET(ev, profile, p->name);
@@ -513,6 +502,25 @@ out:
 	return r;
 }
 
+/* Ends a listing of export profiles begun under a->lock with statement st:
+ * releases both, then hands the n profiles v to the caller (*ret, *ret_n;
+ * free with cu_auth_profiles_free) and returns 0, or, when r is an error,
+ * frees them and returns r. */
+static int
+list_end(cu_auth *a, sqlite3_stmt *st, int r, struct cu_export_profile *v, size_t n,
+         struct cu_export_profile **ret, size_t *ret_n)
+{
+	cu_db_done(st);
+	pthread_mutex_unlock(&a->lock);
+	if (r < 0) {
+		cu_auth_profiles_free(v, n);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
 int
 cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n)
 {
@@ -536,20 +544,10 @@ cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n)
 		                          CU_ROLES_MAX)) < 0)
 			goto out;
 	}
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		r = cu_db_fail(a->db, "listing export profiles");
-		goto out;
-	}
-	*ret = v;
-	*ret_n = n;
-	v = NULL;
-	n = 0;
-	r = 0;
 out:
-	cu_db_done(st);
-	pthread_mutex_unlock(&a->lock);
-	cu_auth_profiles_free(v, n);
-	return r;
+	return list_end(a, st, r, v, n, ret, ret_n);
 }
 
 int
@@ -617,16 +615,8 @@ cu_auth_profiles_for_user(cu_auth *a, const char *user, struct cu_export_profile
 			goto out;
 		cu_auth_profile_default(p);
 	}
-	*ret = v;
-	*ret_n = n;
-	v = NULL;
-	n = 0;
-	r = 0;
 out:
-	cu_db_done(st);
-	pthread_mutex_unlock(&a->lock);
-	cu_auth_profiles_free(v, n);
-	return r;
+	return list_end(a, st, r, v, n, ret, ret_n);
 }
 
 /* ---- applying a profile to an export ---- */

@@ -343,11 +343,7 @@ revoke_jti(cu_auth *a, const struct cu_token_claims *c, bool unique)
 	r = sqlite3_step(st) == SQLITE_DONE ? 0 : cu_db_fail(a->db, "purging revocations");
 out:
 	cu_db_done(st);
-	if (r == 0)
-		r = cu_db_commit(a->db);
-	else
-		cu_db_rollback(a->db);
-	pthread_mutex_unlock(&a->lock);
+	r = cu_auth_finish(a, r);
 	return r;
 }
 
@@ -442,17 +438,12 @@ cu_auth_issuer_add(cu_auth *a, const char *pem, size_t len, struct cu_auth_event
 		r = cu_db_fail(a->db, "adding an issuer");
 out:
 	cu_db_done(st);
-	if (r == 0)
-		r = cu_db_commit(a->db);
-	else
-		cu_db_rollback(a->db);
-	pthread_mutex_unlock(&a->lock);
-	if (r == 0 && ev != NULL) {
-		memset(ev, 0, sizeof(*ev));
-		ev->action = "issuer.add";
-		ev->at_us = now;
-		snprintf(ev->detail, sizeof(ev->detail), "sha256=%s subject=%.150s", hex,
-		         info.subject);
+	r = cu_auth_finish(a, r);
+	if (r == 0) {
+		cu_auth_ev_init(ev, "issuer.add", now);
+		if (ev != NULL)
+			snprintf(ev->detail, sizeof(ev->detail), "sha256=%s subject=%.150s", hex,
+			         info.subject);
 	}
 	return r;
 }
@@ -476,16 +467,11 @@ cu_auth_issuer_remove(cu_auth *a, const uint8_t fingerprint[static CU_SHA256_LEN
 		r = cu_fail(CU_ERR_NOTFOUND, "issuer %s is not in auth.db", hex);
 out:
 	cu_db_done(st);
-	if (r == 0)
-		r = cu_db_commit(a->db);
-	else
-		cu_db_rollback(a->db);
-	pthread_mutex_unlock(&a->lock);
-	if (r == 0 && ev != NULL) {
-		memset(ev, 0, sizeof(*ev));
-		ev->action = "issuer.remove";
-		ev->at_us = now;
-		snprintf(ev->detail, sizeof(ev->detail), "sha256=%s", hex);
+	r = cu_auth_finish(a, r);
+	if (r == 0) {
+		cu_auth_ev_init(ev, "issuer.remove", now);
+		if (ev != NULL)
+			snprintf(ev->detail, sizeof(ev->detail), "sha256=%s", hex);
 	}
 	return r;
 }

@@ -63,7 +63,7 @@ cu_pread_all(int fd, void *data, size_t len, uint64_t off, const char *what)
 }
 
 int
-cu_file_read(const char *path, size_t max, uint8_t **ret_data, size_t *ret_len)
+cu_file_open_regular(const char *path, struct stat *ret_st)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
@@ -72,17 +72,29 @@ cu_file_read(const char *path, size_t max, uint8_t **ret_data, size_t *ret_len)
 			               path);
 		return cu_fail_errno(errno, "%s", path);
 	}
-	int r;
-	uint8_t *data = NULL;
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
-		r = cu_fail_errno(errno, "%s", path);
-		goto out;
+		int r = cu_fail_errno(errno, "%s", path);
+		close(fd);
+		return r;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		r = cu_fail(CU_ERR_INVAL, "%s: not a regular file", path);
-		goto out;
+		close(fd);
+		return cu_fail(CU_ERR_INVAL, "%s: not a regular file", path);
 	}
+	*ret_st = st;
+	return fd;
+}
+
+int
+cu_file_read(const char *path, size_t max, uint8_t **ret_data, size_t *ret_len)
+{
+	struct stat st;
+	int fd = cu_file_open_regular(path, &st);
+	if (fd < 0)
+		return fd;
+	int r;
+	uint8_t *data = NULL;
 	if ((uint64_t)st.st_size > max) {
 		r = cu_fail(CU_ERR_LIMIT, "%s: %lld bytes, more than the %zu allowed", path,
 		            (long long)st.st_size, max);

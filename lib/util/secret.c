@@ -13,24 +13,13 @@
 int
 cu_secret_file_read(const char *path, size_t max, int nlines, char **ret, size_t *ret_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			return cu_fail(CU_ERR_INVAL, "%s: is a symbolic link; give the real file", path);
-		return cu_fail_errno(errno, "%s", path);
-	}
 	struct stat st;
+	int fd = cu_file_open_regular(path, &st);
+	if (fd < 0)
+		return fd;
 	int r;
 	size_t cap = (max + 2) * (size_t)nlines + 1, len = 0;
 	char *buf = NULL;
-	if (fstat(fd, &st) < 0) {
-		r = cu_fail_errno(errno, "%s", path);
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = cu_fail(CU_ERR_INVAL, "%s: not a regular file", path);
-		goto out;
-	}
 	if (st.st_mode & (S_IRWXO | S_IWGRP)) {
 		r = cu_fail(CU_ERR_INVAL, "%s: readable or writable by others (mode %04o); run "
 		            "chmod 600 on it", path, (unsigned)(st.st_mode & 07777));

@@ -750,6 +750,37 @@ test_file_read(void **state)
 	free(data);
 }
 
+/* The one open of a regular file a person names: fd and fstat on success,
+ * links and directories refused, nothing left open on failure. */
+static void
+test_file_open_regular(void **state)
+{
+	struct dir_fixture *f = *state;
+	char path[PATH_MAX], link[PATH_MAX], sub[PATH_MAX], missing[PATH_MAX];
+	join(path, sizeof(path), f->dir, "data");
+	join(link, sizeof(link), f->dir, "link");
+	join(sub, sizeof(sub), f->dir, "sub");
+	join(missing, sizeof(missing), f->dir, "missing");
+	put_file(path, "12345", 5);
+
+	struct stat st = { .st_size = -1 };
+	int fd = cu_file_open_regular(path, &st);
+	assert_true(fd >= 0);
+	assert_int_equal(st.st_size, 5);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(close(fd), 0);
+
+	st.st_size = -1;
+	assert_int_equal(symlink(path, link), 0);
+	assert_int_equal(cu_file_open_regular(link, &st), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "symbolic link"));
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(cu_file_open_regular(sub, &st), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "not a regular file"));
+	assert_int_equal(cu_file_open_regular(missing, &st), CU_ERR_NOTFOUND);
+	assert_int_equal(st.st_size, -1); /* untouched on failure */
+}
+
 /* The streamed atomic file: nothing at PATH until commit, PATH.tmp gone after
  * commit and abort, O_EXCL on the temporary, no replacing without the flag. */
 static void
@@ -1259,6 +1290,7 @@ main(void)
 		cmocka_unit_test(test_buf_grow),
 		cmocka_unit_test(test_buf_secret),
 		cmocka_unit_test_setup_teardown(test_file_read, dir_setup, dir_teardown),
+		cmocka_unit_test_setup_teardown(test_file_open_regular, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_file_write_atomic, dir_setup, dir_teardown),
 		cmocka_unit_test_setup_teardown(test_afile, dir_setup, dir_teardown),
 		cmocka_unit_test(test_parse_fingerprint),
