@@ -1060,7 +1060,8 @@ check_heads(struct walk *w, sqlite3_stmt *hs, struct heads *hd, struct cu_audit_
 			rep->first_bad_head = h->id;
 			hd->first_head_proven = hd->proven;
 			hd->first_head_size = h->size;
-			snprintf(hd->first_reason, sizeof(hd->first_reason), "tree head %lld (size %llu) %s",
+			snprintf(hd->first_reason, sizeof(hd->first_reason),
+			         "tree head %lld (size %llu) %s",
 			         (long long)h->id, (unsigned long long)h->size, why);
 			continue;
 		}
@@ -1068,7 +1069,8 @@ check_heads(struct walk *w, sqlite3_stmt *hs, struct heads *hd, struct cu_audit_
 		             w->first_bad < h->size ? w->first_bad : hd->proven;
 		if (b < hd->head_blame) {
 			hd->head_blame = b;
-			snprintf(hd->head_reason, sizeof(hd->head_reason), "tree head %lld (size %llu) %s",
+			snprintf(hd->head_reason, sizeof(hd->head_reason),
+			         "tree head %lld (size %llu) %s",
 			         (long long)h->id, (unsigned long long)h->size, why);
 		}
 	}

@@ -295,7 +295,7 @@ hash_job(struct exporter *x, struct seg_job *j)
 	bool open_tail = j->src.status == CU_SEG_OPEN && sc.seals > 0;
 	if (sc.fail != 0 && !open_tail) {
 		cu_time_text(j->src.start_us, when);
-		j->err = CU_ERR_TAMPERED;
+		j->err = CU_ERR_TAMPERED; /* the detail, cut deliberately as above */
 		snprintf(j->err_detail, sizeof(j->err_detail), "export refused: camera %s is "
 		         "tampered: first failed segment at %s: segment %llu: %s", g->camera, when,
 		         (unsigned long long)j->src.seq, sc.reason);
@@ -314,7 +314,7 @@ hash_job(struct exporter *x, struct seg_job *j)
 			r = cu_pkg_records_keep(&j->recs, rec, g->from_us, g->to_us);
 		}
 		if (r < 0) {
-			j->err = r;
+			j->err = r; /* the detail, cut deliberately as above */
 			snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
 		}
 	}
