@@ -967,11 +967,209 @@ cu_audit_report_free(struct cu_audit_report *r)
 	free(r);
 }
 
+/* What the heads phase learns, for the verdict. proven: the largest size of
+ * a valid head so far. A failing head is blamed on the walk's first failure
+ * if that lies in the entries the head newly covers [proven, size), else on
+ * the first of them (proven): see "Verification" in the doc. The first
+ * failing head's blame is settled at the end, when the walk's first failure
+ * is surely known; later ones' at once (the walk has reached their size if
+ * they are validly signed, and an invalid one's size means nothing). */
+struct heads {
+	uint64_t proven, first_head_proven, first_head_size, head_blame;
+	char head_reason[CU_AUDIT_REASON_MAX], first_reason[CU_AUDIT_REASON_MAX];
+	int64_t newest_us;                       /* of the newest valid head, -1 none */
+	bool have_bad;
+};
+
+/* Does the head's signature verify with the store's server key? */
+static bool
+head_signed(const cu_store *s, const struct cu_audit_head *h)
+{
+	uint8_t msg[HEAD_MSG_LEN];
+	head_message(s, h, msg);
+	return cu_ed25519_verify(cu_store_ident(s).signer->ed25519_pub, msg, sizeof(msg),
+	                         h->signature) == 0;
+}
+
+/* Checks one head, walking the log up to its size: why[0] stays '\0' when
+ * it is valid. 0, or a negative cu_err. */
+static int
+head_check(struct walk *w, const struct cu_audit_head *h, const struct head_row *hr,
+           char *why, size_t why_size)
+{
+	const cu_store *s = w->s;
+	uint8_t root[CU_SHA256_LEN];
+	int r;
+	/* the reasons are short constants and numbers: they fit */
+	if (!hr->parsed) {
+		snprintf(why, why_size, "is malformed");
+	} else if (!cu_ct_equal(h->key_id, cu_store_ident(s).signer->fingerprint, CU_SHA256_LEN)) {
+		snprintf(why, why_size, "is signed by another key than the store's server "
+		         "certificate");
+	} else if (!head_signed(s, h)) {
+		snprintf(why, why_size, "has an invalid signature");
+	} else if (h->size < w->f.n) {
+		snprintf(why, why_size, "covers fewer entries than an earlier head");
+	} else {
+		if ((r = walk_to(w, h->size)) < 0)
+			return r;
+		if (w->f.n < h->size) {
+			snprintf(why, why_size, "covers %llu entries but the log has %llu",
+			         (unsigned long long)h->size, (unsigned long long)w->f.n);
+			/* the log ends early: the walk's failure is the first missing entry */
+			walk_fail(w, w->f.n, "entry %llu is missing: tree head %lld covers %llu "
+			          "entries, the log has %llu", (unsigned long long)w->f.n,
+			          (long long)h->id, (unsigned long long)h->size,
+			          (unsigned long long)w->f.n);
+		} else if ((r = frontier_root(&w->f, root)) < 0)
+			return r;
+		else if (memcmp(root, h->root, CU_SHA256_LEN) != 0)
+			snprintf(why, why_size, "does not match entries 0..%lld (Merkle root)",
+			         (long long)h->size - 1);
+		else if (memcmp(w->chain, h->chain, CU_SHA256_LEN) != 0)
+			snprintf(why, why_size, "does not match entries 0..%lld (chain)",
+			         (long long)h->size - 1);
+	}
+	return 0;
+}
+
+/* Heads phase: every head in the order they were signed. */
+static int
+check_heads(struct walk *w, sqlite3_stmt *hs, struct heads *hd, struct cu_audit_report *rep)
+{
+	int rc, r;
+	while ((rc = sqlite3_step(hs)) == SQLITE_ROW) {
+		struct head_row hr;
+		head_read(hs, &hr);
+		rep->heads++;
+		const struct cu_audit_head *h = &hr.h;
+		char why[200] = "";
+		if ((r = head_check(w, h, &hr, why, sizeof(why))) < 0)
+			return r;
+		if (why[0] == '\0') {
+			if (h->size > hd->proven)
+				hd->proven = h->size;
+			if (h->time_us > hd->newest_us)
+				hd->newest_us = h->time_us;
+			continue;
+		}
+		rep->bad_heads++;
+		/* why is under 200 bytes: the reasons below fit CU_AUDIT_REASON_MAX */
+		if (!hd->have_bad) {
+			hd->have_bad = true;
+			rep->first_bad_head = h->id;
+			hd->first_head_proven = hd->proven;
+			hd->first_head_size = h->size;
+			snprintf(hd->first_reason, sizeof(hd->first_reason),
+			         "tree head %lld (size %llu) %s",
+			         (long long)h->id, (unsigned long long)h->size, why);
+			continue;
+		}
+		uint64_t b = w->first_bad != NONE && w->first_bad >= hd->proven &&
+		             w->first_bad < h->size ? w->first_bad : hd->proven;
+		if (b < hd->head_blame) {
+			hd->head_blame = b;
+			snprintf(hd->head_reason, sizeof(hd->head_reason),
+			         "tree head %lld (size %llu) %s",
+			         (long long)h->id, (unsigned long long)h->size, why);
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return cu_db_fail(w->db, "reading tree heads");
+	return 0;
+}
+
+/* Unsigned entries: allowed only as the tail a crash leaves, no older than
+ * the newest head and spanning at most one interval. *ret_bad: whether they
+ * are more. */
+static int
+check_unsigned_tail(cu_db *db, const struct cu_audit_report *rep, int64_t newest_us,
+                    bool *ret_bad)
+{
+	sqlite3_stmt *ts = NULL;
+	int r = cu_db_prepare(db, "SELECT min(time_us), max(time_us) FROM entries WHERE idx >= ?",
+	                      "reading entries", &ts);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(ts, 1, (int64_t)rep->signed_entries);
+	if (sqlite3_step(ts) != SQLITE_ROW) {
+		r = cu_db_fail(db, "reading entries");
+	} else {
+		int64_t lo = sqlite3_column_int64(ts, 0), hi = sqlite3_column_int64(ts, 1);
+		int64_t floor_us = hi - CU_AUDIT_HEAD_INTERVAL_US > newest_us
+		                           ? hi - CU_AUDIT_HEAD_INTERVAL_US : newest_us;
+		*ret_bad = lo < floor_us - CU_AUDIT_UNSIGNED_SLACK_US;
+	}
+	sqlite3_finalize(ts);
+	return r;
+}
+
+/* Verdict phase: the first failure of the heads and of the walk, an
+ * unsigned tail too old, the certificate's chain. */
+static int
+audit_verdict(struct walk *w, const struct heads *hd, struct cu_audit_report *rep)
+{
+	const cu_store *s = w->s;
+	uint64_t first = NONE;
+	const char *why = NULL;
+	char extra[CU_AUDIT_REASON_MAX];
+	int r;
+	if (hd->have_bad) {
+		first = w->first_bad != NONE && w->first_bad >= hd->first_head_proven &&
+		        w->first_bad < hd->first_head_size ? w->first_bad : hd->first_head_proven;
+		why = hd->first_reason;
+		if (hd->head_blame < first) {
+			first = hd->head_blame;
+			why = hd->head_reason;
+		}
+	}
+	if (w->first_bad != NONE && w->first_bad <= first) {
+		first = w->first_bad;
+		why = w->reason;
+	}
+	bool old_tail = false;
+	if (first == NONE && rep->entries > 0 && hd->newest_us < 0) {
+		first = 0;
+		why = "no valid tree head: the log's heads were removed";
+	} else if (first == NONE && rep->unsigned_entries > 0) {
+		if ((r = check_unsigned_tail(w->db, rep, hd->newest_us, &old_tail)) < 0)
+			return r;
+		if (old_tail) {
+			first = rep->signed_entries;
+			/* numbers and constant text: it fits */
+			snprintf(extra, sizeof(extra), "entries from %llu on are not under a signed tree "
+			         "head though older than the last minute of the log: a head was removed "
+			         "or entries were added", (unsigned long long)first);
+			why = extra;
+		}
+	}
+	int cr = cu_x509_verify_chain(cu_store_ident(s).cert_pem, cu_store_ident(s).cert_len,
+	                              cu_store_ident(s).ca_pem, cu_store_ident(s).ca_len,
+	                              cu_store_ident(s).created_us);
+	if (cr < 0 && first == NONE) {
+		first = 0;
+		/* the detail is a message: cut at the reason's length, deliberately */
+		snprintf(extra, sizeof(extra), "the recording server certificate does not chain to "
+		         "the site CA: %s", cu_error_detail());
+		why = extra;
+	}
+	if (first != NONE) {
+		rep->tampered = true;
+		rep->first_bad_index = first;
+		uint64_t p = hd->have_bad ? hd->first_head_proven : rep->signed_entries;
+		rep->proven_entries = p < first ? p : first;
+		/* why fits: every reason is at most CU_AUDIT_REASON_MAX */
+		snprintf(rep->reason, sizeof(rep->reason), "%s", why);
+	}
+	return 0;
+}
+
 static int
 verify_run(cu_store *s, cu_db *db, struct cu_audit_report *rep)
 {
 	struct walk w = {.s = s, .db = db, .first_bad = NONE};
-	sqlite3_stmt *hs = NULL, *ts = NULL;
+	struct heads hd = {.head_blame = NONE, .newest_us = -1};
+	sqlite3_stmt *hs = NULL;
 	int r;
 	if ((r = cu_sha256_new(&w.sha)) < 0 || (r = chain_init(s, w.chain)) < 0)
 		goto out;
@@ -980,89 +1178,7 @@ verify_run(cu_store *s, cu_db *db, struct cu_audit_report *rep)
 	    (r = cu_db_prepare(db, "SELECT id, size, time_us, root, chain, key_id, signature "
 	                       "FROM heads ORDER BY id", "reading the log", &hs)) < 0)
 		goto out;
-	/* Heads in the order they were signed. proven: the largest size of a
-	 * valid head so far. A failing head is blamed on the walk's first
-	 * failure if that lies in the entries the head newly covers
-	 * [proven, size), else on the first of them (proven): see
-	 * "Verification" in the doc. The first failing head's blame is
-	 * settled at the end, when the walk's first failure is surely known;
-	 * later ones' at once (the walk has reached their size if they are
-	 * validly signed, and an invalid one's size means nothing). */
-	uint64_t proven = 0, first_head_proven = 0, first_head_size = 0, head_blame = NONE;
-	char head_reason[CU_AUDIT_REASON_MAX] = "", first_reason[CU_AUDIT_REASON_MAX] = "";
-	int64_t newest_us = -1;
-	bool have_bad = false;
-	int rc;
-	while ((rc = sqlite3_step(hs)) == SQLITE_ROW) {
-		struct head_row hr;
-		head_read(hs, &hr);
-		rep->heads++;
-		const struct cu_audit_head *h = &hr.h;
-		char why[200] = "";
-		uint8_t msg[HEAD_MSG_LEN], root[CU_SHA256_LEN];
-		if (!hr.parsed) {
-			snprintf(why, sizeof(why), "is malformed");
-		} else if (!cu_ct_equal(h->key_id, cu_store_ident(s).signer->fingerprint, CU_SHA256_LEN)) {
-			snprintf(why, sizeof(why), "is signed by another key than the store's server "
-			         "certificate");
-		} else {
-			head_message(s, h, msg);
-			if (cu_ed25519_verify(cu_store_ident(s).signer->ed25519_pub, msg, sizeof(msg), h->signature) != 0) {
-				snprintf(why, sizeof(why), "has an invalid signature");
-			} else if (h->size < w.f.n) {
-				snprintf(why, sizeof(why), "covers fewer entries than an earlier head");
-			} else {
-				if ((r = walk_to(&w, h->size)) < 0)
-					goto out;
-				if (w.f.n < h->size) {
-					snprintf(why, sizeof(why), "covers %llu entries but the log has %llu",
-					         (unsigned long long)h->size, (unsigned long long)w.f.n);
-					/* the log ends early: the walk's failure is the
-					 * first missing entry */
-					walk_fail(&w, w.f.n, "entry %llu is missing: tree head %lld covers %llu "
-					          "entries, the log has %llu", (unsigned long long)w.f.n,
-					          (long long)h->id, (unsigned long long)h->size,
-					          (unsigned long long)w.f.n);
-				} else if ((r = frontier_root(&w.f, root)) < 0)
-					goto out;
-				else if (memcmp(root, h->root, CU_SHA256_LEN) != 0)
-					snprintf(why, sizeof(why), "does not match entries 0..%lld (Merkle root)",
-					         (long long)h->size - 1);
-				else if (memcmp(w.chain, h->chain, CU_SHA256_LEN) != 0)
-					snprintf(why, sizeof(why), "does not match entries 0..%lld (chain)",
-					         (long long)h->size - 1);
-			}
-		}
-		if (why[0] == '\0') {
-			if (h->size > proven)
-				proven = h->size;
-			if (h->time_us > newest_us)
-				newest_us = h->time_us;
-			continue;
-		}
-		rep->bad_heads++;
-		if (!have_bad) {
-			have_bad = true;
-			rep->first_bad_head = h->id;
-			first_head_proven = proven;
-			first_head_size = h->size;
-			snprintf(first_reason, sizeof(first_reason), "tree head %lld (size %llu) %s",
-			         (long long)h->id, (unsigned long long)h->size, why);
-			continue;
-		}
-		uint64_t b = w.first_bad != NONE && w.first_bad >= proven && w.first_bad < h->size
-		                     ? w.first_bad : proven;
-		if (b < head_blame) {
-			head_blame = b;
-			snprintf(head_reason, sizeof(head_reason), "tree head %lld (size %llu) %s",
-			         (long long)h->id, (unsigned long long)h->size, why);
-		}
-	}
-	if (rc != SQLITE_DONE) {
-		r = cu_db_fail(db, "reading tree heads");
-		goto out;
-	}
-	if ((r = walk_to(&w, CU_AUDIT_ENTRIES_MAX)) < 0)
+	if ((r = check_heads(&w, hs, &hd, rep)) < 0 || (r = walk_to(&w, CU_AUDIT_ENTRIES_MAX)) < 0)
 		goto out;
 	/* Any remaining row is past 2^40: walk_step reported it. */
 	if (!w.done && (r = walk_step(&w)) < 0)
@@ -1071,69 +1187,11 @@ verify_run(cu_store *s, cu_db *db, struct cu_audit_report *rep)
 	rep->entries = n;
 	if ((r = frontier_root(&w.f, rep->root)) < 0)
 		goto out;
-	rep->signed_entries = proven < n ? proven : n;
+	rep->signed_entries = hd.proven < n ? hd.proven : n;
 	rep->unsigned_entries = n - rep->signed_entries;
-	rep->newest_head_us = newest_us;
-
-	uint64_t first = NONE;
-	const char *why = NULL;
-	if (have_bad) {
-		uint64_t b = w.first_bad != NONE && w.first_bad >= first_head_proven &&
-		             w.first_bad < first_head_size ? w.first_bad : first_head_proven;
-		first = b;
-		why = first_reason;
-		if (head_blame < first) {
-			first = head_blame;
-			why = head_reason;
-		}
-	}
-	if (w.first_bad != NONE && w.first_bad <= first) {
-		first = w.first_bad;
-		why = w.reason;
-	}
-	char extra[CU_AUDIT_REASON_MAX];
-	if (first == NONE && n > 0 && newest_us < 0) {
-		first = 0;
-		why = "no valid tree head: the log's heads were removed";
-	} else if (first == NONE && rep->unsigned_entries > 0) {
-		/* Unsigned entries: allowed only as the tail a crash leaves, no
-		 * older than the newest head and spanning at most one interval. */
-		if ((r = cu_db_prepare(db, "SELECT min(time_us), max(time_us) FROM entries "
-		                       "WHERE idx >= ?", "reading entries", &ts)) < 0)
-			goto out;
-		sqlite3_bind_int64(ts, 1, (int64_t)rep->signed_entries);
-		if (sqlite3_step(ts) != SQLITE_ROW) {
-			r = cu_db_fail(db, "reading entries");
-			goto out;
-		}
-		int64_t lo = sqlite3_column_int64(ts, 0), hi = sqlite3_column_int64(ts, 1);
-		int64_t floor_us = hi - CU_AUDIT_HEAD_INTERVAL_US > newest_us
-		                           ? hi - CU_AUDIT_HEAD_INTERVAL_US : newest_us;
-		if (lo < floor_us - CU_AUDIT_UNSIGNED_SLACK_US) {
-			first = rep->signed_entries;
-			snprintf(extra, sizeof(extra), "entries from %llu on are not under a signed tree "
-			         "head though older than the last minute of the log: a head was removed "
-			         "or entries were added", (unsigned long long)first);
-			why = extra;
-		}
-	}
-	int cr = cu_x509_verify_chain(cu_store_ident(s).cert_pem, cu_store_ident(s).cert_len, cu_store_ident(s).ca_pem, cu_store_ident(s).ca_len, cu_store_ident(s).created_us);
-	if (cr < 0 && first == NONE) {
-		first = 0;
-		snprintf(extra, sizeof(extra), "the recording server certificate does not chain to "
-		         "the site CA: %s", cu_error_detail());
-		why = extra;
-	}
-	if (first != NONE) {
-		rep->tampered = true;
-		rep->first_bad_index = first;
-		uint64_t p = have_bad ? first_head_proven : rep->signed_entries;
-		rep->proven_entries = p < first ? p : first;
-		snprintf(rep->reason, sizeof(rep->reason), "%s", why);
-	}
-	r = 0;
+	rep->newest_head_us = hd.newest_us;
+	r = audit_verdict(&w, &hd, rep);
 out:
-	sqlite3_finalize(ts);
 	sqlite3_finalize(hs);
 	sqlite3_finalize(w.st);
 	cu_sha256_free(w.sha);
@@ -1213,7 +1271,7 @@ export_entries(cu_db *db, int format, FILE *out)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t idx = sqlite3_column_int64(st, 0), t = sqlite3_column_int64(st, 1);
 		char num[32], iso[CU_TIME_ISO_MAX];
-		snprintf(num, sizeof(num), "%lld", (long long)idx);
+		snprintf(num, sizeof(num), "%lld", (long long)idx); /* 20 digits at most: fits */
 		cu_time_text(t, iso);
 		if (format == CU_AUDIT_CSV) {
 			csv_field(out, num, strlen(num), false);

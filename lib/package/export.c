@@ -285,6 +285,7 @@ hash_job(struct exporter *x, struct seg_job *j)
 	char when[CU_TIME_ISO_MAX];
 	int r = cu_segment_export(x->s, x->cams[j->cam].id, j->src.seq, 0, count_put, x, &sc,
 	                          &j->bytes);
+	/* err_detail is a message for the caller: cut at its buffer, deliberately */
 	if (r < 0) {
 		j->err = r;
 		snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
@@ -294,7 +295,7 @@ hash_job(struct exporter *x, struct seg_job *j)
 	bool open_tail = j->src.status == CU_SEG_OPEN && sc.seals > 0;
 	if (sc.fail != 0 && !open_tail) {
 		cu_time_text(j->src.start_us, when);
-		j->err = CU_ERR_TAMPERED;
+		j->err = CU_ERR_TAMPERED; /* the detail, cut deliberately as above */
 		snprintf(j->err_detail, sizeof(j->err_detail), "export refused: camera %s is "
 		         "tampered: first failed segment at %s: segment %llu: %s", g->camera, when,
 		         (unsigned long long)j->src.seq, sc.reason);
@@ -313,7 +314,7 @@ hash_job(struct exporter *x, struct seg_job *j)
 			r = cu_pkg_records_keep(&j->recs, rec, g->from_us, g->to_us);
 		}
 		if (r < 0) {
-			j->err = r;
+			j->err = r; /* the detail, cut deliberately as above */
 			snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
 		}
 	}
@@ -592,6 +593,96 @@ dir_of(const char *path, char *buf, size_t len)
 	return cu_path(buf, len, "%.*s", (int)(slash - path), path);
 }
 
+/* Select phase: the segments of each range, from the catalogue, as jobs. */
+static int
+select_segments(struct exporter *x)
+{
+	const struct cu_pkg_export_opts *o = x->o;
+	for (size_t i = 0; i < o->nranges; i++) {
+		struct cu_export_seg *segs = NULL;
+		size_t n = 0;
+		const struct cu_pkg_range *g = &o->ranges[i];
+		int r = cu_export_select(x->s, g->camera, g->from_us, g->to_us, x->cams[i].id, &segs,
+		                         &n);
+		if (r < 0)
+			return cu_fail_prefix(r, "export of camera %s", g->camera);
+		if (n == 0) {
+			char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
+			cu_time_text(g->from_us, a);
+			cu_time_text(g->to_us, b);
+			return cu_fail(CU_ERR_NOTFOUND, "export: camera %s has no recorded frames from "
+			               "%s to %s", g->camera, a, b);
+		}
+		struct seg_job *nj = realloc(x->jobs, (x->njobs + n) * sizeof(*nj));
+		if (nj == NULL) {
+			free(segs);
+			return cu_fail(CU_ERR_NOMEM, "out of memory");
+		}
+		x->jobs = nj;
+		x->cams[i].first = x->njobs;
+		x->cams[i].n = n;
+		for (size_t k = 0; k < n; k++) {
+			memset(&x->jobs[x->njobs], 0, sizeof(*x->jobs));
+			x->jobs[x->njobs].cam = i;
+			x->jobs[x->njobs].src = segs[k];
+			x->src_bytes += segs[k].bytes;
+			x->njobs++;
+		}
+		free(segs);
+	}
+	return 0;
+}
+
+/* Header phase: the package header for a stream of plain_len bytes; the key
+ * (OUT, encrypted packages) from the password. */
+static int
+make_header(const struct cu_pkg_export_opts *o, uint64_t plain_len, struct cu_pkg_header *h,
+            uint8_t key[static CU_AES256_KEY_LEN], uint8_t hbuf[static CU_PKG_HEADER_LEN])
+{
+	int r;
+	h->version = CU_PKG_VERSION;
+	h->flags = (o->encrypt ? CU_PKG_FLAG_ENCRYPTED : 0) |
+	           (o->prevent_reexport ? CU_PKG_FLAG_NO_REEXPORT : 0);
+	h->chunk = CU_PKG_CHUNK;
+	h->plain_len = plain_len;
+	if (o->encrypt) {
+		h->kdf = o->kdf;
+		if (h->kdf.t_cost == 0 && h->kdf.m_cost_kib == 0 && h->kdf.parallelism == 0)
+			h->kdf = (struct cu_argon2_params){CU_ARGON2_T_DEFAULT, CU_ARGON2_M_DEFAULT,
+			                                   CU_ARGON2_P_DEFAULT};
+		if ((r = cu_random(h->salt, sizeof(h->salt))) < 0 ||
+		    (r = cu_pkg_derive(o->password, o->password_len, h, key, h->key_check)) < 0)
+			return r;
+	}
+	return cu_pkg_header_encode(h, hbuf);
+}
+
+/* Write phase: the header and the stream into the temporary file, hashed as
+ * written (the file's SHA-256, for the export.end audit entry). */
+static int
+write_package(struct exporter *x, cu_afile *af, const struct cu_pkg_header *h,
+              const uint8_t *key, const uint8_t hbuf[static CU_PKG_HEADER_LEN],
+              const struct cu_export_identity *id, const struct cu_pkg_manifest *m,
+              const char *text, size_t text_len, const uint8_t sig[static CU_ED25519_SIG_LEN],
+              uint8_t sha256[static CU_SHA256_LEN])
+{
+	cu_pkg_out *out = NULL;
+	cu_sha256_ctx *file_hash = NULL;
+	int r;
+	if ((r = cu_sha256_new(&file_hash)) < 0 || (r = cu_sha256_init(file_hash)) < 0 ||
+	    (r = cu_afile_write(af, hbuf, CU_PKG_HEADER_LEN)) < 0 ||
+	    (r = cu_sha256_update(file_hash, hbuf, CU_PKG_HEADER_LEN)) < 0 ||
+	    (r = cu_pkg_out_new(af->fd, h, key, file_hash, &out)) < 0 ||
+	    (r = write_stream(x, out, id, m, text, text_len, sig)) < 0 ||
+	    (r = cu_pkg_out_finish(out)) < 0)
+		goto out;
+	r = cu_sha256_final(file_hash, sha256);
+out:
+	cu_pkg_out_free(out);
+	cu_sha256_free(file_hash);
+	return r;
+}
+
 int
 cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
               struct cu_pkg_export_result *ret)
@@ -605,8 +696,6 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	char dir[PATH_MAX];
 	char *text = NULL;
 	size_t text_len = 0;
-	cu_pkg_out *out = NULL;
-	cu_sha256_ctx *file_hash = NULL;
 	cu_afile af = {.fd = -1};
 	memset(&m, 0, sizeof(m));
 	pthread_mutex_init(&x.lock, NULL);
@@ -622,44 +711,8 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 		goto out;
 	/* made now, so that a bad path (or an existing PATH or PATH.tmp) fails
 	 * before minutes of work */
-	if ((r = cu_afile_open(&af, path, 0600, 0)) < 0)
+	if ((r = cu_afile_open(&af, path, 0600, 0)) < 0 || (r = select_segments(&x)) < 0)
 		goto out;
-	/* the segments of each range, from the catalogue */
-	for (size_t i = 0; i < o->nranges; i++) {
-		struct cu_export_seg *segs = NULL;
-		size_t n = 0;
-		const struct cu_pkg_range *g = &o->ranges[i];
-		if ((r = cu_export_select(s, g->camera, g->from_us, g->to_us, x.cams[i].id, &segs,
-		                          &n)) < 0) {
-			r = cu_fail_prefix(r, "export of camera %s", g->camera);
-			goto out;
-		}
-		if (n == 0) {
-			char a[CU_TIME_ISO_MAX], b[CU_TIME_ISO_MAX];
-			cu_time_text(g->from_us, a);
-			cu_time_text(g->to_us, b);
-			r = cu_fail(CU_ERR_NOTFOUND, "export: camera %s has no recorded frames from %s "
-			            "to %s", g->camera, a, b);
-			goto out;
-		}
-		struct seg_job *nj = n ? realloc(x.jobs, (x.njobs + n) * sizeof(*nj)) : x.jobs;
-		if (n > 0 && nj == NULL) {
-			free(segs);
-			r = cu_fail(CU_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		x.jobs = nj;
-		x.cams[i].first = x.njobs;
-		x.cams[i].n = n;
-		for (size_t k = 0; k < n; k++) {
-			memset(&x.jobs[x.njobs], 0, sizeof(*x.jobs));
-			x.jobs[x.njobs].cam = i;
-			x.jobs[x.njobs].src = segs[k];
-			x.src_bytes += segs[k].bytes;
-			x.njobs++;
-		}
-		free(segs);
-	}
 	x.total = 3 * x.src_bytes;
 	if ((r = check_room(o, dir, x.src_bytes, &reserved)) < 0)
 		goto out;
@@ -671,32 +724,10 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 	    (r = cu_export_sign(s, text, text_len, sig)) < 0 ||
 	    (r = cu_sha256(text, text_len, res.manifest_sha256)) < 0)
 		goto out;
-	/* the header, then the stream */
-	h.version = CU_PKG_VERSION;
-	h.flags = (o->encrypt ? CU_PKG_FLAG_ENCRYPTED : 0) |
-	          (o->prevent_reexport ? CU_PKG_FLAG_NO_REEXPORT : 0);
-	h.chunk = CU_PKG_CHUNK;
-	h.plain_len = stream_length(&m, text_len, &id);
-	if (o->encrypt) {
-		h.kdf = o->kdf;
-		if (h.kdf.t_cost == 0 && h.kdf.m_cost_kib == 0 && h.kdf.parallelism == 0)
-			h.kdf = (struct cu_argon2_params){CU_ARGON2_T_DEFAULT, CU_ARGON2_M_DEFAULT,
-			                                  CU_ARGON2_P_DEFAULT};
-		if ((r = cu_random(h.salt, sizeof(h.salt))) < 0 ||
-		    (r = cu_pkg_derive(o->password, o->password_len, &h, key, h.key_check)) < 0)
-			goto out;
-	}
-	if ((r = cu_pkg_header_encode(&h, hbuf)) < 0)
-		goto out;
-	/* the file's SHA-256 as it is written, for the export.end audit entry */
-	if ((r = cu_sha256_new(&file_hash)) < 0 || (r = cu_sha256_init(file_hash)) < 0 ||
-	    (r = cu_afile_write(&af, hbuf, sizeof(hbuf))) < 0 ||
-	    (r = cu_sha256_update(file_hash, hbuf, sizeof(hbuf))) < 0 ||
-	    (r = cu_pkg_out_new(af.fd, &h, o->encrypt ? key : NULL, file_hash, &out)) < 0 ||
-	    (r = write_stream(&x, out, &id, &m, text, text_len, sig)) < 0 ||
-	    (r = cu_pkg_out_finish(out)) < 0 || (r = cu_sha256_final(file_hash, res.sha256)) < 0)
-		goto out;
-	if ((r = cu_afile_commit(&af)) < 0)
+	if ((r = make_header(o, stream_length(&m, text_len, &id), &h, key, hbuf)) < 0 ||
+	    (r = write_package(&x, &af, &h, o->encrypt ? key : NULL, hbuf, &id, &m, text, text_len,
+	                       sig, res.sha256)) < 0 ||
+	    (r = cu_afile_commit(&af)) < 0)
 		goto out;
 	res.bytes = cu_pkg_file_size(&h);
 	progress_to(&x, x.total);
@@ -706,8 +737,6 @@ cu_pkg_export(cu_store *s, const char *path, const struct cu_pkg_export_opts *o,
 out:
 	release_room(reserved);
 	cu_afile_abort(&af);
-	cu_pkg_out_free(out);
-	cu_sha256_free(file_hash);
 	cu_wipe(key, sizeof(key));
 	free(text);
 	cu_pkg_manifest_free(&m);

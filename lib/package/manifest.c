@@ -384,6 +384,125 @@ get_camera(json_t *o, struct cu_pkg_cam *c, size_t *total_segs)
 	return 0;
 }
 
+/* The format and version, the comments, the export's identity fields. */
+static int
+decode_head(json_t *root, struct cu_pkg_manifest *m)
+{
+	char fmt[32];
+	uint64_t version;
+	int r;
+	if (!json_is_object(root))
+		return bad("the top level", "is not an object");
+	if ((r = get_str(root, "format", sizeof(fmt) - 1, fmt, "format")) < 0)
+		return r;
+	if (strcmp(fmt, "custody-evidence-package") != 0)
+		return bad("format", "is not custody-evidence-package");
+	if ((r = get_u64(root, "version", UINT16_MAX, &version, "version")) < 0)
+		return r;
+	if (version != CU_PKG_VERSION)
+		return cu_fail(CU_ERR_FORMAT, "manifest.json: version %llu (this custody reads %d)",
+		               (unsigned long long)version, CU_PKG_VERSION);
+	json_t *comments = json_object_get(root, "comments");
+	if (!json_is_string(comments) || json_string_length(comments) > CU_PKG_COMMENTS_MAX ||
+	    strlen(json_string_value(comments)) != json_string_length(comments))
+		return bad("comments", "is missing, not a string or too long");
+	if ((m->comments = strdup(json_string_value(comments))) == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	if ((r = get_str(root, "case", CU_PKG_CASE_MAX, m->case_ref, "case")) < 0 ||
+	    (r = get_str(root, "exporter", CU_PKG_EXPORTER_MAX, m->exporter, "exporter")) < 0 ||
+	    (r = get_time(root, "exported", &m->exported_us, "exported")) < 0 ||
+	    (r = get_cert(root, "server", &m->server)) < 0 ||
+	    (r = get_cert(root, "recorder", &m->recorder)) < 0 ||
+	    (r = get_cert(root, "site_ca", &m->site_ca)) < 0 ||
+	    (r = get_hex(root, "store", m->store_id, 16, "store")) < 0)
+		return r;
+	json_t *profile = json_object_get(root, "profile");
+	if (!json_is_object(profile))
+		return bad("profile", "is missing or not an object");
+	if ((r = get_str(profile, "name", CU_PKG_PROFILE_NAME_MAX, m->profile, "profile name")) < 0 ||
+	    (r = get_bool(profile, "encrypted", &m->encrypted, "profile encrypted")) < 0 ||
+	    (r = get_bool(profile, "prevent_reexport", &m->prevent_reexport,
+	                  "profile prevent_reexport")) < 0 ||
+	    (r = get_bool(profile, "signed", &m->is_signed, "profile signed")) < 0)
+		return r;
+	return 0;
+}
+
+/* The cameras: 1 to CU_PKG_CAMERAS_MAX, each named once. */
+static int
+decode_cameras(json_t *root, struct cu_pkg_manifest *m)
+{
+	size_t total_segs = 0;
+	json_t *cams = json_object_get(root, "cameras");
+	if (!json_is_array(cams) || json_array_size(cams) == 0 ||
+	    json_array_size(cams) > CU_PKG_CAMERAS_MAX)
+		return bad("cameras", "is missing, empty or has more than 64 cameras");
+	if ((m->cams = calloc(json_array_size(cams), sizeof(*m->cams))) == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	for (size_t i = 0; i < json_array_size(cams); i++) {
+		m->ncams++;
+		int r = get_camera(json_array_get(cams, i), &m->cams[i], &total_segs);
+		if (r < 0)
+			return r;
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(m->cams[k].name, m->cams[i].name) == 0)
+				return bad("cameras", "names a camera twice");
+	}
+	return 0;
+}
+
+/* The three certificate files, in their order. */
+static int
+decode_files(json_t *root, struct cu_pkg_manifest *m)
+{
+	json_t *files = json_object_get(root, "files");
+	if (!json_is_array(files) || json_array_size(files) != CU_PKG_FILES)
+		return bad("files", "is missing or does not list the three certificates");
+	for (size_t i = 0; i < CU_PKG_FILES; i++) {
+		json_t *f = json_array_get(files, i);
+		struct cu_pkg_file *pf = &m->files[i];
+		int r;
+		if (!json_is_object(f))
+			return bad("files[]", "is not an object");
+		if ((r = get_str(f, "name", CU_TAR_NAME_MAX, pf->name, "file name")) < 0 ||
+		    (r = get_u64(f, "bytes", CU_X509_PEM_MAX, &pf->bytes, "file bytes")) < 0 ||
+		    (r = get_hex(f, "sha256", pf->sha256, CU_SHA256_LEN, "file sha256")) < 0)
+			return r;
+		if (strcmp(pf->name, cu_pkg_file_names[i]) != 0)
+			return bad("files", "are not certs/site-ca.pem, certs/recorder.pem, "
+			           "certs/exporter.pem in this order");
+	}
+	return 0;
+}
+
+/* The audit entry and its signed tree head, or null. */
+static int
+decode_audit(json_t *root, struct cu_pkg_manifest *m)
+{
+	json_t *audit = json_object_get(root, "audit");
+	if (json_is_null(audit))
+		return 0;
+	if (!json_is_object(audit))
+		return bad("audit", "is missing or neither an object nor null");
+	json_t *head = json_object_get(audit, "head");
+	uint64_t idx, t;
+	int r;
+	if (!json_is_object(head))
+		return bad("audit head", "is missing or not an object");
+	if ((r = get_u64(audit, "index", INT64_MAX, &idx, "audit index")) < 0 ||
+	    (r = get_u64(head, "size", INT64_MAX, &t, "audit head size")) < 0 ||
+	    (r = get_time(head, "time", &m->audit_time_us, "audit head time")) < 0 ||
+	    (r = get_hex(head, "root", m->audit_root, CU_SHA256_LEN, "audit head root")) < 0 ||
+	    (r = get_hex(head, "chain", m->audit_chain, CU_SHA256_LEN, "audit head chain")) < 0 ||
+	    (r = get_hex(head, "signature", m->audit_sig, CU_ED25519_SIG_LEN,
+	                 "audit head signature")) < 0)
+		return r;
+	m->has_audit = true;
+	m->audit_index = (int64_t)idx;
+	m->audit_size = t;
+	return 0;
+}
+
 int
 cu_pkg_manifest_decode(const uint8_t *data, size_t len, struct cu_pkg_manifest *m)
 {
@@ -395,123 +514,9 @@ cu_pkg_manifest_decode(const uint8_t *data, size_t len, struct cu_pkg_manifest *
 		return cu_fail(CU_ERR_FORMAT, "manifest.json is not valid JSON: %s (byte %d)",
 		               jerr.text, jerr.position);
 	int r;
-	char fmt[32];
-	uint64_t version;
-	size_t total_segs = 0;
-	if (!json_is_object(root)) {
-		r = bad("the top level", "is not an object");
-		goto out;
-	}
-	if ((r = get_str(root, "format", sizeof(fmt) - 1, fmt, "format")) < 0)
-		goto out;
-	if (strcmp(fmt, "custody-evidence-package") != 0) {
-		r = bad("format", "is not custody-evidence-package");
-		goto out;
-	}
-	if ((r = get_u64(root, "version", UINT16_MAX, &version, "version")) < 0)
-		goto out;
-	if (version != CU_PKG_VERSION) {
-		r = cu_fail(CU_ERR_FORMAT, "manifest.json: version %llu (this custody reads %d)",
-		            (unsigned long long)version, CU_PKG_VERSION);
-		goto out;
-	}
-	json_t *comments = json_object_get(root, "comments");
-	if (!json_is_string(comments) || json_string_length(comments) > CU_PKG_COMMENTS_MAX ||
-	    strlen(json_string_value(comments)) != json_string_length(comments)) {
-		r = bad("comments", "is missing, not a string or too long");
-		goto out;
-	}
-	if ((m->comments = strdup(json_string_value(comments))) == NULL) {
-		r = cu_fail(CU_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((r = get_str(root, "case", CU_PKG_CASE_MAX, m->case_ref, "case")) < 0 ||
-	    (r = get_str(root, "exporter", CU_PKG_EXPORTER_MAX, m->exporter, "exporter")) < 0 ||
-	    (r = get_time(root, "exported", &m->exported_us, "exported")) < 0 ||
-	    (r = get_cert(root, "server", &m->server)) < 0 ||
-	    (r = get_cert(root, "recorder", &m->recorder)) < 0 ||
-	    (r = get_cert(root, "site_ca", &m->site_ca)) < 0 ||
-	    (r = get_hex(root, "store", m->store_id, 16, "store")) < 0)
-		goto out;
-	json_t *profile = json_object_get(root, "profile");
-	if (!json_is_object(profile)) {
-		r = bad("profile", "is missing or not an object");
-		goto out;
-	}
-	if ((r = get_str(profile, "name", CU_PKG_PROFILE_NAME_MAX, m->profile, "profile name")) < 0 ||
-	    (r = get_bool(profile, "encrypted", &m->encrypted, "profile encrypted")) < 0 ||
-	    (r = get_bool(profile, "prevent_reexport", &m->prevent_reexport,
-	                  "profile prevent_reexport")) < 0 ||
-	    (r = get_bool(profile, "signed", &m->is_signed, "profile signed")) < 0)
-		goto out;
-	json_t *cams = json_object_get(root, "cameras");
-	if (!json_is_array(cams) || json_array_size(cams) == 0 ||
-	    json_array_size(cams) > CU_PKG_CAMERAS_MAX) {
-		r = bad("cameras", "is missing, empty or has more than 64 cameras");
-		goto out;
-	}
-	if ((m->cams = calloc(json_array_size(cams), sizeof(*m->cams))) == NULL) {
-		r = cu_fail(CU_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < json_array_size(cams); i++) {
-		m->ncams++;
-		if ((r = get_camera(json_array_get(cams, i), &m->cams[i], &total_segs)) < 0)
-			goto out;
-		for (size_t k = 0; k < i; k++) {
-			if (strcmp(m->cams[k].name, m->cams[i].name) == 0) {
-				r = bad("cameras", "names a camera twice");
-				goto out;
-			}
-		}
-	}
-	json_t *files = json_object_get(root, "files");
-	if (!json_is_array(files) || json_array_size(files) != CU_PKG_FILES) {
-		r = bad("files", "is missing or does not list the three certificates");
-		goto out;
-	}
-	for (size_t i = 0; i < CU_PKG_FILES; i++) {
-		json_t *f = json_array_get(files, i);
-		struct cu_pkg_file *pf = &m->files[i];
-		if (!json_is_object(f)) {
-			r = bad("files[]", "is not an object");
-			goto out;
-		}
-		if ((r = get_str(f, "name", CU_TAR_NAME_MAX, pf->name, "file name")) < 0 ||
-		    (r = get_u64(f, "bytes", CU_X509_PEM_MAX, &pf->bytes, "file bytes")) < 0 ||
-		    (r = get_hex(f, "sha256", pf->sha256, CU_SHA256_LEN, "file sha256")) < 0)
-			goto out;
-		if (strcmp(pf->name, cu_pkg_file_names[i]) != 0) {
-			r = bad("files", "are not certs/site-ca.pem, certs/recorder.pem, "
-			        "certs/exporter.pem in this order");
-			goto out;
-		}
-	}
-	json_t *audit = json_object_get(root, "audit");
-	if (json_is_object(audit)) {
-		json_t *head = json_object_get(audit, "head");
-		uint64_t idx, t;
-		if (!json_is_object(head)) {
-			r = bad("audit head", "is missing or not an object");
-			goto out;
-		}
-		if ((r = get_u64(audit, "index", INT64_MAX, &idx, "audit index")) < 0 ||
-		    (r = get_u64(head, "size", INT64_MAX, &t, "audit head size")) < 0 ||
-		    (r = get_time(head, "time", &m->audit_time_us, "audit head time")) < 0 ||
-		    (r = get_hex(head, "root", m->audit_root, CU_SHA256_LEN, "audit head root")) < 0 ||
-		    (r = get_hex(head, "chain", m->audit_chain, CU_SHA256_LEN, "audit head chain")) < 0 ||
-		    (r = get_hex(head, "signature", m->audit_sig, CU_ED25519_SIG_LEN,
-		                 "audit head signature")) < 0)
-			goto out;
-		m->has_audit = true;
-		m->audit_index = (int64_t)idx;
-		m->audit_size = t;
-	} else if (!json_is_null(audit)) {
-		r = bad("audit", "is missing or neither an object nor null");
-		goto out;
-	}
-	r = 0;
-out:
+	if ((r = decode_head(root, m)) == 0 && (r = decode_cameras(root, m)) == 0 &&
+	    (r = decode_files(root, m)) == 0)
+		r = decode_audit(root, m);
 	json_decref(root);
 	return r;
 }

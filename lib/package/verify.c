@@ -77,7 +77,8 @@ struct verifier {
 
 static void tamper(struct verifier *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A failure of the signed layers: the first one is the reason. */
+/* The one way the package verifier reports "tampered": a failure of the
+ * signed layers; the first one is the reason. */
 static void
 tamper(struct verifier *v, const char *fmt, ...)
 {
@@ -87,6 +88,7 @@ tamper(struct verifier *v, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
+	/* a report line: cut at its buffer, deliberately */
 	vsnprintf(v->rep->reason, sizeof(v->rep->reason), fmt, ap);
 	va_end(ap);
 }
@@ -321,8 +323,7 @@ out:
 		r = v->frame_err; /* on_frame stopped us */
 	} else if (r == CU_ERR_TAMPERED) {
 		/* a hook refused what no writer makes (too much under one seal) */
-		t->scan.fail = CU_ERR_TAMPERED;
-		snprintf(t->scan.reason, sizeof(t->scan.reason), "%s", cu_error_detail());
+		cu_seg_scan_fail(&t->scan, t->scan.fail_ts, "%s", cu_error_detail());
 		r = 0;
 	} else if (r < 0) {
 		t->err = r;
@@ -402,11 +403,10 @@ cam_fail(struct cu_pkg_camera_report *c, int64_t when, const char *fmt, ...)
 {
 	if (c->tampered)
 		return; /* the first failed segment is the one reported */
-	c->tampered = true;
-	c->fail_time_us = when;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, ap);
+	cu_verify_failv(&c->tampered, &c->fail_time_us, c->fail_reason, sizeof(c->fail_reason),
+	                when, fmt, ap);
 	va_end(ap);
 }
 
@@ -422,133 +422,189 @@ hole_named(const struct task *tasks, size_t n, const struct task *p, const struc
 	return false;
 }
 
-static int
-check_camera(struct verifier *v, size_t ci, struct task *tasks, size_t n,
-             int64_t *min_created, int64_t *max_seal)
-{
-	const struct cu_pkg_cam *mc = &v->m.cams[ci];
-	struct cu_pkg_camera_report *c = &v->rep->cameras[ci];
+/* The state of one camera's check. */
+struct camcheck {
+	struct verifier *v;
+	const struct cu_pkg_cam *mc;             /* what the manifest says of it */
+	struct cu_pkg_camera_report *c;          /* OUT: its report */
+	struct task *tasks;                      /* its segment copies, in order */
+	size_t n;
+	int64_t *min_created, *max_seal;         /* over every camera: the recorder's times */
 	char when[CU_TIME_ISO_MAX];
-	const struct task *p = NULL;
-	memcpy(c->name, mc->name, sizeof(c->name));
-	cu_hex(mc->id, 16, c->id);
-	c->from_us = mc->from_us;
-	c->to_us = mc->to_us;
-	c->fail_time_us = -1;
-	c->checked = true;
-	for (size_t i = 0; i < n; i++) {
-		struct task *t = &tasks[i];
-		const struct cu_seg_scan *sc = &t->scan;
-		unsigned long long seq = (unsigned long long)t->ms->seq;
-		int64_t at = t->ms->from_us;
-		const struct task *before = p;
-		p = NULL;
-		if (!t->present || !t->ran) {
-			cam_fail(c, at, "segment %llu is missing from the package", seq);
-			continue;
-		}
-		if (t->damaged) {
-			cam_fail(c, at, "segment %llu: the package is damaged at byte %llu", seq,
-			         (unsigned long long)t->damaged_off);
-			continue;
-		}
-		if (sc->fail != 0) {
-			cam_fail(c, at, "segment %llu: %s", seq, sc->reason);
-			continue;
-		}
-		if (sc->good_end != sc->file_size) {
-			cam_fail(c, at, "segment %llu: %llu bytes after its last seal are not sealed "
-			         "(added)", seq, (unsigned long long)(sc->file_size - sc->good_end));
-			continue;
-		}
-		/* the chain after the last seal covers every byte the scan did not
-		 * force; with it, the last seal and the first entry number equal to
-		 * the signed manifest's, the copy is the one the export signed */
-		if (sc->hdr.first_entry != t->ms->first_entry ||
-		    !cu_ct_equal(sc->chain, t->ms->chain, CU_SHA256_LEN) ||
-		    !cu_ct_equal(sc->last_seal, t->ms->last_seal, CU_SHA256_LEN)) {
-			tamper(v, "%s differs from the copy the manifest lists (its chain value, last "
-			       "seal or first entry)", t->ms->file);
-			cam_fail(c, at, "segment %llu: the file differs from the one the export signed "
-			         "(chain value, last seal or first entry)", seq);
-			continue;
-		}
-		if (memcmp(sc->hdr.camera_id, mc->id, 16) != 0 || sc->hdr.seq != t->ms->seq) {
-			cam_fail(c, at, "segment %llu: its header names another camera or segment number "
-			         "(spliced in from elsewhere)", seq);
-			continue;
-		}
-		if (sc->frames != t->ms->frames || sc->first_ts != t->ms->from_us ||
-		    sc->end_ts != t->ms->to_us) {
-			cu_time_text(sc->first_ts, when);
-			cam_fail(c, at, "segment %llu: the manifest's times or frame count disagree with "
-			         "the signed content, which starts at %s", seq, when);
-			continue;
-		}
-		if (sc->first_ts > mc->to_us || sc->end_ts < mc->from_us) {
-			cam_fail(c, at, "segment %llu lies outside the exported range", seq);
-			continue;
-		}
-		bool linked;
-		if (i == 0) {
-			linked = sc->hdr.seq != 1 ||
-			         (cu_ct_equal(sc->hdr.prev_chain, zero32, CU_SHA256_LEN) &&
-			          sc->hdr.first_entry == 1 &&
-			          cu_ct_equal(sc->first_prev_seal, zero32, CU_SHA256_LEN));
-		} else if (before == NULL) {
-			linked = false; /* the segment before failed: this one cannot be linked */
-		} else if (before->ms->seq + 1 == t->ms->seq) {
-			linked = cu_ct_equal(sc->hdr.prev_chain, before->scan.chain, CU_SHA256_LEN) &&
-			         sc->hdr.first_entry == before->scan.last_entry + 1 &&
-			         cu_ct_equal(sc->first_prev_seal, before->scan.last_seal, CU_SHA256_LEN);
-		} else {
-			linked = hole_named(tasks, n, before, t);
-		}
-		if (!linked) {
-			cu_time_text(i > 0 ? tasks[i - 1].ms->to_us : -1, when);
-			cam_fail(c, at, "segment %llu does not follow on from the segment before it (a "
-			         "segment was removed, replaced or reordered; last good data ends at %s)",
-			         seq, when);
-			continue;
-		}
-		if (t->too_many) {
-			cam_fail(c, at, "segment %llu: more signed gap and retention records than a "
-			         "package can list", seq);
-			continue;
-		}
-		if (t->bad_start != NULL)
-			cam_fail(c, at, "segment %llu: the manifest calls this camera \"%s\" but its "
-			         "signed start record says \"%s\"", seq, mc->name, t->bad_start);
-		if (t->recs.ngaps > 0) {
-			struct cu_verify_gap *g = realloc(c->gaps,
-			                                  (c->ngaps + t->recs.ngaps) * sizeof(*g));
-			if (g == NULL)
-				return cu_fail(CU_ERR_NOMEM, "out of memory");
-			c->gaps = g;
-			memcpy(c->gaps + c->ngaps, t->recs.gaps, t->recs.ngaps * sizeof(*g));
-			c->ngaps += t->recs.ngaps;
-		}
-		c->segments++;
-		c->frames += sc->frames;
-		c->seals += sc->seals;
-		if (*min_created < 0 || sc->hdr.created_us < *min_created)
-			*min_created = sc->hdr.created_us;
-		if (sc->last_seal_ts > *max_seal)
-			*max_seal = sc->last_seal_ts;
-		p = t;
+};
+
+/* Segment phase: the copy was read whole, its scan passed, and it is the one
+ * the manifest lists, of this camera, in the range. False when it failed
+ * (reported). */
+static bool
+segment_sound(struct camcheck *k, const struct task *t)
+{
+	struct cu_pkg_camera_report *c = k->c;
+	const struct cu_seg_scan *sc = &t->scan;
+	unsigned long long seq = (unsigned long long)t->ms->seq;
+	int64_t at = t->ms->from_us;
+	if (!t->present || !t->ran) {
+		cam_fail(c, at, "segment %llu is missing from the package", seq);
+		return false;
 	}
+	if (t->damaged) {
+		cam_fail(c, at, "segment %llu: the package is damaged at byte %llu", seq,
+		         (unsigned long long)t->damaged_off);
+		return false;
+	}
+	if (sc->fail != 0) {
+		cam_fail(c, at, "segment %llu: %s", seq, sc->reason);
+		return false;
+	}
+	if (sc->good_end != sc->file_size) {
+		cam_fail(c, at, "segment %llu: %llu bytes after its last seal are not sealed "
+		         "(added)", seq, (unsigned long long)(sc->file_size - sc->good_end));
+		return false;
+	}
+	/* the chain after the last seal covers every byte the scan did not
+	 * force; with it, the last seal and the first entry number equal to
+	 * the signed manifest's, the copy is the one the export signed */
+	if (sc->hdr.first_entry != t->ms->first_entry ||
+	    !cu_ct_equal(sc->chain, t->ms->chain, CU_SHA256_LEN) ||
+	    !cu_ct_equal(sc->last_seal, t->ms->last_seal, CU_SHA256_LEN)) {
+		tamper(k->v, "%s differs from the copy the manifest lists (its chain value, last "
+		       "seal or first entry)", t->ms->file);
+		cam_fail(c, at, "segment %llu: the file differs from the one the export signed "
+		         "(chain value, last seal or first entry)", seq);
+		return false;
+	}
+	if (memcmp(sc->hdr.camera_id, k->mc->id, 16) != 0 || sc->hdr.seq != t->ms->seq) {
+		cam_fail(c, at, "segment %llu: its header names another camera or segment number "
+		         "(spliced in from elsewhere)", seq);
+		return false;
+	}
+	if (sc->frames != t->ms->frames || sc->first_ts != t->ms->from_us ||
+	    sc->end_ts != t->ms->to_us) {
+		cu_time_text(sc->first_ts, k->when);
+		cam_fail(c, at, "segment %llu: the manifest's times or frame count disagree with "
+		         "the signed content, which starts at %s", seq, k->when);
+		return false;
+	}
+	if (sc->first_ts > k->mc->to_us || sc->end_ts < k->mc->from_us) {
+		cam_fail(c, at, "segment %llu lies outside the exported range", seq);
+		return false;
+	}
+	return true;
+}
+
+/* Link phase: copy i follows on from before (the last sound copy before it,
+ * NULL when the one before failed), or a signed record names the hole. False
+ * when it does not (reported). */
+static bool
+segment_linked(struct camcheck *k, size_t i, const struct task *before)
+{
+	const struct task *t = &k->tasks[i];
+	const struct cu_seg_scan *sc = &t->scan;
+	bool linked;
+	if (i == 0) {
+		linked = sc->hdr.seq != 1 ||
+		         (cu_ct_equal(sc->hdr.prev_chain, zero32, CU_SHA256_LEN) &&
+		          sc->hdr.first_entry == 1 &&
+		          cu_ct_equal(sc->first_prev_seal, zero32, CU_SHA256_LEN));
+	} else if (before == NULL) {
+		linked = false; /* the segment before failed: this one cannot be linked */
+	} else if (before->ms->seq + 1 == t->ms->seq) {
+		linked = cu_ct_equal(sc->hdr.prev_chain, before->scan.chain, CU_SHA256_LEN) &&
+		         sc->hdr.first_entry == before->scan.last_entry + 1 &&
+		         cu_ct_equal(sc->first_prev_seal, before->scan.last_seal, CU_SHA256_LEN);
+	} else {
+		linked = hole_named(k->tasks, k->n, before, t);
+	}
+	if (!linked) {
+		cu_time_text(i > 0 ? k->tasks[i - 1].ms->to_us : -1, k->when);
+		cam_fail(k->c, t->ms->from_us, "segment %llu does not follow on from the segment "
+		         "before it (a segment was removed, replaced or reordered; last good data "
+		         "ends at %s)", (unsigned long long)t->ms->seq, k->when);
+	}
+	return linked;
+}
+
+/* Record phase: the copy's records (bounded, naming this camera) and counts
+ * join the report. 1 when it failed (reported), 0 counted, <0 no memory. */
+static int
+segment_count(struct camcheck *k, const struct task *t)
+{
+	struct cu_pkg_camera_report *c = k->c;
+	const struct cu_seg_scan *sc = &t->scan;
+	unsigned long long seq = (unsigned long long)t->ms->seq;
+	if (t->too_many) {
+		cam_fail(c, t->ms->from_us, "segment %llu: more signed gap and retention records "
+		         "than a package can list", seq);
+		return 1;
+	}
+	if (t->bad_start != NULL)
+		cam_fail(c, t->ms->from_us, "segment %llu: the manifest calls this camera \"%s\" but "
+		         "its signed start record says \"%s\"", seq, k->mc->name, t->bad_start);
+	if (t->recs.ngaps > 0) {
+		struct cu_verify_gap *g = realloc(c->gaps, (c->ngaps + t->recs.ngaps) * sizeof(*g));
+		if (g == NULL)
+			return cu_fail(CU_ERR_NOMEM, "out of memory");
+		c->gaps = g;
+		memcpy(c->gaps + c->ngaps, t->recs.gaps, t->recs.ngaps * sizeof(*g));
+		c->ngaps += t->recs.ngaps;
+	}
+	c->segments++;
+	c->frames += sc->frames;
+	c->seals += sc->seals;
+	if (*k->min_created < 0 || sc->hdr.created_us < *k->min_created)
+		*k->min_created = sc->hdr.created_us;
+	if (sc->last_seal_ts > *k->max_seal)
+		*k->max_seal = sc->last_seal_ts;
+	return 0;
+}
+
+/* Camera phase: the manifest's frame count and gaps are the segments'. */
+static void
+camera_agrees(struct camcheck *k)
+{
+	const struct cu_pkg_camera_report *c = k->c;
+	const struct cu_pkg_cam *mc = k->mc;
 	if (!c->tampered && c->frames != mc->frames)
-		tamper(v, "the manifest says camera %s has %llu frames; its segments hold %llu",
+		tamper(k->v, "the manifest says camera %s has %llu frames; its segments hold %llu",
 		       mc->name, (unsigned long long)mc->frames, (unsigned long long)c->frames);
 	bool same = c->ngaps == mc->ngaps;
-	for (size_t k = 0; same && k < c->ngaps; k++) {
-		const struct cu_verify_gap *a = &c->gaps[k], *b = &mc->gaps[k];
+	for (size_t i = 0; same && i < c->ngaps; i++) {
+		const struct cu_verify_gap *a = &c->gaps[i], *b = &mc->gaps[i];
 		same = a->kind == b->kind && a->from_us == b->from_us && a->to_us == b->to_us &&
 		       strcmp(a->reason, b->reason) == 0;
 	}
 	if (!c->tampered && !same)
-		tamper(v, "the manifest's gaps of camera %s differ from the signed records in its "
+		tamper(k->v, "the manifest's gaps of camera %s differ from the signed records in its "
 		       "segments", mc->name);
+}
+
+static int
+check_camera(struct verifier *v, size_t ci, struct task *tasks, size_t n,
+             int64_t *min_created, int64_t *max_seal)
+{
+	struct camcheck k = {.v = v, .mc = &v->m.cams[ci], .c = &v->rep->cameras[ci],
+	                     .tasks = tasks, .n = n, .min_created = min_created,
+	                     .max_seal = max_seal};
+	struct cu_pkg_camera_report *c = k.c;
+	const struct task *p = NULL;             /* the last copy that passed */
+	memcpy(c->name, k.mc->name, sizeof(c->name));
+	cu_hex(k.mc->id, 16, c->id);
+	c->from_us = k.mc->from_us;
+	c->to_us = k.mc->to_us;
+	c->fail_time_us = -1;
+	c->checked = true;
+	for (size_t i = 0; i < n; i++) {
+		const struct task *before = p;
+		p = NULL;
+		if (!segment_sound(&k, &tasks[i]) || !segment_linked(&k, i, before))
+			continue;
+		int r = segment_count(&k, &tasks[i]);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			p = &tasks[i];
+	}
+	camera_agrees(&k);
 	return 0;
 }
 
@@ -621,46 +677,69 @@ cert_is(const struct cu_x509_info *x, const struct cu_pkg_cert_ref *ref)
 	       strcmp(x->subject, ref->subject) == 0;
 }
 
-/* Everything after the header and the password. Returns <0 only when the
- * check could not run; findings go into the report. */
-static int
-check_stream(struct verifier *v, cu_pkg_in *in)
-{
-	struct cu_pkg_report *rep = v->rep;
-	uint8_t *mtext = NULL, *sig = NULL, *msg = NULL;
-	uint64_t mlen = 0, slen = 0, off = 0;
-	size_t msg_len;
-	char *pems[CU_PKG_FILES] = {NULL, NULL, NULL};
-	size_t lens[CU_PKG_FILES] = {0, 0, 0};
+/* What the stream phases read and keep until the end of the check. */
+struct stream {
+	uint64_t off;                            /* stream offset of the next tar entry */
+	uint8_t *mtext, *sig;                    /* manifest.json, manifest.sig */
+	uint64_t mlen, slen;
+	char *pems[CU_PKG_FILES];                /* site CA, recorder, exporter */
+	size_t lens[CU_PKG_FILES];
 	struct cu_x509_info infos[CU_PKG_FILES];
-	const struct cu_x509_info *ca = &infos[0], *recorder = &infos[1], *exporter = &infos[2];
-	bool certs_ok;
-	int r = read_entry(v, in, &off, NULL, 0, CU_PKG_MANIFEST_MAX, &mtext, &mlen);
+	int64_t min_created, max_seal;           /* the recorder's signing times */
+};
+
+/* Stream phases return 0 to go on, DECIDED when the report holds the verdict
+ * and nothing after can be checked, or a negative cu_err when the check
+ * could not run. */
+#define DECIDED 1
+
+/* Manifest phase: manifest.json and manifest.sig, the manifest decoded and
+ * copied to the report. */
+static int
+stream_manifest(struct verifier *v, cu_pkg_in *in, struct stream *st)
+{
+	int r = read_entry(v, in, &st->off, NULL, 0, CU_PKG_MANIFEST_MAX, &st->mtext, &st->mlen);
 	if (r != 0)
-		goto out;
-	if ((r = read_entry(v, in, &off, "manifest.sig", CU_ED25519_SIG_LEN, CU_ED25519_SIG_LEN,
-	                    &sig, &slen)) != 0)
-		goto out;
-	if (cu_pkg_manifest_decode(mtext, mlen, &v->m) < 0) {
+		return r;
+	if ((r = read_entry(v, in, &st->off, "manifest.sig", CU_ED25519_SIG_LEN,
+	                    CU_ED25519_SIG_LEN, &st->sig, &st->slen)) != 0)
+		return r;
+	if (cu_pkg_manifest_decode(st->mtext, st->mlen, &v->m) < 0) {
 		tamper(v, "%s", cu_error_detail());
-		goto out;
+		return DECIDED;
 	}
 	if ((r = fill_from_manifest(v)) < 0)
-		goto out;
+		return r;
 	if (v->m.exported_us < 0 || v->m.exported_us / 1000000 != v->mtime)
 		tamper(v, "the tar headers' time is not the manifest's export time");
-	if ((r = read_certs(v, in, &off, pems, lens, infos, &certs_ok)) != 0 || !certs_ok)
-		goto out;
+	bool certs_ok;
+	if ((r = read_certs(v, in, &st->off, st->pems, st->lens, st->infos, &certs_ok)) != 0)
+		return r;
+	return certs_ok ? 0 : DECIDED;
+}
+
+/* Signature phase: the export signature, the certificates the manifest
+ * names and their chain, the pinned CA, the header's flags. */
+static int
+stream_signature(struct verifier *v, struct stream *st)
+{
+	struct cu_pkg_report *rep = v->rep;
+	const struct cu_x509_info *ca = &st->infos[0], *recorder = &st->infos[1],
+	                          *exporter = &st->infos[2];
+	uint8_t *msg;
+	size_t msg_len;
 	memcpy(rep->export_signer, exporter->subject, sizeof(rep->export_signer));
 	memcpy(rep->export_signer_fp, exporter->fingerprint, CU_SHA256_LEN);
 	memcpy(rep->recorder, recorder->subject, sizeof(rep->recorder));
 	memcpy(rep->recorder_fp, recorder->fingerprint, CU_SHA256_LEN);
 	memcpy(rep->site_ca, ca->subject, sizeof(rep->site_ca));
 	memcpy(rep->site_ca_fp, ca->fingerprint, CU_SHA256_LEN);
-	/* the export signature */
-	if ((r = cu_export_message(mtext, mlen, &msg, &msg_len)) < 0)
-		goto out;
-	rep->export_signature_ok = cu_ed25519_verify(exporter->ed25519_pub, msg, msg_len, sig) == 0;
+	int r = cu_export_message(st->mtext, st->mlen, &msg, &msg_len);
+	if (r < 0)
+		return r;
+	rep->export_signature_ok = cu_ed25519_verify(exporter->ed25519_pub, msg, msg_len,
+	                                             st->sig) == 0;
+	free(msg);
 	if (!rep->export_signature_ok)
 		tamper(v, "the export signature does not verify: manifest.json was altered or signed "
 		       "by another key than certs/exporter.pem's");
@@ -668,7 +747,7 @@ check_stream(struct verifier *v, cu_pkg_in *in)
 	    !cert_is(ca, &v->m.site_ca))
 		tamper(v, "the certificates in the package are not the ones the manifest names");
 	/* the certificates chain to the site CA at the time of signing */
-	rep->chain_ok = cu_x509_verify_chain(pems[2], lens[2], pems[0], lens[0],
+	rep->chain_ok = cu_x509_verify_chain(st->pems[2], st->lens[2], st->pems[0], st->lens[0],
 	                                     v->m.exported_us) == 0;
 	if (!rep->chain_ok)
 		tamper(v, "the exporting server's certificate does not chain to the site CA: %s",
@@ -684,15 +763,20 @@ check_stream(struct verifier *v, cu_pkg_in *in)
 		       "the signed profile", enc ? "yes" : "no", nore ? "yes" : "no");
 	if (!v->m.is_signed)
 		tamper(v, "the manifest's profile says it is not signed");
-	/* the layout the manifest fixes, then every segment copy */
+	return 0;
+}
+
+/* Layout phase: the segment copies where the manifest puts them, the stream
+ * exactly that long, its two end blocks zero. */
+static int
+stream_layout(struct verifier *v, cu_pkg_in *in, struct stream *st)
+{
 	size_t nt = 0;
 	for (size_t i = 0; i < v->m.ncams; i++)
 		nt += v->m.cams[i].nsegs;
-	if ((v->tasks = calloc(nt ? nt : 1, sizeof(*v->tasks))) == NULL) {
-		r = cu_fail(CU_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	uint64_t end = v->h.plain_len - 2 * CU_TAR_BLOCK;
+	if ((v->tasks = calloc(nt ? nt : 1, sizeof(*v->tasks))) == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	uint64_t end = v->h.plain_len - 2 * CU_TAR_BLOCK, off = st->off;
 	for (size_t i = 0; i < v->m.ncams; i++) {
 		for (size_t k = 0; k < v->m.cams[i].nsegs; k++) {
 			struct task *t = &v->tasks[v->ntasks++];
@@ -705,18 +789,30 @@ check_stream(struct verifier *v, cu_pkg_in *in)
 			off = t->present ? off + span : end + 1;
 		}
 	}
-	if (off != end)
+	st->off = off;
+	if (off != end) {
 		tamper(v, "the package stream holds %llu bytes where the manifest accounts for %llu "
 		       "(files added or removed)", (unsigned long long)v->h.plain_len,
 		       (unsigned long long)(off + 2 * CU_TAR_BLOCK));
-	else {
-		uint8_t tail[2 * CU_TAR_BLOCK];
-		if ((r = seq_read(v, in, tail, sizeof(tail), end)) < 0 && r != CU_ERR_AUTH)
-			goto out;
-		if (r == 0 && !cu_all_zero(tail, sizeof(tail)))
-			tamper(v, "the two blocks that end the tar stream are not zero");
+		return 0;
 	}
-	/* the copies: the signer is the package's recorder certificate */
+	uint8_t tail[2 * CU_TAR_BLOCK];
+	int r = seq_read(v, in, tail, sizeof(tail), end);
+	if (r < 0 && r != CU_ERR_AUTH) /* damage is noted and reported; the rest is checked */
+		return r;
+	if (r == 0 && !cu_all_zero(tail, sizeof(tail)))
+		tamper(v, "the two blocks that end the tar stream are not zero");
+	return 0;
+}
+
+/* Segment phase: every copy checked against the package's recorder
+ * certificate, then camera by camera; the earliest failed camera names the
+ * reason. */
+static int
+stream_segments(struct verifier *v, struct stream *st)
+{
+	const struct cu_x509_info *recorder = &st->infos[1];
+	int r;
 	memcpy(v->trust.store_id, v->m.store_id, CU_ID_LEN);
 	v->trust.encryption = CU_ENC_NONE;
 	memcpy(v->trust.key_id, recorder->fingerprint, CU_SHA256_LEN);
@@ -724,26 +820,23 @@ check_stream(struct verifier *v, cu_pkg_in *in)
 	v->trust.copy = true;
 	v->trust.signer_name = "the package's recording server certificate (certs/recorder.pem)";
 	if ((r = run_tasks(v)) < 0)
-		goto out;
+		return r;
 	for (size_t i = 0; i < v->ntasks; i++)
 		if (v->tasks[i].ran && !v->tasks[i].damaged &&
 		    (!v->tasks[i].header_ok || !v->tasks[i].pad_ok))
 			tamper(v, "the tar header or padding of %s was altered", v->tasks[i].ms->file);
-	int64_t min_created = -1, max_seal = -1;
 	size_t at = 0;
 	for (size_t i = 0; i < v->m.ncams; i++) {
-		if ((r = check_camera(v, i, v->tasks + at, v->m.cams[i].nsegs, &min_created,
-		                      &max_seal)) < 0)
-			goto out;
+		if ((r = check_camera(v, i, v->tasks + at, v->m.cams[i].nsegs, &st->min_created,
+		                      &st->max_seal)) < 0)
+			return r;
 		at += v->m.cams[i].nsegs;
 	}
-	/* the first failed camera (earliest failure) names the reason */
 	const struct cu_pkg_camera_report *first = NULL;
-	for (size_t i = 0; i < rep->ncameras; i++) {
-		const struct cu_pkg_camera_report *c = &rep->cameras[i];
-		if (c->tampered && (first == NULL || (c->fail_time_us >= 0 &&
-		                                      (first->fail_time_us < 0 ||
-		                                       c->fail_time_us < first->fail_time_us))))
+	for (size_t i = 0; i < v->rep->ncameras; i++) {
+		const struct cu_pkg_camera_report *c = &v->rep->cameras[i];
+		if (c->tampered &&
+		    (first == NULL || cu_verify_fail_before(c->fail_time_us, first->fail_time_us)))
 			first = c;
 	}
 	if (first != NULL) {
@@ -752,53 +845,131 @@ check_stream(struct verifier *v, cu_pkg_in *in)
 		tamper(v, "camera %s is tampered: first failed segment at %s: %s", first->name, when,
 		       first->fail_reason);
 	}
-	/* the recording certificate, at the times its seals were made */
-	int64_t times[2] = {min_created, max_seal};
+	return 0;
+}
+
+/* Seal phase: the recording certificate at the times its seals were made,
+ * the audit head under the exporter's key. */
+static void
+stream_seals(struct verifier *v, const struct stream *st)
+{
+	struct cu_pkg_report *rep = v->rep;
+	int64_t times[2] = {st->min_created, st->max_seal};
 	for (size_t i = 0; i < 2; i++) {
 		if (times[i] < 0)
 			continue;
-		if (cu_x509_verify_chain(pems[1], lens[1], pems[0], lens[0], times[i]) < 0) {
+		if (cu_x509_verify_chain(st->pems[1], st->lens[1], st->pems[0], st->lens[0],
+		                         times[i]) < 0) {
 			rep->chain_ok = false;
 			tamper(v, "the recording server's certificate does not chain to the site CA: %s",
 			       cu_error_detail());
 			break;
 		}
 	}
-	/* the audit head */
 	if (v->m.has_audit) {
 		uint8_t hm[CU_PKG_HEAD_MSG_LEN];
 		cu_pkg_head_message(v->m.audit_size, v->m.audit_time_us, v->m.audit_root,
 		                    v->m.audit_chain, v->m.store_id, hm);
 		rep->audit_head_ok = (uint64_t)v->m.audit_index < v->m.audit_size &&
-		                     cu_ed25519_verify(exporter->ed25519_pub, hm, sizeof(hm),
+		                     cu_ed25519_verify(st->infos[2].ed25519_pub, hm, sizeof(hm),
 		                                       v->m.audit_sig) == 0;
 		if (!rep->audit_head_ok)
 			tamper(v, "the audit tree head in the manifest does not verify with the exporting "
 			       "server's key (or does not cover the export's entry)");
 	}
-	r = 0;
-out:
-	free(mtext);
-	free(sig);
-	free(msg);
+}
+
+/* Everything after the header and the password, phase by phase. Returns <0
+ * only when the check could not run; findings go into the report. */
+static int
+check_stream(struct verifier *v, cu_pkg_in *in)
+{
+	struct stream st = {.min_created = -1, .max_seal = -1};
+	int r;
+	if ((r = stream_manifest(v, in, &st)) == 0 && (r = stream_signature(v, &st)) == 0 &&
+	    (r = stream_layout(v, in, &st)) == 0 && (r = stream_segments(v, &st)) == 0)
+		stream_seals(v, &st);
+	free(st.mtext);
+	free(st.sig);
 	for (size_t i = 0; i < CU_PKG_FILES; i++)
-		free(pems[i]);
+		free(st.pems[i]);
 	return r > 0 ? 0 : r == CU_ERR_AUTH ? 0 : r;
 }
 
 static int
-damaged(struct cu_pkg_report *rep, int64_t off, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+verdict(struct cu_pkg_report *rep, int status, int64_t off, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
+/* The verdict that is not "tampered" (damaged, wrong password): its status,
+ * the damaged byte (-1: none or unknown) and the reason, a report line cut at
+ * its buffer, deliberately. Returns DECIDED. */
 static int
-damaged(struct cu_pkg_report *rep, int64_t off, const char *fmt, ...)
+verdict(struct cu_pkg_report *rep, int status, int64_t off, const char *fmt, ...)
 {
-	rep->status = CU_PKG_DAMAGED;
+	rep->status = status;
 	rep->damaged_offset = off;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(rep->reason, sizeof(rep->reason), fmt, ap);
 	va_end(ap);
+	return DECIDED;
+}
+
+/* Header phase: a regular file, a package header that decodes, the file
+ * exactly as long as the header says. */
+static int
+verify_header(struct verifier *v, const char *path)
+{
+	struct cu_pkg_report *rep = v->rep;
+	uint8_t hb[CU_PKG_HEADER_LEN];
+	struct stat st;
+	int r;
+	if ((v->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+		return cu_fail_errno(errno, "%s", path);
+	if (fstat(v->fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return cu_fail(CU_ERR_INVAL, "%s is not a regular file", path);
+	uint64_t size = (uint64_t)st.st_size;
+	if (size < CU_PKG_HEADER_LEN)
+		return verdict(rep, CU_PKG_DAMAGED, -1, "not an evidence package (%llu bytes, "
+		               "shorter than its header)", (unsigned long long)size);
+	if ((r = cu_pread_all(v->fd, hb, sizeof(hb), 0, path)) < 0)
+		return r;
+	r = cu_pkg_header_decode(hb, sizeof(hb), &v->h);
+	if (r == CU_ERR_FORMAT)
+		return verdict(rep, CU_PKG_DAMAGED, -1, "not an evidence package: %s",
+		               cu_error_detail());
+	if (r == CU_ERR_TAMPERED)
+		return verdict(rep, CU_PKG_DAMAGED, 0, "%s", cu_error_detail());
+	if (r < 0)
+		return r;
+	rep->encrypted = v->h.flags & CU_PKG_FLAG_ENCRYPTED;
+	rep->prevent_reexport = v->h.flags & CU_PKG_FLAG_NO_REEXPORT;
+	uint64_t want = cu_pkg_file_size(&v->h);
+	if (size != want)
+		return verdict(rep, CU_PKG_DAMAGED, (int64_t)(size < want ? size : want), "the file "
+		               "is %llu bytes, its header says %llu: %s", (unsigned long long)size,
+		               (unsigned long long)want, size < want ? "truncated" : "data appended");
+	return 0;
+}
+
+/* Password phase (encrypted packages): the key, if the key check matches. */
+static int
+verify_password(struct verifier *v, const char *path)
+{
+	uint8_t check[CU_SHA256_LEN];
+	if (!v->rep->encrypted)
+		return 0;
+	if (v->o->password == NULL)
+		return cu_fail(CU_ERR_PASSWORD, "%s is encrypted: its password is needed", path);
+	int r = cu_pkg_derive(v->o->password, v->o->password_len, &v->h, v->key, check);
+	if (r < 0)
+		return r;
+	bool ok = cu_ct_equal(check, v->h.key_check, CU_SHA256_LEN);
+	cu_wipe(check, sizeof(check));
+	if (!ok)
+		return verdict(v->rep, CU_PKG_WRONG_PASSWORD, -1, "wrong password (the header is "
+		               "intact; its key check does not match this password)");
+	v->keyp = v->key;
 	return 0;
 }
 
@@ -807,9 +978,7 @@ cu_pkg_verify(const char *path, const struct cu_pkg_verify_opts *o, struct cu_pk
 {
 	static const struct cu_pkg_verify_opts none = {0};
 	struct verifier v = {.fd = -1, .o = o ? o : &none};
-	uint8_t hb[CU_PKG_HEADER_LEN], check[CU_SHA256_LEN];
 	cu_pkg_in *in = NULL;
-	struct stat st;
 	int r;
 	pthread_mutex_init(&v.lock, NULL);
 	cu_buf_init_secret(&v.batch, BATCH_MAX);
@@ -825,71 +994,16 @@ cu_pkg_verify(const char *path, const struct cu_pkg_verify_opts *o, struct cu_pk
 		r = cu_fail(CU_ERR_INVAL, "verify: no package path");
 		goto out;
 	}
-	if ((v.fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
-		r = cu_fail_errno(errno, "%s", path);
+	if ((r = verify_header(&v, path)) != 0 || (r = verify_password(&v, path)) != 0)
 		goto out;
-	}
-	if (fstat(v.fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = cu_fail(CU_ERR_INVAL, "%s is not a regular file", path);
-		goto out;
-	}
-	uint64_t size = (uint64_t)st.st_size;
-	if (size < CU_PKG_HEADER_LEN) {
-		r = damaged(rep, -1, "not an evidence package (%llu bytes, shorter than its header)",
-		            (unsigned long long)size);
-		goto out;
-	}
-	if ((r = cu_pread_all(v.fd, hb, sizeof(hb), 0, path)) < 0)
-		goto out;
-	r = cu_pkg_header_decode(hb, sizeof(hb), &v.h);
-	if (r == CU_ERR_FORMAT) {
-		r = damaged(rep, -1, "not an evidence package: %s", cu_error_detail());
-		goto out;
-	}
-	if (r == CU_ERR_TAMPERED) {
-		r = damaged(rep, 0, "%s", cu_error_detail());
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	rep->encrypted = v.h.flags & CU_PKG_FLAG_ENCRYPTED;
-	rep->prevent_reexport = v.h.flags & CU_PKG_FLAG_NO_REEXPORT;
-	uint64_t want = cu_pkg_file_size(&v.h);
-	if (size != want) {
-		r = damaged(rep, (int64_t)(size < want ? size : want), "the file is %llu bytes, its "
-		            "header says %llu: %s", (unsigned long long)size, (unsigned long long)want,
-		            size < want ? "truncated" : "data appended");
-		goto out;
-	}
-	if (rep->encrypted) {
-		if (v.o->password == NULL) {
-			r = cu_fail(CU_ERR_PASSWORD, "%s is encrypted: its password is needed", path);
-			goto out;
-		}
-		if ((r = cu_pkg_derive(v.o->password, v.o->password_len, &v.h, v.key, check)) < 0)
-			goto out;
-		bool ok = cu_ct_equal(check, v.h.key_check, CU_SHA256_LEN);
-		cu_wipe(check, sizeof(check));
-		if (!ok) {
-			rep->status = CU_PKG_WRONG_PASSWORD;
-			snprintf(rep->reason, sizeof(rep->reason), "wrong password (the header is intact; "
-			         "its key check does not match this password)");
-			r = 0;
-			goto out;
-		}
-		v.keyp = v.key;
-	}
 	v.total = v.h.plain_len;
 	if ((r = cu_pkg_in_new(v.fd, &v.h, v.keyp, &in)) < 0 || (r = check_stream(&v, in)) < 0)
 		goto out;
-	if (v.damaged) {
-		rep->status = CU_PKG_DAMAGED;
-		rep->damaged_offset = (int64_t)v.damaged_off;
-		snprintf(rep->reason, sizeof(rep->reason), "the package is damaged at byte %llu (chunk "
-		         "%llu fails its authentication tag: changed or corrupted)",
-		         (unsigned long long)v.damaged_off,
-		         (unsigned long long)((v.damaged_off - CU_PKG_HEADER_LEN) / CU_PKG_STORED_CHUNK));
-	}
+	if (v.damaged)
+		verdict(rep, CU_PKG_DAMAGED, (int64_t)v.damaged_off, "the package is damaged at byte "
+		        "%llu (chunk %llu fails its authentication tag: changed or corrupted)",
+		        (unsigned long long)v.damaged_off,
+		        (unsigned long long)((v.damaged_off - CU_PKG_HEADER_LEN) / CU_PKG_STORED_CHUNK));
 	if (v.o->progress != NULL)
 		v.o->progress(v.o->progress_ctx, v.total, v.total);
 	r = 0;

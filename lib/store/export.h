@@ -7,6 +7,8 @@
 #ifndef CU_STORE_EXPORT_H
 #define CU_STORE_EXPORT_H
 
+#include <stdarg.h>
+
 #include "store/store_int.h"
 
 /* "custody/v1/export" NUL: the export signature's domain separator (18 bytes). */
@@ -46,6 +48,30 @@ void cu_seg_trust_of_store(const cu_store *s, struct cu_seg_trust *ret);
 int cu_segment_scan_source(const struct cu_seg_trust *t, const struct cu_seg_source *src,
                            struct cu_seg_scan *scan, void (*progress)(void *ctx, uint64_t bytes),
                            void *pctx, const struct cu_scan_hooks *hooks);
+
+/* The one "tampered" report of a segment scan (store and package verifiers):
+ * records the segment's failure — fail = CU_ERR_TAMPERED, fail_ts = ts (-1:
+ * unknown), the reason — and returns CU_SCAN_TAMPERED. The reason is cut at
+ * its buffer (a report line). */
+#define CU_SCAN_TAMPERED 1
+int cu_seg_scan_fail(struct cu_seg_scan *sc, int64_t ts, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* The one "tampered" report of a verifier's camera (store: struct
+ * cu_verify_camera, package: struct cu_pkg_camera_report): marks it tampered
+ * at time when (-1: unknown) for the reason fmt (cut at reason_size: a report
+ * line). The caller decides which failure is the first: */
+void cu_verify_failv(bool *tampered, int64_t *time_us, char *reason, size_t reason_size,
+                     int64_t when, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+
+/* the one rule between cameras: a failure at a known time comes before one at
+ * an unknown time (-1) and before any later one. */
+static inline bool
+cu_verify_fail_before(int64_t when, int64_t than)
+{
+	return when >= 0 && (than < 0 || when < than);
+}
 
 /* ---- export ---- */
 

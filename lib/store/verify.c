@@ -23,15 +23,15 @@
 
 #define PROGRESS_STEP (8u * 1024 * 1024)
 #define RECORDS_MAX 100000 /* records kept per segment */
+#define TAMPERED CU_SCAN_TAMPERED
 
 static const uint8_t zero32[CU_SHA256_LEN];
 
-static void
-scan_failf(struct cu_seg_scan *sc, int64_t ts, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-scan_failf(struct cu_seg_scan *sc, int64_t ts, const char *fmt, ...)
+/* The one way a scan reports "tampered": the first failure of a segment,
+ * its time (-1 unknown) and reason. Returns TAMPERED, for the phases below
+ * to return. The reason is a report line: cut at its buffer, deliberately. */
+int
+cu_seg_scan_fail(struct cu_seg_scan *sc, int64_t ts, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -39,6 +39,16 @@ scan_failf(struct cu_seg_scan *sc, int64_t ts, const char *fmt, ...)
 	va_end(ap);
 	sc->fail = CU_ERR_TAMPERED;
 	sc->fail_ts = ts;
+	return TAMPERED;
+}
+
+void
+cu_verify_failv(bool *tampered, int64_t *time_us, char *reason, size_t reason_size,
+                int64_t when, const char *fmt, va_list ap)
+{
+	*tampered = true;
+	*time_us = when;
+	vsnprintf(reason, reason_size, fmt, ap); /* a report line: cut, deliberately */
 }
 
 /* Counters gathered since the last valid seal; committed when a seal verifies. */
@@ -107,13 +117,13 @@ scan_file(const cu_store *s, const char *path, struct cu_seg_scan *sc,
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0) {
 		scan_reset(sc);
-		scan_failf(sc, -1, "segment file %s cannot be read: %s", path, strerror(errno));
+		cu_seg_scan_fail(sc, -1, "segment file %s cannot be read: %s", path, strerror(errno));
 		return 0;
 	}
 	struct stat st;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		scan_reset(sc);
-		scan_failf(sc, -1, "segment %s is not a regular file", path);
+		cu_seg_scan_fail(sc, -1, "segment %s is not a regular file", path);
 		if (hooks != NULL && hooks->on_discard != NULL)
 			hooks->on_discard(hooks->ctx);
 		close(fd);
@@ -148,274 +158,350 @@ cu_segment_scan_source(const struct cu_seg_trust *t, const struct cu_seg_source 
 	return scan_impl(t, src, sc, progress, pctx, hooks);
 }
 
+/* ---- one segment, in phases: header, entry, decrypt, record, seal ----
+ *
+ * Every phase returns 0 to go on, TAMPERED when it found the segment's first
+ * failure (recorded by cu_seg_scan_fail in sc->fail, sc->fail_ts and
+ * sc->reason), or a negative cu_err when the check could not run (no memory,
+ * a source read or a hook failed): the one way for each. */
+
+/* The state of one scan, carried from phase to phase. */
+struct scan {
+	const struct cu_seg_trust *t;
+	const struct cu_seg_source *src;
+	struct cu_seg_scan *sc;                  /* OUT: the result */
+	const struct cu_scan_hooks *hooks;       /* may be NULL */
+	uint8_t hbuf[CU_SEG_HEADER_LEN];         /* the segment header as read */
+	uint8_t ebuf[CU_ENTRY_HEADER_LEN];       /* the entry header as read */
+	uint8_t chain[CU_SHA256_LEN];            /* chain value after the entry */
+	uint8_t before[CU_SHA256_LEN];           /* chain value before it (a seal's) */
+	cu_buf body, plain;                      /* reused for every entry */
+	cu_sha256_ctx *sha;
+	cu_aead *aead;                           /* NULL when not encrypted */
+	struct tentative tt;
+	uint64_t expect, covered;                /* next entry number; first not sealed */
+	uint64_t off, reported;                  /* entry offset; bytes given to progress */
+	bool stop;                               /* on_seal has all it wants */
+	struct cu_entry_header e;                /* the entry being checked */
+	const uint8_t *stored, *pt;              /* its stored bytes and plaintext */
+	char when[CU_TIME_ISO_MAX];
+};
+
+/* The entry's time as text, for a reason. */
+static const char *
+entry_when(struct scan *s)
+{
+	cu_time_text(s->e.ts_us, s->when);
+	return s->when;
+}
+
+/* Header phase: the header decodes, belongs to the trust, and gives the key
+ * and the chain's start. */
+static int
+scan_header(struct scan *s)
+{
+	struct cu_seg_scan *sc = s->sc;
+	const struct cu_seg_trust *t = s->t;
+	uint8_t key[CU_AES256_KEY_LEN];
+	int r;
+	if (sc->file_size < CU_SEG_HEADER_LEN ||
+	    s->src->read(s->src->ctx, s->hbuf, sizeof(s->hbuf), 0) < 0 ||
+	    cu_seg_header_decode(s->hbuf, sizeof(s->hbuf), &sc->hdr) < 0)
+		return cu_seg_scan_fail(sc, -1, "segment header unreadable: %s",
+		                  sc->file_size < CU_SEG_HEADER_LEN ? "file too short"
+		                                                    : cu_error_detail());
+	const struct cu_seg_header *h = &sc->hdr;
+	if (memcmp(h->store_id, t->store_id, CU_ID_LEN) != 0)
+		return cu_seg_scan_fail(sc, h->created_us, "segment belongs to another store");
+	if (h->encryption != t->encryption)
+		return cu_seg_scan_fail(sc, h->created_us, "segment says encryption \"%s\", %s \"%s\"",
+		                  cu_encryption_name(h->encryption),
+		                  t->copy ? "an exported copy must say" : "the store",
+		                  cu_encryption_name(t->encryption));
+	if (t->copy && !cu_all_zero(h->key_salt, sizeof(h->key_salt)))
+		return cu_seg_scan_fail(sc, h->created_us,
+		                  "segment copy has a key salt (an exported copy has none)");
+	if (s->hooks != NULL && s->hooks->on_header != NULL &&
+	    (r = s->hooks->on_header(s->hooks->ctx, s->hbuf)) < 0)
+		return r;
+	if (h->encryption != CU_ENC_NONE) {
+		if (t->keys == NULL)
+			return cu_fail(CU_ERR_PASSWORD, "an encrypted segment needs the store's keys");
+		if ((r = cu_store_segment_key(t->keys, h, key)) < 0)
+			return r;
+		r = cu_aead_new(key, &s->aead);
+		cu_wipe(key, sizeof(key));
+		if (r < 0)
+			return r;
+	}
+	if ((r = cu_chain_init(s->hbuf, s->chain)) < 0)
+		return r;
+	memcpy(sc->chain, s->chain, CU_SHA256_LEN);
+	s->expect = s->covered = h->first_entry;
+	s->off = CU_SEG_HEADER_LEN;
+	sc->good_end = 0; /* nothing is good before the first seal */
+	sc->last_entry = h->first_entry - 1;
+	return 0;
+}
+
+/* Entry phase: the entry header at s->off decodes, is the next number, fits
+ * the mode and the file; its stored bytes are lent by the source or read. */
+static int
+scan_entry(struct scan *s)
+{
+	struct cu_seg_scan *sc = s->sc;
+	struct cu_entry_header *e = &s->e;
+	int r;
+	if (sc->file_size - s->off < CU_ENTRY_HEADER_LEN)
+		return cu_seg_scan_fail(sc, s->tt.last_ts, "file ends inside an entry header at byte %llu",
+		                  (unsigned long long)s->off);
+	if ((r = s->src->read(s->src->ctx, s->ebuf, sizeof(s->ebuf), s->off)) < 0)
+		return r;
+	if (cu_entry_header_decode(s->ebuf, sizeof(s->ebuf), e) < 0)
+		return cu_seg_scan_fail(sc, s->tt.last_ts, "entry at byte %llu is malformed: %s",
+		                  (unsigned long long)s->off, cu_error_detail());
+	if (e->seq != s->expect)
+		return cu_seg_scan_fail(sc, e->ts_us, "entry number %llu at %s where %llu was expected "
+		                  "(entries removed, inserted or reordered)",
+		                  (unsigned long long)e->seq, entry_when(s),
+		                  (unsigned long long)s->expect);
+	if (e->type == CU_ENTRY_FRAME &&
+	    e->stored_len != cu_frame_stored_len(sc->hdr.encryption, e->plain_len))
+		return cu_seg_scan_fail(sc, e->ts_us, "frame %llu at %s: stored size %u does not fit its "
+		                  "plaintext size %u", (unsigned long long)e->seq, entry_when(s),
+		                  e->stored_len, e->plain_len);
+	if (e->stored_len > sc->file_size - s->off - CU_ENTRY_HEADER_LEN)
+		return cu_seg_scan_fail(sc, e->ts_us, "file ends inside entry %llu at %s (cut short)",
+		                  (unsigned long long)e->seq, entry_when(s));
+	uint64_t at = s->off + CU_ENTRY_HEADER_LEN;
+	s->stored = s->src->view != NULL && e->stored_len > 0
+	                    ? s->src->view(s->src->ctx, e->stored_len, at) : NULL;
+	if (s->stored == NULL) {
+		cu_buf_reset(&s->body);
+		if ((r = cu_buf_reserve(&s->body, e->stored_len)) < 0 ||
+		    (r = s->src->read(s->src->ctx, s->body.data, e->stored_len, at)) < 0)
+			return r;
+		s->stored = s->body.data;
+	}
+	s->pt = s->stored;
+	return 0;
+}
+
+/* Decrypt phase (frames of encrypted modes): the GCM tag over the header and
+ * the encrypted part; light mode's clear rest follows the tag. */
+static int
+scan_decrypt(struct scan *s)
+{
+	const struct cu_entry_header *e = &s->e;
+	uint8_t nonce[CU_GCM_NONCE_LEN];
+	size_t n = s->sc->hdr.encryption == CU_ENC_LIGHT && e->plain_len > CU_LIGHT_BYTES
+	                   ? CU_LIGHT_BYTES : e->plain_len;
+	int r;
+	s->plain.len = 0; /* reused; wiped once when freed */
+	if ((r = cu_buf_reserve(&s->plain, e->plain_len)) < 0)
+		return r;
+	cu_store_nonce(e->seq, nonce);
+	r = cu_aead_open(s->aead, nonce, sizeof(nonce), s->ebuf, CU_ENTRY_HEADER_LEN, s->stored, n,
+	                 s->plain.data, s->stored + n, CU_GCM_TAG_LEN);
+	if (r == CU_ERR_AUTH)
+		return cu_seg_scan_fail(s->sc, e->ts_us, "frame %llu at %s: encrypted bytes or header "
+		                  "altered (authentication tag mismatch)", (unsigned long long)e->seq,
+		                  entry_when(s));
+	if (r < 0)
+		return r;
+	memcpy(s->plain.data + n, s->stored + n + CU_GCM_TAG_LEN, e->plain_len - n);
+	s->plain.len = e->plain_len;
+	s->pt = s->plain.data;
+	return 0;
+}
+
+/* A frame: counted as tentative until a seal proves it. */
+static int
+scan_frame(struct scan *s)
+{
+	const struct cu_entry_header *e = &s->e;
+	struct tentative *tt = &s->tt;
+	int r;
+	if (s->hooks != NULL && s->hooks->on_frame != NULL &&
+	    (r = s->hooks->on_frame(s->hooks->ctx, e, s->pt)) < 0)
+		return r;
+	tt->frames++;
+	if (tt->first_ts < 0 || e->ts_us < tt->first_ts)
+		tt->first_ts = e->ts_us;
+	if (e->ts_us + e->dur_us > tt->end_ts)
+		tt->end_ts = e->ts_us + e->dur_us;
+	if (e->ts_us >= tt->last_ts) {
+		tt->last_ts = e->ts_us;
+		tt->last_dur = e->dur_us;
+	}
+	return 0;
+}
+
+/* Record phase: it decodes and is kept (at most RECORDS_MAX a segment). */
+static int
+scan_record(struct scan *s)
+{
+	const struct cu_entry_header *e = &s->e;
+	struct cu_seg_scan *sc = s->sc;
+	struct cu_record rec;
+	if (cu_record_decode(s->pt, e->plain_len, &rec) < 0)
+		return cu_seg_scan_fail(sc, e->ts_us, "record %llu at %s is malformed: %s",
+		                  (unsigned long long)e->seq, entry_when(s), cu_error_detail());
+	if (s->tt.nrecs >= RECORDS_MAX)
+		return cu_seg_scan_fail(sc, e->ts_us, "more than %d records in one segment", RECORDS_MAX);
+	struct cu_scan_record *nr = realloc(sc->recs, (s->tt.nrecs + 1) * sizeof(*nr));
+	if (nr == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	sc->recs = nr;
+	sc->recs[s->tt.nrecs].rec = rec;
+	sc->recs[s->tt.nrecs].entry = e->seq;
+	s->tt.nrecs++;
+	s->tt.records++;
+	return 0;
+}
+
+/* Seal phase, the checks: it decodes, covers from the first entry not yet
+ * sealed, names the signer, verifies, matches the chain and links to the
+ * seal before. */
+static int
+seal_check(struct scan *s, const struct cu_seal *seal)
+{
+	const struct cu_entry_header *e = &s->e;
+	struct cu_seg_scan *sc = s->sc;
+	uint8_t msg[CU_SEAL_MSG_LEN];
+	if (seal->first_covered != s->covered)
+		return cu_seg_scan_fail(sc, e->ts_us, "seal at %s covers from entry %llu, expected %llu",
+		                  entry_when(s), (unsigned long long)seal->first_covered,
+		                  (unsigned long long)s->covered);
+	if (!cu_ct_equal(seal->key_id, s->t->key_id, CU_SHA256_LEN))
+		return cu_seg_scan_fail(sc, e->ts_us, "seal at %s names a signing key that is not %s",
+		                  entry_when(s), s->t->signer_name);
+	cu_seal_message(s->t->store_id, sc->hdr.camera_id, sc->hdr.seq, s->ebuf, s->pt, msg);
+	if (cu_ed25519_verify(s->t->pub, msg, sizeof(msg), seal->sig) != 0)
+		return cu_seg_scan_fail(sc, e->ts_us, "seal at %s: the signature does not verify with the "
+		                  "recording server's key (re-signed or altered)", entry_when(s));
+	if (!cu_ct_equal(seal->chain, s->before, CU_SHA256_LEN)) {
+		char from[CU_TIME_ISO_MAX];
+		cu_time_text(s->tt.first_ts, from);
+		return cu_seg_scan_fail(sc, s->tt.first_ts >= 0 ? s->tt.first_ts : e->ts_us,
+		                  "hash chain does not match the seal at %s: an entry sealed by it "
+		                  "(frames from %s) was altered, added or removed", entry_when(s),
+		                  from);
+	}
+	if (sc->seals == 0)
+		memcpy(sc->first_prev_seal, seal->prev_seal, CU_SHA256_LEN);
+	else if (!cu_ct_equal(seal->prev_seal, sc->last_seal, CU_SHA256_LEN))
+		return cu_seg_scan_fail(sc, e->ts_us, "seal at %s does not link to the seal before it",
+		                  entry_when(s));
+	return 0;
+}
+
+/* Seal phase: a valid seal proves everything up to it; its tentative counts
+ * become the segment's. */
+static int
+scan_seal(struct scan *s)
+{
+	const struct cu_entry_header *e = &s->e;
+	struct cu_seg_scan *sc = s->sc;
+	struct tentative *tt = &s->tt;
+	struct cu_seal seal;
+	int r;
+	if (cu_seal_decode(s->pt, e->plain_len, &seal) < 0)
+		return cu_seg_scan_fail(sc, e->ts_us, "seal %llu at %s is malformed: %s",
+		                  (unsigned long long)e->seq, entry_when(s), cu_error_detail());
+	if ((r = seal_check(s, &seal)) != 0)
+		return r;
+	if ((r = cu_sha256(s->pt, e->plain_len, sc->last_seal)) < 0)
+		return r;
+	sc->seals++;
+	sc->frames += tt->frames;
+	sc->records += tt->records;
+	if (tt->first_ts >= 0 && (sc->first_ts < 0 || tt->first_ts < sc->first_ts))
+		sc->first_ts = tt->first_ts;
+	if (tt->end_ts > sc->end_ts)
+		sc->end_ts = tt->end_ts;
+	if (tt->last_ts >= sc->last_ts && tt->last_ts >= 0) {
+		sc->last_ts = tt->last_ts;
+		sc->last_dur = tt->last_dur;
+	}
+	sc->nrecs = tt->nrecs;
+	*tt = (struct tentative){.first_ts = -1, .last_ts = -1, .end_ts = -1, .nrecs = tt->nrecs};
+	sc->good_end = s->off + CU_ENTRY_HEADER_LEN + e->stored_len;
+	memcpy(sc->chain, s->chain, CU_SHA256_LEN);
+	sc->last_entry = e->seq;
+	sc->last_seal_ts = e->ts_us;
+	s->covered = e->seq + 1;
+	if (s->hooks != NULL && s->hooks->on_seal != NULL) {
+		if ((r = s->hooks->on_seal(s->hooks->ctx)) < 0)
+			return r;
+		s->stop = r > 0; /* the hook has all it wants */
+	}
+	return 0;
+}
+
+/* One entry through its phases: entry, decrypt, the chain step, then by type
+ * frame, record or seal. */
+static int
+scan_one(struct scan *s)
+{
+	int r;
+	if ((r = scan_entry(s)) != 0)
+		return r;
+	if (s->e.type == CU_ENTRY_FRAME && s->sc->hdr.encryption != CU_ENC_NONE &&
+	    (r = scan_decrypt(s)) != 0)
+		return r;
+	memcpy(s->before, s->chain, CU_SHA256_LEN);
+	if ((r = hash_entry(s->sha, s->chain, s->ebuf, s->pt, s->e.plain_len)) < 0)
+		return r;
+	if (s->hooks != NULL && s->hooks->on_entry != NULL &&
+	    (r = s->hooks->on_entry(s->hooks->ctx, s->ebuf, &s->e, s->pt)) < 0)
+		return r;
+	if (s->e.type == CU_ENTRY_FRAME)
+		return scan_frame(s);
+	if (s->e.type == CU_ENTRY_RECORD)
+		return scan_record(s);
+	return scan_seal(s);
+}
+
 static int
 scan_impl(const struct cu_seg_trust *t, const struct cu_seg_source *src, struct cu_seg_scan *sc,
           void (*progress)(void *ctx, uint64_t bytes), void *pctx,
           const struct cu_scan_hooks *hooks)
 {
+	struct scan s = {.t = t, .src = src, .sc = sc, .hooks = hooks,
+	                 .tt = {.first_ts = -1, .last_ts = -1, .end_ts = -1}};
 	scan_reset(sc);
-	uint8_t hbuf[CU_SEG_HEADER_LEN], ebuf[CU_ENTRY_HEADER_LEN], key[CU_AES256_KEY_LEN];
-	uint8_t chain[CU_SHA256_LEN], nonce[CU_GCM_NONCE_LEN];
-	cu_buf body, plain;
-	cu_buf_init(&body, CU_ENTRY_BODY_MAX);
-	cu_buf_init_secret(&plain, CU_FRAME_MAX);
-	cu_sha256_ctx *sha = NULL;
-	cu_aead *aead = NULL;
-	struct tentative tt = {.first_ts = -1, .last_ts = -1, .end_ts = -1};
-	uint64_t reported = 0;
-	bool stop = false;
-	int r = 0;
+	cu_buf_init(&s.body, CU_ENTRY_BODY_MAX);
+	cu_buf_init_secret(&s.plain, CU_FRAME_MAX);
 	sc->file_size = src->size;
-	if ((r = cu_sha256_new(&sha)) < 0)
-		goto out;
-	if (sc->file_size < CU_SEG_HEADER_LEN ||
-	    src->read(src->ctx, hbuf, sizeof(hbuf), 0) < 0 ||
-	    cu_seg_header_decode(hbuf, sizeof(hbuf), &sc->hdr) < 0) {
-		scan_failf(sc, -1, "segment header unreadable: %s",
-		           sc->file_size < CU_SEG_HEADER_LEN ? "file too short" : cu_error_detail());
-		goto out;
-	}
-	struct cu_seg_header *h = &sc->hdr;
-	if (memcmp(h->store_id, t->store_id, CU_ID_LEN) != 0) {
-		scan_failf(sc, h->created_us, "segment belongs to another store");
-		goto out;
-	}
-	if (h->encryption != t->encryption) {
-		scan_failf(sc, h->created_us, "segment says encryption \"%s\", %s \"%s\"",
-		           cu_encryption_name(h->encryption),
-		           t->copy ? "an exported copy must say" : "the store",
-		           cu_encryption_name(t->encryption));
-		goto out;
-	}
-	if (t->copy && !cu_all_zero(h->key_salt, sizeof(h->key_salt))) {
-		scan_failf(sc, h->created_us, "segment copy has a key salt (an exported copy has none)");
-		goto out;
-	}
-	if (hooks != NULL && hooks->on_header != NULL && (r = hooks->on_header(hooks->ctx, hbuf)) < 0)
-		goto out;
-	if (h->encryption != CU_ENC_NONE) {
-		if (t->keys == NULL) {
-			r = cu_fail(CU_ERR_PASSWORD, "an encrypted segment needs the store's keys");
-			goto out;
-		}
-		if ((r = cu_store_segment_key(t->keys, h, key)) < 0)
-			goto out;
-		r = cu_aead_new(key, &aead);
-		cu_wipe(key, sizeof(key));
-		if (r < 0)
-			goto out;
-	}
-	if ((r = cu_chain_init(hbuf, chain)) < 0)
-		goto out;
-	memcpy(sc->chain, chain, CU_SHA256_LEN);
-	uint64_t expect = h->first_entry, covered = h->first_entry;
-	uint64_t off = CU_SEG_HEADER_LEN;
-	sc->good_end = 0; /* nothing is good before the first seal */
-	sc->last_entry = h->first_entry - 1;
-	while (off < sc->file_size) {
-		struct cu_entry_header e;
-		char when[CU_TIME_ISO_MAX];
-		if (sc->file_size - off < CU_ENTRY_HEADER_LEN) {
-			scan_failf(sc, tt.last_ts, "file ends inside an entry header at byte %llu",
-			           (unsigned long long)off);
+	int r = cu_sha256_new(&s.sha);
+	if (r == 0)
+		r = scan_header(&s);
+	while (r == 0 && s.off < sc->file_size) {
+		if ((r = scan_one(&s)) != 0)
 			break;
-		}
-		if ((r = src->read(src->ctx, ebuf, sizeof(ebuf), off)) < 0)
-			goto out;
-		if (cu_entry_header_decode(ebuf, sizeof(ebuf), &e) < 0) {
-			scan_failf(sc, tt.last_ts, "entry at byte %llu is malformed: %s",
-			           (unsigned long long)off, cu_error_detail());
+		s.off += CU_ENTRY_HEADER_LEN + s.e.stored_len;
+		s.expect++;
+		if (s.stop)
 			break;
-		}
-		if (e.seq != expect) {
-			cu_time_text(e.ts_us, when);
-			scan_failf(sc, e.ts_us, "entry number %llu at %s where %llu was expected "
-			           "(entries removed, inserted or reordered)", (unsigned long long)e.seq,
-			           when, (unsigned long long)expect);
-			break;
-		}
-		if (e.type == CU_ENTRY_FRAME &&
-		    e.stored_len != cu_frame_stored_len(h->encryption, e.plain_len)) {
-			cu_time_text(e.ts_us, when);
-			scan_failf(sc, e.ts_us, "frame %llu at %s: stored size %u does not fit its "
-			           "plaintext size %u", (unsigned long long)e.seq, when, e.stored_len,
-			           e.plain_len);
-			break;
-		}
-		if (e.stored_len > sc->file_size - off - CU_ENTRY_HEADER_LEN) {
-			cu_time_text(e.ts_us, when);
-			scan_failf(sc, e.ts_us, "file ends inside entry %llu at %s (cut short)",
-			           (unsigned long long)e.seq, when);
-			break;
-		}
-		const uint8_t *stored = src->view != NULL && e.stored_len > 0
-		                                ? src->view(src->ctx, e.stored_len, off + CU_ENTRY_HEADER_LEN)
-		                                : NULL;
-		if (stored == NULL) {
-			cu_buf_reset(&body);
-			if ((r = cu_buf_reserve(&body, e.stored_len)) < 0 ||
-			    (r = src->read(src->ctx, body.data, e.stored_len, off + CU_ENTRY_HEADER_LEN)) < 0)
-				goto out;
-			stored = body.data;
-		}
-		const uint8_t *pt = stored;
-		if (e.type == CU_ENTRY_FRAME && h->encryption != CU_ENC_NONE) {
-			size_t n = h->encryption == CU_ENC_LIGHT && e.plain_len > CU_LIGHT_BYTES
-			                   ? CU_LIGHT_BYTES : e.plain_len;
-			plain.len = 0; /* reused; wiped once when freed */
-			if ((r = cu_buf_reserve(&plain, e.plain_len)) < 0)
-				goto out;
-			cu_store_nonce(e.seq, nonce);
-			int ar = cu_aead_open(aead, nonce, sizeof(nonce), ebuf, CU_ENTRY_HEADER_LEN,
-			                      stored, n, plain.data, stored + n, CU_GCM_TAG_LEN);
-			if (ar == CU_ERR_AUTH) {
-				cu_time_text(e.ts_us, when);
-				scan_failf(sc, e.ts_us, "frame %llu at %s: encrypted bytes or header altered "
-				           "(authentication tag mismatch)", (unsigned long long)e.seq, when);
-				break;
-			}
-			if ((r = ar) < 0)
-				goto out;
-			memcpy(plain.data + n, stored + n + CU_GCM_TAG_LEN, e.plain_len - n);
-			plain.len = e.plain_len;
-			pt = plain.data;
-		}
-		uint8_t before[CU_SHA256_LEN];
-		memcpy(before, chain, CU_SHA256_LEN);
-		if ((r = hash_entry(sha, chain, ebuf, pt, e.plain_len)) < 0)
-			goto out;
-		if (hooks != NULL && hooks->on_entry != NULL &&
-		    (r = hooks->on_entry(hooks->ctx, ebuf, &e, pt)) < 0)
-			goto out;
-		if (e.type == CU_ENTRY_FRAME) {
-			if (hooks != NULL && hooks->on_frame != NULL &&
-			    (r = hooks->on_frame(hooks->ctx, &e, pt)) < 0)
-				goto out;
-			tt.frames++;
-			if (tt.first_ts < 0 || e.ts_us < tt.first_ts)
-				tt.first_ts = e.ts_us;
-			if (e.ts_us + e.dur_us > tt.end_ts)
-				tt.end_ts = e.ts_us + e.dur_us;
-			if (e.ts_us >= tt.last_ts) {
-				tt.last_ts = e.ts_us;
-				tt.last_dur = e.dur_us;
-			}
-		} else if (e.type == CU_ENTRY_RECORD) {
-			struct cu_record rec;
-			if (cu_record_decode(pt, e.plain_len, &rec) < 0) {
-				cu_time_text(e.ts_us, when);
-				scan_failf(sc, e.ts_us, "record %llu at %s is malformed: %s",
-				           (unsigned long long)e.seq, when, cu_error_detail());
-				break;
-			}
-			if (tt.nrecs >= RECORDS_MAX) {
-				scan_failf(sc, e.ts_us, "more than %d records in one segment", RECORDS_MAX);
-				break;
-			}
-			struct cu_scan_record *nr = realloc(sc->recs, (tt.nrecs + 1) * sizeof(*nr));
-			if (nr == NULL) {
-				r = cu_fail(CU_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			sc->recs = nr;
-			sc->recs[tt.nrecs].rec = rec;
-			sc->recs[tt.nrecs].entry = e.seq;
-			tt.nrecs++;
-			tt.records++;
-		} else {
-			struct cu_seal seal;
-			uint8_t msg[CU_SEAL_MSG_LEN];
-			if (cu_seal_decode(pt, e.plain_len, &seal) < 0) {
-				cu_time_text(e.ts_us, when);
-				scan_failf(sc, e.ts_us, "seal %llu at %s is malformed: %s",
-				           (unsigned long long)e.seq, when, cu_error_detail());
-				break;
-			}
-			if (seal.first_covered != covered) {
-				cu_time_text(e.ts_us, when);
-				scan_failf(sc, e.ts_us, "seal at %s covers from entry %llu, expected %llu",
-				           when, (unsigned long long)seal.first_covered,
-				           (unsigned long long)covered);
-				break;
-			}
-			if (!cu_ct_equal(seal.key_id, t->key_id, CU_SHA256_LEN)) {
-				cu_time_text(e.ts_us, when);
-				scan_failf(sc, e.ts_us, "seal at %s names a signing key that is not %s",
-				           when, t->signer_name);
-				break;
-			}
-			cu_seal_message(t->store_id, h->camera_id, h->seq, ebuf, pt, msg);
-			if (cu_ed25519_verify(t->pub, msg, sizeof(msg), seal.sig) != 0) {
-				cu_time_text(e.ts_us, when);
-				scan_failf(sc, e.ts_us, "seal at %s: the signature does not verify with the "
-				           "recording server's key (re-signed or altered)", when);
-				break;
-			}
-			if (!cu_ct_equal(seal.chain, before, CU_SHA256_LEN)) {
-				cu_time_text(e.ts_us, when);
-				char from[CU_TIME_ISO_MAX];
-				cu_time_text(tt.first_ts, from);
-				scan_failf(sc, tt.first_ts >= 0 ? tt.first_ts : e.ts_us,
-				           "hash chain does not match the seal at %s: an entry sealed by it "
-				           "(frames from %s) was altered, added or removed", when, from);
-				break;
-			}
-			if (sc->seals == 0)
-				memcpy(sc->first_prev_seal, seal.prev_seal, CU_SHA256_LEN);
-			else if (!cu_ct_equal(seal.prev_seal, sc->last_seal, CU_SHA256_LEN)) {
-				cu_time_text(e.ts_us, when);
-				scan_failf(sc, e.ts_us, "seal at %s does not link to the seal before it",
-				           when);
-				break;
-			}
-			/* valid: everything up to here is proven */
-			if ((r = cu_sha256(pt, e.plain_len, sc->last_seal)) < 0)
-				goto out;
-			sc->seals++;
-			sc->frames += tt.frames;
-			sc->records += tt.records;
-			if (tt.first_ts >= 0 && (sc->first_ts < 0 || tt.first_ts < sc->first_ts))
-				sc->first_ts = tt.first_ts;
-			if (tt.end_ts > sc->end_ts)
-				sc->end_ts = tt.end_ts;
-			if (tt.last_ts >= sc->last_ts && tt.last_ts >= 0) {
-				sc->last_ts = tt.last_ts;
-				sc->last_dur = tt.last_dur;
-			}
-			sc->nrecs = tt.nrecs;
-			tt = (struct tentative){.first_ts = -1, .last_ts = -1, .end_ts = -1, .nrecs = tt.nrecs};
-			sc->good_end = off + CU_ENTRY_HEADER_LEN + e.stored_len;
-			memcpy(sc->chain, chain, CU_SHA256_LEN);
-			sc->last_entry = e.seq;
-			sc->last_seal_ts = e.ts_us;
-			covered = e.seq + 1;
-			if (hooks != NULL && hooks->on_seal != NULL) {
-				if ((r = hooks->on_seal(hooks->ctx)) < 0)
-					goto out;
-				stop = r > 0; /* the hook has all it wants */
-			}
-		}
-		off += CU_ENTRY_HEADER_LEN + e.stored_len;
-		expect++;
-		if (stop)
-			break;
-		if (progress != NULL && off - reported >= PROGRESS_STEP) {
-			progress(pctx, off - reported);
-			reported = off;
+		if (progress != NULL && s.off - s.reported >= PROGRESS_STEP) {
+			progress(pctx, s.off - s.reported);
+			s.reported = s.off;
 		}
 	}
-	if (sc->fail == 0 && sc->seals == 0)
-		scan_failf(sc, h->created_us, "segment has no valid seal");
-	r = 0;
-out:
+	if (r >= 0) { /* checked: tampered or not */
+		if (sc->fail == 0 && sc->seals == 0)
+			cu_seg_scan_fail(sc, sc->hdr.created_us, "segment has no valid seal");
+		r = 0;
+	}
 	if (hooks != NULL && hooks->on_discard != NULL)
 		hooks->on_discard(hooks->ctx);
-	if (progress != NULL && sc->file_size > reported)
-		progress(pctx, sc->file_size - reported);
-	cu_aead_free(aead);
-	cu_sha256_free(sha);
-	cu_buf_free(&body);
-	cu_buf_free(&plain);
+	if (progress != NULL && sc->file_size > s.reported)
+		progress(pctx, sc->file_size - s.reported);
+	cu_aead_free(s.aead);
+	cu_sha256_free(s.sha);
+	cu_buf_free(&s.body);
+	cu_buf_free(&s.plain);
 	if (r < 0)
 		cu_seg_scan_free(sc);
 	return r;
@@ -441,13 +527,19 @@ struct job {
 	char err_detail[512];
 };
 
+/* The state of one cu_store_verify: the cameras, their catalogue rows and
+ * the jobs the pool reads. */
 struct run {
 	cu_store *s;
-	struct job *jobs;
-	size_t njobs;
-	pthread_mutex_t lock;
-	uint64_t done, total;
 	const struct cu_verify_opts *opts;
+	struct cu_cam_row *cams;
+	size_t ncams;
+	struct cu_seg_row **rows;                /* each camera's catalogue rows */
+	size_t *nrows;
+	struct job *jobs;                        /* camera by camera, seq order */
+	size_t njobs;
+	pthread_mutex_t lock;                    /* progress */
+	uint64_t done, total;
 };
 
 static void
@@ -475,7 +567,7 @@ worker(void *ctx, cu_pool *p)
 			break;
 		}
 		j->err = cu_segment_scan(run->s, j->path, &j->scan, run_progress, run);
-		if (j->err < 0)
+		if (j->err < 0) /* the detail is a message: cut at its buffer, deliberately */
 			snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
 	}
 }
@@ -489,12 +581,11 @@ cam_fail(struct cu_verify_camera *c, int64_t when, uint64_t seg, const char *fmt
 {
 	if (c->tampered)
 		return; /* the first failure is the one reported */
-	c->tampered = true;
-	c->fail_time_us = when;
 	c->fail_segment = seg;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, ap);
+	cu_verify_failv(&c->tampered, &c->fail_time_us, c->fail_reason, sizeof(c->fail_reason),
+	                when, fmt, ap);
 	va_end(ap);
 }
 
@@ -603,12 +694,11 @@ cam_fail_at(struct cu_verify_camera *c, int64_t when, uint64_t seg, const char *
 {
 	if (c->tampered && (c->fail_segment == 0 || c->fail_segment <= seg))
 		return;
-	c->tampered = true;
-	c->fail_time_us = when;
 	c->fail_segment = seg;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, ap);
+	cu_verify_failv(&c->tampered, &c->fail_time_us, c->fail_reason, sizeof(c->fail_reason),
+	                when, fmt, ap);
 	va_end(ap);
 }
 
@@ -814,325 +904,401 @@ records_after_window(cu_store *s, const struct cu_cam_row *cam, const struct cu_
 	return 0;
 }
 
-/* Links and catalogue checks for one camera, over its jobs in seq order. */
+/* The state of one camera's check: its catalogue rows, the jobs (segments
+ * read) in seq order, and what the link phase leaves for the retention
+ * phase. */
+struct camcheck {
+	cu_store *s;
+	const struct cu_cam_row *cam;
+	const struct cu_seg_row *all;            /* every catalogued segment */
+	size_t nall;
+	struct job *jobs;                        /* those read */
+	size_t nj;
+	bool whole;                              /* every segment was read (no window) */
+	struct cu_verify_camera *c;              /* OUT: the camera's report */
+	size_t *holes;                           /* jobs that follow a hole */
+	size_t nholes;
+	struct ret_set recs;                     /* retention records, by aux2 */
+	const char *last_start_name;             /* of the newest start record */
+	char when[CU_TIME_ISO_MAX];
+};
+
+/* Segment phase: the scan's verdict and the catalogue row agree. False when
+ * the segment failed (reported). */
+static bool
+segment_sound(struct camcheck *k, struct job *j, bool last)
+{
+	struct cu_verify_camera *c = k->c;
+	struct cu_seg_scan *sc = &j->scan;
+	unsigned long long seq = (unsigned long long)j->row.seq;
+	/* the unsealed tail of a segment still being written (or left by a crash
+	 * that recovery will record) is not a failure */
+	bool open_tail = j->row.status == CU_SEG_OPEN && last && sc->seals > 0 &&
+	                 sc->good_end >= j->row.bytes;
+	if (sc->fail != 0 && !open_tail) {
+		cam_fail(c, row_time(j), j->row.seq, "segment %llu: %s", seq, sc->reason);
+		return false;
+	}
+	if (open_tail)
+		c->unsealed_bytes = sc->file_size - sc->good_end;
+	if (memcmp(sc->hdr.camera_id, k->cam->id, CU_ID_LEN) != 0 || sc->hdr.seq != j->row.seq) {
+		cam_fail(c, row_time(j), j->row.seq, "segment %llu: its header names another "
+		         "camera or segment number (spliced in from elsewhere)", seq);
+		return false;
+	}
+	if (j->row.status == CU_SEG_OPEN && !last) {
+		/* a crash just after the next segment was catalogued: acceptable
+		 * only if it ends exactly at its last seal, as a closed one does */
+		if (sc->fail != 0 || sc->good_end != sc->file_size || j->row.bytes != sc->good_end) {
+			cam_fail(c, row_time(j), j->row.seq, "segment %llu is marked open but is "
+			         "not the newest", seq);
+			return false;
+		}
+		j->row.status = CU_SEG_CLOSED;
+	}
+	if (j->row.status == CU_SEG_CLOSED &&
+	    (sc->file_size != j->row.bytes || sc->good_end != j->row.bytes)) {
+		cam_fail(c, row_time(j), j->row.seq, "segment %llu is %llu bytes, the catalogue "
+		         "recorded %llu (truncated or extended)", seq,
+		         (unsigned long long)sc->file_size, (unsigned long long)j->row.bytes);
+		return false;
+	}
+	bool rowok = j->row.first_entry == sc->hdr.first_entry;
+	if (j->row.status == CU_SEG_CLOSED)
+		rowok = rowok && j->row.frames == sc->frames && j->row.start_us == sc->first_ts &&
+		        j->row.end_us == sc->end_ts && j->row.last_entry == sc->last_entry &&
+		        cu_ct_equal(j->row.end_chain, sc->chain, CU_SHA256_LEN) &&
+		        cu_ct_equal(j->row.last_seal, sc->last_seal, CU_SHA256_LEN);
+	else
+		rowok = rowok && j->row.bytes <= sc->good_end && j->row.frames <= sc->frames;
+	if (!rowok) {
+		cu_time_text(sc->first_ts, k->when);
+		cam_fail(c, sc->first_ts >= 0 ? sc->first_ts : row_time(j), j->row.seq,
+		         "segment %llu: the catalogue row (times, counts or chain) disagrees "
+		         "with the signed content, which starts at %s", seq, k->when);
+		return false;
+	}
+	return true;
+}
+
+/* Link phase: segment i follows on from the one before it (a hole is noted,
+ * judged in the retention phase). False when it does not (reported). */
+static bool
+segment_linked(struct camcheck *k, size_t i)
+{
+	const struct job *j = &k->jobs[i], *p = i > 0 ? &k->jobs[i - 1] : NULL;
+	const struct cu_seg_scan *sc = &j->scan;
+	bool linked;
+	if (p != NULL && p->row.seq + 1 == j->row.seq && p->exists) {
+		linked = cu_ct_equal(sc->hdr.prev_chain, p->scan.chain, CU_SHA256_LEN) &&
+		         sc->hdr.first_entry == p->scan.last_entry + 1 &&
+		         cu_ct_equal(sc->first_prev_seal, p->scan.last_seal, CU_SHA256_LEN);
+	} else if (p != NULL && p->row.seq + 1 != j->row.seq) {
+		/* a hole: judged once every segment's retention records are known */
+		k->holes[k->nholes++] = i;
+		linked = true;
+	} else if (p != NULL) {
+		linked = false;
+	} else if (j->row.seq == 1) {
+		linked = cu_ct_equal(sc->hdr.prev_chain, zero32, CU_SHA256_LEN) &&
+		         sc->hdr.first_entry == 1 &&
+		         cu_ct_equal(sc->first_prev_seal, zero32, CU_SHA256_LEN);
+	} else {
+		/* the first segment checked: link to the catalogue row before it, or to
+		 * the retention record that deleted what came before */
+		const struct cu_seg_row *prow = NULL;
+		for (size_t n = 0; n < k->nall; n++)
+			if (k->all[n].seq + 1 == j->row.seq)
+				prow = &k->all[n];
+		linked = prow == NULL ||
+		         (cu_ct_equal(sc->hdr.prev_chain, prow->end_chain, CU_SHA256_LEN) &&
+		          cu_ct_equal(sc->first_prev_seal, prow->last_seal, CU_SHA256_LEN));
+	}
+	if (!linked) {
+		cu_time_text(p ? p->row.end_us : -1, k->when);
+		cam_fail(k->c, row_time(j), j->row.seq, "segment %llu does not follow on from the "
+		         "segment before it (a segment was removed, replaced or reordered; last "
+		         "good data ends at %s)", (unsigned long long)j->row.seq, k->when);
+	}
+	return linked;
+}
+
+/* Record phase: a sound, linked segment's gaps and counts join the report. */
+static int
+segment_count(struct camcheck *k, const struct job *j)
+{
+	struct cu_verify_camera *c = k->c;
+	const struct cu_seg_scan *sc = &j->scan;
+	int r;
+	for (size_t n = 0; n < sc->nrecs; n++) {
+		const struct cu_record *rec = &sc->recs[n].rec;
+		if (rec->kind == CU_REC_START)
+			k->last_start_name = rec->reason;
+		/* a retention record deleting nothing only names a kept segment */
+		bool deleted = rec->kind != CU_REC_RETENTION || rec->aux1 < rec->aux2;
+		if ((rec->kind == CU_REC_GAP || rec->kind == CU_REC_RESTART ||
+		     rec->kind == CU_REC_RETENTION) && deleted && (r = add_gap(c, rec)) < 0)
+			return r;
+	}
+	c->segments++;
+	c->frames += sc->frames;
+	c->seals += sc->seals;
+	c->records += sc->records;
+	c->bytes += sc->file_size;
+	if (sc->first_ts >= 0 && (c->first_us < 0 || sc->first_ts < c->first_us))
+		c->first_us = sc->first_ts;
+	if (sc->end_ts > c->last_us)
+		c->last_us = sc->end_ts;
+	return 0;
+}
+
+/* Every segment of the camera, in order: read, sound, linked, counted. */
+static int
+check_segments(struct camcheck *k)
+{
+	for (size_t i = 0; i < k->nj; i++) {
+		struct job *j = &k->jobs[i];
+		if (j->err < 0)
+			return cu_fail(j->err, "%s", j->err_detail);
+		if (!j->exists) {
+			cu_time_text(j->row.start_us, k->when);
+			cam_fail(k->c, j->row.start_us, j->row.seq, "segment %llu (from %s) is missing: "
+			         "its file was deleted", (unsigned long long)j->row.seq, k->when);
+			continue;
+		}
+		if (!segment_sound(k, j, j->row.seq == k->all[k->nall - 1].seq) ||
+		    !segment_linked(k, i))
+			continue;
+		int r = segment_count(k, j);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Retention phase, rule 5: a hole between two remaining segments p and j is
+ * named whole by a signed retention record, and so is what came before the
+ * first remaining segment. */
+static int
+check_holes(struct camcheck *k)
+{
+	struct cu_verify_camera *c = k->c;
+	int r;
+	if ((r = collect_retention(k->cam, k->jobs, k->nj, &k->recs)) < 0)
+		return r;
+	if (!k->whole && k->nholes > 0 &&
+	    (r = records_after_window(k->s, k->cam, k->all, k->nall, k->jobs, k->nj, k->holes,
+	                              k->nholes, &k->recs)) < 0)
+		return r;
+	for (size_t h = 0; h < k->nholes; h++) {
+		const struct job *j = &k->jobs[k->holes[h]], *p = &k->jobs[k->holes[h] - 1];
+		if (!hole_proven(k->recs.v, k->recs.n, j->row.seq, j->scan.hdr.prev_chain,
+		                 p->row.seq + 1)) {
+			cu_time_text(p->row.end_us, k->when);
+			cam_fail_at(c, row_time(j), j->row.seq, "segment %llu does not follow on from the "
+			            "segment before it (a segment was removed, replaced or reordered; "
+			            "last good data ends at %s)", (unsigned long long)j->row.seq, k->when);
+		}
+	}
+	if (k->whole && k->nall > 0 && k->all[0].seq > 1 && k->nj > 0 &&
+	    k->jobs[0].row.seq == k->all[0].seq &&
+	    !hole_proven(k->recs.v, k->recs.n, k->all[0].seq, k->jobs[0].scan.hdr.prev_chain,
+	                 UINT64_MAX)) {
+		int64_t t = row_time(&k->jobs[0]);
+		cu_time_text(t, k->when);
+		cam_fail_at(c, t, k->all[0].seq, "segments before %llu are gone without a signed "
+		            "retention record (recording before %s was deleted)",
+		            (unsigned long long)k->all[0].seq, k->when);
+	}
+	return 0;
+}
+
+/* Retention phase, rule 5, kept segments: a segment a retention record names
+ * as kept (its aux2) remains, or a record says it is gone. Records are
+ * sorted by aux2, so the first one missing is the earliest. Whole checks
+ * only. */
+static int
+check_kept(struct camcheck *k)
+{
+	const struct cu_seg_row *all = k->all;
+	struct span_u64 *gone = NULL;
+	size_t ngone = 0;
+	int r = gone_spans(k->recs.v, k->recs.n, &gone, &ngone);
+	if (r < 0)
+		return r;
+	for (size_t n = 0; n < k->recs.n; n++) {
+		uint64_t seq = k->recs.v[n].aux2;
+		if (has_row(all, k->nall, seq) || in_spans(gone, ngone, seq))
+			continue;
+		size_t at = row_after(all, k->nall, seq);
+		if (at == k->nall || k->nj != k->nall) {
+			cam_fail_at(k->c, -1, seq, "segment %llu, which a signed retention record names "
+			            "as kept, is gone with its catalogue row", (unsigned long long)seq);
+		} else if (at == 0) {
+			int64_t t = row_time(&k->jobs[0]);
+			cu_time_text(t, k->when);
+			cam_fail_at(k->c, t, all[0].seq, "segments before %llu are gone without a signed "
+			            "retention record (segment %llu, which retention kept, was removed; "
+			            "recording before %s was deleted)", (unsigned long long)all[0].seq,
+			            (unsigned long long)seq, k->when);
+		} else {
+			cu_time_text(k->jobs[at - 1].row.end_us, k->when);
+			cam_fail_at(k->c, row_time(&k->jobs[at]), all[at].seq, "segment %llu does not "
+			            "follow on from the segment before it (segment %llu, which retention "
+			            "kept, was removed; last good data ends at %s)",
+			            (unsigned long long)all[at].seq, (unsigned long long)seq, k->when);
+		}
+		break;
+	}
+	free(gone);
+	return 0;
+}
+
+/* Links and catalogue checks for one camera, over its jobs in seq order:
+ * segments, then retention, then (whole checks) the name and files on disk
+ * the catalogue does not list. */
 static int
 check_camera(cu_store *s, const struct cu_cam_row *cam, const struct cu_seg_row *all, size_t nall,
              struct job *jobs, size_t nj, bool whole, struct cu_verify_camera *c)
 {
-	const char *last_start_name = NULL;
-	char when[CU_TIME_ISO_MAX];
-	size_t *holes = calloc(nj ? nj : 1, sizeof(*holes)); /* jobs that follow a hole */
-	size_t nholes = 0;
-	struct ret_set recs = {0};
-	struct span_u64 *gone = NULL;
-	size_t ngone = 0;
-	int r = 0;
-	if (holes == NULL)
+	struct camcheck k = {.s = s, .cam = cam, .all = all, .nall = nall, .jobs = jobs,
+	                     .nj = nj, .whole = whole, .c = c};
+	int r;
+	if ((k.holes = calloc(nj ? nj : 1, sizeof(*k.holes))) == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
-	for (size_t i = 0; i < nj; i++) {
-		struct job *j = &jobs[i];
-		struct cu_seg_scan *sc = &j->scan;
-		bool last = j->row.seq == all[nall - 1].seq;
-		if (j->err < 0) {
-			r = cu_fail(j->err, "%s", j->err_detail);
-			goto out;
-		}
-		if (!j->exists) {
-			cu_time_text(j->row.start_us, when);
-			cam_fail(c, j->row.start_us, j->row.seq, "segment %llu (from %s) is missing: its "
-			         "file was deleted", (unsigned long long)j->row.seq, when);
-			continue;
-		}
-		/* the unsealed tail of a segment still being written (or left by a crash
-		 * that recovery will record) is not a failure */
-		bool open_tail = j->row.status == CU_SEG_OPEN && last && sc->seals > 0 &&
-		                 sc->good_end >= j->row.bytes;
-		if (sc->fail != 0 && !open_tail) {
-			cam_fail(c, row_time(j), j->row.seq, "segment %llu: %s",
-			         (unsigned long long)j->row.seq, sc->reason);
-			continue;
-		}
-		if (open_tail)
-			c->unsealed_bytes = sc->file_size - sc->good_end;
-		if (memcmp(sc->hdr.camera_id, cam->id, CU_ID_LEN) != 0 || sc->hdr.seq != j->row.seq) {
-			cam_fail(c, row_time(j), j->row.seq, "segment %llu: its header names another "
-			         "camera or segment number (spliced in from elsewhere)",
-			         (unsigned long long)j->row.seq);
-			continue;
-		}
-		if (j->row.status == CU_SEG_OPEN && !last) {
-			/* a crash just after the next segment was catalogued: acceptable
-			 * only if it ends exactly at its last seal, as a closed one does */
-			if (sc->fail != 0 || sc->good_end != sc->file_size ||
-			    j->row.bytes != sc->good_end) {
-				cam_fail(c, row_time(j), j->row.seq, "segment %llu is marked open but is "
-				         "not the newest", (unsigned long long)j->row.seq);
-				continue;
-			}
-			j->row.status = CU_SEG_CLOSED;
-		}
-		if (j->row.status == CU_SEG_CLOSED &&
-		    (sc->file_size != j->row.bytes || sc->good_end != j->row.bytes)) {
-			cam_fail(c, row_time(j), j->row.seq, "segment %llu is %llu bytes, the catalogue "
-			         "recorded %llu (truncated or extended)", (unsigned long long)j->row.seq,
-			         (unsigned long long)sc->file_size, (unsigned long long)j->row.bytes);
-			continue;
-		}
-		int64_t end = sc->end_ts;
-		bool rowok = j->row.first_entry == sc->hdr.first_entry;
-		if (j->row.status == CU_SEG_CLOSED)
-			rowok = rowok && j->row.frames == sc->frames && j->row.start_us == sc->first_ts &&
-			        j->row.end_us == end && j->row.last_entry == sc->last_entry &&
-			        cu_ct_equal(j->row.end_chain, sc->chain, CU_SHA256_LEN) &&
-			        cu_ct_equal(j->row.last_seal, sc->last_seal, CU_SHA256_LEN);
-		else
-			rowok = rowok && j->row.bytes <= sc->good_end && j->row.frames <= sc->frames;
-		if (!rowok) {
-			cu_time_text(sc->first_ts, when);
-			cam_fail(c, sc->first_ts >= 0 ? sc->first_ts : row_time(j), j->row.seq,
-			         "segment %llu: the catalogue row (times, counts or chain) disagrees "
-			         "with the signed content, which starts at %s",
-			         (unsigned long long)j->row.seq, when);
-			continue;
-		}
-		/* link to the segment before */
-		const struct job *p = i > 0 ? &jobs[i - 1] : NULL;
-		bool linked;
-		if (p != NULL && p->row.seq + 1 == j->row.seq && p->exists) {
-			linked = cu_ct_equal(sc->hdr.prev_chain, p->scan.chain, CU_SHA256_LEN) &&
-			         sc->hdr.first_entry == p->scan.last_entry + 1 &&
-			         cu_ct_equal(sc->first_prev_seal, p->scan.last_seal, CU_SHA256_LEN);
-		} else if (p != NULL && p->row.seq + 1 != j->row.seq) {
-			/* a hole: judged once every segment's retention records are known */
-			holes[nholes++] = i;
-			linked = true;
-		} else if (p != NULL) {
-			linked = false;
-		} else if (j->row.seq == 1) {
-			linked = cu_ct_equal(sc->hdr.prev_chain, zero32, CU_SHA256_LEN) &&
-			         sc->hdr.first_entry == 1 &&
-			         cu_ct_equal(sc->first_prev_seal, zero32, CU_SHA256_LEN);
-		} else {
-			/* the first segment checked: link to the catalogue row before it, or to
-			 * the retention record that deleted what came before */
-			const struct cu_seg_row *prow = NULL;
-			for (size_t k = 0; k < nall; k++)
-				if (all[k].seq + 1 == j->row.seq)
-					prow = &all[k];
-			linked = prow == NULL ||
-			         (cu_ct_equal(sc->hdr.prev_chain, prow->end_chain, CU_SHA256_LEN) &&
-			          cu_ct_equal(sc->first_prev_seal, prow->last_seal, CU_SHA256_LEN));
-		}
-		if (!linked) {
-			cu_time_text(p ? p->row.end_us : -1, when);
-			cam_fail(c, row_time(j), j->row.seq, "segment %llu does not follow on from the "
-			         "segment before it (a segment was removed, replaced or reordered; last "
-			         "good data ends at %s)", (unsigned long long)j->row.seq, when);
-			continue;
-		}
-		for (size_t k = 0; k < sc->nrecs; k++) {
-			const struct cu_record *rec = &sc->recs[k].rec;
-			if (rec->kind == CU_REC_START)
-				last_start_name = rec->reason;
-			/* a retention record deleting nothing only names a kept segment */
-			bool deleted = rec->kind != CU_REC_RETENTION || rec->aux1 < rec->aux2;
-			if ((rec->kind == CU_REC_GAP || rec->kind == CU_REC_RESTART ||
-			     rec->kind == CU_REC_RETENTION) && deleted && (r = add_gap(c, rec)) < 0)
-				goto out;
-		}
-		c->segments++;
-		c->frames += sc->frames;
-		c->seals += sc->seals;
-		c->records += sc->records;
-		c->bytes += sc->file_size;
-		if (sc->first_ts >= 0 && (c->first_us < 0 || sc->first_ts < c->first_us))
-			c->first_us = sc->first_ts;
-		if (end > c->last_us)
-			c->last_us = end;
-	}
-	if ((r = collect_retention(cam, jobs, nj, &recs)) < 0)
+	if ((r = check_segments(&k)) < 0 || (r = check_holes(&k)) < 0 ||
+	    (whole && (r = check_kept(&k)) < 0))
 		goto out;
-	/* rule 5: a hole between two remaining segments p and j is named whole by
-	 * a signed retention record */
-	if (!whole && nholes > 0 &&
-	    (r = records_after_window(s, cam, all, nall, jobs, nj, holes, nholes, &recs)) < 0)
-		goto out;
-	for (size_t h = 0; h < nholes; h++) {
-		const struct job *j = &jobs[holes[h]], *p = &jobs[holes[h] - 1];
-		if (!hole_proven(recs.v, recs.n, j->row.seq, j->scan.hdr.prev_chain, p->row.seq + 1)) {
-			cu_time_text(p->row.end_us, when);
-			cam_fail_at(c, row_time(j), j->row.seq, "segment %llu does not follow on from the "
-			            "segment before it (a segment was removed, replaced or reordered; "
-			            "last good data ends at %s)", (unsigned long long)j->row.seq, when);
-		}
-	}
-	if (whole && nall > 0 && all[0].seq > 1 && nj > 0 && jobs[0].row.seq == all[0].seq &&
-	    !hole_proven(recs.v, recs.n, all[0].seq, jobs[0].scan.hdr.prev_chain, UINT64_MAX)) {
-		int64_t t = row_time(&jobs[0]);
-		cu_time_text(t, when);
-		cam_fail_at(c, t, all[0].seq, "segments before %llu are gone without a signed "
-		            "retention record (recording before %s was deleted)",
-		            (unsigned long long)all[0].seq, when);
-	}
-	/* rule 5, kept segments: a segment a retention record names as kept (its
-	 * aux2) remains, or a record says it is gone. Records are sorted by aux2,
-	 * so the first one missing is the earliest. */
-	if (whole && (r = gone_spans(recs.v, recs.n, &gone, &ngone)) < 0)
-		goto out;
-	for (size_t k = 0; whole && k < recs.n; k++) {
-		uint64_t seq = recs.v[k].aux2;
-		if (has_row(all, nall, seq) || in_spans(gone, ngone, seq))
-			continue;
-		size_t at = row_after(all, nall, seq);
-		if (at == nall || nj != nall) {
-			cam_fail_at(c, -1, seq, "segment %llu, which a signed retention record names as "
-			            "kept, is gone with its catalogue row", (unsigned long long)seq);
-		} else if (at == 0) {
-			int64_t t = row_time(&jobs[0]);
-			cu_time_text(t, when);
-			cam_fail_at(c, t, all[0].seq, "segments before %llu are gone without a signed "
-			            "retention record (segment %llu, which retention kept, was removed; "
-			            "recording before %s was deleted)", (unsigned long long)all[0].seq,
-			            (unsigned long long)seq, when);
-		} else {
-			cu_time_text(jobs[at - 1].row.end_us, when);
-			cam_fail_at(c, row_time(&jobs[at]), all[at].seq, "segment %llu does not follow on "
-			            "from the segment before it (segment %llu, which retention kept, was "
-			            "removed; last good data ends at %s)", (unsigned long long)all[at].seq,
-			            (unsigned long long)seq, when);
-		}
-		break;
-	}
-	if (whole && last_start_name != NULL && strcmp(last_start_name, cam->name) != 0)
+	if (whole && k.last_start_name != NULL && strcmp(k.last_start_name, cam->name) != 0)
 		cam_fail(c, c->first_us, 0, "the catalogue calls this camera \"%s\" but its signed "
-		         "start record says \"%s\"", cam->name, last_start_name);
+		         "start record says \"%s\"", cam->name, k.last_start_name);
 	if (whole)
 		check_unlisted(s, cam, all, nall, c);
 out:
-	free(holes);
-	free(recs.v);
-	free(gone);
+	free(k.holes);
+	free(k.recs.v);
 	return r;
 }
 
-int
-cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_report **ret)
+/* The cameras to check, with their catalogue rows, and the report's
+ * identity fields. */
+static int
+verify_cameras(struct run *run, struct cu_verify_report *rep)
 {
-	struct cu_cam_row *cams = NULL;
-	size_t ncams = 0;
-	struct cu_seg_row **rows = NULL;
-	size_t *nrows = NULL;
-	struct run run = {.s = s, .opts = o};
-	pthread_mutex_init(&run.lock, NULL);
-	struct cu_verify_report *rep = calloc(1, sizeof(*rep));
-	if (rep == NULL)
-		return cu_fail(CU_ERR_NOMEM, "out of memory");
-	int r = 0;
-	if (s->encryption != CU_ENC_NONE && !s->have_keys) {
-		r = cu_fail(CU_ERR_PASSWORD, "this store is encrypted: verify needs its password");
-		goto out;
-	}
+	cu_store *s = run->s;
+	const struct cu_verify_opts *o = run->opts;
+	int r;
+	if (s->encryption != CU_ENC_NONE && !s->have_keys)
+		return cu_fail(CU_ERR_PASSWORD, "this store is encrypted: verify needs its password");
 	memcpy(rep->signer_subject, s->signer.subject, sizeof(rep->signer_subject));
 	memcpy(rep->signer_fp, s->signer.fingerprint, CU_SHA256_LEN);
 	memcpy(rep->ca_subject, s->ca.subject, sizeof(rep->ca_subject));
 	memcpy(rep->ca_fp, s->ca.fingerprint, CU_SHA256_LEN);
 	if (o->camera != NULL) {
-		cams = calloc(1, sizeof(*cams));
-		if (cams == NULL) {
-			r = cu_fail(CU_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		if ((r = cu_catalog_camera(s, o->camera, false, cams)) < 0)
-			goto out;
-		ncams = 1;
-	} else if ((r = cu_catalog_cameras(s, &cams, &ncams)) < 0) {
-		goto out;
+		if ((run->cams = calloc(1, sizeof(*run->cams))) == NULL)
+			return cu_fail(CU_ERR_NOMEM, "out of memory");
+		if ((r = cu_catalog_camera(s, o->camera, false, run->cams)) < 0)
+			return r;
+		run->ncams = 1;
+	} else if ((r = cu_catalog_cameras(s, &run->cams, &run->ncams)) < 0) {
+		return r;
 	}
-	rep->cameras = calloc(ncams ? ncams : 1, sizeof(*rep->cameras));
-	rows = calloc(ncams ? ncams : 1, sizeof(*rows));
-	nrows = calloc(ncams ? ncams : 1, sizeof(*nrows));
-	if (rep->cameras == NULL || rows == NULL || nrows == NULL) {
-		r = cu_fail(CU_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	rep->ncameras = ncams;
-	bool ranged = o->from_us > 0 || o->to_us > 0;
-	/* choose the segments: those overlapping [from, to] */
-	size_t cap = 0;
-	for (size_t i = 0; i < ncams; i++) {
+	size_t n = run->ncams ? run->ncams : 1;
+	rep->cameras = calloc(n, sizeof(*rep->cameras));
+	run->rows = calloc(n, sizeof(*run->rows));
+	run->nrows = calloc(n, sizeof(*run->nrows));
+	if (rep->cameras == NULL || run->rows == NULL || run->nrows == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	rep->ncameras = run->ncams;
+	for (size_t i = 0; i < run->ncams; i++) {
 		struct cu_verify_camera *c = &rep->cameras[i];
-		memcpy(c->name, cams[i].name, sizeof(c->name));
-		cu_hex(cams[i].id, CU_ID_LEN, c->id);
+		memcpy(c->name, run->cams[i].name, sizeof(c->name));
+		cu_hex(run->cams[i].id, CU_ID_LEN, c->id);
 		c->first_us = c->last_us = c->fail_time_us = -1;
-		if ((r = cu_catalog_segments(s, cams[i].row, false, &rows[i], &nrows[i])) < 0)
-			goto out;
-		for (size_t k = 0; k < nrows[i]; k++) {
-			const struct cu_seg_row *g = &rows[i][k];
+		if ((r = cu_catalog_segments(s, run->cams[i].row, false, &run->rows[i],
+		                             &run->nrows[i])) < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* A job for the segment of row k of camera i. */
+static int
+add_job(struct run *run, size_t i, size_t k, size_t *cap)
+{
+	const struct cu_seg_row *g = &run->rows[i][k];
+	if (run->njobs == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 64;
+		struct job *nj = realloc(run->jobs, ncap * sizeof(*nj));
+		if (nj == NULL)
+			return cu_fail(CU_ERR_NOMEM, "out of memory");
+		run->jobs = nj;
+		*cap = ncap;
+	}
+	struct job *j = &run->jobs[run->njobs++];
+	memset(j, 0, sizeof(*j));
+	j->cam = i;
+	j->row = *g;
+	int r = cu_store_segment_path(run->s, run->cams[i].id, g->seq, j->path, sizeof(j->path));
+	if (r < 0)
+		return r;
+	struct stat st;
+	j->exists = lstat(j->path, &st) == 0;
+	if (j->exists)
+		run->total += (uint64_t)st.st_size;
+	return 0;
+}
+
+/* The segments to read: those overlapping [from, to], camera by camera. */
+static int
+plan_jobs(struct run *run, bool ranged)
+{
+	const struct cu_verify_opts *o = run->opts;
+	size_t cap = 0;
+	for (size_t i = 0; i < run->ncams; i++) {
+		for (size_t k = 0; k < run->nrows[i]; k++) {
+			const struct cu_seg_row *g = &run->rows[i][k];
 			/* a segment whose row has no times yet (just opened: the catalogue
 			 * learns its times at its first seal) holds only frames newer than
 			 * the segment before it */
-			int64_t prev_end = k > 0 ? rows[i][k - 1].end_us : -1;
+			int64_t prev_end = k > 0 ? run->rows[i][k - 1].end_us : -1;
 			bool in = !ranged ||
 			          (g->start_us < 0 && (o->to_us == 0 || o->to_us >= prev_end)) ||
 			          (g->start_us >= 0 && g->end_us >= o->from_us &&
 			           (o->to_us == 0 || g->start_us <= o->to_us));
-			if (!in)
-				continue;
-			if (run.njobs == cap) {
-				cap = cap ? cap * 2 : 64;
-				struct job *nj = realloc(run.jobs, cap * sizeof(*nj));
-				if (nj == NULL) {
-					r = cu_fail(CU_ERR_NOMEM, "out of memory");
-					goto out;
-				}
-				run.jobs = nj;
-			}
-			struct job *j = &run.jobs[run.njobs++];
-			memset(j, 0, sizeof(*j));
-			j->cam = i;
-			j->row = *g;
-			if ((r = cu_store_segment_path(s, cams[i].id, g->seq, j->path, sizeof(j->path))) < 0)
-				goto out;
-			struct stat st;
-			j->exists = lstat(j->path, &st) == 0;
-			if (j->exists)
-				run.total += (uint64_t)st.st_size;
+			int r = in ? add_job(run, i, k, &cap) : 0;
+			if (r < 0)
+				return r;
 		}
 	}
-	cu_pool_run(run.njobs, o->threads, worker, &run);
-	if (o->cancel != NULL && atomic_load(o->cancel)) {
-		r = cu_fail(CU_ERR_CANCELLED, "verification cancelled");
-		goto out;
-	}
-	size_t at = 0;
-	for (size_t i = 0; i < ncams; i++) {
-		size_t n = 0;
-		while (at + n < run.njobs && run.jobs[at + n].cam == i)
-			n++;
-		if ((r = check_camera(s, &cams[i], rows[i], nrows[i], run.jobs + at, n, !ranged,
-		                      &rep->cameras[i])) < 0)
-			goto out;
-		at += n;
-	}
+	return 0;
+}
+
+/* The verdict: the camera that failed first, the pinned CA, the recording
+ * certificate's chain. */
+static void
+verify_verdict(const struct run *run, struct cu_verify_report *rep)
+{
+	const cu_store *s = run->s;
 	int64_t first = -1;
-	for (size_t i = 0; i < ncams; i++) {
+	for (size_t i = 0; i < rep->ncameras; i++) {
 		struct cu_verify_camera *c = &rep->cameras[i];
 		if (!c->tampered)
 			continue;
-		if (!rep->tampered || (c->fail_time_us >= 0 && (first < 0 || c->fail_time_us < first))) {
+		if (!rep->tampered || cu_verify_fail_before(c->fail_time_us, first)) {
 			rep->first_failure = i;
 			first = c->fail_time_us;
 		}
 		rep->tampered = true;
 	}
-	if (o->ca_fingerprint != NULL &&
-	    !cu_ct_equal(o->ca_fingerprint, s->ca.fingerprint, CU_SHA256_LEN)) {
+	if (run->opts->ca_fingerprint != NULL &&
+	    !cu_ct_equal(run->opts->ca_fingerprint, s->ca.fingerprint, CU_SHA256_LEN)) {
 		/* everything may verify, but under a CA nobody recorded: re-signed */
 		rep->ca_mismatch = true;
 		rep->tampered = true;
 	}
 	int cr = cu_x509_verify_chain(s->cert_pem, s->cert_len, s->ca_pem, s->ca_len, s->created_us);
-	if (cr < 0 && ncams > 0 && !rep->tampered) {
+	if (cr < 0 && rep->ncameras > 0 && !rep->tampered) {
 		cam_fail(&rep->cameras[0], rep->cameras[0].first_us, 0,
 		         "the recording server certificate does not chain to the site CA: %s",
 		         cu_error_detail());
@@ -1141,16 +1307,46 @@ cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_re
 	} else if (cr < 0) {
 		rep->tampered = true;
 	}
+}
+
+int
+cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_report **ret)
+{
+	struct run run = {.s = s, .opts = o};
+	pthread_mutex_init(&run.lock, NULL);
+	struct cu_verify_report *rep = calloc(1, sizeof(*rep));
+	if (rep == NULL)
+		return cu_fail(CU_ERR_NOMEM, "out of memory");
+	bool ranged = o->from_us > 0 || o->to_us > 0;
+	int r;
+	if ((r = verify_cameras(&run, rep)) < 0 || (r = plan_jobs(&run, ranged)) < 0)
+		goto out;
+	cu_pool_run(run.njobs, o->threads, worker, &run);
+	if (o->cancel != NULL && atomic_load(o->cancel)) {
+		r = cu_fail(CU_ERR_CANCELLED, "verification cancelled");
+		goto out;
+	}
+	size_t at = 0;
+	for (size_t i = 0; i < run.ncams; i++) {
+		size_t n = 0;
+		while (at + n < run.njobs && run.jobs[at + n].cam == i)
+			n++;
+		if ((r = check_camera(s, &run.cams[i], run.rows[i], run.nrows[i], run.jobs + at, n,
+		                      !ranged, &rep->cameras[i])) < 0)
+			goto out;
+		at += n;
+	}
+	verify_verdict(&run, rep);
 	r = 0;
 out:
 	for (size_t i = 0; i < run.njobs; i++)
 		cu_seg_scan_free(&run.jobs[i].scan);
 	free(run.jobs);
-	for (size_t i = 0; rows != NULL && i < ncams; i++)
-		free(rows[i]);
-	free(rows);
-	free(nrows);
-	free(cams);
+	for (size_t i = 0; run.rows != NULL && i < run.ncams; i++)
+		free(run.rows[i]);
+	free(run.rows);
+	free(run.nrows);
+	free(run.cams);
 	pthread_mutex_destroy(&run.lock);
 	if (r < 0) {
 		cu_verify_report_free(rep);
