@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "body.h"
 #include "call.h"
 #include "custody/crypto.h"
 #include "custody/time.h"
@@ -300,121 +301,64 @@ cd_call_body_json(struct call *c)
 	return o;
 }
 
-/* Refuses members other than those named (NULL-terminated). */
+/* The request answers a refusal of its body. */
+void
+cd_call_refuse(struct call *c, const struct cd_refusal *e)
+{
+	if (e->status == 503)
+		cd_reply_header(c->r, "Retry-After", "5");
+	cd_reply_error(c->r, e->status, e->code, "%s", e->message);
+}
+
 int
 cd_call_only_fields(struct call *c, json_t *o, const char *const *names)
 {
-	const char *k;
-	json_t *v;
-	json_object_foreach(o, k, v) {
-		bool known = false;
-		for (size_t i = 0; names[i] && !known; i++)
-			known = strcmp(k, names[i]) == 0;
-		if (!known) {
-			cd_reply_error(c->r, 400, "invalid", "unknown field \"%.64s\"", k);
-			return CD_ANSWERED;
-		}
+	struct cd_refusal e;
+	if (cd_body_only_fields(o, names, &e) < 0) {
+		cd_call_refuse(c, &e);
+		return CD_ANSWERED;
 	}
 	return 0;
 }
 
-/* The member name of o for the field readers: 1 and *ret when present, 0
- * when absent or null and optional, CD_ANSWERED (400) when it is required. */
-static int
-present_field(struct call *c, json_t *o, const char *name, bool required, json_t **ret)
-{
-	json_t *v = json_object_get(o, name);
-	if (v == NULL || json_is_null(v)) {
-		if (!required)
-			return 0;
-		cd_reply_error(c->r, 400, "invalid", "\"%s\" is required", name);
-		return CD_ANSWERED;
-	}
-	*ret = v;
-	return 1;
-}
-
-/* A string member: 1 present, 0 absent (when optional), -1 answered 400. */
 int
 cd_call_str_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
-          const char **ret)
+                  const char **ret)
 {
-	json_t *v;
-	int r = present_field(c, o, name, required, &v);
-	if (r <= 0)
-		return r;
-	if (!json_is_string(v) || json_string_length(v) > max ||
-	    strlen(json_string_value(v)) != json_string_length(v)) {
-		cd_reply_error(c->r, 400, "invalid", "\"%s\" must be a string of at most %zu bytes",
-		               name, max);
+	struct cd_refusal e;
+	int r = cd_body_str(o, name, required, max, ret, &e);
+	if (r < 0) {
+		cd_call_refuse(c, &e);
 		return CD_ANSWERED;
 	}
-	*ret = json_string_value(v);
-	return 1;
+	return r;
 }
 
-/* Like cd_call_str_field, for a member holding text people type (titles,
- * headlines, descriptions, comments): the one rule for such text
- * (util/text.h) decides, and a refusal names the member and what is wrong,
- * e.g. "\"title\": byte 3: a carriage return (U+000D)". A JSON "\u0000"
- * is counted by the length and refused as a NUL character. */
 int
 cd_call_text_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
                    unsigned flags, const char **ret)
 {
-	json_t *v;
-	int r = present_field(c, o, name, required, &v);
-	if (r <= 0)
-		return r;
-	if (!json_is_string(v)) {
-		cd_reply_error(c->r, 400, "invalid", "\"%s\" must be a string", name);
+	struct cd_refusal e;
+	int r = cd_body_text(o, name, required, max, flags, ret, &e);
+	if (r < 0) {
+		cd_call_refuse(c, &e);
 		return CD_ANSWERED;
 	}
-	if (cu_text_check(json_string_value(v), json_string_length(v), max, flags) < 0) {
-		cd_reply_error(c->r, 400, "invalid", "\"%s\": %s", name, cu_error_detail());
-		return CD_ANSWERED;
-	}
-	*ret = json_string_value(v);
-	return 1;
-}
-
-/* A time: ISO 8601 text or an integer of microseconds since the epoch. */
-int
-cd_parse_time(const char *s, int64_t *ret)
-{
-	if (s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789") == strlen(s) && strlen(s) <= 17) {
-		uint64_t v;
-		int r = cu_parse_u64(s, UINT64_C(253402300799999999), "time", &v);
-		if (r < 0)
-			return r;
-		*ret = (int64_t)v;
-		return 0;
-	}
-	return cu_time_parse_iso8601(s, ret);
+	return r;
 }
 
 int
 cd_call_time_field(struct call *c, json_t *o, const char *name, bool required, int64_t *ret)
 {
-	json_t *v = json_object_get(o, name);
-	if (v == NULL || json_is_null(v)) {
-		if (!required)
-			return 0;
-		cd_reply_error(c->r, 400, "invalid", "\"%s\" is required (ISO 8601 time)", name);
+	struct cd_refusal e;
+	int r = cd_body_time(o, name, required, ret, &e);
+	if (r < 0) {
+		cd_call_refuse(c, &e);
 		return CD_ANSWERED;
 	}
-	if (json_is_string(v) && json_string_length(v) < 64 &&
-	    strlen(json_string_value(v)) == json_string_length(v) &&
-	    cd_parse_time(json_string_value(v), ret) == 0)
-		return 1;
-	if (json_is_integer(v) && json_integer_value(v) > 0) {
-		*ret = (int64_t)json_integer_value(v);
-		return 1;
-	}
-	cd_reply_error(c->r, 400, "invalid", "\"%s\" must be an ISO 8601 time such as "
-	               "2026-01-31T12:00:00Z, or microseconds since the epoch", name);
-	return CD_ANSWERED;
+	return r;
 }
+
 
 int
 cd_call_path_time(struct call *c, const char *s, const char *what, int64_t *ret)

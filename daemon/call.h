@@ -93,9 +93,9 @@ int cd_call_str_field(struct call *c, json_t *o, const char *name, bool required
  * naming the member and what is wrong). */
 int cd_call_text_field(struct call *c, json_t *o, const char *name, bool required, size_t max,
                        unsigned flags, const char **ret);
-/* A time: ISO 8601 text or a decimal number of µs since the epoch: 0 or a
- * negative cu_err. */
-int cd_parse_time(const char *s, int64_t *ret);
+/* Answers a refusal of the body (body.h) with its status, code and message. */
+struct cd_refusal;
+void cd_call_refuse(struct call *c, const struct cd_refusal *e);
 /* A time member (ISO 8601 or µs): 1 present, 0 absent, CD_ANSWERED (400). */
 int cd_call_time_field(struct call *c, json_t *o, const char *name, bool required,
                        int64_t *ret);

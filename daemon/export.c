@@ -30,6 +30,7 @@
 #include "custody/time.h"
 #include "daemon.h"
 #include "export.h"
+#include "export_body.h"
 #include "still.h"
 #include "custody/error.h"
 #include "custody/file.h"
@@ -39,16 +40,10 @@
 #define ID_BYTES 16                     /* export ids: 128 random bits, in hex */
 #define ID_HEX (2 * ID_BYTES)
 #define FILE_CHUNK (256 * 1024)         /* bytes read at once to hash or serve a file */
-#define STILL_STEP_US INT64_C(1000000)  /* stills of a range: one a second */
 #define VERIFY_THREADS 2
 
 enum { RUNNING = 0, DONE, FAILED };
 static const char *const status_names[] = {"running", "done", "failed"};
-
-struct still {
-	size_t cam;                         /* index into job.ranges */
-	int64_t at_us;
-};
 
 struct job {
 	struct job *next;                   /* cd_exports.jobs */
@@ -65,7 +60,7 @@ struct job {
 	struct cu_pkg_range ranges[CU_PKG_CAMERAS_MAX];
 	size_t nranges;
 	bool by_times;                      /* stills at the "at" times given */
-	struct still *stills;
+	struct cd_still *stills;
 	size_t nstills;
 	char case_ref[CU_PKG_CASE_MAX + 1];
 	char *comments;
@@ -719,7 +714,7 @@ run_stills(struct job *j)
 	static const uint8_t zeros[2 * CU_TAR_BLOCK];
 	size_t written = 0, missing = 0;
 	for (size_t i = 0; i < j->nstills && r == 0; i++) {
-		const struct still *sv = &j->stills[i];
+		const struct cd_still *sv = &j->stills[i];
 		const char *cam = j->ranges[sv->cam].camera;
 		if (atomic_load(&j->cancel)) {
 			r = CU_ERR_CANCELLED;
@@ -872,160 +867,8 @@ job_main(void *arg)
 
 
 
-/* An optional boolean member: 1 true, 0 false, -1 absent; -2 answered 400. */
-static int
-bool_field(struct call *c, json_t *o, const char *name)
-{
-	json_t *v = json_object_get(o, name);
-	if (v == NULL || json_is_null(v))
-		return -1;
-	if (!json_is_boolean(v)) {
-		cd_reply_error(c->r, 400, "invalid", "\"%s\" must be true or false", name);
-		return -2;
-	}
-	return json_is_true(v) ? 1 : 0;
-}
 
-static int
-by_time(const void *a, const void *b)
-{
-	const struct still *x = a, *y = b;
-	if (x->cam != y->cam)
-		return x->cam < y->cam ? -1 : 1;
-	return x->at_us < y->at_us ? -1 : x->at_us > y->at_us;
-}
 
-/* Reads "cameras" into j: 0, or -1 answered. */
-static int
-parse_cameras(struct call *c, json_t *arr, struct job *j)
-{
-	struct cd_req *r = c->r;
-	bool stills = j->format == CU_EXPORT_STILLS;
-	if (!json_is_array(arr) || json_array_size(arr) == 0 ||
-	    json_array_size(arr) > CU_PKG_CAMERAS_MAX) {
-		cd_reply_error(r, 400, "invalid", "\"cameras\" must be a list of 1 to %d objects "
-		               "{\"camera\", \"from\", \"to\"}", CU_PKG_CAMERAS_MAX);
-		return -1;
-	}
-	if (j->format == CU_EXPORT_MP4 && json_array_size(arr) != 1) {
-		cd_reply_error(r, 400, "invalid", "an mp4 export holds one camera: export the "
-		               "cameras one by one, or as an evidence package");
-		return -1;
-	}
-	static const char *const range_fields[] = {"camera", "from", "to", NULL};
-	static const char *const still_fields[] = {"camera", "from", "to", "at", NULL};
-	size_t i, nat = 0, nrange_stills = 0;
-	json_t *v;
-	json_array_foreach(arr, i, v) {
-		struct cu_pkg_range *rg = &j->ranges[i];
-		const char *cam;
-		if (!json_is_object(v)) {
-			cd_reply_error(r, 400, "invalid", "\"cameras\"[%zu] must be an object {\"camera\", "
-			               "\"from\", \"to\"}", i);
-			return -1;
-		}
-		if (cd_call_only_fields(c, v, stills ? still_fields : range_fields) < 0 ||
-		    cd_call_str_field(c, v, "camera", true, CU_CAMERA_NAME_MAX, &cam) < 0)
-			return -1;
-		for (size_t k = 0; k < i; k++)
-			if (strcmp(j->ranges[k].camera, cam) == 0) {
-				cd_reply_error(r, 400, "invalid", "camera %s is named twice in \"cameras\"",
-				               cam);
-				return -1;
-			}
-		snprintf(rg->camera, sizeof(rg->camera), "%s", cam);
-		json_t *at = json_object_get(v, "at");
-		if (at != NULL && !json_is_null(at)) {
-			if (json_object_get(v, "from") != NULL || json_object_get(v, "to") != NULL) {
-				cd_reply_error(r, 400, "invalid", "\"cameras\"[%zu]: give \"at\" or \"from\" "
-				               "and \"to\", not both", i);
-				return -1;
-			}
-			if (!json_is_array(at) || json_array_size(at) == 0) {
-				cd_reply_error(r, 400, "invalid", "\"cameras\"[%zu].at must be a list of "
-				               "times", i);
-				return -1;
-			}
-			j->by_times = true;
-			nat += json_array_size(at);
-			continue;
-		}
-		int64_t from = 0, to = 0;
-		if (cd_call_time_field(c, v, "from", true, &from) < 0 ||
-		    cd_call_time_field(c, v, "to", true, &to) < 0)
-			return -1;
-		if (to <= from || to - from > CU_PKG_RANGE_MAX_US) {
-			cd_reply_error(r, 400, "invalid", "\"cameras\"[%zu]: the range must end after it "
-			               "starts and be at most %lld s long", i,
-			               (long long)(CU_PKG_RANGE_MAX_US / 1000000));
-			return -1;
-		}
-		rg->from_us = from;
-		rg->to_us = to;
-		if (stills)
-			nrange_stills += (size_t)((to - from + STILL_STEP_US - 1) / STILL_STEP_US);
-	}
-	j->nranges = json_array_size(arr);
-	if (!stills)
-		return 0;
-	if (j->by_times && nrange_stills > 0) {
-		cd_reply_error(r, 400, "invalid", "a stills export takes \"at\" times for every "
-		               "camera or ranges for every camera, not a mix");
-		return -1;
-	}
-	if (nat > CD_EXPORT_AT_MAX || nrange_stills > CD_EXPORT_STILLS_MAX) {
-		cd_reply_error(r, 413, "too_large", "a stills export holds at most %d \"at\" times, "
-		               "or %d stills (one a second of the ranges): %zu asked for",
-		               CD_EXPORT_AT_MAX, CD_EXPORT_STILLS_MAX, j->by_times ? nat : nrange_stills);
-		return -1;
-	}
-	size_t n = j->by_times ? nat : nrange_stills;
-	if ((j->stills = calloc(n, sizeof(*j->stills))) == NULL) {
-		cd_reply_error(r, 503, "busy", "out of memory");
-		return -1;
-	}
-	json_array_foreach(arr, i, v) {
-		struct cu_pkg_range *rg = &j->ranges[i];
-		if (!j->by_times) {
-			for (int64_t t = rg->from_us; t < rg->to_us; t += STILL_STEP_US)
-				j->stills[j->nstills++] = (struct still){i, t};
-			continue;
-		}
-		json_t *at = json_object_get(v, "at"), *t;
-		size_t k;
-		int64_t lo = INT64_MAX, hi = 0;
-		json_array_foreach(at, k, t) {
-			json_t *holder = json_pack("{s:O}", "at", t);
-			int64_t us = 0;
-			int ok = holder ? cd_call_time_field(c, holder, "at", true, &us) : -1;
-			json_decref(holder);
-			if (ok < 0) {
-				if (holder == NULL)
-					cd_reply_error(r, 503, "busy", "out of memory");
-				return -1;
-			}
-			j->stills[j->nstills++] = (struct still){i, us};
-			lo = us < lo ? us : lo;
-			hi = us > hi ? us : hi;
-		}
-		if (hi - lo > CU_PKG_RANGE_MAX_US) {
-			cd_reply_error(r, 400, "invalid", "\"cameras\"[%zu].at spans more than %lld s", i,
-			               (long long)(CU_PKG_RANGE_MAX_US / 1000000));
-			return -1;
-		}
-		/* the range verified before the stills are made */
-		rg->from_us = lo;
-		rg->to_us = hi + CD_STILL_WINDOW_US;
-	}
-	qsort(j->stills, j->nstills, sizeof(*j->stills), by_time);
-	/* one still per camera and moment: a time given twice is one member */
-	size_t kept = 0;
-	for (size_t k = 0; k < j->nstills; k++)
-		if (kept == 0 || by_time(&j->stills[kept - 1], &j->stills[k]) != 0)
-			j->stills[kept++] = j->stills[k];
-	j->nstills = kept;
-	return 0;
-}
 
 /* What the request asked for, apart from the cameras. */
 struct ask {
@@ -1126,43 +969,37 @@ cd_export_create(struct call *c)
 	json_t *o = cd_call_body_json(c);
 	if (o == NULL)
 		return;
-	static const char *const fields[] = {"format", "profile", "cameras", "case", "comments",
-	                                     "password", "encrypt", "prevent_reexport",
-	                                     "include_player", NULL};
-	const char *fmt, *profile = NULL, *case_ref = "", *comments = NULL;
-	struct ask q = {.encrypt = -1, .prevent_reexport = -1, .include_player = -1};
-	if (cd_call_only_fields(c, o, fields) < 0 ||
-	    cd_call_str_field(c, o, "password", false, CU_PKG_PASSWORD_MAX, &pw) < 0 ||
-	    cd_call_str_field(c, o, "format", true, 16, &fmt) < 0 ||
-	    cd_call_str_field(c, o, "profile", false, CU_PROFILE_NAME_MAX, &profile) < 0 ||
-	    cd_call_text_field(c, o, "case", false, CU_PKG_CASE_MAX, 0, &case_ref) < 0 ||
-	    cd_call_text_field(c, o, "comments", false, CU_PKG_COMMENTS_MAX, CU_TEXT_MULTILINE,
-	                       &comments) < 0 ||
-	    (q.encrypt = bool_field(c, o, "encrypt")) == -2 ||
-	    (q.prevent_reexport = bool_field(c, o, "prevent_reexport")) == -2 ||
-	    (q.include_player = bool_field(c, o, "include_player")) == -2)
+	struct cd_export_body b;
+	struct cd_refusal e;
+	if (cd_export_body_parse(o, &b, &e) < 0) {
+		cd_call_refuse(c, &e);
 		goto out;
+	}
+	pw = b.password;
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		cd_export_body_free(&b);
 		cd_reply_error(r, 503, "busy", "out of memory");
 		goto out;
 	}
 	j->x = x;
 	j->fail_time_us = -1;
 	atomic_init(&j->cancel, false);
-	if (cu_auth_export_format_parse(fmt, &j->format) < 0) {
-		cd_reply_error(r, 400, "invalid", "\"format\" must be evidence, mp4 or stills");
-		goto out;
-	}
-	if (parse_cameras(c, json_object_get(o, "cameras"), j) < 0)
-		goto out;
+	j->format = b.format;
+	memcpy(j->ranges, b.ranges, sizeof(b.ranges));
+	j->nranges = b.nranges;
+	j->by_times = b.by_times;
+	j->stills = b.stills;               /* the job owns them now */
+	j->nstills = b.nstills;
+	b.stills = NULL;
+	struct ask q = {.profile = b.profile, .encrypt = b.encrypt,
+	                .prevent_reexport = b.prevent_reexport, .include_player = b.include_player,
+	                .password = b.password, .comments = b.comments};
+	const char *case_ref = b.case_ref, *comments = b.comments;
 	/* the cameras before the profile: a camera the caller may not know
 	 * about is 404 whatever else is wrong */
 	for (size_t i = 0; i < j->nranges; i++)
 		if (cd_call_need_camera(c, j->ranges[i].camera, CU_FN_EXPORT) < 0)
 			goto out;
-	q.profile = profile;
-	q.password = pw;
-	q.comments = comments;
 	if (apply_profile(c, &q, j) < 0)
 		goto out;
 	j->include_player = j->include_player && j->format == CU_EXPORT_EVIDENCE;
