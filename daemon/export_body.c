@@ -158,11 +158,10 @@ cd_export_body_parse(json_t *o, struct cd_export_body *ret, struct cd_refusal *e
 	static const char *const fields[] = {"format", "profile", "cameras", "case", "comments",
 	                                     "password", "encrypt", "prevent_reexport",
 	                                     "include_player", NULL};
-	struct cd_export_body *b = calloc(1, sizeof(*b));
+	struct cd_export_body body = {.case_ref = "", .encrypt = -1, .prevent_reexport = -1,
+	                              .include_player = -1};
+	struct cd_export_body *b = &body;
 	const char *fmt;
-	if (b == NULL)
-		return cd_refuse(e, 503, "busy", "out of memory");
-	b->case_ref = "";
 	if (cd_body_only_fields(o, fields, e) < 0 ||
 	    cd_body_str(o, "password", false, CU_PKG_PASSWORD_MAX, &b->password, e) < 0 ||
 	    cd_body_str(o, "format", true, 16, &fmt, e) < 0 ||
@@ -180,12 +179,10 @@ cd_export_body_parse(json_t *o, struct cd_export_body *ret, struct cd_refusal *e
 	}
 	if (cameras(json_object_get(o, "cameras"), b, e) < 0)
 		goto fail;
-	*ret = *b;
-	free(b);
+	*ret = body;
 	return 0;
 fail:
 	cd_export_body_free(b);
-	free(b);
 	return -1;
 }
 

@@ -54,39 +54,6 @@ equal_nocase(const char *a, size_t alen, const char *b)
 	return true;
 }
 
-/* Decodes one UTF-8 sequence (RFC 3629: no overlong forms, no surrogates, at
- * most U+10FFFF). Returns its length, or 0 when invalid. */
-static size_t
-utf8_next(const unsigned char *s, size_t n, uint32_t *ret_cp)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t cp, min;
-	if (c < 0x80) {
-		*ret_cp = c;
-		return 1;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2; cp = c & 0x1f; min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3; cp = c & 0x0f; min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4; cp = c & 0x07; min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	*ret_cp = cp;
-	return len;
-}
 
 int
 cu_auth_password_policy(const char *user, const char *pw, size_t len)
@@ -101,7 +68,7 @@ cu_auth_password_policy(const char *user, const char *pw, size_t len)
 	uint32_t first = 0;
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
-		size_t n = utf8_next(s + i, len - i, &cp);
+		size_t n = cu_utf8_next(s + i, len - i, &cp);
 		if (n == 0)
 			return cu_fail(CU_ERR_INVAL, "the password is not valid UTF-8 (byte %zu)", i);
 		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))

@@ -647,9 +647,8 @@ refuse(struct cu_export_decision *d, int err, const char *setting, const char *f
 	char msg[768];
 	va_list ap;
 	va_start(ap, fmt);
-	int k = vsnprintf(msg, sizeof(msg), fmt, ap);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a longer message is cut: it is advice */
 	va_end(ap);
-	(void)k;                            /* a longer message is cut: it is only advice */
 	d->setting = setting;
 	d->forbidden = err == CU_ERR_AUTH;
 	return cu_fail(err, "%s", msg);
