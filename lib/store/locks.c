@@ -188,6 +188,21 @@ finish(cu_db *db, int r)
 	return r < 0 ? r : r2;
 }
 
+/* The one way this file changes the catalogue: a writable store, db_lock
+ * held, and fn's work in one durable transaction (rolled back when it fails). */
+static int
+change(cu_store *s, int (*fn)(cu_db *db, void *ctx), void *ctx)
+{
+	int r = cu_catalog_writable(s);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&s->db_lock);
+	if ((r = begin(s->db)) == 0)
+		r = finish(s->db, fn(s->db, ctx));
+	pthread_mutex_unlock(&s->db_lock);
+	return r;
+}
+
 static int
 camera_row(cu_db *db, const char *what, const char *name, int64_t *ret)
 {
@@ -218,6 +233,22 @@ count_rows(cu_db *db, const char *sql, int64_t *ret)
 		*ret = sqlite3_column_int64(st, 0);
 	else
 		r = cu_db_fail(db, "counting");
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Runs sql, which takes the row id as ?1 and returns no rows; *changed (when
+ * not NULL) is the number of rows it changed. */
+static int
+exec_id(cu_db *db, const char *sql, int64_t id, const char *what, int *changed)
+{
+	sqlite3_stmt *st;
+	int r = cu_db_prepare(db, sql, what, &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, id);
+	if ((r = cu_db_step_done(db, st, what)) == 0 && changed != NULL)
+		*changed = sqlite3_changes(db->sql);
 	sqlite3_finalize(st);
 	return r;
 }
@@ -253,16 +284,160 @@ grow(void *v, size_t *cap, size_t n, size_t sz)
 	return nv;
 }
 
+/* ---- reading records: one kind of row, read one way ---- */
+
+struct kind {
+	const char *table;            /* a catalogue without this table has no records */
+	const char *noun;             /* "evidence lock", in details */
+	const char *plural;           /* "evidence locks" */
+	size_t size;                  /* of one record */
+	size_t max;                   /* most rows a list may hold (0: the query's LIMIT bounds it) */
+	int (*read)(cu_db *db, sqlite3_stmt *st, void *rec);
+};
+
+/* Steps st to its end, reading each row with k->read into a grown array. */
+static int
+collect(cu_db *db, sqlite3_stmt *st, const struct kind *k, void **ret, size_t *ret_n)
+{
+	char *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_DONE, r = 0;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		char *nv = NULL;
+		if (k->max != 0 && n == k->max)
+			r = cu_fail(CU_ERR_LIMIT, "catalogue: more than %zu %s", k->max, k->plural);
+		else if ((nv = grow(v, &cap, n, k->size)) == NULL)
+			r = cu_fail(CU_ERR_NOMEM, "out of memory");
+		else if ((r = k->read(db, st, (v = nv) + n * k->size)) == 0)
+			n++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = cu_db_fail(db, k->plural);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+/* A list query: ?1 is the camera's row id (NULL for all cameras) when
+ * by_camera, then args bind in order. */
+struct list_q {
+	const char *sql;
+	bool by_camera;
+	const char *camera;           /* a name (NULL: all), when by_camera */
+	int64_t args[4];
+	int nargs;
+};
+
+static int
+list_rows(cu_store *s, const struct kind *k, const struct list_q *q, void **ret, size_t *ret_n)
+{
+	sqlite3_stmt *st = NULL;
+	bool have = false;
+	int64_t cam = 0;
+	int r = 0;
+	*ret = NULL;
+	*ret_n = 0;
+	pthread_mutex_lock(&s->db_lock);
+	cu_db *db = s->db;
+	if (q->camera != NULL && (r = camera_row(db, k->plural, q->camera, &cam)) < 0)
+		goto out;
+	if ((r = have_table(db, k->table, &have)) < 0 || !have ||
+	    (r = cu_db_prepare(db, q->sql, k->plural, &st)) < 0)
+		goto out;
+	int first = 1;
+	if (q->by_camera) {
+		if (q->camera != NULL)
+			sqlite3_bind_int64(st, 1, cam); /* left unbound, ?1 is NULL: all cameras */
+		first = 2;
+	}
+	for (int i = 0; i < q->nargs; i++)
+		sqlite3_bind_int64(st, first + i, q->args[i]);
+	r = collect(db, st, k, ret, ret_n);
+out:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&s->db_lock);
+	return r;
+}
+
+/* The record of k whose row id is id (sql takes it as ?1), into ret. */
+static int
+get_row(cu_store *s, const struct kind *k, const char *sql, int64_t id, void *ret)
+{
+	void *v = NULL;
+	size_t n = 0;
+	struct list_q q = {.sql = sql, .args = {id}, .nargs = 1};
+	int r = list_rows(s, k, &q, &v, &n);
+	if (r == 0 && n == 0)
+		r = cu_fail(CU_ERR_NOTFOUND, "no %s %lld", k->noun, (long long)id);
+	if (r == 0)
+		memcpy(ret, v, k->size);
+	free(v);
+	return r;
+}
+
+/* Deletes record id of k: each of sqls (taking the id as ?1) in turn, in one
+ * transaction; the last one deletes the record's own row. */
+struct delete_q {
+	const struct kind *k;
+	const char *sqls[2];
+	const char *what;             /* "deleting a bookmark" */
+	int64_t id;
+};
+
+static int
+delete_fn(cu_db *db, void *ctx)
+{
+	const struct delete_q *d = ctx;
+	int changed = 0, r = 0;
+	for (size_t i = 0; i < 2 && d->sqls[i] != NULL && r == 0; i++)
+		r = exec_id(db, d->sqls[i], d->id, d->what, &changed);
+	if (r == 0 && changed == 0)
+		r = cu_fail(CU_ERR_NOTFOUND, "no %s %lld", d->k->noun, (long long)d->id);
+	return r;
+}
+
 /* ---- evidence locks ---- */
 
 #define LOCK_COLUMNS "id, headline, description, from_us, to_us, expires_us, created_by, " \
                      "created_us, updated_us"
 
-/* Reads one row of LOCK_COLUMNS and, through cams (bound to the lock id), its
- * cameras in the order they were given. */
+static const char lock_cameras_sql[] =
+	"SELECT c.name FROM lock_cameras lc JOIN cameras c ON c.id = lc.camera "
+	"WHERE lc.lock_id = ? ORDER BY lc.pos";
+
+/* The cameras of lock l->id, in the order they were given. */
 static int
-read_lock(cu_db *db, sqlite3_stmt *st, sqlite3_stmt *cams, struct cu_lock *l)
+read_lock_cameras(cu_db *db, struct cu_lock *l)
 {
+	sqlite3_stmt *cams;
+	int r = cu_db_stmt(db, lock_cameras_sql, &cams);
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(cams, 1, l->id);
+	int rc = SQLITE_DONE;
+	while (r == 0 && (rc = sqlite3_step(cams)) == SQLITE_ROW) {
+		if (l->ncameras == CU_LOCK_CAMERAS_MAX ||
+		    !text_col(cams, 0, l->cameras[l->ncameras], sizeof(l->cameras[0])))
+			r = cu_fail(CU_ERR_FORMAT, "catalogue: evidence lock %lld has malformed "
+			            "cameras", (long long)l->id);
+		else
+			l->ncameras++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = cu_db_fail(db, "evidence lock cameras");
+	cu_db_done(cams);
+	return r;
+}
+
+/* One row of LOCK_COLUMNS, and its cameras. */
+static int
+read_lock(cu_db *db, sqlite3_stmt *st, void *rec)
+{
+	struct cu_lock *l = rec;
 	memset(l, 0, sizeof(*l));
 	l->id = sqlite3_column_int64(st, 0);
 	l->from_us = sqlite3_column_int64(st, 3);
@@ -275,28 +450,12 @@ read_lock(cu_db *db, sqlite3_stmt *st, sqlite3_stmt *cams, struct cu_lock *l)
 	    !text_col(st, 6, l->created_by, sizeof(l->created_by)))
 		return cu_fail(CU_ERR_FORMAT, "catalogue: evidence lock %lld is malformed",
 		               (long long)l->id);
-	sqlite3_reset(cams);
-	sqlite3_bind_int64(cams, 1, l->id);
-	int rc;
-	while ((rc = sqlite3_step(cams)) == SQLITE_ROW) {
-		if (l->ncameras == CU_LOCK_CAMERAS_MAX ||
-		    !text_col(cams, 0, l->cameras[l->ncameras], sizeof(l->cameras[0])))
-			return cu_fail(CU_ERR_FORMAT, "catalogue: evidence lock %lld has malformed "
-			               "cameras", (long long)l->id);
-		l->ncameras++;
-	}
-	if (rc != SQLITE_DONE)
-		return cu_db_fail(db, "evidence lock cameras");
-	return 0;
+	return read_lock_cameras(db, l);
 }
 
-static int
-prepare_lock_cameras(cu_db *db, sqlite3_stmt **ret)
-{
-	return cu_db_prepare(db, "SELECT c.name FROM lock_cameras lc JOIN cameras c ON "
-	                     "c.id = lc.camera WHERE lc.lock_id = ? ORDER BY lc.pos",
-	                     "evidence lock cameras", ret);
-}
+static const struct kind lock_kind = {
+	"locks", "evidence lock", "evidence locks", sizeof(struct cu_lock), CU_LOCKS_MAX, read_lock,
+};
 
 /* Replaces the lock's cameras: their rows are resolved first (CU_ERR_NOTFOUND
  * names a camera the store does not have). */
@@ -308,14 +467,10 @@ put_lock_cameras(cu_db *db, int64_t id, const struct cu_lock *l)
 	int r = 0;
 	for (size_t i = 0; i < l->ncameras && r == 0; i++)
 		r = camera_row(db, "evidence lock cameras", l->cameras[i], &rows[i]);
-	if (r < 0 || (r = cu_db_prepare(db, "DELETE FROM lock_cameras WHERE lock_id = ?",
-	                                "evidence lock cameras", &st)) < 0)
-		return r;
-	sqlite3_bind_int64(st, 1, id);
-	r = cu_db_step_done(db, st, "evidence lock cameras");
-	sqlite3_finalize(st);
-	if (r < 0 || (r = cu_db_prepare(db, "INSERT INTO lock_cameras(lock_id, pos, camera) "
-	                                "VALUES(?, ?, ?)", "evidence lock cameras", &st)) < 0)
+	if (r < 0 || (r = exec_id(db, "DELETE FROM lock_cameras WHERE lock_id = ?", id,
+	                          "evidence lock cameras", NULL)) < 0 ||
+	    (r = cu_db_prepare(db, "INSERT INTO lock_cameras(lock_id, pos, camera) "
+	                       "VALUES(?, ?, ?)", "evidence lock cameras", &st)) < 0)
 		return r;
 	for (size_t i = 0; i < l->ncameras && r == 0; i++) {
 		sqlite3_reset(st);
@@ -328,53 +483,83 @@ put_lock_cameras(cu_db *db, int64_t id, const struct cu_lock *l)
 	return r;
 }
 
-int
-cu_lock_create(cu_store *s, struct cu_lock *l)
+/* A create or an update of one record: the record, and the time of the change. */
+struct write_q {
+	const void *rec;
+	int64_t now, id;
+};
+
+static int
+lock_insert(cu_db *db, void *ctx)
 {
-	if (l == NULL)
-		return cu_fail(CU_ERR_INVAL, "no evidence lock given");
-	int r = lock_check(l, true);
-	if (r < 0 || (r = cu_catalog_writable(s)) < 0)
-		return r;
-	int64_t now = cu_time_now_us(), id = 0, count = 0;
+	struct write_q *w = ctx;
+	const struct cu_lock *l = w->rec;
+	int64_t count = 0;
 	sqlite3_stmt *st = NULL;
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	if ((r = begin(db)) < 0)
-		goto unlock;
-	if ((r = count_rows(db, "SELECT count(*) FROM locks", &count)) < 0)
-		goto out;
-	if (count >= CU_LOCKS_MAX) {
-		r = cu_fail(CU_ERR_LIMIT, "this store already has %d evidence locks", CU_LOCKS_MAX);
-		goto out;
-	}
+	int r = count_rows(db, "SELECT count(*) FROM locks", &count);
+	if (r < 0)
+		return r;
+	if (count >= CU_LOCKS_MAX)
+		return cu_fail(CU_ERR_LIMIT, "this store already has %d evidence locks", CU_LOCKS_MAX);
 	if ((r = cu_db_prepare(db, "INSERT INTO locks(headline, description, from_us, to_us, "
 	                       "expires_us, created_by, created_us, updated_us) "
 	                       "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
 	                       "adding an evidence lock", &st)) < 0)
-		goto out;
+		return r;
 	sqlite3_bind_text(st, 1, l->headline, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, l->description, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, l->from_us);
 	sqlite3_bind_int64(st, 4, l->to_us);
 	sqlite3_bind_int64(st, 5, l->expires_us);
 	sqlite3_bind_text(st, 6, l->created_by, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now);
-	sqlite3_bind_int64(st, 8, now);
-	if ((r = cu_db_step_done(db, st, "adding an evidence lock")) < 0)
-		goto out;
-	id = sqlite3_last_insert_rowid(db->sql);
-	r = put_lock_cameras(db, id, l);
-out:
-	sqlite3_finalize(st);
-	r = finish(db, r);
-unlock:
-	pthread_mutex_unlock(&s->db_lock);
-	if (r == 0) {
-		l->id = id;
-		l->created_us = l->updated_us = now;
+	sqlite3_bind_int64(st, 7, w->now);
+	sqlite3_bind_int64(st, 8, w->now);
+	if ((r = cu_db_step_done(db, st, "adding an evidence lock")) == 0) {
+		w->id = sqlite3_last_insert_rowid(db->sql);
+		r = put_lock_cameras(db, w->id, l);
 	}
+	sqlite3_finalize(st);
 	return r;
+}
+
+int
+cu_lock_create(cu_store *s, struct cu_lock *l)
+{
+	if (l == NULL)
+		return cu_fail(CU_ERR_INVAL, "no evidence lock given");
+	struct write_q w = {.rec = l, .now = cu_time_now_us()};
+	int r = lock_check(l, true);
+	if (r < 0 || (r = change(s, lock_insert, &w)) < 0)
+		return r;
+	l->id = w.id;
+	l->created_us = l->updated_us = w.now;
+	return 0;
+}
+
+static int
+lock_update(cu_db *db, void *ctx)
+{
+	const struct write_q *w = ctx;
+	const struct cu_lock *l = w->rec;
+	sqlite3_stmt *st = NULL;
+	int r = cu_db_prepare(db, "UPDATE locks SET headline = ?, description = ?, from_us = ?, "
+	                      "to_us = ?, expires_us = ?, updated_us = max(?, created_us) "
+	                      "WHERE id = ?",
+	                      "updating an evidence lock", &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, l->headline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, l->description, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, l->from_us);
+	sqlite3_bind_int64(st, 4, l->to_us);
+	sqlite3_bind_int64(st, 5, l->expires_us);
+	sqlite3_bind_int64(st, 6, w->now);
+	sqlite3_bind_int64(st, 7, l->id);
+	if ((r = cu_db_step_done(db, st, "updating an evidence lock")) == 0 &&
+	    sqlite3_changes(db->sql) == 0)
+		r = cu_fail(CU_ERR_NOTFOUND, "no evidence lock %lld", (long long)l->id);
+	sqlite3_finalize(st);
+	return r < 0 ? r : put_lock_cameras(db, l->id, l);
 }
 
 int
@@ -382,112 +567,25 @@ cu_lock_update(cu_store *s, const struct cu_lock *l)
 {
 	if (l == NULL)
 		return cu_fail(CU_ERR_INVAL, "no evidence lock given");
+	struct write_q w = {.rec = l, .now = cu_time_now_us()};
 	int r = lock_check(l, false);
-	if (r < 0 || (r = cu_catalog_writable(s)) < 0)
-		return r;
-	sqlite3_stmt *st = NULL;
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	if ((r = begin(db)) < 0)
-		goto unlock;
-	if ((r = cu_db_prepare(db, "UPDATE locks SET headline = ?, description = ?, from_us = ?, "
-	                       "to_us = ?, expires_us = ?, updated_us = max(?, created_us) "
-	                       "WHERE id = ?",
-	                       "updating an evidence lock", &st)) < 0)
-		goto out;
-	sqlite3_bind_text(st, 1, l->headline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, l->description, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, l->from_us);
-	sqlite3_bind_int64(st, 4, l->to_us);
-	sqlite3_bind_int64(st, 5, l->expires_us);
-	sqlite3_bind_int64(st, 6, cu_time_now_us());
-	sqlite3_bind_int64(st, 7, l->id);
-	if ((r = cu_db_step_done(db, st, "updating an evidence lock")) < 0)
-		goto out;
-	if (sqlite3_changes(db->sql) == 0) {
-		r = cu_fail(CU_ERR_NOTFOUND, "no evidence lock %lld", (long long)l->id);
-		goto out;
-	}
-	r = put_lock_cameras(db, l->id, l);
-out:
-	sqlite3_finalize(st);
-	r = finish(db, r);
-unlock:
-	pthread_mutex_unlock(&s->db_lock);
-	return r;
+	return r < 0 ? r : change(s, lock_update, &w);
 }
 
 int
 cu_lock_delete(cu_store *s, int64_t id)
 {
-	int r = cu_catalog_writable(s);
-	if (r < 0)
-		return r;
-	sqlite3_stmt *st = NULL;
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	if ((r = begin(db)) < 0)
-		goto unlock;
-	if ((r = cu_db_prepare(db, "DELETE FROM lock_cameras WHERE lock_id = ?",
-	                       "deleting an evidence lock", &st)) < 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	if ((r = cu_db_step_done(db, st, "deleting an evidence lock")) < 0)
-		goto out;
-	sqlite3_finalize(st);
-	if ((r = cu_db_prepare(db, "DELETE FROM locks WHERE id = ?", "deleting an evidence lock",
-	                       &st)) < 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	if ((r = cu_db_step_done(db, st, "deleting an evidence lock")) < 0)
-		goto out;
-	if (sqlite3_changes(db->sql) == 0)
-		r = cu_fail(CU_ERR_NOTFOUND, "no evidence lock %lld", (long long)id);
-out:
-	sqlite3_finalize(st);
-	r = finish(db, r);
-unlock:
-	pthread_mutex_unlock(&s->db_lock);
-	return r;
+	struct delete_q d = {&lock_kind,
+	                     {"DELETE FROM lock_cameras WHERE lock_id = ?",
+	                      "DELETE FROM locks WHERE id = ?"},
+	                     "deleting an evidence lock", id};
+	return change(s, delete_fn, &d);
 }
 
 int
 cu_lock_get(cu_store *s, int64_t id, struct cu_lock *ret)
 {
-	sqlite3_stmt *st = NULL, *cams = NULL;
-	bool have = false;
-	struct cu_lock *l = malloc(sizeof(*l));
-	if (l == NULL)
-		return cu_fail(CU_ERR_NOMEM, "out of memory");
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	int r = have_table(db, "locks", &have);
-	if (r < 0)
-		goto out;
-	if (!have) {
-		r = cu_fail(CU_ERR_NOTFOUND, "no evidence lock %lld", (long long)id);
-		goto out;
-	}
-	if ((r = cu_db_prepare(db, "SELECT " LOCK_COLUMNS " FROM locks WHERE id = ?",
-	                       "evidence locks", &st)) < 0 ||
-	    (r = prepare_lock_cameras(db, &cams)) < 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		r = read_lock(db, st, cams, l);
-	else if (rc == SQLITE_DONE)
-		r = cu_fail(CU_ERR_NOTFOUND, "no evidence lock %lld", (long long)id);
-	else
-		r = cu_db_fail(db, "evidence locks");
-out:
-	sqlite3_finalize(st);
-	sqlite3_finalize(cams);
-	pthread_mutex_unlock(&s->db_lock);
-	if (r == 0)
-		memcpy(ret, l, sizeof(*l));
-	free(l);
-	return r;
+	return get_row(s, &lock_kind, "SELECT " LOCK_COLUMNS " FROM locks WHERE id = ?1", id, ret);
 }
 
 int
@@ -497,56 +595,15 @@ cu_lock_list(cu_store *s, const char *camera, bool with_expired, int64_t now_us,
 	int r = camera != NULL ? cu_camera_name_check(camera) : 0;
 	if (r < 0)
 		return r;
-	sqlite3_stmt *st = NULL, *cams = NULL;
-	struct cu_lock *v = NULL;
-	size_t n = 0, cap = 0;
-	bool have = false;
-	int64_t cam = 0;
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	if (camera != NULL && (r = camera_row(db, "evidence locks", camera, &cam)) < 0)
-		goto out;
-	if ((r = have_table(db, "locks", &have)) < 0 || !have)
-		goto out;
-	if ((r = cu_db_prepare(db, "SELECT " LOCK_COLUMNS " FROM locks WHERE (?1 IS NULL OR id IN "
-	                       "(SELECT lock_id FROM lock_cameras WHERE camera = ?1)) AND "
-	                       "(?2 OR expires_us = 0 OR expires_us > ?3) ORDER BY id",
-	                       "evidence locks", &st)) < 0 ||
-	    (r = prepare_lock_cameras(db, &cams)) < 0)
-		goto out;
-	if (camera != NULL)
-		sqlite3_bind_int64(st, 1, cam);
-	sqlite3_bind_int(st, 2, with_expired);
-	sqlite3_bind_int64(st, 3, now_us);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == CU_LOCKS_MAX) {
-			r = cu_fail(CU_ERR_LIMIT, "catalogue: more than %d evidence locks", CU_LOCKS_MAX);
-			goto out;
-		}
-		struct cu_lock *nv = grow(v, &cap, n, sizeof(*v));
-		if (nv == NULL) {
-			r = cu_fail(CU_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		v = nv;
-		if ((r = read_lock(db, st, cams, &v[n])) < 0)
-			goto out;
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		r = cu_db_fail(db, "evidence locks");
-out:
-	sqlite3_finalize(st);
-	sqlite3_finalize(cams);
-	pthread_mutex_unlock(&s->db_lock);
-	if (r < 0) {
-		free(v);
-		return r;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	struct list_q q = {
+		.sql = "SELECT " LOCK_COLUMNS " FROM locks WHERE (?1 IS NULL OR id IN "
+		       "(SELECT lock_id FROM lock_cameras WHERE camera = ?1)) AND "
+		       "(?2 OR expires_us = 0 OR expires_us > ?3) ORDER BY id",
+		.by_camera = true, .camera = camera, .args = {with_expired, now_us}, .nargs = 2};
+	void *v;
+	if ((r = list_rows(s, &lock_kind, &q, &v, ret_n)) == 0)
+		*ret = v;
+	return r;
 }
 
 /* ---- what retention needs (writer.c) ---- */
@@ -554,51 +611,30 @@ out:
 #define ACTIVE_LOCKS "FROM locks l JOIN lock_cameras lc ON lc.lock_id = l.id " \
                      "WHERE lc.camera = ?1 AND (l.expires_us = 0 OR l.expires_us > ?2)"
 
+static int
+read_span(cu_db *db, sqlite3_stmt *st, void *rec)
+{
+	(void)db;
+	struct cu_span *sp = rec;
+	sp->from_us = sqlite3_column_int64(st, 0);
+	sp->to_us = sqlite3_column_int64(st, 1);
+	return 0;
+}
+
+static const struct kind span_kind = {
+	"locks", "evidence lock", "evidence locks", sizeof(struct cu_span), CU_LOCKS_MAX, read_span,
+};
+
 int
 cu_lock_spans(cu_store *s, int64_t cam, int64_t now_us, struct cu_span **ret, size_t *ret_n)
 {
-	sqlite3_stmt *st = NULL;
-	struct cu_span *v = NULL;
-	size_t n = 0, cap = 0;
-	bool have = false;
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	int r = have_table(db, "locks", &have);
-	if (r < 0 || !have)
-		goto out;
-	if ((r = cu_db_prepare(db, "SELECT l.from_us, l.to_us " ACTIVE_LOCKS " ORDER BY l.from_us",
-	                       "evidence locks", &st)) < 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, cam);
-	sqlite3_bind_int64(st, 2, now_us);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == CU_LOCKS_MAX) {
-			r = cu_fail(CU_ERR_LIMIT, "catalogue: more than %d evidence locks", CU_LOCKS_MAX);
-			goto out;
-		}
-		struct cu_span *nv = grow(v, &cap, n, sizeof(*v));
-		if (nv == NULL) {
-			r = cu_fail(CU_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		v = nv;
-		v[n].from_us = sqlite3_column_int64(st, 0);
-		v[n].to_us = sqlite3_column_int64(st, 1);
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		r = cu_db_fail(db, "evidence locks");
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->db_lock);
-	if (r < 0) {
-		free(v);
-		return r;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	struct list_q q = {.sql = "SELECT l.from_us, l.to_us " ACTIVE_LOCKS " ORDER BY l.from_us",
+	                   .args = {cam, now_us}, .nargs = 2};
+	void *v;
+	int r = list_rows(s, &span_kind, &q, &v, ret_n);
+	if (r == 0)
+		*ret = v;
+	return r;
 }
 
 bool
@@ -612,53 +648,70 @@ cu_lock_covers(const struct cu_span *spans, size_t n, const struct cu_seg_row *r
 	return false;
 }
 
-int
-cu_lock_segments_delete(cu_store *s, int64_t cam, const struct cu_seg_row *rows, size_t n,
-                        int64_t now_us)
+/* Is segment g under a lock that is active at now (one made since the
+ * caller's cu_lock_spans)? CU_ERR_BUSY then. */
+static int
+segment_locked(cu_db *db, sqlite3_stmt *locked, int64_t cam, int64_t now_us,
+               const struct cu_seg_row *g)
 {
+	if (locked == NULL || g->start_us < 0 || g->end_us < 0)
+		return 0;
+	sqlite3_reset(locked);
+	sqlite3_bind_int64(locked, 1, cam);
+	sqlite3_bind_int64(locked, 2, now_us);
+	sqlite3_bind_int64(locked, 3, g->start_us);
+	sqlite3_bind_int64(locked, 4, g->end_us);
+	int rc = sqlite3_step(locked);
+	if (rc == SQLITE_ROW)
+		return cu_fail(CU_ERR_BUSY, "retention: an evidence lock made while it ran covers "
+		               "segment %llu; nothing was deleted", (unsigned long long)g->seq);
+	return rc == SQLITE_DONE ? 0 : cu_db_fail(db, "evidence locks");
+}
+
+struct seg_delete_q {
+	int64_t cam, now_us;
+	const struct cu_seg_row *rows;
+	size_t n;
+};
+
+static int
+segments_delete_fn(cu_db *db, void *ctx)
+{
+	const struct seg_delete_q *q = ctx;
 	sqlite3_stmt *locked = NULL, *del = NULL;
 	bool have = false;
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	int r = begin(db);
-	if (r < 0)
-		goto unlock;
+	int r;
 	if ((r = have_table(db, "locks", &have)) < 0 ||
 	    (have && (r = cu_db_prepare(db, "SELECT 1 " ACTIVE_LOCKS " AND l.from_us <= ?4 AND "
 	                                "l.to_us >= ?3 LIMIT 1", "evidence locks", &locked)) < 0) ||
 	    (r = cu_db_prepare(db, "UPDATE segments SET status = 2 WHERE camera = ? AND seq = ?",
 	                       "deleting segments", &del)) < 0)
 		goto out;
-	for (size_t i = 0; i < n && r == 0; i++) {
-		const struct cu_seg_row *g = &rows[i];
-		if (locked != NULL && g->start_us >= 0 && g->end_us >= 0) {
-			sqlite3_reset(locked);
-			sqlite3_bind_int64(locked, 1, cam);
-			sqlite3_bind_int64(locked, 2, now_us);
-			sqlite3_bind_int64(locked, 3, g->start_us);
-			sqlite3_bind_int64(locked, 4, g->end_us);
-			int rc = sqlite3_step(locked);
-			if (rc == SQLITE_ROW) {
-				r = cu_fail(CU_ERR_BUSY, "retention: an evidence lock made while it ran "
-				            "covers segment %llu; nothing was deleted",
-				            (unsigned long long)g->seq);
-				break;
-			}
-			if (rc != SQLITE_DONE) {
-				r = cu_db_fail(db, "evidence locks");
-				break;
-			}
-		}
+	for (size_t i = 0; i < q->n && r == 0; i++) {
+		if ((r = segment_locked(db, locked, q->cam, q->now_us, &q->rows[i])) < 0)
+			break;
 		sqlite3_reset(del);
-		sqlite3_bind_int64(del, 1, cam);
-		sqlite3_bind_int64(del, 2, (int64_t)g->seq);
+		sqlite3_bind_int64(del, 1, q->cam);
+		sqlite3_bind_int64(del, 2, (int64_t)q->rows[i].seq);
 		r = cu_db_step_done(db, del, "deleting segments");
 	}
 out:
 	sqlite3_finalize(locked);
 	sqlite3_finalize(del);
-	r = finish(db, r);
-unlock:
+	return r;
+}
+
+/* Not through change(): retention runs on a store that is writable by
+ * construction, and a read-only check here would only repeat the writer's. */
+int
+cu_lock_segments_delete(cu_store *s, int64_t cam, const struct cu_seg_row *rows, size_t n,
+                        int64_t now_us)
+{
+	struct seg_delete_q q = {cam, now_us, rows, n};
+	pthread_mutex_lock(&s->db_lock);
+	int r = begin(s->db);
+	if (r == 0)
+		r = finish(s->db, segments_delete_fn(s->db, &q));
 	pthread_mutex_unlock(&s->db_lock);
 	return r;
 }
@@ -670,8 +723,10 @@ unlock:
                          "ON c.id = b.camera"
 
 static int
-read_bookmark(sqlite3_stmt *st, struct cu_bookmark *b)
+read_bookmark(cu_db *db, sqlite3_stmt *st, void *rec)
 {
+	(void)db;
+	struct cu_bookmark *b = rec;
 	memset(b, 0, sizeof(*b));
 	b->id = sqlite3_column_int64(st, 0);
 	b->at_us = sqlite3_column_int64(st, 2);
@@ -686,115 +741,104 @@ read_bookmark(sqlite3_stmt *st, struct cu_bookmark *b)
 	return 0;
 }
 
-int
-cu_bookmark_create(cu_store *s, struct cu_bookmark *b)
+static const struct kind bookmark_kind = {
+	"bookmarks", "bookmark", "bookmarks", sizeof(struct cu_bookmark), 0, read_bookmark,
+};
+
+static int
+bookmark_insert(cu_db *db, void *ctx)
 {
-	if (b == NULL)
-		return cu_fail(CU_ERR_INVAL, "no bookmark given");
-	int r = bookmark_check(b);
-	if (r < 0 || (r = cu_catalog_writable(s)) < 0)
-		return r;
-	int64_t now = cu_time_now_us(), id = 0, count = 0, cam = 0;
+	struct write_q *w = ctx;
+	const struct cu_bookmark *b = w->rec;
+	int64_t count = 0, cam = 0;
 	sqlite3_stmt *st = NULL;
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	if ((r = begin(db)) < 0)
-		goto unlock;
+	int r;
 	if ((r = camera_row(db, "bookmark camera", b->camera, &cam)) < 0 ||
 	    (r = count_rows(db, "SELECT count(*) FROM bookmarks", &count)) < 0)
-		goto out;
-	if (count >= CU_BOOKMARKS_MAX) {
-		r = cu_fail(CU_ERR_LIMIT, "this store already has %d bookmarks", CU_BOOKMARKS_MAX);
-		goto out;
-	}
+		return r;
+	if (count >= CU_BOOKMARKS_MAX)
+		return cu_fail(CU_ERR_LIMIT, "this store already has %d bookmarks", CU_BOOKMARKS_MAX);
 	if ((r = cu_db_prepare(db, "INSERT INTO bookmarks(camera, at_us, end_us, title, "
 	                       "description, created_by, created_us) VALUES(?, ?, ?, ?, ?, ?, ?)",
 	                       "adding a bookmark", &st)) < 0)
-		goto out;
+		return r;
 	sqlite3_bind_int64(st, 1, cam);
 	sqlite3_bind_int64(st, 2, b->at_us);
 	sqlite3_bind_int64(st, 3, b->end_us);
 	sqlite3_bind_text(st, 4, b->title, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, b->description, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 6, b->created_by, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 7, now);
-	if ((r = cu_db_step_done(db, st, "adding a bookmark")) < 0)
-		goto out;
-	id = sqlite3_last_insert_rowid(db->sql);
-out:
+	sqlite3_bind_int64(st, 7, w->now);
+	if ((r = cu_db_step_done(db, st, "adding a bookmark")) == 0)
+		w->id = sqlite3_last_insert_rowid(db->sql);
 	sqlite3_finalize(st);
-	r = finish(db, r);
-unlock:
-	pthread_mutex_unlock(&s->db_lock);
-	if (r == 0) {
-		b->id = id;
-		b->created_us = now;
-	}
 	return r;
+}
+
+int
+cu_bookmark_create(cu_store *s, struct cu_bookmark *b)
+{
+	if (b == NULL)
+		return cu_fail(CU_ERR_INVAL, "no bookmark given");
+	struct write_q w = {.rec = b, .now = cu_time_now_us()};
+	int r = bookmark_check(b);
+	if (r < 0 || (r = change(s, bookmark_insert, &w)) < 0)
+		return r;
+	b->id = w.id;
+	b->created_us = w.now;
+	return 0;
+}
+
+/* The camera must be the bookmark's own: a bookmark does not move between
+ * cameras (the caller's permission was checked on that camera). */
+static int
+bookmark_update(cu_db *db, void *ctx)
+{
+	const struct write_q *w = ctx;
+	const struct cu_bookmark *b = w->rec;
+	sqlite3_stmt *st = NULL;
+	int64_t cam = 0;
+	int r = camera_row(db, "bookmark camera", b->camera, &cam);
+	if (r < 0 || (r = cu_db_prepare(db, "UPDATE bookmarks SET at_us = ?, end_us = ?, title = ?, "
+	                                "description = ? WHERE id = ? AND camera = ?",
+	                                "updating a bookmark", &st)) < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, b->at_us);
+	sqlite3_bind_int64(st, 2, b->end_us);
+	sqlite3_bind_text(st, 3, b->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, b->description, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, b->id);
+	sqlite3_bind_int64(st, 6, cam);
+	if ((r = cu_db_step_done(db, st, "updating a bookmark")) == 0 &&
+	    sqlite3_changes(db->sql) == 0)
+		r = cu_fail(CU_ERR_NOTFOUND, "no bookmark %lld on camera \"%s\"", (long long)b->id,
+		            b->camera);
+	sqlite3_finalize(st);
+	return r;
+}
+
+int
+cu_bookmark_update(cu_store *s, const struct cu_bookmark *b)
+{
+	if (b == NULL)
+		return cu_fail(CU_ERR_INVAL, "no bookmark given");
+	struct write_q w = {.rec = b, .now = cu_time_now_us()};
+	int r = bookmark_check(b);
+	return r < 0 ? r : change(s, bookmark_update, &w);
 }
 
 int
 cu_bookmark_delete(cu_store *s, int64_t id)
 {
-	int r = cu_catalog_writable(s);
-	if (r < 0)
-		return r;
-	sqlite3_stmt *st = NULL;
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	if ((r = begin(db)) < 0)
-		goto unlock;
-	if ((r = cu_db_prepare(db, "DELETE FROM bookmarks WHERE id = ?", "deleting a bookmark",
-	                       &st)) < 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	if ((r = cu_db_step_done(db, st, "deleting a bookmark")) < 0)
-		goto out;
-	if (sqlite3_changes(db->sql) == 0)
-		r = cu_fail(CU_ERR_NOTFOUND, "no bookmark %lld", (long long)id);
-out:
-	sqlite3_finalize(st);
-	r = finish(db, r);
-unlock:
-	pthread_mutex_unlock(&s->db_lock);
-	return r;
+	struct delete_q d = {&bookmark_kind, {"DELETE FROM bookmarks WHERE id = ?", NULL},
+	                     "deleting a bookmark", id};
+	return change(s, delete_fn, &d);
 }
 
 int
 cu_bookmark_get(cu_store *s, int64_t id, struct cu_bookmark *ret)
 {
-	sqlite3_stmt *st = NULL;
-	bool have = false;
-	struct cu_bookmark *b = malloc(sizeof(*b));
-	if (b == NULL)
-		return cu_fail(CU_ERR_NOMEM, "out of memory");
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	int r = have_table(db, "bookmarks", &have);
-	if (r < 0)
-		goto out;
-	if (!have) {
-		r = cu_fail(CU_ERR_NOTFOUND, "no bookmark %lld", (long long)id);
-		goto out;
-	}
-	if ((r = cu_db_prepare(db, "SELECT " BOOKMARK_COLUMNS " WHERE b.id = ?", "bookmarks",
-	                       &st)) < 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, id);
-	int rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		r = read_bookmark(st, b);
-	else if (rc == SQLITE_DONE)
-		r = cu_fail(CU_ERR_NOTFOUND, "no bookmark %lld", (long long)id);
-	else
-		r = cu_db_fail(db, "bookmarks");
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->db_lock);
-	if (r == 0)
-		memcpy(ret, b, sizeof(*b));
-	free(b);
-	return r;
+	return get_row(s, &bookmark_kind, "SELECT " BOOKMARK_COLUMNS " WHERE b.id = ?1", id, ret);
 }
 
 int
@@ -810,51 +854,17 @@ cu_bookmark_list(cu_store *s, const char *camera, int64_t from_us, int64_t to_us
 	int r = camera != NULL ? cu_camera_name_check(camera) : 0;
 	if (r < 0)
 		return r;
-	sqlite3_stmt *st = NULL;
-	struct cu_bookmark *v = NULL;
-	size_t n = 0, cap = 0;
-	bool have = false;
-	int64_t cam = 0;
-	pthread_mutex_lock(&s->db_lock);
-	cu_db *db = s->db;
-	if (camera != NULL && (r = camera_row(db, "bookmarks", camera, &cam)) < 0)
-		goto out;
-	if ((r = have_table(db, "bookmarks", &have)) < 0 || !have)
-		goto out;
 	/* a bookmark spans [at, end], or is the moment at when end is 0 */
-	if ((r = cu_db_prepare(db, "SELECT " BOOKMARK_COLUMNS " WHERE "
-	                       "(?1 IS NULL OR b.camera = ?1) AND "
-	                       "(?3 = 0 OR b.at_us <= ?3) AND "
-	                       "(CASE b.end_us WHEN 0 THEN b.at_us ELSE b.end_us END) >= ?2 "
-	                       "ORDER BY b.at_us, b.id LIMIT ?4", "bookmarks", &st)) < 0)
-		goto out;
-	if (camera != NULL)
-		sqlite3_bind_int64(st, 1, cam);
-	sqlite3_bind_int64(st, 2, from_us);
-	sqlite3_bind_int64(st, 3, to_us);
-	sqlite3_bind_int64(st, 4, (int64_t)limit);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct cu_bookmark *nv = grow(v, &cap, n, sizeof(*v));
-		if (nv == NULL) {
-			r = cu_fail(CU_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		v = nv;
-		if ((r = read_bookmark(st, &v[n])) < 0)
-			goto out;
-		n++;
-	}
-	if (rc != SQLITE_DONE)
-		r = cu_db_fail(db, "bookmarks");
-out:
-	sqlite3_finalize(st);
-	pthread_mutex_unlock(&s->db_lock);
-	if (r < 0) {
-		free(v);
-		return r;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
+	struct list_q q = {
+		.sql = "SELECT " BOOKMARK_COLUMNS " WHERE "
+		       "(?1 IS NULL OR b.camera = ?1) AND "
+		       "(?3 = 0 OR b.at_us <= ?3) AND "
+		       "(CASE b.end_us WHEN 0 THEN b.at_us ELSE b.end_us END) >= ?2 "
+		       "ORDER BY b.at_us, b.id LIMIT ?4",
+		.by_camera = true, .camera = camera, .args = {from_us, to_us, (int64_t)limit},
+		.nargs = 3};
+	void *v;
+	if ((r = list_rows(s, &bookmark_kind, &q, &v, ret_n)) == 0)
+		*ret = v;
+	return r;
 }

@@ -970,6 +970,30 @@ test_bookmarks(void **state)
 	assert_int_equal(cu_bookmark_list(s, NULL, T0 + 2, T0 + 1, 10, &l, &n), CU_ERR_INVAL);
 	assert_int_equal(cu_bookmark_list(s, "nobody", 0, 0, 10, &l, &n), CU_ERR_NOTFOUND);
 
+	/* update: new range and text, same camera; refused on another camera */
+	struct cu_bookmark upd = span;
+	upd.at_us = T0 + 2500000;
+	upd.end_us = 0;
+	memset(upd.description, 0, sizeof(upd.description));
+	memset(upd.title, 0, sizeof(upd.title));
+	snprintf(upd.title, sizeof(upd.title), "Van leaves");
+	assert_int_equal(cu_bookmark_update(s, &upd), 0);
+	assert_int_equal(cu_bookmark_get(s, span.id, &got), 0);
+	assert_memory_equal(&got, &upd, sizeof(got));
+	struct cu_bookmark moved = upd;
+	snprintf(moved.camera, sizeof(moved.camera), "cam2");
+	assert_int_equal(cu_bookmark_update(s, &moved), CU_ERR_NOTFOUND);
+	assert_non_null(strstr(cu_error_detail(), "cam2"));
+	moved = upd;
+	moved.title[0] = '\0';
+	assert_int_equal(cu_bookmark_update(s, &moved), CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "title"));
+	moved = upd;
+	moved.id = 9999;
+	assert_int_equal(cu_bookmark_update(s, &moved), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_bookmark_get(s, span.id, &got), 0);
+	assert_memory_equal(&got, &upd, sizeof(got));
+
 	assert_int_equal(cu_bookmark_delete(s, moment.id), 0);
 	assert_int_equal(cu_bookmark_get(s, moment.id, &got), CU_ERR_NOTFOUND);
 	assert_int_equal(cu_bookmark_delete(s, moment.id), CU_ERR_NOTFOUND);
