@@ -338,9 +338,11 @@ list_rows(cu_store *s, const struct kind *k, const struct list_q *q, void **ret,
 	sqlite3_stmt *st = NULL;
 	bool have = false;
 	int64_t cam = 0;
-	int r = 0;
+	int r = q->camera != NULL ? cu_camera_name_check(q->camera) : 0;
 	*ret = NULL;
 	*ret_n = 0;
+	if (r < 0)
+		return r;
 	pthread_mutex_lock(&s->db_lock);
 	cu_db *db = s->db;
 	if (q->camera != NULL && (r = camera_row(db, k->plural, q->camera, &cam)) < 0)
@@ -483,6 +485,17 @@ put_lock_cameras(cu_db *db, int64_t id, const struct cu_lock *l)
 	return r;
 }
 
+/* ?1..?5: what a lock's creator sets and an update may change. */
+static void
+bind_lock(sqlite3_stmt *st, const struct cu_lock *l)
+{
+	sqlite3_bind_text(st, 1, l->headline, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, l->description, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, l->from_us);
+	sqlite3_bind_int64(st, 4, l->to_us);
+	sqlite3_bind_int64(st, 5, l->expires_us);
+}
+
 /* A create or an update of one record: the record, and the time of the change. */
 struct write_q {
 	const void *rec;
@@ -506,11 +519,7 @@ lock_insert(cu_db *db, void *ctx)
 	                       "VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
 	                       "adding an evidence lock", &st)) < 0)
 		return r;
-	sqlite3_bind_text(st, 1, l->headline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, l->description, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, l->from_us);
-	sqlite3_bind_int64(st, 4, l->to_us);
-	sqlite3_bind_int64(st, 5, l->expires_us);
+	bind_lock(st, l);
 	sqlite3_bind_text(st, 6, l->created_by, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 7, w->now);
 	sqlite3_bind_int64(st, 8, w->now);
@@ -522,18 +531,27 @@ lock_insert(cu_db *db, void *ctx)
 	return r;
 }
 
-int
-cu_lock_create(cu_store *s, struct cu_lock *l)
+/* Checks l and runs fn (lock_insert or lock_update) on it as one change. */
+static int
+lock_write(cu_store *s, const struct cu_lock *l, int (*fn)(cu_db *, void *), struct write_q *w)
 {
 	if (l == NULL)
 		return cu_fail(CU_ERR_INVAL, "no evidence lock given");
-	struct write_q w = {.rec = l, .now = cu_time_now_us()};
-	int r = lock_check(l, true);
-	if (r < 0 || (r = change(s, lock_insert, &w)) < 0)
-		return r;
-	l->id = w.id;
-	l->created_us = l->updated_us = w.now;
-	return 0;
+	*w = (struct write_q){.rec = l, .now = cu_time_now_us()};
+	int r = lock_check(l, fn == lock_insert);
+	return r < 0 ? r : change(s, fn, w);
+}
+
+int
+cu_lock_create(cu_store *s, struct cu_lock *l)
+{
+	struct write_q w;
+	int r = lock_write(s, l, lock_insert, &w);
+	if (r == 0) {
+		l->id = w.id;
+		l->created_us = l->updated_us = w.now;
+	}
+	return r;
 }
 
 static int
@@ -548,11 +566,7 @@ lock_update(cu_db *db, void *ctx)
 	                      "updating an evidence lock", &st);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, l->headline, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, l->description, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, l->from_us);
-	sqlite3_bind_int64(st, 4, l->to_us);
-	sqlite3_bind_int64(st, 5, l->expires_us);
+	bind_lock(st, l);
 	sqlite3_bind_int64(st, 6, w->now);
 	sqlite3_bind_int64(st, 7, l->id);
 	if ((r = cu_db_step_done(db, st, "updating an evidence lock")) == 0 &&
@@ -565,21 +579,8 @@ lock_update(cu_db *db, void *ctx)
 int
 cu_lock_update(cu_store *s, const struct cu_lock *l)
 {
-	if (l == NULL)
-		return cu_fail(CU_ERR_INVAL, "no evidence lock given");
-	struct write_q w = {.rec = l, .now = cu_time_now_us()};
-	int r = lock_check(l, false);
-	return r < 0 ? r : change(s, lock_update, &w);
-}
-
-int
-cu_lock_delete(cu_store *s, int64_t id)
-{
-	struct delete_q d = {&lock_kind,
-	                     {"DELETE FROM lock_cameras WHERE lock_id = ?",
-	                      "DELETE FROM locks WHERE id = ?"},
-	                     "deleting an evidence lock", id};
-	return change(s, delete_fn, &d);
+	struct write_q w;
+	return lock_write(s, l, lock_update, &w);
 }
 
 int
@@ -592,18 +593,25 @@ int
 cu_lock_list(cu_store *s, const char *camera, bool with_expired, int64_t now_us,
              struct cu_lock **ret, size_t *ret_n)
 {
-	int r = camera != NULL ? cu_camera_name_check(camera) : 0;
-	if (r < 0)
-		return r;
 	struct list_q q = {
 		.sql = "SELECT " LOCK_COLUMNS " FROM locks WHERE (?1 IS NULL OR id IN "
 		       "(SELECT lock_id FROM lock_cameras WHERE camera = ?1)) AND "
 		       "(?2 OR expires_us = 0 OR expires_us > ?3) ORDER BY id",
 		.by_camera = true, .camera = camera, .args = {with_expired, now_us}, .nargs = 2};
 	void *v;
-	if ((r = list_rows(s, &lock_kind, &q, &v, ret_n)) == 0)
-		*ret = v;
+	int r = list_rows(s, &lock_kind, &q, &v, ret_n);
+	*ret = r == 0 ? v : NULL;
 	return r;
+}
+
+int
+cu_lock_delete(cu_store *s, int64_t id)
+{
+	struct delete_q d = {&lock_kind,
+	                     {"DELETE FROM lock_cameras WHERE lock_id = ?",
+	                      "DELETE FROM locks WHERE id = ?"},
+	                     "deleting an evidence lock", id};
+	return change(s, delete_fn, &d);
 }
 
 /* ---- what retention needs (writer.c) ---- */
@@ -775,18 +783,28 @@ bookmark_insert(cu_db *db, void *ctx)
 	return r;
 }
 
-int
-cu_bookmark_create(cu_store *s, struct cu_bookmark *b)
+/* Checks b and runs fn (bookmark_insert or bookmark_update) on it as one change. */
+static int
+bookmark_write(cu_store *s, const struct cu_bookmark *b, int (*fn)(cu_db *, void *),
+               struct write_q *w)
 {
 	if (b == NULL)
 		return cu_fail(CU_ERR_INVAL, "no bookmark given");
-	struct write_q w = {.rec = b, .now = cu_time_now_us()};
+	*w = (struct write_q){.rec = b, .now = cu_time_now_us()};
 	int r = bookmark_check(b);
-	if (r < 0 || (r = change(s, bookmark_insert, &w)) < 0)
-		return r;
-	b->id = w.id;
-	b->created_us = w.now;
-	return 0;
+	return r < 0 ? r : change(s, fn, w);
+}
+
+int
+cu_bookmark_create(cu_store *s, struct cu_bookmark *b)
+{
+	struct write_q w;
+	int r = bookmark_write(s, b, bookmark_insert, &w);
+	if (r == 0) {
+		b->id = w.id;
+		b->created_us = w.now;
+	}
+	return r;
 }
 
 /* The camera must be the bookmark's own: a bookmark does not move between
@@ -820,11 +838,8 @@ bookmark_update(cu_db *db, void *ctx)
 int
 cu_bookmark_update(cu_store *s, const struct cu_bookmark *b)
 {
-	if (b == NULL)
-		return cu_fail(CU_ERR_INVAL, "no bookmark given");
-	struct write_q w = {.rec = b, .now = cu_time_now_us()};
-	int r = bookmark_check(b);
-	return r < 0 ? r : change(s, bookmark_update, &w);
+	struct write_q w;
+	return bookmark_write(s, b, bookmark_update, &w);
 }
 
 int
@@ -851,9 +866,6 @@ cu_bookmark_list(cu_store *s, const char *camera, int64_t from_us, int64_t to_us
 	if (limit == 0 || limit > CU_BOOKMARK_LIST_MAX)
 		return cu_fail(CU_ERR_INVAL, "bookmarks: limit must be 1 to %d",
 		               CU_BOOKMARK_LIST_MAX);
-	int r = camera != NULL ? cu_camera_name_check(camera) : 0;
-	if (r < 0)
-		return r;
 	/* a bookmark spans [at, end], or is the moment at when end is 0 */
 	struct list_q q = {
 		.sql = "SELECT " BOOKMARK_COLUMNS " WHERE "
@@ -863,8 +875,9 @@ cu_bookmark_list(cu_store *s, const char *camera, int64_t from_us, int64_t to_us
 		       "ORDER BY b.at_us, b.id LIMIT ?4",
 		.by_camera = true, .camera = camera, .args = {from_us, to_us, (int64_t)limit},
 		.nargs = 3};
-	void *v;
-	if ((r = list_rows(s, &bookmark_kind, &q, &v, ret_n)) == 0)
+	void *v = NULL;
+	int r = list_rows(s, &bookmark_kind, &q, &v, ret_n);
+	if (r == 0)
 		*ret = v;
 	return r;
 }
