@@ -362,13 +362,9 @@ cu_aead_seal(cu_aead *a, const uint8_t *nonce, size_t nonce_len,
 	int finl = 0;
 	int r;
 
-	r = aead_check(a, nonce, nonce_len, aad, aad_len, in, len, out);
-	if (r < 0)
-		return r;
-	r = aead_start(a, nonce, nonce_len, 1);
-	if (r < 0)
-		return r;
-	if ((r = aead_update(a, aad, aad_len, NULL)) < 0 ||
+	if ((r = aead_check(a, nonce, nonce_len, aad, aad_len, in, len, out)) < 0 ||
+	    (r = aead_start(a, nonce, nonce_len, 1)) < 0 ||
+	    (r = aead_update(a, aad, aad_len, NULL)) < 0 ||
 	    (r = aead_update(a, in, len, out)) < 0)
 		return r;
 	if (EVP_CipherFinal_ex(a->ctx, fin, &finl) != 1 || finl != 0)
@@ -672,15 +668,10 @@ cu_ecdsa_p256_verify(const uint8_t *pub, size_t pub_len,
 	if (r < 0)
 		goto out;
 	mctx = EVP_MD_CTX_new();
-	if (mctx == NULL || EVP_DigestVerifyInit(mctx, NULL, EVP_sha256(), NULL, k) != 1) {
+	if (mctx == NULL || EVP_DigestVerifyInit(mctx, NULL, EVP_sha256(), NULL, k) != 1)
 		r = cu_ossl_fail(CU_ERR_CRYPTO, "ECDSA P-256 verify init");
-		goto out;
-	}
-	if (EVP_DigestVerify(mctx, sig, sig_len, msg != NULL ? msg : empty, len) != 1) {
+	else if (EVP_DigestVerify(mctx, sig, sig_len, msg != NULL ? msg : empty, len) != 1)
 		r = ossl_reject(CU_ERR_AUTH, "ECDSA P-256: bad signature");
-		goto out;
-	}
-	r = 0;
 out:
 	EVP_MD_CTX_free(mctx);
 	EVP_PKEY_free(k);

@@ -77,36 +77,34 @@ load_pem(const char *pem, size_t len, const char *what, X509 **ret)
 }
 
 /* The certificate as a malloc'd NUL-terminated PEM string. */
+/* A NUL-terminated malloc'd copy of bio's bytes, 1 to max of them. A PEM
+ * private key's copy is the caller's to wipe. */
 static int
-to_pem(X509 *x, char **ret_pem, size_t *ret_len)
+bio_copy(BIO *bio, long max, const char *what, char **ret_pem, size_t *ret_len)
 {
-	BIO *bio = NULL;
-	char *data = NULL, *copy = NULL;
-	long n;
-	int r;
-
-	bio = BIO_new(BIO_s_mem());
-	if (bio == NULL || PEM_write_bio_X509(bio, x) != 1) {
-		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate PEM");
-		goto out;
-	}
-	n = BIO_get_mem_data(bio, &data);
-	if (n <= 0 || n > CU_X509_PEM_MAX) {
-		r = cu_fail(CU_ERR_LIMIT, "certificate PEM of %ld bytes (max %d)", n,
-		            CU_X509_PEM_MAX);
-		goto out;
-	}
-	copy = malloc((size_t)n + 1);
-	if (copy == NULL) {
-		r = cu_fail(CU_ERR_NOMEM, "certificate PEM");
-		goto out;
-	}
+	char *data = NULL;
+	long n = BIO_get_mem_data(bio, &data);
+	if (n <= 0 || n > max)
+		return cu_fail(CU_ERR_LIMIT, "%s of %ld bytes (max %ld)", what, n, max);
+	char *copy = malloc((size_t)n + 1);
+	if (copy == NULL)
+		return cu_fail(CU_ERR_NOMEM, "%s", what);
 	memcpy(copy, data, (size_t)n);
 	copy[n] = '\0';
 	*ret_pem = copy;
 	*ret_len = (size_t)n;
-	r = 0;
-out:
+	return 0;
+}
+
+static int
+to_pem(X509 *x, char **ret_pem, size_t *ret_len)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	int r;
+	if (bio == NULL || PEM_write_bio_X509(bio, x) != 1)
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate PEM");
+	else
+		r = bio_copy(bio, CU_X509_PEM_MAX, "certificate PEM", ret_pem, ret_len);
 	BIO_free(bio);
 	return r;
 }
@@ -332,6 +330,49 @@ cu_x509_make_ca(const uint8_t ca_priv[static CU_ED25519_KEY_LEN],
 	return r;
 }
 
+/* One issue: the CA certificate, its private key and the subject's public
+ * key, all the issue's own (issue() frees them). */
+struct issuer {
+	X509 *ca;
+	EVP_PKEY *ca_key, *sub_key;
+	const char *what;             /* "", "TLS ": starts its details */
+};
+
+static void
+issuer_free(struct issuer *is)
+{
+	EVP_PKEY_free(is->sub_key);
+	EVP_PKEY_free(is->ca_key);
+	X509_free(is->ca);
+}
+
+/* Refuses a CA key that is not the CA certificate's (the certificate would
+ * never verify: the mistake is made here) or an issuer that is not a CA
+ * (basicConstraints CA:TRUE), then builds c signed by it. Frees what is
+ * holds, whatever happens. */
+static int
+issue(struct issuer *is, struct cert_spec *c, char **ret_pem, size_t *ret_len)
+{
+	int r = 0;
+	if (is->ca_key == NULL || is->sub_key == NULL)
+		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate keys");
+	else if (EVP_PKEY_eq(X509_get0_pubkey(is->ca), is->ca_key) != 1) {
+		ERR_clear_error();
+		r = cu_fail(CU_ERR_INVAL, "%sCA private key does not match the CA certificate",
+		            is->what);
+	}
+	else if ((X509_get_extension_flags(is->ca) & EXFLAG_CA) == 0)
+		r = cu_fail(CU_ERR_INVAL, "%sissuer certificate is not a CA", is->what);
+	else {
+		c->issuer = is->ca;
+		c->signer = is->ca_key;
+		c->subject_key = is->sub_key;
+		r = build_cert(c, ret_pem, ret_len);
+	}
+	issuer_free(is);
+	return r;
+}
+
 int
 cu_x509_issue(const char *ca_pem, size_t ca_len,
               const uint8_t ca_priv[static CU_ED25519_KEY_LEN],
@@ -339,43 +380,20 @@ cu_x509_issue(const char *ca_pem, size_t ca_len,
               const char *common_name, const char *organisation, int days,
               char **ret_pem, size_t *ret_len)
 {
-	X509 *ca = NULL;
-	EVP_PKEY *ca_key = NULL, *sub_key = NULL;
-	int r;
-
-	r = load_pem(ca_pem, ca_len, "CA certificate", &ca);
+	struct issuer is = {.what = ""};
+	int r = load_pem(ca_pem, ca_len, "CA certificate", &is.ca);
 	if (r < 0)
 		return r;
-	ca_key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, ca_priv,
-	                                      CU_ED25519_KEY_LEN);
-	sub_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, subject_pub,
-	                                      CU_ED25519_KEY_LEN);
-	if (ca_key == NULL || sub_key == NULL) {
-		r = cu_ossl_fail(CU_ERR_CRYPTO, "certificate keys");
-		goto out;
-	}
-	/* Issuing with a key that is not the CA's would make a certificate
-	 * that never verifies: refuse it here, where the mistake is made. */
-	if (EVP_PKEY_eq(X509_get0_pubkey(ca), ca_key) != 1) {
-		ERR_clear_error();
-		r = cu_fail(CU_ERR_INVAL, "CA private key does not match the CA certificate");
-		goto out;
-	}
-	if (X509_check_ca(ca) == 0) {
-		r = cu_fail(CU_ERR_INVAL, "issuer certificate is not a CA");
-		goto out;
-	}
+	is.ca_key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, ca_priv,
+	                                         CU_ED25519_KEY_LEN);
+	is.sub_key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, subject_pub,
+	                                         CU_ED25519_KEY_LEN);
 	struct cert_spec c = {
-		.issuer = ca, .signer = ca_key, .subject_key = sub_key, .cn = common_name,
-		.org = organisation, .not_before = time(NULL), .days = days, .md = NULL,
-		.basic_constraints = "critical,CA:FALSE", .key_usage = "critical,digitalSignature",
+		.cn = common_name, .org = organisation, .not_before = time(NULL), .days = days,
+		.md = NULL, .basic_constraints = "critical,CA:FALSE",
+		.key_usage = "critical,digitalSignature",
 	};
-	r = build_cert(&c, ret_pem, ret_len);
-out:
-	EVP_PKEY_free(sub_key);
-	EVP_PKEY_free(ca_key);
-	X509_free(ca);
-	return r;
+	return issue(&is, &c, ret_pem, ret_len);
 }
 
 /* Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar
@@ -558,32 +576,31 @@ check_leaf(X509 *leaf)
 	return 0;
 }
 
+/* The leaf and its trust anchor, which is verified too: self-issued,
+ * self-signed, a CA. The caller frees both, also on failure. */
+static int
+load_anchored(const char *cert_pem, size_t cert_len, const char *ca_pem, size_t ca_len,
+              X509 **leaf, X509 **ca)
+{
+	int r;
+	if ((r = load_pem(cert_pem, cert_len, "certificate", leaf)) < 0 ||
+	    (r = load_pem(ca_pem, ca_len, "CA certificate", ca)) < 0)
+		return r;
+	if (X509_check_ca(*ca) == 0 || X509_self_signed(*ca, 1) != 1) {
+		ERR_clear_error();
+		return cu_fail(CU_ERR_AUTH, "CA certificate is not a self-signed CA");
+	}
+	return 0;
+}
+
 int
 cu_x509_verify_chain(const char *cert_pem, size_t cert_len,
                      const char *ca_pem, size_t ca_len, int64_t at_us)
 {
 	X509 *leaf = NULL, *ca = NULL;
-	int r;
-
-	r = load_pem(cert_pem, cert_len, "certificate", &leaf);
-	if (r < 0)
-		goto out;
-	r = load_pem(ca_pem, ca_len, "CA certificate", &ca);
-	if (r < 0)
-		goto out;
-
-	/* The trust anchor is verified too: self-issued, self-signed, a CA. */
-	if (X509_check_ca(ca) == 0 || X509_self_signed(ca, 1) != 1) {
-		ERR_clear_error();
-		r = cu_fail(CU_ERR_AUTH, "CA certificate is not a self-signed CA");
-		goto out;
-	}
-	r = check_leaf(leaf);
-	if (r < 0)
-		goto out;
-
-	r = chain_check(leaf, ca, X509_PURPOSE_ANY, at_us);
-out:
+	int r = load_anchored(cert_pem, cert_len, ca_pem, ca_len, &leaf, &ca);
+	if (r == 0 && (r = check_leaf(leaf)) == 0)
+		r = chain_check(leaf, ca, X509_PURPOSE_ANY, at_us);
 	X509_free(ca);
 	X509_free(leaf);
 	return r;
@@ -778,38 +795,17 @@ int
 cu_ecdsa_p256_key_pem(const uint8_t *der, size_t len, char **ret_pem, size_t *ret_len)
 {
 	EVP_PKEY *k = NULL;
-	BIO *bio = NULL;
-	char *data = NULL, *copy;
-	long n;
-	int r;
-
 	if (ret_pem == NULL || ret_len == NULL)
 		return cu_fail(CU_ERR_INVAL, "cu_ecdsa_p256_key_pem: NULL output");
-	r = load_p256_key(der, len, &k);
+	int r = load_p256_key(der, len, &k);
 	if (r < 0)
 		return r;
 	/* A secure-memory BIO: its buffer is cleansed when freed. */
-	bio = BIO_new(BIO_s_secmem());
-	if (bio == NULL || PEM_write_bio_PKCS8PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL) != 1) {
+	BIO *bio = BIO_new(BIO_s_secmem());
+	if (bio == NULL || PEM_write_bio_PKCS8PrivateKey(bio, k, NULL, NULL, 0, NULL, NULL) != 1)
 		r = cu_ossl_fail(CU_ERR_CRYPTO, "private key PEM");
-		goto out;
-	}
-	n = BIO_get_mem_data(bio, &data);
-	if (n <= 0 || n > 4 * CU_ECDSA_P256_KEY_DER_MAX) {
-		r = cu_fail(CU_ERR_LIMIT, "private key PEM of %ld bytes", n);
-		goto out;
-	}
-	copy = malloc((size_t)n + 1);
-	if (copy == NULL) {
-		r = cu_fail(CU_ERR_NOMEM, "private key PEM");
-		goto out;
-	}
-	memcpy(copy, data, (size_t)n);
-	copy[n] = '\0';
-	*ret_pem = copy;
-	*ret_len = (size_t)n;
-	r = 0;
-out:
+	else
+		r = bio_copy(bio, 4 * CU_ECDSA_P256_KEY_DER_MAX, "private key PEM", ret_pem, ret_len);
 	BIO_free(bio);
 	EVP_PKEY_free(k);
 	return r;
@@ -944,8 +940,6 @@ cu_x509_tls_issue(const char *ca_pem, size_t ca_len, const uint8_t *ca_key_der,
 	char canon[CU_X509_TLS_NAMES_MAX][CU_X509_TLS_NAME_MAX + 1];
 	const char *list[CU_X509_TLS_NAMES_MAX];
 	const char *cn = TLS_CN_FALLBACK;
-	X509 *ca = NULL;
-	EVP_PKEY *ca_key = NULL, *sub_key = NULL;
 	time_t nb;
 	int r;
 
@@ -970,38 +964,21 @@ cu_x509_tls_issue(const char *ca_pem, size_t ca_len, const uint8_t *ca_key_der,
 	r = us_to_time(not_before_us, &nb);
 	if (r < 0)
 		return cu_fail_prefix(r, "TLS certificate notBefore");
-	r = load_pem(ca_pem, ca_len, "TLS CA certificate", &ca);
-	if (r < 0)
+	struct issuer is = {.what = "TLS "};
+	if ((r = load_pem(ca_pem, ca_len, "TLS CA certificate", &is.ca)) < 0)
 		return r;
-	if ((r = load_p256_key(ca_key_der, ca_key_len, &ca_key)) < 0) {
-		r = cu_fail_prefix(r, "TLS CA");
-		goto out;
-	}
-	if ((r = load_p256_key(key_der, key_len, &sub_key)) < 0) {
-		r = cu_fail_prefix(r, "TLS server");
-		goto out;
-	}
-	if (EVP_PKEY_eq(X509_get0_pubkey(ca), ca_key) != 1) {
-		ERR_clear_error();
-		r = cu_fail(CU_ERR_INVAL, "TLS CA private key does not match the CA certificate");
-		goto out;
-	}
-	if ((X509_get_extension_flags(ca) & EXFLAG_CA) == 0) {
-		r = cu_fail(CU_ERR_INVAL, "TLS issuer certificate is not a CA");
-		goto out;
+	if ((r = load_p256_key(ca_key_der, ca_key_len, &is.ca_key)) < 0 ||
+	    (r = load_p256_key(key_der, key_len, &is.sub_key)) < 0) {
+		const char *whose = is.ca_key == NULL ? "TLS CA" : "TLS server";
+		issuer_free(&is);
+		return cu_fail_prefix(r, "%s", whose);
 	}
 	struct cert_spec c = {
-		.issuer = ca, .signer = ca_key, .subject_key = sub_key, .cn = cn, .org = NULL,
-		.not_before = nb, .days = days, .md = EVP_sha256(),
+		.cn = cn, .org = NULL, .not_before = nb, .days = days, .md = EVP_sha256(),
 		.basic_constraints = "critical,CA:FALSE", .key_usage = "critical,digitalSignature",
 		.ext_key_usage = "serverAuth", .names = list, .nnames = n,
 	};
-	r = build_cert(&c, ret_pem, ret_len);
-out:
-	EVP_PKEY_free(sub_key);
-	EVP_PKEY_free(ca_key);
-	X509_free(ca);
-	return r;
+	return issue(&is, &c, ret_pem, ret_len);
 }
 
 /* The subjectAltName entries of x in canonical form. */
@@ -1146,21 +1123,9 @@ cu_x509_tls_verify(const char *cert_pem, size_t cert_len, const char *ca_pem, si
                    int64_t at_us)
 {
 	X509 *leaf = NULL, *ca = NULL;
-	int r;
-
-	r = load_pem(cert_pem, cert_len, "certificate", &leaf);
-	if (r < 0)
-		goto out;
-	r = load_pem(ca_pem, ca_len, "CA certificate", &ca);
-	if (r < 0)
-		goto out;
-	if (X509_check_ca(ca) == 0 || X509_self_signed(ca, 1) != 1) {
-		ERR_clear_error();
-		r = cu_fail(CU_ERR_AUTH, "CA certificate is not a self-signed CA");
-		goto out;
-	}
-	r = chain_check(leaf, ca, X509_PURPOSE_SSL_SERVER, at_us);
-out:
+	int r = load_anchored(cert_pem, cert_len, ca_pem, ca_len, &leaf, &ca);
+	if (r == 0)
+		r = chain_check(leaf, ca, X509_PURPOSE_SSL_SERVER, at_us);
 	X509_free(ca);
 	X509_free(leaf);
 	return r;

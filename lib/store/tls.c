@@ -359,6 +359,25 @@ ca_load(const char *tlsdir, const uint8_t wrap[static CU_AES256_KEY_LEN], const 
 	return r < 0 ? cu_fail_prefix(CU_ERR_FORMAT, "%s", path) : 0;
 }
 
+/* A certificate and its private key, as read or made; the key is wiped when freed. */
+struct cert_key {
+	char *pem;
+	size_t len;
+	uint8_t *key;
+	size_t key_len;
+};
+
+static void
+cert_key_free(struct cert_key *ck)
+{
+	if (ck->key != NULL) {
+		cu_wipe(ck->key, ck->key_len);
+		free(ck->key);
+	}
+	free(ck->pem);
+	memset(ck, 0, sizeof(*ck));
+}
+
 /* Should the server certificate be issued (again)? Reads it when present;
  * *ret_need says so when it is missing, stale or does not fit. Damaged or
  * foreign files are errors, not reasons to overwrite them. */
@@ -368,52 +387,27 @@ server_check(const char *tlsdir, const uint8_t wrap[static CU_AES256_KEY_LEN],
              bool *ret_need)
 {
 	struct cu_x509_tls_info info;
-	char *pem = NULL;
-	uint8_t *key = NULL;
-	size_t len = 0, key_len = 0;
-	bool need = false;
-	int r;
-
-	r = cert_read(tlsdir, CU_TLS_CERT_FILE, &pem, &len, &info);
+	struct cert_key ck = {0};
+	int r = cert_read(tlsdir, CU_TLS_CERT_FILE, &ck.pem, &ck.len, &info);
+	if (r == 0 && (r = key_read(tlsdir, CU_TLS_CERT_KEY_FILE, wrap, &ck.key, &ck.key_len)) == 0) {
+		/* A key that is not the certificate's: a crash between writing the
+		 * new key and the new certificate. Issuing again repairs it. */
+		r = cu_x509_tls_key_match(ck.pem, ck.len, ck.key, ck.key_len);
+		if (r == CU_ERR_AUTH)
+			r = CU_ERR_NOTFOUND;
+	}
 	if (r == CU_ERR_NOTFOUND) {
-		need = true;
+		*ret_need = true;
 		r = 0;
-		goto out;
 	}
-	if (r < 0)
-		goto out;
-	r = key_read(tlsdir, CU_TLS_CERT_KEY_FILE, wrap, &key, &key_len);
-	if (r == CU_ERR_NOTFOUND) {
-		need = true;
-		r = 0;
-		goto out;
+	else if (r == 0) {
+		/* Not issued by this CA (a new CA was made) or not valid now. */
+		*ret_need = cu_x509_tls_verify(ck.pem, ck.len, ca->pem, ca->len, now_us) < 0 ||
+		            !names_equal(want, &info) ||
+		            info.not_after_us - now_us < CU_TLS_RENEW_US;
+		cu_error_clear();
 	}
-	if (r < 0)
-		goto out;
-	/* A key that is not the certificate's: a crash between writing the
-	 * new key and the new certificate. Issuing again repairs it. */
-	r = cu_x509_tls_key_match(pem, len, key, key_len);
-	if (r == CU_ERR_AUTH) {
-		need = true;
-		r = 0;
-		goto out;
-	}
-	if (r < 0)
-		goto out;
-	/* Not issued by this CA (a new CA was made) or not valid now. */
-	if (cu_x509_tls_verify(pem, len, ca->pem, ca->len, now_us) < 0 ||
-	    !names_equal(want, &info) || info.not_after_us - now_us < CU_TLS_RENEW_US)
-		need = true;
-	cu_error_clear();
-	r = 0;
-out:
-	if (key != NULL) {
-		cu_wipe(key, key_len);
-		free(key);
-	}
-	free(pem);
-	if (r == 0)
-		*ret_need = need;
+	cert_key_free(&ck);
 	return r;
 }
 
@@ -422,32 +416,23 @@ static int
 server_issue(const char *tlsdir, const uint8_t wrap[static CU_AES256_KEY_LEN],
              const struct tls_ca *ca, const struct name_set *want, int64_t now_us)
 {
-	uint8_t *key = NULL;
-	size_t key_len = 0, len = 0;
-	char *pem = NULL;
+	struct cert_key ck = {0};
 	int r;
-
-	if ((r = cu_ecdsa_p256_keygen(&key, &key_len)) < 0 ||
-	    (r = cu_x509_tls_issue(ca->pem, ca->len, ca->key, ca->key_len, key, key_len,
+	if ((r = cu_ecdsa_p256_keygen(&ck.key, &ck.key_len)) < 0 ||
+	    (r = cu_x509_tls_issue(ca->pem, ca->len, ca->key, ca->key_len, ck.key, ck.key_len,
 	                           want->list, want->n, now_us - CU_TLS_BACKDATE_US,
-	                           CU_TLS_SERVER_DAYS, &pem, &len)) < 0)
+	                           CU_TLS_SERVER_DAYS, &ck.pem, &ck.len)) < 0)
 		goto out;
 	/* What a browser will do, done first: an expired CA shows up here. */
-	if ((r = cu_x509_tls_verify(pem, len, ca->pem, ca->len, now_us)) < 0) {
+	if ((r = cu_x509_tls_verify(ck.pem, ck.len, ca->pem, ca->len, now_us)) < 0) {
 		r = cu_fail_prefix(r, "the new TLS server certificate does not verify against "
 		                   "%s/%s", tlsdir, CU_TLS_CA_FILE);
 		goto out;
 	}
-	if ((r = key_write(tlsdir, CU_TLS_CERT_KEY_FILE, wrap, key, key_len)) < 0 ||
-	    (r = cert_write(tlsdir, CU_TLS_CERT_FILE, pem, len)) < 0)
-		goto out;
-	r = 0;
+	if ((r = key_write(tlsdir, CU_TLS_CERT_KEY_FILE, wrap, ck.key, ck.key_len)) == 0)
+		r = cert_write(tlsdir, CU_TLS_CERT_FILE, ck.pem, ck.len);
 out:
-	if (key != NULL) {
-		cu_wipe(key, key_len);
-		free(key);
-	}
-	free(pem);
+	cert_key_free(&ck);
 	return r;
 }
 
@@ -474,17 +459,15 @@ material_make(const char *tlsdir, const uint8_t wrap[static CU_AES256_KEY_LEN],
 {
 	struct cu_tls_material m;
 	struct cu_x509_tls_info info;
-	char *pem = NULL;
-	uint8_t *key = NULL;
-	size_t len = 0, key_len = 0;
+	struct cert_key ck = {0};
 	int r;
 
 	memset(&m, 0, sizeof(m));
-	if ((r = cert_read(tlsdir, CU_TLS_CERT_FILE, &pem, &len, &info)) < 0 ||
-	    (r = key_read(tlsdir, CU_TLS_CERT_KEY_FILE, wrap, &key, &key_len)) < 0 ||
-	    (r = cu_x509_tls_key_match(pem, len, key, key_len)) < 0 ||
-	    (r = cu_ecdsa_p256_key_pem(key, key_len, &m.key_pem, &m.key_len)) < 0 ||
-	    (r = dup_text(pem, len, ca->pem, ca->len, &m.chain_pem, &m.chain_len)) < 0 ||
+	if ((r = cert_read(tlsdir, CU_TLS_CERT_FILE, &ck.pem, &ck.len, &info)) < 0 ||
+	    (r = key_read(tlsdir, CU_TLS_CERT_KEY_FILE, wrap, &ck.key, &ck.key_len)) < 0 ||
+	    (r = cu_x509_tls_key_match(ck.pem, ck.len, ck.key, ck.key_len)) < 0 ||
+	    (r = cu_ecdsa_p256_key_pem(ck.key, ck.key_len, &m.key_pem, &m.key_len)) < 0 ||
+	    (r = dup_text(ck.pem, ck.len, ca->pem, ca->len, &m.chain_pem, &m.chain_len)) < 0 ||
 	    (r = dup_text(ca->pem, ca->len, NULL, 0, &m.ca_pem, &m.ca_len)) < 0)
 		goto out;
 	memcpy(m.ca_fp, ca->info.fingerprint, CU_SHA256_LEN);
@@ -494,11 +477,7 @@ material_make(const char *tlsdir, const uint8_t wrap[static CU_AES256_KEY_LEN],
 	memset(&m, 0, sizeof(m));
 out:
 	cu_tls_material_free(&m);
-	if (key != NULL) {
-		cu_wipe(key, key_len);
-		free(key);
-	}
-	free(pem);
+	cert_key_free(&ck);
 	return r;
 }
 
