@@ -225,112 +225,74 @@ out:
 	return r;
 }
 
+static int
+read_cam_row(void *ctx, sqlite3_stmt *st, void *rec)
+{
+	(void)ctx;
+	return read_cam(st, rec);
+}
+
 int
 cu_catalog_cameras(cu_store *s, struct cu_cam_row **ret, size_t *ret_n)
 {
+	static const struct cu_db_reader rd = {sizeof(struct cu_cam_row), CU_CAMERAS_MAX,
+	                                       "cameras", read_cam_row};
 	sqlite3_stmt *st = NULL;
-	struct cu_cam_row *v = NULL;
-	size_t n = 0, cap = 0;
-	int r, rc;
+	void *v = NULL;
 	pthread_mutex_lock(&s->db_lock);
-	if ((r = cu_db_prepare(s->db, "SELECT id, uuid, name, created_us FROM cameras "
-	                       "ORDER BY name", "cameras", &st)) < 0)
-		goto out;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == CU_CAMERAS_MAX) {
-			r = cu_fail(CU_ERR_LIMIT, "catalogue: more than %d cameras", CU_CAMERAS_MAX);
-			goto out;
-		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 8;
-			struct cu_cam_row *nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				r = cu_fail(CU_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			v = nv;
-		}
-		if ((r = read_cam(st, &v[n])) < 0)
-			goto out;
-		n++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = cu_db_fail(s->db, "cameras");
-		goto out;
-	}
-	*ret = v;
-	*ret_n = n;
-	v = NULL;
-	r = 0;
-out:
-	free(v);
+	int r = cu_db_prepare(s->db, "SELECT id, uuid, name, created_us FROM cameras ORDER BY name",
+	                      "cameras", &st);
+	if (r == 0 && (r = cu_db_rows(s->db, st, &rd, NULL, &v, ret_n)) == 0)
+		*ret = v;
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->db_lock);
 	return r;
+}
+
+static int
+read_seg_row(void *ctx, sqlite3_stmt *st, void *rec)
+{
+	(void)ctx;
+	struct cu_seg_row *g = rec;
+	int64_t vals[8];
+	for (int i = 0; i < 8; i++)
+		vals[i] = sqlite3_column_int64(st, i);
+	g->seq = (uint64_t)vals[0];
+	g->status = (int)vals[1];
+	g->start_us = vals[2];
+	g->end_us = vals[3];
+	g->first_entry = (uint64_t)vals[4];
+	g->last_entry = (uint64_t)vals[5];
+	g->frames = (uint64_t)vals[6];
+	g->bytes = (uint64_t)vals[7];
+	const char *ch = (const char *)sqlite3_column_text(st, 8);
+	if (vals[0] <= 0 || vals[5] < 0 || vals[6] < 0 || vals[7] < 0 ||
+	    cu_unhex(ch, g->end_chain, CU_SHA256_LEN) < 0 ||
+	    cu_unhex((const char *)sqlite3_column_text(st, 9), g->last_seal, CU_SHA256_LEN) < 0)
+		return cu_fail(CU_ERR_FORMAT, "catalogue: segment row %lld is malformed",
+		               (long long)vals[0]);
+	return 0;
 }
 
 int
 cu_catalog_segments(cu_store *s, int64_t cam, bool with_deleted, struct cu_seg_row **ret,
                     size_t *ret_n)
 {
+	static const struct cu_db_reader rd = {sizeof(struct cu_seg_row), CU_SEGMENTS_MAX,
+	                                       "segments", read_seg_row};
 	sqlite3_stmt *st = NULL;
-	struct cu_seg_row *v = NULL;
-	size_t n = 0, cap = 0;
-	int r, rc;
+	void *v = NULL;
 	pthread_mutex_lock(&s->db_lock);
-	if ((r = cu_db_prepare(s->db, "SELECT seq, status, start_us, end_us, first_entry, "
-	                       "last_entry, frames, bytes, end_chain, last_seal FROM segments "
-	                       "WHERE camera = ? AND (? OR status != 2) ORDER BY seq", "segments",
-	                       &st)) < 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, cam);
-	sqlite3_bind_int(st, 2, with_deleted);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == CU_SEGMENTS_MAX) {
-			r = cu_fail(CU_ERR_LIMIT, "catalogue: more than %d segments", CU_SEGMENTS_MAX);
-			goto out;
-		}
-		if (n == cap) {
-			cap = cap ? cap * 2 : 64;
-			struct cu_seg_row *nv = realloc(v, cap * sizeof(*v));
-			if (nv == NULL) {
-				r = cu_fail(CU_ERR_NOMEM, "out of memory");
-				goto out;
-			}
-			v = nv;
-		}
-		struct cu_seg_row *g = &v[n];
-		int64_t vals[8];
-		for (int i = 0; i < 8; i++)
-			vals[i] = sqlite3_column_int64(st, i);
-		g->seq = (uint64_t)vals[0];
-		g->status = (int)vals[1];
-		g->start_us = vals[2];
-		g->end_us = vals[3];
-		g->first_entry = (uint64_t)vals[4];
-		g->last_entry = (uint64_t)vals[5];
-		g->frames = (uint64_t)vals[6];
-		g->bytes = (uint64_t)vals[7];
-		const char *ch = (const char *)sqlite3_column_text(st, 8);
-		if (vals[0] <= 0 || vals[5] < 0 || vals[6] < 0 || vals[7] < 0 ||
-		    cu_unhex(ch, g->end_chain, CU_SHA256_LEN) < 0 ||
-		    cu_unhex((const char *)sqlite3_column_text(st, 9), g->last_seal, CU_SHA256_LEN) < 0) {
-			r = cu_fail(CU_ERR_FORMAT, "catalogue: segment row %lld is malformed",
-			            (long long)vals[0]);
-			goto out;
-		}
-		n++;
+	int r = cu_db_prepare(s->db, "SELECT seq, status, start_us, end_us, first_entry, "
+	                      "last_entry, frames, bytes, end_chain, last_seal FROM segments "
+	                      "WHERE camera = ? AND (? OR status != 2) ORDER BY seq", "segments",
+	                      &st);
+	if (r == 0) {
+		sqlite3_bind_int64(st, 1, cam);
+		sqlite3_bind_int(st, 2, with_deleted);
+		if ((r = cu_db_rows(s->db, st, &rd, NULL, &v, ret_n)) == 0)
+			*ret = v;
 	}
-	if (rc != SQLITE_DONE) {
-		r = cu_db_fail(s->db, "segments");
-		goto out;
-	}
-	*ret = v;
-	*ret_n = n;
-	v = NULL;
-	r = 0;
-out:
-	free(v);
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->db_lock);
 	return r;

@@ -269,58 +269,13 @@ text_col(sqlite3_stmt *st, int col, char *dst, size_t cap)
 	return true;
 }
 
-/* Room for element n in a malloc'd array v of *cap elements of size sz:
- * returns v, or a larger copy (doubling), or NULL when out of memory (v is
- * then still valid and still the caller's). */
-static void *
-grow(void *v, size_t *cap, size_t n, size_t sz)
-{
-	if (n < *cap)
-		return v;
-	size_t ncap = *cap ? *cap * 2 : 8;
-	void *nv = realloc(v, ncap * sz);
-	if (nv != NULL)
-		*cap = ncap;
-	return nv;
-}
-
 /* ---- reading records: one kind of row, read one way ---- */
 
 struct kind {
 	const char *table;            /* a catalogue without this table has no records */
 	const char *noun;             /* "evidence lock", in details */
-	const char *plural;           /* "evidence locks" */
-	size_t size;                  /* of one record */
-	size_t max;                   /* most rows a list may hold (0: the query's LIMIT bounds it) */
-	int (*read)(cu_db *db, sqlite3_stmt *st, void *rec);
+	struct cu_db_reader rd;       /* rd.what: "evidence locks"; read's ctx is the cu_db */
 };
-
-/* Steps st to its end, reading each row with k->read into a grown array. */
-static int
-collect(cu_db *db, sqlite3_stmt *st, const struct kind *k, void **ret, size_t *ret_n)
-{
-	char *v = NULL;
-	size_t n = 0, cap = 0;
-	int rc = SQLITE_DONE, r = 0;
-	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		char *nv = NULL;
-		if (k->max != 0 && n == k->max)
-			r = cu_fail(CU_ERR_LIMIT, "catalogue: more than %zu %s", k->max, k->plural);
-		else if ((nv = grow(v, &cap, n, k->size)) == NULL)
-			r = cu_fail(CU_ERR_NOMEM, "out of memory");
-		else if ((r = k->read(db, st, (v = nv) + n * k->size)) == 0)
-			n++;
-	}
-	if (r == 0 && rc != SQLITE_DONE)
-		r = cu_db_fail(db, k->plural);
-	if (r < 0) {
-		free(v);
-		return r;
-	}
-	*ret = v;
-	*ret_n = n;
-	return 0;
-}
 
 /* A list query: ?1 is the camera's row id (NULL for all cameras) when
  * by_camera, then args bind in order. */
@@ -345,10 +300,10 @@ list_rows(cu_store *s, const struct kind *k, const struct list_q *q, void **ret,
 		return r;
 	pthread_mutex_lock(&s->db_lock);
 	cu_db *db = s->db;
-	if (q->camera != NULL && (r = camera_row(db, k->plural, q->camera, &cam)) < 0)
+	if (q->camera != NULL && (r = camera_row(db, k->rd.what, q->camera, &cam)) < 0)
 		goto out;
 	if ((r = have_table(db, k->table, &have)) < 0 || !have ||
-	    (r = cu_db_prepare(db, q->sql, k->plural, &st)) < 0)
+	    (r = cu_db_prepare(db, q->sql, k->rd.what, &st)) < 0)
 		goto out;
 	int first = 1;
 	if (q->by_camera) {
@@ -358,7 +313,7 @@ list_rows(cu_store *s, const struct kind *k, const struct list_q *q, void **ret,
 	}
 	for (int i = 0; i < q->nargs; i++)
 		sqlite3_bind_int64(st, first + i, q->args[i]);
-	r = collect(db, st, k, ret, ret_n);
+	r = cu_db_rows(db, st, &k->rd, db, ret, ret_n);
 out:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&s->db_lock);
@@ -376,7 +331,7 @@ get_row(cu_store *s, const struct kind *k, const char *sql, int64_t id, void *re
 	if (r == 0 && n == 0)
 		r = cu_fail(CU_ERR_NOTFOUND, "no %s %lld", k->noun, (long long)id);
 	if (r == 0)
-		memcpy(ret, v, k->size);
+		memcpy(ret, v, k->rd.size);
 	free(v);
 	return r;
 }
@@ -437,7 +392,7 @@ read_lock_cameras(cu_db *db, struct cu_lock *l)
 
 /* One row of LOCK_COLUMNS, and its cameras. */
 static int
-read_lock(cu_db *db, sqlite3_stmt *st, void *rec)
+read_lock(void *db, sqlite3_stmt *st, void *rec)
 {
 	struct cu_lock *l = rec;
 	memset(l, 0, sizeof(*l));
@@ -456,7 +411,7 @@ read_lock(cu_db *db, sqlite3_stmt *st, void *rec)
 }
 
 static const struct kind lock_kind = {
-	"locks", "evidence lock", "evidence locks", sizeof(struct cu_lock), CU_LOCKS_MAX, read_lock,
+	"locks", "evidence lock", {sizeof(struct cu_lock), CU_LOCKS_MAX, "evidence locks", read_lock},
 };
 
 /* Replaces the lock's cameras: their rows are resolved first (CU_ERR_NOTFOUND
@@ -620,7 +575,7 @@ cu_lock_delete(cu_store *s, int64_t id)
                      "WHERE lc.camera = ?1 AND (l.expires_us = 0 OR l.expires_us > ?2)"
 
 static int
-read_span(cu_db *db, sqlite3_stmt *st, void *rec)
+read_span(void *db, sqlite3_stmt *st, void *rec)
 {
 	(void)db;
 	struct cu_span *sp = rec;
@@ -630,7 +585,7 @@ read_span(cu_db *db, sqlite3_stmt *st, void *rec)
 }
 
 static const struct kind span_kind = {
-	"locks", "evidence lock", "evidence locks", sizeof(struct cu_span), CU_LOCKS_MAX, read_span,
+	"locks", "evidence lock", {sizeof(struct cu_span), CU_LOCKS_MAX, "evidence locks", read_span},
 };
 
 int
@@ -731,7 +686,7 @@ cu_lock_segments_delete(cu_store *s, int64_t cam, const struct cu_seg_row *rows,
                          "ON c.id = b.camera"
 
 static int
-read_bookmark(cu_db *db, sqlite3_stmt *st, void *rec)
+read_bookmark(void *db, sqlite3_stmt *st, void *rec)
 {
 	(void)db;
 	struct cu_bookmark *b = rec;
@@ -750,7 +705,7 @@ read_bookmark(cu_db *db, sqlite3_stmt *st, void *rec)
 }
 
 static const struct kind bookmark_kind = {
-	"bookmarks", "bookmark", "bookmarks", sizeof(struct cu_bookmark), 0, read_bookmark,
+	"bookmarks", "bookmark", {sizeof(struct cu_bookmark), 0, "bookmarks", read_bookmark},
 };
 
 static int

@@ -272,6 +272,42 @@ cu_db_step_done(cu_db *db, sqlite3_stmt *st, const char *what)
 }
 
 int
+cu_db_rows(cu_db *db, sqlite3_stmt *st, const struct cu_db_reader *rd, void *ctx, void **ret,
+           size_t *ret_n)
+{
+	char *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc = SQLITE_DONE, r = 0;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (rd->max != 0 && n == rd->max) {
+			r = cu_fail(CU_ERR_LIMIT, "%s: more than %zu %s", db->name, rd->max, rd->what);
+			break;
+		}
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			char *nv = realloc(v, ncap * rd->size);
+			if (nv == NULL) {
+				r = cu_fail(CU_ERR_NOMEM, "out of memory");
+				break;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		if ((r = rd->read(ctx, st, v + n * rd->size)) == 0)
+			n++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = cu_db_fail(db, rd->what);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+int
 cu_db_begin(cu_db *db, bool write)
 {
 	if (write && (db->flags & CU_DB_QUERY_ONLY))

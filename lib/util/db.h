@@ -103,6 +103,21 @@ void cu_db_done(sqlite3_stmt *st);
 /* Steps st once and expects SQLITE_DONE; the mapped error otherwise. */
 int cu_db_step_done(cu_db *db, sqlite3_stmt *st, const char *what);
 
+/* How cu_db_rows reads one row into a record. */
+struct cu_db_reader {
+	size_t size;                  /* of one record */
+	size_t max;                   /* most rows (CU_ERR_LIMIT past it); 0: the query's LIMIT bounds them */
+	const char *what;             /* "cameras": in details */
+	int (*read)(void *ctx, sqlite3_stmt *st, void *rec); /* 0, or a cu_err that stops */
+};
+
+/* Steps st to its end and reads each row with rd->read into one malloc'd
+ * array of records (doubling as it grows). On success *ret (NULL when there
+ * are no rows) is the caller's to free; on failure nothing is returned. The
+ * caller still resets or finalizes st. */
+int cu_db_rows(cu_db *db, sqlite3_stmt *st, const struct cu_db_reader *rd, void *ctx, void **ret,
+               size_t *ret_n);
+
 /* BEGIN IMMEDIATE when write (the write lock at once, so what is read inside
  * stays true until COMMIT; CU_ERR_INVAL on a CU_DB_QUERY_ONLY handle), a
  * deferred BEGIN otherwise (one consistent snapshot for a reader). */

@@ -375,6 +375,72 @@ test_transactions(void **state)
 	assert_int_equal(cu_db_close(db), 0);
 }
 
+/* cu_db_rows: one record per row, in order, growing past its first 8; the
+ * bound and a reader's refusal stop it with nothing returned. */
+struct pair_row {
+	int64_t k;
+	int64_t twice;
+};
+
+static int
+read_pair(void *ctx, sqlite3_stmt *st, void *rec)
+{
+	int64_t refuse_at = *(const int64_t *)ctx;
+	struct pair_row *p = rec;
+	p->k = sqlite3_column_int64(st, 0);
+	p->twice = 2 * p->k;
+	return p->k == refuse_at ? cu_fail(CU_ERR_FORMAT, "row %lld is malformed", (long long)p->k)
+	                         : 0;
+}
+
+static void
+test_rows(void **state)
+{
+	(void)state;
+	char path[PATH_MAX];
+	fresh_path(path, sizeof(path));
+	cu_db *db = table_db(path, CU_DB_WAL);
+	assert_int_equal(cu_db_exec(db, "CREATE TABLE n(k INTEGER);"
+	                            "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c "
+	                            "WHERE x < 20) INSERT INTO n SELECT x FROM c", "fill"), 0);
+	struct cu_db_reader rd = {sizeof(struct pair_row), 20, "pairs", read_pair};
+	int64_t refuse_at = -1;
+	sqlite3_stmt *st;
+	void *v = NULL;
+	size_t n = 99;
+	assert_int_equal(cu_db_prepare(db, "SELECT k FROM n ORDER BY k", "pairs", &st), 0);
+	assert_int_equal(cu_db_rows(db, st, &rd, &refuse_at, &v, &n), 0);
+	assert_int_equal(n, 20);
+	const struct pair_row *p = v;
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(p[i].k, (int64_t)i + 1);
+		assert_int_equal(p[i].twice, 2 * ((int64_t)i + 1));
+	}
+	free(v);
+	/* one over the bound */
+	rd.max = 19;
+	sqlite3_reset(st);
+	v = NULL;
+	assert_int_equal(cu_db_rows(db, st, &rd, &refuse_at, &v, &n), CU_ERR_LIMIT);
+	assert_null(v);
+	detail_starts("t: more than 19 pairs");
+	/* the reader refuses row 13 */
+	rd.max = 0;
+	refuse_at = 13;
+	sqlite3_reset(st);
+	assert_int_equal(cu_db_rows(db, st, &rd, &refuse_at, &v, &n), CU_ERR_FORMAT);
+	assert_null(v);
+	assert_string_equal(cu_error_detail(), "row 13 is malformed");
+	/* no rows: success, nothing allocated */
+	sqlite3_finalize(st);
+	assert_int_equal(cu_db_prepare(db, "SELECT k FROM n WHERE k > 100", "pairs", &st), 0);
+	assert_int_equal(cu_db_rows(db, st, &rd, &refuse_at, &v, &n), 0);
+	assert_int_equal(n, 0);
+	assert_null(v);
+	sqlite3_finalize(st);
+	assert_int_equal(cu_db_close(db), 0);
+}
+
 static void
 test_meta(void **state)
 {
@@ -630,6 +696,7 @@ main(void)
 		cmocka_unit_test(test_stmt_cache),
 		cmocka_unit_test(test_transactions),
 		cmocka_unit_test(test_meta),
+		cmocka_unit_test(test_rows),
 		cmocka_unit_test(test_disk_full_everywhere),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
