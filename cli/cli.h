@@ -71,6 +71,24 @@ int cli_fail(const char *cmd, int err, const char *what);
 struct option;
 int cli_next_option(int argc, char **argv, const struct option *opts);
 
+/* The usage error for the option cli_next_option just refused: EXIT_ERROR. */
+int cli_bad_option(const char *cmd, char **argv);
+
+/* After the options: nothing may be left over, and --store (store) is
+ * required. -1 to go on, or EXIT_ERROR printed. */
+int cli_options_end(const char *cmd, int argc, char **argv, const char *store);
+
+/* An option as a subcommand check sees it: its letter, whether it was given,
+ * its name. cli_only refuses (EXIT_ERROR, printed) the first given option
+ * whose letter is not in allowed, so that a misplaced one is an error rather
+ * than silently ignored; -1 to go on. */
+struct cli_seen {
+	char key;
+	bool set;
+	const char *name;
+};
+int cli_only(const char *cmd, const struct cli_seen *seen, size_t n, const char *allowed);
+
 /* Prints a usage error and returns EXIT_ERROR. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -292,13 +292,12 @@ cmd_audit(int argc, char **argv)
 		case OPT_PWFILE: a.pwfile = optarg; break;
 		case OPT_HELP: fputs(help, stdout); return 0;
 		default:
-			return cli_usage("audit", "unknown or incomplete option \"%s\"", argv[optind - 1]);
+			return cli_bad_option("audit", argv);
 		}
 	}
-	if (optind != argc)
-		return cli_usage("audit", "unexpected argument \"%s\"", argv[optind]);
-	if (a.store == NULL)
-		return cli_usage("audit", "--store DIR is required");
+	int bad = cli_options_end("audit", argc, argv, a.store);
+	if (bad >= 0)
+		return bad;
 	bool is_verify = strcmp(sub, "verify") == 0, is_export = strcmp(sub, "export") == 0,
 	     is_append = strcmp(sub, "append") == 0, is_sign = strcmp(sub, "sign") == 0;
 	if (!is_verify && !is_export && !is_append && !is_sign)

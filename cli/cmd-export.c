@@ -301,7 +301,7 @@ cmd_export(int argc, char **argv)
 			rc = 0;
 			goto out;
 		default:
-			rc = cli_usage(CMD, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+			rc = cli_bad_option(CMD, argv);
 			goto out;
 		}
 	}

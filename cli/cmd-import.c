@@ -39,8 +39,7 @@ cmd_import(int argc, char **argv)
 			break;
 		case 'h': fputs(help, stdout); return 0;
 		default:
-			return cli_usage("import", "unknown or incomplete option \"%s\"",
-			                 argv[optind - 1]);
+			return cli_bad_option("import", argv);
 		}
 	}
 	if (store == NULL || camera == NULL)

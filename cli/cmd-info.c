@@ -31,13 +31,12 @@ cmd_info(int argc, char **argv)
 		case 'j': json = true; break;
 		case 'h': fputs(help, stdout); return 0;
 		default:
-			return cli_usage("info", "unknown or incomplete option \"%s\"", argv[optind - 1]);
+			return cli_bad_option("info", argv);
 		}
 	}
-	if (optind != argc)
-		return cli_usage("info", "unexpected argument \"%s\"", argv[optind]);
-	if (store == NULL)
-		return cli_usage("info", "--store DIR is required");
+	int bad = cli_options_end("info", argc, argv, store);
+	if (bad >= 0)
+		return bad;
 	cu_store *s;
 	int r = cu_store_open(store, NULL, 0, &s);
 	if (r < 0)

@@ -57,13 +57,12 @@ cmd_init(int argc, char **argv)
 			break;
 		}
 		case 'h': fputs(help, stdout); return 0;
-		default: return cli_usage("init", "unknown or incomplete option \"%s\"", argv[optind - 1]);
+		default: return cli_bad_option("init", argv);
 		}
 	}
-	if (optind != argc)
-		return cli_usage("init", "unexpected argument \"%s\"", argv[optind]);
-	if (store == NULL)
-		return cli_usage("init", "--store DIR is required");
+	int bad = cli_options_end("init", argc, argv, store);
+	if (bad >= 0)
+		return bad;
 	if (o.site_name && cu_text_check(o.site_name, strlen(o.site_name), SITE_NAME_MAX, 0) < 0)
 		return cli_usage("init", "--site: %s", cu_error_detail());
 	if (o.server_name && strlen(o.server_name) > 128)

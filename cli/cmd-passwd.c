@@ -30,13 +30,12 @@ cmd_passwd(int argc, char **argv)
 		case 'n': newf = optarg; break;
 		case 'h': fputs(help, stdout); return 0;
 		default:
-			return cli_usage("passwd", "unknown or incomplete option \"%s\"", argv[optind - 1]);
+			return cli_bad_option("passwd", argv);
 		}
 	}
-	if (optind != argc)
-		return cli_usage("passwd", "unexpected argument \"%s\"", argv[optind]);
-	if (store == NULL)
-		return cli_usage("passwd", "--store DIR is required");
+	int bad = cli_options_end("passwd", argc, argv, store);
+	if (bad >= 0)
+		return bad;
 	struct cli_password oldp = {0}, newp = {0};
 	int rc = EXIT_ERROR;
 	if (cli_password_get("passwd", oldf, false, &oldp) != 0 ||

@@ -647,7 +647,7 @@ cmd_player(int argc, char **argv)
 			break;
 		case 'h': fputs(help, stdout); return 0;
 		default:
-			return cli_usage(CMD, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+			return cli_bad_option(CMD, argv);
 		}
 	}
 	if (optind == argc)

@@ -95,14 +95,10 @@ parse(const char *cmd, int argc, char **argv, struct opts *o)
 				return rc;
 			break;
 		case 'h': fputs(profile_help, stdout); return 0;
-		default: return cli_usage(cmd, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+		default: return cli_bad_option(cmd, argv);
 		}
 	}
-	if (optind != argc)
-		return cli_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
-	if (o->store == NULL)
-		return cli_usage(cmd, "--store DIR is required");
-	return -1;
+	return cli_options_end(cmd, argc, argv, o->store);
 }
 
 /* Which options a subcommand takes, checked so that a misplaced one is an
@@ -110,21 +106,14 @@ parse(const char *cmd, int argc, char **argv, struct opts *o)
 static int
 only(const char *cmd, const struct opts *o, const char *allowed)
 {
-	struct {
-		char key;
-		bool set;
-		const char *name;
-	} all[] = {
+	const struct cli_seen seen[] = {
 		{'n', o->name != NULL, "--name"}, {'r', o->role != NULL, "--role"},
 		{'f', o->formats != NULL, "--formats"}, {'S', o->nsets > 0, "--set"},
 		{'L', o->nlocks > 0, "--lock"}, {'U', o->nunlocks > 0, "--unlock"},
 		{'x', o->none, "--none"}, {'j', o->json, "--json"},
 		{'P', o->store_pwfile != NULL, "--store-password-file"},
 	};
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-		if (all[i].set && strchr(allowed, all[i].key) == NULL)
-			return cli_usage(cmd, "%s does not apply here", all[i].name);
-	return -1;
+	return cli_only(cmd, seen, sizeof(seen) / sizeof(seen[0]), allowed);
 }
 
 /* "on"/"off" and their usual spellings. */

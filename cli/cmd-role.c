@@ -7,6 +7,7 @@
  * audit log under a signed head (cli_admin_open). */
 #include <getopt.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -51,12 +52,27 @@ static const struct option long_opts[] = {
 	{"group", required_argument, NULL, 'g'},
 	{"all", no_argument, NULL, 'a'},
 	{"role", required_argument, NULL, 'r'},
-	{"user", required_argument, NULL, 'u'},
 	{"json", no_argument, NULL, 'j'},
+	{"user", required_argument, NULL, 'u'},
 	{"store-password-file", required_argument, NULL, 'P'},
 	{"help", no_argument, NULL, 'h'},
 	{0, 0, 0, 0},
 };
+
+/* Which options a subcommand takes, checked so that a misplaced one is an
+ * error rather than silently ignored. */
+static int
+only(const char *cmd, const struct opts *o, const char *allowed)
+{
+	const struct cli_seen seen[] = {
+		{'n', o->name != NULL, "--name"}, {'f', o->function != NULL, "--function"},
+		{'c', o->ncameras > 0, "--camera"}, {'g', o->group != NULL, "--group"},
+		{'a', o->all, "--all"}, {'r', o->role != NULL, "--role"},
+		{'u', o->user != NULL, "--user"}, {'j', o->json, "--json"},
+		{'P', o->store_pwfile != NULL, "--store-password-file"},
+	};
+	return cli_only(cmd, seen, sizeof(seen) / sizeof(seen[0]), allowed);
+}
 
 /* Parses the options after "<command> <sub>"; returns -1 to go on, or an exit code. */
 static int
@@ -80,36 +96,10 @@ parse(const char *cmd, const char *help, int argc, char **argv, struct opts *o)
 			o->cameras[o->ncameras++] = o->camera = optarg;
 			break;
 		case 'h': fputs(help, stdout); return 0;
-		default: return cli_usage(cmd, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+		default: return cli_bad_option(cmd, argv);
 		}
 	}
-	if (optind != argc)
-		return cli_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
-	if (o->store == NULL)
-		return cli_usage(cmd, "--store DIR is required");
-	return -1;
-}
-
-/* Which options a subcommand takes, checked so that a misplaced one is an
- * error rather than silently ignored. */
-static int
-only(const char *cmd, const struct opts *o, const char *allowed)
-{
-	struct {
-		char key;
-		bool set;
-		const char *name;
-	} all[] = {
-		{'n', o->name != NULL, "--name"}, {'f', o->function != NULL, "--function"},
-		{'c', o->ncameras > 0, "--camera"}, {'g', o->group != NULL, "--group"},
-		{'a', o->all, "--all"}, {'r', o->role != NULL, "--role"},
-		{'u', o->user != NULL, "--user"}, {'j', o->json, "--json"},
-		{'P', o->store_pwfile != NULL, "--store-password-file"},
-	};
-	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
-		if (all[i].set && strchr(allowed, all[i].key) == NULL)
-			return cli_usage(cmd, "%s does not apply here", all[i].name);
-	return -1;
+	return cli_options_end(cmd, argc, argv, o->store);
 }
 
 static void
@@ -245,10 +235,10 @@ cmd_role(int argc, char **argv)
 	if (cli_admin_open(cmd, o.store, o.store_pwfile, &ad) != 0)
 		return EXIT_ERROR;
 	cu_auth *a = ad.a;
-	struct cu_auth_event ev;
-	int r;
 	char what[64];
 	snprintf(what, sizeof(what), "cannot %s the role", sub);
+	struct cu_auth_event ev;
+	int r;
 	if (strcmp(sub, "add") == 0)
 		r = cu_auth_role_add(a, o.name, &ev);
 	else if (strcmp(sub, "delete") == 0)

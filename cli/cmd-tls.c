@@ -42,13 +42,12 @@ cmd_tls(int argc, char **argv)
 			break;
 		case 'h': fputs(help, stdout); return 0;
 		default:
-			return cli_usage("tls", "unknown or incomplete option \"%s\"", argv[optind - 1]);
+			return cli_bad_option("tls", argv);
 		}
 	}
-	if (optind != argc)
-		return cli_usage("tls", "unexpected argument \"%s\"", argv[optind]);
-	if (store == NULL)
-		return cli_usage("tls", "--store DIR is required");
+	int bad = cli_options_end("tls", argc, argv, store);
+	if (bad >= 0)
+		return bad;
 
 	struct cli_password pw = {0};
 	if (cli_password_get("tls", pwfile, false, &pw) != 0)

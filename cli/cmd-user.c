@@ -371,13 +371,12 @@ cmd_user(int argc, char **argv)
 			o.roles[o.nroles++] = optarg;
 			break;
 		case 'h': fputs(help, stdout); return 0;
-		default: return cli_usage(cmd, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+		default: return cli_bad_option(cmd, argv);
 		}
 	}
-	if (optind != argc)
-		return cli_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
-	if (o.store == NULL)
-		return cli_usage(cmd, "--store DIR is required");
+	int bad = cli_options_end(cmd, argc, argv, o.store);
+	if (bad >= 0)
+		return bad;
 	bool is_list = strcmp(sub, "list") == 0, is_add = strcmp(sub, "add") == 0;
 	bool takes_pw = is_add || strcmp(sub, "passwd") == 0;
 	if (is_list) {

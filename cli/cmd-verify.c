@@ -412,8 +412,7 @@ cmd_verify(int argc, char **argv)
 			break;
 		case 'h': fputs(help, stdout); return 0;
 		default:
-			return cli_usage("verify", "unknown or incomplete option \"%s\"",
-			                 argv[optind - 1]);
+			return cli_bad_option("verify", argv);
 		}
 	}
 	if (package == NULL && store == NULL && optind + 1 == argc)

@@ -40,6 +40,31 @@ cli_usage(const char *cmd, const char *fmt, ...)
 }
 
 int
+cli_bad_option(const char *cmd, char **argv)
+{
+	return cli_usage(cmd, "unknown or incomplete option \"%s\"", argv[optind - 1]);
+}
+
+int
+cli_options_end(const char *cmd, int argc, char **argv, const char *store)
+{
+	if (optind != argc)
+		return cli_usage(cmd, "unexpected argument \"%s\"", argv[optind]);
+	if (store == NULL)
+		return cli_usage(cmd, "--store DIR is required");
+	return -1;
+}
+
+int
+cli_only(const char *cmd, const struct cli_seen *seen, size_t n, const char *allowed)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seen[i].set && strchr(allowed, seen[i].key) == NULL)
+			return cli_usage(cmd, "%s does not apply here", seen[i].name);
+	return -1;
+}
+
+int
 cli_next_option(int argc, char **argv, const struct option *opts)
 {
 	opterr = 0;

@@ -576,16 +576,30 @@ static void
 cam_fail(struct cu_verify_camera *c, int64_t when, uint64_t seg, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Records c's failure at segment seg unless one is already recorded: the
+ * first found is the one reported, or, when earlier, the one of the earliest
+ * segment (0: no segment, never replaced). */
+static void
+cam_failv(struct cu_verify_camera *c, bool earlier, int64_t when, uint64_t seg,
+          const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void
+cam_failv(struct cu_verify_camera *c, bool earlier, int64_t when, uint64_t seg,
+          const char *fmt, va_list ap)
+{
+	if (c->tampered && (!earlier || c->fail_segment == 0 || c->fail_segment <= seg))
+		return;
+	c->fail_segment = seg;
+	cu_verify_failv(&c->tampered, &c->fail_time_us, c->fail_reason, sizeof(c->fail_reason),
+	                when, fmt, ap);
+}
+
 static void
 cam_fail(struct cu_verify_camera *c, int64_t when, uint64_t seg, const char *fmt, ...)
 {
-	if (c->tampered)
-		return; /* the first failure is the one reported */
-	c->fail_segment = seg;
 	va_list ap;
 	va_start(ap, fmt);
-	cu_verify_failv(&c->tampered, &c->fail_time_us, c->fail_reason, sizeof(c->fail_reason),
-	                when, fmt, ap);
+	cam_failv(c, false, when, seg, fmt, ap);
 	va_end(ap);
 }
 
@@ -692,13 +706,9 @@ cam_fail_at(struct cu_verify_camera *c, int64_t when, uint64_t seg, const char *
 static void
 cam_fail_at(struct cu_verify_camera *c, int64_t when, uint64_t seg, const char *fmt, ...)
 {
-	if (c->tampered && (c->fail_segment == 0 || c->fail_segment <= seg))
-		return;
-	c->fail_segment = seg;
 	va_list ap;
 	va_start(ap, fmt);
-	cu_verify_failv(&c->tampered, &c->fail_time_us, c->fail_reason, sizeof(c->fail_reason),
-	                when, fmt, ap);
+	cam_failv(c, true, when, seg, fmt, ap);
 	va_end(ap);
 }
 
