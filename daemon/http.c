@@ -617,7 +617,8 @@ copy_header(struct lws *wsi, enum lws_token_indexes t, char *buf, size_t len)
 }
 
 /* The query string: lws keeps each '&'-separated argument as a fragment
- * (percent-decoded); they are joined again with '&'. */
+ * (percent-decoded); they are joined again with '&'. -1: longer than the
+ * limits; -2: a decoded fragment holds '&' itself (it would read as two). */
 static int
 copy_query(struct lws *wsi, char *buf, size_t len)
 {
@@ -642,6 +643,10 @@ copy_query(struct lws *wsi, char *buf, size_t len)
 		}
 		if (n < 0)
 			return -1;
+		/* The fragments are joined with '&' for cd_query_param and the
+		 * signed-URL check: a decoded "%26" would split a value in two */
+		if (memchr(buf + o, '&', (size_t)n) != NULL)
+			return -2;
 		o += (size_t)n;
 		got += n;
 		if (o + 2 >= len)
@@ -682,7 +687,13 @@ on_http(struct cd_http *h, struct lws *wsi, const char *uri)
 		refuse(h, r, 405, "method", "this method is not supported");
 		return 0;
 	}
-	if (copy_query(wsi, r->query, sizeof(r->query)) < 0) {
+	int q = copy_query(wsi, r->query, sizeof(r->query));
+	if (q == -2) {
+		refuse(h, r, 400, "invalid", "a query parameter may not contain '&' (%26): no "
+		       "parameter of this API takes one");
+		return 0;
+	}
+	if (q < 0) {
 		refuse(h, r, 414, "too_long", "the query string is longer than 1024 bytes");
 		return 0;
 	}

@@ -7,6 +7,8 @@
 #ifndef CUSTODY_ERROR_H
 #define CUSTODY_ERROR_H
 
+#include <stdbool.h>
+
 enum cu_err {
 	CU_OK = 0,
 	CU_ERR_NOMEM = -1,       /* out of memory */
@@ -26,6 +28,7 @@ enum cu_err {
 	CU_ERR_TAMPERED = -15,   /* integrity check failed */
 	CU_ERR_MEDIA = -16,      /* media file could not be demuxed */
 	CU_ERR_CANCELLED = -17,  /* a callback stopped the operation on purpose */
+	CU_ERR_DAMAGED = -18,    /* data this program stored (a database row) is damaged: not the caller's input */
 };
 
 /* A static, human-readable name for a cu_err ("wrong password"). Never NULL. */
@@ -44,7 +47,12 @@ void cu_error_clear(void);
  * The detail is cut at 511 bytes (it is a message, not data). */
 int cu_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Like cu_fail, and appends ": <strerror(errnum)>". Maps ENOSPC/EDQUOT to
+/* The one rule for "no room": ENOSPC (the disk), EDQUOT (a quota) and EFBIG
+ * (the file may not grow: RLIMIT_FSIZE or the filesystem's largest file).
+ * Recording and the audit log treat all three as a full disk. */
+bool cu_errno_nospc(int errnum);
+
+/* Like cu_fail, and appends ": <strerror(errnum)>". Maps cu_errno_nospc to
  * CU_ERR_NOSPC, ENOENT to CU_ERR_NOTFOUND, ENOMEM to CU_ERR_NOMEM, EEXIST to
  * CU_ERR_EXIST, everything else to CU_ERR_IO. */
 int cu_fail_errno(int errnum, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -435,7 +435,7 @@ state_read(cu_audit *a, struct state *ret)
 	if (size < 0 || (uint64_t)size > CU_AUDIT_ENTRIES_MAX || chain == NULL || fr == NULL ||
 	    cu_unhex(chain, ret->chain, CU_SHA256_LEN) < 0 ||
 	    frlen != (size_t)popcount64((uint64_t)size) * 2 * CU_SHA256_LEN) {
-		r = cu_fail(CU_ERR_FORMAT, "audit.db: the state row is malformed");
+		r = cu_fail(CU_ERR_DAMAGED, "audit.db: the state row is malformed");
 		goto out;
 	}
 	ret->f.n = (uint64_t)size;
@@ -445,7 +445,7 @@ state_read(cu_audit *a, struct state *ret)
 		memcpy(one, fr + i * 2 * CU_SHA256_LEN, 2 * CU_SHA256_LEN);
 		one[2 * CU_SHA256_LEN] = '\0';
 		if (cu_unhex(one, ret->f.h[i], CU_SHA256_LEN) < 0) {
-			r = cu_fail(CU_ERR_FORMAT, "audit.db: the state row is malformed");
+			r = cu_fail(CU_ERR_DAMAGED, "audit.db: the state row is malformed");
 			goto out;
 		}
 	}

@@ -436,7 +436,7 @@ cu_auth_user_get(cu_auth *a, const char *name, int64_t id, struct cu_user_row *r
 		const char *h = (const char *)sqlite3_column_text(st, 2);
 		if (n == NULL || h == NULL || strlen(n) > CU_USER_NAME_MAX ||
 		    strlen(h) >= CU_AUTH_PHC_MAX) {
-			r = cu_fail(CU_ERR_FORMAT, "auth.db: user row %lld is malformed",
+			r = cu_fail(CU_ERR_DAMAGED, "auth.db: user row %lld is malformed",
 			            (long long)sqlite3_column_int64(st, 0));
 		} else {
 			ret->id = sqlite3_column_int64(st, 0);

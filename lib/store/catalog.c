@@ -170,7 +170,7 @@ read_cam(sqlite3_stmt *st, struct cu_cam_row *c)
 	c->created_us = sqlite3_column_int64(st, 3);
 	if (uuid == NULL || name == NULL || cu_unhex(uuid, c->id, CU_ID_LEN) < 0 ||
 	    strlen(name) > CU_CAMERA_NAME_MAX)
-		return cu_fail(CU_ERR_FORMAT, "catalogue: camera row %lld is malformed",
+		return cu_fail(CU_ERR_DAMAGED, "catalogue: camera row %lld is malformed",
 		               (long long)c->row);
 	memcpy(c->name, name, strlen(name) + 1);
 	return 0;
@@ -269,7 +269,7 @@ read_seg_row(void *ctx, sqlite3_stmt *st, void *rec)
 	if (vals[0] <= 0 || vals[5] < 0 || vals[6] < 0 || vals[7] < 0 ||
 	    cu_unhex(ch, g->end_chain, CU_SHA256_LEN) < 0 ||
 	    cu_unhex((const char *)sqlite3_column_text(st, 9), g->last_seal, CU_SHA256_LEN) < 0)
-		return cu_fail(CU_ERR_FORMAT, "catalogue: segment row %lld is malformed",
+		return cu_fail(CU_ERR_DAMAGED, "catalogue: segment row %lld is malformed",
 		               (long long)vals[0]);
 	return 0;
 }

@@ -379,7 +379,7 @@ read_lock_cameras(cu_db *db, struct cu_lock *l)
 	while (r == 0 && (rc = sqlite3_step(cams)) == SQLITE_ROW) {
 		if (l->ncameras == CU_LOCK_CAMERAS_MAX ||
 		    !text_col(cams, 0, l->cameras[l->ncameras], sizeof(l->cameras[0])))
-			r = cu_fail(CU_ERR_FORMAT, "catalogue: evidence lock %lld has malformed "
+			r = cu_fail(CU_ERR_DAMAGED, "catalogue: evidence lock %lld has malformed "
 			            "cameras", (long long)l->id);
 		else
 			l->ncameras++;
@@ -405,7 +405,7 @@ read_lock(void *db, sqlite3_stmt *st, void *rec)
 	if (!text_col(st, 1, l->headline, sizeof(l->headline)) ||
 	    !text_col(st, 2, l->description, sizeof(l->description)) ||
 	    !text_col(st, 6, l->created_by, sizeof(l->created_by)))
-		return cu_fail(CU_ERR_FORMAT, "catalogue: evidence lock %lld is malformed",
+		return cu_fail(CU_ERR_DAMAGED, "catalogue: evidence lock %lld is malformed",
 		               (long long)l->id);
 	return read_lock_cameras(db, l);
 }
@@ -699,7 +699,7 @@ read_bookmark(void *db, sqlite3_stmt *st, void *rec)
 	    !text_col(st, 4, b->title, sizeof(b->title)) ||
 	    !text_col(st, 5, b->description, sizeof(b->description)) ||
 	    !text_col(st, 6, b->created_by, sizeof(b->created_by)))
-		return cu_fail(CU_ERR_FORMAT, "catalogue: bookmark %lld is malformed",
+		return cu_fail(CU_ERR_DAMAGED, "catalogue: bookmark %lld is malformed",
 		               (long long)b->id);
 	return 0;
 }

@@ -11,12 +11,6 @@
 #include "util/db.h"
 #include "custody/error.h"
 
-static bool
-is_nospc(int e)
-{
-	return e == ENOSPC || e == EDQUOT || e == EFBIG;
-}
-
 int
 cu_db_err(int rc, int sys_errno)
 {
@@ -33,7 +27,7 @@ cu_db_err(int rc, int sys_errno)
 		/* SQLite says SQLITE_FULL only for ENOSPC on a write or a short
 		 * write; a file over RLIMIT_FSIZE (EFBIG), a quota, or ENOSPC from
 		 * ftruncate/fallocate/the -shm file arrive as I/O errors */
-		if (is_nospc(sys_errno))
+		if (cu_errno_nospc(sys_errno))
 			return CU_ERR_NOSPC;
 		return CU_ERR_DB;
 	case SQLITE_BUSY:
@@ -43,7 +37,7 @@ cu_db_err(int rc, int sys_errno)
 		return CU_ERR_NOMEM;
 	case SQLITE_CORRUPT:
 	case SQLITE_NOTADB:
-		return CU_ERR_FORMAT;
+		return CU_ERR_DAMAGED;
 	default:
 		return CU_ERR_DB;
 	}
@@ -72,11 +66,11 @@ io_errno(sqlite3 *c, int rc)
 		if (sqlite3_file_control(c, "main", SQLITE_FCNTL_JOURNAL_POINTER, &j) == SQLITE_OK &&
 		    j != NULL && j->pMethods != NULL &&
 		    j->pMethods->xFileControl(j, SQLITE_FCNTL_LAST_ERRNO, &e) == SQLITE_OK &&
-		    is_nospc(e))
+		    cu_errno_nospc(e))
 			return e;
 		e = 0;
 		if (sqlite3_file_control(c, "main", SQLITE_FCNTL_LAST_ERRNO, &e) == SQLITE_OK &&
-		    is_nospc(e))
+		    cu_errno_nospc(e))
 			return e;
 		break;
 	}
@@ -351,13 +345,13 @@ cu_db_meta_get(cu_db *db, const char *key, char *buf, size_t len)
 		const char *v = (const char *)sqlite3_column_text(st, 0);
 		size_t n = (size_t)sqlite3_column_bytes(st, 0);
 		if (v == NULL || n >= len || strlen(v) != n) {
-			r = cu_fail(CU_ERR_FORMAT, "%s: meta %s is malformed", db->name, key);
+			r = cu_fail(CU_ERR_DAMAGED, "%s: meta %s is malformed", db->name, key);
 		} else {
 			memcpy(buf, v, n + 1);
 			r = 0;
 		}
 	} else if (rc == SQLITE_DONE) {
-		r = cu_fail(CU_ERR_FORMAT, "%s: meta %s is missing", db->name, key);
+		r = cu_fail(CU_ERR_DAMAGED, "%s: meta %s is missing", db->name, key);
 	} else {
 		r = cu_db_fail(db, "reading meta");
 	}

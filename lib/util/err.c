@@ -31,6 +31,7 @@ cu_strerror(int err)
 	case CU_ERR_TAMPERED: return "integrity check failed";
 	case CU_ERR_MEDIA: return "unreadable media";
 	case CU_ERR_CANCELLED: return "cancelled";
+	case CU_ERR_DAMAGED: return "stored data damaged";
 	}
 	return "unknown error";
 }
@@ -68,6 +69,12 @@ cu_fail(int code, const char *fmt, ...)
 	return code;
 }
 
+bool
+cu_errno_nospc(int errnum)
+{
+	return errnum == ENOSPC || errnum == EDQUOT || errnum == EFBIG;
+}
+
 int
 cu_fail_errno(int errnum, const char *fmt, ...)
 {
@@ -77,9 +84,9 @@ cu_fail_errno(int errnum, const char *fmt, ...)
 	va_end(ap);
 	size_t used = strnlen(detail, sizeof(detail));
 	(void)snprintf(detail + used, sizeof(detail) - used, ": %s", strerror(errnum));
+	if (cu_errno_nospc(errnum))
+		return CU_ERR_NOSPC;
 	switch (errnum) {
-	case ENOSPC:
-	case EDQUOT: return CU_ERR_NOSPC;
 	case ENOENT: return CU_ERR_NOTFOUND;
 	case ENOMEM: return CU_ERR_NOMEM;
 	case EEXIST: return CU_ERR_EXIST;

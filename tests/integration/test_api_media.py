@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import socket
+import sqlite3
 import ssl
 import struct
 import time
@@ -138,6 +139,9 @@ class Playback(cutest.TempDirTest):
             ("/api/v1/cameras/cam1/still/noon", 400, "ISO 8601"),
             (f"/api/v1/cameras/nope/playback/{us(1)}/{us(2)}", 404, "no camera"),
             (f"/api/v1/cameras/cam1/playback/{us(100)}/{us(200)}", 404, "no video"),
+            # a decoded %26 would split the value in two: refused, not misread
+            ("/api/v1/cameras/cam1/ranges?from=2026-01-01T00:00:00Z%26to=x", 400, "%26"),
+            ("/api/v1/cameras/cam1/ranges?to=%26", 400, "'&'"),
         ]
         for path, want, words in cases:
             with self.subTest(path=path):
@@ -171,6 +175,27 @@ class Playback(cutest.TempDirTest):
         # and a token never works in the query string
         st, _, _ = self.api.request("GET", f"/api/v1/cameras?access_token={self.tok}")
         self.assertEqual(st, 401)
+
+    def test_a_damaged_catalogue_row_is_a_server_error(self):
+        """A bookmark row damaged behind custodyd's back is the server's
+        fault: 500, the detail in its log, never a 400 that blames the
+        request (CU_ERR_DAMAGED)."""
+        st, b = self.api.json("POST", "/api/v1/cameras/cam1/bookmarks", token=self.tok,
+                              body={"at": cutest.iso(us(1)), "title": "door"}, expect=201)
+        st, _ = self.api.json("GET", f"/api/v1/bookmarks/{b['id']}", token=self.tok,
+                              expect=200)
+        db = sqlite3.connect(os.path.join(self.s.dir, "catalog.db"), timeout=10)
+        db.execute("UPDATE bookmarks SET title = CAST(x'610062' AS TEXT) WHERE id = ?",
+                   (b["id"],))
+        db.commit()
+        db.close()
+        for path in (f"/api/v1/bookmarks/{b['id']}", "/api/v1/cameras/cam1/bookmarks"):
+            st, j = self.api.json("GET", path, token=self.tok)
+            self.assertEqual(st, 500, j)
+            self.assertEqual(j["error"]["code"], "internal")
+            self.assertNotIn("malformed", j["error"]["message"])
+        log = self.api.daemon.read_log()
+        self.assertIn(f"catalogue: bookmark {b['id']} is malformed", log)
 
     def test_ranges(self):
         st, j = self.api.json("GET", "/api/v1/cameras/cam1/ranges", token=self.tok, expect=200)

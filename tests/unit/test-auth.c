@@ -1388,7 +1388,7 @@ test_statement_cache(void **state)
 	longname[sizeof(longname) - 1] = '\0';
 	SNP(sql, "UPDATE users SET name = '%s' WHERE name = 'bob'", longname);
 	other_write(db, sql, &busy);
-	assert_int_equal(request(f->a, bob, "bob"), CU_ERR_FORMAT);
+	assert_int_equal(request(f->a, bob, "bob"), CU_ERR_DAMAGED);
 	assert_true(auth_idle(f->a));
 	assert_int_equal(request(f->a, alice, "alice"), 0);
 	SNP(sql, "UPDATE users SET name = 'bob' WHERE name = '%s'", longname);

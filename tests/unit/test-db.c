@@ -179,9 +179,9 @@ test_err_table(void **state)
 		{SQLITE_BUSY_TIMEOUT, 0, CU_ERR_BUSY},
 		{SQLITE_LOCKED, 0, CU_ERR_BUSY},
 		{SQLITE_LOCKED_SHAREDCACHE, 0, CU_ERR_BUSY},
-		{SQLITE_CORRUPT, 0, CU_ERR_FORMAT},
-		{SQLITE_CORRUPT_INDEX, 0, CU_ERR_FORMAT},
-		{SQLITE_NOTADB, 0, CU_ERR_FORMAT},
+		{SQLITE_CORRUPT, 0, CU_ERR_DAMAGED},
+		{SQLITE_CORRUPT_INDEX, 0, CU_ERR_DAMAGED},
+		{SQLITE_NOTADB, 0, CU_ERR_DAMAGED},
 		{SQLITE_ERROR, ENOSPC, CU_ERR_DB},     /* errno counts for I/O errors only */
 		{SQLITE_CONSTRAINT_UNIQUE, 0, CU_ERR_DB},
 		{SQLITE_READONLY, 0, CU_ERR_DB},
@@ -250,13 +250,13 @@ test_err_notadb(void **state)
 		fputc("not a database "[i % 15], f);
 	assert_int_equal(fclose(f), 0);
 	cu_db *db;
-	assert_int_equal(cu_db_open(path, "t", CU_DB_WAL, &db), CU_ERR_FORMAT);
+	assert_int_equal(cu_db_open(path, "t", CU_DB_WAL, &db), CU_ERR_DAMAGED);
 	detail_starts(path);
 	assert_non_null(strstr(cu_error_detail(), "file is not a database"));
 	/* without pragmas the open itself reads nothing; the first query fails */
 	assert_int_equal(cu_db_open(path, "t", 0, &db), 0);
 	assert_int_equal(cu_db_exec(db, "SELECT count(*) FROM sqlite_master", "reading"),
-	                 CU_ERR_FORMAT);
+	                 CU_ERR_DAMAGED);
 	assert_int_equal(cu_db_close(db), 0);
 }
 
@@ -280,7 +280,7 @@ test_err_corrupt(void **state)
 	assert_int_equal(pwrite(fd, junk, sizeof(junk), 4096), (ssize_t)sizeof(junk));
 	assert_int_equal(close(fd), 0);
 	assert_int_equal(cu_db_open(path, "t", 0, &db), 0);
-	assert_int_equal(cu_db_exec(db, "SELECT sum(length(x)) FROM b", "reading"), CU_ERR_FORMAT);
+	assert_int_equal(cu_db_exec(db, "SELECT sum(length(x)) FROM b", "reading"), CU_ERR_DAMAGED);
 	detail_starts("t: reading: database disk image is malformed");
 	assert_int_equal(cu_db_close(db), 0);
 }
@@ -459,14 +459,14 @@ test_meta(void **state)
 	assert_string_equal(v, "x");
 	assert_int_equal(cu_db_meta_get(db, "version", v, sizeof(v)), 0);
 	assert_string_equal(v, "1");
-	assert_int_equal(cu_db_meta_get(db, "nothing", v, sizeof(v)), CU_ERR_FORMAT);
+	assert_int_equal(cu_db_meta_get(db, "nothing", v, sizeof(v)), CU_ERR_DAMAGED);
 	assert_string_equal(cu_error_detail(), "m.db: meta nothing is missing");
 	/* 8 bytes do not fit in 8 with the NUL */
-	assert_int_equal(cu_db_meta_get(db, "long", v, sizeof(v)), CU_ERR_FORMAT);
+	assert_int_equal(cu_db_meta_get(db, "long", v, sizeof(v)), CU_ERR_DAMAGED);
 	assert_string_equal(cu_error_detail(), "m.db: meta long is malformed");
 	assert_int_equal(cu_db_exec(db, "INSERT INTO meta VALUES('nul', CAST(x'610062' AS TEXT))",
 	                            "nul"), 0);
-	assert_int_equal(cu_db_meta_get(db, "nul", v, sizeof(v)), CU_ERR_FORMAT);
+	assert_int_equal(cu_db_meta_get(db, "nul", v, sizeof(v)), CU_ERR_DAMAGED);
 	/* a key twice: the insert's error, named */
 	assert_int_equal(cu_db_meta_put(db, kv, 1), CU_ERR_DB);
 	detail_starts("m.db: meta: UNIQUE constraint failed");

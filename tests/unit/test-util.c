@@ -1258,6 +1258,9 @@ test_fail_errno(void **state)
 	snprintf(expect, sizeof(expect), "writing seg: %s", strerror(ENOSPC));
 	assert_string_equal(cu_error_detail(), expect);
 	assert_int_equal(cu_fail_errno(EDQUOT, "x"), CU_ERR_NOSPC);
+	assert_int_equal(cu_fail_errno(EFBIG, "x"), CU_ERR_NOSPC);
+	assert_true(cu_errno_nospc(EFBIG) && cu_errno_nospc(ENOSPC) && cu_errno_nospc(EDQUOT));
+	assert_false(cu_errno_nospc(EIO) || cu_errno_nospc(0));
 	assert_int_equal(cu_fail_errno(ENOENT, "x"), CU_ERR_NOTFOUND);
 	assert_int_equal(cu_fail_errno(ENOMEM, "x"), CU_ERR_NOMEM);
 	assert_int_equal(cu_fail_errno(EEXIST, "x"), CU_ERR_EXIST);
