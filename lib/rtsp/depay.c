@@ -577,6 +577,119 @@ aac_emit(cu_depay *d, uint32_t ts, struct cu_au *ret)
 	return 1;
 }
 
+/* The AU-headers section of an RFC 3640 AAC-hbr payload. */
+struct aac_aus {
+	size_t n;                     /* AU headers */
+	const uint8_t *heads;         /* n 16-bit headers: size << 3 | index */
+	const uint8_t *data;          /* the AUs after them */
+	size_t dlen, sum;             /* bytes of data, and the sizes' sum */
+};
+
+static int
+aac_headers(cu_depay *d, const struct cu_rtp *pkt, struct aac_aus *a)
+{
+	const uint8_t *p = pkt->payload;
+	size_t n = pkt->payload_len;
+	if (n < 2)
+		return aac_malformed(d, CU_ERR_FORMAT, "payload without AU-headers-length");
+	size_t bits = get16(p);
+	if (bits == 0 || bits % 16 != 0)
+		return aac_malformed(d, CU_ERR_FORMAT, "AU headers are not 16-bit AAC-hbr headers");
+	a->n = bits / 16;
+	if (n - 2 < 2 * a->n)
+		return aac_malformed(d, CU_ERR_FORMAT, "AU headers do not fit in the packet");
+	a->heads = p + 2;
+	a->data = p + 2 + 2 * a->n;
+	a->dlen = n - 2 - 2 * a->n;
+	a->sum = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		uint16_t h = get16(a->heads + 2 * i);
+		if ((h & 7) != 0)
+			return aac_malformed(d, CU_ERR_UNSUPPORTED, "interleaved AUs (AU-index not 0)");
+		if (h >> 3 == 0)
+			return aac_malformed(d, CU_ERR_FORMAT, "AU of size 0");
+		a->sum += h >> 3;
+	}
+	return 0;
+}
+
+/* The next fragment of the AU being put together. */
+static int
+aac_fragment(cu_depay *d, const struct cu_rtp *pkt, const struct aac_aus *a, struct cu_au *ret)
+{
+	size_t size = get16(a->heads) >> 3;
+	if (a->n != 1 || size != d->frag_size) {
+		aac_drop_frag(d);
+		return aac_malformed(d, CU_ERR_FORMAT, "fragment of a different AU");
+	}
+	size_t have = d->work.len - ADTS_HEADER_LEN;
+	if (a->dlen > size - have) {
+		aac_drop_frag(d);
+		return aac_malformed(d, CU_ERR_FORMAT, "fragments longer than their AU");
+	}
+	(void)cu_buf_append(&d->work, a->data, a->dlen); /* size <= 8184: fits */
+	if (have + a->dlen == size)
+		return aac_emit(d, d->frag_ts, ret);
+	if (pkt->marker) {
+		aac_drop_frag(d);
+		return aac_malformed(d, CU_ERR_FORMAT, "last fragment ends the AU short");
+	}
+	return 0;
+}
+
+/* Skips the AU of pkt's time: the rest of it is of no use. */
+static int
+aac_skip(cu_depay *d, const struct cu_rtp *pkt, int e)
+{
+	d->skip = true;
+	d->skip_ts = pkt->ts;
+	d->st.dropped_aus++;
+	return e;
+}
+
+/* The first fragment of an AU longer than its packet. */
+static int
+aac_first_fragment(cu_depay *d, const struct cu_rtp *pkt, enum seq_verdict v,
+                   const struct aac_aus *a)
+{
+	if (v == SEQ_GAP) /* it may be any fragment of the AU: skip the AU */
+		return aac_skip(d, pkt, 0);
+	if (pkt->marker)
+		return aac_malformed(d, CU_ERR_FORMAT, "AU longer than its only packet");
+	cu_buf_reset(&d->work);
+	int e = adts_header(d, a->sum);
+	if (e < 0)
+		return aac_skip(d, pkt, e);
+	(void)cu_buf_append(&d->work, a->data, a->dlen);
+	d->frag_open = true;
+	d->frag_ts = pkt->ts;
+	d->frag_size = a->sum;
+	return 0;
+}
+
+/* Whole AUs: several in one packet come out together, as consecutive ADTS frames. */
+static int
+aac_whole(cu_depay *d, const struct cu_rtp *pkt, const struct aac_aus *a, struct cu_au *ret)
+{
+	if (a->sum != a->dlen)
+		return aac_malformed(d, CU_ERR_FORMAT, "AU sizes do not add up to the payload");
+	cu_buf_reset(&d->work);
+	const uint8_t *q = a->data;
+	for (size_t i = 0; i < a->n; i++) {
+		size_t size = get16(a->heads + 2 * i) >> 3;
+		int e = adts_header(d, size);
+		if (e == 0)
+			e = cu_buf_append(&d->work, q, size);
+		if (e < 0) {
+			cu_buf_reset(&d->work);
+			d->st.dropped_aus++;
+			return e;
+		}
+		q += size;
+	}
+	return aac_emit(d, pkt->ts, ret);
+}
+
 static int
 push_aac(cu_depay *d, const struct cu_rtp *pkt, struct cu_au *ret)
 {
@@ -591,93 +704,15 @@ push_aac(cu_depay *d, const struct cu_rtp *pkt, struct cu_au *ret)
 		aac_drop_frag(d);
 		d->st.malformed++; /* the sender left a fragmented AU unfinished */
 	}
-
-	const uint8_t *p = pkt->payload;
-	size_t n = pkt->payload_len;
-	if (n < 2)
-		return aac_malformed(d, CU_ERR_FORMAT, "payload without AU-headers-length");
-	size_t bits = get16(p);
-	if (bits == 0 || bits % 16 != 0)
-		return aac_malformed(d, CU_ERR_FORMAT, "AU headers are not 16-bit AAC-hbr headers");
-	size_t nh = bits / 16;
-	if (n - 2 < 2 * nh)
-		return aac_malformed(d, CU_ERR_FORMAT, "AU headers do not fit in the packet");
-	const uint8_t *data = p + 2 + 2 * nh;
-	size_t dlen = n - 2 - 2 * nh;
-	size_t sum = 0;
-	for (size_t i = 0; i < nh; i++) {
-		uint16_t h = get16(p + 2 + 2 * i);
-		if ((h & 7) != 0)
-			return aac_malformed(d, CU_ERR_UNSUPPORTED, "interleaved AUs (AU-index not 0)");
-		if (h >> 3 == 0)
-			return aac_malformed(d, CU_ERR_FORMAT, "AU of size 0");
-		sum += h >> 3;
-	}
-
-	if (d->skip)
-		return 0;
-	if (d->frag_open) {
-		size_t size = get16(p + 2) >> 3;
-		if (nh != 1 || size != d->frag_size) {
-			aac_drop_frag(d);
-			return aac_malformed(d, CU_ERR_FORMAT, "fragment of a different AU");
-		}
-		size_t have = d->work.len - ADTS_HEADER_LEN;
-		if (dlen > size - have) {
-			aac_drop_frag(d);
-			return aac_malformed(d, CU_ERR_FORMAT, "fragments longer than their AU");
-		}
-		(void)cu_buf_append(&d->work, data, dlen); /* size <= 8184: fits */
-		if (have + dlen == size)
-			return aac_emit(d, d->frag_ts, ret);
-		if (pkt->marker) {
-			aac_drop_frag(d);
-			return aac_malformed(d, CU_ERR_FORMAT, "last fragment ends the AU short");
-		}
-		return 0;
-	}
-	if (nh == 1 && sum > dlen) {
-		if (v == SEQ_GAP) {
-			/* it may be any fragment of the AU: skip the AU */
-			d->skip = true;
-			d->skip_ts = pkt->ts;
-			d->st.dropped_aus++;
-			return 0;
-		}
-		if (pkt->marker)
-			return aac_malformed(d, CU_ERR_FORMAT, "AU longer than its only packet");
-		cu_buf_reset(&d->work);
-		int e = adts_header(d, sum);
-		if (e < 0) {
-			d->skip = true;
-			d->skip_ts = pkt->ts;
-			d->st.dropped_aus++;
-			return e;
-		}
-		(void)cu_buf_append(&d->work, data, dlen);
-		d->frag_open = true;
-		d->frag_ts = pkt->ts;
-		d->frag_size = sum;
-		return 0;
-	}
-	if (sum != dlen)
-		return aac_malformed(d, CU_ERR_FORMAT, "AU sizes do not add up to the payload");
-	/* several AUs in one packet come out together, as consecutive ADTS frames */
-	cu_buf_reset(&d->work);
-	const uint8_t *q = data;
-	for (size_t i = 0; i < nh; i++) {
-		size_t size = get16(p + 2 + 2 * i) >> 3;
-		int e = adts_header(d, size);
-		if (e == 0)
-			e = cu_buf_append(&d->work, q, size);
-		if (e < 0) {
-			cu_buf_reset(&d->work);
-			d->st.dropped_aus++;
-			return e;
-		}
-		q += size;
-	}
-	return aac_emit(d, pkt->ts, ret);
+	struct aac_aus a = {0};
+	int r = aac_headers(d, pkt, &a);
+	if (r < 0 || d->skip)
+		return r;
+	if (d->frag_open)
+		return aac_fragment(d, pkt, &a, ret);
+	if (a.n == 1 && a.sum > a.dlen)
+		return aac_first_fragment(d, pkt, v, &a);
+	return aac_whole(d, pkt, &a, ret);
 }
 
 /* ---- the API ---- */
