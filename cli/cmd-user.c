@@ -95,7 +95,7 @@ out:
 int
 cli_auth_open(const char *cmd, const char *dir, unsigned flags, cu_store **ret_s, cu_auth **ret_a)
 {
-	cu_store *s;
+	cu_store *s = NULL;
 	int r = cu_store_open(dir, NULL, 0, &s);
 	if (r < 0)
 		return cli_fail(cmd, r, "cannot open the store");
@@ -209,7 +209,7 @@ text_time(int64_t us, char buf[static CU_TIME_ISO_MAX])
 static int
 list(const struct opts *o)
 {
-	cu_store *s;
+	cu_store *s = NULL;
 	cu_auth *a;
 	struct cu_auth_user *u = NULL;
 	size_t n = 0;

@@ -524,7 +524,7 @@ list_end(cu_auth *a, sqlite3_stmt *st, int r, struct cu_export_profile *v, size_
 int
 cu_auth_profile_list(cu_auth *a, struct cu_export_profile **ret, size_t *ret_n)
 {
-	struct cu_export_profile *v = NULL, *p;
+	struct cu_export_profile *v = NULL, *p = NULL;
 	size_t n = 0, cap = 0;
 	sqlite3_stmt *st = NULL;
 	int r = 0, rc;

@@ -113,7 +113,7 @@ cu_auth_token_for(cu_auth *a, const struct cu_user_row *u, int64_t lifetime_us, 
 	struct cu_token_claims c = {0};
 	char payload[PAYLOAD_MAX], sig64[SIG_B64_LEN + 1];
 	uint8_t jti[16], sig[CU_ED25519_SIG_LEN], *msg = NULL;
-	size_t plen, mlen;
+	size_t plen = 0, mlen = 0;
 	int r;
 	if (a->sign == NULL)
 		return cu_fail(CU_ERR_PASSWORD, "the store password is needed to issue tokens");
@@ -182,7 +182,7 @@ cu_auth_token_parse(const char *token, size_t len, struct cu_token_claims *c,
             uint8_t sig[static CU_ED25519_SIG_LEN], size_t *ret_p64len)
 {
 	char payload[PAYLOAD_MAX + 1], canon[PAYLOAD_MAX];
-	size_t plen, slen, clen;
+	size_t plen = 0, slen = 0, clen = 0;
 	if (token == NULL || len == 0)
 		return cu_fail(CU_ERR_FORMAT, "no token");
 	if (len > CU_TOKEN_MAX)
@@ -252,7 +252,7 @@ cu_auth_token_verify(cu_auth *a, const char *token, size_t len, struct cu_token_
 	struct cu_token_claims c;
 	struct cu_user_row u = {0};
 	uint8_t sig[CU_ED25519_SIG_LEN], pub[CU_ED25519_KEY_LEN], *msg = NULL;
-	size_t p64len = 0, mlen;
+	size_t p64len = 0, mlen = 0;
 	int64_t now = cu_auth_now(a), found;
 	int r;
 	if ((r = cu_auth_token_parse(token, len, &c, sig, &p64len)) < 0)
@@ -520,7 +520,7 @@ cu_auth_sign_url(cu_auth *a, const char *user, const char *method, const char *p
 	struct cu_user_row u = {0};
 	uint8_t sig[CU_ED25519_SIG_LEN], *msg = NULL;
 	char sig64[SIG_B64_LEN + 1], iss[2 * CU_SHA256_LEN + 1];
-	size_t mlen;
+	size_t mlen = 0;
 	int r;
 	if (a->sign == NULL)
 		return cu_fail(CU_ERR_PASSWORD, "the store password is needed to sign URLs");
@@ -605,7 +605,7 @@ cu_auth_check_url(cu_auth *a, const char *method, const char *path, const char *
 {
 	struct cu_url_query q;
 	uint8_t pub[CU_ED25519_KEY_LEN], *msg = NULL;
-	size_t mlen;
+	size_t mlen = 0;
 	struct cu_user_row u = {0};
 	int r;
 	if ((r = url_args(method, path)) < 0 || (r = cu_auth_url_query_parse(query, &q)) < 0)

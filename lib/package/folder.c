@@ -195,7 +195,7 @@ cu_pkg_folder_tar(int out, const struct cu_pkg_folder_opts *o, uint64_t *ret_byt
 	char pkg_hex[2 * CU_SHA256_LEN + 1], prog_hex[2 * CU_SHA256_LEN + 1];
 	char recipe_hex[2 * CU_SHA256_LEN + 1];
 	uint8_t digest[CU_SHA256_LEN];
-	uint64_t pkg_size, prog_size;
+	uint64_t pkg_size = 0, prog_size = 0;
 	char *readme = NULL;
 	int r, n;
 	if (o->dir == NULL || o->dir[0] == '\0' || strchr(o->dir, '/') != NULL)
@@ -278,7 +278,7 @@ cu_pkg_folder_complete(int dfd, int program_fd)
 	char pkg_hex[2 * CU_SHA256_LEN + 1], prog_hex[2 * CU_SHA256_LEN + 1];
 	char recipe_hex[2 * CU_SHA256_LEN + 1], readme_hex[2 * CU_SHA256_LEN + 1];
 	char *readme = NULL;
-	uint64_t size;
+	uint64_t size = 0;
 	int r, n, fd = -1;
 	if ((w.buf = malloc(COPY_CHUNK)) == NULL || (readme = malloc(CU_PKG_FOLDER_README_MAX)) == NULL) {
 		r = cu_fail(CU_ERR_NOMEM, "out of memory");
@@ -351,7 +351,7 @@ untar_entry(struct untar *u, char *dir, const char *name, unsigned mode, uint64_
 	uint8_t h[CU_TAR_BLOCK], digest[CU_SHA256_LEN];
 	char got[CU_TAR_NAME_MAX + 1];
 	unsigned got_mode;
-	uint64_t size;
+	uint64_t size = 0;
 	int64_t mtime;
 	cu_sha256_ctx *sh = NULL;
 	int fd = -1, r;

@@ -389,7 +389,7 @@ static int
 decode_head(json_t *root, struct cu_pkg_manifest *m)
 {
 	char fmt[32];
-	uint64_t version;
+	uint64_t version = 0;
 	int r;
 	if (!json_is_object(root))
 		return bad("the top level", "is not an object");
@@ -485,7 +485,7 @@ decode_audit(json_t *root, struct cu_pkg_manifest *m)
 	if (!json_is_object(audit))
 		return bad("audit", "is missing or neither an object nor null");
 	json_t *head = json_object_get(audit, "head");
-	uint64_t idx, t;
+	uint64_t idx = 0, t = 0;
 	int r;
 	if (!json_is_object(head))
 		return bad("audit head", "is missing or not an object");

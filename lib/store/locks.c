@@ -500,7 +500,7 @@ lock_write(cu_store *s, const struct cu_lock *l, int (*fn)(cu_db *, void *), str
 int
 cu_lock_create(cu_store *s, struct cu_lock *l)
 {
-	struct write_q w;
+	struct write_q w = {0};
 	int r = lock_write(s, l, lock_insert, &w);
 	if (r == 0) {
 		l->id = w.id;
@@ -534,7 +534,7 @@ lock_update(cu_db *db, void *ctx)
 int
 cu_lock_update(cu_store *s, const struct cu_lock *l)
 {
-	struct write_q w;
+	struct write_q w = {0};
 	return lock_write(s, l, lock_update, &w);
 }
 
@@ -753,7 +753,7 @@ bookmark_write(cu_store *s, const struct cu_bookmark *b, int (*fn)(cu_db *, void
 int
 cu_bookmark_create(cu_store *s, struct cu_bookmark *b)
 {
-	struct write_q w;
+	struct write_q w = {0};
 	int r = bookmark_write(s, b, bookmark_insert, &w);
 	if (r == 0) {
 		b->id = w.id;
@@ -793,7 +793,7 @@ bookmark_update(cu_db *db, void *ctx)
 int
 cu_bookmark_update(cu_store *s, const struct cu_bookmark *b)
 {
-	struct write_q w;
+	struct write_q w = {0};
 	return bookmark_write(s, b, bookmark_update, &w);
 }
 

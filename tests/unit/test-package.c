@@ -748,7 +748,7 @@ test_segment_removed(void **state)
 	struct ent ents[ENTS_MAX];
 	int64_t mtime;
 	size_t ne = unpack(d, n, ents, &mtime);
-	struct ent *segs[32];
+	struct ent *segs[32] = {0};
 	size_t ns = segments_of(ents, ne, "cam1", segs);
 	assert_true(ns >= 4);
 	char path[PATH_MAX];
