@@ -274,7 +274,13 @@ cmd_export(int argc, char **argv)
 					               "camera)", optarg);
 					goto out;
 				}
-			snprintf(a->ranges[a->n].camera, sizeof(a->ranges[a->n].camera), "%s", optarg);
+			int k = snprintf(a->ranges[a->n].camera, sizeof(a->ranges[a->n].camera), "%s",
+			                 optarg);
+			if (k < 0 || (size_t)k >= sizeof(a->ranges[a->n].camera)) {
+				rc = cli_usage(CMD, "--camera: longer than %d characters",
+				               CU_CAMERA_NAME_MAX);
+				goto out;
+			}
 			a->n++;
 			break;
 		case O_FROM:

@@ -147,10 +147,10 @@ vid_finish(struct vid *v)
 	if (r == 0)
 		v->ready = true;
 	else if (r == CU_ERR_NOTFOUND)
-		snprintf(v->error, sizeof(v->error), "no video key frame was verified");
+		cu_fmt_cut(v->error, sizeof(v->error), "no video key frame was verified");
 	else
-		snprintf(v->error, sizeof(v->error), "the video could not be written: %s",
-		         cu_error_detail()[0] ? cu_error_detail() : cu_strerror(r));
+		cu_fmt_cut(v->error, sizeof(v->error), "the video could not be written: %s",
+		           cu_error_detail()[0] ? cu_error_detail() : cu_strerror(r));
 	cu_mp4_free(v->m);
 	v->m = NULL;
 	v->done = true;
@@ -202,8 +202,8 @@ on_frame(void *ctx, const char *camera, const cu_frame *f)
 	if (v->m == NULL) {
 		int r = vid_open(p, v);
 		if (r < 0) {
-			snprintf(v->error, sizeof(v->error), "the video could not be started: %s",
-			         cu_error_detail());
+			cu_fmt_cut(v->error, sizeof(v->error), "the video could not be started: %s",
+			           cu_error_detail());
 			v->done = true;
 			return 0;
 		}
@@ -216,8 +216,8 @@ on_frame(void *ctx, const char *camera, const cu_frame *f)
 			v->last_ts = f->ts_us;
 		return 0;
 	}
-	snprintf(v->error, sizeof(v->error), "the video could not be written: %s",
-	         cu_error_detail());
+	cu_fmt_cut(v->error, sizeof(v->error), "the video could not be written: %s",
+	           cu_error_detail());
 	cu_mp4_free(v->m);
 	v->m = NULL;
 	v->done = true;
@@ -709,14 +709,15 @@ cmd_player(int argc, char **argv)
 			if (v->ready)
 				unlink(v->path);
 			v->ready = false;
-			snprintf(v->error, sizeof(v->error), "the camera failed verification at a "
-			         "time that is not known");
+			cu_fmt_cut(v->error, sizeof(v->error), "the camera failed verification at a "
+			           "time that is not known");
 		} else if (v->last_ts >= cr->fail_time_us) {
 			if (v->ready)
 				unlink(v->path);
 			*v = (struct vid){.rebuild = true, .cut_us = cr->fail_time_us,
 			                  .last_ts = INT64_MIN};
-			snprintf(v->name, sizeof(v->name), "%s", cr->name);
+			_Static_assert(sizeof(v->name) == sizeof(cr->name), "a camera name fits");
+			memcpy(v->name, cr->name, sizeof(v->name));
 			again = true;
 		}
 	}
@@ -763,7 +764,10 @@ cmd_player(int argc, char **argv)
 		struct vid *v = vid_of(p, rep->cameras[i].name);
 		if (v == NULL || !v->ready)
 			continue;
-		snprintf(names[i][0], sizeof(names[i][0]), "video/%zu.mp4", i);
+		if ((r = cu_path(names[i][0], sizeof(names[i][0]), "video/%zu.mp4", i)) < 0) {
+			cli_fail(CMD, r, "cannot name the video");
+			goto out;
+		}
 		res[nres++] = (struct pl_resource){.path = names[i][0], .content_type = "video/mp4",
 		                                   .disposition = "inline", .file = v->path};
 		if (!downloads_allowed(rep))
@@ -775,8 +779,17 @@ cmd_player(int argc, char **argv)
 			safe[k++] = (strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 			                    "0123456789._-", *q) != NULL) ? *q : '_';
 		safe[k] = '\0';
-		snprintf(names[i][1], sizeof(names[i][1]), "download/%zu.mp4", i);
-		snprintf(disp[i], sizeof(disp[i]), "attachment; filename=\"custody-%s.mp4\"", safe);
+		if ((r = cu_path(names[i][1], sizeof(names[i][1]), "download/%zu.mp4", i)) < 0) {
+			cli_fail(CMD, r, "cannot name the download");
+			goto out;
+		}
+		int n = snprintf(disp[i], sizeof(disp[i]), "attachment; filename=\"custody-%s.mp4\"",
+		                 safe);
+		if (n < 0 || (size_t)n >= sizeof(disp[i])) { /* a header: never cut */
+			cli_fail(CMD, cu_fail(CU_ERR_LIMIT, "Content-Disposition too long"),
+			         "cannot name the download");
+			goto out;
+		}
 		res[nres++] = (struct pl_resource){.path = names[i][1], .content_type = "video/mp4",
 		                                   .disposition = disp[i], .file = v->path};
 	}
@@ -786,8 +799,11 @@ cmd_player(int argc, char **argv)
 		goto out;
 	}
 	char url[128];
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u/%s/", (unsigned)pl_server_port(srv),
-	         pl_server_prefix(srv));
+	if ((r = cu_path(url, sizeof(url), "http://127.0.0.1:%u/%s/", (unsigned)pl_server_port(srv),
+	                 pl_server_prefix(srv))) < 0) {
+		cli_fail(CMD, r, "cannot make the player's address");
+		goto out;
+	}
 	print_summary(rep);
 	printf("custody player: serving the package on this machine only, at\n  %s\n"
 	       "(only this address works; Ctrl-C stops the player and removes the decrypted "

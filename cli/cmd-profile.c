@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "custody/auth.h"
 #include "custody/parse.h"
+#include "custody/text.h"
 
 #define SETTINGS_PER_CALL 32
 
@@ -141,10 +142,10 @@ apply(const char *cmd, const struct opts *o, struct cu_export_profile *p)
 {
 	if (o->formats != NULL) {
 		char buf[64];
-		if (strlen(o->formats) >= sizeof(buf))
+		int k = snprintf(buf, sizeof(buf), "%s", o->formats);
+		if (k < 0 || (size_t)k >= sizeof(buf))
 			return cli_usage(cmd, "--formats: expected evidence, mp4 and stills, separated by "
 			                 "commas");
-		snprintf(buf, sizeof(buf), "%s", o->formats);
 		p->formats = 0;
 		char *save = NULL;
 		for (char *t = strtok_r(buf, ",", &save); t != NULL; t = strtok_r(NULL, ",", &save)) {
@@ -160,9 +161,10 @@ apply(const char *cmd, const struct opts *o, struct cu_export_profile *p)
 		char key[64];
 		const char *eq = strchr(o->sets[i], '=');
 		int s, v;
-		if (eq == NULL || (size_t)(eq - o->sets[i]) >= sizeof(key))
+		int k = eq == NULL ? -1 : snprintf(key, sizeof(key), "%.*s", (int)(eq - o->sets[i]),
+		                                   o->sets[i]);
+		if (k < 0 || (size_t)k >= sizeof(key))
 			return cli_usage(cmd, "--set %s: expected SETTING=VALUE", o->sets[i]);
-		snprintf(key, sizeof(key), "%.*s", (int)(eq - o->sets[i]), o->sets[i]);
 		if (cu_auth_profile_setting_parse(key, &s) < 0)
 			return cli_usage(cmd, "--set: %s", cu_error_detail());
 		if (s == CU_PS_PASSWORD_MIN_LENGTH) {
@@ -303,7 +305,7 @@ cmd_profile(int argc, char **argv)
 	}
 	const char *sub = argv[1];
 	char cmd[32];
-	snprintf(cmd, sizeof(cmd), "profile %.16s", sub);
+	cu_fmt_cut(cmd, sizeof(cmd), "profile %.16s", sub); /* for messages */
 	static const char *const subs[] = {"add", "set", "delete", "assign", "list"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
@@ -336,9 +338,9 @@ cmd_profile(int argc, char **argv)
 	if (strcmp(sub, "add") == 0) {
 		cu_auth_profile_default(&p);
 		p.builtin = false;
-		if (strlen(o.name) > CU_PROFILE_NAME_MAX)
+		int k = snprintf(p.name, sizeof(p.name), "%s", o.name);
+		if (k < 0 || (size_t)k >= sizeof(p.name) || k > CU_PROFILE_NAME_MAX)
 			return cli_usage(cmd, "--name: longer than %d characters", CU_PROFILE_NAME_MAX);
-		snprintf(p.name, sizeof(p.name), "%s", o.name);
 		if ((rc = apply(cmd, &o, &p)) >= 0)
 			return rc;
 	}
@@ -349,7 +351,7 @@ cmd_profile(int argc, char **argv)
 	struct cu_auth_event ev;
 	int r;
 	char what[64];
-	snprintf(what, sizeof(what), "cannot %s the export profile", sub);
+	cu_fmt_cut(what, sizeof(what), "cannot %s the export profile", sub);
 	if (strcmp(sub, "add") == 0) {
 		r = cu_auth_profile_add(a, &p, &ev);
 	} else if (strcmp(sub, "set") == 0) {

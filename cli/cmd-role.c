@@ -13,6 +13,7 @@
 
 #include "cli.h"
 #include "custody/auth.h"
+#include "custody/text.h"
 
 #define CAMERAS_PER_CALL 256
 
@@ -182,7 +183,7 @@ cmd_role(int argc, char **argv)
 	}
 	const char *sub = argv[1];
 	char cmd[32];
-	snprintf(cmd, sizeof(cmd), "role %.16s", sub);
+	cu_fmt_cut(cmd, sizeof(cmd), "role %.16s", sub); /* for messages */
 	static const char *const subs[] = {
 		"add", "delete", "grant", "revoke", "assign", "unassign", "list",
 	};
@@ -219,16 +220,19 @@ cmd_role(int argc, char **argv)
 		int scopes = (o.ncameras > 0) + (o.group != NULL) + o.all;
 		if (scopes != 1 || o.ncameras > 1)
 			return cli_usage(cmd, "give exactly one of --camera CAMERA, --group GROUP, --all");
+		int k;
 		if (o.all)
-			snprintf(scope, sizeof(scope), "*");
+			k = snprintf(scope, sizeof(scope), "*");
 		else if (o.group != NULL && strlen(o.group) <= CU_GROUP_NAME_MAX)
-			snprintf(scope, sizeof(scope), "group:%s", o.group);
+			k = snprintf(scope, sizeof(scope), "group:%s", o.group);
 		else if (o.group != NULL)
 			return cli_usage(cmd, "--group: longer than %d characters", CU_GROUP_NAME_MAX);
 		else if (strlen(o.camera) <= CU_CAMERA_NAME_MAX)
-			snprintf(scope, sizeof(scope), "%s", o.camera);
+			k = snprintf(scope, sizeof(scope), "%s", o.camera);
 		else
 			return cli_usage(cmd, "--camera: longer than %d characters", CU_CAMERA_NAME_MAX);
+		if (k < 0 || (size_t)k >= sizeof(scope))
+			return cli_usage(cmd, "the scope is longer than %zu bytes", sizeof(scope) - 1);
 	}
 
 	struct cli_admin ad;
@@ -236,7 +240,7 @@ cmd_role(int argc, char **argv)
 		return EXIT_ERROR;
 	cu_auth *a = ad.a;
 	char what[64];
-	snprintf(what, sizeof(what), "cannot %s the role", sub);
+	cu_fmt_cut(what, sizeof(what), "cannot %s the role", sub);
 	struct cu_auth_event ev;
 	int r;
 	if (strcmp(sub, "add") == 0)
@@ -310,7 +314,7 @@ cmd_group(int argc, char **argv)
 	}
 	const char *sub = argv[1];
 	char cmd[32];
-	snprintf(cmd, sizeof(cmd), "group %.16s", sub);
+	cu_fmt_cut(cmd, sizeof(cmd), "group %.16s", sub); /* for messages */
 	if (strcmp(sub, "add") != 0 && strcmp(sub, "remove") != 0 && strcmp(sub, "delete") != 0 &&
 	    strcmp(sub, "list") != 0)
 		return cli_usage("group", "unknown subcommand \"%s\": expected add, remove, delete "

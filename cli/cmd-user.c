@@ -17,6 +17,7 @@
 #include "custody/audit.h"
 #include "custody/auth.h"
 #include "custody/crypto.h"
+#include "custody/text.h"
 #include "custody/time.h"
 #include "custody/secret.h"
 
@@ -67,7 +68,7 @@ new_password(const char *cmd, const char *file, const char *user, char **ret, si
 	int r = EXIT_ERROR;
 	if (a == NULL || b == NULL)
 		goto out;
-	snprintf(prompt, sizeof(prompt), "New password for %s: ", user);
+	cu_fmt_cut(prompt, sizeof(prompt), "New password for %s: ", user);
 	if (cli_ask_secret(prompt, a, cap - 1, &la) < 0) {
 		fprintf(stderr, "custody %s: no --password-file given and no terminal to ask on\n",
 		        cmd);
@@ -274,7 +275,7 @@ static int
 change(const char *sub, const struct opts *o)
 {
 	char cmd[32];
-	snprintf(cmd, sizeof(cmd), "user %s", sub);
+	cu_fmt_cut(cmd, sizeof(cmd), "user %s", sub); /* for messages */
 	char *pw = NULL;
 	size_t pwlen = 0;
 	bool needs_pw = strcmp(sub, "add") == 0 || strcmp(sub, "passwd") == 0;
@@ -353,7 +354,7 @@ cmd_user(int argc, char **argv)
 		return cli_usage("user", "unknown subcommand \"%s\": expected add, passwd, disable, "
 		                 "enable, delete, unlock, logout or list", sub);
 	char cmd[32];
-	snprintf(cmd, sizeof(cmd), "user %s", sub);
+	cu_fmt_cut(cmd, sizeof(cmd), "user %s", sub); /* for messages */
 	struct opts o = {0};
 	int c;
 	argc--;

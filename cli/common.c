@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "custody/crypto.h"
 #include "custody/store.h"
+#include "custody/text.h"
 #include "custody/time.h"
 #include "custody/secret.h"
 
@@ -208,13 +209,13 @@ void
 cli_bytes(uint64_t n, char *buf, size_t len)
 {
 	if (n < 1000)
-		snprintf(buf, len, "%llu B", (unsigned long long)n);
+		cu_fmt_cut(buf, len, "%llu B", (unsigned long long)n);     /* for people */
 	else if (n < 1000000)
-		snprintf(buf, len, "%.1f kB", (double)n / 1e3);
+		cu_fmt_cut(buf, len, "%.1f kB", (double)n / 1e3);
 	else if (n < 1000000000)
-		snprintf(buf, len, "%.1f MB", (double)n / 1e6);
+		cu_fmt_cut(buf, len, "%.1f MB", (double)n / 1e6);
 	else
-		snprintf(buf, len, "%.2f GB", (double)n / 1e9);
+		cu_fmt_cut(buf, len, "%.2f GB", (double)n / 1e9);
 }
 
 json_t *

@@ -229,7 +229,10 @@ apply_profile(cu_store *s, struct args *a, const struct cli_password *ppw, char 
 	size_t n = 0;
 	bool have_one = false;
 	int r, rc = EXIT_ERROR;
-	snprintf(profile, len, "%s", "operator");   /* 9 bytes: len is CU_PROFILE_NAME_MAX + 1 */
+	r = snprintf(profile, len, "%s", "operator"); /* 9 bytes: len is CU_PROFILE_NAME_MAX + 1 */
+	if (r < 0 || (size_t)r >= len)
+		return cli_fail(CMD, cu_fail(CU_ERR_LIMIT, "longer than %zu bytes", len - 1),
+		                "the profile name");
 	if ((r = cu_auth_open(s, 0, &au)) < 0)
 		return cli_fail(CMD, r, "cannot open the users and profiles (auth.db)");
 	if (a->user != NULL)
@@ -266,7 +269,12 @@ apply_profile(cu_store *s, struct args *a, const struct cli_password *ppw, char 
 		        d.setting ? " (setting " : "", d.setting ? d.setting : "", d.setting ? ")" : "");
 		goto out;
 	}
-	snprintf(profile, len, "%s", d.profile);    /* a profile name fits: CU_PROFILE_NAME_MAX */
+	r = snprintf(profile, len, "%s", d.profile);  /* a profile name fits: CU_PROFILE_NAME_MAX */
+	if (r < 0 || (size_t)r >= len) {
+		cli_fail(CMD, cu_fail(CU_ERR_LIMIT, "longer than %zu bytes", len - 1),
+		         "the profile name");
+		goto out;
+	}
 	a->no_encryption = !d.encrypt;
 	a->prevent_reexport = d.prevent_reexport;
 	rc = 0;
@@ -404,8 +412,8 @@ cli_export_local(struct args *a)
 	cli_password_free(&ppw);
 	if (r < 0) {
 		char detail[512];
-		snprintf(detail, sizeof(detail), "%s", cu_error_detail()[0] ? cu_error_detail()
-		                                                             : cu_strerror(r));
+		cu_fmt_cut(detail, sizeof(detail), "%s", cu_error_detail()[0] ? cu_error_detail()
+		                                                               : cu_strerror(r));
 		if (r == CU_ERR_TAMPERED) {
 			report_tampered(s, a, detail);
 			rc = EXIT_TAMPERED;

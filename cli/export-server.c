@@ -190,7 +190,9 @@ static int
 api_wait(struct api *a, const char *id, uint64_t *ret_bytes, char ret_sha[static 65])
 {
 	char path[128];
-	snprintf(path, sizeof(path), "/api/v1/exports/%s", id);
+	int r = cu_path(path, sizeof(path), "/api/v1/exports/%s", id);
+	if (r < 0)
+		return cli_fail(CMD, r, "the export's id");
 	struct cli_progress prog;
 	cli_progress_init(&prog, "exporting");
 	int64_t until = cu_time_mono_us() + POLL_MAX_US;
@@ -329,7 +331,12 @@ cli_export_server(struct args *a)
 	char id[65] = "", sha[65] = "";
 	uint64_t bytes = 0;
 	cu_buf_init_secret(&api.answer, ANSWER_MAX);
-	snprintf(api.base, sizeof(api.base), "%s", a->server);
+	int k = snprintf(api.base, sizeof(api.base), "%s", a->server);
+	if (k < 0 || (size_t)k >= sizeof(api.base)) {
+		fprintf(stderr, "custody export: --server: longer than %zu bytes\n",
+		        sizeof(api.base) - 1);
+		goto out;
+	}
 	for (size_t l = strlen(api.base); l > 8 && api.base[l - 1] == '/'; l--)
 		api.base[l - 1] = '\0';
 	if (access(a->ca_file, R_OK) < 0) {
@@ -342,7 +349,7 @@ cli_export_server(struct args *a)
 			goto out;
 	} else {
 		char prompt[160];
-		snprintf(prompt, sizeof(prompt), "Password of %.64s on the server: ", a->user);
+		cu_fmt_cut(prompt, sizeof(prompt), "Password of %.64s on the server: ", a->user);
 		if ((lpw.buf = calloc(1, CU_PASSWORD_MAX + 1)) == NULL)
 			goto out;
 		if (cli_ask_secret(prompt, lpw.buf, CU_PASSWORD_MAX, &lpw.len) < 0 || lpw.len == 0) {

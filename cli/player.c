@@ -77,7 +77,8 @@ pl_server_new(uint16_t port, struct pl_server **ret)
 		goto fail;
 	}
 	s->port = ntohs(sa.sin_port);
-	pl_site_hosts(&s->site, s->port);
+	if ((r = pl_site_hosts(&s->site, s->port)) < 0)
+		goto fail;
 	*ret = s;
 	return 0;
 fail:
@@ -137,8 +138,9 @@ answer(struct conn *c, int status, const struct pl_resource *res, uint64_t lengt
 	const char *ctype = res ? res->content_type : "text/plain; charset=utf-8";
 	const char *csp = res && res->csp ? res->csp : "default-src 'none'; frame-ancestors 'none'";
 	char disp[256] = "";
+	int k = 0;
 	if (res != NULL && res->disposition != NULL)
-		snprintf(disp, sizeof(disp), "Content-Disposition: %s\r\n", res->disposition);
+		k = snprintf(disp, sizeof(disp), "Content-Disposition: %s\r\n", res->disposition);
 	int n = snprintf(c->head, sizeof(c->head),
 	                 "HTTP/1.1 %d %s\r\n"
 	                 "Content-Type: %s\r\n"
@@ -154,7 +156,7 @@ answer(struct conn *c, int status, const struct pl_resource *res, uint64_t lengt
 	                 "Connection: close\r\n\r\n",
 	                 status, status_text(status), ctype, (unsigned long long)length, disp, extra,
 	                 csp);
-	if (n < 0 || (size_t)n >= sizeof(c->head)) {
+	if (k < 0 || (size_t)k >= sizeof(disp) || n < 0 || (size_t)n >= sizeof(c->head)) {
 		/* cannot happen with the fixed texts above; close rather than cut */
 		n = snprintf(c->head, sizeof(c->head), "HTTP/1.1 500 Internal Server Error\r\n"
 		             "Content-Length: 0\r\nConnection: close\r\n\r\n");
@@ -192,9 +194,11 @@ serve_file(struct conn *c, const struct pl_resource *res, const struct pl_range 
 	if (status == 416) {
 		close(fd);
 		char extra[64];
-		snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n",
-		         (unsigned long long)size);
-		answer_error(c, 416, extra);
+		int k = snprintf(extra, sizeof(extra), "Content-Range: bytes */%llu\r\n",
+		                 (unsigned long long)size);
+		/* a header: answered 500 rather than cut (the numbers fit) */
+		answer_error(c, k < 0 || (size_t)k >= sizeof(extra) ? 500 : 416,
+		             k < 0 || (size_t)k >= sizeof(extra) ? "" : extra);
 		return;
 	}
 	c->file = fd;
@@ -202,9 +206,15 @@ serve_file(struct conn *c, const struct pl_resource *res, const struct pl_range 
 		c->off = first;
 		c->end = last + 1;
 		char extra[128];
-		snprintf(extra, sizeof(extra), "Accept-Ranges: bytes\r\n"
-		         "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,
-		         (unsigned long long)last, (unsigned long long)size);
+		int k = snprintf(extra, sizeof(extra), "Accept-Ranges: bytes\r\n"
+		                 "Content-Range: bytes %llu-%llu/%llu\r\n", (unsigned long long)first,
+		                 (unsigned long long)last, (unsigned long long)size);
+		if (k < 0 || (size_t)k >= sizeof(extra)) { /* a header: 500 rather than cut */
+			close(fd);
+			c->file = -1;
+			answer_error(c, 500, "");
+			return;
+		}
 		answer(c, 206, res, last - first + 1, extra);
 	} else {
 		c->off = 0;

@@ -11,12 +11,16 @@
 
 #define RANGE_NUM_MAX 24 /* a range bound's digits and a NUL: more than UINT64_MAX has */
 
-void
+int
 pl_site_hosts(struct pl_site *site, uint16_t port)
 {
 	/* PL_HOST_MAX holds "localhost:" and five digits: never cut */
-	snprintf(site->host_ip, sizeof(site->host_ip), "127.0.0.1:%u", (unsigned)port);
-	snprintf(site->host_name, sizeof(site->host_name), "localhost:%u", (unsigned)port);
+	int a = snprintf(site->host_ip, sizeof(site->host_ip), "127.0.0.1:%u", (unsigned)port);
+	int b = snprintf(site->host_name, sizeof(site->host_name), "localhost:%u", (unsigned)port);
+	if (a < 0 || (size_t)a >= sizeof(site->host_ip) || b < 0 ||
+	    (size_t)b >= sizeof(site->host_name))
+		return cu_fail(CU_ERR_LIMIT, "a Host value longer than %d bytes", PL_HOST_MAX - 1);
+	return 0;
 }
 
 /* Reads "bytes=a-b", "bytes=a-" or "bytes=-n" into *r; anything else (several

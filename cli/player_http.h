@@ -19,9 +19,9 @@ struct pl_site {
 	char host_name[PL_HOST_MAX];      /* "localhost:PORT" */
 };
 
-/* Writes the two Host values site accepts for port. The prefix is the
- * caller's to set. */
-void pl_site_hosts(struct pl_site *site, uint16_t port);
+/* Writes the two Host values site accepts for port: 0, or CU_ERR_LIMIT
+ * (never: PL_HOST_MAX fits them). The prefix is the caller's to set. */
+int pl_site_hosts(struct pl_site *site, uint16_t port);
 
 /* A Range header as read, not yet held against a file's size. */
 enum pl_range_kind {

@@ -94,7 +94,12 @@ cd_api_handle(struct cd_req *r, void *ctx)
 		cd_reply_error(r, 404, "not_found", "the API is under /api/v1/");
 		return;
 	}
-	snprintf(c.pathbuf, sizeof(c.pathbuf), "%s", path + 8);
+	int k = snprintf(c.pathbuf, sizeof(c.pathbuf), "%s", path + 8);
+	if (k < 0 || (size_t)k >= sizeof(c.pathbuf)) { /* http.c refused it before */
+		cd_reply_error(r, 414, "too_long", "the path is longer than %d bytes",
+		               CD_HTTP_PATH_MAX);
+		return;
+	}
 	char *save = NULL;
 	for (char *t = strtok_r(c.pathbuf, "/", &save); t != NULL; t = strtok_r(NULL, "/", &save)) {
 		if (c.nsegs == 8) {
@@ -122,8 +127,12 @@ cd_api_handle(struct cd_req *r, void *ctx)
 			for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
 				if (match(routes[i].pattern, &c) && !strstr(allow, names[routes[i].method])) {
 					size_t l = strlen(allow);
-					snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "",
-					         names[routes[i].method]);
+					k = snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "",
+					             names[routes[i].method]);
+					if (k < 0 || (size_t)k >= sizeof(allow) - l) { /* a header: never cut */
+						cd_reply_error(r, 500, "internal", "the Allow header is too long");
+						return;
+					}
 				}
 			cd_reply_header(r, "Allow", allow);
 			cd_reply_error(r, 405, "method", "%s is not allowed here (allowed: %s)",

@@ -31,7 +31,9 @@ cd_api_login(struct call *c)
 	cd_wipe_str(pw);
 	cd_req_wipe_body(c->r);
 	char uname[CU_USER_NAME_MAX + 1];
-	snprintf(uname, sizeof(uname), "%s", user);
+	/* a longer name is no user's: never cut to one, for the log or the audit */
+	int k = snprintf(uname, sizeof(uname), "%s", user);
+	bool fits = k >= 0 && (size_t)k < sizeof(uname);
 	json_decref(o);
 	if (r < 0) {
 		cd_call_reply_cu(c, r, "login");
@@ -39,12 +41,13 @@ cd_api_login(struct call *c)
 	}
 	/* the name goes into the log only if it is a valid user name: never a
 	 * password typed into the wrong field */
-	bool valid_name = cu_auth_user_name_check(uname) == 0;
+	bool valid_name = fits && cu_auth_user_name_check(uname) == 0;
 	json_t *who = json_string(valid_name ? uname : "(not a valid user name)");
 	char retry[32];
 	switch (res.result) {
 	case CU_LOGIN_OK: {
-		snprintf(c->user, sizeof(c->user), "%s", uname);
+		_Static_assert(sizeof(c->user) == sizeof(uname), "a user name fits");
+		memcpy(c->user, uname, sizeof(c->user));
 		cd_call_audit(c, "auth.login", json_pack("{s:o}", "user", who));
 		json_t *out = json_pack("{s:s, s:o, s:s, s:I}", "token", res.token, "expires",
 		                        cd_json_time(res.expires_us), "user", uname, "expires_in",
@@ -61,7 +64,11 @@ cd_api_login(struct call *c)
 		                acct ? "account locked" : "source throttled"));
 		json_decref(who);
 		int64_t secs = (res.retry_after_us - cu_time_now_us()) / 1000000 + 1;
-		snprintf(retry, sizeof(retry), "%lld", (long long)(secs > 0 ? secs : 1));
+		k = snprintf(retry, sizeof(retry), "%lld", (long long)(secs > 0 ? secs : 1));
+		if (k < 0 || (size_t)k >= sizeof(retry)) { /* a header: never cut */
+			cd_call_reply_cu(c, cu_fail(CU_ERR_LIMIT, "Retry-After too long"), "login");
+			return;
+		}
 		cd_reply_header(c->r, "Retry-After", retry);
 		cd_log(CD_WARN, "login refused for %s from %s: %s", valid_name ? uname : "-",
 		       cd_req_source(c->r), acct ? "account locked" : "source throttled");

@@ -99,9 +99,17 @@ cd_api_ws_open(struct cd_ws *ws, const char *path, const char *query, const char
 	if (s == NULL)
 		return NULL;
 	s->a = a;
-	snprintf(s->camera, sizeof(s->camera), "%s", cam);
-	snprintf(s->user, sizeof(s->user), "%s", uc.user);
-	snprintf(s->source, sizeof(s->source), "%s", source[0] ? source : "-");
+	_Static_assert(sizeof(s->camera) == sizeof(cam), "a camera name fits");
+	memcpy(s->camera, cam, sizeof(s->camera));
+	_Static_assert(sizeof(s->user) == sizeof(uc.user), "a user name fits");
+	memcpy(s->user, uc.user, sizeof(s->user));
+	int k = snprintf(s->source, sizeof(s->source), "%s", source[0] ? source : "-");
+	if (k < 0 || (size_t)k >= sizeof(s->source)) { /* the audit's source: never cut */
+		cd_log(CD_WARN, "live view of %s refused: source address longer than %zu bytes", cam,
+		       sizeof(s->source) - 1);
+		free(s);
+		return NULL;
+	}
 	cd_session_of(query, s->session);
 	s->started_us = cu_time_now_us();
 	if (cd_live_subscribe(a->live, cam, ws, &s->viewer) < 0) {

@@ -76,12 +76,17 @@ cd_api_bookmark_create(struct call *c)
 		json_decref(o);
 		return;
 	}
-	snprintf(b.camera, sizeof(b.camera), "%s", cam);
-	snprintf(b.title, sizeof(b.title), "%s", title);
-	snprintf(b.description, sizeof(b.description), "%s", desc);
-	snprintf(b.created_by, sizeof(b.created_by), "%s", c->user);
+	int r = cd_call_copy(c, b.camera, sizeof(b.camera), cam, "camera");
+	if (r == 0)
+		r = cd_call_copy(c, b.title, sizeof(b.title), title, "title");
+	if (r == 0)
+		r = cd_call_copy(c, b.description, sizeof(b.description), desc, "description");
+	if (r == 0)
+		r = cd_call_copy(c, b.created_by, sizeof(b.created_by), c->user, "user");
 	json_decref(o);
-	int r = cu_bookmark_create(c->a->store, &b);
+	if (r < 0)
+		return;
+	r = cu_bookmark_create(c->a->store, &b);
 	if (r < 0) {
 		cd_call_reply_cu(c, r, "creating the bookmark");
 		return;
@@ -192,13 +197,13 @@ lock_from_body(struct call *c, json_t *o, struct cu_lock *l, bool create)
 	if ((r = cd_call_text_field(c, o, "headline", create, CU_LOCK_HEADLINE_MAX, CU_TEXT_NONEMPTY,
 	                            &s)) < 0)
 		return CD_ANSWERED;
-	if (r == 1)
-		snprintf(l->headline, sizeof(l->headline), "%s", s);
+	if (r == 1 && cd_call_copy(c, l->headline, sizeof(l->headline), s, "headline") < 0)
+		return CD_ANSWERED;
 	if ((r = cd_call_text_field(c, o, "description", false, CU_LOCK_DESCRIPTION_MAX,
 	                            CU_TEXT_MULTILINE, &s)) < 0)
 		return CD_ANSWERED;
-	if (r == 1)
-		snprintf(l->description, sizeof(l->description), "%s", s);
+	if (r == 1 && cd_call_copy(c, l->description, sizeof(l->description), s, "description") < 0)
+		return CD_ANSWERED;
 	json_t *cams = json_object_get(o, "cameras");
 	if (cams != NULL) {
 		if (!json_is_array(cams) || json_array_size(cams) == 0 ||
@@ -217,8 +222,10 @@ lock_from_body(struct call *c, json_t *o, struct cu_lock *l, bool create)
 				               "name", i);
 				return CD_ANSWERED;
 			}
-			snprintf(l->cameras[l->ncameras++], CU_CAMERA_NAME_MAX + 1, "%s",
-			         json_string_value(v));
+			if (cd_call_copy(c, l->cameras[l->ncameras], sizeof(l->cameras[0]),
+			                 json_string_value(v), "cameras") < 0)
+				return CD_ANSWERED;
+			l->ncameras++;
 		}
 	} else if (create) {
 		cd_reply_error(c->r, 400, "invalid", "\"cameras\" is required");
@@ -280,7 +287,8 @@ cd_api_lock_create(struct call *c)
 	for (size_t i = 0; i < l->ncameras; i++)
 		if (cd_call_need_camera(c, l->cameras[i], CU_FN_EVIDENCE_LOCK) < 0)
 			goto out;
-	snprintf(l->created_by, sizeof(l->created_by), "%s", c->user);
+	if (cd_call_copy(c, l->created_by, sizeof(l->created_by), c->user, "user") < 0)
+		goto out;
 	int r = cu_lock_create(c->a->store, l);
 	if (r < 0) {
 		cd_call_reply_cu(c, r, "creating the evidence lock");

@@ -11,6 +11,7 @@
 #include "still.h"
 #include "daemon.h"
 #include "custody/error.h"
+#include "custody/file.h"
 
 /* ---- media ---- */
 
@@ -174,11 +175,13 @@ cd_api_media_url(struct call *c)
 		return;
 	}
 	char buf[CU_URL_PATH_MAX + 1];
-	snprintf(buf, sizeof(buf), "%s", path);
+	int r = cd_call_copy(c, buf, sizeof(buf), path, "path");
 	json_decref(o);
+	if (r < 0)
+		return;
 	/* only media paths, and only what the caller may see */
 	char tmp[CU_URL_PATH_MAX + 1];
-	snprintf(tmp, sizeof(tmp), "%s", buf);
+	memcpy(tmp, buf, sizeof(tmp));
 	const char *seg[8];
 	size_t n = 0;
 	char *save = NULL;
@@ -197,13 +200,16 @@ cd_api_media_url(struct call *c)
 	if (cd_call_need_camera(c, seg[3], strcmp(seg[4], "live") == 0 ? CU_FN_LIVE : CU_FN_PLAYBACK) < 0)
 		return;
 	char q[CU_URL_QUERY_MAX];
-	int r = cu_auth_sign_url(c->a->auth, c->user, "GET", buf, CU_URL_LIFETIME_MAX, q, sizeof(q));
+	r = cu_auth_sign_url(c->a->auth, c->user, "GET", buf, CU_URL_LIFETIME_MAX, q, sizeof(q));
 	if (r < 0) {
 		cd_call_reply_cu(c, r, "signing the URL");
 		return;
 	}
 	char url[CU_URL_PATH_MAX + CU_URL_QUERY_MAX + 2];
-	snprintf(url, sizeof(url), "%s?%s", buf, q);
+	if ((r = cu_path(url, sizeof(url), "%s?%s", buf, q)) < 0) {
+		cd_call_reply_cu(c, r, "signing the URL");
+		return;
+	}
 	cd_call_reply_json(c, 200, json_pack("{s:s, s:o}", "url", url, "expires",
 	                             cd_json_time(cu_time_now_us() + CU_URL_LIFETIME_MAX)));
 }

@@ -16,9 +16,8 @@ cd_refuse(struct cd_refusal *e, int status, const char *code, const char *fmt, .
 	e->status = status;
 	e->code = code;
 	va_start(ap, fmt);
-	int n = vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	cu_vfmt_cut(e->message, sizeof(e->message), fmt, ap); /* a message: see cd_refusal */
 	va_end(ap);
-	(void)n;                       /* a longer message is cut: see cd_refusal */
 	return -1;
 }
 

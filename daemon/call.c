@@ -80,6 +80,16 @@ cd_call_reply_cu(struct call *c, int err, const char *what)
 }
 
 
+int
+cd_call_copy(struct call *c, char *dst, size_t len, const char *s, const char *what)
+{
+	int n = snprintf(dst, len, "%s", s);
+	if (n >= 0 && (size_t)n < len)
+		return 0;
+	cd_call_reply_cu(c, cu_fail(CU_ERR_LIMIT, "longer than %zu bytes", len - 1), what);
+	return CD_ANSWERED;
+}
+
 json_t *
 cd_json_time(int64_t us)
 {
@@ -159,8 +169,7 @@ cd_session_of(const char *jti, char out[static VIEW_SESSION_HEX + 1])
 {
 	uint8_t h[CU_SHA256_LEN];
 	cu_sha256(jti, strlen(jti), h);
-	for (int i = 0; i < VIEW_SESSION_HEX / 2; i++)
-		snprintf(out + 2 * i, 3, "%02x", h[i]);
+	cu_hex(h, VIEW_SESSION_HEX / 2, out);
 }
 
 /* Authenticates by "Authorization: Bearer" or, for media paths, by a signed
@@ -180,7 +189,8 @@ cd_call_authenticate(struct call *c, bool url_allowed)
 			               cu_error_detail());
 			return CD_ANSWERED;
 		}
-		snprintf(c->user, sizeof(c->user), "%s", uc.user);
+		_Static_assert(sizeof(c->user) == sizeof(uc.user), "a user name fits");
+		memcpy(c->user, uc.user, sizeof(c->user));
 		cd_session_of(q, c->session);
 		c->authed = true;
 		return 0;
@@ -205,15 +215,16 @@ cd_call_authenticate(struct call *c, bool url_allowed)
 		/* a malformed token's detail may quote what the client sent: the
 		 * log gets a fixed reason instead */
 		char why[256];
-		snprintf(why, sizeof(why), "%s",
-		         r == CU_ERR_FORMAT ? "malformed token" : cu_error_detail());
+		cu_fmt_cut(why, sizeof(why), "%s",
+		           r == CU_ERR_FORMAT ? "malformed token" : cu_error_detail());
 		audit_refusal(c, why);
 		cd_reply_header(c->r, "WWW-Authenticate", "Bearer realm=\"custody\", "
 		                                          "error=\"invalid_token\"");
 		cd_reply_error(c->r, 401, "unauthenticated", "the access token was refused: %s", why);
 		return CD_ANSWERED;
 	}
-	snprintf(c->user, sizeof(c->user), "%s", cl.user);
+	_Static_assert(sizeof(c->user) == sizeof(cl.user), "a user name fits");
+	memcpy(c->user, cl.user, sizeof(c->user));
 	cd_session_of(cl.jti, c->session);
 	c->authed = true;
 	return 0;

@@ -50,6 +50,11 @@ void cd_call_reply_json(struct call *c, int status, json_t *o);
 /* Answers a failed library call: the cu_err decides the status, the error
  * detail the message; unexpected errors are logged and answered 500. */
 void cd_call_reply_cu(struct call *c, int err, const char *what);
+/* Copies s into dst (len bytes) where it must never be cut (a name, a text
+ * someone typed, a path): 0, or CD_ANSWERED (413 "WHAT: longer than N
+ * bytes"). The checks of the body keep such a value out before; this is the
+ * refusal should one get through. */
+int cd_call_copy(struct call *c, char *dst, size_t len, const char *s, const char *what);
 
 /* An ISO 8601 JSON string, or null for a time cu_time_text cannot print. */
 json_t *cd_json_time(int64_t us);

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "custody/error.h"
+#include "custody/text.h"
 #include "custody/time.h"
 #include "daemon.h"
 #include "live.h"
@@ -44,7 +45,7 @@ go_offline(struct cd_cam *c, struct state *st, const char *reason)
 {
 	if (st->outage_from < 0) {
 		st->outage_from = st->last_frame_end >= 0 ? st->last_frame_end : cu_time_now_us();
-		snprintf(st->outage_reason, sizeof(st->outage_reason), "camera offline: %s", reason);
+		cu_fmt_cut(st->outage_reason, sizeof(st->outage_reason), "camera offline: %s", reason);
 	}
 	if (st->online || !st->ever) {
 		cd_event("camera.offline", c->cfg.name, "%s", reason);
@@ -115,7 +116,7 @@ camera_main(void *arg)
 		int r = cu_rtsp_open(&o, &rt);
 		if (r < 0) {
 			char reason[512];
-			snprintf(reason, sizeof(reason), "%s", cu_error_detail());
+			cu_fmt_cut(reason, sizeof(reason), "%s", cu_error_detail());
 			if (r == CU_ERR_AUTH)
 				cd_log(CD_ERR, "camera %s: refused: %s", c->cfg.name, reason);
 			go_offline(c, &st, reason);
@@ -150,13 +151,13 @@ camera_main(void *arg)
 				st.last_frame_mono = cu_time_mono_us();
 			} else if (r < 0) {
 				char reason[512];
-				snprintf(reason, sizeof(reason), "connection lost: %s", cu_error_detail());
+				cu_fmt_cut(reason, sizeof(reason), "connection lost: %s", cu_error_detail());
 				go_offline(c, &st, reason);
 				break;
 			} else if (cu_time_mono_us() - st.last_frame_mono >= c->offline_after_us) {
 				char reason[128];
-				snprintf(reason, sizeof(reason), "no frames for %lld ms",
-				         (long long)((cu_time_mono_us() - st.last_frame_mono) / 1000));
+				cu_fmt_cut(reason, sizeof(reason), "no frames for %lld ms",
+				           (long long)((cu_time_mono_us() - st.last_frame_mono) / 1000));
 				go_offline(c, &st, reason);
 				break;
 			}
@@ -177,8 +178,8 @@ camera_main(void *arg)
 		cu_rtsp_close(rt);
 	}
 	if (st.outage_from >= 0) {
-		snprintf(st.outage_reason + strlen(st.outage_reason),
-		         sizeof(st.outage_reason) - strlen(st.outage_reason), " (until shutdown)");
+		cu_fmt_cut(st.outage_reason + strlen(st.outage_reason),
+		           sizeof(st.outage_reason) - strlen(st.outage_reason), " (until shutdown)");
 		close_outage(c, &st, cu_time_now_us());
 	}
 	return NULL;

@@ -14,6 +14,7 @@
 #include "custody/error.h"
 #include "custody/file.h"
 #include "custody/parse.h"
+#include "custody/text.h"
 
 enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_HTTPS, SEC_CAMERA };
 
@@ -38,8 +39,8 @@ perr(struct parser *p, const char *fmt, ...)
 	int n = snprintf(p->err, p->errlen, "line %d: ", p->line);
 	va_list ap;
 	va_start(ap, fmt);
-	if (n >= 0 && (size_t)n < p->errlen)
-		vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
+	if (n >= 0 && (size_t)n < p->errlen) /* a message: cut, deliberately */
+		cu_vfmt_cut(p->err + n, p->errlen - (size_t)n, fmt, ap);
 	va_end(ap);
 	return -1;
 }
@@ -193,7 +194,9 @@ set_https(struct parser *p, const char *key, const char *v)
 		return parse_path(p, key, v, h->player, sizeof(h->player));
 	if (strcmp(key, "names") == 0) {
 		char copy[CD_LINE_MAX];
-		snprintf(copy, sizeof(copy), "%s", v);
+		int k = snprintf(copy, sizeof(copy), "%s", v);
+		if (k < 0 || (size_t)k >= sizeof(copy))
+			return perr(p, "names: longer than %zu bytes", sizeof(copy) - 1);
 		char *save = NULL;
 		h->nnames = 0;
 		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
@@ -354,7 +357,8 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 	struct parser p = {.c = c, .dir = dir, .err = err, .errlen = errlen};
 	memset(c, 0, offsetof(struct cd_config, cameras));
 	c->offline_after_us = 5 * INT64_C(1000000);
-	snprintf(c->https.listen, sizeof(c->https.listen), "127.0.0.1");
+	_Static_assert(sizeof("127.0.0.1") <= sizeof(c->https.listen), "the default fits");
+	memcpy(c->https.listen, "127.0.0.1", sizeof("127.0.0.1"));
 	c->https.port = 8443;
 	c->https.audit_views = true;
 	c->retention_interval_us = 60 * INT64_C(1000000);
@@ -428,11 +432,15 @@ cd_config_load(const char *path, struct cd_config *c, char *err, size_t errlen)
 	uint8_t *text;
 	size_t len;
 	if (cu_file_read(path, CD_CONFIG_MAX, &text, &len) < 0) {
-		snprintf(err, errlen, "%s", cu_error_detail());
+		cu_fmt_cut(err, errlen, "%s", cu_error_detail());
 		return -1;
 	}
 	char copy[PATH_MAX];
-	snprintf(copy, sizeof(copy), "%s", path);
+	if (cu_path(copy, sizeof(copy), "%s", path) < 0) {
+		free(text);
+		cu_fmt_cut(err, errlen, "%s", cu_error_detail());
+		return -1;
+	}
 	int r = cd_config_parse((const char *)text, len, dirname(copy), c, err, errlen);
 	free(text);
 	return r;
@@ -444,21 +452,21 @@ cd_credentials_load(const char *path, char *user, size_t ulen, char *password, s
 {
 	struct stat st;
 	if (lstat(path, &st) == 0 && (st.st_mode & (S_IRWXO | S_IWGRP))) {
-		snprintf(err, errlen, "%s: readable or writable by others (mode %04o); chmod 600 it",
-		         path, (unsigned)(st.st_mode & 07777));
+		cu_fmt_cut(err, errlen, "%s: readable or writable by others (mode %04o); chmod 600 it",
+		           path, (unsigned)(st.st_mode & 07777));
 		return -1;
 	}
 	uint8_t *text;
 	size_t len;
 	if (cu_file_read(path, 4096, &text, &len) < 0) {
-		snprintf(err, errlen, "%s", cu_error_detail());
+		cu_fmt_cut(err, errlen, "%s", cu_error_detail());
 		return -1;
 	}
 	char *t = (char *)text, *nl = memchr(t, '\n', len);
 	int r = -1;
 	if (nl == NULL) {
-		snprintf(err, errlen, "%s: expected the user name on line 1 and the password on line 2",
-		         path);
+		cu_fmt_cut(err, errlen, "%s: expected the user name on line 1 and the password on "
+		           "line 2", path);
 		goto out;
 	}
 	*nl = '\0';
@@ -471,7 +479,7 @@ cd_credentials_load(const char *path, char *user, size_t ulen, char *password, s
 	if (pl > 0 && pw[pl - 1] == '\r')
 		pw[--pl] = '\0';
 	if (ul == 0 || ul >= ulen || pl >= plen) {
-		snprintf(err, errlen, "%s: user name empty, or user name or password too long", path);
+		cu_fmt_cut(err, errlen, "%s: user name empty, or user name or password too long", path);
 		goto out;
 	}
 	memcpy(user, t, ul + 1);

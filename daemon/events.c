@@ -9,6 +9,7 @@
 
 #include "custody/audit.h"
 #include "custody/error.h"
+#include "custody/text.h"
 #include "custody/time.h"
 #include "daemon.h"
 
@@ -23,7 +24,7 @@ cd_log(enum cd_level lvl, const char *fmt, ...)
 	cu_time_text(cu_time_now_us(), when);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cu_vfmt_cut(msg, sizeof(msg), fmt, ap); /* a log line: cut, deliberately */
 	va_end(ap);
 	pthread_mutex_lock(&lock);
 	fprintf(stderr, "%s %s %s\n", when, names[lvl], msg);
@@ -59,7 +60,9 @@ cd_event(const char *event, const char *camera, const char *fmt, ...)
 	cu_time_text(cu_time_now_us(), when);
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	/* a message: cut, deliberately, and whole characters only, or the JSON
+	 * line below could not be made */
+	cu_vfmt_cut(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
 	if (camera != NULL)
 		cd_log(CD_INFO, "%s camera %s: %s", event, camera, detail);
@@ -104,8 +107,13 @@ cd_audit(const char *type, const char *fmt, ...)
 	char detail[2048];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	int n = vsnprintf(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(detail)) { /* JSON: cut, it would not parse */
+		cd_log(CD_ERR, "audit log: a %s entry longer than %zu bytes is not written", type,
+		       sizeof(detail) - 1);
+		return;
+	}
 	struct cu_audit_entry e = {.type = type, .actor = "custodyd", .source = "daemon",
 	                           .detail = detail};
 	if (cu_audit_append(audit, &e, NULL) < 0)

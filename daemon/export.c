@@ -196,7 +196,7 @@ reply_profile(struct call *c, int status, const char *setting, const char *profi
 	char msg[768];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cu_vfmt_cut(msg, sizeof(msg), fmt, ap); /* a message: cut, deliberately */
 	va_end(ap);
 	json_t *e = json_pack("{s:s, s:s, s:s}", "code", "profile", "message", msg, "setting",
 	                      setting);
@@ -387,7 +387,9 @@ cd_exports_new(const char *store_dir, cu_store *store, cu_auth *auth, cu_audit *
 	x->auth = auth;
 	x->audit = audit;
 	x->player_fd = player_fd;
-	snprintf(x->player_path, sizeof(x->player_path), "%s", player_path ? player_path : "");
+	if ((r = cu_path(x->player_path, sizeof(x->player_path), "%s",
+	                 player_path ? player_path : "")) < 0)
+		goto fail;
 	pthread_mutex_init(&x->lock, NULL);
 	pthread_cond_init(&x->idle, NULL);
 	*ret = x;
@@ -498,8 +500,8 @@ folder_progress(void *ctx, uint64_t done, uint64_t total)
 static int
 fail(struct job *j, int r, const char *what)
 {
-	snprintf(j->error, sizeof(j->error), "%s: %s", what,
-	         cu_error_detail()[0] ? cu_error_detail() : cu_strerror(r));
+	cu_fmt_cut(j->error, sizeof(j->error), "%s: %s", what,
+	           cu_error_detail()[0] ? cu_error_detail() : cu_strerror(r));
 	return r;
 }
 
@@ -520,11 +522,13 @@ verify_ranges(struct job *j)
 			const struct cu_verify_camera *vc = &rep->cameras[rep->first_failure];
 			char when[CU_TIME_ISO_MAX];
 			cu_time_text(vc->fail_time_us, when);
-			snprintf(j->fail_camera, sizeof(j->fail_camera), "%s", vc->name);
-			snprintf(j->fail_reason, sizeof(j->fail_reason), "%s", vc->fail_reason);
+			_Static_assert(sizeof(j->fail_camera) == sizeof(vc->name), "a camera name fits");
+			memcpy(j->fail_camera, vc->name, sizeof(j->fail_camera));
+			cu_fmt_cut(j->fail_reason, sizeof(j->fail_reason), "%s", vc->fail_reason);
 			j->fail_time_us = vc->fail_time_us;
-			snprintf(j->error, sizeof(j->error), "camera %s: the recording failed verification "
-			         "from the segment starting %s: %s", vc->name, when, vc->fail_reason);
+			cu_fmt_cut(j->error, sizeof(j->error), "camera %s: the recording failed "
+			           "verification from the segment starting %s: %s", vc->name, when,
+			           vc->fail_reason);
 			cu_verify_report_free(rep);
 			return CU_ERR_TAMPERED;
 		}
@@ -564,7 +568,7 @@ run_folder(struct job *j)
 	};
 	if ((r = cu_pkg_folder_tar(af.fd, &fo, NULL)) < 0) {
 		if (r == CU_ERR_CANCELLED)
-			snprintf(j->error, sizeof(j->error), "cancelled");
+			cu_fmt_cut(j->error, sizeof(j->error), "cancelled");
 		else
 			fail(j, r, "writing the player folder");
 		goto out;
@@ -626,7 +630,7 @@ run_evidence(struct job *j)
 		return CU_ERR_TAMPERED;
 	}
 	if (r == CU_ERR_CANCELLED)
-		snprintf(j->error, sizeof(j->error), "cancelled");
+		cu_fmt_cut(j->error, sizeof(j->error), "cancelled");
 	else if (r < 0)
 		return fail(j, r, "writing the evidence package");
 	if (r < 0)
@@ -675,10 +679,10 @@ run_mp4(struct job *j)
 	if (r == 0)
 		r = cu_mp4_finish(m.mp4);
 	if (r == CU_ERR_NOTFOUND)
-		snprintf(j->error, sizeof(j->error), "camera %s has no video that starts with a key "
-		         "frame in this range", rg->camera);
+		cu_fmt_cut(j->error, sizeof(j->error), "camera %s has no video that starts with a key "
+		           "frame in this range", rg->camera);
 	else if (r == CU_ERR_CANCELLED)
-		snprintf(j->error, sizeof(j->error), "cancelled");
+		cu_fmt_cut(j->error, sizeof(j->error), "cancelled");
 	else if (r < 0)
 		fail(j, r, r == CU_ERR_TAMPERED ? "the recording failed verification"
 		                                : "writing the MP4");
@@ -718,7 +722,7 @@ run_stills(struct job *j)
 		const char *cam = j->ranges[sv->cam].camera;
 		if (atomic_load(&j->cancel)) {
 			r = CU_ERR_CANCELLED;
-			snprintf(j->error, sizeof(j->error), "cancelled");
+			cu_fmt_cut(j->error, sizeof(j->error), "cancelled");
 			break;
 		}
 		set_progress(j, i, j->nstills);
@@ -747,8 +751,8 @@ run_stills(struct job *j)
 	}
 	if (r == 0 && written == 0) {
 		r = CU_ERR_NOTFOUND;
-		snprintf(j->error, sizeof(j->error), "there is no picture at any of the %zu moments "
-		         "asked for", j->nstills);
+		cu_fmt_cut(j->error, sizeof(j->error), "there is no picture at any of the %zu "
+		           "moments asked for", j->nstills);
 	}
 	if (r == 0 && ((r = cu_write_all(fd, zeros, sizeof(zeros), "tar end")) < 0 ||
 	               (r = cu_afile_commit(&af)) < 0))
@@ -837,7 +841,7 @@ job_main(void *arg)
 	if (r < 0) {
 		remove_files(j);
 		if (j->error[0] == '\0')
-			snprintf(j->error, sizeof(j->error), "%s", cu_strerror(r));
+			cu_fmt_cut(j->error, sizeof(j->error), "%s", cu_strerror(r));
 		cd_log(r == CU_ERR_CANCELLED ? CD_INFO : CD_WARN, "export %s by %s failed: %s", j->id,
 		       j->user, j->error);
 	} else {
@@ -900,7 +904,8 @@ apply_profile(struct call *c, const struct ask *q, struct job *j)
 	rc = cu_auth_profile_decide(ps, n, &ask, &d);
 	cu_auth_profiles_free(ps, n);
 	if (rc == 0) {
-		snprintf(j->profile, sizeof(j->profile), "%s", d.profile);
+		_Static_assert(sizeof(j->profile) == sizeof(d.profile), "a profile name fits");
+		memcpy(j->profile, d.profile, sizeof(j->profile));
 		j->encrypt = d.encrypt;
 		j->prevent_reexport = d.prevent_reexport;
 		j->include_player = d.include_player;
@@ -1011,8 +1016,10 @@ cd_export_create(struct call *c)
 		               x->player_path[0] ? x->player_path : "custody beside custodyd");
 		goto out;
 	}
-	snprintf(j->user, sizeof(j->user), "%s", c->user);
-	snprintf(j->case_ref, sizeof(j->case_ref), "%s", case_ref);
+	_Static_assert(sizeof(j->user) == sizeof(c->user), "a user name fits");
+	memcpy(j->user, c->user, sizeof(j->user));
+	if (cd_call_copy(c, j->case_ref, sizeof(j->case_ref), case_ref, "case") < 0)
+		goto out;
 	if ((comments != NULL && (j->comments = strdup(comments)) == NULL) ||
 	    (j->format == CU_EXPORT_EVIDENCE && j->encrypt &&
 	     (j->password = strdup(pw)) == NULL)) {
@@ -1047,6 +1054,7 @@ cd_export_create(struct call *c)
 		goto out;
 	}
 	uint8_t idb[ID_BYTES];
+	char loc[64];
 	int rc = cu_random(idb, sizeof(idb));
 	if (rc == 0) {
 		cu_hex(idb, sizeof(idb), j->id);
@@ -1054,6 +1062,8 @@ cd_export_create(struct call *c)
 		             extension(j->format, j->include_player));
 		if (rc == 0 && j->include_player)
 			rc = cu_path(j->pkg_path, sizeof(j->pkg_path), "%s/%s.cuep", x->dir, j->id);
+		if (rc == 0)
+			rc = cu_path(loc, sizeof(loc), "/api/v1/exports/%s", j->id);
 	}
 	j->created_us = cu_time_now_us();
 	j->expires_us = j->created_us + CD_EXPORT_KEEP_US;
@@ -1062,8 +1072,6 @@ cd_export_create(struct call *c)
 		cd_call_reply_cu(c, rc, "logging the export");
 		goto out;
 	}
-	char loc[64];
-	snprintf(loc, sizeof(loc), "/api/v1/exports/%s", j->id);
 	cd_log(CD_INFO, "export %s by %s: %s of %zu camera(s), profile %s", j->id, j->user,
 	       cu_auth_export_format_name(j->format), j->nranges, j->profile);
 	pthread_attr_t attr;
@@ -1092,7 +1100,7 @@ cd_export_create(struct call *c)
 	if (err != 0) {
 		json_decref(answer);
 		cd_log(CD_ERR, "export %s: cannot start a thread: %s", j->id, strerror(err));
-		snprintf(j->error, sizeof(j->error), "the export could not be started");
+		cu_fmt_cut(j->error, sizeof(j->error), "the export could not be started");
 		audit_end(j, FAILED);
 		cd_reply_error(r, 503, "busy", "the export could not be started");
 		goto out;
@@ -1167,7 +1175,8 @@ cd_export_delete(struct call *c)
 		pthread_mutex_lock(&x->lock);
 		if ((j = find(x, id, c->user, admin)) != NULL) {
 			found = true;
-			snprintf(owner, sizeof(owner), "%s", j->user);
+			_Static_assert(sizeof(owner) == sizeof(j->user), "a user name fits");
+			memcpy(owner, j->user, sizeof(owner));
 			if (j->status == RUNNING) {
 				/* its thread removes it when it stops */
 				running = j->deleted = true;
@@ -1175,7 +1184,8 @@ cd_export_delete(struct call *c)
 				j = NULL;
 			} else {
 				unlist(x, j);
-				snprintf(path, sizeof(path), "%s", j->path);
+				_Static_assert(sizeof(path) == sizeof(j->path), "a path fits");
+				memcpy(path, j->path, sizeof(path));
 			}
 		}
 		pthread_mutex_unlock(&x->lock);
@@ -1218,8 +1228,9 @@ cd_export_file(struct call *c)
 			status = j->status;
 			format = j->format;
 			folder = j->include_player;
-			snprintf(path, sizeof(path), "%s", j->path);
-			snprintf(error, sizeof(error), "%s", j->error);
+			_Static_assert(sizeof(path) == sizeof(j->path), "a path fits");
+			memcpy(path, j->path, sizeof(path));
+			memcpy(error, j->error, sizeof(error)); /* declared as large */
 			memcpy(ranges, j->ranges, sizeof(j->ranges));
 			nranges = j->nranges;
 			progress = j->total ? (double)j->done / (double)j->total : 0;
@@ -1264,8 +1275,12 @@ cd_export_file(struct call *c)
 		goto out;
 	}
 	char disp[128];
-	snprintf(disp, sizeof(disp), "attachment; filename=\"custody-%s.%s\"", id,
-	         extension(format, folder));
+	if ((rc = snprintf(disp, sizeof(disp), "attachment; filename=\"custody-%s.%s\"", id,
+	                   extension(format, folder))) < 0 || (size_t)rc >= sizeof(disp)) {
+		cd_call_reply_cu(c, cu_fail(CU_ERR_LIMIT, "the file name is too long"),
+		                 "downloading the export");
+		goto out;
+	}
 	cd_reply_header(r, "Content-Disposition", disp);
 	if ((rc = cd_stream_begin(r, 200, content_type(format, folder))) < 0) {
 		cd_call_reply_cu(c, rc, "downloading the export");

@@ -23,6 +23,7 @@
 #include "query.h"
 #include "custody/error.h"
 #include "custody/parse.h"
+#include "custody/text.h"
 
 enum { OBJ_REQ = 1, OBJ_WS = 2 };
 
@@ -196,9 +197,22 @@ cd_reply_header(struct cd_req *r, const char *name, const char *value)
 	if (r->nheaders >= 8 || strlen(name) >= sizeof(r->hname[0]) ||
 	    strlen(value) >= sizeof(r->hvalue[0]))
 		return;
-	snprintf(r->hname[r->nheaders], sizeof(r->hname[0]), "%s", name);
-	snprintf(r->hvalue[r->nheaders], sizeof(r->hvalue[0]), "%s", value);
+	memcpy(r->hname[r->nheaders], name, strlen(name) + 1);   /* they fit: checked above */
+	memcpy(r->hvalue[r->nheaders], value, strlen(value) + 1);
 	r->nheaders++;
+}
+
+/* Sets the content type, one of our constants: one that does not fit is
+ * left out and logged, never sent cut. */
+static void
+set_ctype(struct cd_req *r, const char *ctype)
+{
+	int n = snprintf(r->ctype, sizeof(r->ctype), "%s", ctype);
+	if (n < 0 || (size_t)n >= sizeof(r->ctype)) {
+		r->ctype[0] = '\0';
+		cd_log(CD_ERR, "https: a content type longer than %zu bytes is left out: %.64s...",
+		       sizeof(r->ctype) - 1, ctype);
+	}
 }
 
 static void
@@ -212,7 +226,7 @@ answer(struct cd_req *r, int status, const char *ctype, const void *body, size_t
 		return;
 	}
 	r->status = status;
-	snprintf(r->ctype, sizeof(r->ctype), "%s", ctype);
+	set_ctype(r, ctype);
 	r->content_len = len;
 	if (owned != NULL && r->out.len == 0) {
 		free(r->out.data);
@@ -270,11 +284,17 @@ cd_reply_error(struct cd_req *r, int status, const char *code, const char *fmt, 
 	char msg[1024], esc[2048], body[2300];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	cu_vfmt_cut(msg, sizeof(msg), fmt, ap); /* a message: cut, deliberately */
 	va_end(ap);
 	json_escape(msg, esc, sizeof(esc));
 	int n = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n",
 	                 code, esc);
+	if (n < 0 || (size_t)n >= sizeof(body)) { /* JSON: never cut (the codes are short) */
+		static const char too_long[] = "{\"error\":{\"code\":\"internal\",\"message\":"
+		                               "\"the error code is too long\"}}\n";
+		cd_reply(r, 500, "application/json", too_long, sizeof(too_long) - 1);
+		return;
+	}
 	cd_reply(r, status, "application/json", body, (size_t)n);
 }
 
@@ -305,7 +325,7 @@ cd_stream_begin(struct cd_req *r, int status, const char *content_type)
 		return ret;
 	pthread_mutex_lock(&h->lock);
 	r->status = status;
-	snprintf(r->ctype, sizeof(r->ctype), "%s", content_type);
+	set_ctype(r, content_type);
 	r->answered = r->streaming = true;
 	r->notify = true;
 	pthread_mutex_unlock(&h->lock);
@@ -426,8 +446,9 @@ write_head(struct lws *wsi, struct cd_req *r, bool chunked)
 			return -1;
 	for (int i = 0; i < r->nheaders; i++) {
 		char name[64];
-		snprintf(name, sizeof(name), "%s:", r->hname[i]);
-		if (lws_add_http_header_by_name(wsi, (const unsigned char *)name,
+		int k = snprintf(name, sizeof(name), "%s:", r->hname[i]);
+		if (k < 0 || (size_t)k >= sizeof(name) ||
+		    lws_add_http_header_by_name(wsi, (const unsigned char *)name,
 		                                (const unsigned char *)r->hvalue[i],
 		                                (int)strlen(r->hvalue[i]), &p, end))
 			return -1;
@@ -519,6 +540,8 @@ on_writable(struct lws *wsi, struct cd_req *r)
 		if (n > 0) {
 			char hdr[16];
 			int hl = snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+			if (hl < 0 || (size_t)hl >= sizeof(hdr))
+				return -1;
 			memcpy(data - hl, hdr, (size_t)hl);
 			memcpy(data + n, "\r\n", 2);
 			if (lws_write(wsi, data - hl, n + (size_t)hl + 2, LWS_WRITE_HTTP) < 0)
@@ -547,7 +570,7 @@ on_writable(struct lws *wsi, struct cd_req *r)
 }
 
 static struct cd_req *
-req_new(struct cd_http *h, struct lws *wsi, enum cd_method m, const char *path)
+req_new(struct cd_http *h, struct lws *wsi, enum cd_method m)
 {
 	struct cd_req *r = calloc(1, sizeof(*r));
 	if (r == NULL)
@@ -558,7 +581,6 @@ req_new(struct cd_http *h, struct lws *wsi, enum cd_method m, const char *path)
 	r->method = m;
 	r->refs = 1;
 	pthread_cond_init(&r->cv, NULL);
-	snprintf(r->path, sizeof(r->path), "%s", path);
 	lws_get_peer_simple(wsi, r->source, sizeof(r->source));
 	return r;
 }
@@ -674,7 +696,7 @@ on_http(struct cd_http *h, struct lws *wsi, const char *uri)
 			m = methods[i].m;
 			break;
 		}
-	struct cd_req *r = req_new(h, wsi, m, "");
+	struct cd_req *r = req_new(h, wsi, m);
 	if (r == NULL)
 		return -1;
 	lws_set_opaque_user_data(wsi, r);
@@ -682,7 +704,7 @@ on_http(struct cd_http *h, struct lws *wsi, const char *uri)
 		refuse(h, r, 414, "too_long", "the path is longer than 1024 bytes");
 		return 0;
 	}
-	snprintf(r->path, sizeof(r->path), "%s", uri);
+	memcpy(r->path, uri, strlen(uri) + 1);     /* it fits: checked above */
 	if (m == CD_METHOD_OTHER) {
 		refuse(h, r, 405, "method", "this method is not supported");
 		return 0;
@@ -839,7 +861,7 @@ cd_ws_send(struct cd_ws *ws, const void *data, size_t len)
 	} else if (ws->queued + len > CD_WS_QUEUE_MAX) {
 		free(m);
 		ws->closing = true;
-		snprintf(ws->reason, sizeof(ws->reason), "the viewer is too slow for this stream");
+		cu_fmt_cut(ws->reason, sizeof(ws->reason), "the viewer is too slow for this stream");
 		ret = cu_fail(CU_ERR_LIMIT, "the viewer is too slow: over %d bytes queued",
 		              CD_WS_QUEUE_MAX);
 	} else {
@@ -862,7 +884,8 @@ cd_ws_close(struct cd_ws *ws, const char *reason)
 	struct cd_http *h = ws->h;
 	pthread_mutex_lock(&h->lock);
 	ws->closing = true;
-	snprintf(ws->reason, sizeof(ws->reason), "%s", reason);
+	/* a close reason is a message of at most 123 bytes of UTF-8 (RFC 6455) */
+	cu_fmt_cut(ws->reason, sizeof(ws->reason), "%s", reason);
 	ws->notify = true;
 	pthread_mutex_unlock(&h->lock);
 	wake(h);
@@ -906,11 +929,12 @@ names_protocol(const char *list)
 static int
 refuse_upgrade(struct lws *wsi, int status, const char *code, const char *msg)
 {
-	struct cd_req r = {.status = status, .close_after = true};
-	snprintf(r.ctype, sizeof(r.ctype), "application/json");
+	struct cd_req r = {.status = status, .close_after = true, .ctype = "application/json"};
 	uint8_t buf[LWS_PRE + 1024];
 	int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
 	                 "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}\n", code, msg);
+	if (n < 0 || (size_t)n >= sizeof(buf) - LWS_PRE)
+		return -1;                  /* JSON: closed rather than cut */
 	r.content_len = (uint64_t)n;
 	if (write_head(wsi, &r, false) < 0)
 		return -1;
@@ -1052,7 +1076,7 @@ static void
 lws_logger(int level, const char *line)
 {
 	char msg[512];
-	snprintf(msg, sizeof(msg), "%s", line);
+	cu_fmt_cut(msg, sizeof(msg), "%s", line);
 	size_t n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
 		msg[--n] = '\0';

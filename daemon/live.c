@@ -97,7 +97,11 @@ cd_live_subscribe(struct cd_live *l, const char *camera, struct cd_ws *ws, struc
 	struct cd_viewer *v = calloc(1, sizeof(*v));
 	if (v == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
-	snprintf(v->camera, sizeof(v->camera), "%s", camera);
+	int k = snprintf(v->camera, sizeof(v->camera), "%s", camera);
+	if (k < 0 || (size_t)k >= sizeof(v->camera)) {
+		free(v);
+		return cu_fail(CU_ERR_LIMIT, "camera name longer than %zu bytes", sizeof(v->camera) - 1);
+	}
 	v->ws = ws;
 	cu_buf_init(&v->pending, CU_MP4_FRAGMENT_BYTES_MAX + CU_MP4_PARAMS_MAX + 65536);
 	struct cu_mp4_opts o = {.fragmented = true, .write = viewer_write, .ctx = v,

@@ -54,7 +54,8 @@ site_init(void)
 		return;
 	_Static_assert(sizeof(PREFIX) == PL_PREFIX_HEX + 1, "PREFIX is a whole prefix");
 	memcpy(site.prefix, PREFIX, sizeof(PREFIX));
-	pl_site_hosts(&site, PORT);
+	if (pl_site_hosts(&site, PORT) < 0)
+		abort();
 	if (strcmp(site.host_ip, "127.0.0.1:8080") != 0 ||
 	    strcmp(site.host_name, "localhost:8080") != 0)
 		abort();

@@ -1,9 +1,11 @@
 /* Private: the one check of text people type (case references, comments,
  * lock headlines, bookmark titles and descriptions, export comments, user
- * names given by hand). docs/api.md "Text fields" states the rule for users. */
+ * names given by hand). docs/api.md "Text fields" states the rule for users.
+ * And the one deliberate cut of formatted text (cu_fmt_cut). */
 #ifndef CU_UTIL_TEXT_H
 #define CU_UTIL_TEXT_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -29,5 +31,20 @@ bool cu_text_char_ok(uint32_t cp, unsigned flags);
  * as "byte 12: a carriage return (U+000D)", for the caller to prefix with
  * the field's name (cu_fail_prefix). */
 int cu_text_check(const char *s, size_t len, size_t max, unsigned flags);
+
+/* Formats into buf (len bytes) like vsnprintf, for text that may be cut
+ * deliberately: log lines, messages for people, report reasons, error
+ * details. Never for a path, SQL, JSON, a header, a URL, a key or a name that
+ * is parsed or compared later: cu_path (custody/file.h) refuses instead.
+ * A text longer than len - 1 bytes is cut at the last UTF-8 character
+ * boundary that fits, so no part of a multi-byte sequence is left behind
+ * (bytes that are not UTF-8 are cut where they fall). buf is NUL-terminated
+ * whenever len > 0; with len 0 it is not touched and may be NULL. Returns
+ * whether the text was cut: true also when vsnprintf fails (buf is then ""). */
+bool cu_vfmt_cut(char *buf, size_t len, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
+/* cu_vfmt_cut with the arguments given directly. */
+bool cu_fmt_cut(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -845,9 +845,7 @@ walk_fail(struct walk *w, uint64_t pos, const char *fmt, ...)
 	w->first_bad = pos;
 	va_list ap;
 	va_start(ap, fmt);
-	/* a cut message is still a message */
-	if (vsnprintf(w->reason, sizeof(w->reason), fmt, ap) < 0)
-		w->reason[0] = '\0';
+	cu_vfmt_cut(w->reason, sizeof(w->reason), fmt, ap); /* a cut message is still a message */
 	va_end(ap);
 }
 
@@ -1000,22 +998,22 @@ head_check(struct walk *w, const struct cu_audit_head *h, const struct head_row 
 	const cu_store *s = w->s;
 	uint8_t root[CU_SHA256_LEN];
 	int r;
-	/* the reasons are short constants and numbers: they fit */
+	/* the reasons are short constants and numbers: they fit, else they are cut */
 	if (!hr->parsed) {
-		snprintf(why, why_size, "is malformed");
+		cu_fmt_cut(why, why_size, "is malformed");
 	} else if (!cu_ct_equal(h->key_id, cu_store_ident(s).signer->fingerprint, CU_SHA256_LEN)) {
-		snprintf(why, why_size, "is signed by another key than the store's server "
-		         "certificate");
+		cu_fmt_cut(why, why_size, "is signed by another key than the store's server "
+		           "certificate");
 	} else if (!head_signed(s, h)) {
-		snprintf(why, why_size, "has an invalid signature");
+		cu_fmt_cut(why, why_size, "has an invalid signature");
 	} else if (h->size < w->f.n) {
-		snprintf(why, why_size, "covers fewer entries than an earlier head");
+		cu_fmt_cut(why, why_size, "covers fewer entries than an earlier head");
 	} else {
 		if ((r = walk_to(w, h->size)) < 0)
 			return r;
 		if (w->f.n < h->size) {
-			snprintf(why, why_size, "covers %llu entries but the log has %llu",
-			         (unsigned long long)h->size, (unsigned long long)w->f.n);
+			cu_fmt_cut(why, why_size, "covers %llu entries but the log has %llu",
+			           (unsigned long long)h->size, (unsigned long long)w->f.n);
 			/* the log ends early: the walk's failure is the first missing entry */
 			walk_fail(w, w->f.n, "entry %llu is missing: tree head %lld covers %llu "
 			          "entries, the log has %llu", (unsigned long long)w->f.n,
@@ -1024,11 +1022,11 @@ head_check(struct walk *w, const struct cu_audit_head *h, const struct head_row 
 		} else if ((r = frontier_root(&w->f, root)) < 0)
 			return r;
 		else if (memcmp(root, h->root, CU_SHA256_LEN) != 0)
-			snprintf(why, why_size, "does not match entries 0..%lld (Merkle root)",
-			         (long long)h->size - 1);
+			cu_fmt_cut(why, why_size, "does not match entries 0..%lld (Merkle root)",
+			           (long long)h->size - 1);
 		else if (memcmp(w->chain, h->chain, CU_SHA256_LEN) != 0)
-			snprintf(why, why_size, "does not match entries 0..%lld (chain)",
-			         (long long)h->size - 1);
+			cu_fmt_cut(why, why_size, "does not match entries 0..%lld (chain)",
+			           (long long)h->size - 1);
 	}
 	return 0;
 }
@@ -1060,18 +1058,18 @@ check_heads(struct walk *w, sqlite3_stmt *hs, struct heads *hd, struct cu_audit_
 			rep->first_bad_head = h->id;
 			hd->first_head_proven = hd->proven;
 			hd->first_head_size = h->size;
-			snprintf(hd->first_reason, sizeof(hd->first_reason),
-			         "tree head %lld (size %llu) %s",
-			         (long long)h->id, (unsigned long long)h->size, why);
+			cu_fmt_cut(hd->first_reason, sizeof(hd->first_reason),
+			           "tree head %lld (size %llu) %s",
+			           (long long)h->id, (unsigned long long)h->size, why);
 			continue;
 		}
 		uint64_t b = w->first_bad != NONE && w->first_bad >= hd->proven &&
 		             w->first_bad < h->size ? w->first_bad : hd->proven;
 		if (b < hd->head_blame) {
 			hd->head_blame = b;
-			snprintf(hd->head_reason, sizeof(hd->head_reason),
-			         "tree head %lld (size %llu) %s",
-			         (long long)h->id, (unsigned long long)h->size, why);
+			cu_fmt_cut(hd->head_reason, sizeof(hd->head_reason),
+			           "tree head %lld (size %llu) %s",
+			           (long long)h->id, (unsigned long long)h->size, why);
 		}
 	}
 	if (rc != SQLITE_DONE)
@@ -1137,9 +1135,9 @@ audit_verdict(struct walk *w, const struct heads *hd, struct cu_audit_report *re
 		if (old_tail) {
 			first = rep->signed_entries;
 			/* numbers and constant text: it fits */
-			snprintf(extra, sizeof(extra), "entries from %llu on are not under a signed tree "
-			         "head though older than the last minute of the log: a head was removed "
-			         "or entries were added", (unsigned long long)first);
+			cu_fmt_cut(extra, sizeof(extra), "entries from %llu on are not under a signed "
+			           "tree head though older than the last minute of the log: a head was "
+			           "removed or entries were added", (unsigned long long)first);
 			why = extra;
 		}
 	}
@@ -1149,8 +1147,8 @@ audit_verdict(struct walk *w, const struct heads *hd, struct cu_audit_report *re
 	if (cr < 0 && first == NONE) {
 		first = 0;
 		/* the detail is a message: cut at the reason's length, deliberately */
-		snprintf(extra, sizeof(extra), "the recording server certificate does not chain to "
-		         "the site CA: %s", cu_error_detail());
+		cu_fmt_cut(extra, sizeof(extra), "the recording server certificate does not chain "
+		           "to the site CA: %s", cu_error_detail());
 		why = extra;
 	}
 	if (first != NONE) {
@@ -1159,7 +1157,7 @@ audit_verdict(struct walk *w, const struct heads *hd, struct cu_audit_report *re
 		uint64_t p = hd->have_bad ? hd->first_head_proven : rep->signed_entries;
 		rep->proven_entries = p < first ? p : first;
 		/* why fits: every reason is at most CU_AUDIT_REASON_MAX */
-		snprintf(rep->reason, sizeof(rep->reason), "%s", why);
+		cu_fmt_cut(rep->reason, sizeof(rep->reason), "%s", why);
 	}
 	return 0;
 }
@@ -1271,7 +1269,11 @@ export_entries(cu_db *db, int format, FILE *out)
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t idx = sqlite3_column_int64(st, 0), t = sqlite3_column_int64(st, 1);
 		char num[32], iso[CU_TIME_ISO_MAX];
-		snprintf(num, sizeof(num), "%lld", (long long)idx); /* 20 digits at most: fits */
+		int k = snprintf(num, sizeof(num), "%lld", (long long)idx); /* 20 digits: fits */
+		if (k < 0 || (size_t)k >= sizeof(num)) {
+			r = cu_fail(CU_ERR_LIMIT, "audit entry index too long");
+			goto out;
+		}
 		cu_time_text(t, iso);
 		if (format == CU_AUDIT_CSV) {
 			csv_field(out, num, strlen(num), false);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "auth/auth_int.h"
+#include "custody/text.h"
 #include "custody/time.h"
 #include "custody/error.h"
 #include "custody/file.h"
@@ -281,12 +282,14 @@ create_schema(cu_auth *a)
 	if (r == 0 && n == 0) {
 		char idhex[2 * CU_ID_LEN + 1], created[32];
 		cu_hex(cu_store_ident(a->store).id, CU_ID_LEN, idhex);
-		snprintf(created, sizeof(created), "%lld", (long long)cu_auth_now(a));
+		int k = snprintf(created, sizeof(created), "%lld", (long long)cu_auth_now(a));
+		if (k < 0 || (size_t)k >= sizeof(created))
+			r = cu_fail(CU_ERR_LIMIT, "auth.db: creation time too long");
 		const char *const kv[][2] = {
 			{"format", "custody-auth"}, {"version", CU_AUTH_DB_VERSION}, {"store_id", idhex},
 			{"created_us", created},
 		};
-		if ((r = cu_db_exec(a->db, schema, "creating the schema")) == 0 &&
+		if (r == 0 && (r = cu_db_exec(a->db, schema, "creating the schema")) == 0 &&
 		    (r = cu_db_exec(a->db, cu_auth_schema_profiles, "creating the schema")) == 0)
 			r = cu_db_meta_put(a->db, kv, sizeof(kv) / sizeof(kv[0]));
 	} else if (r == 0) {
@@ -405,8 +408,10 @@ cu_auth_ev_init(struct cu_auth_event *ev, const char *action, int64_t now)
 void
 cu_auth_ev_set(char *field, size_t len, const char *value)
 {
+	/* the fields are as long as the names they hold, each checked before; a
+	 * longer one would show cut in the event, which is a record for people */
 	if (value != NULL)
-		snprintf(field, len, "%s", value);
+		cu_fmt_cut(field, len, "%s", value);
 }
 
 void
@@ -699,7 +704,12 @@ out:
 			(arr) = nv_;                                                                   \
 			(cap) = nc_;                                                                   \
 		}                                                                                  \
-		snprintf((arr)[(n)], sizeof((arr)[(n)]), "%s", (value));                           \
+		int k_ = snprintf((arr)[(n)], sizeof((arr)[(n)]), "%s", (value));                 \
+		if (k_ < 0 || (size_t)k_ >= sizeof((arr)[(n)])) {                                  \
+			r = cu_fail(CU_ERR_LIMIT, "auth.db: a name longer than %zu bytes",             \
+			            sizeof((arr)[(n)]) - 1);                                           \
+			goto out;                                                                      \
+		}                                                                                  \
 		(n)++;                                                                             \
 	} while (0)
 
@@ -1124,7 +1134,10 @@ cu_auth_group_delete(cu_auth *a, const char *group, struct cu_auth_event *ev)
 	int r = cu_auth_plain_name_check("group", group);
 	if (r < 0)
 		return r;
-	snprintf(scope, sizeof(scope), "group:%s", group);
+	int k = snprintf(scope, sizeof(scope), "group:%s", group);
+	if (k < 0 || (size_t)k >= sizeof(scope))
+		return cu_fail(CU_ERR_LIMIT, "group %s: scope longer than %d bytes", group,
+		               CU_SCOPE_MAX);
 	pthread_mutex_lock(&a->lock);
 	int64_t now = cu_auth_now(a);
 	int grants;
@@ -1137,7 +1150,7 @@ cu_auth_group_delete(cu_auth *a, const char *group, struct cu_auth_event *ev)
 	cu_auth_ev_init(ev, "group.delete", now);
 	if (ev != NULL) {
 		EV_SET(ev, group, group);
-		snprintf(ev->detail, sizeof(ev->detail), "grants removed=%d", grants);
+		cu_fmt_cut(ev->detail, sizeof(ev->detail), "grants removed=%d", grants);
 	}
 out:
 	return cu_auth_finish(a, r);

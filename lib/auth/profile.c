@@ -11,6 +11,7 @@
 
 #include "auth/auth_int.h"
 #include "custody/error.h"
+#include "custody/text.h"
 
 /* Schema version 2. signature has no column: it is always on (docs/auth.md).
  * IF NOT EXISTS: the same text creates a new database and upgrades a
@@ -110,7 +111,8 @@ void
 cu_auth_profile_default(struct cu_export_profile *ret)
 {
 	memset(ret, 0, sizeof(*ret));
-	snprintf(ret->name, sizeof(ret->name), "%s", CU_PROFILE_DEFAULT);
+	_Static_assert(sizeof(CU_PROFILE_DEFAULT) <= sizeof(ret->name), "the name fits");
+	memcpy(ret->name, CU_PROFILE_DEFAULT, sizeof(CU_PROFILE_DEFAULT));
 	ret->builtin = true;
 	ret->formats = CU_EXPORT_EVIDENCE;
 	ret->set[CU_PS_PASSWORD_REQUIRED] = (struct cu_profile_value){1, true};
@@ -193,13 +195,13 @@ cu_auth_profile_describe(const struct cu_export_profile *p, char *buf, size_t le
 		first = false;
 	}
 	for (int i = 0; i < CU_PS_COUNT; i++) {
-		char v[16];
+		const char *locked = p->set[i].locked ? "(locked)" : "";
 		if (i == CU_PS_PASSWORD_MIN_LENGTH)
-			snprintf(v, sizeof(v), "%d", p->set[i].value);
+			k = snprintf(buf + used, len - used, " %s=%d%s", setting_names[i],
+			             p->set[i].value, locked);
 		else
-			snprintf(v, sizeof(v), "%s", p->set[i].value ? "on" : "off");
-		k = snprintf(buf + used, len - used, " %s=%s%s", setting_names[i], v,
-		             p->set[i].locked ? "(locked)" : "");
+			k = snprintf(buf + used, len - used, " %s=%s%s", setting_names[i],
+			             p->set[i].value ? "on" : "off", locked);
 		if (k < 0 || (size_t)k >= len - used)
 			return cu_fail(CU_ERR_LIMIT, "profile description: buffer too small");
 		used += (size_t)k;
@@ -394,7 +396,7 @@ cu_auth_profile_delete(cu_auth *a, const char *name, struct cu_auth_event *ev)
 	cu_auth_ev_init(ev, "profile.delete", now);
 	if (ev != NULL) {
 		EV_SET(ev, profile, name);
-		snprintf(ev->detail, sizeof(ev->detail), "roles unassigned=%lld", (long long)roles);
+		cu_fmt_cut(ev->detail, sizeof(ev->detail), "roles unassigned=%lld", (long long)roles);
 	}
 out:
 	return cu_auth_finish(a, r);
@@ -458,7 +460,7 @@ cu_auth_profile_assign(cu_auth *a, const char *role, const char *profile,
 		EV_SET(ev, role, role);
 		EV_SET(ev, profile, profile != NULL ? profile : old);
 		if (profile != NULL && old[0] != '\0')
-			snprintf(ev->detail, sizeof(ev->detail), "replaced=%s", old);
+			cu_fmt_cut(ev->detail, sizeof(ev->detail), "replaced=%s", old);
 	}
 out:
 	cu_db_done(st);
@@ -647,7 +649,7 @@ refuse(struct cu_export_decision *d, int err, const char *setting, const char *f
 	char msg[768];
 	va_list ap;
 	va_start(ap, fmt);
-	(void)vsnprintf(msg, sizeof(msg), fmt, ap); /* a longer message is cut: it is advice */
+	cu_vfmt_cut(msg, sizeof(msg), fmt, ap); /* a longer message is cut: it is advice */
 	va_end(ap);
 	d->setting = setting;
 	d->forbidden = err == CU_ERR_AUTH;
@@ -678,7 +680,10 @@ pick(const struct cu_export_profile *ps, size_t n, const struct cu_export_ask *q
 		                  "no export profile applies%s", names);
 	if (*ret == NULL)
 		*ret = &ps[0];
-	snprintf(d->profile, sizeof(d->profile), "%s", (*ret)->name);
+	int k = snprintf(d->profile, sizeof(d->profile), "%s", (*ret)->name);
+	if (k < 0 || (size_t)k >= sizeof(d->profile))
+		return cu_fail(CU_ERR_LIMIT, "export profile name longer than %zu bytes",
+		               sizeof(d->profile) - 1);
 	return 0;
 }
 
@@ -756,8 +761,8 @@ cu_auth_profile_decide(const struct cu_export_profile *ps, size_t n,
 		for (unsigned b = 1; b <= CU_EXPORT_STILLS; b <<= 1)
 			if (p->formats & b) {
 				size_t l = strlen(allowed);
-				snprintf(allowed + l, sizeof(allowed) - l, "%s%s", l ? ", " : "",
-				         cu_auth_export_format_name(b));
+				cu_fmt_cut(allowed + l, sizeof(allowed) - l, "%s%s", l ? ", " : "",
+				           cu_auth_export_format_name(b));
 			}
 		return refuse(ret, CU_ERR_AUTH, "formats", "export profile %s does not allow %s "
 		              "exports (it allows: %s)", p->name, cu_auth_export_format_name(q->format),

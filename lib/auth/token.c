@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "auth/auth_int.h"
+#include "custody/text.h"
 #include "custody/x509.h"
 #include "util/base64.h"
 #include "custody/error.h"
@@ -397,7 +398,7 @@ cu_auth_token_revoke(cu_auth *a, const char *token, size_t len, struct cu_auth_e
 		ev->at_us = cu_auth_now(a);
 		ev->user_id = c.user_id;
 		memcpy(ev->user, c.user, sizeof(ev->user));
-		snprintf(ev->detail, sizeof(ev->detail), "jti=%s", c.jti);
+		cu_fmt_cut(ev->detail, sizeof(ev->detail), "jti=%s", c.jti);
 	}
 	return 0;
 }
@@ -442,7 +443,7 @@ out:
 	if (r == 0) {
 		cu_auth_ev_init(ev, "issuer.add", now);
 		if (ev != NULL)
-			snprintf(ev->detail, sizeof(ev->detail), "sha256=%s subject=%.150s", hex,
+			cu_fmt_cut(ev->detail, sizeof(ev->detail), "sha256=%s subject=%.150s", hex,
 			         info.subject);
 	}
 	return r;
@@ -471,7 +472,7 @@ out:
 	if (r == 0) {
 		cu_auth_ev_init(ev, "issuer.remove", now);
 		if (ev != NULL)
-			snprintf(ev->detail, sizeof(ev->detail), "sha256=%s", hex);
+			cu_fmt_cut(ev->detail, sizeof(ev->detail), "sha256=%s", hex);
 	}
 	return r;
 }

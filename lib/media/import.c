@@ -29,6 +29,7 @@
 
 #include "custody/media.h"
 #include "custody/error.h"
+#include "custody/text.h"
 
 /* Demuxers we let libavformat use: the containers cameras and VMS exports
  * produce. Playlist and concat demuxers (hls, dash, concat, image2) are left
@@ -139,7 +140,7 @@ static const char *
 averr_text(int err, char *buf, size_t size)
 {
 	if (av_strerror(err, buf, size) < 0)
-		(void)snprintf(buf, size, "error %d", err);
+		cu_fmt_cut(buf, size, "error %d", err);
 	return buf;
 }
 
@@ -288,7 +289,7 @@ found_list(const AVFormatContext *fmt, char *buf, size_t size)
 
 	buf[0] = '\0';
 	if (fmt->nb_streams == 0) {
-		(void)snprintf(buf, size, "no streams");
+		cu_fmt_cut(buf, size, "no streams");
 		return;
 	}
 	for (unsigned i = 0; i < fmt->nb_streams; i++) {

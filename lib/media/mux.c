@@ -38,6 +38,7 @@
 #include <libavutil/mem.h>
 
 #include "custody/mux.h"
+#include "custody/text.h"
 #include "custody/time.h"
 #include "custody/error.h"
 #include "custody/file.h"
@@ -126,7 +127,7 @@ static const char *
 averr_text(int err, char *buf, size_t size)
 {
 	if (av_strerror(err, buf, size) < 0)
-		(void)snprintf(buf, size, "error %d", err);
+		cu_fmt_cut(buf, size, "error %d", err);
 	return buf;
 }
 

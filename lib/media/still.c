@@ -18,6 +18,7 @@
 #include <libswscale/swscale.h>
 
 #include "custody/mux.h"
+#include "custody/text.h"
 #include "custody/time.h"
 #include "custody/error.h"
 
@@ -265,7 +266,7 @@ averr(int err, const char *what, int64_t ts)
 	if (err == AVERROR(ENOMEM))
 		return cu_fail(CU_ERR_NOMEM, "out of memory %s", what);
 	if (av_strerror(err, msg, sizeof(msg)) < 0)
-		(void)snprintf(msg, sizeof(msg), "error %d", err);
+		cu_fmt_cut(msg, sizeof(msg), "error %d", err);
 	if (ts >= 0)
 		return cu_fail(CU_ERR_MEDIA, "%s at %lld failed (%s)", what, (long long)ts, msg);
 	return cu_fail(CU_ERR_MEDIA, "%s failed (%s)", what, msg);

@@ -288,7 +288,7 @@ hash_job(struct exporter *x, struct seg_job *j)
 	/* err_detail is a message for the caller: cut at its buffer, deliberately */
 	if (r < 0) {
 		j->err = r;
-		snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
+		cu_fmt_cut(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
 		return;
 	}
 	/* the segment being recorded may have an unsealed tail after its last seal */
@@ -296,9 +296,9 @@ hash_job(struct exporter *x, struct seg_job *j)
 	if (sc.fail != 0 && !open_tail) {
 		cu_time_text(j->src.start_us, when);
 		j->err = CU_ERR_TAMPERED; /* the detail, cut deliberately as above */
-		snprintf(j->err_detail, sizeof(j->err_detail), "export refused: camera %s is "
-		         "tampered: first failed segment at %s: segment %llu: %s", g->camera, when,
-		         (unsigned long long)j->src.seq, sc.reason);
+		cu_fmt_cut(j->err_detail, sizeof(j->err_detail), "export refused: camera %s is "
+		           "tampered: first failed segment at %s: segment %llu: %s", g->camera, when,
+		           (unsigned long long)j->src.seq, sc.reason);
 	} else {
 		j->empty = sc.frames == 0;
 		j->frames = sc.frames;
@@ -315,7 +315,7 @@ hash_job(struct exporter *x, struct seg_job *j)
 		}
 		if (r < 0) {
 			j->err = r; /* the detail, cut deliberately as above */
-			snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
+			cu_fmt_cut(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
 		}
 	}
 	cu_seg_scan_free(&sc);

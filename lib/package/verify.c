@@ -26,6 +26,7 @@
 #include "custody/error.h"
 #include "custody/file.h"
 #include "custody/parse.h"
+#include "custody/text.h"
 #include "util/pool.h"
 
 #define BATCH_MAX (96u * 1024 * 1024)        /* frames under one seal (as read.c) */
@@ -89,7 +90,7 @@ tamper(struct verifier *v, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	/* a report line: cut at its buffer, deliberately */
-	vsnprintf(v->rep->reason, sizeof(v->rep->reason), fmt, ap);
+	cu_vfmt_cut(v->rep->reason, sizeof(v->rep->reason), fmt, ap);
 	va_end(ap);
 }
 
@@ -910,7 +911,7 @@ verdict(struct cu_pkg_report *rep, int status, int64_t off, const char *fmt, ...
 	rep->damaged_offset = off;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(rep->reason, sizeof(rep->reason), fmt, ap);
+	cu_vfmt_cut(rep->reason, sizeof(rep->reason), fmt, ap);
 	va_end(ap);
 	return DECIDED;
 }

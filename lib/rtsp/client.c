@@ -165,7 +165,9 @@ static int
 tcp_connect(cu_rtsp *c)
 {
 	char port[8];
-	snprintf(port, sizeof(port), "%u", c->port);
+	int k = snprintf(port, sizeof(port), "%u", c->port);
+	if (k < 0 || (size_t)k >= sizeof(port))
+		return cu_fail(CU_ERR_LIMIT, "camera %s: port %u too long", c->host, c->port);
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG};
 	struct addrinfo *ai = NULL;
 	int g = getaddrinfo(c->host, port, &hints, &ai);
@@ -518,7 +520,9 @@ auth_header(cu_rtsp *c, const char *method, const char *uri, char *out, size_t l
 	if (r < 0 || (r = cu_md5_digest_hex(p2, 2, ha2)) < 0 || (r = cu_random(rnd, sizeof(rnd))) < 0)
 		return r;
 	cu_hex(rnd, sizeof(rnd), cnonce);
-	snprintf(nc, sizeof(nc), "%08x", ++c->nc);
+	int k = snprintf(nc, sizeof(nc), "%08x", ++c->nc);
+	if (k < 0 || (size_t)k >= sizeof(nc))
+		return cu_fail(CU_ERR_LIMIT, "digest nonce count too long");
 	if (c->qop_auth) {
 		const char *p3[] = {ha1, c->nonce, nc, cnonce, "auth", ha2};
 		r = cu_md5_digest_hex(p3, 6, resp);
@@ -682,8 +686,10 @@ setup_track(cu_rtsp *c, struct track *t, const struct cu_sdp_media *m, int ch)
 	int r = resolve_control(c, m->control, url, sizeof(url));
 	if (r < 0)
 		return r;
-	snprintf(transport, sizeof(transport), "Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n",
-	         ch, ch + 1);
+	int k = snprintf(transport, sizeof(transport),
+	                 "Transport: RTP/AVP/TCP;unicast;interleaved=%d-%d\r\n", ch, ch + 1);
+	if (k < 0 || (size_t)k >= sizeof(transport))
+		return cu_fail(CU_ERR_LIMIT, "Transport header too long");
 	if ((r = request(c, "SETUP", url, transport)) < 0 || (r = expect_ok(c, "SETUP")) < 0 ||
 	    (r = take_session(c)) < 0)
 		return r;
@@ -767,7 +773,11 @@ describe_and_setup(cu_rtsp *c)
 		free(sd);
 		return r;
 	}
-	snprintf(c->stats.codec, sizeof(c->stats.codec), "%s", cu_codec_name(video->codec));
+	int k = snprintf(c->stats.codec, sizeof(c->stats.codec), "%s", cu_codec_name(video->codec));
+	if (k < 0 || (size_t)k >= sizeof(c->stats.codec)) {
+		free(sd);
+		return cu_fail(CU_ERR_LIMIT, "codec name %s too long", cu_codec_name(video->codec));
+	}
 	if (audio != NULL) {
 		char config[256] = "";
 		cu_sdp_fmtp_get(audio, "config", config, sizeof(config));

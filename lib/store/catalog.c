@@ -51,8 +51,12 @@ cu_catalog_create(const char *path, const uint8_t store_id[static CU_ID_LEN], in
 		goto out;
 	char idhex[2 * CU_ID_LEN + 1], seg[32], created[32];
 	cu_hex(store_id, CU_ID_LEN, idhex);
-	snprintf(seg, sizeof(seg), "%lld", (long long)segment_us);
-	snprintf(created, sizeof(created), "%lld", (long long)created_us);
+	int k1 = snprintf(seg, sizeof(seg), "%lld", (long long)segment_us);
+	int k2 = snprintf(created, sizeof(created), "%lld", (long long)created_us);
+	if (k1 < 0 || (size_t)k1 >= sizeof(seg) || k2 < 0 || (size_t)k2 >= sizeof(created)) {
+		r = cu_fail(CU_ERR_LIMIT, "catalogue: segment length or creation time too long");
+		goto out;
+	}
 	const char *const kv[][2] = {
 		{"format", "custody-catalog"}, {"version", CATALOG_VERSION}, {"store_id", idhex},
 		{"encryption", cu_encryption_name(encryption)}, {"segment_us", seg},

@@ -19,6 +19,7 @@
 #include "custody/error.h"
 #include "custody/file.h"
 #include "custody/parse.h"
+#include "custody/text.h"
 #include "util/pool.h"
 
 #define PROGRESS_STEP (8u * 1024 * 1024)
@@ -35,7 +36,7 @@ cu_seg_scan_fail(struct cu_seg_scan *sc, int64_t ts, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(sc->reason, sizeof(sc->reason), fmt, ap);
+	cu_vfmt_cut(sc->reason, sizeof(sc->reason), fmt, ap);
 	va_end(ap);
 	sc->fail = CU_ERR_TAMPERED;
 	sc->fail_ts = ts;
@@ -48,7 +49,7 @@ cu_verify_failv(bool *tampered, int64_t *time_us, char *reason, size_t reason_si
 {
 	*tampered = true;
 	*time_us = when;
-	vsnprintf(reason, reason_size, fmt, ap); /* a report line: cut, deliberately */
+	cu_vfmt_cut(reason, reason_size, fmt, ap); /* a report line: cut, deliberately */
 }
 
 /* Counters gathered since the last valid seal; committed when a seal verifies. */
@@ -568,7 +569,7 @@ worker(void *ctx, cu_pool *p)
 		}
 		j->err = cu_segment_scan(run->s, j->path, &j->scan, run_progress, run);
 		if (j->err < 0) /* the detail is a message: cut at its buffer, deliberately */
-			snprintf(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
+			cu_fmt_cut(j->err_detail, sizeof(j->err_detail), "%s", cu_error_detail());
 	}
 }
 

@@ -22,6 +22,7 @@
 #include "custody/error.h"
 #include "custody/file.h"
 #include "custody/parse.h"
+#include "custody/text.h"
 
 #define PENDING_MAX (64u * 1024 * 1024) /* seal early rather than buffer more */
 #define BACKWARDS_MAX_US (10 * INT64_C(1000000))
@@ -182,8 +183,8 @@ rollback(cu_writer *w, int err)
 		w->lost = true;
 		w->lost_from = from >= 0 ? from : cu_time_now_us();
 		w->lost_to = w->lost_from;
-		snprintf(w->lost_reason, sizeof(w->lost_reason),
-		         "frames lost: the store could not be written (%s)", cu_strerror(err));
+		cu_fmt_cut(w->lost_reason, sizeof(w->lost_reason),
+		           "frames lost: the store could not be written (%s)", cu_strerror(err));
 	}
 	return err;
 }
@@ -468,10 +469,10 @@ recover_open_segment(cu_writer *w, struct cu_seg_row *row)
 	rec->aux1 = discarded;
 	rec->aux2 = row->seq;
 	memcpy(rec->hash, scan.chain, CU_SHA256_LEN);
-	snprintf(rec->reason, sizeof(rec->reason),
-	         "restart after an unclean stop: last sealed data at %s, %llu unsealed bytes "
-	         "discarded from segment %llu", when, (unsigned long long)discarded,
-	         (unsigned long long)row->seq);
+	cu_fmt_cut(rec->reason, sizeof(rec->reason),
+	           "restart after an unclean stop: last sealed data at %s, %llu unsealed bytes "
+	           "discarded from segment %llu", when, (unsigned long long)discarded,
+	           (unsigned long long)row->seq);
 	w->pending_restart = true;
 	w->recovered = *row;
 	r = 0;
@@ -819,15 +820,15 @@ retention_records(cu_writer *w, const struct cu_seg_row *rows, size_t n, const b
 			rec->aux2 = g->seq;
 			r = segment_prev_chain(w, g->seq, rec->hash);
 			if (now > 0)
-				snprintf(rec->reason, sizeof(rec->reason), "retention: %zu segment(s) "
-				         "deleted, segments %llu to %llu are gone (max age %lld s, max bytes "
-				         "%llu)", now, (unsigned long long)hole_start,
-				         (unsigned long long)(g->seq - 1), (long long)(max_age_us / 1000000),
-				         (unsigned long long)max_bytes);
+				cu_fmt_cut(rec->reason, sizeof(rec->reason), "retention: %zu segment(s) "
+				           "deleted, segments %llu to %llu are gone (max age %lld s, max "
+				           "bytes %llu)", now, (unsigned long long)hole_start,
+				           (unsigned long long)(g->seq - 1),
+				           (long long)(max_age_us / 1000000), (unsigned long long)max_bytes);
 			else
-				snprintf(rec->reason, sizeof(rec->reason), "retention: segments %llu to "
-				         "%llu stay deleted (stated again)", (unsigned long long)hole_start,
-				         (unsigned long long)(g->seq - 1));
+				cu_fmt_cut(rec->reason, sizeof(rec->reason), "retention: segments %llu to "
+				           "%llu stay deleted (stated again)", (unsigned long long)hole_start,
+				           (unsigned long long)(g->seq - 1));
 		}
 		hole_start = g->seq + 1;
 		in_hole = false;
@@ -842,8 +843,8 @@ retention_records(cu_writer *w, const struct cu_seg_row *rows, size_t n, const b
 		rec->kind = CU_REC_RETENTION;
 		rec->from_us = rec->to_us = rows[0].start_us;
 		rec->aux1 = rec->aux2 = 1;
-		snprintf(rec->reason, sizeof(rec->reason), "retention: segment 1 is kept (evidence "
-		         "lock), later ones were deleted");
+		cu_fmt_cut(rec->reason, sizeof(rec->reason), "retention: segment 1 is kept (evidence "
+		           "lock), later ones were deleted");
 	}
 	if (r < 0) {
 		free(recs);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "custody/error.h"
+#include "custody/text.h"
 
 #define DETAIL_MAX 512
 
@@ -54,9 +55,7 @@ static void
 set_detail(const char *fmt, va_list ap)
 {
 	/* A cut message is still a message; truncation here loses no data. */
-	int n = vsnprintf(detail, sizeof(detail), fmt, ap);
-	if (n < 0)
-		detail[0] = '\0';
+	cu_vfmt_cut(detail, sizeof(detail), fmt, ap);
 }
 
 int
@@ -83,7 +82,7 @@ cu_fail_errno(int errnum, const char *fmt, ...)
 	set_detail(fmt, ap);
 	va_end(ap);
 	size_t used = strnlen(detail, sizeof(detail));
-	(void)snprintf(detail + used, sizeof(detail) - used, ": %s", strerror(errnum));
+	cu_fmt_cut(detail + used, sizeof(detail) - used, ": %s", strerror(errnum));
 	if (cu_errno_nospc(errnum))
 		return CU_ERR_NOSPC;
 	switch (errnum) {
@@ -105,6 +104,6 @@ cu_fail_prefix(int code, const char *fmt, ...)
 	va_end(ap);
 	size_t used = strnlen(detail, sizeof(detail));
 	if (old[0] != '\0')
-		(void)snprintf(detail + used, sizeof(detail) - used, ": %s", old);
+		cu_fmt_cut(detail + used, sizeof(detail) - used, ": %s", old);
 	return code;
 }

@@ -1,5 +1,7 @@
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "custody/error.h"
 #include "custody/parse.h"
@@ -64,4 +66,48 @@ cu_text_check(const char *s, size_t len, size_t max, unsigned flags)
 		i += n;
 	}
 	return 0;
+}
+
+/* Where to end a text cut after its first end bytes so that the last
+ * character is whole: end itself, or the start of a multi-byte sequence that
+ * the cut split. Only the last (at most four) bytes are looked at; bytes
+ * that are not UTF-8 are left as they are. */
+static size_t
+utf8_whole(const unsigned char *s, size_t end)
+{
+	size_t k = 0;                   /* continuation bytes just before end */
+	while (k < 3 && k < end && (s[end - 1 - k] & 0xc0) == 0x80)
+		k++;
+	if (k == end)
+		return end;             /* no lead byte: not UTF-8 */
+	size_t lead = end - 1 - k;
+	unsigned char b = s[lead];
+	size_t want = b >= 0xf8 ? 0 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 0;
+	return want > k + 1 ? lead : end;
+}
+
+bool
+cu_vfmt_cut(char *buf, size_t len, const char *fmt, va_list ap)
+{
+	int n = vsnprintf(buf, len, fmt, ap);
+	if (n < 0) {
+		if (len > 0)
+			buf[0] = '\0';
+		return true;
+	}
+	if ((size_t)n < len || n == 0)
+		return false;           /* it fits (an empty text fits even in nothing) */
+	if (len > 0)
+		buf[utf8_whole((const unsigned char *)buf, len - 1)] = '\0';
+	return true;
+}
+
+bool
+cu_fmt_cut(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	bool cut = cu_vfmt_cut(buf, len, fmt, ap);
+	va_end(ap);
+	return cut;
 }

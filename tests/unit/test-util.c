@@ -1,6 +1,7 @@
 /* Unit tests for lib/util: the time helper, checked number and hex parsing,
  * certificate fingerprints, the bounded buffer, file helpers, base64, error
- * reporting and the check of text people type.
+ * reporting, the check of text people type and the deliberate cut of
+ * formatted text.
  *
  * Expected times come from an independent, deliberately naive calendar (count
  * the days year by year), not from the era arithmetic in time.c nor from the
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include <cmocka.h>
 
@@ -552,6 +554,155 @@ test_text_char_ok(void **state)
 	assert_false(cu_text_char_ok(0x2069, 0));
 	assert_true(cu_text_char_ok(0x206a, 0));
 	assert_true(cu_text_char_ok(0x2029, 0));
+}
+
+/* ---- the deliberate cut of formatted text ---- */
+
+/* cu_vfmt_cut through a variadic wrapper of our own, as its callers use it. */
+static bool __attribute__((format(printf, 3, 4)))
+vcut(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	bool cut = cu_vfmt_cut(buf, len, fmt, ap);
+	va_end(ap);
+	return cut;
+}
+
+/* Is s whole UTF-8 (every sequence complete)? */
+static bool
+utf8_whole_text(const char *s)
+{
+	size_t len = strlen(s);
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		size_t n = cu_utf8_next((const uint8_t *)s + i, len - i, &cp);
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+static void
+test_fmt_cut_fits(void **state)
+{
+	(void)state;
+	char buf[16];
+	assert_false(cu_fmt_cut(buf, sizeof(buf), "%s-%d", "cam", 7));
+	assert_string_equal(buf, "cam-7");
+	assert_false(vcut(buf, sizeof(buf), "%s-%d", "cam", 7));
+	assert_string_equal(buf, "cam-7");
+	/* exactly len - 1 bytes fit */
+	assert_false(cu_fmt_cut(buf, 6, "%s", "abcde"));
+	assert_string_equal(buf, "abcde");
+	assert_false(vcut(buf, 6, "%s", "abcde"));
+	assert_string_equal(buf, "abcde");
+	/* a multi-byte character that ends at the last byte stays */
+	assert_false(cu_fmt_cut(buf, 5, "a%s", "\xe2\x82\xac"));
+	assert_string_equal(buf, "a\xe2\x82\xac");
+	/* the empty text fits anywhere, even in no buffer at all */
+	assert_false(cu_fmt_cut(buf, 1, "%s", ""));
+	assert_string_equal(buf, "");
+	assert_false(cu_fmt_cut(NULL, 0, "%s", ""));
+	assert_false(vcut(NULL, 0, "%s", ""));
+}
+
+static void
+test_fmt_cut_ascii(void **state)
+{
+	(void)state;
+	char buf[8];
+	assert_true(cu_fmt_cut(buf, 6, "%s", "abcdef"));
+	assert_string_equal(buf, "abcde");
+	assert_true(vcut(buf, 6, "%d%d", 123, 456));
+	assert_string_equal(buf, "12345");
+	/* one byte: room for the NUL alone */
+	memset(buf, 'x', sizeof(buf));
+	assert_true(cu_fmt_cut(buf, 1, "%s", "a"));
+	assert_string_equal(buf, "");
+	memset(buf, 'x', sizeof(buf));
+	assert_true(vcut(buf, 1, "%d", 5));
+	assert_string_equal(buf, "");
+	/* no byte: nothing is written, not even a NUL */
+	memset(buf, 'x', sizeof(buf));
+	assert_true(cu_fmt_cut(buf, 0, "%s", "a"));
+	assert_int_equal(buf[0], 'x');
+	assert_true(vcut(buf, 0, "%s", "a"));
+	assert_int_equal(buf[0], 'x');
+	assert_true(cu_fmt_cut(NULL, 0, "%s", "a"));
+}
+
+static void
+test_fmt_cut_utf8(void **state)
+{
+	(void)state;
+	char buf[32];
+	/* 2-byte é: cut inside it, the whole character goes */
+	assert_true(cu_fmt_cut(buf, 3, "a%s", "\xc3\xa9"));
+	assert_string_equal(buf, "a");
+	assert_true(vcut(buf, 3, "a%s", "\xc3\xa9"));
+	assert_string_equal(buf, "a");
+	/* 3-byte €, cut after its first and after its second byte */
+	assert_true(cu_fmt_cut(buf, 3, "x%sy", "\xe2\x82\xac"));
+	assert_string_equal(buf, "x");
+	assert_true(cu_fmt_cut(buf, 4, "x%sy", "\xe2\x82\xac"));
+	assert_string_equal(buf, "x");
+	assert_true(cu_fmt_cut(buf, 5, "x%sy", "\xe2\x82\xac"));
+	assert_string_equal(buf, "x\xe2\x82\xac");
+	/* 4-byte U+1D11E, cut after each of its first three bytes */
+	for (size_t len = 2; len <= 5; len++) {
+		assert_true(vcut(buf, len, "a%sb", "\xf0\x9d\x84\x9e"));
+		assert_string_equal(buf, "a");
+	}
+	assert_true(vcut(buf, 6, "a%sb", "\xf0\x9d\x84\x9e"));
+	assert_string_equal(buf, "a\xf0\x9d\x84\x9e");
+	/* a multi-byte character first: one byte short leaves nothing */
+	assert_true(cu_fmt_cut(buf, 4, "%s", "\xf0\x9f\x93\xb7"));
+	assert_string_equal(buf, "");
+	assert_true(cu_fmt_cut(buf, 2, "%s", "\xc3\xa9"));
+	assert_string_equal(buf, "");
+	/* every cut of a mixed text keeps the longest whole prefix */
+	const char *text = "Zo\xc3\xab \xe7\x9b\xa3\xe8\xa6\x96 \xf0\x9f\x93\xb7 caf\xc3\xa9";
+	size_t tl = strlen(text);
+	for (size_t len = 1; len <= tl + 1; len++) {
+		bool cut = cu_fmt_cut(buf, len, "%s", text);
+		size_t got = strlen(buf);
+		if (cut != (tl >= len))
+			fail_msg("len %zu: cut %d", len, cut);
+		if (memcmp(buf, text, got) != 0 || !utf8_whole_text(buf))
+			fail_msg("len %zu: \"%s\" is not a whole prefix", len, buf);
+		/* nothing more would have fitted: the next character is too long */
+		if (got < tl) {
+			uint32_t cp;
+			size_t next = cu_utf8_next((const uint8_t *)text + got, tl - got, &cp);
+			if (next == 0 || got + next <= len - 1)
+				fail_msg("len %zu: cut at %zu, but %zu more bytes fitted", len, got, next);
+		}
+	}
+	/* bytes that are not UTF-8 are cut where they fall */
+	assert_true(cu_fmt_cut(buf, 4, "%s", "ab\xff\xfe"));
+	assert_string_equal(buf, "ab\xff");
+	assert_true(cu_fmt_cut(buf, 4, "%s", "a\x80\x80\x80\x80"));
+	assert_string_equal(buf, "a\x80\x80");
+	assert_true(cu_fmt_cut(buf, 6, "%s", "\x80\x80\x80\x80\x80\x80"));
+	assert_string_equal(buf, "\x80\x80\x80\x80\x80");
+}
+
+static void
+test_fmt_cut_error(void **state)
+{
+	(void)state;
+	/* in the C locale a wide character outside ASCII cannot be converted:
+	 * vsnprintf fails, and the text is lost (cut to nothing) */
+	static const wchar_t euro[] = {0x20ac, 0};
+	char buf[16];
+	memset(buf, 'x', sizeof(buf));
+	assert_true(cu_fmt_cut(buf, sizeof(buf), "%ls", euro));
+	assert_string_equal(buf, "");
+	memset(buf, 'x', sizeof(buf));
+	assert_true(vcut(buf, sizeof(buf), "%ls", euro));
+	assert_string_equal(buf, "");
 }
 
 /* ---- cu_buf ---- */
@@ -1277,6 +1428,10 @@ main(void)
 		cmocka_unit_test(test_text_accepts),
 		cmocka_unit_test(test_text_refuses),
 		cmocka_unit_test(test_text_char_ok),
+		cmocka_unit_test(test_fmt_cut_fits),
+		cmocka_unit_test(test_fmt_cut_ascii),
+		cmocka_unit_test(test_fmt_cut_utf8),
+		cmocka_unit_test(test_fmt_cut_error),
 		cmocka_unit_test(test_time_known),
 		cmocka_unit_test(test_time_offsets),
 		cmocka_unit_test(test_time_date_alone),
