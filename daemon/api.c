@@ -11,6 +11,7 @@
 #include "api.h"
 #include "call.h"
 #include "export.h"
+#include "web.h"
 
 /* ---- routing ---- */
 
@@ -91,7 +92,7 @@ cd_api_handle(struct cd_req *r, void *ctx)
 	struct call c = {.a = ctx, .r = r};
 	const char *path = cd_req_path(r);
 	if (strncmp(path, "/api/v1/", 8) != 0) {
-		cd_reply_error(r, 404, "not_found", "the API is under /api/v1/");
+		cd_web_serve(r); /* the browser client, or 404 */
 		return;
 	}
 	snprintf(c.pathbuf, sizeof(c.pathbuf), "%s", path + 8);

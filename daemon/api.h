@@ -32,8 +32,13 @@ struct cd_api {
 
 /* cd_http_opts.handle / ws_open / ws_closed, with ctx = struct cd_api. */
 void cd_api_handle(struct cd_req *r, void *ctx);
-void *cd_api_ws_open(struct cd_ws *ws, const char *path, const char *query, const char *source,
-                     void *ctx);
+void *cd_api_ws_open(struct cd_ws *ws, const struct cd_ws_request *q, void *ctx);
+
+/* Is origin (an Origin header) exactly this server's own origin, "https://"
+ * and host (the request's Host header)? The scheme and the port compare
+ * exactly, the host name without regard to case; "null", a path, another
+ * scheme or port, or an empty host are not. Pure. */
+bool cd_origin_is_own(const char *origin, const char *host);
 void cd_api_ws_closed(void *session, void *ctx);
 
 /* Every few seconds from the main thread: ends live views whose user lost
