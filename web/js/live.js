@@ -147,8 +147,19 @@ const LAYOUTS = [
 ];
 
 function stateText(cam) {
-  const st = cam.state || (cam.recording ? "recording" : "stopped");
-  const since = state.parse(cam.state_since);
+  let st = cam.state;
+  let since = state.parse(cam.state_since);
+  if (!st) {
+    // a server without "state": a recording camera whose last frame is old
+    // has stopped sending
+    const last = state.parse(cam.last);
+    st = cam.recording ? "recording" : "stopped";
+    if (cam.recording && last && state.serverNow() - last > 5000) {
+      st = "offline";
+      since = last;
+      cam = { ...cam, state_reason: "no frames recorded since then" };
+    }
+  }
   if (st === "recording") return { st, text: "Recording" };
   if (st === "offline") {
     return {

@@ -4,7 +4,7 @@
 
 import * as api from "./api.js";
 import * as state from "./state.js";
-import { h, clear, toast, modal, field, showTime, showDuration, isoTime, parseTime, downloadBlob } from "./ui.js";
+import { h, clear, toast, modal, field, showTime, showDuration, isoTime, parseTime, downloadBlob, icon } from "./ui.js";
 import { Timeline } from "./timeline.js";
 import { RecordedPlayer, SyncClock } from "./player.js";
 import { exportDialog } from "./exports.js";
@@ -37,7 +37,7 @@ export function playbackScreen(opts = {}) {
 
   // ---- controls
   const bigTime = h("output", { class: "big-time", "aria-live": "off", title: "Time of the recorded frame on screen (UTC)" }, "—");
-  const playBtn = h("button", { type: "button", class: "primary", id: "play", "aria-label": "Play", title: "Play / pause (space)", onclick: () => toggle() }, "▶");
+  const playBtn = h("button", { type: "button", class: "primary", id: "play", "aria-label": "Play", title: "Play / pause (space)", onclick: () => toggle() }, icon("play"));
   const speed = h("select", { id: "speed", "aria-label": "Speed", title: "Playback speed" },
     SPEEDS.map((s) => h("option", { value: s, selected: s === 1 }, s < 1 ? `${s === 0.25 ? "¼" : "½"}×` : `${s}×`)));
   speed.addEventListener("change", () => clock.setRate(Number(speed.value)));
@@ -75,6 +75,8 @@ export function playbackScreen(opts = {}) {
 
   const videos = h("div", { class: "grid playback-grid", "aria-label": "Recorded video" });
   const marksList = h("div", { class: "marks" });
+  const events = h("ul", { class: "list tl-events", id: "tl-events" });
+  const eventsBox = h("details", { class: "tl-text" }, h("summary", {}, "Gaps in view, as text"), events);
   const verify = verifyPanel({
     range: () => ({ from: timeline.start, to: timeline.end }),
     cameras: () => [...chosen],
@@ -87,15 +89,15 @@ export function playbackScreen(opts = {}) {
       h("div", { class: "playback-left" },
         videos,
         h("div", { class: "transport", role: "group", "aria-label": "Playback controls" },
-          btn("⏮", "Previous bookmark (p)", () => jumpMark(-1)),
-          btn("⟨", "Back one frame (,)", () => clock.step(-1, FRAME_MS), { id: "frame-back" }),
+          btn(icon("prevMark"), "Previous bookmark (p)", () => jumpMark(-1)),
+          btn(icon("frameBack"), "Back one frame (,)", () => clock.step(-1, FRAME_MS), { id: "frame-back" }),
           playBtn,
-          btn("⟩", "Forward one frame (.)", () => clock.step(1, FRAME_MS), { id: "frame-forward" }),
-          btn("⏭", "Next bookmark (n)", () => jumpMark(1)),
+          btn(icon("frameFwd"), "Forward one frame (.)", () => clock.step(1, FRAME_MS), { id: "frame-forward" }),
+          btn(icon("nextMark"), "Next bookmark (n)", () => jumpMark(1)),
           speed, stillBtn,
           btn("Live", "Live view of these cameras (l)", () => { location.hash = "#live"; }),
           h("span", { class: "spacer" }), selInfo, markBtn, lockBtn, exportBtn),
-        timeline.el),
+        timeline.el, eventsBox),
       h("aside", { class: "playback-side" }, camPicker, verify.el, marksList)));
 
   // ---- layout of the videos
@@ -172,6 +174,7 @@ export function playbackScreen(opts = {}) {
     }
     timeline.setRows(names.map((n) => data.get(n)));
     renderMarks();
+    renderEvents();
   }
 
   // ---- clock -> screen
@@ -179,8 +182,12 @@ export function playbackScreen(opts = {}) {
     const shown = clock.primaryTime();
     bigTime.textContent = `${showTime(shown)} UTC`;
     bigTime.dataset.ms = String(Math.round(shown));
-    playBtn.textContent = clock.playing ? "⏸" : "▶";
-    playBtn.setAttribute("aria-label", clock.playing ? "Pause" : "Play");
+    const label = clock.playing ? "Pause" : "Play";
+    if (playBtn.getAttribute("aria-label") !== label) {
+      playBtn.replaceChildren(icon(clock.playing ? "pause" : "play"));
+      playBtn.setAttribute("aria-label", label);
+      playBtn.dataset.playing = String(clock.playing);
+    }
     timeline.setCursor(shown);
     for (const p of clock.players) {
       const tl = tiles.get(p.camera);
@@ -235,6 +242,25 @@ export function playbackScreen(opts = {}) {
       return;
     }
     seek(m.at);
+  }
+
+  // the canvas as text, for screen readers and keyboard users
+  function renderEvents() {
+    clear(events);
+    let n = 0;
+    for (const name of chosen) {
+      const d = data.get(name);
+      if (!d) continue;
+      if (d.error) events.append(h("li", { "data-camera": name, "data-kind": "error" }, `${name}: ${d.error}`));
+      for (const g of d.gaps) {
+        if (g.to < timeline.start || g.from > timeline.end) continue;
+        n++;
+        events.append(h("li", { "data-camera": name, "data-kind": "gap", "data-from": g.from, "data-to": g.to },
+          `${name}: no recording ${showTime(g.from)} – ${showTime(g.to)} (${showDuration((g.to - g.from) / 1000)})` +
+          `: ${g.reason || "no reason recorded"}${g.signed === true ? " (signed record)" : g.signed === false ? " (not signed)" : ""}`));
+      }
+    }
+    eventsBox.querySelector("summary").textContent = `Gaps in view, as text (${n})`;
   }
 
   function renderMarks() {

@@ -267,6 +267,9 @@ export class Timeline {
     g.fillStyle = col("--tl-bg", "#15191f");
     g.fillRect(0, 0, w, hgt);
     const span = this.end - this.start;
+    c.dataset.start = String(Math.round(this.start));
+    c.dataset.end = String(Math.round(this.end));
+    c.dataset.label = String(LABEL);
     this.label.textContent = `${showTime(this.start, false)} – ${showTime(this.end, false)} UTC (${showDuration(span / 1000)})`;
 
     // the time scale

@@ -120,7 +120,9 @@ export function field(label, input, note) {
 export function downloadBlob(blob, name) {
   const url = URL.createObjectURL(blob);
   const a = h("a", { href: url, download: name, class: "hidden" });
-  document.body.append(a);
+  // outside an open modal dialog the page is inert, and an inert link does
+  // not follow a click: put it in the dialog then
+  (document.querySelector("dialog[open]") || document.body).append(a);
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
@@ -130,4 +132,30 @@ export function downloadBlob(blob, name) {
 export function fingerprint(fp) {
   if (!fp) return h("span", { class: "muted" }, "not given by the server");
   return h("code", { class: "fp" }, fp);
+}
+
+const ICONS = {
+  play: "M7 4l13 8-13 8z",
+  pause: "M6 4h4v16H6zM14 4h4v16h-4z",
+  prevMark: "M5 4h2v16H5zM19 4v16L8 12z",
+  nextMark: "M17 4h2v16h-2zM5 4v16l11-8z",
+  frameBack: "M15 5l-8 7 8 7z",
+  frameFwd: "M9 5l8 7-8 7z",
+};
+
+/** An inline SVG icon (no file, no inline style): decorative, the button
+ *  carries the accessible name. */
+export function icon(name) {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "16");
+  svg.setAttribute("height", "16");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "ico");
+  const p = document.createElementNS(ns, "path");
+  p.setAttribute("d", ICONS[name]);
+  p.setAttribute("fill", "currentColor");
+  svg.append(p);
+  return svg;
 }
