@@ -6,10 +6,26 @@
 #include <string.h>
 
 #include "call.h"
+#include "camstate.h"
 #include "custody/time.h"
 #include "custody/error.h"
 
 /* ---- cameras ---- */
+
+/* The ingest's state of cam (camstate.h) as "state", "state_since",
+ * "state_reason"; returns o. */
+static json_t *
+with_state(json_t *o, const char *cam)
+{
+	struct cd_camstate st;
+	cd_camstate_get(cam, &st);
+	json_object_set_new(o, "state", json_string(cd_camstate_name(st.state)));
+	json_object_set_new(o, "state_since", st.since_us > 0 ? cd_json_time(st.since_us)
+	                                                      : json_null());
+	json_object_set_new(o, "state_reason", st.reason[0] != '\0' ? json_string(st.reason)
+	                                                              : json_null());
+	return o;
+}
 
 void
 cd_api_cameras(struct call *c)
@@ -26,11 +42,12 @@ cd_api_cameras(struct call *c)
 		unsigned mask = 0;
 		if (cu_auth_functions(c->a->auth, c->user, cam->name, &mask) < 0 || mask == 0)
 			continue;
-		json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", cam->name,
-		                                     "recording", cam->recording, "first",
-		                                     cd_json_time(cam->first_us), "last",
-		                                     cd_json_time(cam->last_us), "functions",
-		                                     cd_functions_json(mask)));
+		json_array_append_new(arr, with_state(json_pack("{s:s, s:b, s:o, s:o, s:o}", "name",
+		                                                cam->name, "recording", cam->recording,
+		                                                "first", cd_json_time(cam->first_us),
+		                                                "last", cd_json_time(cam->last_us),
+		                                                "functions", cd_functions_json(mask)),
+		                                      cam->name));
 	}
 	cu_store_info_free(in);
 	cd_call_reply_json(c, 200, json_pack("{s:o}", "cameras", arr));
@@ -64,6 +81,7 @@ cd_api_camera_get(struct call *c)
 		                      "recording", x->recording, "first", cd_json_time(x->first_us), "last",
 		                      cd_json_time(x->last_us), "segments", (json_int_t)x->segments, "bytes",
 		                      (json_int_t)x->bytes, "functions", cd_functions_json(mask));
+		with_state(o, x->name);
 		cu_store_info_free(in);
 		cd_call_reply_json(c, 200, o);
 		return;
