@@ -107,7 +107,7 @@ cd_api_ranges(struct call *c)
 	struct cu_range *rg = NULL;
 	size_t n = 0;
 	bool more = false;
-	int r = cu_store_ranges(c->a->store, cam, from, to, 2 * INT64_C(1000000),
+	int r = cu_store_ranges(c->a->store, cam, from, to, CD_GAP_TOLERANCE_US,
 	                        CD_RANGES_DEFAULT, &rg, &n, &more);
 	if (r < 0) {
 		cd_call_reply_cu(c, r, "reading the recordings");
@@ -118,9 +118,8 @@ cd_api_ranges(struct call *c)
 		json_array_append_new(ranges, json_pack("{s:o, s:o}", "from", cd_json_time(rg[i].from_us),
 		                                        "to", cd_json_time(rg[i].to_us)));
 		if (i > 0)
-			json_array_append_new(gaps, json_pack("{s:o, s:o}", "from",
-			                                      cd_json_time(rg[i - 1].to_us), "to",
-			                                      cd_json_time(rg[i].from_us)));
+			json_array_append_new(gaps, cd_gap_json(c, cam, rg[i - 1].to_us, rg[i].from_us,
+			                                        i <= CD_GAP_REASONS_MAX));
 	}
 	free(rg);
 	cd_call_reply_json(c, 200, json_pack("{s:s, s:o, s:o, s:b}", "camera", cam, "ranges", ranges,

@@ -157,6 +157,19 @@ class CameraState(cutest.TempDirTest):
         c = self.wait_state("cam1", "recording")
         self.assertIsNone(c["state_reason"])
         self.assertGreater(cutest.parse_iso(c["state_since"]), cutest.parse_iso(off_since))
+        # the outage is a gap in ranges, with the signed record's reason
+        time.sleep(2.5)
+        _, j = self.api.json("GET", "/api/v1/cameras/cam1/ranges", token=self.tok, expect=200)
+        self.assertGreaterEqual(len(j["gaps"]), 1, j)
+        g = j["gaps"][-1]
+        self.assertTrue(g["signed"], j)
+        self.assertEqual(g["kind"], "gap")
+        self.assertTrue(g["reason"].startswith("camera offline: no frames for "), g)
+        # an archive imported in two pieces: a gap nothing signed explains
+        self.s.import_clip("archive", self.clip, start=cutest.iso(us(60)))
+        _, j = self.api.json("GET", "/api/v1/cameras/archive/ranges", token=self.tok, expect=200)
+        self.assertEqual(len(j["gaps"]), 1, j)
+        self.assertEqual((j["gaps"][0]["reason"], j["gaps"][0]["signed"]), (None, False))
 
 
 class Media(cutest.TempDirTest):
@@ -197,6 +210,81 @@ class Media(cutest.TempDirTest):
                                 "frame=pts_time", "-read_intervals", "%+#1", "-of", "json",
                                 path], capture_output=True, text=True, timeout=60)
             self.assertEqual(float(json.loads(p.stdout)["frames"][0]["pts_time"]), 0.0)
+
+
+class VerifyAndBookmarks(Media):
+    def audit(self):
+        self.api.term()
+        p = run("audit", "export", "--store", self.s.dir, "--format", "json", check=0)
+        return json.loads(p.stdout)["entries"]
+
+    def test_verify_intact_then_tampered(self):
+        self.start()
+        _, srv = self.api.json("GET", "/api/v1/server", token=self.tok, expect=200)
+        q = f"from={cutest.iso(T0)}&to={cutest.iso(us(6))}"
+        _, j = self.api.json("GET", f"/api/v1/cameras/cam1/verify?{q}", token=self.tok, expect=200)
+        self.assertEqual((j["camera"], j["intact"]), ("cam1", True), j)
+        self.assertEqual(j["segments"], len(self.s.segments("cam1")))
+        self.assertEqual(j["signer_sha256"], srv["signer_sha256"])
+        self.assertEqual(j["site_ca_sha256"], srv["site_ca_sha256"])
+        self.assertNotIn("failed_segment_start", j)
+        self.assertEqual((j["from"], j["to"]), (cutest.iso(T0), cutest.iso(us(6))))
+        # refusals: no range, a reversed one, one over 24 h
+        for bad in ("", f"from={cutest.iso(T0)}", f"from={us(5)}&to={us(1)}",
+                    f"from={us(0)}&to={us(86401)}", "from=yesterday&to=now"):
+            st, e = self.api.json("GET", f"/api/v1/cameras/cam1/verify?{bad}", token=self.tok)
+            self.assertEqual(st, 400, bad)
+            self.assertEqual(e["error"]["code"], "invalid")
+        # tamper one frame of segment 2
+        path = self.s.segment_path("cam1", 2)
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+        e = [x for x in cutest.entries(bytes(data)) if x.type == cutest.FRAME][3]
+        data[e.end - 5] ^= 0x01
+        with open(path, "wb") as f:
+            f.write(data)
+        _, j = self.api.json("GET", f"/api/v1/cameras/cam1/verify?{q}", token=self.tok, expect=200)
+        self.assertFalse(j["intact"], j)
+        self.assertEqual(j["failed_segment_start"], cutest.iso(self.s.segment_start("cam1", 2)))
+        self.assertTrue(j["reason"])
+        ents = [x for x in self.audit() if x["type"] == "verify.tampered"]
+        self.assertEqual(len(ents), 1)
+        self.assertEqual(ents[0]["detail"]["failed_segment_start"], j["failed_segment_start"])
+
+    def test_bookmark_patch(self):
+        self.start()
+        _, b = self.api.json("POST", "/api/v1/cameras/cam1/bookmarks", token=self.tok,
+                             body={"at": cutest.iso(us(1)), "end": cutest.iso(us(3)),
+                                   "title": "door", "description": "first"}, expect=201)
+        path = f"/api/v1/bookmarks/{b['id']}"
+        _, j = self.api.json("PATCH", path, token=self.tok, expect=200,
+                             body={"title": "door forced", "end": None,
+                                   "description": "line 1\nline 2"})
+        self.assertEqual((j["title"], j["end"], j["description"], j["at"]),
+                         ("door forced", None, "line 1\nline 2", cutest.iso(us(1))))
+        self.assertEqual((j["created_by"], j["created"]), (b["created_by"], b["created"]))
+        _, j = self.api.json("GET", path, token=self.tok, expect=200)
+        self.assertEqual(j["title"], "door forced")
+        for body, what in (({"title": "a\u202eb"}, '"title": byte 1: a bidirectional'),
+                           ({"description": "x\r\ny"}, '"description": byte 1: a carriage'),
+                           ({"title": ""}, '"title"'), ({"camera": "cam2"}, 'unknown field'),
+                           ({"end": cutest.iso(us(0))}, "end"),
+                           ({"title": "t" * 201}, '"title"')):
+            st, e = self.api.json("PATCH", path, token=self.tok, body=body)
+            self.assertEqual(st, 400, body)
+            self.assertIn(what, e["error"]["message"], body)
+        # a user with live only on the camera may not change it
+        tok = self.api.login("eve", ADMIN_PW)
+        st, _ = self.api.json("PATCH", path, token=tok, body={"title": "x"})
+        self.assertEqual(st, 403)
+        st, _ = self.api.json("PATCH", "/api/v1/bookmarks/99999", token=self.tok,
+                              body={"title": "x"})
+        self.assertEqual(st, 404)
+        ents = [x for x in self.audit() if x["type"] == "bookmark.update"]
+        self.assertEqual(len(ents), 1)
+        d = ents[0]["detail"]
+        self.assertEqual((d["before"]["title"], d["after"]["title"], d["after"]["end"],
+                          d["description_changed"]), ("door", "door forced", None, True))
 
 
 if __name__ == "__main__":
