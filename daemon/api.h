@@ -25,6 +25,7 @@ struct cd_api {
 	struct cd_live *live;
 	struct cd_exports *exports;       /* export.h; NULL: no exports */
 	bool audit_views;                 /* log every playback, still and live view */
+	int64_t idle_timeout_s;           /* [web] idle_timeout, for GET /server's "client" */
 	const char *server_name;
 	/* the site TLS CA (for GET /api/v1/server) */
 	char tls_ca_fp[96];

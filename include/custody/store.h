@@ -346,6 +346,10 @@ struct cu_bookmark {
 
 /* Checks b and adds it; on success fills b->id and created_us. */
 int cu_bookmark_create(cu_store *s, struct cu_bookmark *b);
+/* Checks b as cu_bookmark_create does and changes bookmark b->id's at_us,
+ * end_us, title and description (its camera, created_by and created_us
+ * stay). CU_ERR_NOTFOUND: no such bookmark. */
+int cu_bookmark_update(cu_store *s, const struct cu_bookmark *b);
 /* CU_ERR_NOTFOUND: no such bookmark. */
 int cu_bookmark_delete(cu_store *s, int64_t id);
 /* *ret is written only on success. */

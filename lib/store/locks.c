@@ -734,6 +734,39 @@ unlock:
 }
 
 int
+cu_bookmark_update(cu_store *s, const struct cu_bookmark *b)
+{
+	if (b == NULL)
+		return cu_fail(CU_ERR_INVAL, "no bookmark given");
+	int r = bookmark_check(b);
+	if (r < 0 || (r = cu_catalog_writable(s)) < 0)
+		return r;
+	sqlite3_stmt *st = NULL;
+	pthread_mutex_lock(&s->db_lock);
+	cu_db *db = s->db;
+	if ((r = begin(db)) < 0)
+		goto unlock;
+	if ((r = cu_db_prepare(db, "UPDATE bookmarks SET at_us = ?, end_us = ?, title = ?, "
+	                       "description = ? WHERE id = ?", "changing a bookmark", &st)) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, b->at_us);
+	sqlite3_bind_int64(st, 2, b->end_us);
+	sqlite3_bind_text(st, 3, b->title, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, b->description, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, b->id);
+	if ((r = cu_db_step_done(db, st, "changing a bookmark")) < 0)
+		goto out;
+	if (sqlite3_changes(db->sql) == 0)
+		r = cu_fail(CU_ERR_NOTFOUND, "no bookmark %lld", (long long)b->id);
+out:
+	sqlite3_finalize(st);
+	r = finish(db, r);
+unlock:
+	pthread_mutex_unlock(&s->db_lock);
+	return r;
+}
+
+int
 cu_bookmark_delete(cu_store *s, int64_t id)
 {
 	int r = cu_catalog_writable(s);
