@@ -36,7 +36,8 @@ import tempfile
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import (NoSuchElementException,
+                                        StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -54,7 +55,6 @@ OPERATOR_PW = "Web-Client-Operator-1"
 VIEWER_PW = "Web-Client-Viewer-1"
 PACKAGE_PW = "a long package passphrase"
 IDLE_S = 60                      # the smallest idle timeout custodyd accepts
-HTTPS_OPTS = {}   # TEMP
 BUILD = os.environ.get("CU_BUILD_ROOT", "build")
 SHOTS = os.environ.get("CU_SCREENSHOTS", os.path.join(BUILD, "meson-logs", "screenshots"))
 
@@ -94,9 +94,14 @@ def browser(d, name, home, downloads=None, size="1400,1250"):
 
 def wait(drv, cond, timeout=20, what="condition"):
     try:
-        return WebDriverWait(drv, timeout, poll_frequency=0.2).until(lambda d: cond(d))
+        return WebDriverWait(drv, timeout, poll_frequency=0.2,
+                             ignored_exceptions=(NoSuchElementException,
+                                                 StaleElementReferenceException)).until(cond)
     except TimeoutException:
-        raise AssertionError(f"timed out after {timeout}s waiting for {what}") from None
+        name = "FAILED-" + "".join(c if c.isalnum() else "-" for c in what)[:60] + ".png"
+        drv.save_screenshot(os.path.join(SHOTS, name))
+        raise AssertionError(f"timed out after {timeout}s waiting for {what} (screenshot "
+                             f"{name})") from None
 
 
 JS_TILES = """return [...document.querySelectorAll('.grid .tile[data-camera]')].map(t => ({
@@ -168,7 +173,10 @@ class WebClient(cutest.unittest.TestCase):
             api_util.add_user(s, d, "victor", VIEWER_PW, roles=["viewers"])
             cams = {f"cam{i}": {"url": cls.sim.url(i)} for i in range(1, 5)}
             cls.api = api_util.Api(cls.tmp, s, cameras=cams,
-                                   https_opts=HTTPS_OPTS).start()
+                                   https_opts={})
+            with open(cls.api.daemon.conf, "a") as f:
+                f.write(f"\n[web]\nidle_timeout = {IDLE_S}s\n")
+            cls.api.start()
             for i in range(1, 5):
                 cls.api.daemon.wait_event("camera.online", f"cam{i}")
             cls.url = f"https://127.0.0.1:{cls.api.port}/"
@@ -308,7 +316,7 @@ class WebClient(cutest.unittest.TestCase):
                               expect=200)
         reason = j["gaps"][0].get("reason")
         self.assertTrue(reason, j)     # the server gives the gap's reason ...
-        self.assertIn(reason, li.text)  # ... and the timeline shows it
+        self.assertIn(reason, li.get_attribute("textContent"))  # ... and the timeline shows it
         # the tooltip over the gap on the canvas says the same
         c = b.find_element(By.CSS_SELECTOR, ".timeline-canvas")
         self.js("arguments[0].scrollIntoView({block: 'center'})", c)
@@ -376,6 +384,48 @@ class WebClient(cutest.unittest.TestCase):
         self.assertGreater(min(frames), shown + 2000, frames)
         self.assertLess(max(frames) - min(frames), 400, frames)
 
+    def test_5b_tampered_recording_is_refused_and_shown(self):
+        b = self.b
+        # flip a byte in the middle of an early, sealed segment of cam4
+        seq, _, start, end, _, _ = self.s.segments("cam4")[2]
+        path = self.s.segment_path("cam4", seq)
+        with open(path, "r+b") as f:
+            f.seek(os.path.getsize(path) // 2)
+            byte = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([byte[0] ^ 0x40]))
+        # what the client fetched before (verified then) stays buffered: open
+        # the playback screen afresh so that the window is asked for again
+        self.goto("live")
+        self.goto("playback")
+        wait(b, lambda d: d.find_elements(By.ID, "goto"), what="the playback screen")
+        self.seek((start + end) / 2000)
+        wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, ".playback-grid .tile[data-camera=cam4]"
+                                                           "[data-tampered=true]"), 20,
+             "cam4's tile to say the server refused it")
+        note = b.find_element(By.CSS_SELECTOR, ".tile[data-camera=cam4] .overlay").text
+        self.assertIn("Verification FAILED", note)
+        self.assertIn(cutest.iso(start)[:19].replace("T", " "), note)
+        alert = b.find_element(By.CSS_SELECTOR, ".verify-refused .alert[data-camera=cam4]").text
+        self.assertIn("First failed segment", alert)
+        # the other cameras play on, and the verifier over the view agrees
+        self.assertFalse(b.find_elements(By.CSS_SELECTOR, ".tile[data-camera=cam1][data-tampered]"))
+        b.find_element(By.ID, "verify-run").click()
+        wait(b, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#verify-results li[data-result]"))
+             == 4, 60, "the verification of the four cameras")
+        res = {li.get_attribute("data-camera"): li.get_attribute("data-result")
+               for li in b.find_elements(By.CSS_SELECTOR, "#verify-results li[data-result]")}
+        self.assertEqual(res, {"cam1": "intact", "cam2": "intact", "cam3": "intact",
+                               "cam4": "tampered"})
+        srv = self.api.json("GET", "/api/v1/server", token=self.admin_token(), expect=200)[1]
+        panel = b.find_element(By.CSS_SELECTOR, ".panel.verify").text
+        self.assertIn(srv["signer_sha256"], panel)
+        self.assertIn(srv["site_ca_sha256"], panel)
+        # cam2's gap is listed with its reason under cam2's verdict
+        cam2 = b.find_element(By.CSS_SELECTOR, "#verify-results li[data-camera=cam2]").text
+        self.assertIn("Gap", cam2)
+        self.shot("07-playback-tampered-and-verification")
+
     def drag(self, camera_row, t_from, t_to):
         b = self.b
         c = b.find_element(By.CSS_SELECTOR, ".timeline-canvas")
@@ -403,7 +453,7 @@ class WebClient(cutest.unittest.TestCase):
         b.find_element(By.XPATH, "//button[text()='Bookmark…']").click()
         b.find_element(By.ID, "bm-title").send_keys("Door forced")
         b.find_element(By.ID, "bm-desc").send_keys("two people\nat the side door")
-        self.shot("07-bookmark-dialog")
+        self.shot("08-bookmark-dialog")
         b.find_element(By.CSS_SELECTOR, "dialog form button[type=submit]").click()
         wait(b, lambda d: "Door forced" in d.find_element(By.ID, "bookmarks").text, 10,
              "the bookmark in the list")
@@ -433,7 +483,7 @@ class WebClient(cutest.unittest.TestCase):
         at = cutest.parse_iso(bm[0]["at"]) // 1000
         wait(b, lambda d: abs(int(self.js("return Number(document.querySelector('.big-time')"
                                           ".dataset.ms)")) - at) < 100, 15, "the bookmark's time")
-        self.shot("08-playback-bookmark-and-lock")
+        self.shot("09-playback-bookmark-and-lock")
         self.__class__.selection = (t0, t0 + 6000)
 
     def test_7_export_download_verify(self):
@@ -445,6 +495,11 @@ class WebClient(cutest.unittest.TestCase):
         self.assertFalse(enc.is_enabled())
         self.assertTrue(enc.is_selected())
         self.assertIn("locked", b.find_element(By.XPATH, "//label[@for='exp-encryption']").text)
+        # the player folder is an unlocked setting: off, for a bare package
+        player = b.find_element(By.ID, "exp-include_player")
+        self.assertTrue(player.is_enabled())
+        if player.is_selected():
+            player.click()
         for box in b.find_elements(By.CSS_SELECTOR, "dialog fieldset input[type=checkbox]"):
             if box.get_attribute("value") in ("cam3", "cam4") and box.is_selected():
                 box.click()
@@ -452,10 +507,10 @@ class WebClient(cutest.unittest.TestCase):
         b.find_element(By.ID, "exp-comments").send_keys("requested by PC 4711")
         b.find_element(By.ID, "exp-pw1").send_keys(PACKAGE_PW)
         b.find_element(By.ID, "exp-pw2").send_keys(PACKAGE_PW)
-        self.shot("09-export-dialog")
+        self.shot("10-export-dialog")
         b.find_element(By.ID, "exp-submit").click()
         wait(b, lambda d: d.find_elements(By.ID, "exp-download"), 90, "the export to finish")
-        self.shot("10-export-done")
+        self.shot("11-export-done")
         b.find_element(By.ID, "exp-download").click()
         pkg = wait(b, lambda d: [p for p in glob.glob(os.path.join(self.downloads, "*.cuep"))
                                  if os.path.getsize(p) > 0], 30, "the downloaded package")[0]
@@ -473,10 +528,11 @@ class WebClient(cutest.unittest.TestCase):
         self.goto("exports")
         wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, "#exports tr[data-status=done]"), 10,
              "the export in the list")
-        self.shot("11-exports-list")
+        self.shot("12-exports-list")
 
     def test_8_viewer_has_no_export_and_a_forged_one_is_refused(self):
         b = self.b
+        self.js("document.querySelectorAll('dialog[open]').forEach((d) => d.close())")
         b.find_element(By.ID, "logout").click()
         wait(b, lambda d: d.find_elements(By.NAME, "user"), what="the login form")
         self.assertEqual(self.js("return document.querySelectorAll('video').length"), 0)
@@ -504,7 +560,7 @@ const [done] = arguments;
 import('/js/api.js').then((api) => api.raw('GET', '/users'))
   .then((r) => done({status: r.status}), (e) => done({status: e.status}));""")
         self.assertEqual(r["status"], 403, r)
-        self.shot("12-viewer-playback-no-export")
+        self.shot("13-viewer-playback-no-export")
         b.find_element(By.ID, "logout").click()
         wait(b, lambda d: d.find_elements(By.NAME, "user"), what="the login form")
 
@@ -518,13 +574,13 @@ import('/js/api.js').then((api) => api.raw('GET', '/users'))
         wait(b, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#audit-table tbody tr")) > 10, 20,
              "audit entries")
         self.assertIn("bookmark.create", b.find_element(By.ID, "audit-table").text)
-        self.shot("13-audit-log")
+        self.shot("14-audit-log")
         self.goto("admin")
         wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-user=olga]"), 10, "users")
-        self.shot("14-administration")
+        self.shot("15-administration")
         b.find_element(By.TAG_NAME, "body").send_keys("?")
         wait(b, lambda d: d.find_elements(By.ID, "help"), 5, "the help overlay")
-        self.shot("15-keyboard-help")
+        self.shot("16-keyboard-help")
         for drv in (self.b, self.idle):
             self.assertEqual(self.csp_violations(drv), [])
         # the idle browser: untouched since it logged in
@@ -536,7 +592,7 @@ import('/js/api.js').then((api) => api.raw('GET', '/users'))
         self.assertIn("no activity", i.find_element(By.ID, "login-error").text)
         self.assertEqual(i.execute_script("return [document.querySelectorAll('video').length, "
                                           "document.querySelectorAll('.tile').length]"), [0, 0])
-        self.shot("16-idle-logged-out", i)
+        self.shot("17-idle-logged-out", i)
         # and the token was revoked on the server
         self.api.term()
         p = run("audit", "export", "--store", self.s.dir, "--format", "json", check=0)
