@@ -48,8 +48,8 @@ import cutest
 import daemon_util
 from cutest import Store, run
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+CHROMIUM = shutil.which("chromium")          # /usr/bin/chromium
+CHROMEDRIVER = shutil.which("chromedriver")  # /usr/bin/chromedriver
 ADMIN_PW = "Web-Client-Admin-1"
 OPERATOR_PW = "Web-Client-Operator-1"
 VIEWER_PW = "Web-Client-Viewer-1"
@@ -153,6 +153,10 @@ class WebClient(cutest.unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        for prog, pkg in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver"),
+                          (shutil.which("certutil"), "libnss3-tools")):
+            if prog is None:
+                raise AssertionError(f"{pkg} is not installed (scripts/bootstrap installs it)")
         cls.tmp = tempfile.mkdtemp(prefix="custody-web-")
         cls.shots = SHOTS
         os.makedirs(cls.shots, exist_ok=True)
