@@ -5,7 +5,7 @@
 
 import * as api from "./api.js";
 import * as state from "./state.js";
-import { h, clear, toast, modal, field, showTime, isoTime, parseTime, downloadBlob } from "./ui.js";
+import { h, clear, toast, modal, field, showTime, isoTime, parseTime, downloadBlob, icon } from "./ui.js";
 
 const FORMATS = { evidence: "Evidence package (signed)", mp4: "MP4 video (one camera, not signed)", stills: "JPEG stills (one a second, not signed)" };
 const SETTINGS = [
@@ -103,7 +103,7 @@ export async function exportDialog(sel) {
       cb.addEventListener("change", renderPw);
       checks[name] = cb;
       settingsBox.append(h("label", { class: `check${s.locked ? " locked" : ""}`, for: cb.id }, cb, label,
-        s.locked ? h("span", { class: "lock-note", title: `Locked by the export profile ${profile().name}` }, " 🔒 locked by the profile") : null));
+        s.locked ? h("span", { class: "lock-note", title: `Locked by the export profile ${profile().name}` }, " ", icon("lock"), " locked by the profile") : null));
     }
     const sig = setting("signature");
     settingsBox.append(h("p", { class: "muted" }, evidence
@@ -221,7 +221,7 @@ export function exportsScreen() {
       tb.append(h("tr", { "data-id": x.id, "data-status": x.status },
         h("td", {}, showTime(parseTime(x.created), false)),
         h("td", {}, x.user),
-        h("td", {}, x.format, x.encrypted ? " 🔒" : ""),
+        h("td", {}, x.format, x.encrypted ? h("span", { title: "encrypted with a password" }, " ", icon("lock")) : ""),
         h("td", {}, (x.cameras || []).map((c) => h("div", {}, `${c.camera}: ${c.from ? `${c.from} – ${c.to}` : (c.at || []).join(", ")}`))),
         h("td", {}, x.case || ""),
         h("td", {}, x.status === "running" ? `running ${Math.round((x.progress || 0) * 100)} %` : x.status, x.error ? h("div", { class: "bad" }, x.error) : null),

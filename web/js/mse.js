@@ -94,7 +94,10 @@ export class Feed {
     if (!this.sb) {
       await this.opened;
       if (this.closed) return;
-      const codec = codecOf(chunk);
+      let codec = codecOf(chunk);
+      // a recording with sound has an AAC track: the SourceBuffer must be
+      // told, or the browser refuses the init segment (the video stays muted)
+      if (codec && find(new Uint8Array(chunk), "mp4a") > 0) codec += ",mp4a.40.2";
       if (!supported(codec)) {
         this.onError(new Error(`this browser cannot play ${codec || "this stream"} through MSE`));
         return;

@@ -141,6 +141,7 @@ const ICONS = {
   nextMark: "M17 4h2v16h-2zM5 4v16l11-8z",
   frameBack: "M15 5l-8 7 8 7z",
   frameFwd: "M9 5l8 7-8 7z",
+  lock: "M7 10V7a5 5 0 0110 0v3h1a1 1 0 011 1v9a1 1 0 01-1 1H6a1 1 0 01-1-1v-9a1 1 0 011-1zm2 0h6V7a3 3 0 00-6 0z",
 };
 
 /** An inline SVG icon (no file, no inline style): decorative, the button
