@@ -11,6 +11,7 @@
 #include "api.h"
 #include "call.h"
 #include "export.h"
+#include "web.h"
 
 /* ---- routing ---- */
 
@@ -32,11 +33,13 @@ static const struct route routes[] = {
 	{CD_GET, "cameras", AUTH, cd_api_cameras},
 	{CD_GET, "cameras/*", AUTH, cd_api_camera_get},
 	{CD_GET, "cameras/*/ranges", AUTH, cd_api_ranges},
+	{CD_GET, "cameras/*/verify", AUTH, cd_api_verify},
 	{CD_GET, "cameras/*/bookmarks", AUTH, cd_api_bookmarks_list},
 	{CD_POST, "cameras/*/bookmarks", AUTH, cd_api_bookmark_create},
 	{CD_GET, "cameras/*/playback/*/*", AUTH_OR_URL, cd_api_playback},
 	{CD_GET, "cameras/*/still/*", AUTH_OR_URL, cd_api_still},
 	{CD_GET, "bookmarks/*", AUTH, cd_api_bookmark},
+	{CD_PATCH, "bookmarks/*", AUTH, cd_api_bookmark},
 	{CD_DELETE, "bookmarks/*", AUTH, cd_api_bookmark},
 	{CD_GET, "evidence-locks", AUTH, cd_api_locks_list},
 	{CD_POST, "evidence-locks", AUTH, cd_api_lock_create},
@@ -91,7 +94,7 @@ cd_api_handle(struct cd_req *r, void *ctx)
 	struct call c = {.a = ctx, .r = r};
 	const char *path = cd_req_path(r);
 	if (strncmp(path, "/api/v1/", 8) != 0) {
-		cd_reply_error(r, 404, "not_found", "the API is under /api/v1/");
+		cd_web_serve(r); /* the browser client, or 404 */
 		return;
 	}
 	int k = snprintf(c.pathbuf, sizeof(c.pathbuf), "%s", path + 8);

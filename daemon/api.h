@@ -25,6 +25,7 @@ struct cd_api {
 	struct cd_live *live;
 	struct cd_exports *exports;       /* export.h; NULL: no exports */
 	bool audit_views;                 /* log every playback, still and live view */
+	int64_t idle_timeout_s;           /* [web] idle_timeout, for GET /server's "client" */
 	const char *server_name;
 	/* the site TLS CA (for GET /api/v1/server) */
 	char tls_ca_fp[96];
@@ -32,8 +33,13 @@ struct cd_api {
 
 /* cd_http_opts.handle / ws_open / ws_closed, with ctx = struct cd_api. */
 void cd_api_handle(struct cd_req *r, void *ctx);
-void *cd_api_ws_open(struct cd_ws *ws, const char *path, const char *query, const char *source,
-                     void *ctx);
+void *cd_api_ws_open(struct cd_ws *ws, const struct cd_ws_request *q, void *ctx);
+
+/* Is origin (an Origin header) exactly this server's own origin, "https://"
+ * and host (the request's Host header)? The scheme and the port compare
+ * exactly, the host name without regard to case; "null", a path, another
+ * scheme or port, or an empty host are not. Pure. */
+bool cd_origin_is_own(const char *origin, const char *host);
 void cd_api_ws_closed(void *session, void *ctx);
 
 /* Every few seconds from the main thread: ends live views whose user lost

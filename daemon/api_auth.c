@@ -170,11 +170,13 @@ cd_api_server(struct call *c)
 	char sfp[96], cfp[96];
 	cu_x509_fingerprint_hex(in->signer_fp, sfp, sizeof(sfp));
 	cu_x509_fingerprint_hex(in->ca_fp, cfp, sizeof(cfp));
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "api", "v1", "version",
-	                      VERSION, "server", c->a->server_name, "signer", in->signer_subject,
-	                      "signer_sha256", sfp, "site_ca_sha256", cfp, "tls_ca_sha256",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o, s:{s:I}}", "api", "v1",
+	                      "version", VERSION, "server", c->a->server_name, "signer",
+	                      in->signer_subject, "signer_sha256", sfp, "site_ca_sha256", cfp,
+	                      "tls_ca_sha256",
 	                      c->a->tls_ca_fp[0] ? json_string(c->a->tls_ca_fp) : json_null(),
-	                      "time", cd_json_time(cu_time_now_us()));
+	                      "time", cd_json_time(cu_time_now_us()), "client", "idle_timeout_s",
+	                      (json_int_t)c->a->idle_timeout_s);
 	cu_store_info_free(in);
 	cd_call_reply_json(c, 200, o);
 }

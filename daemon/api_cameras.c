@@ -6,10 +6,26 @@
 #include <string.h>
 
 #include "call.h"
+#include "camstate.h"
 #include "custody/time.h"
 #include "custody/error.h"
 
 /* ---- cameras ---- */
+
+/* The ingest's state of cam (camstate.h) as "state", "state_since",
+ * "state_reason"; returns o. */
+static json_t *
+with_state(json_t *o, const char *cam)
+{
+	struct cd_camstate st;
+	cd_camstate_get(cam, &st);
+	json_object_set_new(o, "state", json_string(cd_camstate_name(st.state)));
+	json_object_set_new(o, "state_since", st.since_us > 0 ? cd_json_time(st.since_us)
+	                                                      : json_null());
+	json_object_set_new(o, "state_reason", st.reason[0] != '\0' ? json_string(st.reason)
+	                                                              : json_null());
+	return o;
+}
 
 void
 cd_api_cameras(struct call *c)
@@ -26,11 +42,12 @@ cd_api_cameras(struct call *c)
 		unsigned mask = 0;
 		if (cu_auth_functions(c->a->auth, c->user, cam->name, &mask) < 0 || mask == 0)
 			continue;
-		json_array_append_new(arr, json_pack("{s:s, s:b, s:o, s:o, s:o}", "name", cam->name,
-		                                     "recording", cam->recording, "first",
-		                                     cd_json_time(cam->first_us), "last",
-		                                     cd_json_time(cam->last_us), "functions",
-		                                     cd_functions_json(mask)));
+		json_array_append_new(arr, with_state(json_pack("{s:s, s:b, s:o, s:o, s:o}", "name",
+		                                                cam->name, "recording", cam->recording,
+		                                                "first", cd_json_time(cam->first_us),
+		                                                "last", cd_json_time(cam->last_us),
+		                                                "functions", cd_functions_json(mask)),
+		                                      cam->name));
 	}
 	cu_store_info_free(in);
 	cd_call_reply_json(c, 200, json_pack("{s:o}", "cameras", arr));
@@ -64,6 +81,7 @@ cd_api_camera_get(struct call *c)
 		                      "recording", x->recording, "first", cd_json_time(x->first_us), "last",
 		                      cd_json_time(x->last_us), "segments", (json_int_t)x->segments, "bytes",
 		                      (json_int_t)x->bytes, "functions", cd_functions_json(mask));
+		with_state(o, x->name);
 		cu_store_info_free(in);
 		cd_call_reply_json(c, 200, o);
 		return;
@@ -89,7 +107,7 @@ cd_api_ranges(struct call *c)
 	struct cu_range *rg = NULL;
 	size_t n = 0;
 	bool more = false;
-	int r = cu_store_ranges(c->a->store, cam, from, to, 2 * INT64_C(1000000),
+	int r = cu_store_ranges(c->a->store, cam, from, to, CD_GAP_TOLERANCE_US,
 	                        CD_RANGES_DEFAULT, &rg, &n, &more);
 	if (r < 0) {
 		cd_call_reply_cu(c, r, "reading the recordings");
@@ -100,9 +118,8 @@ cd_api_ranges(struct call *c)
 		json_array_append_new(ranges, json_pack("{s:o, s:o}", "from", cd_json_time(rg[i].from_us),
 		                                        "to", cd_json_time(rg[i].to_us)));
 		if (i > 0)
-			json_array_append_new(gaps, json_pack("{s:o, s:o}", "from",
-			                                      cd_json_time(rg[i - 1].to_us), "to",
-			                                      cd_json_time(rg[i].from_us)));
+			json_array_append_new(gaps, cd_gap_json(c, cam, rg[i - 1].to_us, rg[i].from_us,
+			                                        i <= CD_GAP_REASONS_MAX));
 	}
 	free(rg);
 	cd_call_reply_json(c, 200, json_pack("{s:s, s:o, s:o, s:b}", "camera", cam, "ranges", ranges,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "call.h"
 #include <pthread.h>
@@ -65,21 +66,63 @@ cd_api_tick(struct cd_api *a)
 	pthread_mutex_unlock(&live_lock);
 }
 
+/* Splits "name[:port]" (name may be "[v6]") at its port: the name's length. */
+static size_t
+host_name_len(const char *hp)
+{
+	if (hp[0] == '[') {
+		const char *e = strchr(hp, ']');
+		return e ? (size_t)(e - hp) + 1 : strlen(hp);
+	}
+	return strcspn(hp, ":");
+}
+
+bool
+cd_origin_is_own(const char *origin, const char *host)
+{
+	static const char scheme[] = "https://";
+	if (strncmp(origin, scheme, sizeof(scheme) - 1) != 0 || host[0] == '\0')
+		return false;
+	const char *o = origin + sizeof(scheme) - 1;
+	size_t on = host_name_len(o), hn = host_name_len(host);
+	if (on == 0 || on != hn || strncasecmp(o, host, on) != 0)
+		return false;
+	if (strpbrk(o, "/?#@ ") != NULL)
+		return false; /* an origin has no path, query, fragment or user */
+	return strcmp(o + on, host + hn) == 0; /* the port: exactly, both absent or equal */
+}
+
+/* The camera of a live path, or -1 (logged). */
+static int
+live_camera(const struct cd_ws_request *q, char cam[static CU_CAMERA_NAME_MAX + 1])
+{
+	const char *prefix = "/api/v1/cameras/";
+	size_t pl = strlen(prefix), n = strlen(q->path);
+	if (strncmp(q->path, prefix, pl) != 0 || n < pl + 6 ||
+	    strcmp(q->path + n - 5, "/live") != 0 || n - pl - 5 > CU_CAMERA_NAME_MAX) {
+		cd_log(CD_WARN, "live view refused from %s: not a live path", q->source);
+		return -1;
+	}
+	memcpy(cam, q->path + pl, n - pl - 5);
+	cam[n - pl - 5] = '\0';
+	return 0;
+}
+
 void *
-cd_api_ws_open(struct cd_ws *ws, const char *path, const char *query, const char *source,
-               void *ctx)
+cd_api_ws_open(struct cd_ws *ws, const struct cd_ws_request *q, void *ctx)
 {
 	struct cd_api *a = ctx;
 	char cam[CU_CAMERA_NAME_MAX + 1];
-	const char *prefix = "/api/v1/cameras/";
-	size_t pl = strlen(prefix), n = strlen(path);
-	if (strncmp(path, prefix, pl) != 0 || n < pl + 6 || strcmp(path + n - 5, "/live") != 0 ||
-	    n - pl - 5 > CU_CAMERA_NAME_MAX) {
-		cd_log(CD_WARN, "live view refused from %s: not a live path", source);
+	const char *path = q->path, *query = q->query, *source = q->source;
+	/* A browser always sends Origin: a page of another site must not open a
+	 * view with a URL it got hold of. Programs (the CLI, tests) send none. */
+	if (q->origin != NULL && !cd_origin_is_own(q->origin, q->host)) {
+		cd_log(CD_WARN, "live view refused from %s: Origin \"%.200s\" is not this server's "
+		       "(https://%.200s)", source, q->origin, q->host);
 		return NULL;
 	}
-	memcpy(cam, path + pl, n - pl - 5);
-	cam[n - pl - 5] = '\0';
+	if (live_camera(q, cam) < 0)
+		return NULL;
 	struct cu_url_claims uc;
 	if (cu_camera_name_check(cam) < 0 || cu_store_camera_exists(a->store, cam) != 1) {
 		cd_log(CD_WARN, "live view refused from %s: no camera \"%s\"", source, cam);

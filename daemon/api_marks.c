@@ -99,7 +99,63 @@ cd_api_bookmark_create(struct call *c)
 }
 
 
-/* GET or DELETE /bookmarks/{id} */
+/* The changed members of a PATCH body applied to b (as create checks
+ * them): 0, or CD_ANSWERED (400). */
+static int
+bookmark_changes(struct call *c, json_t *o, struct cu_bookmark *b)
+{
+	static const char *const f[] = {"at", "end", "title", "description", NULL};
+	const char *title = NULL, *desc = NULL;
+	json_t *end = json_object_get(o, "end");
+	if (cd_call_only_fields(c, o, f) < 0 || cd_call_time_field(c, o, "at", false, &b->at_us) < 0 ||
+	    (end != NULL && !json_is_null(end) &&
+	     cd_call_time_field(c, o, "end", false, &b->end_us) < 0) ||
+	    cd_call_text_field(c, o, "title", false, CU_BOOKMARK_TITLE_MAX, CU_TEXT_NONEMPTY,
+	                       &title) < 0 ||
+	    cd_call_text_field(c, o, "description", false, CU_BOOKMARK_DESCRIPTION_MAX,
+	                       CU_TEXT_MULTILINE, &desc) < 0)
+		return CD_ANSWERED;
+	if (json_is_null(end))
+		b->end_us = 0; /* "end": null makes it a moment again */
+	if (title != NULL)
+		snprintf(b->title, sizeof(b->title), "%s", title);
+	if (desc != NULL)
+		snprintf(b->description, sizeof(b->description), "%s", desc);
+	return 0;
+}
+
+static json_t *
+bookmark_audit_view(const struct cu_bookmark *b)
+{
+	return json_pack("{s:o, s:o, s:s}", "at", cd_json_time(b->at_us), "end",
+	                 b->end_us ? cd_json_time(b->end_us) : json_null(), "title", b->title);
+}
+
+/* PATCH /bookmarks/{id}: b is the bookmark as it is. */
+static void
+bookmark_patch(struct call *c, const struct cu_bookmark *b)
+{
+	json_t *o = cd_call_body_json(c);
+	if (o == NULL)
+		return;
+	struct cu_bookmark nb = *b;
+	int r = bookmark_changes(c, o, &nb);
+	json_decref(o);
+	if (r < 0)
+		return;
+	if ((r = cu_bookmark_update(c->a->store, &nb)) < 0) {
+		cd_call_reply_cu(c, r, "changing the bookmark");
+		return;
+	}
+	bool desc_changed = strcmp(b->description, nb.description) != 0;
+	cd_call_audit(c, "bookmark.update",
+	              json_pack("{s:I, s:s, s:o, s:o, s:b}", "id", (json_int_t)b->id, "camera",
+	                        b->camera, "before", bookmark_audit_view(b), "after",
+	                        bookmark_audit_view(&nb), "description_changed", desc_changed));
+	cd_call_reply_json(c, 200, bookmark_json(&nb));
+}
+
+/* GET, PATCH or DELETE /bookmarks/{id} */
 void
 cd_api_bookmark(struct call *c)
 {
@@ -121,7 +177,7 @@ cd_api_bookmark(struct call *c)
 		cd_call_reply_cu(c, r, "reading the bookmark");
 		return;
 	}
-	unsigned want = cd_req_method(c->r) == CD_DELETE
+	unsigned want = cd_req_method(c->r) != CD_GET
 	                ? (1u << CU_FN_BOOKMARK) | (1u << CU_FN_ADMIN)
 	                : (1u << CU_FN_PLAYBACK) | (1u << CU_FN_BOOKMARK) | (1u << CU_FN_ADMIN);
 	if ((mask & want) == 0) {
@@ -131,6 +187,10 @@ cd_api_bookmark(struct call *c)
 	}
 	if (cd_req_method(c->r) == CD_GET) {
 		cd_call_reply_json(c, 200, bookmark_json(&b));
+		return;
+	}
+	if (cd_req_method(c->r) == CD_PATCH) {
+		bookmark_patch(c, &b);
 		return;
 	}
 	if ((r = cu_bookmark_delete(c->a->store, id)) < 0) {

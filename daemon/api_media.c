@@ -38,6 +38,14 @@ pb_write(void *ctx, const uint8_t *data, size_t len)
 {
 	struct playback *p = ctx;
 	if (!p->started) {
+		/* The muxer writes its first bytes once the first key frame fixed the
+		 * file's time 0 (t0, docs/media-output.md): the head can name it, so
+		 * that a browser shows each picture's recorded time. */
+		struct cu_mp4_info mi;
+		char t0[CU_TIME_ISO_MAX];
+		cu_mp4_info(p->mp4, &mi);
+		if (mi.first_us >= 0 && cu_time_text(mi.first_us, t0))
+			cd_reply_header(p->c->r, "Custody-Media-Start", t0);
 		int r = cd_stream_begin(p->c->r, 200, "video/mp4");
 		if (r < 0)
 			return r;

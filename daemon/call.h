@@ -123,6 +123,16 @@ void cd_api_server(struct call *c);
 void cd_api_cameras(struct call *c);
 void cd_api_camera_get(struct call *c);
 void cd_api_ranges(struct call *c);
+/* api_verify.c */
+#define CD_VERIFY_MAX_US (86400 * INT64_C(1000000))  /* one GET verify's range */
+#define CD_GAP_TOLERANCE_US (2 * INT64_C(1000000))   /* ranges merge segments this close */
+#define CD_GAP_REASONS_MAX 32                         /* gaps of one ranges answer looked up */
+void cd_api_verify(struct call *c);
+/* A gap of GET ranges as JSON: {from, to, reason, signed} (and kind when a
+ * signed gap or restart record in the two segments around the gap covers
+ * it: those are verified); with look false, or nothing found, reason null
+ * and signed false. */
+json_t *cd_gap_json(struct call *c, const char *cam, int64_t from, int64_t to, bool look);
 /* api_marks.c */
 void cd_api_bookmarks_list(struct call *c);
 void cd_api_bookmark_create(struct call *c);

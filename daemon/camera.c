@@ -12,6 +12,7 @@
 #include "custody/error.h"
 #include "custody/text.h"
 #include "custody/time.h"
+#include "camstate.h"
 #include "daemon.h"
 #include "live.h"
 
@@ -52,6 +53,7 @@ go_offline(struct cd_cam *c, struct state *st, const char *reason)
 		st->ever = true;
 	}
 	st->online = false;
+	cd_camstate_set(c->cfg.name, CD_CAM_OFFLINE, st->outage_from, reason);
 }
 
 /* Writes the outage that just ended (at to_us) as a signed gap. */
@@ -71,6 +73,19 @@ close_outage(struct cd_cam *c, struct state *st, int64_t to_us)
 	st->outage_from = -1;
 }
 
+/* Writing failed (r): nothing is recorded while the camera is still heard. */
+static void
+disk_state(struct cd_cam *c, int r)
+{
+	char reason[CD_CAMSTATE_REASON_MAX + 1];
+	int n = snprintf(reason, sizeof(reason), "recording failed: %s",
+	                 r == CU_ERR_NOSPC ? "the disk is full" : cu_error_detail());
+	if (n < 0)
+		reason[0] = '\0';
+	/* a longer detail is cut on purpose: the event log has it whole */
+	cd_camstate_set(c->cfg.name, CD_CAM_STOPPED, cu_time_now_us(), reason);
+}
+
 static void
 record(struct cd_cam *c, struct state *st, const cu_frame *f)
 {
@@ -80,6 +95,7 @@ record(struct cd_cam *c, struct state *st, const cu_frame *f)
 	if (r == 0) {
 		cd_live_publish(c->live, c->cfg.name, f);
 		if (st->disk_trouble) {
+			cd_camstate_set(c->cfg.name, CD_CAM_RECORDING, f->ts_us, NULL);
 			cd_event("recording.resumed", c->cfg.name, "writing works again after %llu "
 			         "frames were dropped; the loss is a signed gap record",
 			         (unsigned long long)st->dropped);
@@ -91,6 +107,7 @@ record(struct cd_cam *c, struct state *st, const cu_frame *f)
 	st->dropped++;
 	if (!st->disk_trouble) {
 		st->disk_trouble = true;
+		disk_state(c, r);
 		cd_event(r == CU_ERR_NOSPC ? "recording.disk_full" : "recording.failed", c->cfg.name,
 		         "recording stopped: %s; frames are dropped until writing works again",
 		         cu_error_detail());
@@ -142,6 +159,8 @@ camera_main(void *arg)
 			if (r > 0) {
 				if (!st.online) {
 					close_outage(c, &st, f.ts_us);
+					if (!st.disk_trouble)
+						cd_camstate_set(c->cfg.name, CD_CAM_RECORDING, f.ts_us, NULL);
 					cd_event("camera.online", c->cfg.name, "frames arriving (%s)", rs.codec);
 					st.online = st.ever = true;
 					backoff = c->reconnect_min_us;
@@ -166,6 +185,7 @@ camera_main(void *arg)
 			pthread_mutex_unlock(&c->wlock);
 			if (tr < 0 && !st.disk_trouble) {
 				st.disk_trouble = true;
+				disk_state(c, tr);
 				cd_event(tr == CU_ERR_NOSPC ? "recording.disk_full" : "recording.failed",
 				         c->cfg.name, "recording stopped: %s", cu_error_detail());
 			}
@@ -191,10 +211,13 @@ cd_cam_start(struct cd_cam *c)
 	int r = cu_writer_open(c->store, c->cfg.name, &c->w);
 	if (r < 0) {
 		cd_log(CD_ERR, "camera %s: cannot record: %s", c->cfg.name, cu_error_detail());
+		cd_camstate_set(c->cfg.name, CD_CAM_STOPPED, cu_time_now_us(),
+		                "cannot record: the store refused a writer (see the server log)");
 		return r;
 	}
 	pthread_mutex_init(&c->wlock, NULL);
 	atomic_store(&c->stop, false);
+	cd_camstate_set(c->cfg.name, CD_CAM_OFFLINE, cu_time_now_us(), "connecting");
 	if (pthread_create(&c->tid, NULL, camera_main, c) != 0) {
 		cu_writer_close(c->w);
 		c->w = NULL;
@@ -217,6 +240,8 @@ cd_cam_stop(struct cd_cam *c)
 		cd_log(CD_ERR, "camera %s: closing the recording: %s", c->cfg.name, cu_error_detail());
 	c->w = NULL;
 	pthread_mutex_destroy(&c->wlock);
+	cd_camstate_set(c->cfg.name, CD_CAM_STOPPED, cu_time_now_us(),
+	                "recording stopped (removed from the configuration, or custodyd stopping)");
 	cu_wipe(c->password, sizeof(c->password));
 	c->running = false;
 }

@@ -16,7 +16,7 @@
 #include "custody/parse.h"
 #include "custody/text.h"
 
-enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_HTTPS, SEC_CAMERA };
+enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_HTTPS, SEC_WEB, SEC_CAMERA };
 
 struct parser {
 	struct cd_config *c;
@@ -218,6 +218,22 @@ set_https(struct parser *p, const char *key, const char *v)
 }
 
 static int
+set_web(struct parser *p, const char *key, const char *v)
+{
+	struct cd_web *w = &p->c->web;
+	if (strcmp(key, "idle_timeout") == 0) {
+		if (parse_duration(p, key, v, &w->idle_timeout_us) < 0)
+			return -1;
+		if (w->idle_timeout_us < CD_WEB_IDLE_MIN_US || w->idle_timeout_us > CD_WEB_IDLE_MAX_US)
+			return perr(p, "idle_timeout: \"%s\" is out of range: from 60s to 24h", v);
+		if (w->idle_timeout_us % 1000000 != 0)
+			return perr(p, "idle_timeout: \"%s\" is not a whole number of seconds", v);
+		return 0;
+	}
+	return perr(p, "unknown key \"%s\" in [web] (idle_timeout)", key);
+}
+
+static int
 set_key(struct parser *p, const char *key, const char *v)
 {
 	struct cd_config *c = p->c;
@@ -250,6 +266,8 @@ set_key(struct parser *p, const char *key, const char *v)
 		            "retention_interval, reconnect_min, reconnect_max)", key);
 	case SEC_HTTPS:
 		return set_https(p, key, v);
+	case SEC_WEB:
+		return set_web(p, key, v);
 	case SEC_CAMERA: {
 		struct cd_camera *cam = p->cam;
 		if (strcmp(key, "url") == 0) {
@@ -328,6 +346,11 @@ section(struct parser *p, char *s)
 			return perr(p, "[https] is given twice");
 		p->sec = SEC_HTTPS;
 		p->c->https.enabled = true;
+	} else if (strcmp(name, "web") == 0) {
+		if (p->c->web.given)
+			return perr(p, "[web] is given twice");
+		p->sec = SEC_WEB;
+		p->c->web.given = true;
 	} else if (strncmp(name, "camera", 6) == 0 && (name[6] == ' ' || name[6] == '\t')) {
 		char *cn = trim(name + 6);
 		if (cu_camera_name_check(cn) < 0)
@@ -345,7 +368,7 @@ section(struct parser *p, char *s)
 		p->cam->enabled = true;
 		p->sec = SEC_CAMERA;
 	} else {
-		return perr(p, "unknown section [%s] (store, daemon, https, camera NAME)", name);
+		return perr(p, "unknown section [%s] (store, daemon, https, web, camera NAME)", name);
 	}
 	return 0;
 }
@@ -361,6 +384,7 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 	memcpy(c->https.listen, "127.0.0.1", sizeof("127.0.0.1"));
 	c->https.port = 8443;
 	c->https.audit_views = true;
+	c->web.idle_timeout_us = CD_WEB_IDLE_DEFAULT_US;
 	c->retention_interval_us = 60 * INT64_C(1000000);
 	c->reconnect_min_us = INT64_C(1000000);
 	c->reconnect_max_us = 60 * INT64_C(1000000);
@@ -423,6 +447,8 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 		return perr(&p, "[daemon] reconnect_min is larger than reconnect_max");
 	if ((c->https.cert_file[0] == '\0') != (c->https.key_file[0] == '\0'))
 		return perr(&p, "[https] cert_file and key_file go together: give both or neither");
+	if (c->web.given && !c->https.enabled)
+		return perr(&p, "[web] configures the browser client, which needs an [https] section");
 	return 0;
 }
 

@@ -45,6 +45,16 @@ struct cd_https {
 	char player[PATH_MAX];            /* custody for player folders; "" = beside custodyd */
 };
 
+/* [web]: the browser client (docs/config.md). */
+#define CD_WEB_IDLE_DEFAULT_US (900 * INT64_C(1000000))
+#define CD_WEB_IDLE_MIN_US (60 * INT64_C(1000000))
+#define CD_WEB_IDLE_MAX_US (86400 * INT64_C(1000000))
+
+struct cd_web {
+	bool given;                       /* a [web] section was given */
+	int64_t idle_timeout_us;          /* the client logs out after this long idle; 15 min */
+};
+
 struct cd_config {
 	char store[PATH_MAX];
 	char password_file[PATH_MAX];
@@ -55,6 +65,7 @@ struct cd_config {
 	int64_t max_age_us;               /* store-wide defaults; 0 = none */
 	uint64_t max_bytes;
 	struct cd_https https;
+	struct cd_web web;
 	size_t ncameras;
 	struct cd_camera cameras[CD_CAMERAS_MAX];
 };

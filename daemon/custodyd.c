@@ -232,6 +232,7 @@ start_https(struct daemon *d)
 	d->api = (struct cd_api){
 		.store = d->store, .auth = d->auth, .audit = d->audit, .live = d->live,
 		.audit_views = hc->audit_views, .server_name = "custodyd",
+		.idle_timeout_s = d->conf->web.idle_timeout_us / 1000000,
 	};
 	d->api.exports = exports;
 	if (cert == NULL)
@@ -304,6 +305,10 @@ reload(struct daemon *d)
 		n->offline_after_us = keep.offline_after_us;
 		n->reconnect_min_us = keep.reconnect_min_us;
 		n->reconnect_max_us = keep.reconnect_max_us;
+	}
+	if (memcmp(&n->web, &d->conf->web, sizeof(n->web)) != 0) {
+		cd_log(CD_WARN, "reload: [web] changes take effect at the next start");
+		n->web = d->conf->web;
 	}
 	if (memcmp(&n->https, &d->conf->https, sizeof(n->https)) != 0) {
 		cd_log(CD_WARN, "reload: [https] changes take effect at the next start");

@@ -46,11 +46,14 @@ struct cd_req {
 	char auth[CD_HTTP_AUTH_MAX + 1];
 	char source[64];
 	char ctype_in[128];
+	char if_none_match[256];          /* "" when none */
 	uint8_t *body;
 	size_t body_len, body_expect;
 	bool dispatched;
 	/* the response, under h->lock */
 	bool answered, streaming, done, ok, gone, notify, close_after, is_stream_slot;
+	bool page;                        /* a client file: the page headers (page_headers) */
+	bool no_body;                     /* 304: Content-Length of the file, no bytes */
 	int status;
 	char ctype[128];
 	char hname[8][48], hvalue[8][256];
@@ -167,6 +170,7 @@ const char *cd_req_query(const struct cd_req *r) { return r->query; }
 const char *cd_req_auth(const struct cd_req *r) { return r->auth; }
 const char *cd_req_source(const struct cd_req *r) { return r->source; }
 const char *cd_req_content_type(const struct cd_req *r) { return r->ctype_in; }
+const char *cd_req_if_none_match(const struct cd_req *r) { return r->if_none_match; }
 
 const uint8_t *
 cd_req_body(const struct cd_req *r, size_t *len)
@@ -228,7 +232,9 @@ answer(struct cd_req *r, int status, const char *ctype, const void *body, size_t
 	r->status = status;
 	set_ctype(r, ctype);
 	r->content_len = len;
-	if (owned != NULL && r->out.len == 0) {
+	if (r->no_body) {
+		/* the head only: nothing is queued */
+	} else if (owned != NULL && r->out.len == 0) {
 		free(r->out.data);
 		r->out = (struct bytes){.data = owned, .len = len, .cap = len};
 		owned = NULL;
@@ -254,6 +260,15 @@ void
 cd_reply_owned(struct cd_req *r, int status, const char *content_type, void *body, size_t len)
 {
 	answer(r, status, content_type, body, len, body);
+}
+
+void
+cd_reply_page(struct cd_req *r, int status, const char *content_type, const void *body,
+              size_t len, bool send_body)
+{
+	r->page = true;
+	r->no_body = !send_body;
+	answer(r, status, content_type, body, len, NULL);
 }
 
 /* JSON string escaping of a message. */
@@ -418,14 +433,43 @@ worker_main(void *arg)
 
 /* ---- the service thread ---- */
 
+/* Headers on every answer (docs/api.md, "Headers on every answer"). */
 static const char *const security_headers[][2] = {
 	{"strict-transport-security:", "max-age=63072000"},
 	{"x-content-type-options:", "nosniff"},
-	{"cache-control:", "no-store"},
 	{"referrer-policy:", "no-referrer"},
 	{"x-frame-options:", "DENY"},
+	{"cross-origin-opener-policy:", "same-origin"},
+	{"cross-origin-resource-policy:", "same-origin"},
+	{"permissions-policy:", "camera=(), microphone=(), geolocation=()"},
+};
+
+/* The API's answers (JSON, media): never cached, never a document. */
+static const char *const api_headers[][2] = {
+	{"cache-control:", "no-store"},
 	{"content-security-policy:", "default-src 'none'; frame-ancestors 'none'"},
 };
+
+/* The browser client's files (web.c): revalidated (ETag), and a policy
+ * that lets the page run only its own scripts and styles (no inline code,
+ * no eval), play media from blob: URLs (MSE) and talk only to this origin. */
+static const char *const page_headers[][2] = {
+	{"cache-control:", "no-cache"},
+	{"content-security-policy:", CD_WEB_CSP},
+};
+
+static int
+add_headers(struct lws *wsi, const char *const (*hs)[2], size_t n, uint8_t **p, uint8_t *end)
+{
+	for (size_t i = 0; i < n; i++)
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)hs[i][0],
+		                                (const unsigned char *)hs[i][1],
+		                                (int)strlen(hs[i][1]), p, end))
+			return -1;
+	return 0;
+}
+
+#define NHEADERS(a) (sizeof(a) / sizeof((a)[0]))
 
 static int
 write_head(struct lws *wsi, struct cd_req *r, bool chunked)
@@ -439,11 +483,10 @@ write_head(struct lws *wsi, struct cd_req *r, bool chunked)
 	                                 (const unsigned char *)r->ctype, (int)strlen(r->ctype), &p,
 	                                 end))
 		return -1;
-	for (size_t i = 0; i < sizeof(security_headers) / sizeof(security_headers[0]); i++)
-		if (lws_add_http_header_by_name(wsi, (const unsigned char *)security_headers[i][0],
-		                                (const unsigned char *)security_headers[i][1],
-		                                (int)strlen(security_headers[i][1]), &p, end))
-			return -1;
+	if (add_headers(wsi, security_headers, NHEADERS(security_headers), &p, end) < 0 ||
+	    (r->page ? add_headers(wsi, page_headers, NHEADERS(page_headers), &p, end)
+	             : add_headers(wsi, api_headers, NHEADERS(api_headers), &p, end)) < 0)
+		return -1;
 	for (int i = 0; i < r->nheaders; i++) {
 		char name[64];
 		int k = snprintf(name, sizeof(name), "%s:", r->hname[i]);
@@ -512,15 +555,16 @@ on_writable(struct lws *wsi, struct cd_req *r)
 		pthread_mutex_unlock(&h->lock);
 		return 0;
 	}
+	bool headonly = r->method == CD_HEAD || r->no_body;
 	size_t n = r->out.len < WRITE_CHUNK ? r->out.len : WRITE_CHUNK;
-	if (r->method == CD_HEAD)
+	if (headonly)
 		n = 0;
 	uint8_t *data = buf + LWS_PRE + 16;
 	if (n > 0)
 		memcpy(data, r->out.data + r->out.off, n);
 	r->out.off += n;
 	r->out.len -= n;
-	if (r->method == CD_HEAD) {
+	if (headonly) {
 		r->out.off += r->out.len;
 		r->out.len = 0;
 	}
@@ -532,7 +576,7 @@ on_writable(struct lws *wsi, struct cd_req *r)
 		r->head_sent = true;
 		if (write_head(wsi, r, streaming) < 0)
 			return -1;
-		if (r->method == CD_HEAD)
+		if (headonly)
 			return finish(wsi, r);
 	}
 	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, CD_HTTP_STALL_TIMEOUT_S);
@@ -727,6 +771,11 @@ on_http(struct cd_http *h, struct lws *wsi, const char *uri)
 		refuse(h, r, 431, "too_long", "the Content-Type header is too long");
 		return 0;
 	}
+	if (copy_header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH, r->if_none_match,
+	                sizeof(r->if_none_match)) < 0) {
+		refuse(h, r, 431, "too_long", "the If-None-Match header is too long");
+		return 0;
+	}
 	char cl[32];
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
 		refuse(h, r, 411, "length_required",
@@ -765,14 +814,22 @@ on_http(struct cd_http *h, struct lws *wsi, const char *uri)
 
 static void ws_destroy(struct cd_http *h, struct cd_ws *ws);
 
+#define CD_WS_ORIGIN_MAX 300             /* bytes of an Origin or Host header we compare */
+
 static int
 ws_filter(struct cd_http *h, struct lws *wsi)
 {
 	char path[CD_HTTP_PATH_MAX + 1], query[CD_HTTP_QUERY_MAX + 65], source[64];
+	char origin[CD_WS_ORIGIN_MAX + 1], host[CD_WS_ORIGIN_MAX + 1];
+	int on;
 	if (copy_header(wsi, WSI_TOKEN_GET_URI, path, sizeof(path)) <= 0 ||
-	    copy_query(wsi, query, sizeof(query)) < 0)
-		return -1;
+	    copy_query(wsi, query, sizeof(query)) < 0 ||
+	    (on = copy_header(wsi, WSI_TOKEN_ORIGIN, origin, sizeof(origin))) < 0 ||
+	    copy_header(wsi, WSI_TOKEN_HOST, host, sizeof(host)) < 0)
+		return -1; /* too long to be anyone's own origin */
 	lws_get_peer_simple(wsi, source, sizeof(source));
+	struct cd_ws_request q = {.path = path, .query = query, .source = source,
+	                          .origin = on > 0 ? origin : NULL, .host = host};
 	struct cd_ws *ws = calloc(1, sizeof(*ws));
 	if (ws == NULL)
 		return -1;
@@ -784,7 +841,7 @@ ws_filter(struct cd_http *h, struct lws *wsi)
 	h->wss = ws;
 	pthread_mutex_unlock(&h->lock);
 	lws_set_opaque_user_data(wsi, ws);
-	ws->session = h->o.ws_open ? h->o.ws_open(ws, path, query, source, h->o.ctx) : NULL;
+	ws->session = h->o.ws_open ? h->o.ws_open(ws, &q, h->o.ctx) : NULL;
 	if (ws->session != NULL)
 		return 0;
 	lws_set_opaque_user_data(wsi, NULL);

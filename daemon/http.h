@@ -38,6 +38,15 @@ enum cd_method { CD_GET, CD_POST, CD_PUT, CD_PATCH, CD_DELETE, CD_HEAD, CD_OPTIO
 struct cd_req;
 struct cd_ws;
 
+/* A WebSocket upgrade as ws_open sees it. */
+struct cd_ws_request {
+	const char *path;                 /* decoded, no query */
+	const char *query;                /* "" when none */
+	const char *source;               /* client address */
+	const char *origin;               /* the Origin header; NULL when none was sent */
+	const char *host;                 /* the Host header; "" when none */
+};
+
 /* What the server was started with. */
 struct cd_http_opts {
 	const char *address;              /* listen address, e.g. "127.0.0.1" or "::" */
@@ -52,8 +61,7 @@ struct cd_http_opts {
 	/* WebSocket upgrade (subprotocol CD_WS_PROTOCOL), on the service
 	 * thread: returns the handler's session for ws (accepted) or NULL
 	 * (refused: the upgrade is answered 403). */
-	void *(*ws_open)(struct cd_ws *ws, const char *path, const char *query,
-	                 const char *source, void *ctx);
+	void *(*ws_open)(struct cd_ws *ws, const struct cd_ws_request *q, void *ctx);
 	/* The connection is gone. After this returns nobody may use ws. */
 	void (*ws_closed)(void *session, void *ctx);
 	void *ctx;
@@ -80,6 +88,7 @@ const char *cd_req_query(const struct cd_req *r);      /* "" when none */
 const char *cd_req_auth(const struct cd_req *r);       /* Authorization header, "" when none */
 const char *cd_req_source(const struct cd_req *r);     /* client address */
 const char *cd_req_content_type(const struct cd_req *r);
+const char *cd_req_if_none_match(const struct cd_req *r); /* "" when none */
 const uint8_t *cd_req_body(const struct cd_req *r, size_t *len);
 /* Wipes the request body (it held a password). */
 void cd_req_wipe_body(struct cd_req *r);
@@ -94,6 +103,18 @@ void cd_reply(struct cd_req *r, int status, const char *content_type, const void
 /* Takes ownership of a malloc'd body. */
 void cd_reply_owned(struct cd_req *r, int status, const char *content_type, void *body,
                     size_t len);
+/* A whole response for a browser client file (web.c): the page headers
+ * (Cache-Control: no-cache and CD_WEB_CSP) instead of the API's; with
+ * send_body false (a 304) the head says len and no byte follows. */
+void cd_reply_page(struct cd_req *r, int status, const char *content_type, const void *body,
+                   size_t len, bool send_body);
+/* The Content-Security-Policy of the client's pages: its own scripts and
+ * styles only (no inline, no eval), media and workers from blob: (MSE),
+ * connections to this origin only (fetch, WebSocket), never framed. */
+#define CD_WEB_CSP                                                                        \
+	"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; " \
+	"media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; font-src 'self'; " \
+	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 /* {"error":{"code":code,"message":...}} */
 void cd_reply_error(struct cd_req *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -117,6 +117,8 @@ ROUTE_OF = {
     "cam-a": ("GET", "cameras/*"), "cam-b": ("GET", "cameras/*"), "cam-z": ("GET", "cameras/*"),
     "ranges-a": ("GET", "cameras/*/ranges"), "ranges-b": ("GET", "cameras/*/ranges"),
     "ranges-z": ("GET", "cameras/*/ranges"),
+    "verify-a": ("GET", "cameras/*/verify"), "verify-b": ("GET", "cameras/*/verify"),
+    "verify-z": ("GET", "cameras/*/verify"),
     "bookmarks-a": ("GET", "cameras/*/bookmarks"), "bookmarks-b": ("GET", "cameras/*/bookmarks"),
     "bookmarks-z": ("GET", "cameras/*/bookmarks"),
     "bookmark-new-a": ("POST", "cameras/*/bookmarks"),
@@ -132,6 +134,8 @@ ROUTE_OF = {
     "bookmark-none": ("GET", "bookmarks/*"),
     "bookmark-del-a": ("DELETE", "bookmarks/*"), "bookmark-del-b": ("DELETE", "bookmarks/*"),
     "bookmark-del-none": ("DELETE", "bookmarks/*"),
+    "bmk-patch-a": ("PATCH", "bookmarks/*"), "bmk-patch-b": ("PATCH", "bookmarks/*"),
+    "bmk-patch-none": ("PATCH", "bookmarks/*"),
     "locks": ("GET", "evidence-locks"),
     "lock-new-a": ("POST", "evidence-locks"), "lock-new-b": ("POST", "evidence-locks"),
     "lock-new-ab": ("POST", "evidence-locks"), "lock-new-z": ("POST", "evidence-locks"),
@@ -373,6 +377,9 @@ class World:
             return c("GET", f"cameras/{cam}")
         if row.startswith("ranges-"):
             return c("GET", f"cameras/{cam}/ranges")
+        if row.startswith("verify-"):
+            frm, to = RANGE[cam].split("/")
+            return c("GET", f"cameras/{cam}/verify?from={frm}&to={to}")
         if row.startswith("bookmarks-"):
             return c("GET", f"cameras/{cam}/bookmarks")
         if row.startswith("bookmark-new-"):
@@ -396,6 +403,10 @@ class World:
             return c("DELETE", f"bookmarks/{self.fx(kind)}", fixture=kind)
         if row == "bookmark-del-none":
             return c("DELETE", f"bookmarks/{MISSING_ID}")
+        if row in ("bmk-patch-a", "bmk-patch-b"):
+            return c("PATCH", f"bookmarks/{self.fx('bm-' + row[-1])}", {"title": f"by {p}"})
+        if row == "bmk-patch-none":
+            return c("PATCH", f"bookmarks/{MISSING_ID}", {"title": "none"})
         if row == "locks":
             return c("GET", "evidence-locks")
         if row.startswith("lock-new-"):
