@@ -98,9 +98,8 @@ cd_api_bookmark_create(struct call *c)
 	cd_call_reply_json(c, 201, bookmark_json(&b));
 }
 
-
 /* The changed members of a PATCH body applied to b (as create checks
- * them): 0, or CD_ANSWERED (400). */
+ * them): 0, or CD_ANSWERED (400, or 413 for a text over its field). */
 static int
 bookmark_changes(struct call *c, json_t *o, struct cu_bookmark *b)
 {
@@ -117,10 +116,10 @@ bookmark_changes(struct call *c, json_t *o, struct cu_bookmark *b)
 		return CD_ANSWERED;
 	if (json_is_null(end))
 		b->end_us = 0; /* "end": null makes it a moment again */
-	if (title != NULL)
-		snprintf(b->title, sizeof(b->title), "%s", title);
-	if (desc != NULL)
-		snprintf(b->description, sizeof(b->description), "%s", desc);
+	if ((title != NULL && cd_call_copy(c, b->title, sizeof(b->title), title, "title") < 0) ||
+	    (desc != NULL &&
+	     cd_call_copy(c, b->description, sizeof(b->description), desc, "description") < 0))
+		return CD_ANSWERED;
 	return 0;
 }
 
