@@ -19,10 +19,8 @@ Standard library only."""
 
 import os
 import re
-import shutil
-import subprocess
-import sys
-import tempfile
+
+import checklib
 
 # Each module with the modules it may use, directly; the rule is transitive.
 # util <- crypto <- media <- store <- {rtsp, audit, auth} <- package
@@ -136,48 +134,31 @@ def check(root):
     return bad
 
 
+PLANTS = [
+    ("lib/util/err.c", '#include "store/store_int.h"', "not below util"),
+    ("lib/crypto/crypto.c", '#include "custody/store.h"', "not below crypto"),
+    ("lib/rtsp/client.c", '#include "store/store_int.h"', "not below rtsp"),
+    ("lib/package/export.c", '#include "auth/auth_int.h"', "is private to auth"),
+    ("daemon/api.c", '#include "util/db.h"', "only public headers"),
+    ("cli/main.c", '#include "auth/auth_int.h"', "only public headers"),
+]
+
+
 def self_test():
     """A planted forbidden include in a copy of the tree must be caught."""
-    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    d = tempfile.mkdtemp(prefix="check-layers-")
-    try:
-        for top in ("lib", "include", "daemon", "cli", "tools"):
-            shutil.copytree(os.path.join(src, top), os.path.join(d, top))
-        plants = [
-            ("lib/util/err.c", '#include "store/store_int.h"', "not below util"),
-            ("lib/crypto/crypto.c", '#include "custody/store.h"', "not below crypto"),
-            ("lib/rtsp/client.c", '#include "store/store_int.h"', "not below rtsp"),
-            ("lib/package/export.c", '#include "auth/auth_int.h"', "is private to auth"),
-            ("daemon/api.c", '#include "util/db.h"', "only public headers"),
-            ("cli/main.c", '#include "auth/auth_int.h"', "only public headers"),
-        ]
-        failed = []
-        for path, line, words in plants:
-            p = os.path.join(d, path)
-            with open(p, encoding="utf-8") as f:
-                orig = f.read()
-            with open(p, "w", encoding="utf-8") as f:
-                f.write(line + "\n" + orig)
-            found = [b for b in check(d) if b.startswith(path + ":1:")]
-            with open(p, "w", encoding="utf-8") as f:
-                f.write(orig)
+    failed = []
+    with checklib.tree_copy("check-layers", ("lib", "include", "daemon", "cli", "tools")) as d:
+        for path, line, words in PLANTS:
+            with checklib.planted(d, path, line):
+                found = [b for b in check(d) if b.startswith(path + ":1:")]
             if not found or words not in found[0]:
                 failed.append(f"planted {line} in {path}: not caught ({found})")
             else:
                 print(f"check-layers: caught the planted {line} in {path}: {found[0]}")
-        return failed
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+    return failed
 
 
-def main(argv):
-    if argv[1:] == ["--self-test"]:
-        failed = self_test()
-        for f in failed:
-            print("check-layers: SELF-TEST FAILED: " + f)
-        return 1 if failed else 0
-    root = argv[1] if len(argv) > 1 else os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))
+def run(root):
     bad = check(root)
     for b in bad:
         print("check-layers: " + b)
@@ -189,4 +170,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    checklib.exit_with("check-layers", run, self_test)

@@ -22,9 +22,8 @@ Standard library only."""
 
 import os
 import re
-import shutil
-import sys
-import tempfile
+
+import checklib
 
 DIRS = ("lib", "daemon", "cli")
 CALL = re.compile(r"\b(v?snprintf)\s*\(")
@@ -149,23 +148,13 @@ PLANTS = [
 def self_test():
     """Each planted discarded call in a copy of the tree must be caught, on
     its line; each planted checked one must not."""
-    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    d = tempfile.mkdtemp(prefix="check-snprintf-")
     failed = []
-    try:
-        for top in DIRS:
-            shutil.copytree(os.path.join(src, top), os.path.join(d, top))
+    with checklib.tree_copy("check-snprintf", DIRS) as d:
         for path, text, line in PLANTS:
-            p = os.path.join(d, path)
-            with open(p, encoding="utf-8") as f:
-                orig = f.read()
-            with open(p, "w", encoding="utf-8") as f:
-                f.write(text + "\n" + orig)
             planted_lines = text.count("\n") + 1
-            found = [b for b in check(d)[0] if b.startswith(path + ":")
-                     and int(b.split(":")[1]) <= planted_lines]
-            with open(p, "w", encoding="utf-8") as f:
-                f.write(orig)
+            with checklib.planted(d, path, text):
+                found = [b for b in check(d)[0] if b.startswith(path + ":")
+                         and int(b.split(":")[1]) <= planted_lines]
             if line is None:
                 if found:
                     failed.append(f"a used result planted in {path} was reported: {found}")
@@ -176,19 +165,10 @@ def self_test():
                               f"got {found}")
             else:
                 print(f"check-snprintf: caught the planted call: {found[0]}")
-        return failed
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
+    return failed
 
 
-def main(argv):
-    if argv[1:] == ["--self-test"]:
-        failed = self_test()
-        for f in failed:
-            print("check-snprintf: SELF-TEST FAILED: " + f)
-        return 1 if failed else 0
-    root = argv[1] if len(argv) > 1 else os.path.dirname(os.path.dirname(
-        os.path.abspath(__file__)))
+def run(root):
     bad, files = check(root)
     if files < 10:
         print(f"check-snprintf: only {files} source files under {root}: wrong directory?")
@@ -203,4 +183,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    checklib.exit_with("check-snprintf", run, self_test)
