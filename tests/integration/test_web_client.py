@@ -92,11 +92,27 @@ def browser(d, name, home, downloads=None, size="1400,1250"):
     return drv
 
 
+# The drivers of an operator sitting at the console: during a long wait the
+# test moves their pointer now and then (real input, as a person's hand), so
+# that the server-wide 60 s idle timeout, meant for the idle browser, cannot
+# log them out while a slow machine (ASan, CI) keeps the test waiting.
+PRESENT = []
+NUDGE_S = 15
+
+
 def wait(drv, cond, timeout=20, what="condition"):
+    last = [time.monotonic()]
+
+    def present(d):
+        if any(d is p for p in PRESENT) and time.monotonic() - last[0] > NUDGE_S:
+            ActionChains(d).move_to_element_with_offset(
+                d.find_element(By.TAG_NAME, "body"), 0, 0).perform()
+            last[0] = time.monotonic()
+        return cond(d)
     try:
         return WebDriverWait(drv, timeout, poll_frequency=0.2,
                              ignored_exceptions=(NoSuchElementException,
-                                                 StaleElementReferenceException)).until(cond)
+                                                 StaleElementReferenceException)).until(present)
     except TimeoutException:
         name = "FAILED-" + "".join(c if c.isalnum() else "-" for c in what)[:60] + ".png"
         drv.save_screenshot(os.path.join(SHOTS, name))
@@ -186,6 +202,7 @@ class WebClient(cutest.unittest.TestCase):
             cls.url = f"https://127.0.0.1:{cls.api.port}/"
             cls.home = nss_home(cls.tmp, cls.api.ca)
             cls.b = browser(cls.tmp, "main", cls.home, downloads=cls.downloads)
+            PRESENT.append(cls.b)
             cls.drivers.append(cls.b)
             # the idle browser: logged in now, left alone, checked at the end
             cls.idle = browser(cls.tmp, "idle", cls.home, size="1000,700")
