@@ -1,4 +1,5 @@
-/* Users and roles, for admins: /api/v1/users, /roles (docs/api.md, docs/auth.md). */
+/* Users, roles and camera groups, for admins: /api/v1/users, /roles,
+ * /groups (docs/api.md, docs/auth.md). */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,6 +7,8 @@
 
 #include "call.h"
 #include "custody/error.h"
+#include "custody/media.h"
+#include "custody/store.h"
 
 /* ---- users and roles (admin) ---- */
 
@@ -267,6 +270,182 @@ cd_api_role(struct call *c)
 	} else if (c->nsegs == 4 && strcmp(c->segs[2], "users") == 0 && m == CD_DELETE) {
 		r = cu_auth_role_unassign(c->a->auth, role, c->segs[3], &ev);
 		type = "role.unassign";
+	} else {
+		cd_reply_error(c->r, 404, "not_found", "no such endpoint");
+		return;
+	}
+	answer_change(c, r, type, &ev);
+}
+
+/* ---- camera groups (admin) ---- */
+
+/* cam names a camera for a group: the name rule, then the store must have
+ * it (a camera the server never had is a typo, not a plan): 0, or
+ * CD_ANSWERED (400 bad name, 404 no such camera). what names it in the
+ * refusal. */
+static int
+known_camera(struct call *c, const char *cam, const char *what)
+{
+	int r = cu_camera_name_check(cam);
+	if (r == 0 && (r = cu_store_camera_exists(c->a->store, cam)) == 0)
+		r = cu_fail(CU_ERR_NOTFOUND, "no camera \"%s\"", cam);
+	if (r < 0) {
+		cd_call_reply_cu(c, r, what);
+		return CD_ANSWERED;
+	}
+	return 0;
+}
+
+static json_t *
+group_json(const char *name, const char *const *cams, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t k = 0; k < n; k++)
+		json_array_append_new(arr, json_string(cams[k]));
+	return json_pack("{s:s, s:o}", "name", name, "cameras", arr);
+}
+
+static void
+groups_list(struct call *c)
+{
+	struct cu_auth_group *g;
+	size_t n;
+	int r = cu_auth_group_list(c->a->auth, &g, &n);
+	if (r < 0) {
+		cd_call_reply_cu(c, r, "listing groups");
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *cams = json_array();
+		for (size_t k = 0; k < g[i].ncameras; k++)
+			json_array_append_new(cams, json_string(g[i].cameras[k]));
+		json_array_append_new(arr, json_pack("{s:s, s:o}", "name", g[i].name, "cameras", cams));
+	}
+	cu_auth_groups_free(g, n);
+	cd_call_reply_json(c, 200, json_pack("{s:o}", "groups", arr));
+}
+
+/* The optional "cameras" of POST /groups into cams (CU_CAMERAS_MAX), every
+ * one a camera of the store and none twice: the count, or CD_ANSWERED. */
+static int
+body_cameras(struct call *c, json_t *o, const char **cams)
+{
+	json_t *jc = json_object_get(o, "cameras"), *v;
+	size_t i, n = 0;
+	if (jc == NULL || json_is_null(jc))
+		return 0;
+	if (!json_is_array(jc) || json_array_size(jc) > CU_CAMERAS_MAX) {
+		cd_reply_error(c->r, 400, "invalid", "\"cameras\" must be a list of at most %d "
+		               "camera names", CU_CAMERAS_MAX);
+		return CD_ANSWERED;
+	}
+	json_array_foreach(jc, i, v) {
+		if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+			cd_reply_error(c->r, 400, "invalid", "\"cameras\"[%zu] is not a camera name", i);
+			return CD_ANSWERED;
+		}
+		const char *cam = json_string_value(v);
+		for (size_t k = 0; k < n; k++)
+			if (strcmp(cams[k], cam) == 0) {
+				cd_reply_error(c->r, 400, "invalid", "\"cameras\"[%zu]: camera \"%s\" is "
+				               "named twice", i, cam);
+				return CD_ANSWERED;
+			}
+		if (known_camera(c, cam, "\"cameras\"") < 0)
+			return CD_ANSWERED;
+		cams[n++] = cam;
+	}
+	return (int)n;
+}
+
+/* POST /groups {name, cameras?}: creates the group, then adds the cameras,
+ * each change its own audit entry as the CLI writes them. Every camera is
+ * checked before anything changes. */
+static void
+group_create(struct call *c)
+{
+	json_t *o = cd_call_body_json(c);
+	if (o == NULL)
+		return;
+	static const char *const f[] = {"name", "cameras", NULL};
+	const char **cams = calloc(CU_CAMERAS_MAX, sizeof(*cams)); /* workers run at once */
+	const char *name;
+	int n;
+	struct cu_auth_event ev;
+	if (cams == NULL) {
+		cd_call_reply_cu(c, cu_fail(CU_ERR_NOMEM, "out of memory"), "adding the group");
+		goto out;
+	}
+	if (cd_call_only_fields(c, o, f) < 0 ||
+	    cd_call_str_field(c, o, "name", true, CU_GROUP_NAME_MAX, &name) < 0 ||
+	    (n = body_cameras(c, o, cams)) < 0)
+		goto out;
+	int r = cu_auth_group_add(c->a->auth, name, &ev);
+	if (r < 0) {
+		cd_call_reply_cu(c, r, "adding the group");
+		goto out;
+	}
+	cd_call_audit(c, "group.add", cu_auth_event_json(&ev));
+	for (int i = 0; i < n; i++) {
+		if ((r = cu_auth_group_camera_add(c->a->auth, name, cams[i], &ev)) < 0) {
+			cd_call_reply_cu(c, r, "adding a camera to the new group");
+			goto out;
+		}
+		cd_call_audit(c, "group.camera_add", cu_auth_event_json(&ev));
+	}
+	cd_call_reply_json(c, 201, group_json(name, cams, (size_t)n));
+out:
+	free(cams);
+	json_decref(o);
+}
+
+void
+cd_api_groups(struct call *c)
+{
+	if (cd_call_need_site(c, CU_FN_ADMIN) < 0)
+		return;
+	if (cd_req_method(c->r) == CD_GET)
+		groups_list(c);
+	else
+		group_create(c);
+}
+
+/* DELETE /groups/{g}; POST /groups/{g}/cameras {camera};
+ * DELETE /groups/{g}/cameras/{camera} */
+void
+cd_api_group(struct call *c)
+{
+	if (cd_call_need_site(c, CU_FN_ADMIN) < 0)
+		return;
+	const char *group = c->segs[1];
+	enum cd_method m = cd_req_method(c->r);
+	bool cameras = c->nsegs >= 3 && strcmp(c->segs[2], "cameras") == 0;
+	struct cu_auth_event ev;
+	int r;
+	const char *type;
+	if (c->nsegs == 2 && m == CD_DELETE) {
+		r = cu_auth_group_delete(c->a->auth, group, &ev);
+		type = "group.delete";
+	} else if (c->nsegs == 3 && cameras && m == CD_POST) {
+		json_t *o = cd_call_body_json(c);
+		if (o == NULL)
+			return;
+		static const char *const f[] = {"camera", NULL};
+		const char *cam;
+		if (cd_call_only_fields(c, o, f) < 0 ||
+		    cd_call_str_field(c, o, "camera", true, CU_CAMERA_NAME_MAX, &cam) < 0 ||
+		    known_camera(c, cam, "\"camera\"") < 0) {
+			json_decref(o);
+			return;
+		}
+		r = cu_auth_group_camera_add(c->a->auth, group, cam, &ev);
+		json_decref(o);
+		type = "group.camera_add";
+	} else if (c->nsegs == 4 && cameras && m == CD_DELETE) {
+		/* no look in the store: a camera gone from it still leaves its group */
+		r = cu_auth_group_camera_remove(c->a->auth, group, c->segs[3], &ev);
+		type = "group.camera_remove";
 	} else {
 		cd_reply_error(c->r, 404, "not_found", "no such endpoint");
 		return;

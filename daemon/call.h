@@ -149,6 +149,8 @@ void cd_api_users(struct call *c);
 void cd_api_user(struct call *c);
 void cd_api_roles(struct call *c);
 void cd_api_role(struct call *c);
+void cd_api_groups(struct call *c);
+void cd_api_group(struct call *c);
 /* api_audit.c */
 void cd_api_audit(struct call *c);
 void cd_api_audit_verify(struct call *c);

@@ -77,6 +77,7 @@ Rows that are not obvious:
                  names nobody
   pw-self-bare   the same without current_password (nobody may: a stolen session must not change the password)
   user-*, role-*, grant-*  act on a scratch user "target" / scratch roles
+  group-*        act on scratch camera groups (group-cam-remove: one holding cam-a)
   export-new-*   an evidence export of 1 s as the built-in profile wants it
                  (password, comments); export-b, export-file-b, export-del-b
                  act on an export exp-b made of cam-b (owner: exp-b; others
@@ -170,6 +171,11 @@ grant-add         POST   roles/NEW/grants                           admin       
 grant-remove      DELETE roles/NEW/grants                           admin                     |     401     401     401     401     401     401     401      401 |     204     403     403     403     403     403     403
 role-assign       POST   roles/NEW/users {target}                   admin                     |     401     401     401     401     401     401     401      401 |     204     403     403     403     403     403     403
 role-unassign     DELETE roles/NEW/users/target                     admin                     |     401     401     401     401     401     401     401      401 |     204     403     403     403     403     403     403
+groups            GET    groups                                     admin                     |     401     401     401     401     401     401     401      401 |     200     403     403     403     403     403     403
+group-new         POST   groups {cameras: [cam-a]}                  admin                     |     401     401     401     401     401     401     401      401 |     201     403     403     403     403     403     403
+group-delete      DELETE groups/NEW                                 admin                     |     401     401     401     401     401     401     401      401 |     204     403     403     403     403     403     403
+group-cam-add     POST   groups/NEW/cameras {cam-a}                 admin                     |     401     401     401     401     401     401     401      401 |     204     403     403     403     403     403     403
+group-cam-remove  DELETE groups/NEW/cameras/cam-a                   admin                     |     401     401     401     401     401     401     401      401 |     204     403     403     403     403     403     403
 audit             GET    audit                                      audit_read                |     401     401     401     401     401     401     401      401 |     200     403     403     403     200     403     403
 audit-csv         GET    audit?format=csv                           audit_read                |     401     401     401     401     401     401     401      401 |     200     403     403     403     200     403     403
 audit-verify      GET    audit/verify                               audit_read                |     401     401     401     401     401     401     401      401 |     200     403     403     403     200     403     403

@@ -159,6 +159,9 @@ ROUTE_OF = {
     "roles": ("GET", "roles"), "role-new": ("POST", "roles"), "role-delete": ("DELETE", "roles/*"),
     "grant-add": ("POST", "roles/*/*"), "grant-remove": ("DELETE", "roles/*/*"),
     "role-assign": ("POST", "roles/*/*"), "role-unassign": ("DELETE", "roles/*/*/*"),
+    "groups": ("GET", "groups"), "group-new": ("POST", "groups"),
+    "group-delete": ("DELETE", "groups/*"), "group-cam-add": ("POST", "groups/*/*"),
+    "group-cam-remove": ("DELETE", "groups/*/*/*"),
     "audit": ("GET", "audit"), "audit-csv": ("GET", "audit"),
     "audit-verify": ("GET", "audit/verify"),
     "export-new-a": ("POST", "exports"), "export-new-b": ("POST", "exports"),
@@ -336,6 +339,11 @@ class World:
             return self.role(grants=[("playback", CAM_A)])
         if kind == "role-unassign":
             return self.role(users=["target"])
+        if kind in ("group-del", "group-cam-add", "group-cam-remove"):
+            name = self.unique("scratch-group")
+            cams = [CAM_A] if kind == "group-cam-remove" else []
+            self.admin_json("POST", "groups", {"name": name, "cameras": cams}, expect=201)
+            return name
         raise KeyError(kind)
 
     # ---- the calls of each row, for a principal ----
@@ -470,6 +478,18 @@ class World:
         if row == "role-unassign":
             return c("DELETE", f"roles/{self.fx('role-unassign')}/users/target",
                      fixture="role-unassign")
+        if row == "groups":
+            return c("GET", "groups")
+        if row == "group-new":
+            return c("POST", "groups", {"name": self.unique("new-group"), "cameras": [CAM_A]})
+        if row == "group-delete":
+            return c("DELETE", f"groups/{self.fx('group-del')}", fixture="group-del")
+        if row == "group-cam-add":
+            return c("POST", f"groups/{self.fx('group-cam-add')}/cameras", {"camera": CAM_A},
+                     fixture="group-cam-add")
+        if row == "group-cam-remove":
+            return c("DELETE", f"groups/{self.fx('group-cam-remove')}/cameras/{CAM_A}",
+                     fixture="group-cam-remove")
         if row == "audit":
             return c("GET", "audit")
         if row == "audit-csv":

@@ -10,6 +10,7 @@ import sqlite3
 import stat
 import subprocess
 
+import api_util
 import cutest
 from cutest import Store, run
 
@@ -365,6 +366,111 @@ class Users(cutest.TempDirTest):
         os.chmod(latin1, 0o600)
         self.bad("user", "passwd", "--name", "kenji", "--password-file", latin1,
                  words=["not valid UTF-8"])
+
+
+class GroupsApi(cutest.TempDirTest):
+    """Camera groups through custodyd's HTTPS API (/api/v1/groups): the same
+    changes as `custody group`, the same audit entries, and a grant on
+    group:NAME that follows the group's cameras."""
+
+    PW = "Groups-Api-Pass-7"
+
+    def setUp(self):
+        super().setUp()
+        self.s = Store(self.tmp, "st", encryption="none")
+        clip = cutest.make_clip(os.path.join(self.tmp, "clip.mp4"), seconds=2)
+        for cam in ("lobby", "door"):
+            self.s.import_clip(cam, clip, start="2026-01-01T00:00:00Z")
+        api_util.add_role(self.s, "admins", [("admin", "*")])
+        api_util.add_user(self.s, self.tmp, "chief", self.PW, roles=["admins"])
+        api_util.add_role(self.s, "floor-watch", [])
+        api_util.add_user(self.s, self.tmp, "eve", self.PW, roles=["floor-watch"])
+        self.api = api_util.Api(self.tmp, self.s).start()
+        self.tok = self.api.login("chief", self.PW)
+        self.eve = self.api.login("eve", self.PW)
+
+    def tearDown(self):
+        if hasattr(self, "api"):
+            self.api.stop()
+        super().tearDown()
+
+    def call(self, method, path, body=None, expect=None, token=None):
+        return self.api.json(method, "/api/v1/" + path, token=token or self.tok, body=body,
+                             expect=expect)[1]
+
+    def refused(self, method, path, body, status, words, token=None):
+        st, j = self.api.json(method, "/api/v1/" + path, token=token or self.tok, body=body)
+        self.assertEqual(st, status, j)
+        self.assertIn(words, j["error"]["message"] if "error" in j else j["message"])
+
+    def eve_cameras(self):
+        return [c["name"] for c in self.call("GET", "cameras", token=self.eve)["cameras"]]
+
+    def test_groups(self):
+        self.assertEqual(self.call("GET", "groups", expect=200), {"groups": []})
+        made = self.call("POST", "groups", {"name": "ground-floor", "cameras": ["lobby"]},
+                         expect=201)
+        self.assertEqual(made, {"name": "ground-floor", "cameras": ["lobby"]})
+        self.call("POST", "groups", {"name": "empty"}, expect=201)
+        self.call("POST", "groups/ground-floor/cameras", {"camera": "door"}, expect=204)
+        self.assertEqual(self.call("GET", "groups", expect=200)["groups"], [
+            {"name": "empty", "cameras": []},
+            {"name": "ground-floor", "cameras": ["door", "lobby"]}])
+
+        # refusals, each naming what was wrong, nothing changed by them
+        self.refused("POST", "groups", {"name": "bad/name"}, 400, "group")
+        self.refused("POST", "groups", {"name": "x" * 65}, 400, "\"name\"")
+        self.refused("POST", "groups", {"name": "g2", "colour": 1}, 400, "unknown field")
+        self.refused("POST", "groups", {"name": "g2", "cameras": ["attic"]}, 404,
+                     'no camera "attic"')
+        self.refused("POST", "groups", {"name": "g2", "cameras": ["door", "door"]}, 400,
+                     "named twice")
+        self.refused("POST", "groups", {"name": "g2", "cameras": "door"}, 400, "\"cameras\"")
+        self.refused("POST", "groups", {"name": "empty"}, 409, "already exists")
+        self.refused("POST", "groups/ground-floor/cameras", {"camera": "door"}, 409,
+                     "already in group")
+        self.refused("POST", "groups/ground-floor/cameras", {"camera": "attic"}, 404,
+                     'no camera "attic"')
+        self.refused("POST", "groups/ground-floor/cameras", {"camera": "../x"}, 400, "camera")
+        self.refused("POST", "groups/nope/cameras", {"camera": "door"}, 404,
+                     'no camera group named "nope"')
+        self.refused("DELETE", "groups/ground-floor/cameras/attic", None, 404,
+                     'camera "attic" is not in group "ground-floor"')
+        self.refused("DELETE", "groups/nope", None, 404, 'no camera group named "nope"')
+        self.refused("GET", "groups", None, 403, "admin", token=self.eve)
+        self.refused("POST", "groups", {"name": "mine"}, 403, "admin", token=self.eve)
+        self.refused("DELETE", "groups/empty", None, 403, "admin", token=self.eve)
+        self.assertEqual(len(self.call("GET", "groups")["groups"]), 2)
+
+        # a grant on the group follows its cameras
+        self.assertEqual(self.eve_cameras(), [])
+        self.call("POST", "roles/floor-watch/grants",
+                  {"function": "playback", "scope": "group:ground-floor"}, expect=204)
+        self.assertEqual(sorted(self.eve_cameras()), ["door", "lobby"])
+        self.call("DELETE", "groups/ground-floor/cameras/door", expect=204)
+        self.assertEqual(self.eve_cameras(), ["lobby"])
+        st, _ = self.api.json("GET", "/api/v1/cameras/door/ranges", token=self.eve)
+        self.assertEqual(st, 404)
+        self.call("GET", "cameras/lobby/ranges", token=self.eve, expect=200)
+
+        # deleting the group takes the grant on it with it
+        self.call("DELETE", "groups/ground-floor", expect=204)
+        self.assertEqual(self.eve_cameras(), [])
+        role = [r for r in self.call("GET", "roles")["roles"] if r["name"] == "floor-watch"]
+        self.assertEqual(role[0]["grants"], [])
+        self.assertEqual(self.call("GET", "groups")["groups"], [{"name": "empty", "cameras": []}])
+
+        # every change is in the audit log as the CLI writes it
+        self.api.term()
+        del self.api
+        p = run("audit", "export", "--store", self.s.dir, "--format", "json", check=0)
+        ents = [e for e in json.loads(p.stdout)["entries"] if e["type"].startswith("group.")]
+        self.assertEqual([e["type"] for e in ents], [
+            "group.add", "group.camera_add", "group.add", "group.camera_add",
+            "group.camera_remove", "group.delete"])
+        self.assertEqual(ents[-1]["detail"], {"group": "ground-floor",
+                                               "detail": "grants removed=1"})
+        self.assertEqual(ents[1]["actor"], "chief")
 
 
 if __name__ == "__main__":
