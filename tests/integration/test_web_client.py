@@ -599,6 +599,22 @@ import('/js/api.js').then((api) => api.raw('GET', '/users'))
         self.goto("admin")
         wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, "tr[data-user=olga]"), 10, "users")
         self.shot("15-administration")
+        # a camera group made in the browser, one camera taken out again: the
+        # API has it so, and the grant form offers it as a scope
+        b.find_element(By.ID, "new-group-name").send_keys("entrance")
+        for box in b.find_elements(By.CSS_SELECTOR, "#new-group input[type=checkbox]"):
+            if box.get_attribute("value") in ("cam1", "cam2"):
+                box.click()
+        b.find_element(By.CSS_SELECTOR, "#new-group button[type=submit]").click()
+        chip = "article[data-group=entrance] .chip[data-camera=cam2] button"
+        wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, chip), 10, "the new group")
+        b.find_element(By.CSS_SELECTOR, chip).click()
+        wait(b, lambda d: not d.find_elements(By.CSS_SELECTOR, chip), 10, "cam2 taken out")
+        tok = self.api.login("chief", ADMIN_PW)
+        _, j = self.api.json("GET", "/api/v1/groups", token=tok, expect=200)
+        self.assertEqual(j["groups"], [{"name": "entrance", "cameras": ["cam1"]}])
+        self.assertIn("group:entrance", self.js(
+            "return [...document.querySelectorAll('#admin-scopes option')].map((o) => o.value)"))
         b.find_element(By.TAG_NAME, "body").send_keys("?")
         wait(b, lambda d: d.find_elements(By.ID, "help"), 5, "the help overlay")
         self.shot("16-keyboard-help")

@@ -1,7 +1,8 @@
 // Administration, for admins: users (add, password, disable/enable, unlock,
-// log out everywhere, delete) and roles (add, grants on a camera, a group or
-// everything, members, delete). Camera groups and export profiles are
-// managed with the custody CLI: the API has no endpoint for them.
+// log out everywhere, delete), roles (add, grants on a camera, a group or
+// everything, members, delete) and camera groups (add with cameras, add and
+// remove a camera, delete). Export profiles are managed with the custody
+// CLI: the API has no endpoint for them.
 
 import * as api from "./api.js";
 import * as state from "./state.js";
@@ -12,12 +13,17 @@ const FUNCTIONS = ["live", "playback", "export", "bookmark", "evidence_lock", "a
 export function adminScreen() {
   const users = h("div", { id: "admin-users" });
   const roles = h("div", { id: "admin-roles" });
+  const groups = h("div", { id: "admin-groups" });
+  // what a grant's scope may be picked from: *, the groups, the cameras
+  const scopes = h("datalist", { id: "admin-scopes" });
   const el = h("section", { class: "screen admin", "aria-label": "Administration" },
     h("div", { class: "toolbar" }, h("h1", {}, "Administration")),
     h("div", { class: "cols" },
       h("section", { class: "panel" }, h("h2", {}, "Users"), users),
-      h("section", { class: "panel" }, h("h2", {}, "Roles and grants"), roles)),
-    h("p", { class: "muted" }, "Camera groups and export profiles are managed with the custody command (custody group, custody profile): the API offers no endpoint for them."));
+      h("section", { class: "panel" }, h("h2", {}, "Roles and grants"), roles),
+      h("section", { class: "panel" }, h("h2", {}, "Camera groups"), groups)),
+    scopes,
+    h("p", { class: "muted" }, "Export profiles are managed with the custody command (custody profile): the API offers no endpoint for them."));
   let roleNames = [];
 
   async function act(f, ok) {
@@ -33,12 +39,17 @@ export function adminScreen() {
   async function load() {
     let u;
     let r;
+    let g;
+    let c;
     try {
-      [u, r] = await Promise.all([api.get("/users"), api.get("/roles")]);
+      [u, r, g, c] = await Promise.all([api.get("/users"), api.get("/roles"), api.get("/groups"), api.get("/cameras")]);
     } catch (x) {
       clear(users).append(h("p", { class: "bad" }, x.message));
       return;
     }
+    const cams = c.cameras.map((x) => x.name);
+    showGroups(g.groups, cams);
+    clear(scopes).append(...["*", ...g.groups.map((x) => `group:${x.name}`), ...cams].map((v) => h("option", { value: v })));
     roleNames = r.roles.map((x) => x.name);
     clear(users);
     const t = h("table", { class: "data" }, h("thead", {}, h("tr", {}, ["User", "Roles", "State", "Password changed", ""].map((x) => h("th", { scope: "col" }, x)))));
@@ -64,7 +75,7 @@ export function adminScreen() {
     for (const role of r.roles) {
       const R = api.enc(role.name);
       const grantFn = h("select", { "aria-label": "Function" }, FUNCTIONS.map((f) => h("option", { value: f }, f)));
-      const grantScope = h("input", { "aria-label": "Scope", placeholder: "camera, group:NAME or *", size: 16 });
+      const grantScope = h("input", { "aria-label": "Scope", placeholder: "camera, group:NAME or *", size: 16, list: "admin-scopes" });
       const member = h("select", { "aria-label": "User" }, u.users.filter((x) => !role.users.includes(x.name)).map((x) => h("option", { value: x.name }, x.name)));
       const gForm = h("form", { class: "inline" }, grantFn, " on ", grantScope, h("button", { type: "submit", class: "small" }, "Grant"));
       gForm.addEventListener("submit", (e) => {
@@ -92,6 +103,35 @@ export function adminScreen() {
       act(() => api.call("POST", "/roles", { name: rn.value.trim() }), "Role added");
     });
     roles.append(rf);
+  }
+
+  // The camera groups with their cameras; cams: every camera, to pick from.
+  function showGroups(list, cams) {
+    clear(groups);
+    for (const grp of list) {
+      const G = api.enc(grp.name);
+      const cam = h("select", { "aria-label": `Camera to add to ${grp.name}` }, cams.filter((x) => !grp.cameras.includes(x)).map((x) => h("option", { value: x }, x)));
+      const cForm = h("form", { class: "inline" }, cam, h("button", { type: "submit", class: "small" }, "Add camera"));
+      cForm.addEventListener("submit", (e) => {
+        e.preventDefault();
+        if (cam.value) act(() => api.call("POST", `/groups/${G}/cameras`, { camera: cam.value }), "Camera added");
+      });
+      groups.append(h("article", { class: "role", "data-group": grp.name },
+        h("h3", {}, grp.name, " ", h("button", { type: "button", class: "small danger", onclick: () => { if (confirm(`Delete camera group ${grp.name}? Every grant on group:${grp.name} goes with it.`)) act(() => api.call("DELETE", `/groups/${G}`), "Group deleted"); } }, "Delete")),
+        h("p", {}, "Cameras: ", grp.cameras.length ? grp.cameras.map((m) => h("span", { class: "chip", "data-camera": m }, m, " ",
+          h("button", { type: "button", class: "icon small", "aria-label": `Remove ${m} from ${grp.name}`, onclick: () => act(() => api.call("DELETE", `/groups/${G}/cameras/${api.enc(m)}`), "Camera removed") }, "×"))) : "none"),
+        cForm));
+    }
+    const gn = h("input", { id: "new-group-name", "aria-label": "New group name", placeholder: "new group", size: 16, maxlength: 64 });
+    const boxes = cams.map((x) => h("input", { type: "checkbox", value: x }));
+    const gf = h("form", { id: "new-group" }, h("p", { class: "inline" }, gn),
+      h("fieldset", {}, h("legend", {}, "Cameras"), cams.length ? cams.map((x, i) => h("label", { class: "check" }, boxes[i], x)) : "no cameras"),
+      h("button", { type: "submit" }, "Add group"));
+    gf.addEventListener("submit", (e) => {
+      e.preventDefault();
+      act(() => api.call("POST", "/groups", { name: gn.value.trim(), cameras: boxes.filter((b) => b.checked).map((b) => b.value) }), "Group added");
+    });
+    groups.append(gf);
   }
 
   function addUser() {
