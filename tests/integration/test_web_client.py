@@ -303,8 +303,27 @@ class WebClient(cutest.unittest.TestCase):
         b.find_element(By.XPATH, "//button[contains(., 'Back to grid')]").click()
         wait(b, lambda d: len(self.tiles()) == 4, what="the grid again")
 
+    def recorded_for(self, tok, seconds):
+        """Has every camera recorded the last `seconds` without a gap?"""
+        now_us = int(time.time() * 1_000_000)
+        for cam in ("cam1", "cam2", "cam3", "cam4"):
+            st, j = self.api.json("GET", f"/api/v1/cameras/{cam}/ranges", token=tok)
+            if st != 200 or not j["ranges"]:
+                return False
+            last = j["ranges"][-1]
+            if (cutest.parse_iso(last["from"]) > now_us - seconds * 1_000_000 or
+                    cutest.parse_iso(last["to"]) < now_us - 3_000_000):
+                time.sleep(0.5)
+                return False
+        return True
+
     def test_3_stalled_camera_goes_offline_and_back(self):
         b = self.b
+        # tests 5 and 6 look at 6.5 s and 12 s before the stall (and a second
+        # either side): recorded, without a gap, on every camera, however
+        # slowly the cameras connected on this machine
+        tok = self.admin_token()
+        wait(b, lambda d: self.recorded_for(tok, 15), 60, "15 s of recording on every camera")
         self.__class__.stall_from = time.time()
         self.sim.cmd("stall cam2")
         try:
