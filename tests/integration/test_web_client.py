@@ -40,6 +40,7 @@ from selenium.common.exceptions import (NoSuchElementException,
                                         StaleElementReferenceException, TimeoutException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common import utils as selenium_utils
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -71,6 +72,19 @@ def nss_home(d, ca):
     return home
 
 
+class LoopbackService(Service):
+    """chromedriver reached at 127.0.0.1, not "localhost": a fresh Debian root
+    made by debootstrap has no /etc/hosts, so the name may not resolve there
+    (Selenium 4.8 hard-codes "localhost" for its connection and its check)."""
+
+    @property
+    def service_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def is_connectable(self):
+        return selenium_utils.is_connectable(self.port, host="127.0.0.1")
+
+
 def browser(d, name, home, downloads=None, size="1400,1250"):
     profile = tempfile.mkdtemp(prefix=f"chromium-{name}-", dir=d)
     o = webdriver.ChromeOptions()
@@ -85,7 +99,7 @@ def browser(d, name, home, downloads=None, size="1400,1250"):
         o.add_experimental_option("prefs", {"download.default_directory": downloads,
                                             "download.prompt_for_download": False})
     env = dict(os.environ, HOME=home)
-    drv = webdriver.Chrome(service=Service(CHROMEDRIVER, env=env), options=o)
+    drv = webdriver.Chrome(service=LoopbackService(CHROMEDRIVER, env=env), options=o)
     if downloads:
         drv.execute_cdp_cmd("Browser.setDownloadBehavior",
                             {"behavior": "allow", "downloadPath": downloads})
