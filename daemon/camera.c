@@ -49,7 +49,7 @@ go_offline(struct cd_cam *c, struct state *st, const char *reason)
 		cu_fmt_cut(st->outage_reason, sizeof(st->outage_reason), "camera offline: %s", reason);
 	}
 	if (st->online || !st->ever) {
-		cd_event("camera.offline", c->cfg.name, "%s", reason);
+		cd_alarm("camera.offline", c->cfg.name, CD_RAISE, CD_SEV_MAJOR, "%s", reason);
 		st->ever = true;
 	}
 	st->online = false;
@@ -96,7 +96,8 @@ record(struct cd_cam *c, struct state *st, const cu_frame *f)
 		cd_live_publish(c->live, c->cfg.name, f);
 		if (st->disk_trouble) {
 			cd_camstate_set(c->cfg.name, CD_CAM_RECORDING, f->ts_us, NULL);
-			cd_event("recording.resumed", c->cfg.name, "writing works again after %llu "
+			cd_alarm("recording.resumed", c->cfg.name, CD_CLEAR, CD_SEV_INFO,
+			         "writing works again after %llu "
 			         "frames were dropped; the loss is a signed gap record",
 			         (unsigned long long)st->dropped);
 			st->disk_trouble = false;
@@ -108,8 +109,8 @@ record(struct cd_cam *c, struct state *st, const cu_frame *f)
 	if (!st->disk_trouble) {
 		st->disk_trouble = true;
 		disk_state(c, r);
-		cd_event(r == CU_ERR_NOSPC ? "recording.disk_full" : "recording.failed", c->cfg.name,
-		         "recording stopped: %s; frames are dropped until writing works again",
+		cd_alarm(r == CU_ERR_NOSPC ? "recording.disk_full" : "recording.failed", c->cfg.name,
+		         CD_RAISE, CD_SEV_CRITICAL, "recording stopped: %s; frames are dropped until writing works again",
 		         cu_error_detail());
 	}
 }
@@ -161,7 +162,8 @@ camera_main(void *arg)
 					close_outage(c, &st, f.ts_us);
 					if (!st.disk_trouble)
 						cd_camstate_set(c->cfg.name, CD_CAM_RECORDING, f.ts_us, NULL);
-					cd_event("camera.online", c->cfg.name, "frames arriving (%s)", rs.codec);
+					cd_alarm("camera.online", c->cfg.name, CD_CLEAR, CD_SEV_INFO,
+				         "frames arriving (%s)", rs.codec);
 					st.online = st.ever = true;
 					backoff = c->reconnect_min_us;
 				}
@@ -186,8 +188,8 @@ camera_main(void *arg)
 			if (tr < 0 && !st.disk_trouble) {
 				st.disk_trouble = true;
 				disk_state(c, tr);
-				cd_event(tr == CU_ERR_NOSPC ? "recording.disk_full" : "recording.failed",
-				         c->cfg.name, "recording stopped: %s", cu_error_detail());
+				cd_alarm(tr == CU_ERR_NOSPC ? "recording.disk_full" : "recording.failed",
+				         c->cfg.name, CD_RAISE, CD_SEV_CRITICAL, "recording stopped: %s", cu_error_detail());
 			}
 		}
 		cu_rtsp_get_stats(rt, &rs);

@@ -23,9 +23,39 @@ void cd_log(enum cd_level lvl, const char *fmt, ...) __attribute__((format(print
 int cd_events_open(const char *path);
 void cd_events_close(void);
 
-/* Appends {"time","event","camera","detail"} and logs the same at info level. */
+/* An event (docs/events.md). A condition (a camera offline, a covered lens)
+ * is raised once and cleared once; everything else happens once. */
+enum cd_phase { CD_ONCE, CD_RAISE, CD_CLEAR };
+enum cd_severity { CD_SEV_INFO, CD_SEV_WARNING, CD_SEV_MAJOR, CD_SEV_CRITICAL };
+
+#define CD_EVENT_TYPE_MAX 63
+#define CD_EVENT_DETAIL_MAX 767
+
+struct cd_ev {
+	int64_t t_us;                 /* when it happened (µs since the epoch); 0 = now */
+	const char *type;             /* "camera.offline", "tamper.covered", ... */
+	const char *camera;           /* NULL: not a camera's */
+	const char *source;           /* "custodyd", "analysis", "onvif", "verifier"; NULL = custodyd */
+	enum cd_phase phase;
+	enum cd_severity severity;
+	const char *detail;           /* one line for a person */
+	const uint8_t *still;         /* JPEG of the frame for a video event, or NULL */
+	size_t still_len;
+};
+
+/* Publishes an event: the JSON-lines event log, stderr at info level. */
+void cd_emit(const struct cd_ev *ev);
+
+/* cd_emit of a one-off informational event with a formatted detail. */
 void cd_event(const char *event, const char *camera, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* cd_emit of a condition raised or cleared, with a formatted detail. */
+void cd_alarm(const char *event, const char *camera, enum cd_phase phase,
+              enum cd_severity severity, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+const char *cd_phase_name(enum cd_phase phase);       /* "once", "raise", "clear" */
+const char *cd_severity_name(enum cd_severity sev);   /* "info", "warning", "major", "critical" */
 
 /* ---- the audit log (events.c) ---- */
 

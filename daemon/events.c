@@ -53,42 +53,86 @@ cd_events_close(void)
 	events_fd = -1;
 }
 
+const char *
+cd_phase_name(enum cd_phase phase)
+{
+	static const char *const names[] = {"once", "raise", "clear"};
+	return (unsigned)phase < 3 ? names[phase] : "once";
+}
+
+const char *
+cd_severity_name(enum cd_severity sev)
+{
+	static const char *const names[] = {"info", "warning", "major", "critical"};
+	return (unsigned)sev < 4 ? names[sev] : "info";
+}
+
+/* One write() of the whole line: O_APPEND keeps lines whole. */
+static void
+events_append(const char *when, const char *line)
+{
+	size_t n = strlen(line);
+	char *buf = malloc(n + 2);
+	if (buf == NULL)
+		return;
+	memcpy(buf, line, n);
+	buf[n] = '\n';
+	pthread_mutex_lock(&lock);
+	if (write(events_fd, buf, n + 1) < 0)
+		fprintf(stderr, "%s error event log: %s\n", when, strerror(errno));
+	pthread_mutex_unlock(&lock);
+	free(buf);
+}
+
+void
+cd_emit(const struct cd_ev *ev)
+{
+	char when[CU_TIME_ISO_MAX];
+	cu_time_text(ev->t_us > 0 ? ev->t_us : cu_time_now_us(), when);
+	const char *phase = ev->phase == CD_ONCE ? "" : cd_phase_name(ev->phase);
+	if (ev->camera != NULL)
+		cd_log(CD_INFO, "%s%s%s camera %s: %s", ev->type, phase[0] ? " " : "", phase,
+		       ev->camera, ev->detail);
+	else
+		cd_log(CD_INFO, "%s%s%s: %s", ev->type, phase[0] ? " " : "", phase, ev->detail);
+	if (events_fd < 0)
+		return;
+	json_t *o = json_pack("{s:s, s:s, s:s?, s:s, s:s, s:s, s:s}", "time", when, "event",
+	                      ev->type, "camera", ev->camera, "source",
+	                      ev->source ? ev->source : "custodyd", "phase",
+	                      cd_phase_name(ev->phase), "severity", cd_severity_name(ev->severity),
+	                      "detail", ev->detail);
+	char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (line != NULL)
+		events_append(when, line);
+	free(line);
+}
+
 void
 cd_event(const char *event, const char *camera, const char *fmt, ...)
 {
-	char when[CU_TIME_ISO_MAX], detail[768];
-	cu_time_text(cu_time_now_us(), when);
+	char detail[CD_EVENT_DETAIL_MAX + 1];
 	va_list ap;
 	va_start(ap, fmt);
 	/* a message: cut, deliberately, and whole characters only, or the JSON
-	 * line below could not be made */
+	 * line could not be made */
 	cu_vfmt_cut(detail, sizeof(detail), fmt, ap);
 	va_end(ap);
-	if (camera != NULL)
-		cd_log(CD_INFO, "%s camera %s: %s", event, camera, detail);
-	else
-		cd_log(CD_INFO, "%s: %s", event, detail);
-	if (events_fd < 0)
-		return;
-	json_t *o = json_pack("{s:s, s:s, s:s?, s:s}", "time", when, "event", event, "camera",
-	                      camera, "detail", detail);
-	char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
-	json_decref(o);
-	if (line == NULL)
-		return;
-	size_t n = strlen(line);
-	char *buf = malloc(n + 2);
-	if (buf != NULL) {
-		memcpy(buf, line, n);
-		buf[n] = '\n';
-		pthread_mutex_lock(&lock);
-		/* one write() of the whole line: O_APPEND keeps lines whole */
-		if (write(events_fd, buf, n + 1) < 0)
-			fprintf(stderr, "%s error event log: %s\n", when, strerror(errno));
-		pthread_mutex_unlock(&lock);
-		free(buf);
-	}
-	free(line);
+	cd_emit(&(struct cd_ev){.type = event, .camera = camera, .detail = detail});
+}
+
+void
+cd_alarm(const char *event, const char *camera, enum cd_phase phase, enum cd_severity severity,
+         const char *fmt, ...)
+{
+	char detail[CD_EVENT_DETAIL_MAX + 1];
+	va_list ap;
+	va_start(ap, fmt);
+	cu_vfmt_cut(detail, sizeof(detail), fmt, ap);
+	va_end(ap);
+	cd_emit(&(struct cd_ev){.type = event, .camera = camera, .phase = phase,
+	                        .severity = severity, .detail = detail});
 }
 
 static struct cu_audit *audit;
