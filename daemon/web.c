@@ -1,5 +1,5 @@
 /* The browser client's files (web.h). The table is made at build time by
- * embed_web.py: nothing is read from disk at run time, so no request path
+ * scripts/embed.py web: nothing is read from disk at run time, so no request path
  * ever reaches the file system, and what is served is what was built. */
 #include <stdbool.h>
 #include <stdlib.h>

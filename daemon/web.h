@@ -1,5 +1,5 @@
 /* The browser client (web/) served by custodyd from bytes embedded at build
- * time (daemon/embed_web.py makes web_files.c). GET / is web/index.html,
+ * time (scripts/embed.py web makes web_files.c). GET / is web/index.html,
  * GET /<path> is web/<path>; only GET and HEAD; every other path outside
  * /api/v1/ is 404. Each file has an ETag (SHA-256 prefix of its content) and
  * Cache-Control: no-cache, so browsers revalidate (304) instead of keeping

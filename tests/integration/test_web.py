@@ -21,7 +21,7 @@ from cutest import Store
 ADMIN_PW = "Web-Admin-Pass-77"
 SRC = os.environ.get("CU_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 WEB = os.path.join(SRC, "web")
-GENERATOR = os.path.join(SRC, "daemon", "embed_web.py")
+GENERATOR = os.path.join(SRC, "scripts", "embed.py")
 
 PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: "
             "data:; media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; "
@@ -253,7 +253,7 @@ class Generator(cutest.TempDirTest):
             with open(p, "wb") as f:
                 f.write(data)
         out, dep = os.path.join(self.tmp, "w.c"), os.path.join(self.tmp, "w.d")
-        p = subprocess.run([sys.executable, GENERATOR, d, out, dep], capture_output=True,
+        p = subprocess.run([sys.executable, GENERATOR, "web", d, out, dep], capture_output=True,
                            text=True)
         text = open(out).read() if p.returncode == 0 else None
         return p, text, (open(dep).read() if p.returncode == 0 else None)
