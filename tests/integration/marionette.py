@@ -18,12 +18,13 @@ wrong, and Firefox is stopped by its PID."""
 import base64
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import time
 
-FIREFOX = "/usr/bin/firefox-esr"
+FIREFOX = shutil.which("firefox-esr")   # Debian's firefox-esr: /usr/bin/firefox-esr
 ELEMENT_KEY = "element-6066-11e4-a52e-4f735466cecf"   # the WebDriver element reference
 MAX_MESSAGE = 32 * 1024 * 1024     # a 1400x1250 PNG screenshot in base64 is a few MB
 MAX_LENGTH_DIGITS = 10
@@ -343,14 +344,22 @@ class Firefox:
         return self.command("WebDriver:GetWindowHandle")["value"]
 
     def quit(self):
-        """Ends the session and stops Firefox by its PID (SIGTERM, then SIGKILL)."""
+        """Ends the session by asking Firefox to quit (Marionette:Quit, which
+        needs the session; its child processes then end cleanly rather than as
+        crashes), and stops it by its PID if it has not exited within 15 s
+        (SIGTERM, then SIGKILL)."""
         if self.sock:
             try:
-                self.command("WebDriver:DeleteSession", timeout=10)
+                self.command("Marionette:Quit", {"flags": ["eForceQuit"]}, timeout=15)
             except Exception:
-                pass
+                pass        # it is stopped by its PID below
             self.sock.close()
             self.sock = None
+        if self.proc:
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                pass
         if self.proc and self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGTERM)   # its own session: its children too
