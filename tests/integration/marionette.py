@@ -102,6 +102,101 @@ def _pref_value(v):
     return json.dumps(v)      # true/false, numbers and quoted strings as prefs.js has them
 
 
+class Connection:
+    """One Marionette connection over the connected socket `sock`: reads the
+    server's handshake, then sends commands and reads their answers. After
+    a timeout or a malformed message the stream cannot be trusted to be at a
+    message boundary, so the connection is closed and every later command
+    fails with ProtocolError."""
+
+    def __init__(self, sock, timeout=START_TIMEOUT):
+        self.sock = sock
+        self.next_id = 0
+        hello = self.read(timeout)
+        if not (isinstance(hello, dict) and hello.get("applicationType") == "gecko"
+                and hello.get("marionetteProtocol") == 3):
+            self.close()
+            raise ProtocolError(f"unexpected Marionette handshake: {hello!r:.200}")
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+            self.sock = None
+
+    def _recv(self, n, deadline):
+        out = bytearray()
+        while len(out) < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no complete Marionette message before the deadline")
+            self.sock.settimeout(left)
+            try:
+                chunk = self.sock.recv(min(n - len(out), 1 << 20))
+            except socket.timeout:
+                raise TimeoutError("no complete Marionette message before the deadline") from None
+            if not chunk:
+                raise ProtocolError("Marionette closed the connection")
+            out += chunk
+        return bytes(out)
+
+    def _read(self, deadline):
+        digits = b""
+        while True:
+            c = self._recv(1, deadline)
+            if c == b":":
+                break
+            if not c.isdigit() or len(digits) >= MAX_LENGTH_DIGITS:
+                raise ProtocolError(f"malformed Marionette length prefix: {digits + c!r}")
+            digits += c
+        if not digits:
+            raise ProtocolError("empty Marionette length prefix")
+        n = int(digits)
+        if n > MAX_MESSAGE:
+            raise ProtocolError(f"Marionette message of {n} bytes is over the limit of "
+                                f"{MAX_MESSAGE}")
+        body = self._recv(n, deadline)
+        try:
+            return json.loads(body)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise ProtocolError(f"Marionette message is not JSON: {e}") from None
+
+    def read(self, timeout):
+        """The next message, decoded, within `timeout` s."""
+        if not self.sock:
+            raise ProtocolError("the Marionette connection was closed after an earlier error")
+        try:
+            return self._read(time.monotonic() + timeout)
+        except (ProtocolError, TimeoutError, OSError):
+            self.close()
+            raise
+
+    def command(self, name, params=None, timeout=COMMAND_TIMEOUT):
+        """Sends one command and waits (at most `timeout` s) for its answer:
+        the result, or MarionetteError with the WebDriver error."""
+        if not self.sock:
+            raise ProtocolError("the Marionette connection was closed after an earlier error")
+        self.next_id += 1
+        mid = self.next_id
+        data = json.dumps([0, mid, name, params or {}]).encode()
+        self.sock.sendall(str(len(data)).encode() + b":" + data)
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.read(deadline - time.monotonic())
+            if not (isinstance(msg, list) and len(msg) == 4 and msg[0] == 1
+                    and isinstance(msg[1], int)):
+                self.close()
+                raise ProtocolError(f"{name}: not a Marionette response: {msg!r:.200}")
+            if msg[1] != mid:
+                continue            # the answer to an earlier command given up on
+            err, result = msg[2], msg[3]
+            if err is not None:
+                if not (isinstance(err, dict) and isinstance(err.get("error"), str)):
+                    self.close()
+                    raise ProtocolError(f"{name}: malformed error {err!r:.200}")
+                raise MarionetteError(name, err["error"], err.get("message"))
+            return result
+
+
 class Element:
     """A WebDriver element reference in a Firefox session."""
 
@@ -145,11 +240,10 @@ class Firefox:
     `size`."""
 
     def __init__(self, profile, size=(1400, 1250), log=None, extra_prefs=None):
-        self.proc = self.sock = None
+        self.proc = self.wire = None
         self.profile = profile
         self.port = _free_port()
         self.log_path = log or os.path.join(profile, "firefox.log")
-        self.next_id = 0
         os.makedirs(profile, exist_ok=True)
         prefs = dict(PREFS, **(extra_prefs or {}))
         prefs["marionette.port"] = self.port
@@ -167,11 +261,7 @@ class Firefox:
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True)
         try:
-            self._connect()
-            hello = self._read(START_TIMEOUT)
-            if not (isinstance(hello, dict) and hello.get("applicationType") == "gecko"
-                    and hello.get("marionetteProtocol") == 3):
-                raise ProtocolError(f"unexpected Marionette handshake: {hello!r:.200}")
+            self.wire = Connection(self._connect())
             caps = self.command("WebDriver:NewSession",
                                 {"capabilities": {"alwaysMatch": {
                                     "acceptInsecureCerts": False,
@@ -185,8 +275,6 @@ class Firefox:
             self.quit()
             raise
 
-    # ---- the wire
-
     def _connect(self):
         deadline = time.monotonic() + START_TIMEOUT
         while True:
@@ -194,73 +282,17 @@ class Firefox:
                 raise ProtocolError(f"firefox-esr exited with {self.proc.returncode} before "
                                     f"Marionette listened (see {self.log_path})")
             try:
-                self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=2)
-                return
+                return socket.create_connection(("127.0.0.1", self.port), timeout=2)
             except OSError:
                 if time.monotonic() > deadline:
                     raise ProtocolError(f"Marionette did not listen on 127.0.0.1:{self.port} "
                                         f"within {START_TIMEOUT}s (see {self.log_path})")
                 time.sleep(0.2)
 
-    def _recv(self, n, deadline):
-        out = bytearray()
-        while len(out) < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no complete Marionette message before the deadline")
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(min(n - len(out), 1 << 20))
-            except socket.timeout:
-                raise TimeoutError("no complete Marionette message before the deadline") from None
-            if not chunk:
-                raise ProtocolError("Marionette closed the connection")
-            out += chunk
-        return bytes(out)
-
-    def _read(self, timeout):
-        deadline = time.monotonic() + timeout
-        digits = b""
-        while True:
-            c = self._recv(1, deadline)
-            if c == b":":
-                break
-            if not c.isdigit() or len(digits) >= MAX_LENGTH_DIGITS:
-                raise ProtocolError(f"malformed Marionette length prefix: {digits + c!r}")
-            digits += c
-        if not digits:
-            raise ProtocolError("empty Marionette length prefix")
-        n = int(digits)
-        if n > MAX_MESSAGE:
-            raise ProtocolError(f"Marionette message of {n} bytes is over the limit of "
-                                f"{MAX_MESSAGE}")
-        body = self._recv(n, deadline)
-        try:
-            return json.loads(body)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise ProtocolError(f"Marionette message is not JSON: {e}") from None
-
     def command(self, name, params=None, timeout=COMMAND_TIMEOUT):
-        """Sends one command and waits (at most `timeout` s) for its answer:
-        the result, or MarionetteError with the WebDriver error."""
-        self.next_id += 1
-        mid = self.next_id
-        data = json.dumps([0, mid, name, params or {}]).encode()
-        self.sock.sendall(str(len(data)).encode() + b":" + data)
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = self._read(max(0.1, deadline - time.monotonic()))
-            if not (isinstance(msg, list) and len(msg) == 4 and msg[0] == 1
-                    and isinstance(msg[1], int)):
-                raise ProtocolError(f"{name}: not a Marionette response: {msg!r:.200}")
-            if msg[1] != mid:
-                continue            # the answer to an earlier command given up on
-            err, result = msg[2], msg[3]
-            if err is not None:
-                if not isinstance(err, dict):
-                    raise ProtocolError(f"{name}: malformed error {err!r:.200}")
-                raise MarionetteError(name, err.get("error"), err.get("message"))
-            return self._unwrap(result)
+        """Sends one command (Connection.command); element references in the
+        result become Element objects."""
+        return self._unwrap(self.wire.command(name, params, timeout))
 
     # WebDriver values: element references become Element objects and back
 
@@ -348,13 +380,13 @@ class Firefox:
         needs the session; its child processes then end cleanly rather than as
         crashes), and stops it by its PID if it has not exited within 15 s
         (SIGTERM, then SIGKILL)."""
-        if self.sock:
+        if self.wire:
             try:
                 self.command("Marionette:Quit", {"flags": ["eForceQuit"]}, timeout=15)
             except Exception:
                 pass        # it is stopped by its PID below
-            self.sock.close()
-            self.sock = None
+            self.wire.close()
+            self.wire = None
         if self.proc:
             try:
                 self.proc.wait(15)

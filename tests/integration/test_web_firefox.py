@@ -24,8 +24,10 @@ import base64
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import threading
 import time
 
 import cutest
@@ -50,6 +52,96 @@ document.addEventListener('securitypolicyviolation', (e) =>
 JS_CSP_CONSOLE = """return Services.console.getMessageArray().filter((m) => m instanceof Ci.nsIScriptError
   && (m.category.startsWith('CSP') || m.errorMessage.startsWith('Content-Security-Policy')))
   .map((m) => m.errorMessage);"""
+
+
+class FakeMarionette:
+    """A Marionette server on 127.0.0.1 that sends its handshake `hello`,
+    then after each command it reads, the next of `answers` (raw bytes), and
+    then stays silent until closed."""
+
+    HELLO = b'50:{"applicationType":"gecko","marionetteProtocol":3}'
+
+    def __init__(self, *answers, hello=HELLO):
+        self.srv = socket.create_server(("127.0.0.1", 0))
+        self.done = threading.Event()
+
+        def serve():
+            c, _ = self.srv.accept()
+            with c:
+                c.sendall(hello)
+                for a in answers:
+                    if not c.recv(65536):
+                        return
+                    c.sendall(a)
+                self.done.wait(30)
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+
+    def connect(self):
+        return marionette.Connection(socket.create_connection(self.srv.getsockname(), timeout=5),
+                                     timeout=5)
+
+    def close(self):
+        self.done.set()
+        self.thread.join(10)
+        self.srv.close()
+
+
+def answer(mid, error=None, result=None):
+    body = json.dumps([1, mid, error, result]).encode()
+    return str(len(body)).encode() + b":" + body
+
+
+class MarionetteWire(cutest.unittest.TestCase):
+    """The client's side of the wire against a fake server: answers matched
+    by id, errors raised, and what is malformed, too big or too slow refused
+    with an error that says so (after which the connection is closed)."""
+
+    def talk(self, *answers, hello=FakeMarionette.HELLO):
+        f = FakeMarionette(*answers, hello=hello)
+        self.addCleanup(f.close)
+        return f.connect()
+
+    def test_answers_and_errors(self):
+        c = self.talk(answer(7, result={"stale": True}) + answer(1, result={"value": 42}),
+                      answer(2, error={"error": "no such element", "message": "#x"}))
+        self.assertEqual(c.command("WebDriver:GetTitle"), {"value": 42})
+        with self.assertRaises(MarionetteError) as e:
+            c.command("WebDriver:FindElement")
+        self.assertEqual(e.exception.error, "no such element")
+
+    def test_refused(self):
+        cases = [(b"35000000:", "over the limit"),          # 35 MB announced: not read
+                 (b"12345678901:", "malformed Marionette length prefix"),
+                 (b"x1:", "malformed Marionette length prefix"),
+                 (b":{}", "empty Marionette length prefix"),
+                 (b"5:{nope", "not JSON"),
+                 (b"6:[1, 1,", "not JSON"),
+                 (b'12:{"value": 1}', "not a Marionette response"),
+                 (answer(1, error="boom"), "malformed error")]
+        for raw, words in cases:
+            with self.subTest(raw=raw):
+                c = self.talk(raw)
+                with self.assertRaises(marionette.ProtocolError) as e:
+                    c.command("WebDriver:GetTitle")
+                self.assertIn(words, str(e.exception))
+                with self.assertRaises(marionette.ProtocolError) as e:
+                    c.command("WebDriver:GetTitle")
+                self.assertIn("closed after an earlier error", str(e.exception))
+
+    def test_bad_handshake(self):
+        with self.assertRaises(marionette.ProtocolError) as e:
+            self.talk(hello=b'30:{"applicationType":"chromium"}')
+        self.assertIn("unexpected Marionette handshake", str(e.exception))
+
+    def test_silence_times_out(self):
+        c = self.talk(b"40:[1, 1, null")        # a message that never ends
+        t = time.monotonic()
+        with self.assertRaises(TimeoutError):
+            c.command("WebDriver:GetTitle", timeout=1)
+        self.assertLess(time.monotonic() - t, 3)
+        with self.assertRaises(marionette.ProtocolError):
+            c.command("WebDriver:GetTitle")
 
 
 class WebFirefox(cutest.unittest.TestCase):
