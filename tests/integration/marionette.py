@@ -254,7 +254,8 @@ class Firefox:
                    HOME=profile)   # nothing read from or written to the user's home
         env.pop("DISPLAY", None)
         env.pop("WAYLAND_DISPLAY", None)
-        with open(self.log_path, "ab") as logf:
+        os.makedirs(os.path.dirname(os.path.abspath(self.log_path)), exist_ok=True)
+        with open(self.log_path, "wb") as logf:
             self.proc = subprocess.Popen(
                 [FIREFOX, "--headless", "--marionette", "--remote-allow-system-access",
                  "--no-remote", "--profile", profile, "about:blank"],

@@ -164,7 +164,8 @@ class WebFirefox(cutest.unittest.TestCase):
             cls.api, cls.url = cls.site.api, cls.site.url
             profile = os.path.join(cls.tmp, "profile")
             web_util.nss_trust(profile, cls.api.ca)
-            cls.ff = marionette.Firefox(profile)
+            cls.ff = marionette.Firefox(profile, log=os.path.join(
+                web_util.BUILD, "meson-logs", "web_firefox-firefox.log"))
             cls.main = cls.ff.window()
             # the idle window: logged in now, left alone, checked at the end
             cls.idle = cls.ff.new_window()
