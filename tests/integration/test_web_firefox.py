@@ -18,7 +18,8 @@ firefox-*.png.
 Firefox trusts the site TLS CA through the NSS database of its fresh profile
 (cert9.db, certutil -t C,,), as an operator's Firefox does after importing
 STORE/tls/ca.pem; the session asks for acceptInsecureCerts false: no
-certificate check is switched off."""
+certificate check is switched off, and a profile without the CA is refused
+the server ("insecure certificate")."""
 
 import base64
 import json
@@ -273,6 +274,16 @@ class WebFirefox(cutest.unittest.TestCase):
         return self.js("return window.__csp"), self.ff.chrome(JS_CSP_CONSOLE)
 
     # ---- the tests, in order
+
+    def test_0_a_profile_without_the_site_ca_refuses_the_server(self):
+        # the trust comes from the CA in the profile's NSS database, nothing else
+        ff = marionette.Firefox(os.path.join(self.tmp, "untrusting-profile"), size=(800, 600))
+        try:
+            with self.assertRaises(MarionetteError) as e:
+                ff.get(self.url)
+            self.assertEqual(e.exception.error, "insecure certificate")
+        finally:
+            ff.quit()
 
     def test_1_login(self):
         ff = self.ff
