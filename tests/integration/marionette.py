@@ -203,8 +203,8 @@ class Element:
     def __init__(self, session, uuid):
         self.s, self.id = session, uuid
 
-    def _cmd(self, name, **params):
-        return self.s.command(name, {"id": self.id, **params})
+    def _cmd(self, command, **params):
+        return self.s.command(command, {"id": self.id, **params})
 
     def click(self):
         self._cmd("WebDriver:ElementClick")

@@ -6,7 +6,8 @@ MSE: every video's currentTime advances), one camera large, a seek shows the
 picture of that moment (the decoded frame compared with the server's still
 of that time and with stills a second either side), a bookmark made from a
 selection dragged on the timeline, the export dialog shows the profile's
-locked settings locked, logout and the idle timeout empty the page (the idle
+locked settings locked and its package, downloaded by Firefox, is verified
+intact by custody verify, logout and the idle timeout empty the page (the idle
 window, left alone from the start, says why and the server logged the
 logout), and no Content-Security-Policy violation was reported, neither to
 a securitypolicyviolation listener in each page nor in the browser's console
@@ -31,13 +32,14 @@ import tempfile
 import threading
 import time
 
+import api_util
 import cutest
 import marionette
 import web_util
 from cutest import run
 from marionette import MarionetteError, down, move, up
 from web_util import (IDLE_S, JS_COMPARE, JS_FRAME_SHOWN, JS_TILES, OPERATOR_PW, OTHER_MIN,
-                      SAME_MAX, SHOTS, VIEWER_PW)
+                      PACKAGE_PW, SAME_MAX, SHOTS, VIEWER_PW)
 
 NUDGE_S = 15
 # what a page may report while an element is being replaced under the test
@@ -165,8 +167,16 @@ class WebFirefox(cutest.unittest.TestCase):
             cls.api, cls.url = cls.site.api, cls.site.url
             profile = os.path.join(cls.tmp, "profile")
             web_util.nss_trust(profile, cls.api.ca)
+            cls.downloads = os.path.join(cls.tmp, "downloads")
+            os.makedirs(cls.downloads)
             cls.ff = marionette.Firefox(profile, log=os.path.join(
-                web_util.BUILD, "meson-logs", "web_firefox-firefox.log"))
+                web_util.BUILD, "meson-logs", "web_firefox-firefox.log"), extra_prefs={
+                    # downloads go to this folder without asking
+                    "browser.download.folderList": 2,
+                    "browser.download.dir": cls.downloads,
+                    "browser.download.useDownloadDir": True,
+                    "browser.download.always_ask_before_handling_new_types": False,
+                    "browser.download.alwaysOpenPanel": False})
             cls.main = cls.ff.window()
             # the idle window: logged in now, left alone, checked at the end
             cls.idle = cls.ff.new_window()
@@ -401,17 +411,46 @@ class WebFirefox(cutest.unittest.TestCase):
         self.assertAlmostEqual(span / 1e6, 6, delta=1.5)
         self.shot("06-playback-bookmark")
 
-    def test_5_export_dialog_shows_the_locked_settings(self):
+    def test_5_export_dialog_download_verify(self):
         ff = self.ff
         ff.find("#export-open").click()
         self.wait(lambda: ff.find_all("#exp-case"), 10, "the export dialog")
+        # the default profile's locked settings are shown locked
         enc = ff.find("#exp-encryption")
         self.assertFalse(enc.enabled())
         self.assertTrue(enc.selected())
         self.assertIn("locked", ff.find_xpath("//label[@for='exp-encryption']").text)
-        self.assertTrue(ff.find("#exp-include_player").enabled())   # not locked
-        self.assertTrue(ff.find("#exp-pw1").displayed())
+        player = ff.find("#exp-include_player")
+        self.assertTrue(player.enabled())                  # not locked: off, for a bare package
+        if player.selected():
+            player.click()
+        for box in ff.find_all("dialog fieldset input[type=checkbox]"):
+            if box.attribute("value") in ("cam2", "cam3", "cam4") and box.selected():
+                box.click()
+        ff.find("#exp-case").send_keys("K-2026-FF")
+        ff.find("#exp-comments").send_keys("exported from Firefox")
+        ff.find("#exp-pw1").send_keys(PACKAGE_PW)
+        ff.find("#exp-pw2").send_keys(PACKAGE_PW)
         self.shot("07-export-dialog")
+        ff.find("#exp-submit").click()
+        self.wait(lambda: ff.find_all("#exp-download"), 90, "the export to finish")
+        ff.find("#exp-download").click()
+
+        def downloaded():
+            # Firefox writes NAME.part and renames it when it is complete
+            names = os.listdir(self.downloads)
+            done = [n for n in names if n.endswith(".cuep") and n + ".part" not in names
+                    and os.path.getsize(os.path.join(self.downloads, n)) > 0]
+            return not any(n.endswith(".part") for n in names) and done
+        pkg = os.path.join(self.downloads, self.wait(downloaded, 30, "the downloaded package")[0])
+        pw = api_util.secret(self.tmp, "pkg.pw", PACKAGE_PW)
+        p = run("verify", pkg, "--password-file", pw, "--json")
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        rep = json.loads(p.stdout)
+        self.assertEqual(rep["result"], "intact", rep)
+        text = json.dumps(rep)
+        for words in ("K-2026-FF", "exported from Firefox", "olga"):
+            self.assertIn(words, text)
         ff.find("dialog header button").click()
         self.wait(lambda: not ff.find_all("dialog[open]"), 5, "the dialog closed")
 
