@@ -57,6 +57,8 @@ class Deps(cutest.TempDirTest):
             "curl": ["program curl", "add curl", "scripts/demo"],
             "gstreamer1.0-plugins-ugly": ["GStreamer element x264enc",
                                           "add gstreamer1.0-plugins-ugly"],
+            "firefox-esr": ["program firefox-esr", "add firefox-esr",
+                            "tests/integration/marionette.py"],
         }
         listed = packages()
         for pkg, words in cases.items():
