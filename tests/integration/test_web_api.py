@@ -1,6 +1,7 @@
 """What the browser client needs of the API (issue 13): the administrator's
 idle timeout ([web] idle_timeout) in GET /server, with bad values refused by
-name; each camera's ingest state for the live tiles (recording, offline with
+name; the token lifetime ([https] token_lifetime) used by login and renewal,
+bounds refused by name; each camera's ingest state for the live tiles (recording, offline with
 why when camsim stalls or refuses it, recording again, stopped when not
 configured); the playback head's Custody-Media-Start, equal to the fMP4's own
 start and to the first frame's time; gap reasons from the signed records in
@@ -86,6 +87,49 @@ class IdleTimeout(cutest.TempDirTest):
                                    f"{self.s.pw}\n[web]\nidle_timeout = 5m\n")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("needs an [https] section", p.stderr)
+
+
+class TokenLifetime(cutest.TempDirTest):
+    """[https] token_lifetime: login and renewal issue tokens of that
+    lifetime; values outside 60 s..1 h are refused by name."""
+
+    def setUp(self):
+        super().setUp()
+        self.s = Store(self.tmp, "st", encryption="none", segment_seconds=2)
+        api_util.add_role(self.s, "admins", [("admin", "*")])
+        api_util.add_user(self.s, self.tmp, "chief", ADMIN_PW, roles=["admins"])
+
+    def test_login_and_renew_use_it(self):
+        api = api_util.Api(self.tmp, self.s, https_opts={"token_lifetime": "90s"}).start()
+        try:
+            _, j = api.json("POST", "/api/v1/auth/login",
+                            body={"user": "chief", "password": ADMIN_PW}, expect=200)
+            self.assertIn(j["expires_in"], (89, 90), j)
+            left = cutest.parse_iso(j["expires"]) - int(time.time() * 1_000_000)
+            self.assertLess(abs(left / 1e6 - 90), 3, j)
+            _, r = api.json("POST", "/api/v1/auth/renew", token=j["token"], expect=200)
+            self.assertIn(r["expires_in"], (89, 90), r)
+            # the renewed token works, the old one no longer does
+            api.json("GET", "/api/v1/me", token=r["token"], expect=200)
+            api.json("GET", "/api/v1/me", token=j["token"], expect=401)
+        finally:
+            api.stop()
+
+    def test_bounds_and_refusals(self):
+        base = (f"[store]\npath = {self.s.dir}\npassword_file = {self.s.pw}\n"
+                "[https]\nport = 0\n")
+        for v in ("60s", "1m", "10m", "1h", "3600s"):
+            p = check_config(self.tmp, base + f"token_lifetime = {v}\n")
+            self.assertEqual(p.returncode, 0, (v, p.stderr))
+        bad = {"59s": "out of range: from 60s to 1h", "3601s": "out of range",
+               "0s": "out of range", "600": "needs a unit",
+               "60500ms": "whole number of seconds", "long": "not a duration"}
+        for v, why in bad.items():
+            p = check_config(self.tmp, base + f"token_lifetime = {v}\n")
+            self.assertNotEqual(p.returncode, 0, v)
+            self.assertIn("line 6", p.stderr, v)
+            self.assertIn("token_lifetime", p.stderr, v)
+            self.assertIn(why, p.stderr, v)
 
 
 class CameraState(cutest.TempDirTest):
