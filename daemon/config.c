@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "custody/auth.h"
 #include "custody/error.h"
 #include "custody/file.h"
 #include "custody/parse.h"
@@ -192,6 +193,16 @@ set_https(struct parser *p, const char *key, const char *v)
 		return parse_bool(p, key, v, &h->audit_views);
 	if (strcmp(key, "player") == 0)
 		return parse_path(p, key, v, h->player, sizeof(h->player));
+	if (strcmp(key, "token_lifetime") == 0) {
+		if (parse_duration(p, key, v, &h->token_lifetime_us) < 0)
+			return -1;
+		if (h->token_lifetime_us < CD_TOKEN_LIFETIME_MIN_US ||
+		    h->token_lifetime_us > CD_TOKEN_LIFETIME_MAX_US)
+			return perr(p, "token_lifetime: \"%s\" is out of range: from 60s to 1h", v);
+		if (h->token_lifetime_us % 1000000 != 0)
+			return perr(p, "token_lifetime: \"%s\" is not a whole number of seconds", v);
+		return 0;
+	}
 	if (strcmp(key, "names") == 0) {
 		char copy[CD_LINE_MAX];
 		int k = snprintf(copy, sizeof(copy), "%s", v);
@@ -214,7 +225,7 @@ set_https(struct parser *p, const char *key, const char *v)
 		return 0;
 	}
 	return perr(p, "unknown key \"%s\" in [https] (listen, port, cert_file, key_file, names, "
-	            "audit_views, player)", key);
+	            "audit_views, player, token_lifetime)", key);
 }
 
 static int
@@ -384,6 +395,7 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 	memcpy(c->https.listen, "127.0.0.1", sizeof("127.0.0.1"));
 	c->https.port = 8443;
 	c->https.audit_views = true;
+	c->https.token_lifetime_us = CU_TOKEN_LIFETIME_DEFAULT;
 	c->web.idle_timeout_us = CD_WEB_IDLE_DEFAULT_US;
 	c->retention_interval_us = 60 * INT64_C(1000000);
 	c->reconnect_min_us = INT64_C(1000000);

@@ -43,7 +43,12 @@ struct cd_https {
 	char names[CD_HTTPS_NAMES_MAX][254];
 	bool audit_views;                 /* default yes */
 	char player[PATH_MAX];            /* custody for player folders; "" = beside custodyd */
+	int64_t token_lifetime_us;        /* access tokens issued by login and renewal; 10 min */
 };
+
+/* [https] token_lifetime: bounds (docs/config.md) */
+#define CD_TOKEN_LIFETIME_MIN_US (60 * INT64_C(1000000))
+#define CD_TOKEN_LIFETIME_MAX_US (3600 * INT64_C(1000000))
 
 /* [web]: the browser client (docs/config.md). */
 #define CD_WEB_IDLE_DEFAULT_US (900 * INT64_C(1000000))

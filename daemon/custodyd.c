@@ -165,6 +165,10 @@ start_https(struct daemon *d)
 		cd_log(CD_ERR, "users (auth.db): %s", cu_error_detail());
 		return -1;
 	}
+	if (cu_auth_set_token_lifetime(d->auth, hc->token_lifetime_us) < 0) {
+		cd_log(CD_ERR, "https: token_lifetime: %s", cu_error_detail());
+		return -1;
+	}
 	/* the program player folders carry: a configured one must be right, the
 	 * default one may be missing (then only folders are refused) */
 	char player_path[PATH_MAX] = "";

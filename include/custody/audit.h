@@ -151,6 +151,30 @@ enum cu_audit_format { CU_AUDIT_CSV = 1, CU_AUDIT_JSON = 2 };
  * with detail as a JSON object. Does not verify (run cu_audit_verify). */
 int cu_audit_export(cu_store *s, int format, FILE *out);
 
+/* A page of the log for a reader (the API's GET audit?limit=): the entries
+ * matching every filter given, newest first. */
+#define CU_AUDIT_PAGE_MAX 1000
+struct cu_audit_query {
+	bool has_before;                  /* only entries with index < before */
+	uint64_t before;
+	size_t limit;                     /* 1..CU_AUDIT_PAGE_MAX */
+	const char *type, *actor;         /* exact match, or NULL; at most CU_AUDIT_NAME_MAX */
+	const char *text;                 /* in the detail's JSON text, ASCII case ignored, or NULL */
+	int64_t from_us, to_us;           /* time bounds, inclusive; 0: none */
+};
+struct cu_audit_page {
+	size_t count;                     /* entries written */
+	bool more;                        /* more entries match before the last one written */
+	uint64_t next_before;             /* the last one's index: ask again with before = it */
+};
+
+/* Writes the entries matching q to out as one JSON array of the objects of
+ * the JSON export (cu_audit_export), newest first, at most q->limit, and
+ * fills *ret. One read of audit.db; does not verify. CU_ERR_INVAL for a
+ * limit or filter out of bounds. */
+int cu_audit_page(cu_store *s, const struct cu_audit_query *q, FILE *out,
+                  struct cu_audit_page *ret);
+
 /* ---- building blocks (documented in docs/formats/audit-log.md) ---- */
 
 /* The leaf hash of an entry as stored at index: SHA-256(0x00 || leaf bytes).

@@ -149,6 +149,12 @@ void cu_auth_close(cu_auth *a); /* NULL is fine */
  * instead of sleeping. NULL restores the real clock. */
 void cu_auth_set_clock(cu_auth *a, int64_t (*now_us)(void *ctx), void *ctx);
 
+/* Sets the lifetime of the tokens issued without one (login, and renewal or
+ * issue with lifetime_us 0): 1 s to CU_TOKEN_LIFETIME_MAX, or 0 for
+ * CU_TOKEN_LIFETIME_DEFAULT. Call before the handle is shared between
+ * threads. Another value is CU_ERR_INVAL and changes nothing. */
+int cu_auth_set_token_lifetime(cu_auth *a, int64_t lifetime_us);
+
 /* ---- users ---- */
 
 /* Adds a user with a password (checked by cu_auth_password_policy) and the
@@ -289,7 +295,7 @@ struct cu_login {
 };
 
 /* Checks a user's password and, when right, issues an access token of the
- * default lifetime. source is the client's address as the server keys it
+ * handle's lifetime (cu_auth_set_token_lifetime; default 10 minutes). source is the client's address as the server keys it
  * (e.g. an IPv6 /64 prefix), at most CU_SOURCE_MAX bytes; NULL skips the
  * per-source throttle. Failures are counted per account name (existing or
  * not, so that lockouts reveal nothing) and per source; a success clears the

@@ -1255,27 +1255,55 @@ jtext(sqlite3_stmt *st, int col)
 	return json_stringn(v, (size_t)sqlite3_column_bytes(st, col));
 }
 
+/* The columns every reader of entries selects, in this order. */
+#define ENTRY_COLUMNS "idx, time_us, type, actor, source, detail"
+
+/* One entry row (ENTRY_COLUMNS) as compact JSON text {index, time, time_us,
+ * type, actor, source, detail}, malloc'd into *ret; the detail as an object
+ * when it parses (it always does in an intact log), else as the string it is. */
+static int
+entry_json(sqlite3_stmt *st, char **ret)
+{
+	int64_t idx = sqlite3_column_int64(st, 0), t = sqlite3_column_int64(st, 1);
+	char iso[CU_TIME_ISO_MAX];
+	cu_time_text(t, iso);
+	const char *d = (const char *)sqlite3_column_text(st, 5);
+	json_t *detail = d ? json_loadb(d, (size_t)sqlite3_column_bytes(st, 5), 0, NULL) : NULL;
+	if (detail == NULL)
+		detail = jtext(st, 5);
+	json_t *o = json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o}", "index", (json_int_t)idx,
+	                      "time", iso, "time_us", (json_int_t)t, "type", jtext(st, 2),
+	                      "actor", jtext(st, 3), "source", jtext(st, 4), "detail", detail);
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(o);
+	if (text == NULL)
+		return cu_fail(CU_ERR_FORMAT, "audit entry %lld cannot be written as JSON (not UTF-8?); "
+		               "run custody audit verify", (long long)idx);
+	*ret = text;
+	return 0;
+}
+
 static int
 export_entries(cu_db *db, int format, FILE *out)
 {
 	sqlite3_stmt *st = NULL;
 	int r = 0, rc;
 	bool firstrow = true;
-	if ((r = cu_db_prepare(db, "SELECT idx, time_us, type, actor, source, detail FROM entries "
-	                       "ORDER BY idx", "reading entries", &st)) < 0)
+	if ((r = cu_db_prepare(db, "SELECT " ENTRY_COLUMNS " FROM entries ORDER BY idx",
+	                       "reading entries", &st)) < 0)
 		return r;
 	if (format == CU_AUDIT_CSV)
 		fputs("\"index\",\"time\",\"type\",\"actor\",\"source\",\"detail\"\r\n", out);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t idx = sqlite3_column_int64(st, 0), t = sqlite3_column_int64(st, 1);
-		char num[32], iso[CU_TIME_ISO_MAX];
-		int k = snprintf(num, sizeof(num), "%lld", (long long)idx); /* 20 digits: fits */
-		if (k < 0 || (size_t)k >= sizeof(num)) {
-			r = cu_fail(CU_ERR_LIMIT, "audit entry index too long");
-			goto out;
-		}
-		cu_time_text(t, iso);
 		if (format == CU_AUDIT_CSV) {
+			int64_t idx = sqlite3_column_int64(st, 0);
+			char num[32], iso[CU_TIME_ISO_MAX];
+			int k = snprintf(num, sizeof(num), "%lld", (long long)idx); /* 20 digits: fits */
+			if (k < 0 || (size_t)k >= sizeof(num)) {
+				r = cu_fail(CU_ERR_LIMIT, "audit entry index too long");
+				goto out;
+			}
+			cu_time_text(sqlite3_column_int64(st, 1), iso);
 			csv_field(out, num, strlen(num), false);
 			csv_field(out, iso, strlen(iso), false);
 			for (int c = 2; c <= 5; c++) {
@@ -1284,22 +1312,9 @@ export_entries(cu_db *db, int format, FILE *out)
 			}
 			continue;
 		}
-		/* detail as an object when it parses (it always does in an intact
-		 * log), else as the string it is */
-		const char *d = (const char *)sqlite3_column_text(st, 5);
-		json_t *detail = d ? json_loadb(d, (size_t)sqlite3_column_bytes(st, 5), 0, NULL) : NULL;
-		if (detail == NULL)
-			detail = jtext(st, 5);
-		json_t *o = json_pack("{s:I, s:s, s:I, s:o, s:o, s:o, s:o}", "index", (json_int_t)idx,
-		                      "time", iso, "time_us", (json_int_t)t, "type", jtext(st, 2),
-		                      "actor", jtext(st, 3), "source", jtext(st, 4), "detail", detail);
-		char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-		json_decref(o);
-		if (text == NULL) {
-			r = cu_fail(CU_ERR_FORMAT, "audit entry %lld cannot be written as JSON (not UTF-8?); "
-			            "run custody audit verify", (long long)idx);
+		char *text;
+		if ((r = entry_json(st, &text)) < 0)
 			goto out;
-		}
 		fprintf(out, "%s\n    %s", firstrow ? "" : ",", text);
 		free(text);
 		firstrow = false;
@@ -1308,6 +1323,85 @@ export_entries(cu_db *db, int format, FILE *out)
 		r = cu_db_fail(db, "reading entries");
 out:
 	sqlite3_finalize(st);
+	return r;
+}
+
+/* Binds a text filter, or NULL (no filter) when absent. */
+static int
+bind_opt_text(sqlite3_stmt *st, int i, const char *v)
+{
+	return v != NULL ? sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(st, i);
+}
+
+int
+cu_audit_page(cu_store *s, const struct cu_audit_query *q, FILE *out,
+              struct cu_audit_page *ret)
+{
+	if (s == NULL || q == NULL || out == NULL || ret == NULL || q->limit == 0 ||
+	    q->limit > CU_AUDIT_PAGE_MAX || (q->has_before && q->before > CU_AUDIT_ENTRIES_MAX))
+		return cu_fail(CU_ERR_INVAL, "cu_audit_page: bad arguments");
+	const char *const texts[] = {q->type, q->actor, q->text};
+	for (size_t i = 0; i < 3; i++)
+		if (texts[i] != NULL && (strlen(texts[i]) == 0 || strlen(texts[i]) > CU_AUDIT_NAME_MAX))
+			return cu_fail(CU_ERR_INVAL, "cu_audit_page: a filter is empty or longer than "
+			               "%d bytes", CU_AUDIT_NAME_MAX);
+	cu_db *db = NULL;
+	sqlite3_stmt *st = NULL;
+	struct cu_audit_page pg = {0};
+	int r = db_open(s, false, &db), rc;
+	if (r < 0)
+		return r;
+	/* newest first from before; instr over lower() is an ASCII-case-blind
+	 * substring search in the detail's canonical JSON text */
+	if ((r = cu_db_prepare(db, "SELECT " ENTRY_COLUMNS " FROM entries WHERE "
+	                       "(?1 IS NULL OR idx < ?1) AND (?2 IS NULL OR type = ?2) AND "
+	                       "(?3 IS NULL OR actor = ?3) AND (?4 IS NULL OR time_us >= ?4) AND "
+	                       "(?5 IS NULL OR time_us <= ?5) AND "
+	                       "(?6 IS NULL OR instr(lower(detail), lower(?6)) > 0) "
+	                       "ORDER BY idx DESC LIMIT ?7", "reading entries", &st)) < 0)
+		goto out;
+	if ((q->has_before ? sqlite3_bind_int64(st, 1, (sqlite3_int64)q->before)
+	                   : sqlite3_bind_null(st, 1)) != SQLITE_OK ||
+	    bind_opt_text(st, 2, q->type) != SQLITE_OK || bind_opt_text(st, 3, q->actor) != SQLITE_OK ||
+	    (q->from_us != 0 ? sqlite3_bind_int64(st, 4, q->from_us) : sqlite3_bind_null(st, 4))
+	        != SQLITE_OK ||
+	    (q->to_us != 0 ? sqlite3_bind_int64(st, 5, q->to_us) : sqlite3_bind_null(st, 5))
+	        != SQLITE_OK ||
+	    bind_opt_text(st, 6, q->text) != SQLITE_OK ||
+	    /* one more than asked: whether more match */
+	    sqlite3_bind_int64(st, 7, (sqlite3_int64)q->limit + 1) != SQLITE_OK) {
+		r = cu_db_fail(db, "reading entries");
+		goto out;
+	}
+	fputc('[', out);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (pg.count == q->limit) {
+			pg.more = true;
+			break;
+		}
+		char *text;
+		if ((r = entry_json(st, &text)) < 0)
+			goto out;
+		fprintf(out, "%s%s", pg.count ? "," : "", text);
+		free(text);
+		pg.next_before = (uint64_t)sqlite3_column_int64(st, 0);
+		pg.count++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		r = cu_db_fail(db, "reading entries");
+		goto out;
+	}
+	fputc(']', out);
+	errno = 0;
+	if (fflush(out) != 0 || ferror(out)) {
+		r = errno ? cu_fail_errno(errno, "writing the entries")
+		          : cu_fail(CU_ERR_IO, "writing the entries failed");
+		goto out;
+	}
+	*ret = pg;
+out:
+	sqlite3_finalize(st);
+	cu_db_close(db);
 	return r;
 }
 

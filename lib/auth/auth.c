@@ -164,6 +164,17 @@ cu_auth_set_clock(cu_auth *a, int64_t (*now_us)(void *ctx), void *ctx)
 	a->clock_ctx = ctx;
 }
 
+int
+cu_auth_set_token_lifetime(cu_auth *a, int64_t lifetime_us)
+{
+	if (a == NULL || lifetime_us < 0 || (lifetime_us > 0 && lifetime_us < 1000000) ||
+	    lifetime_us > CU_TOKEN_LIFETIME_MAX)
+		return cu_fail(CU_ERR_INVAL, "token lifetime must be 1 s to %lld s",
+		               (long long)(CU_TOKEN_LIFETIME_MAX / 1000000));
+	a->token_lifetime_us = lifetime_us;
+	return 0;
+}
+
 int64_t
 cu_auth_revocation_point(int64_t now_us)
 {

@@ -32,6 +32,7 @@ struct cu_auth {
 	cu_sign_key *sign;                   /* NULL without the store password */
 	int64_t (*clock)(void *ctx);         /* NULL: cu_time_now_us */
 	void *clock_ctx;
+	int64_t token_lifetime_us;           /* tokens issued without a lifetime; 0: the default */
 	char dummy_phc[CU_AUTH_PHC_MAX];     /* verified for unknown users */
 	pthread_mutex_t hash_lock;           /* bounds concurrent Argon2id runs */
 	pthread_cond_t hash_cond;

@@ -119,7 +119,8 @@ cu_auth_token_for(cu_auth *a, const struct cu_user_row *u, int64_t lifetime_us, 
 	if (a->sign == NULL)
 		return cu_fail(CU_ERR_PASSWORD, "the store password is needed to issue tokens");
 	if (lifetime_us == 0)
-		lifetime_us = CU_TOKEN_LIFETIME_DEFAULT;
+		lifetime_us = a->token_lifetime_us != 0 ? a->token_lifetime_us
+		                                        : CU_TOKEN_LIFETIME_DEFAULT;
 	if (lifetime_us < 1000000 || lifetime_us > CU_TOKEN_LIFETIME_MAX)
 		return cu_fail(CU_ERR_INVAL, "token lifetime must be 1 s to %lld s",
 		               (long long)(CU_TOKEN_LIFETIME_MAX / 1000000));

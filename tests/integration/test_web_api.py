@@ -1,6 +1,8 @@
 """What the browser client needs of the API (issue 13): the administrator's
 idle timeout ([web] idle_timeout) in GET /server, with bad values refused by
-name; each camera's ingest state for the live tiles (recording, offline with
+name; the token lifetime ([https] token_lifetime) used by login and renewal,
+bounds refused by name; the audit log a page at a time (GET
+audit?limit=&before=) with the server's filters; each camera's ingest state for the live tiles (recording, offline with
 why when camsim stalls or refuses it, recording again, stopped when not
 configured); the playback head's Custody-Media-Start, equal to the fMP4's own
 start and to the first frame's time; gap reasons from the signed records in
@@ -34,7 +36,10 @@ def check_config(d, text):
                           capture_output=True, text=True, timeout=60)
 
 
-class IdleTimeout(cutest.TempDirTest):
+class AdminStore(cutest.TempDirTest):
+    """A store with one administrator, chief; base() the start of a
+    configuration with the API on."""
+
     def setUp(self):
         super().setUp()
         self.s = Store(self.tmp, "st", encryption="none", segment_seconds=2)
@@ -44,6 +49,9 @@ class IdleTimeout(cutest.TempDirTest):
     def base(self):
         return (f"[store]\npath = {self.s.dir}\npassword_file = {self.s.pw}\n"
                 "[https]\nport = 0\n")
+
+
+class IdleTimeout(AdminStore):
 
     def test_default_and_set(self):
         api = api_util.Api(self.tmp, self.s).start()
@@ -86,6 +94,128 @@ class IdleTimeout(cutest.TempDirTest):
                                    f"{self.s.pw}\n[web]\nidle_timeout = 5m\n")
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("needs an [https] section", p.stderr)
+
+
+class TokenLifetime(AdminStore):
+    """[https] token_lifetime: login and renewal issue tokens of that
+    lifetime; values outside 60 s..1 h are refused by name."""
+
+    def test_login_and_renew_use_it(self):
+        api = api_util.Api(self.tmp, self.s, https_opts={"token_lifetime": "90s"}).start()
+        try:
+            _, j = api.json("POST", "/api/v1/auth/login",
+                            body={"user": "chief", "password": ADMIN_PW}, expect=200)
+            self.assertIn(j["expires_in"], (89, 90), j)
+            left = cutest.parse_iso(j["expires"]) - int(time.time() * 1_000_000)
+            self.assertLess(abs(left / 1e6 - 90), 3, j)
+            _, r = api.json("POST", "/api/v1/auth/renew", token=j["token"], expect=200)
+            self.assertIn(r["expires_in"], (89, 90), r)
+            # the renewed token works, the old one no longer does
+            api.json("GET", "/api/v1/me", token=r["token"], expect=200)
+            api.json("GET", "/api/v1/me", token=j["token"], expect=401)
+        finally:
+            api.stop()
+
+    def test_bounds_and_refusals(self):
+        base = self.base()
+        for v in ("60s", "1m", "10m", "1h", "3600s"):
+            p = check_config(self.tmp, base + f"token_lifetime = {v}\n")
+            self.assertEqual(p.returncode, 0, (v, p.stderr))
+        bad = {"59s": "out of range: from 60s to 1h", "3601s": "out of range",
+               "0s": "out of range", "600": "needs a unit",
+               "60500ms": "whole number of seconds", "long": "not a duration"}
+        for v, why in bad.items():
+            p = check_config(self.tmp, base + f"token_lifetime = {v}\n")
+            self.assertNotEqual(p.returncode, 0, v)
+            self.assertIn("line 6", p.stderr, v)
+            self.assertIn("token_lifetime", p.stderr, v)
+            self.assertIn(why, p.stderr, v)
+
+
+class AuditPages(AdminStore):
+    """GET audit?limit=&before=: the log a page at a time, newest first, with
+    the type, actor, words and time filters applied by the server; the pages
+    put together are the whole log; bad parameters refused by name."""
+
+    def setUp(self):
+        super().setUp()
+        api_util.add_user(self.s, self.tmp, "other", ADMIN_PW, roles=["admins"])
+        api_util.add_role(self.s, "viewers", [("live", "*"), ("playback", "*")])
+        api_util.add_user(self.s, self.tmp, "victor", ADMIN_PW, roles=["viewers"])
+        self.api = api_util.Api(self.tmp, self.s).start()
+
+    def tearDown(self):
+        self.api.stop()
+        super().tearDown()
+
+    def page(self, tok, query, expect=200):
+        st, j = self.api.json("GET", "/api/v1/audit?" + query, token=tok)
+        self.assertEqual(st, expect, (query, j))
+        return j
+
+    def test_pages_make_the_whole_log(self):
+        for _ in range(4):
+            self.api.login("other", ADMIN_PW)
+        tok = self.api.login("chief", ADMIN_PW)
+        _, full = self.api.json("GET", "/api/v1/audit", token=tok, expect=200)
+        entries = full["entries"]
+        n = len(entries)
+        self.assertGreater(n, 7)
+        got, before, pages = [], n, 0
+        while True:
+            j = self.page(tok, f"limit=3&before={before}")
+            pages += 1
+            self.assertLessEqual(len(j["entries"]), 3)
+            got += j["entries"]
+            if not j["more"]:
+                self.assertIsNone(j["next_before"])
+                break
+            self.assertEqual(j["next_before"], j["entries"][-1]["index"])
+            before = j["next_before"]
+        self.assertEqual(got, list(reversed(entries)))
+        self.assertEqual(pages, (n + 2) // 3)
+        # without before: from the newest, which includes the page reads since
+        j = self.page(tok, "limit=2")
+        self.assertEqual(j["entries"][0]["type"], "audit.read")
+        self.assertGreaterEqual(j["entries"][0]["index"], n)
+        self.assertEqual(j["entries"][0]["detail"], {"format": "json", "complete": True,
+                                                     "limit": 3})
+        # filters, on the server
+        logins = [e for e in entries if e["type"] == "auth.login"]
+        j = self.page(tok, f"limit=1000&before={n}&type=auth.login")
+        self.assertEqual(j["entries"], list(reversed(logins)))
+        j = self.page(tok, f"limit=2&before={n}&type=auth.login&actor=other")
+        self.assertEqual([e["actor"] for e in j["entries"]], ["other", "other"])
+        self.assertTrue(j["more"])
+        j = self.page(tok, f"limit=1000&before={n}&q=CHIEF")     # case-blind, in the detail
+        self.assertEqual(j["entries"], [e for e in reversed(entries)
+                                        if "chief" in json.dumps(e["detail"]).lower()])
+        self.assertTrue(j["entries"])
+        mid = entries[n // 2]
+        j = self.page(tok, f"limit=1000&before={n}&from={mid['time']}&to={mid['time']}")
+        self.assertIn(mid, j["entries"])
+        self.assertTrue(all(e["time"] == mid["time"] for e in j["entries"]))
+        j = self.page(tok, f"limit=5&before={n}&type=no.such.type")
+        self.assertEqual((j["entries"], j["more"], j["next_before"]), ([], False, None))
+        j = self.page(tok, "limit=5&before=0")
+        self.assertEqual(j["entries"], [])
+
+    def test_refusals(self):
+        tok = self.api.login("chief", ADMIN_PW)
+        # audit_read on * as for the whole log, before the parameters are looked at
+        self.assertEqual(self.page(self.api.login("victor", ADMIN_PW), "limit=5",
+                                   expect=403)["error"]["code"], "forbidden")
+        for q, why in (("limit=0", "limit"), ("limit=1001", "limit"), ("limit=ten", "limit"),
+                       ("limit=-1", "limit"), ("limit=5&before=-1", "before"),
+                       ("limit=5&before=x", "before"), ("limit=5&type=", "type"),
+                       ("limit=5&actor=a%01b", "actor"), ("limit=5&q=" + "x" * 129, "q"),
+                       ("limit=5&from=yesterday", "from"),
+                       ("limit=5&from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z", "before"),
+                       ("format=csv&limit=5", "JSON only"), ("type=auth.login", "needs limit"),
+                       ("before=3", "needs limit")):
+            j = self.page(tok, q, expect=400)
+            self.assertEqual(j["error"]["code"], "invalid", q)
+            self.assertIn(why, j["error"]["message"], q)
 
 
 class CameraState(cutest.TempDirTest):

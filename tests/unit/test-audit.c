@@ -518,6 +518,106 @@ test_append_sign_verify(void **state)
 	cu_store_close(s);
 }
 
+/* One page of the log, parsed; the call must work. */
+static json_t *
+page(cu_store *s, const struct cu_audit_query *q, struct cu_audit_page *pg)
+{
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *f = open_memstream(&buf, &blen);
+	assert_non_null(f);
+	assert_int_equal(cu_audit_page(s, q, f, pg), 0);
+	fclose(f);
+	json_t *j = json_loads(buf, 0, NULL);
+	assert_non_null(j);
+	assert_true(json_is_array(j));
+	assert_int_equal(json_array_size(j), pg->count);
+	free(buf);
+	return j;
+}
+
+static int64_t
+index_at(json_t *j, size_t i)
+{
+	return json_integer_value(json_object_get(json_array_get(j, i), "index"));
+}
+
+static void
+test_page(void **state)
+{
+	(void)state;
+	char dir[4096];
+	make_store(dir, sizeof(dir));
+	fill(dir, 30, 10);    /* odd: auth.login, even: export; actor user(i%4); "cam(i%3)" */
+	cu_store *s = open_store(dir, false);
+	struct cu_audit_page pg;
+	/* newest first, 7 a page: every entry once, in order, in 5 pages */
+	struct cu_audit_query q = {.limit = 7};
+	int64_t want = 30;
+	int pages = 0;
+	for (;;) {
+		json_t *j = page(s, &q, &pg);
+		for (size_t i = 0; i < json_array_size(j); i++)
+			assert_int_equal(index_at(j, i), --want);
+		json_decref(j);
+		pages++;
+		if (!pg.more)
+			break;
+		assert_int_equal(pg.next_before, (uint64_t)want);
+		q.has_before = true;
+		q.before = pg.next_before;
+	}
+	assert_int_equal(want, 0);
+	assert_int_equal(pages, 5);
+	/* an exact page: no "more" */
+	q = (struct cu_audit_query){.limit = 30};
+	json_decref(page(s, &q, &pg));
+	assert_int_equal(pg.count, 30);
+	assert_false(pg.more);
+	/* type and actor exactly: i odd and i % 4 == 1 */
+	q = (struct cu_audit_query){.limit = 100, .type = "auth.login", .actor = "user1"};
+	json_t *j = page(s, &q, &pg);
+	assert_int_equal(json_array_size(j), 8);
+	for (size_t i = 0; i < 8; i++)
+		assert_int_equal(index_at(j, i), 29 - 4 * (int64_t)i);
+	json_t *newest = json_incref(json_array_get(j, 0));
+	json_decref(j);
+	q.type = "auth";                     /* not a prefix match */
+	json_decref(page(s, &q, &pg));
+	assert_int_equal(pg.count, 0);
+	/* words in the detail, ASCII case ignored: i % 3 == 2 */
+	q = (struct cu_audit_query){.limit = 100, .text = "CAM2"};
+	j = page(s, &q, &pg);
+	assert_int_equal(json_array_size(j), 10);
+	assert_int_equal(index_at(j, 0), 29);
+	assert_int_equal(index_at(j, 9), 2);
+	json_decref(j);
+	/* times, inclusive */
+	int64_t t = json_integer_value(json_object_get(newest, "time_us"));
+	q = (struct cu_audit_query){.limit = 100, .from_us = t, .to_us = t};
+	j = page(s, &q, &pg);
+	assert_true(pg.count >= 1);
+	assert_true(json_equal(json_array_get(j, 0), newest));
+	json_decref(j);
+	json_decref(newest);
+	/* before 0: nothing; bounds */
+	q = (struct cu_audit_query){.limit = 5, .has_before = true, .before = 0};
+	json_decref(page(s, &q, &pg));
+	assert_int_equal(pg.count, 0);
+	char *buf = NULL;
+	size_t blen = 0;
+	FILE *f = open_memstream(&buf, &blen);
+	struct cu_audit_query bad[] = {
+		{.limit = 0}, {.limit = CU_AUDIT_PAGE_MAX + 1}, {.limit = 5, .type = ""},
+		{.limit = 5, .has_before = true, .before = CU_AUDIT_ENTRIES_MAX + 1},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(cu_audit_page(s, &bad[i], f, &pg), CU_ERR_INVAL);
+	fclose(f);
+	free(buf);
+	cu_store_close(s);
+}
+
 struct appender {
 	cu_audit *a;
 	int id, n;
@@ -724,6 +824,7 @@ main(void)
 		cmocka_unit_test(test_merkle_incremental_vs_recursive),
 		cmocka_unit_test(test_leaf_encoding),
 		cmocka_unit_test(test_append_sign_verify),
+		cmocka_unit_test(test_page),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test(test_other_key),

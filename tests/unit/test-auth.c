@@ -939,6 +939,25 @@ test_token_renew(void **state)
 	fake_now = c2.expires_us + CU_TOKEN_SKEW_US;
 	assert_int_equal(cu_auth_token_renew(f->a, t2, strlen(t2), 0, t3, sizeof(t3), NULL),
 	                 CU_ERR_AUTH);
+	/* the handle's lifetime (custodyd's [https] token_lifetime) is what login,
+	 * issue and renewal use when none is asked for; bad values change nothing */
+	assert_int_equal(cu_auth_set_token_lifetime(f->a, 999999), CU_ERR_INVAL);
+	assert_int_equal(cu_auth_set_token_lifetime(f->a, CU_TOKEN_LIFETIME_MAX + 1), CU_ERR_INVAL);
+	assert_int_equal(cu_auth_set_token_lifetime(f->a, -1), CU_ERR_INVAL);
+	assert_int_equal(cu_auth_token_issue(f->a, "alice", 0, t1, sizeof(t1), &c1), 0);
+	assert_int_equal(c1.expires_us - c1.issued_us, CU_TOKEN_LIFETIME_DEFAULT);
+	assert_int_equal(cu_auth_set_token_lifetime(f->a, 90 * INT64_C(1000000)), 0);
+	assert_int_equal(cu_auth_token_issue(f->a, "alice", 0, t1, sizeof(t1), &c1), 0);
+	assert_int_equal(c1.expires_us - c1.issued_us, 90 * INT64_C(1000000));
+	assert_int_equal(cu_auth_token_renew(f->a, t1, strlen(t1), 0, t2, sizeof(t2), &c2), 0);
+	assert_int_equal(c2.expires_us - c2.issued_us, 90 * INT64_C(1000000));
+	struct cu_login l = login(f->a, "alice", ALICE_PW, NULL);
+	assert_int_equal(l.result, CU_LOGIN_OK);
+	assert_int_equal(l.expires_us - fake_now / 1000000 * 1000000, 90 * INT64_C(1000000));
+	cu_wipe(&l, sizeof(l));
+	assert_int_equal(cu_auth_set_token_lifetime(f->a, 0), 0);
+	assert_int_equal(cu_auth_token_issue(f->a, "alice", 0, t1, sizeof(t1), &c1), 0);
+	assert_int_equal(c1.expires_us - c1.issued_us, CU_TOKEN_LIFETIME_DEFAULT);
 }
 
 /* ---- brute force ---- */

@@ -41,12 +41,22 @@ function adopt(j) {
   renewTimer = setTimeout(renew, inMs);
 }
 
+const RENEW_RETRY_MS = 3000;   // a renewal that did not reach the server: try again
+
 async function renew() {
   if (!token) return;
   try {
     const j = await call("POST", "/auth/renew");
     adopt(j);
   } catch (err) {
+    // the server did not answer (restarting, the network): the token is
+    // still good until it expires, so try again rather than end the session
+    if (!(err instanceof ApiError) && token && Date.now() + RENEW_RETRY_MS < expiresAt) {
+      clearTimeout(renewTimer);
+      renewTimer = setTimeout(renew, RENEW_RETRY_MS);
+      return;
+    }
+    if (!token) return;          // a 401: raw() has ended the session already
     forget();
     if (onLost) onLost(`the session could not be renewed: ${err.message}`);
   }

@@ -64,6 +64,108 @@ export function startOf(bytes) {
   return m ? Date.parse(m[1]) : null;
 }
 
+// ---- the frame interval, from the media's own timestamps (ISO/IEC 14496-12)
+
+export const SCAN_MAX = 4 * 1024 * 1024;   // bytes looked at for the first movie fragment
+
+const type4 = (b, o) => String.fromCharCode(b[o], b[o + 1], b[o + 2], b[o + 3]);
+
+/** Calls f(type, contentStart, end) for each whole box in b[from, to);
+ *  returns false when a box is cut off at `to` or malformed. */
+function eachBox(b, from, to, f) {
+  let o = from;
+  while (o + 8 <= to) {
+    let size = u32(b, o);
+    let hdr = 8;
+    if (size === 1) {
+      if (o + 16 > to) return false;
+      size = u32(b, o + 8) * 2 ** 32 + u32(b, o + 12);
+      hdr = 16;
+    } else if (size === 0) {
+      size = to - o;
+    }
+    if (size < hdr || o + size > to) return false;
+    if (f(type4(b, o + 4), o + hdr, o + size) === false) return true;
+    o += size;
+  }
+  return o === to;
+}
+
+/** The video track of an init segment: {id, timescale, defaultDuration}, or null. */
+function videoTrack(b, moov, end) {
+  let found = null;
+  const trex = new Map();
+  eachBox(b, moov, end, (t, s, e) => {
+    if (t === "mvex") {
+      eachBox(b, s, e, (t2, s2, e2) => {
+        if (t2 === "trex" && e2 - s2 >= 16) trex.set(u32(b, s2 + 4), u32(b, s2 + 12));
+      });
+    }
+    if (t !== "trak" || found) return;
+    let id = null, scale = null, vide = false;
+    eachBox(b, s, e, (t2, s2, e2) => {
+      if (t2 === "tkhd") id = u32(b, s2 + (b[s2] === 1 ? 20 : 12));
+      if (t2 !== "mdia") return;
+      eachBox(b, s2, e2, (t3, s3) => {
+        if (t3 === "mdhd") scale = u32(b, s3 + (b[s3] === 1 ? 20 : 12));
+        if (t3 === "hdlr") vide = type4(b, s3 + 8) === "vide";
+      });
+    });
+    if (vide && id !== null && scale) found = { id, timescale: scale };
+  });
+  if (found) found.defaultDuration = trex.get(found.id) || 0;
+  return found;
+}
+
+/** The sample durations (in the track's timescale) of track `track` in a moof. */
+function fragmentDurations(b, moof, end, track) {
+  const out = [];
+  eachBox(b, moof, end, (t, s, e) => {
+    if (t !== "traf") return;
+    let def = track.defaultDuration, mine = false;
+    eachBox(b, s, e, (t2, s2, e2) => {
+      const flags = u32(b, s2) & 0xffffff;
+      if (t2 === "tfhd") {
+        mine = u32(b, s2 + 4) === track.id;
+        let o = s2 + 8;
+        if (flags & 0x01) o += 8;           // base-data-offset
+        if (flags & 0x02) o += 4;           // sample-description-index
+        if ((flags & 0x08) && o + 4 <= e2) def = u32(b, o);
+      } else if (t2 === "trun" && mine) {
+        const n = u32(b, s2 + 4);
+        let o = s2 + 8;
+        if (flags & 0x01) o += 4;           // data-offset
+        if (flags & 0x04) o += 4;           // first-sample-flags
+        const per = [0x100, 0x200, 0x400, 0x800].filter((x) => flags & x).length * 4;
+        for (let i = 0; i < n && o + per <= e2 && out.length < 10000; i++, o += per) {
+          out.push(flags & 0x100 ? u32(b, o) : def);
+        }
+      }
+    });
+  });
+  return out;
+}
+
+/** The frame interval (ms) of the video of a custody fMP4 that starts at
+ *  b[0] (ftyp, moov, then moof+mdat pairs): the median sample duration of
+ *  the first movie fragment over the track's timescale. null while the
+ *  first moof is not all there, or when the stream says nothing usable. */
+export function frameIntervalOf(bytes) {
+  const b = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let track = null;
+  let ms = null;
+  eachBox(b, 0, Math.min(b.length, SCAN_MAX), (t, s, e) => {
+    if (t === "moov") track = videoTrack(b, s, e);
+    if (t === "moof" && track) {
+      const d = fragmentDurations(b, s, e, track).filter((x) => x > 0).sort((x, y) => x - y);
+      if (d.length) ms = (d[d.length >> 1] * 1000) / track.timescale;
+      return false;
+    }
+    return true;
+  });
+  return ms !== null && ms > 0 && ms <= 10000 ? ms : null;
+}
+
 /** Whether the browser can play this codec through MSE. */
 export function supported(codec) {
   return typeof MediaSource !== "undefined" && codec &&

@@ -12,7 +12,6 @@ import { verifyPanel } from "./verify.js";
 
 const SPEEDS = [0.25, 0.5, 1, 2, 4, 8];
 const MAX_CAMERAS = 9;
-const FRAME_MS = 40;
 
 const toMs = (list, a, b) => (list || []).map((x) => ({ ...x, [a]: parseTime(x[a]), [b]: parseTime(x[b]) }));
 
@@ -90,9 +89,9 @@ export function playbackScreen(opts = {}) {
         videos,
         h("div", { class: "transport", role: "group", "aria-label": "Playback controls" },
           btn(icon("prevMark"), "Previous bookmark (p)", () => jumpMark(-1)),
-          btn(icon("frameBack"), "Back one frame (,)", () => clock.step(-1, FRAME_MS), { id: "frame-back" }),
+          btn(icon("frameBack"), "Back one frame (,)", () => clock.step(-1), { id: "frame-back" }),
           playBtn,
-          btn(icon("frameFwd"), "Forward one frame (.)", () => clock.step(1, FRAME_MS), { id: "frame-forward" }),
+          btn(icon("frameFwd"), "Forward one frame (.)", () => clock.step(1), { id: "frame-forward" }),
           btn(icon("nextMark"), "Next bookmark (n)", () => jumpMark(1)),
           speed, stillBtn,
           btn("Live", "Live view of these cameras (l)", () => { location.hash = "#live"; }),
@@ -196,6 +195,10 @@ export function playbackScreen(opts = {}) {
       const onScreen = ft !== null && p.buffered(ft);
       tl.time.textContent = onScreen ? showTime(ft) : "";
       tl.el.dataset.frameMs = onScreen ? String(Math.round(ft)) : "";
+      if (p.frameMs) {
+        tl.el.dataset.frameInterval = String(p.frameMs);
+        tl.time.title = `${Math.round(10000 / p.frameMs) / 10} frames a second: a frame step is ${Math.round(p.frameMs * 10) / 10} ms`;
+      }
       let note = "";
       if (p.tampered) {
         note = `Verification FAILED — not served. Segment from ${showTime(parseTime(p.tampered.failed_segment_start))}` +
@@ -453,8 +456,8 @@ export function playbackScreen(opts = {}) {
     key(e) {
       switch (e.key) {
         case " ": toggle(); return true;
-        case ",": clock.step(-1, FRAME_MS); return true;
-        case ".": clock.step(1, FRAME_MS); return true;
+        case ",": clock.step(-1); return true;
+        case ".": clock.step(1); return true;
         case "n": jumpMark(1); return true;
         case "p": jumpMark(-1); return true;
         case "+": case "=": timeline.zoom(0.5); return true;

@@ -10,10 +10,11 @@
 // so that wall time = origin + currentTime for every frame.
 
 import * as api from "./api.js";
-import { Feed, startOf } from "./mse.js";
+import { Feed, startOf, frameIntervalOf, SCAN_MAX } from "./mse.js";
 import { isoTime, parseTime } from "./ui.js";
 
 const ORIGIN_BEFORE = 600e3;    // the media timeline starts this long before the first seek
+const EDGE_QUIET_MS = 2000;     // a window at the recording's end that brought less: wait this long
 
 export class RecordedPlayer {
   constructor(camera, video, { ranges, onStatus }) {
@@ -30,6 +31,8 @@ export class RecordedPlayer {
     this.error = null;
     this.noMore = false;
     this.rate = 1;
+    this.frameMs = null;        // the frame interval of the last window, from its timestamps
+    this.quietUntil = 0;        // ms (Date.now()): no fetch at the recording's end before this
   }
 
   /** The wall time (ms) of the frame on screen, or null. */
@@ -74,6 +77,7 @@ export class RecordedPlayer {
     this.loadedTo = null;
     this.noMore = false;
     this.tampered = null;
+    this.quietUntil = 0;
     this.video.currentTime = (t - this.origin) / 1000;
     this.want = t;
     this.status();
@@ -84,9 +88,14 @@ export class RecordedPlayer {
     return Math.min(600e3, 60e3 * Math.max(1, this.rate));
   }
 
+  /** Whether a fetch at the recording's end just brought nothing new. */
+  quiet() {
+    return Date.now() < this.quietUntil;
+  }
+
   /** Keeps enough ahead of wall time t fetched; call often. */
   keepAhead(t) {
-    if (!this.feed || this.fetching || this.noMore || this.tampered) return;
+    if (!this.feed || this.fetching || this.noMore || this.tampered || this.quiet()) return;
     if (this.loadedTo !== null && this.loadedTo - t < 20e3 * Math.max(1, this.rate)) {
       this.fetchWindow(this.loadedTo);
     }
@@ -118,9 +127,19 @@ export class RecordedPlayer {
       const reader = r.body.getReader();
       let head = new Uint8Array(0);
       let offset;
+      let scan = new Uint8Array(0);   // the window's start, until its frame interval is known
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
+        if (scan !== null) {
+          const m = new Uint8Array(scan.length + value.length);
+          m.set(scan);
+          m.set(value, scan.length);
+          scan = m;
+          const fi = frameIntervalOf(scan);
+          if (fi !== null) this.frameMs = fi;
+          if (fi !== null || scan.length > SCAN_MAX) scan = null;
+        }
         if (offset === undefined) {
           // hold the first bytes until time 0 is known (header, or the comment)
           const m = new Uint8Array(head.length + value.length);
@@ -141,6 +160,18 @@ export class RecordedPlayer {
       }
       this.windows++;
       this.error = null;
+      // The answer ends at the last frame recorded when it was asked for:
+      // near the present that is before `to`. What was not there then is
+      // asked for again from where it ended (not skipped until `to`), and
+      // not at once when nothing new came.
+      if (this.feed === feed) {
+        await feed.drained();
+        const end = this.origin + feed.bufferedEnd() * 1000;
+        if (this.feed === feed && end >= from && end < this.loadedTo) {
+          this.loadedTo = end;
+          if (end < from + EDGE_QUIET_MS) this.quietUntil = Date.now() + EDGE_QUIET_MS;
+        }
+      }
     } catch (err) {
       if (err.name === "AbortError") return;
       if (err.code === "tampered") {
@@ -234,17 +265,31 @@ export class SyncClock {
 
   /** The time of the first player's frame (what is on screen), else the clock. */
   primaryTime() {
-    for (const p of this.players) {
-      const t = p.frameTime();
-      if (t !== null && p.buffered(t)) return t;
-    }
-    return this.now();
+    const p = this.primary();
+    return p ? p.frameTime() : this.now();
   }
 
-  /** Pauses and moves by n frames of dur ms from what is on screen. */
-  async step(n, dur = 40) {
+  /** The player whose frame is on screen (primaryTime's), or null. */
+  primary() {
+    for (const p of this.players) {
+      const t = p.frameTime();
+      if (t !== null && p.buffered(t)) return p;
+    }
+    return null;
+  }
+
+  /** The frame interval (ms) of the camera on screen, from its media's
+   *  timestamps; 40 ms (25 fps) until a window has told. */
+  frameMs() {
+    const p = this.primary() || this.players.find((x) => x.frameMs);
+    return (p && p.frameMs) || 40;
+  }
+
+  /** Pauses and moves by n frames of the camera on screen from what is on
+   *  screen: the browser then shows the frame at or before that time. */
+  async step(n) {
     if (this.playing) this.pause();
-    const t = this.primaryTime() + n * dur + (n > 0 ? 1 : 0);
+    const t = this.primaryTime() + n * this.frameMs() + (n > 0 ? 1 : 0);
     await this.seek(t);
   }
 
@@ -269,7 +314,7 @@ export class SyncClock {
       } else {
         if (!v.paused) v.pause();
         if (rec && this.playing) wait = true;
-        if (rec && !p.fetching && p.feed) {
+        if (rec && !p.fetching && p.feed && !p.quiet()) {
           // a gap in what was fetched: ask for the window at t
           if (p.loadedTo === null || p.loadedTo < t || (p.feed.bufferedEnd() + p.origin / 1000) * 1000 < t - 5e3) {
             p.fetchWindow(t);
