@@ -371,7 +371,12 @@ class WebClient(cutest.unittest.TestCase):
         wait(b, lambda d: d.find_elements(By.CSS_SELECTOR, ".playback-grid .tile[data-camera=cam4]"
                                                            "[data-tampered=true]"), 20,
              "cam4's tile to say the server refused it")
-        note = b.find_element(By.CSS_SELECTOR, ".tile[data-camera=cam4] .overlay").text
+        # the tile is marked first; its note is written when the refusal's
+        # body has been read
+        overlay = ".tile[data-camera=cam4] .overlay"
+        wait(b, lambda d: "Verification FAILED" in d.find_element(By.CSS_SELECTOR, overlay).text,
+             20, "cam4's note to say why")
+        note = b.find_element(By.CSS_SELECTOR, overlay).text
         self.assertIn("Verification FAILED", note)
         self.assertIn(cutest.iso(start)[:19].replace("T", " "), note)
         alert = b.find_element(By.CSS_SELECTOR, ".verify-refused .alert[data-camera=cam4]").text
