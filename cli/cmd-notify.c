@@ -75,6 +75,24 @@ report(const char *what, enum cu_send r, const char *err)
 	return EXIT_ERROR;
 }
 
+/* The channel options a send takes, checked so that a misplaced one is an
+ * error rather than silently ignored (the notice options go with both). */
+static int
+only(const struct opts *o, const char *allowed)
+{
+	const struct cli_seen seen[] = {
+		{'S', o->snmp != NULL, "--snmp"}, {'E', o->email != NULL, "--email"},
+		{'P', o->port_set, "--port"}, {'V', o->version != NULL, "--snmp-version"},
+		{'c', o->community_file != NULL, "--community-file"}, {'u', o->user != NULL, "--user"},
+		{'a', o->auth_file != NULL, "--auth-file"}, {'x', o->priv_file != NULL, "--priv-file"},
+		{'p', o->password_file != NULL, "--password-file"},
+		{'C', o->ca_file != NULL, "--ca-file"}, {'f', o->from != NULL, "--from"},
+		{'t', o->n_to != 0, "--to"}, {'T', o->timeout_ms != 0, "--timeout-ms"},
+		{'r', o->retries_set, "--retries"},
+	};
+	return cli_only(CMD, seen, sizeof(seen) / sizeof(seen[0]), allowed);
+}
+
 static int
 send_snmp(struct opts *o)
 {
@@ -84,15 +102,15 @@ send_snmp(struct opts *o)
 	char *community = NULL, *auth = NULL, *priv = NULL, err[ERR_MAX] = "";
 	int rc = EXIT_ERROR;
 	if (o->version == NULL || strcmp(o->version, "2c") == 0) {
-		if (o->user != NULL || o->auth_file != NULL || o->priv_file != NULL)
-			return cli_usage(CMD, "--user, --auth-file and --priv-file are for --snmp-version 3");
+		if ((rc = only(o, "SPVcTr")) >= 0)
+			return rc;
 		t.version = CU_SNMP_V2C;
 		if ((rc = read_secret(o->community_file, "--community-file", &community)) != 0)
 			goto out;
 		t.community = community;
 	} else if (strcmp(o->version, "3") == 0) {
-		if (o->community_file != NULL)
-			return cli_usage(CMD, "--community-file is for --snmp-version 2c");
+		if ((rc = only(o, "SPVuaxTr")) >= 0)
+			return rc;
 		if (o->user == NULL)
 			return cli_usage(CMD, "--snmp-version 3 needs --user");
 		t.version = CU_SNMP_V3;
@@ -120,15 +138,15 @@ out:
 static int
 send_email(struct opts *o)
 {
+	int rc = only(o, "EupCftT");
+	if (rc >= 0)
+		return rc;
 	if (o->from == NULL || o->n_to == 0)
 		return cli_usage(CMD, "--email needs --from and at least one --to");
-	if (o->retries_set)
-		return cli_usage(CMD, "--retries is for --snmp");
 	struct cu_smtp_target t = {.url = o->email, .ca_file = o->ca_file, .from = o->from,
 	                           .to = o->to, .n_to = o->n_to,
 	                           .timeout_ms = (unsigned)o->timeout_ms};
 	char *password = NULL, err[ERR_MAX] = "";
-	int rc;
 	if (o->user != NULL || o->password_file != NULL) {
 		if ((rc = read_secret(o->password_file, "--password-file", &password)) != 0)
 			return rc;
@@ -231,13 +249,6 @@ cmd_notify_test(int argc, char **argv)
 		return cli_usage(CMD, "unexpected argument \"%s\"", argv[optind]);
 	if ((o.snmp == NULL) == (o.email == NULL))
 		return cli_usage(CMD, "give one of --snmp HOST or --email URL");
-	if (o.snmp != NULL && (o.password_file != NULL || o.ca_file != NULL || o.from != NULL ||
-	                       o.n_to != 0))
-		return cli_usage(CMD, "--password-file, --ca-file, --from and --to are for --email");
-	if (o.email != NULL && (o.port_set || o.version != NULL || o.community_file != NULL ||
-	                        o.auth_file != NULL || o.priv_file != NULL))
-		return cli_usage(CMD, "--port, --snmp-version, --community-file, --auth-file and "
-		                      "--priv-file are for --snmp (the port goes in the URL)");
 	if (o.notice.id == NULL) {
 		uint8_t raw[16];
 		if (cu_random(raw, sizeof(raw)) < 0)
