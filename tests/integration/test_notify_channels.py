@@ -38,6 +38,7 @@ import cutest
 from cutest import run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+NOTIFYSEND = os.environ.get("CU_NOTIFYSEND", "build/tests/integration/cu-notifysend")
 ROOT = os.environ.get("CU_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
 DOCS = os.path.join(ROOT, "docs")
 MIBDIRS = f"+:{DOCS}:{os.path.join(DOCS, 'mibs-base')}"
@@ -218,6 +219,31 @@ class Snmp(cutest.TempDirTest):
         time.sleep(0.5)
         self.assertNotIn(eid, self.text())
         self.assertIn("Authentication failed for custody", self.text())
+
+    def test_one_process_many_informs(self):
+        """As the outbox sends: a changed passphrase takes effect at the next
+        send of the same process (net-snmp's global user table is cleared),
+        and sends from several threads at once all arrive."""
+        p = subprocess.run([NOTIFYSEND, "127.0.0.1", str(self.port), "custody",
+                            AUTH_PASS, PRIV_PASS, "wrong-passphrase", PRIV_PASS,
+                            AUTH_PASS, PRIV_PASS], capture_output=True, text=True,
+                           env=self.cenv, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.splitlines()
+        self.assertEqual([ln.split()[:2] for ln in lines],
+                         [["0", "ok"], ["1", "retry"], ["2", "ok"]], p.stdout)
+        self.received("evt_seq00")
+        self.received("evt_seq02")
+        self.assertNotIn("evt_seq01", self.text())
+        p = subprocess.run([NOTIFYSEND, "127.0.0.1", str(self.port), "custody",
+                            AUTH_PASS, PRIV_PASS, "--threads", "6"], capture_output=True,
+                           text=True, env=self.cenv, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(sorted(ln.split()[1] for ln in p.stdout.splitlines()), ["ok"] * 6,
+                         p.stdout)
+        for i in range(6):
+            self.assertEqual(self.received(f"evt_thread{i:02d}")["custodyEventCamera"], "cam9")
+        self.assert_untouched()
 
     def test_no_manager_is_retry(self):
         quiet = free_port(socket.SOCK_DGRAM)
