@@ -27,14 +27,10 @@ cu_mail_address_check(const char *addr, const char *what)
 			return cu_fail(CU_ERR_INVAL, "%s: byte %zu: not allowed in the local part", what,
 			               (size_t)(p - addr));
 	}
-	for (const char *p = at + 1; *p != '\0'; p++) {
-		char c = *p;
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		          c == '-' || c == '.';
-		if (!ok)
-			return cu_fail(CU_ERR_INVAL, "%s: byte %zu: a domain has letters, digits, '-' "
-			               "and '.' only", what, (size_t)(p - addr));
-	}
+	size_t dlen = strlen(at + 1), bad = cu_notice_span(at + 1, dlen, true, "-.");
+	if (bad < dlen)
+		return cu_fail(CU_ERR_INVAL, "%s: byte %zu: a domain has letters, digits, '-' and '.' "
+		               "only", what, (size_t)(at + 1 - addr) + bad);
 	return 0;
 }
 

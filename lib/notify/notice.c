@@ -18,6 +18,18 @@ cu_notice_severity(const char *severity)
 	return 0;
 }
 
+size_t
+cu_notice_span(const char *s, size_t n, bool upper, const char *extra)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      (upper && c >= 'A' && c <= 'Z') || (c != '\0' && strchr(extra, c) != NULL)))
+			return i;
+	}
+	return n;
+}
+
 /* 1..max bytes of [a-z0-9._-], and upper case letters too when upper. */
 static int
 token_check(const char *s, size_t max, bool upper, const char *what)
@@ -27,14 +39,10 @@ token_check(const char *s, size_t max, bool upper, const char *what)
 	size_t len = strlen(s);
 	if (len > max)
 		return cu_fail(CU_ERR_INVAL, "%s: %zu bytes, at most %zu", what, len, max);
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		          c == '-' || (upper && c >= 'A' && c <= 'Z');
-		if (!ok)
-			return cu_fail(CU_ERR_INVAL, "%s: byte %zu: only %s, digits, '.', '_' and '-'",
-			               what, i, upper ? "letters" : "lower-case letters");
-	}
+	size_t bad = cu_notice_span(s, len, upper, "._-");
+	if (bad < len)
+		return cu_fail(CU_ERR_INVAL, "%s: byte %zu: only %s, digits, '.', '_' and '-'", what,
+		               bad, upper ? "letters" : "lower-case letters");
 	return 0;
 }
 

@@ -21,6 +21,12 @@
  * CU_ERR_INVAL with a detail naming the field. */
 int cu_notice_check(const struct cu_notice *n);
 
+/* The one character rule of the channels' names (hosts, domains, tokens):
+ * the offset of the first of the n bytes at s that is neither a digit, nor
+ * a lower-case letter, nor (with upper) an upper-case letter, nor one of
+ * extra; n when all are. */
+size_t cu_notice_span(const char *s, size_t n, bool upper, const char *extra);
+
 /* The severity's number in CUSTODY-MIB (info 1 .. critical 4); 0 for none. */
 int cu_notice_severity(const char *severity);
 

@@ -63,14 +63,13 @@ url_check(const char *url)
 		if (port != NULL && *port != ':')
 			return cu_fail(CU_ERR_INVAL, "url: only a port may follow the host");
 	} else {
-		const char *p = h;
-		for (; p < end && *p != ':'; p++) {
-			char c = *p;
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			      c == '-' || c == '.'))
-				return cu_fail(CU_ERR_INVAL, "url: byte %zu: a host has letters, digits, '-' "
-				               "and '.' (no user, path or query)", (size_t)(p - url));
-		}
+		size_t hl = (size_t)(end - h);
+		const char *colon = memchr(h, ':', hl);
+		const char *p = colon != NULL ? colon : end;
+		size_t bad = cu_notice_span(h, (size_t)(p - h), true, "-.");
+		if (bad < (size_t)(p - h))
+			return cu_fail(CU_ERR_INVAL, "url: byte %zu: a host has letters, digits, '-' and "
+			               "'.' (no user, path or query)", (size_t)(h - url) + bad);
 		if (p == h || (size_t)(p - h) > CU_NOTIFY_HOST_MAX)
 			return cu_fail(CU_ERR_INVAL, "url: no host, or over %d bytes", CU_NOTIFY_HOST_MAX);
 		port = p < end ? p : NULL;

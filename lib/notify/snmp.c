@@ -98,12 +98,9 @@ target_check(const struct cu_snmp_target *t)
 	size_t hl = t->host != NULL ? strlen(t->host) : 0;
 	if (hl == 0 || hl > CU_NOTIFY_HOST_MAX)
 		return cu_fail(CU_ERR_INVAL, "host: 1 to %d bytes", CU_NOTIFY_HOST_MAX);
-	for (size_t i = 0; i < hl; i++) {
-		char c = t->host[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '.' || c == ':'))
-			return cu_fail(CU_ERR_INVAL, "host: byte %zu: a name or an IP address", i);
-	}
+	size_t bad = cu_notice_span(t->host, hl, true, "-.:");
+	if (bad < hl)
+		return cu_fail(CU_ERR_INVAL, "host: byte %zu: a name or an IP address", bad);
 	if (t->version == CU_SNMP_V2C) {
 		if ((r = printable(t->community, 1, SNMP_COMMUNITY_MAX, "community")) < 0)
 			return r;
