@@ -35,4 +35,78 @@ enum cu_send {
 	CU_SEND_REFUSED = 2,   /* the target refuses it for good: do not retry */
 };
 
+/* ---- the channels (lib/notify; docs/notifications-snmp.md) ----
+ *
+ * Each send function checks the notice and the target first: a notice or a
+ * target that breaks a rule below is CU_SEND_REFUSED (it can never work),
+ * with err naming the field and what is wrong. err (errlen bytes, cut at a
+ * character boundary when longer) always says what happened on a failure,
+ * and never holds a secret. Secrets are the caller's: the channel copies
+ * what the protocol library needs and wipes its own copies before it
+ * returns. Blocking: a send takes at most about the target's timeouts. */
+
+#define CU_NOTIFY_HOST_MAX 253        /* a DNS name or an IP address literal */
+#define CU_NOTIFY_SECRET_MAX 256      /* a passphrase, community or password */
+#define CU_NOTIFY_DETAIL_MAX 1024     /* cu_notice.detail, bytes */
+#define CU_NOTIFY_SITE_MAX 128        /* cu_notice.site, bytes */
+#define CU_NOTIFY_STILL_MAX (8u << 20) /* cu_notice.still, bytes */
+#define CU_NOTIFY_TIMEOUT_MS_MAX 60000
+
+enum cu_snmp_version {
+	CU_SNMP_V2C = 2,   /* a trap: not acknowledged, OK once sent */
+	CU_SNMP_V3 = 3,    /* an inform with USM authPriv: OK only on the response */
+};
+
+struct cu_snmp_target {
+	const char *host;           /* the manager: IP literal or DNS name */
+	uint16_t port;              /* 0: 162 */
+	enum cu_snmp_version version;
+	const char *community;      /* v2c: 1..64 printable ASCII bytes */
+	const char *user;           /* v3: USM user name, 1..32 printable ASCII bytes */
+	const char *auth_pass;      /* v3: HMAC-SHA-1 passphrase, 8..256 bytes */
+	const char *priv_pass;      /* v3: AES-128 (CFB) passphrase, 8..256 bytes */
+	unsigned timeout_ms;        /* v3: wait per attempt, 0: 5000, at most 60000 */
+	unsigned retries;           /* v3: attempts after the first, at most 5 */
+};
+
+/* Sends n to the manager t: a v2c SNMPv2-Trap, or a v3 InformRequest (the
+ * receiver is authoritative: its engine ID is discovered first, RFC 3414
+ * 4). Notification custodyEventRaised/Cleared/Once by n->phase, varbinds
+ * of docs/CUSTODY-MIB.txt. OK: the trap left, or the inform was
+ * acknowledged; RETRY: no answer, a report (wrong passphrase, unknown user)
+ * or a network failure; REFUSED: n or t breaks a rule. Thread-safe (sends
+ * are serialised: net-snmp's user table is global). */
+enum cu_send cu_snmp_send(const struct cu_snmp_target *t, const struct cu_notice *n, char *err,
+                          size_t errlen);
+
+#define CU_SMTP_RCPT_MAX 16           /* recipients of one mail */
+#define CU_SMTP_ADDR_MAX 254          /* an address (RFC 5321 path limit) */
+
+struct cu_smtp_target {
+	const char *url;            /* "smtp://HOST[:PORT]" (STARTTLS required) or
+	                             * "smtps://HOST[:PORT]" (TLS from the start) */
+	const char *ca_file;        /* PEM CA bundle that verifies the server; NULL: the system's */
+	const char *user;           /* NULL: no AUTH */
+	const char *password;       /* with user: 1..256 bytes */
+	const char *from;           /* envelope and From: local@domain */
+	const char *const *to;      /* 1..CU_SMTP_RCPT_MAX addresses */
+	size_t n_to;
+	unsigned connect_timeout_ms;/* 0: 10000, at most 60000 */
+	unsigned timeout_ms;        /* the whole transfer; 0: 30000, at most 60000 */
+};
+
+/* Mails n to t's recipients: a text/plain part (event, camera, time in UTC,
+ * severity, detail, event id) and, when n has a still, the JPEG as an
+ * image/jpeg attachment (multipart/mixed). TLS is always verified and never
+ * optional: smtp:// without STARTTLS is REFUSED before anything is sent.
+ * Message-ID derives from n->id, so a repeat is recognisable. OK: the server
+ * accepted the message; RETRY: a 4xx reply, a connection, TLS or timeout
+ * failure; REFUSED: a 5xx reply (bad recipient, authentication refused), no
+ * STARTTLS, or n or t breaking a rule. Thread-safe. */
+enum cu_send cu_smtp_send(const struct cu_smtp_target *t, const struct cu_notice *n, char *err,
+                          size_t errlen);
+
+/* A word for r: "ok", "retry", "refused". */
+const char *cu_send_name(enum cu_send r);
+
 #endif
