@@ -489,8 +489,8 @@ worker(void *arg)
 		for (size_t i = 0; i < nd && !atomic_load(&N.stop); i++)
 			deliver(&due[i]);
 		free(due);
-		if (nd == DUE_BATCH)
-			continue;
+		if (nd > 0)
+			continue; /* their next attempts are now due times to read */
 		/* sleep until the next is due, a new notice, or stop */
 		pthread_mutex_lock(&N.lock);
 		if (!N.wake_flag && !atomic_load(&N.stop)) {
@@ -551,8 +551,9 @@ cd_notify_start(const struct cd_notify_conf *nc, cu_store *store, cu_auth *const
 		cd_notify_stop();
 		return -1;
 	}
-	cd_log(CD_INFO, "notifications: %zu rules, %zu targets; events in %s/%s", nc->nrules,
-	       N.ntargets, cu_store_ident(store).dir, CU_EVDB_FILE);
+	cd_log(CD_INFO, "notifications: %zu rules, %zu targets; events in %s/%s%s%s", nc->nrules,
+	       N.ntargets, cu_store_ident(store).dir, CU_EVDB_FILE,
+	       public_b64[0] ? "; webhooks sign v1a with Ed25519 key " : "", public_b64);
 	return 0;
 }
 
