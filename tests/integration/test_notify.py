@@ -50,6 +50,7 @@ class Receiver:
     def __init__(self, pki, secret, port=None):
         self.secret = base64.b64decode(secret)
         self.public = None                     # Ed25519PublicKey, set by the test
+        self.have_public = threading.Event()
         self.mode = "ok"
         self.attempts = []
         self.bad = []
@@ -74,6 +75,8 @@ class Receiver:
                     seen = [a for a in rec.attempts if a[1] == wid]
                     if rec.mode == "fail":
                         status = 503
+                    elif rec.mode == "gone":
+                        status = 410
                     elif rec.mode == "retry-after" and not seen:
                         status, extra = 503, {"Retry-After": "2"}
                     if problems:
@@ -109,6 +112,7 @@ class Receiver:
             problems.append("no v1a signature")
         else:
             try:
+                self.have_public.wait(30)
                 self.public.verify(base64.b64decode(v1a[0]), msg)
             except (InvalidSignature, ValueError):
                 problems.append("v1a Ed25519 does not verify")
@@ -178,6 +182,7 @@ class Notify(cutest.TempDirTest):
         st, j = a.json("GET", "/api/v1/server", token=admin, expect=200)
         self.rx.public = Ed25519PublicKey.from_public_bytes(
             base64.b64decode(j["webhook_public_key"]))
+        self.rx.have_public.set()
         return admin
 
     def admin_token(self, a):
@@ -418,6 +423,43 @@ class Notify(cutest.TempDirTest):
         self.assertEqual(st, 200)
         self.assertIn(b'"event.ack"', body)
         self.assertIn(b"lens checked, camera rebooted", body)
+
+    # 5. given up: after give_up (503s) or at once (410): notify.failed, without a loop
+    def test_5_give_up(self):
+        sim = self.sim(cameras=1)
+        store = Store(self.tmp, "st", encryption="none", segment_seconds=2)
+        a = self.api(store, {"cam1": {"url": sim.url(1)}}, {
+            "everything": {"events": "*", "actions": "webhook:ops"}}, give_up="4s")
+        self.rx.mode = "fail"
+        self.start(a)
+        d = a.daemon
+        d.wait_event("camera.online", "cam1")
+        sim.cmd("stall cam1")
+        d.wait_event("camera.offline", "cam1", timeout=15)
+        offline = wait_for(lambda: [r for r in self.outbox(store)
+                                    if r[3] == "camera.offline" and r[2] == 2], 30,
+                           "the offline notice given up")
+        first = self.rx.attempts[[x[1] for x in self.rx.attempts].index(offline[0][0])][2]
+        ev, _ = wait_for(lambda: [(e, 0) for e in d.events_list() if e["event"] ==
+                                  "notify.failed" and offline[0][0] in e["detail"]], 10,
+                         "its notify.failed")[0]
+        self.assertIn("HTTP 503", ev["detail"])
+        self.assertGreaterEqual(time.monotonic() - first, 3.0, "given up before give_up")
+        # 410: refused for good at the first attempt
+        self.rx.mode = "gone"
+        sim.cmd("resume cam1")
+        d.wait_event("camera.online", "cam1", after=1, timeout=20)
+        ev, _ = wait_for(lambda: [(e, 0) for e in d.events_list() if e["event"] ==
+                                  "notify.failed" and "HTTP 410" in e["detail"]], 15,
+                         "notify.failed for the 410")[0]
+        time.sleep(6)
+        # every notify.failed is about a notice to ops, and none was sent to ops: no loop
+        failed = d.count("notify.failed")
+        self.assertEqual(failed, len([r for r in self.outbox(store) if r[2] == 2]),
+                         self.outbox(store))
+        self.assertFalse(any(x[4]["type"] == "notify.failed" for x in self.rx.attempts))
+        time.sleep(3)
+        self.assertEqual(d.count("notify.failed"), failed, "notify.failed keeps coming")
 
 
 if __name__ == "__main__":
