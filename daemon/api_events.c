@@ -21,6 +21,7 @@
 #define EVENTS_DEFAULT_LIMIT 100
 #define STREAMS_MAX 4                          /* live event streams at once */
 #define STREAM_HEARTBEAT_US (15 * INT64_C(1000000))
+#define STREAM_POLL_US INT64_C(250000)  /* how soon a stream notices its client left */
 #define STREAM_MAX_US (3600 * INT64_C(1000000)) /* then the client reconnects */
 #define VIS_CACHE 64
 
@@ -275,21 +276,24 @@ cd_api_events_stream(struct call *c)
 	static const char hello[] = ": custody events\n\n";
 	bool ok = cd_stream_write(c->r, hello, sizeof(hello) - 1) == 0;
 	int64_t end = cu_time_mono_us() + STREAM_MAX_US;
-	while (ok && cu_time_mono_us() < end) {
+	int64_t beat = cu_time_mono_us() + STREAM_HEARTBEAT_US;
+	while (ok && cu_time_mono_us() < end && !cd_stream_gone(c->r)) {
 		struct cu_evrec e;
-		int k = cd_notify_next(&cursor, STREAM_HEARTBEAT_US, &e);
-		if (k < 0 && cd_notify_db() == NULL)
-			break;
+		/* in short turns: a client that left frees its slot within STREAM_POLL_US */
+		int k = cd_notify_next(&cursor, STREAM_POLL_US, &e);
+		if (k == -2)
+			break; /* custodyd stops */
 		if (k < 0) { /* lagged: say so, the client re-reads GET /events */
 			static const char lag[] = "event: lost\ndata: {}\n\n";
 			ok = cd_stream_write(c->r, lag, sizeof(lag) - 1) == 0;
-			if (ok && cd_notify_cursor() == cursor)
-				break; /* stopping */
 			continue;
 		}
 		if (k == 0) {
-			static const char beat[] = ": heartbeat\n\n";
-			ok = cd_stream_write(c->r, beat, sizeof(beat) - 1) == 0;
+			if (cu_time_mono_us() < beat)
+				continue;
+			static const char hb[] = ": heartbeat\n\n";
+			ok = cd_stream_write(c->r, hb, sizeof(hb) - 1) == 0;
+			beat = cu_time_mono_us() + STREAM_HEARTBEAT_US;
 			continue;
 		}
 		if (visible_now(c, e.camera))

@@ -281,7 +281,7 @@ cd_notify_next(uint64_t *cursor, int64_t timeout_us, struct cu_evrec *ret)
 		if (pthread_cond_timedwait(&N.ring_cond, &N.lock, &ts) != 0)
 			break;
 	if (atomic_load(&N.streams_stop)) {
-		r = -1;
+		r = -2;
 	} else if (N.ring_next - *cursor > CD_NOTIFY_RING) {
 		*cursor = N.ring_next;
 		r = -1;

@@ -34,7 +34,7 @@ const char *cd_notify_public_key(void);
 /* The live stream: events as they are stored, in order. *cursor starts at
  * cd_notify_cursor(); waits up to timeout_us for the next. 1: *ret filled,
  * 0: timed out, -1: events were missed (the subscriber lagged by more than
- * CD_NOTIFY_RING events; *cursor moved on) or custodyd stops. */
+ * CD_NOTIFY_RING events; *cursor moved on), -2: custodyd stops. */
 #define CD_NOTIFY_RING 256
 uint64_t cd_notify_cursor(void);
 int cd_notify_next(uint64_t *cursor, int64_t timeout_us, struct cu_evrec *ret);
