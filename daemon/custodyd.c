@@ -500,6 +500,8 @@ main(int argc, char **argv)
 		cd_log(CD_ERR, "[store] password_file %s", cu_error_detail());
 		goto out;
 	}
+	if (cd_notify_check(&d.conf->notify) < 0)
+		goto out;
 	if (check) {
 		printf("custodyd: %s is valid: store %s, %zu cameras\n", d.config_path, d.conf->store,
 		       d.conf->ncameras);

@@ -7,12 +7,14 @@
  * (exponential back-off with jitter, Retry-After), or failed (refused, or
  * not delivered within give_up: a notify.failed event, never notified to
  * the target that failed). */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "custody/crypto.h"
 #include "custody/error.h"
@@ -65,6 +67,44 @@ webhook_count(const struct cd_notify_conf *nc)
 	return nc->nwebhooks;
 }
 
+/* Reads and checks the secret file into w (wiped by the caller on failure). */
+static int
+webhook_secret(const struct cd_webhook_conf *h, uint8_t secret[static CU_WEBHOOK_SECRET_MAX],
+               size_t *ret_len)
+{
+	char *s = NULL;
+	size_t sl = 0;
+	int r = cu_secret_file_read(h->secret_file, 256, 1, &s, &sl);
+	if (r == 0) {
+		r = cu_webhook_secret_parse(s, secret, ret_len);
+		cu_secret_free(s, sl);
+		if (r < 0)
+			r = cu_fail_prefix(r, "%s", h->secret_file);
+	}
+	return r;
+}
+
+int
+cd_notify_check(const struct cd_notify_conf *nc)
+{
+	for (size_t i = 0; i < nc->nwebhooks; i++) {
+		const struct cd_webhook_conf *h = &nc->webhooks[i];
+		uint8_t secret[CU_WEBHOOK_SECRET_MAX];
+		size_t sl;
+		int r = 0;
+		if (h->secret_file[0] != '\0')
+			r = webhook_secret(h, secret, &sl);
+		cu_wipe(secret, sizeof(secret));
+		if (r == 0 && h->ca_file[0] != '\0' && access(h->ca_file, R_OK) != 0)
+			r = cu_fail_errno(errno, "ca %s", h->ca_file);
+		if (r < 0) {
+			cd_log(CD_ERR, "[webhook %s] (line %d): %s", h->name, h->line, cu_error_detail());
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 webhook_open(const struct cd_notify_conf *nc, size_t i, cu_store *store, char *ret_name,
              size_t namelen, void **ret)
@@ -82,14 +122,7 @@ webhook_open(const struct cd_notify_conf *nc, size_t i, cu_store *store, char *r
 	w->t.ca_file = w->ca[0] ? w->ca : NULL;
 	w->t.timeout_us = h->timeout_us;
 	if (r == 0 && h->secret_file[0] != '\0') {
-		char *s = NULL;
-		size_t sl = 0;
-		if ((r = cu_secret_file_read(h->secret_file, 256, 1, &s, &sl)) == 0) {
-			r = cu_webhook_secret_parse(s, w->secret, &w->t.secret_len);
-			cu_secret_free(s, sl);
-			if (r < 0)
-				r = cu_fail_prefix(r, "%s", h->secret_file);
-		}
+		r = webhook_secret(h, w->secret, &w->t.secret_len);
 		w->t.secret = w->secret;
 	}
 	if (r == 0 && h->sign_ed25519) {

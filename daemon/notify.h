@@ -16,6 +16,9 @@
 
 struct cd_ev;
 
+/* custodyd --check: every webhook's secret file reads and parses, every
+ * ca file is readable. Logs the fault (never a secret); 0 or -1. */
+int cd_notify_check(const struct cd_notify_conf *nc);
 /* Opens events.db, the targets (secret files, the signing key), and starts
  * the worker, which first delivers what an earlier run left pending.
  * *auth (may become non-NULL later) resolves group: in rules. */

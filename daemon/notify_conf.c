@@ -235,8 +235,8 @@ rule_key(struct cd_rule *r, const char *key, const char *v, char *w, size_t wl)
 				known |= strlen(kinds[k].name) == (size_t)(col - r->actions[i]) &&
 				         strncmp(kinds[k].name, r->actions[i], (size_t)(col - r->actions[i])) == 0;
 			if (!known)
-				return why(w, wl, "actions: \"%s\": expected KIND:NAME, KIND one of %s",
-				           r->actions[i], CD_NOTIFY_KINDS_TEXT);
+				return why(w, wl, "actions: \"%s\": expected KIND:NAME, KIND one of: %s",
+				           r->actions[i], CD_NOTIFY_KIND_NAMES);
 			if (name_check("target", col + 1, w, wl) < 0)
 				return -1;
 		}

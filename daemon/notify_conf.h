@@ -22,7 +22,8 @@
 #define CD_SITE_MAX 64
 #define CD_GIVE_UP_DEFAULT_US (24 * 3600 * INT64_C(1000000))
 #define CD_KEEP_DEFAULT_US (90 * 86400 * INT64_C(1000000))
-#define CD_NOTIFY_KINDS_TEXT "webhook NAME"
+#define CD_NOTIFY_KINDS_TEXT "webhook NAME"   /* the kinds' sections, for messages */
+#define CD_NOTIFY_KIND_NAMES "webhook"        /* the kinds, for messages */
 
 struct cd_rule {
 	char name[CD_NOTIFY_NAME_MAX + 1];

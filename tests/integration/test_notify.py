@@ -463,6 +463,59 @@ class Notify(cutest.TempDirTest):
         time.sleep(3)
         self.assertEqual(d.count("notify.failed"), failed, "notify.failed keeps coming")
 
+    # 6. the configuration: refusals name the line and the reason; secrets checked
+    def test_6_configuration(self):
+        import subprocess
+        store = Store(self.tmp, "st", encryption="none")
+        base = f"[store]\npath = {store.dir}\npassword_file = {store.pw}\n"
+        url = f"https://127.0.0.1:{self.rx.port}/signed"
+
+        def check(text):
+            conf = os.path.join(self.tmp, "c.conf")
+            with open(conf, "w") as f:
+                f.write(base + text)
+            return subprocess.run([du.CUSTODYD, "--config", conf, "--check"],
+                                  capture_output=True, text=True, timeout=60)
+
+        ok = check(f"[webhook ops]\nurl = {url}\nsecret_file = {self.secret_file}\n"
+                   "[rule r]\nevents = camera.*, tamper.covered\ncameras = *\n"
+                   "actions = webhook:ops\nrate = 5/h\n")
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        cases = [
+            ("[webhook w]\nurl = http://127.0.0.1/x\n", 5, "must be https://"),
+            ("[webhook w]\nurl = https://u:p@127.0.0.1/x\n", 5, "no credentials"),
+            ("[webhook w]\nurl = https://127.0.0.1/\nsign = none\n", 4, "signs nothing"),
+            (f"[webhook w]\nurl = {url}\n[rule r]\nevents = *\nactions = webhook:nope\n", 6,
+             "no [webhook nope] section"),
+            (f"[webhook w]\nurl = {url}\n[rule r]\nevents = *\nactions = pager:w\n", 8,
+             "expected KIND:NAME"),
+            (f"[webhook w]\nurl = {url}\n[rule r]\nevents = tamper*\nactions = webhook:w\n", 7,
+             "not an event type"),
+            (f"[webhook w]\nurl = {url}\n[rule r]\nevents = *\nrate = 10/fortnight\n", 8,
+             "expected N/s"),
+            (f"[webhook w]\nurl = {url}\n[rule r]\nevents = *\nseverity = loud\n", 8,
+             "info, warning, major or critical"),
+            ("[rule R]\nevents = *\n", 4, "a-z 0-9"),
+            ("[notify]\ngive_up = 10\n", 5, "needs a unit"),
+        ]
+        for text, line, why in cases:
+            p = check(text)
+            self.assertEqual(p.returncode, 2, text)
+            self.assertIn(f"line {line}:", p.stderr, text)
+            self.assertIn(why, p.stderr, text)
+        # a secret file readable by others, or not whsec_: refused, the secret never shown
+        loose = os.path.join(self.tmp, "loose.secret")
+        with open(loose, "w") as f:
+            f.write("whsec_" + SECRET + "\n")
+        os.chmod(loose, 0o644)
+        bad = du.secret_file(os.path.join(self.tmp, "bad.secret"), "not-a-whsec-value-123")
+        for path, why in ((loose, "chmod"), (bad, "whsec_")):
+            p = check(f"[webhook w]\nurl = {url}\nsecret_file = {path}\n")
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(why, p.stderr)
+            self.assertNotIn(SECRET, p.stderr)
+            self.assertNotIn("not-a-whsec-value-123", p.stderr)
+
 
 if __name__ == "__main__":
     cutest.main()
