@@ -1,7 +1,8 @@
 /* Unit tests for lib/notify: the webhook body and signatures against the
  * worked example of docs/notifications.md (computed independently with
- * Python's hmac and python3-cryptography), Retry-After, secrets, and the
- * event store and outbox (events.db) in a temporary directory. */
+ * Python's hmac and python3-cryptography), Retry-After, secrets, the event
+ * store and outbox (events.db) in a temporary directory, and the events.db
+ * test vector (tests/data/events-vector, written from the format page). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <sqlite3.h>
 
 #include "custody/crypto.h"
 #include "custody/error.h"
@@ -195,6 +198,100 @@ test_evdb(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* Builds dir/events.db from the test vector's SQL text (with version
+ * replaced by version when not NULL). */
+static void
+make_vector(const char *dir, const char *version)
+{
+	char path[512], db_path[512];
+	snprintf(path, sizeof(path), "%s/events-vector/events.sql", getenv("CU_TEST_DATA"));
+	snprintf(db_path, sizeof(db_path), "%s/events.db", dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	static char sql[65536];
+	size_t n = fread(sql, 1, sizeof(sql) - 1, f);
+	fclose(f);
+	sql[n] = '\0';
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	if (version != NULL) {
+		char up[128];
+		snprintf(up, sizeof(up), "UPDATE meta SET value = '%s' WHERE key = 'version'", version);
+		assert_int_equal(sqlite3_exec(db, up, NULL, NULL, NULL), SQLITE_OK);
+	}
+	sqlite3_close(db);
+}
+
+static void
+test_vector(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/custody-evvec-XXXXXX", cmd[128];
+	assert_non_null(mkdtemp(dir));
+	make_vector(dir, "2");
+	cu_evdb *db;
+	assert_int_equal(cu_evdb_open(dir, &db), CU_ERR_UNSUPPORTED);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/events.db*", dir);
+	assert_int_equal(system(cmd), 0);
+	make_vector(dir, NULL);
+	assert_int_equal(cu_evdb_open(dir, &db), 0);
+	struct cu_evq q = {.limit = 10};
+	struct cu_evrec *r;
+	size_t n;
+	bool more;
+	assert_int_equal(cu_evdb_query(db, &q, &r, &n, &more), 0);
+	assert_int_equal(n, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(r[i].seq, 4 - (int64_t)i);
+	assert_string_equal(r[2].acked_by, "op1");
+	assert_int_equal(r[2].acked_us, INT64_C(1767225640000000));
+	assert_string_equal(r[2].ack_comment, "rebooted");
+	assert_string_equal(r[0].camera, "gate");
+	assert_string_equal(r[3].camera, "");
+	free(r);
+	q.type_prefix = "camera.";
+	assert_int_equal(cu_evdb_query(db, &q, &r, &n, &more), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(r[0].seq, 3);
+	assert_int_equal(r[1].seq, 2);
+	free(r);
+	q.type_prefix = NULL;
+	q.severity_min = 2;
+	q.limit = 1;
+	assert_int_equal(cu_evdb_query(db, &q, &r, &n, &more), 0);
+	assert_int_equal(n, 1);
+	assert_true(more);
+	assert_int_equal(r[0].seq, 4);
+	q.before_seq = r[0].seq;
+	free(r);
+	assert_int_equal(cu_evdb_query(db, &q, &r, &n, &more), 0);
+	assert_int_equal(n, 1);
+	assert_false(more);
+	assert_int_equal(r[0].seq, 2);
+	free(r);
+	assert_int_equal(cu_evdb_ack(db, "evt_00000000000000000000000000000002", "x", "y", 1),
+	                 CU_ERR_EXIST);
+	assert_int_equal(cu_evdb_condition(db, "tamper.covered", "gate", -1), 1);
+	assert_int_equal(cu_evdb_condition(db, "camera.offline", "lobby", -1), 0);
+	struct cu_evnote *due;
+	int64_t next;
+	assert_int_equal(cu_evdb_due(db, INT64_C(1767225760000000), 16, &due, &n, &next), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(due[0].id, "evt_0000000000000000000000000000000b");
+	assert_string_equal(due[0].target, "webhook:ops");
+	assert_int_equal(due[0].attempts, 3);
+	assert_string_equal(due[0].ev.type, "tamper.covered");
+	free(due);
+	assert_int_equal(cu_evdb_due(db, INT64_C(1767225759999999), 16, &due, &n, &next), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(next, INT64_C(1767225760000000));
+	free(due);
+	cu_evdb_close(db);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -203,6 +300,7 @@ main(void)
 		cmocka_unit_test(test_secret),
 		cmocka_unit_test(test_retry_after),
 		cmocka_unit_test(test_evdb),
+		cmocka_unit_test(test_vector),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
