@@ -159,20 +159,20 @@ class Notify(cutest.TempDirTest):
         self.procs.append(s)
         return s
 
-    def sections(self, rules, give_up="1h"):
+    def sections(self, rules, give_up="1h", ca=None):
         url = f"https://127.0.0.1:{self.rx.port}"
         text = (f"\n[notify]\nsite = test site\ngive_up = {give_up}\n"
-                f"\n[webhook ops]\nurl = {url}/signed\nca = {self.pki.ca}\n"
+                f"\n[webhook ops]\nurl = {url}/signed\nca = {ca or self.pki.ca}\n"
                 f"secret_file = {self.secret_file}\ntimeout = 3s\n"
                 f"\n[webhook limited]\nurl = {url}/limited\nca = {self.pki.ca}\n")
         for name, opts in rules.items():
             text += f"\n[rule {name}]\n" + "".join(f"{k} = {v}\n" for k, v in opts.items())
         return text
 
-    def api(self, store, cameras, rules, give_up="1h", name="custodyd"):
+    def api(self, store, cameras, rules, give_up="1h", name="custodyd", ca=None):
         a = api_util.Api(self.tmp, store, cameras=cameras, name=name)
         with open(a.daemon.conf, "a") as f:
-            f.write(self.sections(rules, give_up))
+            f.write(self.sections(rules, give_up, ca))
         self.procs.append(a)
         return a
 
@@ -462,6 +462,24 @@ class Notify(cutest.TempDirTest):
         self.assertFalse(any(x[4]["type"] == "notify.failed" for x in self.rx.attempts))
         time.sleep(3)
         self.assertEqual(d.count("notify.failed"), failed, "notify.failed keeps coming")
+
+    # 7. the receiver's certificate is checked: another CA's is refused, nothing is sent
+    def test_7_certificate_verified(self):
+        store = Store(self.tmp, "st", encryption="none")
+        a = self.api(store, {}, {"all": {"events": "*", "actions": "webhook:ops"}},
+                     ca=self.pki.rogue_ca)
+        self.start(a)
+        rows = wait_for(lambda: [r for r in self.outbox(store) if r[3] == "https.listening"],
+                        10, "the notice in the outbox")
+        db = sqlite3.connect(os.path.join(store.dir, "events.db"))
+        try:
+            err = wait_for(lambda: db.execute("SELECT error FROM outbox WHERE id = ?",
+                                              (rows[0][0],)).fetchone()[0], 15, "an attempt")
+        finally:
+            db.close()
+        self.assertRegex(err, r"(?i)certificate|SSL", err)
+        self.assertEqual(self.rx.attempts, [], "a request reached the receiver")
+        self.assertTrue(all(r[2] == 0 for r in self.outbox(store)), "still pending")
 
     # 6. the configuration: refusals name the line and the reason; secrets checked
     def test_6_configuration(self):
