@@ -16,12 +16,17 @@
 #include "custody/parse.h"
 #include "custody/text.h"
 #include "custody/time.h"
+#include "daemon.h"
 #include "notify.h"
 
 #define EVENTS_DEFAULT_LIMIT 100
 #define STREAMS_MAX 4                          /* live event streams at once */
-#define STREAM_HEARTBEAT_US (15 * INT64_C(1000000))
-#define STREAM_POLL_US INT64_C(250000)  /* how soon a stream notices its client left */
+/* A comment line this often: it keeps proxies from closing an idle stream,
+ * and it is how a stream learns that its client left (the server does not
+ * read a connection while it answers it; the write after the client closed
+ * fails), which frees its slot for the next subscriber. */
+#define STREAM_HEARTBEAT_US (2 * INT64_C(1000000))
+#define STREAM_POLL_US INT64_C(250000)  /* how soon a stream sees the server stop */
 #define STREAM_MAX_US (3600 * INT64_C(1000000)) /* then the client reconnects */
 #define VIS_CACHE 64
 
@@ -279,7 +284,7 @@ cd_api_events_stream(struct call *c)
 	int64_t beat = cu_time_mono_us() + STREAM_HEARTBEAT_US;
 	while (ok && cu_time_mono_us() < end && !cd_stream_gone(c->r)) {
 		struct cu_evrec e;
-		/* in short turns: a client that left frees its slot within STREAM_POLL_US */
+		/* in short turns, to see the server stop */
 		int k = cd_notify_next(&cursor, STREAM_POLL_US, &e);
 		if (k == -2)
 			break; /* custodyd stops */
@@ -301,4 +306,5 @@ cd_api_events_stream(struct call *c)
 	}
 	cd_stream_end(c->r, ok);
 	atomic_fetch_sub(&nstreams, 1);
+	cd_log(CD_INFO, "event stream of %s ended", c->user);
 }

@@ -79,7 +79,8 @@ Rows that are not obvious:
   user-*, role-*, grant-*  act on a scratch user "target" / scratch roles
   group-*        act on scratch camera groups (group-cam-remove: one holding cam-a)
   events-stream  the Server-Sent Events stream: only the status is read,
-                 then the connection is closed
+                 then the connection is closed, and the test waits for the
+                 server to log the stream's end (at most 4 run at once)
   event-ack-*    acknowledge a fresh event (a row the test writes into
                  STORE/events.db, docs/formats/events-db.md) of cam-a, cam-b
                  or of no camera; one is consumed by each acknowledgement

@@ -522,10 +522,20 @@ class World:
         if row == "events":
             return c("GET", "events")
         if row == "events-stream":
-            # the server frees a stream's slot within 250 ms of its client
-            # leaving (api_events.c); at most 4 run at once
-            return Call("SSE", v1 + "events/stream", token=tok,
-                        after=lambda status: time.sleep(0.75))
+            # at most 4 streams run at once: after each, wait until the server
+            # has seen the client leave (its next heartbeat fails) and logged
+            # the end, so that the next principal's stream finds a free slot
+            ended = self.api.daemon.read_log().count("event stream of ")
+
+            def after(status, ended=ended):
+                if status != 200:
+                    return
+                deadline = time.monotonic() + 30
+                while self.api.daemon.read_log().count("event stream of ") == ended:
+                    if time.monotonic() > deadline:
+                        raise AssertionError("the event stream did not end within 30 s")
+                    time.sleep(0.1)
+            return Call("SSE", v1 + "events/stream", token=tok, after=after)
         if row.startswith("event-ack-"):
             body = {"comment": f"seen by {p}"}
             if row == "event-ack-none":
