@@ -463,6 +463,28 @@ class Notify(cutest.TempDirTest):
         time.sleep(3)
         self.assertEqual(d.count("notify.failed"), failed, "notify.failed keeps coming")
 
+    # 8. cameras = group:NAME follows the camera group in auth.db
+    def test_8_camera_group(self):
+        sim = self.sim(cameras=2)
+        store = Store(self.tmp, "st", encryption="none", segment_seconds=2)
+        api_util.cli(store, "group", "add", "--name", "entrance", "--camera", "cam2")
+        a = self.api(store, {"cam1": {"url": sim.url(1)}, "cam2": {"url": sim.url(2)}}, {
+            "entrance": {"events": "camera.offline", "cameras": "group:entrance",
+                         "actions": "webhook:ops"}})
+        self.start(a)
+        d = a.daemon
+        for c in ("cam1", "cam2"):
+            d.wait_event("camera.online", c)
+        for c in ("cam1", "cam2"):
+            sim.cmd(f"stall {c}")
+        for c in ("cam1", "cam2"):
+            d.wait_event("camera.offline", c, timeout=15)
+        got = wait_for(lambda: self.rx.delivered("/signed"), 15, "a delivery")
+        time.sleep(2)
+        got = self.rx.delivered("/signed")
+        self.assertEqual([(b["camera"], b["type"]) for b in got.values()],
+                         [("cam2", "camera.offline")], got)
+
     # 7. the receiver's certificate is checked: another CA's is refused, nothing is sent
     def test_7_certificate_verified(self):
         store = Store(self.tmp, "st", encryption="none")
