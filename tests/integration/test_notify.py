@@ -463,6 +463,34 @@ class Notify(cutest.TempDirTest):
         time.sleep(3)
         self.assertEqual(d.count("notify.failed"), failed, "notify.failed keeps coming")
 
+    # 9. a raise while raised is not notified again, across a SIGKILL and restart
+    def test_9_raise_while_raised(self):
+        sim = self.sim(cameras=1)
+        store = Store(self.tmp, "st", encryption="none", segment_seconds=2)
+        a = self.api(store, {"cam1": {"url": sim.url(1)}}, {
+            "offline": {"events": "camera.offline", "actions": "webhook:ops"}})
+        self.start(a)
+        d = a.daemon
+        d.wait_event("camera.online", "cam1")
+        sim.cmd("stall cam1")
+        d.wait_event("camera.offline", "cam1", timeout=15)
+        wait_for(lambda: self.rx.delivered("/signed"), 15, "the raise")
+        d.kill()    # SIGKILL while the camera is offline
+        a.daemon.p = None
+        a.start()
+        # the camera is still stalled: raised again after the restart
+        d.wait_event("camera.offline", "cam1", after=1, timeout=20)
+        time.sleep(2)
+        self.assertEqual(len(self.rx.attempts), 1, self.rx.attempts)
+        sim.cmd("resume cam1")
+        d.wait_event("camera.online", "cam1", after=1, timeout=20)
+        wait_for(lambda: len(self.rx.delivered("/signed")) == 2, 15, "the clear")
+        time.sleep(1)
+        got = sorted(self.rx.delivered("/signed").values(), key=lambda b: b["time"])
+        self.assertEqual([(b["type"], b["phase"]) for b in got],
+                         [("camera.offline", "raise"), ("camera.online", "clear")])
+        self.assertEqual(self.rx.bad, [])
+
     # 8. cameras = group:NAME follows the camera group in auth.db
     def test_8_camera_group(self):
         sim = self.sim(cameras=2)
