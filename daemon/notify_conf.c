@@ -143,6 +143,9 @@ cd_notify_conf_section(struct cd_notify_conf *n, const char *name, int line, voi
 {
 	*ret_sec = NULL;
 	if (strcmp(name, "notify") == 0) {
+		if (n->given)
+			return why(w, wl, "[notify] is given twice");
+		n->given = true;
 		n->cur_kind = SEC_NOTIFY;
 		n->cur = n;
 		*ret_sec = n;

@@ -57,6 +57,7 @@ struct cd_notify_conf {
 	struct cd_rule rules[CD_RULES_MAX];
 	size_t nwebhooks;
 	struct cd_webhook_conf webhooks[CD_WEBHOOKS_MAX];
+	bool given;                       /* a [notify] section was read */
 	int cur_kind;                     /* while parsing: the section being read */
 	void *cur;
 };

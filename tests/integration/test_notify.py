@@ -565,6 +565,7 @@ class Notify(cutest.TempDirTest):
              "info, warning, major or critical"),
             ("[rule R]\nevents = *\n", 4, "a-z 0-9"),
             ("[notify]\ngive_up = 10\n", 5, "needs a unit"),
+            ("[notify]\nsite = a\n[notify]\n", 6, "given twice"),
         ]
         for text, line, why in cases:
             p = check(text)
