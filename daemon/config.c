@@ -155,18 +155,32 @@ parse_bool(struct parser *p, const char *key, const char *v, bool *ret)
 	return perr(p, "%s: \"%s\": expected yes or no", key, v);
 }
 
+int
+cd_config_path(const char *dir, const char *key, const char *v, char *out, size_t len,
+               char *why, size_t whylen)
+{
+	int n;
+	if (v[0] == '\0') {
+		cu_fmt_cut(why, whylen, "%s: empty path", key);
+		return -1;
+	}
+	if (v[0] == '/' || dir == NULL)
+		n = snprintf(out, len, "%s", v);
+	else
+		n = snprintf(out, len, "%s/%s", dir, v);
+	if (n < 0 || (size_t)n >= len) {
+		cu_fmt_cut(why, whylen, "%s: path too long", key);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 parse_path(struct parser *p, const char *key, const char *v, char *out, size_t len)
 {
-	int n;
-	if (v[0] == '\0')
-		return perr(p, "%s: empty path", key);
-	if (v[0] == '/' || p->dir == NULL)
-		n = snprintf(out, len, "%s", v);
-	else
-		n = snprintf(out, len, "%s/%s", p->dir, v);
-	if (n < 0 || (size_t)n >= len)
-		return perr(p, "%s: path too long", key);
+	char why[256];
+	if (cd_config_path(p->dir, key, v, out, len, why, sizeof(why)) < 0)
+		return perr(p, "%s", why);
 	return 0;
 }
 

@@ -81,6 +81,11 @@ int cd_config_parse(const char *text, size_t len, const char *dir, struct cd_con
  * with the reason in why. */
 int cd_duration_parse(const char *v, int64_t *ret, char *why, size_t whylen);
 
+/* A path value of key: relative ones are taken relative to dir (the
+ * configuration file's). 0, or -1 with the reason in why (empty, too long). */
+int cd_config_path(const char *dir, const char *key, const char *v, char *out, size_t len,
+                   char *why, size_t whylen);
+
 /* Reads and parses a file (at most CD_CONFIG_MAX bytes; symlinks refused). */
 int cd_config_load(const char *path, struct cd_config *ret, char *err, size_t errlen);
 

@@ -281,6 +281,18 @@ rate_take(size_t ri, size_t ai, int64_t now)
 
 /* ---- publishing ---- */
 
+/* The CLOCK_REALTIME deadline us from now, for pthread_cond_timedwait. */
+static struct timespec
+deadline_in(int64_t us)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t ns = (int64_t)ts.tv_nsec + (us % 1000000) * 1000;
+	ts.tv_sec += (time_t)(us / 1000000 + ns / 1000000000);
+	ts.tv_nsec = (long)(ns % 1000000000);
+	return ts;
+}
+
 static void
 ring_push(const struct cu_evrec *ev)
 {
@@ -303,11 +315,7 @@ cd_notify_cursor(void)
 int
 cd_notify_next(uint64_t *cursor, int64_t timeout_us, struct cu_evrec *ret)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t ns = (int64_t)ts.tv_nsec + (timeout_us % 1000000) * 1000;
-	ts.tv_sec += (time_t)(timeout_us / 1000000 + ns / 1000000000);
-	ts.tv_nsec = (long)(ns % 1000000000);
+	struct timespec ts = deadline_in(timeout_us);
 	int r = 0;
 	pthread_mutex_lock(&N.lock);
 	while (*cursor == N.ring_next && !atomic_load(&N.streams_stop))
@@ -529,13 +537,9 @@ worker(void *arg)
 		if (!N.wake_flag && !atomic_load(&N.stop)) {
 			int64_t wait = next == INT64_MAX ? 60 * INT64_C(1000000) : next - cu_time_now_us();
 			if (wait > 0) {
-				struct timespec ts;
-				clock_gettime(CLOCK_REALTIME, &ts);
 				if (wait > 60 * INT64_C(1000000))
 					wait = 60 * INT64_C(1000000);
-				int64_t ns = (int64_t)ts.tv_nsec + (wait % 1000000) * 1000;
-				ts.tv_sec += (time_t)(wait / 1000000 + ns / 1000000000);
-				ts.tv_nsec = (long)(ns % 1000000000);
+				struct timespec ts = deadline_in(wait);
 				pthread_cond_timedwait(&N.wake, &N.lock, &ts);
 			}
 		}

@@ -58,19 +58,6 @@ name_check(const char *what, const char *s, char *w, size_t wl)
 	return 0;
 }
 
-static int
-path_set(const char *key, const char *v, const char *dir, char *out, size_t len, char *w,
-         size_t wl)
-{
-	if (v[0] == '\0')
-		return why(w, wl, "%s: empty path", key);
-	int r = v[0] == '/' || dir == NULL ? snprintf(out, len, "%s", v)
-	                                   : snprintf(out, len, "%s/%s", dir, v);
-	if (r < 0 || (size_t)r >= len)
-		return why(w, wl, "%s: path too long", key);
-	return 0;
-}
-
 /* Splits a comma-separated list into at most max items of at most size-1
  * bytes each. */
 static int
@@ -381,9 +368,9 @@ webhook_key(void *obj, const char *key, const char *v, const char *dir, char *w,
 		return 0;
 	}
 	if (strcmp(key, "ca") == 0)
-		return path_set(key, v, dir, h->ca_file, sizeof(h->ca_file), w, wl);
+		return cd_config_path(dir, key, v, h->ca_file, sizeof(h->ca_file), w, wl);
 	if (strcmp(key, "secret_file") == 0)
-		return path_set(key, v, dir, h->secret_file, sizeof(h->secret_file), w, wl);
+		return cd_config_path(dir, key, v, h->secret_file, sizeof(h->secret_file), w, wl);
 	if (strcmp(key, "sign") == 0) {
 		if (strcmp(v, "ed25519") == 0)
 			h->sign_ed25519 = true;
