@@ -188,6 +188,9 @@ static struct {
 } N = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
        .ring_cond = PTHREAD_COND_INITIALIZER};
 
+/* one event at a time through de-duplication and storing */
+static pthread_mutex_t emit_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* the worker's notify.failed events skip this target (no loop) */
 static _Thread_local const char *skip_target;
 
@@ -358,21 +361,24 @@ cd_notify_event(const struct cd_ev *ev)
 	copy_field(rec.phase, sizeof(rec.phase), cd_phase_name(ev->phase));
 	rec.severity = (int)ev->severity;
 	copy_field(rec.detail, sizeof(rec.detail), ev->detail);
-	/* de-duplication: a condition is notified when it starts and when it ends */
+	/* de-duplication: a condition is notified when it starts and when it
+	 * ends. Read here, written with the event and its notices in one
+	 * transaction; emit_lock keeps the read and the write together. */
+	pthread_mutex_lock(&emit_lock);
 	bool notify = true;
+	const char *conds[2] = {NULL, NULL};
+	size_t nconds = 0;
 	if (ev->phase != CD_ONCE) {
 		/* recording.resumed ends either of two conditions (docs/events.md) */
-		static const char *const resumed[] = {"recording.failed", "recording.disk_full"};
-		bool two = strcmp(rec.type, "recording.resumed") == 0;
-		const char *conds[2] = {condition_of(rec.type), NULL};
-		if (two) {
-			conds[0] = resumed[0];
-			conds[1] = resumed[1];
+		if (strcmp(rec.type, "recording.resumed") == 0) {
+			conds[nconds++] = "recording.failed";
+			conds[nconds++] = "recording.disk_full";
+		} else {
+			conds[nconds++] = condition_of(rec.type);
 		}
 		int any = 0;
-		for (size_t i = 0; i < 2 && conds[i] != NULL; i++) {
-			int was = cu_evdb_condition(N.db, conds[i], rec.camera,
-			                            ev->phase == CD_RAISE ? 1 : 0);
+		for (size_t i = 0; i < nconds; i++) {
+			int was = cu_evdb_condition(N.db, conds[i], rec.camera, -1);
 			if (was < 0)
 				cd_log(CD_ERR, "events.db: %s", cu_error_detail());
 			else
@@ -413,7 +419,10 @@ cd_notify_event(const struct cd_ev *ev)
 		}
 	}
 	pthread_mutex_unlock(&N.lock);
-	if (cu_evdb_add(N.db, &rec, notes, nn) < 0) {
+	int stored = cu_evdb_add(N.db, &rec, conds, nconds, ev->phase == CD_RAISE ? 1 : 0, notes,
+	                         nn);
+	pthread_mutex_unlock(&emit_lock);
+	if (stored < 0) {
 		cd_log(CD_ERR, "events.db: event %s not stored (%zu notices lost): %s", rec.type, nn,
 		       cu_error_detail());
 		return;

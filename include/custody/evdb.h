@@ -60,13 +60,16 @@ int cu_evdb_open(const char *dir, cu_evdb **ret);
 void cu_evdb_close(cu_evdb *db);            /* NULL is fine */
 
 /* Stores ev and its n notices in one transaction, durable when it returns.
- * The notices are pending, due at once. Also keeps the condition table
- * (cu_evdb_condition) when cond is not NULL: raise sets it, clear removes it. */
-int cu_evdb_add(cu_evdb *db, const struct cu_evrec *ev, const struct cu_evnote *notes, size_t n);
+ * The notices are pending, due at once. With nconds > 0 the same transaction
+ * sets (cond_set 1: raised) or clears (0) the conditions conds[] of ev's
+ * camera, so that the de-duplication state and the notices it decided
+ * cannot part in a crash. */
+int cu_evdb_add(cu_evdb *db, const struct cu_evrec *ev, const char *const *conds, size_t nconds,
+                int cond_set, const struct cu_evnote *notes, size_t n);
 
 /* The condition state kept across restarts, for de-duplication: is (cond,
  * camera) raised now? 1 yes, 0 no; sets or clears it when set >= 0 (1 raise,
- * 0 clear). Returns the state before. */
+ * 0 clear; in its own transaction). Returns the state before. */
 int cu_evdb_condition(cu_evdb *db, const char *cond, const char *camera, int set);
 
 /* A query of stored events; newest first. */

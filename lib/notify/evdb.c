@@ -180,8 +180,25 @@ insert_note(cu_evdb *e, const struct cu_evrec *ev, const struct cu_evnote *n)
 	return r;
 }
 
+static int
+condition_put(cu_evdb *e, const char *cond, const char *camera, int set)
+{
+	static const char ins[] = "INSERT OR IGNORE INTO conditions(cond, camera) VALUES(?,?)";
+	static const char del[] = "DELETE FROM conditions WHERE cond = ? AND camera = ?";
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, set ? ins : del, &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, cond, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, camera, -1, SQLITE_STATIC);
+	r = cu_db_step_done(e->db, st, "keeping a condition");
+	cu_db_done(st);
+	return r;
+}
+
 int
-cu_evdb_add(cu_evdb *e, const struct cu_evrec *ev, const struct cu_evnote *notes, size_t n)
+cu_evdb_add(cu_evdb *e, const struct cu_evrec *ev, const char *const *conds, size_t nconds,
+            int cond_set, const struct cu_evnote *notes, size_t n)
 {
 	pthread_mutex_lock(&e->lock);
 	int r = cu_db_begin(e->db, true);
@@ -189,6 +206,9 @@ cu_evdb_add(cu_evdb *e, const struct cu_evrec *ev, const struct cu_evnote *notes
 		goto out;
 	if ((r = insert_event(e, ev)) < 0)
 		goto fail;
+	for (size_t i = 0; i < nconds; i++)
+		if ((r = condition_put(e, conds[i], ev->camera, cond_set)) < 0)
+			goto fail;
 	for (size_t i = 0; i < n; i++)
 		if ((r = insert_note(e, ev, &notes[i])) < 0)
 			goto fail;
@@ -205,8 +225,6 @@ int
 cu_evdb_condition(cu_evdb *e, const char *cond, const char *camera, int set)
 {
 	static const char q[] = "SELECT 1 FROM conditions WHERE cond = ? AND camera = ?";
-	static const char ins[] = "INSERT OR IGNORE INTO conditions(cond, camera) VALUES(?,?)";
-	static const char del[] = "DELETE FROM conditions WHERE cond = ? AND camera = ?";
 	pthread_mutex_lock(&e->lock);
 	sqlite3_stmt *st;
 	int r = cu_db_stmt(e->db, q, &st);
@@ -224,13 +242,7 @@ cu_evdb_condition(cu_evdb *e, const char *cond, const char *camera, int set)
 	r = was;
 	if (set < 0 || set == was)
 		goto out;
-	if ((r = cu_db_stmt(e->db, set ? ins : del, &st)) < 0)
-		goto out;
-	bind_text(st, 1, cond);
-	bind_text(st, 2, camera);
-	r = cu_db_step_done(e->db, st, "keeping a condition");
-	cu_db_done(st);
-	if (r == 0)
+	if ((r = condition_put(e, cond, camera, set)) == 0)
 		r = was;
 out:
 	pthread_mutex_unlock(&e->lock);

@@ -142,9 +142,10 @@ test_evdb(void **state)
 	assert_int_equal(cu_evdb_new_id(ev.id), 0);
 	assert_int_equal(cu_evdb_new_id(n.id), 0);
 	assert_int_equal(strlen(ev.id), CU_EVDB_ID_LEN);
-	assert_int_equal(cu_evdb_add(db, &ev, &n, 1), 0);
-	/* conditions: raised once */
-	assert_int_equal(cu_evdb_condition(db, "camera.offline", "lobby", 1), 0);
+	const char *conds[] = {"camera.offline"};
+	assert_int_equal(cu_evdb_add(db, &ev, conds, 1, 1, &n, 1), 0);
+	/* conditions: raised with the event, in its transaction */
+	assert_int_equal(cu_evdb_condition(db, "camera.offline", "lobby", -1), 1);
 	assert_int_equal(cu_evdb_condition(db, "camera.offline", "lobby", 1), 1);
 	assert_int_equal(cu_evdb_condition(db, "camera.offline", "lobby", 0), 1);
 	assert_int_equal(cu_evdb_condition(db, "camera.offline", "lobby", -1), 0);
