@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "call.h"
+#include "custody/notify.h"
 #include "custody/time.h"
 #include "custody/x509.h"
 #include "daemon.h"
@@ -178,5 +179,11 @@ cd_api_server(struct call *c)
 	                      "time", cd_json_time(cu_time_now_us()), "client", "idle_timeout_s",
 	                      (json_int_t)c->a->idle_timeout_s);
 	cu_store_info_free(in);
+	/* the key webhook receivers verify "v1a," signatures with: the recording
+	 * signer's (docs/notifications.md) */
+	char wk[CU_WEBHOOK_KEY_TEXT];
+	if (o != NULL &&
+	    cu_webhook_key_text(cu_store_ident(c->a->store).signer->ed25519_pub, wk) == 0)
+		json_object_set_new(o, "webhook_public_key", json_string(wk));
 	cd_call_reply_json(c, 200, o);
 }

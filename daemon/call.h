@@ -151,6 +151,10 @@ void cd_api_roles(struct call *c);
 void cd_api_role(struct call *c);
 void cd_api_groups(struct call *c);
 void cd_api_group(struct call *c);
+/* api_events.c */
+void cd_api_events(struct call *c);
+void cd_api_events_stream(struct call *c);
+void cd_api_event_ack(struct call *c);
 /* api_audit.c */
 void cd_api_audit(struct call *c);
 void cd_api_audit_verify(struct call *c);

@@ -17,7 +17,7 @@
 #include "custody/parse.h"
 #include "custody/text.h"
 
-enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_HTTPS, SEC_WEB, SEC_CAMERA };
+enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_HTTPS, SEC_WEB, SEC_CAMERA, SEC_NOTIFY };
 
 struct parser {
 	struct cd_config *c;
@@ -25,6 +25,7 @@ struct parser {
 	int line;
 	enum section sec;
 	struct cd_camera *cam;
+	void *nsec;                       /* the notify_conf.c section being read */
 	char seen[64][40];                /* keys seen in this section */
 	size_t nseen;
 	char *err;
@@ -57,19 +58,22 @@ trim(char *s)
 	return s;
 }
 
-/* "5s", "250ms", "10m", "2h", "30d" -> µs (1 ms .. 100 years). */
-static int
-parse_duration(struct parser *p, const char *key, const char *v, int64_t *ret)
+int
+cd_duration_parse(const char *v, int64_t *ret, char *why, size_t whylen)
 {
 	size_t nd = strspn(v, "0123456789");
 	char digits[24];
 	uint64_t n;
-	if (nd == 0 || nd >= sizeof(digits))
-		return perr(p, "%s: \"%s\" is not a duration (examples: 5s, 500ms, 10m, 2h, 30d)", key, v);
+	if (nd == 0 || nd >= sizeof(digits)) {
+		cu_fmt_cut(why, whylen, "\"%s\" is not a duration (examples: 5s, 500ms, 10m, 2h, 30d)", v);
+		return -1;
+	}
 	memcpy(digits, v, nd);
 	digits[nd] = '\0';
-	if (cu_parse_u64(digits, UINT32_MAX, key, &n) < 0)
-		return perr(p, "%s: \"%s\" is too large", key, v);
+	if (cu_parse_u64(digits, UINT32_MAX, "duration", &n) < 0) {
+		cu_fmt_cut(why, whylen, "\"%s\" is too large", v);
+		return -1;
+	}
 	const char *u = v + nd;
 	int64_t mult;
 	if (strcmp(u, "ms") == 0)
@@ -82,11 +86,25 @@ parse_duration(struct parser *p, const char *key, const char *v, int64_t *ret)
 		mult = 3600 * INT64_C(1000000);
 	else if (strcmp(u, "d") == 0)
 		mult = 86400 * INT64_C(1000000);
-	else
-		return perr(p, "%s: \"%s\" needs a unit: ms, s, m, h or d", key, v);
-	if (n == 0 || (int64_t)n > INT64_C(100) * 366 * 86400 * 1000000 / mult)
-		return perr(p, "%s: \"%s\" is out of range", key, v);
+	else {
+		cu_fmt_cut(why, whylen, "\"%s\" needs a unit: ms, s, m, h or d", v);
+		return -1;
+	}
+	if (n == 0 || (int64_t)n > INT64_C(100) * 366 * 86400 * 1000000 / mult) {
+		cu_fmt_cut(why, whylen, "\"%s\" is out of range", v);
+		return -1;
+	}
 	*ret = (int64_t)n * mult;
+	return 0;
+}
+
+/* "5s", "250ms", "10m", "2h", "30d" -> µs (1 ms .. 100 years). */
+static int
+parse_duration(struct parser *p, const char *key, const char *v, int64_t *ret)
+{
+	char why[256];
+	if (cd_duration_parse(v, ret, why, sizeof(why)) < 0)
+		return perr(p, "%s: %s", key, why);
 	return 0;
 }
 
@@ -138,18 +156,32 @@ parse_bool(struct parser *p, const char *key, const char *v, bool *ret)
 	return perr(p, "%s: \"%s\": expected yes or no", key, v);
 }
 
+int
+cd_config_path(const char *dir, const char *key, const char *v, char *out, size_t len,
+               char *why, size_t whylen)
+{
+	int n;
+	if (v[0] == '\0') {
+		cu_fmt_cut(why, whylen, "%s: empty path", key);
+		return -1;
+	}
+	if (v[0] == '/' || dir == NULL)
+		n = snprintf(out, len, "%s", v);
+	else
+		n = snprintf(out, len, "%s/%s", dir, v);
+	if (n < 0 || (size_t)n >= len) {
+		cu_fmt_cut(why, whylen, "%s: path too long", key);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 parse_path(struct parser *p, const char *key, const char *v, char *out, size_t len)
 {
-	int n;
-	if (v[0] == '\0')
-		return perr(p, "%s: empty path", key);
-	if (v[0] == '/' || p->dir == NULL)
-		n = snprintf(out, len, "%s", v);
-	else
-		n = snprintf(out, len, "%s/%s", p->dir, v);
-	if (n < 0 || (size_t)n >= len)
-		return perr(p, "%s: path too long", key);
+	char why[256];
+	if (cd_config_path(p->dir, key, v, out, len, why, sizeof(why)) < 0)
+		return perr(p, "%s", why);
 	return 0;
 }
 
@@ -279,6 +311,12 @@ set_key(struct parser *p, const char *key, const char *v)
 		return set_https(p, key, v);
 	case SEC_WEB:
 		return set_web(p, key, v);
+	case SEC_NOTIFY: {
+		char why[512];
+		if (cd_notify_conf_key(&c->notify, p->nsec, key, v, p->dir, why, sizeof(why)) < 0)
+			return perr(p, "%s", why);
+		return 0;
+	}
 	case SEC_CAMERA: {
 		struct cd_camera *cam = p->cam;
 		if (strcmp(key, "url") == 0) {
@@ -348,6 +386,8 @@ section(struct parser *p, char *s)
 	if (end_camera(p) < 0)
 		return -1;
 	p->nseen = 0;
+	char why[512];
+	int nr;
 	if (strcmp(name, "store") == 0) {
 		p->sec = SEC_STORE;
 	} else if (strcmp(name, "daemon") == 0) {
@@ -362,6 +402,11 @@ section(struct parser *p, char *s)
 			return perr(p, "[web] is given twice");
 		p->sec = SEC_WEB;
 		p->c->web.given = true;
+	} else if ((nr = cd_notify_conf_section(&p->c->notify, name, p->line, &p->nsec, why,
+	                                       sizeof(why))) != 1) {
+		if (nr < 0)
+			return perr(p, "%s", why);
+		p->sec = SEC_NOTIFY;
 	} else if (strncmp(name, "camera", 6) == 0 && (name[6] == ' ' || name[6] == '\t')) {
 		char *cn = trim(name + 6);
 		if (cu_camera_name_check(cn) < 0)
@@ -379,7 +424,8 @@ section(struct parser *p, char *s)
 		p->cam->enabled = true;
 		p->sec = SEC_CAMERA;
 	} else {
-		return perr(p, "unknown section [%s] (store, daemon, https, web, camera NAME)", name);
+		return perr(p, "unknown section [%s] (store, daemon, https, web, camera NAME, notify, "
+		            "rule NAME, " CD_NOTIFY_KINDS_TEXT ")", name);
 	}
 	return 0;
 }
@@ -397,6 +443,7 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 	c->https.audit_views = true;
 	c->https.token_lifetime_us = CU_TOKEN_LIFETIME_DEFAULT;
 	c->web.idle_timeout_us = CD_WEB_IDLE_DEFAULT_US;
+	cd_notify_conf_defaults(&c->notify);
 	c->retention_interval_us = 60 * INT64_C(1000000);
 	c->reconnect_min_us = INT64_C(1000000);
 	c->reconnect_max_us = 60 * INT64_C(1000000);
@@ -461,6 +508,9 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 		return perr(&p, "[https] cert_file and key_file go together: give both or neither");
 	if (c->web.given && !c->https.enabled)
 		return perr(&p, "[web] configures the browser client, which needs an [https] section");
+	char why[512];
+	if (cd_notify_conf_end(&c->notify, &p.line, why, sizeof(why)) < 0)
+		return perr(&p, "%s", why);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include "custody/crypto.h"
 #include "custody/rtsp.h"
 #include "custody/store.h"
+#include "notify_conf.h"
 
 #define CD_CONFIG_MAX (1024 * 1024)   /* bytes in a configuration file */
 #define CD_LINE_MAX 2048
@@ -71,6 +72,7 @@ struct cd_config {
 	uint64_t max_bytes;
 	struct cd_https https;
 	struct cd_web web;
+	struct cd_notify_conf notify;     /* [notify], [rule NAME], [webhook NAME] (notify_conf.h) */
 	size_t ncameras;
 	struct cd_camera cameras[CD_CAMERAS_MAX];
 };
@@ -79,6 +81,15 @@ struct cd_config {
  * error returns -1 and writes "line N: reason" into err. */
 int cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config *ret,
                     char *err, size_t errlen);
+
+/* "5s", "250ms", "10m", "2h", "30d" -> µs (1 ms .. 100 years): 0, or -1
+ * with the reason in why. */
+int cd_duration_parse(const char *v, int64_t *ret, char *why, size_t whylen);
+
+/* A path value of key: relative ones are taken relative to dir (the
+ * configuration file's). 0, or -1 with the reason in why (empty, too long). */
+int cd_config_path(const char *dir, const char *key, const char *v, char *out, size_t len,
+                   char *why, size_t whylen);
 
 /* Reads and parses a file (at most CD_CONFIG_MAX bytes; symlinks refused). */
 int cd_config_load(const char *path, struct cd_config *ret, char *err, size_t errlen);

@@ -25,6 +25,7 @@
 #include "export.h"
 #include "http.h"
 #include "live.h"
+#include "notify.h"
 #include "custody/file.h"
 #include "custody/secret.h"
 
@@ -503,6 +504,8 @@ main(int argc, char **argv)
 		cd_log(CD_ERR, "[store] password_file %s", cu_error_detail());
 		goto out;
 	}
+	if (cd_notify_check(&d.conf->notify) < 0)
+		goto out;
 	if (check) {
 		printf("custodyd: %s is valid: store %s, %zu cameras\n", d.config_path, d.conf->store,
 		       d.conf->ncameras);
@@ -523,6 +526,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	cd_audit_set(d.audit);
+	if (cd_notify_start(&d.conf->notify, d.store, &d.auth) < 0)
+		goto out;
 	/* Signals are taken by this thread alone, with sigtimedwait. */
 	sigset_t set;
 	sigemptyset(&set);
@@ -574,6 +579,7 @@ main(int argc, char **argv)
 		atomic_store(&d.cams[i]->stop, true);
 	while (d.ncams > 0)
 		stop_camera(&d, d.ncams - 1);
+	cd_notify_end_streams();
 	cd_http_stop(d.http);
 	d.http = NULL;
 	/* exports append their last entries before the last tree head */
@@ -585,10 +591,12 @@ main(int argc, char **argv)
 		cd_log(CD_ERR, "audit log: signing the last tree head: %s", cu_error_detail());
 	rc = 0;
 out:
+	cd_notify_end_streams();
 	cd_http_stop(d.http);
 	cd_exports_free(d.api.exports);
 	cd_live_free(d.live);
 	cu_auth_close(d.auth);
+	cd_notify_stop();
 	cd_audit_set(NULL);
 	cu_audit_close(d.audit);
 	cu_secret_free(pw, pwlen);

@@ -12,6 +12,7 @@
 #include "custody/text.h"
 #include "custody/time.h"
 #include "daemon.h"
+#include "notify.h"
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int events_fd = -1;
@@ -89,6 +90,7 @@ cd_emit(const struct cd_ev *ev)
 {
 	char when[CU_TIME_ISO_MAX];
 	cu_time_text(ev->t_us > 0 ? ev->t_us : cu_time_now_us(), when);
+	cd_notify_event(ev); /* kept in events.db, and the rules applied */
 	const char *phase = ev->phase == CD_ONCE ? "" : cd_phase_name(ev->phase);
 	if (ev->camera != NULL)
 		cd_log(CD_INFO, "%s%s%s camera %s: %s", ev->type, phase[0] ? " " : "", phase,

@@ -370,6 +370,16 @@ cd_stream_write(struct cd_req *r, const void *data, size_t len)
 	return ret;
 }
 
+bool
+cd_stream_gone(struct cd_req *r)
+{
+	struct cd_http *h = r->h;
+	pthread_mutex_lock(&h->lock);
+	bool gone = r->gone || h->stopping;
+	pthread_mutex_unlock(&h->lock);
+	return gone;
+}
+
 void
 cd_stream_end(struct cd_req *r, bool ok)
 {

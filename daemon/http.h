@@ -131,6 +131,9 @@ int cd_stream_begin(struct cd_req *r, int status, const char *content_type);
 int cd_stream_reserve(struct cd_req *r);
 int cd_stream_write(struct cd_req *r, const void *data, size_t len);
 void cd_stream_end(struct cd_req *r, bool ok);
+/* Has the client of a stream gone away (or the server begun to stop)? For a
+ * stream that waits for something to send (the live event stream). */
+bool cd_stream_gone(struct cd_req *r);
 
 /* ---- WebSocket sessions (live view) ----
  * Producers on any thread queue binary messages with cd_ws_send until

@@ -24,7 +24,7 @@ import checklib
 
 # Each module with the modules it may use, directly; the rule is transitive.
 # util <- crypto <- media <- store <- {rtsp, audit, auth} <- package
-# util <- crypto <- media <- notify
+# util <- crypto <- media <- notify (event store, outbox, notification channels)
 LAYERS = {
     "util": [],
     "crypto": ["util"],
@@ -45,7 +45,7 @@ PUBLIC = {
     "media.h": "media", "mux.h": "media",
     "store.h": "store", "tls.h": "store",
     "rtsp.h": "rtsp", "audit.h": "audit", "auth.h": "auth", "package.h": "package",
-    "notify.h": "notify",
+    "notify.h": "notify", "evdb.h": "notify",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

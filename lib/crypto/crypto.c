@@ -17,6 +17,7 @@
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
@@ -115,6 +116,17 @@ cu_md5_digest_hex(const char *const parts[], size_t nparts, char out[static 33])
 		return cu_ossl_fail(CU_ERR_CRYPTO, "MD5 for Digest authentication");
 	cu_hex(d, sizeof(d), out);
 	cu_wipe(d, sizeof(d));
+	return 0;
+}
+
+int
+cu_hmac_sha256(const uint8_t *key, size_t key_len, const void *msg, size_t len,
+               uint8_t out[static 32])
+{
+	unsigned int ol = 0;
+	if (key_len > INT_MAX ||
+	    HMAC(EVP_sha256(), key, (int)key_len, msg, len, out, &ol) == NULL || ol != 32)
+		return cu_ossl_fail(CU_ERR_CRYPTO, "HMAC-SHA256");
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #define CU_CRYPTO_OSSL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Turns the newest queued OpenSSL error into the detail ("what: reason"),
  * empties the queue, and returns code. For every caller of OpenSSL. */
@@ -14,5 +15,10 @@ int cu_ossl_fail(int code, const char *what);
  * authentication (RFC 2617) needs it; nothing else in custody uses MD5.
  * 0, or CU_ERR_CRYPTO. */
 int cu_md5_digest_hex(const char *const parts[], size_t nparts, char out[static 33]);
+
+/* HMAC-SHA256 (RFC 2104) of msg under key, for webhook signatures (Standard
+ * Webhooks "v1"); custody's own formats sign with Ed25519. 0 or CU_ERR_CRYPTO. */
+int cu_hmac_sha256(const uint8_t *key, size_t key_len, const void *msg, size_t len,
+                   uint8_t out[static 32]);
 
 #endif

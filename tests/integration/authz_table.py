@@ -78,6 +78,12 @@ Rows that are not obvious:
   pw-self-bare   the same without current_password (nobody may: a stolen session must not change the password)
   user-*, role-*, grant-*  act on a scratch user "target" / scratch roles
   group-*        act on scratch camera groups (group-cam-remove: one holding cam-a)
+  events-stream  the Server-Sent Events stream: only the status is read,
+                 then the connection is closed, and the test waits for the
+                 server to log the stream's end (at most 4 run at once)
+  event-ack-*    acknowledge a fresh event (a row the test writes into
+                 STORE/events.db, docs/formats/events-db.md) of cam-a, cam-b
+                 or of no camera; one is consumed by each acknowledgement
   export-new-*   an evidence export of 1 s as the built-in profile wants it
                  (password, comments); export-b, export-file-b, export-del-b
                  act on an export exp-b made of cam-b (owner: exp-b; others
@@ -176,6 +182,12 @@ group-new         POST   groups {cameras: [cam-a]}                  admin       
 group-delete      DELETE groups/NEW                                 admin                     |     401     401     401     401     401     401     401      401 |     204     403     403     403     403     403     403
 group-cam-add     POST   groups/NEW/cameras {cam-a}                 admin                     |     401     401     401     401     401     401     401      401 |     204     403     403     403     403     403     403
 group-cam-remove  DELETE groups/NEW/cameras/cam-a                   admin                     |     401     401     401     401     401     401     401      401 |     204     403     403     403     403     403     403
+events            GET    events                                     token                     |     401     401     401     401     401     401     401      401 |     200     200     200     200     200     200     200
+events-stream     GET    events/stream                              token                     |     401     401     401     401     401     401     401      401 |     200     200     200     200     200     200     200
+event-ack-a       POST   events/ID(event cam-a)/ack {comment}       live@cam-a (any: else 404) |     401     401     401     401     401     401     401      401 |     200     200     403     403     403     404     404
+event-ack-b       POST   events/ID(event cam-b)/ack {comment}       live@cam-b (any: else 404) |     401     401     401     401     401     401     401      401 |     200     404     404     404     403     403     404
+event-ack-site    POST   events/ID(event of no camera)/ack {comment}  admin (else 403 for audit_read, 404) |     401     401     401     401     401     401     401      401 |     200     404     404     404     403     404     404
+event-ack-none    POST   events/evt_0...0/ack {comment}             (no such event)           |     401     401     401     401     401     401     401      401 |     404     404     404     404     404     404     404
 audit             GET    audit                                      audit_read                |     401     401     401     401     401     401     401      401 |     200     403     403     403     200     403     403
 audit-csv         GET    audit?format=csv                           audit_read                |     401     401     401     401     401     401     401      401 |     200     403     403     403     200     403     403
 audit-verify      GET    audit/verify                               audit_read                |     401     401     401     401     401     401     401      401 |     200     403     403     403     200     403     403

@@ -53,6 +53,7 @@ import glob
 import json
 import os
 import re
+import sqlite3
 import socket
 import sys
 import time
@@ -169,6 +170,9 @@ ROUTE_OF = {
     "export-b": ("GET", "exports/*"), "export-none": ("GET", "exports/*"),
     "export-file-b": ("GET", "exports/*/file"), "export-del-b": ("DELETE", "exports/*"),
     "export-profiles": ("GET", "export-profiles"),
+    "events": ("GET", "events"), "events-stream": ("GET", "events/stream"),
+    "event-ack-a": ("POST", "events/*/ack"), "event-ack-b": ("POST", "events/*/ack"),
+    "event-ack-site": ("POST", "events/*/ack"), "event-ack-none": ("POST", "events/*/ack"),
 }
 
 ERROR_CODE = {401: ("unauthenticated", "bad_credentials"), 403: ("forbidden",),
@@ -246,6 +250,15 @@ class World:
         """(status, body bytes); status None when a WebSocket upgrade got no answer."""
         if call.method == "WS":
             return ws_upgrade(self.api, call.path, call.token)
+        if call.method == "SSE":   # a stream that does not end: the status, then close
+            conn = self.api.conn()
+            try:
+                conn.request("GET", call.path, headers={"Authorization": "Bearer " + call.token}
+                             if call.token is not None else {})
+                r = conn.getresponse()
+                return r.status, (b"" if r.status == 200 else r.read())
+            finally:
+                conn.close()
         st, _, body = self.api.request(call.method, call.path, token=call.token, body=call.body)
         return st, body
 
@@ -283,6 +296,20 @@ class World:
         return self.admin_json("POST", "evidence-locks", {
             "headline": self.unique("fixture"), "cameras": cams,
             "from": START[cams[0]], "to": AT[cams[0]]}, expect=201)["id"]
+
+    def event(self, camera):
+        """A fresh event of camera ("" none), written into STORE/events.db as
+        custodyd writes it (docs/formats/events-db.md)."""
+        eid = "evt_" + os.urandom(16).hex()
+        db = sqlite3.connect(os.path.join(self.api.store.dir, "events.db"), timeout=10)
+        try:
+            db.execute("INSERT INTO events(id, t_us, type, camera, source, phase, severity, "
+                       "detail) VALUES(?, ?, 'test.fixture', ?, 'custodyd', 'raise', 2, "
+                       "'authz fixture')", (eid, int(time.time() * 1e6), camera))
+            db.commit()
+        finally:
+            db.close()
+        return eid
 
     def role(self, grants=(), users=()):
         name = self.unique("scratch-role")
@@ -328,6 +355,8 @@ class World:
             return self.lock([CAM_B])
         if kind == "lock-ab":
             return self.lock([CAM_A, CAM_B])
+        if kind.startswith("ev-"):       # ev-a, ev-b, ev-site: a stored event to acknowledge
+            return self.event({"ev-a": CAM_A, "ev-b": CAM_B, "ev-site": ""}[kind])
         if kind == "user-del":
             name = self.unique("scratch-user")
             self.admin_json("POST", "users", {"name": name, "password": password_of(name)},
@@ -490,6 +519,29 @@ class World:
         if row == "group-cam-remove":
             return c("DELETE", f"groups/{self.fx('group-cam-remove')}/cameras/{CAM_A}",
                      fixture="group-cam-remove")
+        if row == "events":
+            return c("GET", "events")
+        if row == "events-stream":
+            # at most 4 streams run at once: after each, wait until the server
+            # has seen the client leave (its next heartbeat fails) and logged
+            # the end, so that the next principal's stream finds a free slot
+            ended = self.api.daemon.read_log().count("event stream of ")
+
+            def after(status, ended=ended):
+                if status != 200:
+                    return
+                deadline = time.monotonic() + 30
+                while self.api.daemon.read_log().count("event stream of ") == ended:
+                    if time.monotonic() > deadline:
+                        raise AssertionError("the event stream did not end within 30 s")
+                    time.sleep(0.1)
+            return Call("SSE", v1 + "events/stream", token=tok, after=after)
+        if row.startswith("event-ack-"):
+            body = {"comment": f"seen by {p}"}
+            if row == "event-ack-none":
+                return c("POST", "events/evt_" + "0" * 32 + "/ack", body)
+            kind = "ev-" + row[10:]
+            return c("POST", f"events/{self.fx(kind)}/ack", body, fixture=kind)
         if row == "audit":
             return c("GET", "audit")
         if row == "audit-csv":

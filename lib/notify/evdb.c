@@ -1,0 +1,509 @@
+/* The event store and the notification outbox: STORE/events.db. Layout and
+ * rules: docs/formats/events-db.md; keep the two in step. */
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "custody/crypto.h"
+#include "custody/error.h"
+#include "custody/evdb.h"
+#include "custody/file.h"
+#include "custody/parse.h"
+#include "util/db.h"
+
+#define EVDB_NAME "events.db"
+#define EVDB_FORMAT "custody-events"
+#define EVDB_VERSION "1"
+
+static const char schema[] =
+	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS events("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  t_us INTEGER NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  camera TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  phase TEXT NOT NULL,"
+	"  severity INTEGER NOT NULL,"
+	"  detail TEXT NOT NULL,"
+	"  acked_by TEXT NOT NULL DEFAULT '',"
+	"  acked_us INTEGER NOT NULL DEFAULT 0,"
+	"  ack_comment TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX IF NOT EXISTS events_time ON events(t_us);"
+	"CREATE TABLE IF NOT EXISTS conditions("
+	"  cond TEXT NOT NULL, camera TEXT NOT NULL, PRIMARY KEY(cond, camera));"
+	"CREATE TABLE IF NOT EXISTS outbox("
+	"  id TEXT PRIMARY KEY,"
+	"  event_id TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  rule TEXT NOT NULL,"
+	"  state INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL,"
+	"  created_us INTEGER NOT NULL,"
+	"  next_us INTEGER NOT NULL,"
+	"  done_us INTEGER NOT NULL,"
+	"  error TEXT NOT NULL,"
+	"  t_us INTEGER NOT NULL, type TEXT NOT NULL, camera TEXT NOT NULL, source TEXT NOT NULL,"
+	"  phase TEXT NOT NULL, severity INTEGER NOT NULL, detail TEXT NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_us);";
+
+struct cu_evdb {
+	pthread_mutex_t lock;
+	cu_db *db;
+};
+
+int
+cu_evdb_new_id(char out[static CU_EVDB_ID_LEN + 1])
+{
+	uint8_t r[16];
+	int e = cu_random(r, sizeof(r));
+	if (e < 0)
+		return e;
+	memcpy(out, "evt_", 4);
+	cu_hex(r, sizeof(r), out + 4);
+	return 0;
+}
+
+int
+cu_evdb_open(const char *dir, cu_evdb **ret)
+{
+	char path[PATH_MAX];
+	int r = cu_path(path, sizeof(path), "%s/%s", dir, CU_EVDB_FILE);
+	if (r < 0)
+		return r;
+	cu_evdb *e = calloc(1, sizeof(*e));
+	if (e == NULL)
+		return cu_fail(CU_ERR_NOMEM, "events.db: out of memory");
+	pthread_mutex_init(&e->lock, NULL);
+	if ((r = cu_db_open(path, EVDB_NAME, CU_DB_CREATE | CU_DB_WAL | CU_DB_SYNC_FULL, &e->db)) < 0)
+		goto fail;
+	if ((r = cu_db_begin(e->db, true)) < 0)
+		goto fail;
+	if ((r = cu_db_exec(e->db, schema, "creating the tables")) < 0) {
+		cu_db_rollback(e->db);
+		goto fail;
+	}
+	char fmt[32], ver[8];
+	if (cu_db_meta_get(e->db, "format", fmt, sizeof(fmt)) < 0) {
+		static const char *const kv[][2] = {{"format", EVDB_FORMAT}, {"version", EVDB_VERSION}};
+		if ((r = cu_db_meta_put(e->db, kv, 2)) < 0) {
+			cu_db_rollback(e->db);
+			goto fail;
+		}
+	} else if (strcmp(fmt, EVDB_FORMAT) != 0 ||
+	           cu_db_meta_get(e->db, "version", ver, sizeof(ver)) < 0 ||
+	           strcmp(ver, EVDB_VERSION) != 0) {
+		cu_db_rollback(e->db);
+		r = cu_fail(CU_ERR_UNSUPPORTED, "%s: not a version %s events database", path,
+		            EVDB_VERSION);
+		goto fail;
+	}
+	if ((r = cu_db_commit(e->db)) < 0)
+		goto fail;
+	*ret = e;
+	return 0;
+fail:
+	cu_db_close(e->db);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+	return r;
+}
+
+void
+cu_evdb_close(cu_evdb *e)
+{
+	if (e == NULL)
+		return;
+	cu_db_close(e->db);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static int
+insert_event(cu_evdb *e, const struct cu_evrec *ev)
+{
+	static const char sql[] =
+		"INSERT INTO events(id, t_us, type, camera, source, phase, severity, detail)"
+		" VALUES(?,?,?,?,?,?,?,?)";
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, sql, &st);
+	if (r < 0)
+		return r;
+	bind_text(st, 1, ev->id);
+	sqlite3_bind_int64(st, 2, ev->t_us);
+	bind_text(st, 3, ev->type);
+	bind_text(st, 4, ev->camera);
+	bind_text(st, 5, ev->source);
+	bind_text(st, 6, ev->phase);
+	sqlite3_bind_int(st, 7, ev->severity);
+	bind_text(st, 8, ev->detail);
+	r = cu_db_step_done(e->db, st, "storing an event");
+	cu_db_done(st);
+	return r;
+}
+
+static int
+insert_note(cu_evdb *e, const struct cu_evrec *ev, const struct cu_evnote *n)
+{
+	static const char sql[] =
+		"INSERT INTO outbox(id, event_id, target, rule, state, attempts, created_us, next_us,"
+		" done_us, error, t_us, type, camera, source, phase, severity, detail)"
+		" VALUES(?,?,?,?,0,0,?,?,0,'',?,?,?,?,?,?,?)";
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, sql, &st);
+	if (r < 0)
+		return r;
+	bind_text(st, 1, n->id);
+	bind_text(st, 2, ev->id);
+	bind_text(st, 3, n->target);
+	bind_text(st, 4, n->rule);
+	sqlite3_bind_int64(st, 5, n->created_us);
+	sqlite3_bind_int64(st, 6, n->created_us);
+	sqlite3_bind_int64(st, 7, ev->t_us);
+	bind_text(st, 8, ev->type);
+	bind_text(st, 9, ev->camera);
+	bind_text(st, 10, ev->source);
+	bind_text(st, 11, ev->phase);
+	sqlite3_bind_int(st, 12, ev->severity);
+	bind_text(st, 13, ev->detail);
+	r = cu_db_step_done(e->db, st, "writing a notice to the outbox");
+	cu_db_done(st);
+	return r;
+}
+
+static int
+condition_put(cu_evdb *e, const char *cond, const char *camera, int set)
+{
+	static const char ins[] = "INSERT OR IGNORE INTO conditions(cond, camera) VALUES(?,?)";
+	static const char del[] = "DELETE FROM conditions WHERE cond = ? AND camera = ?";
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, set ? ins : del, &st);
+	if (r < 0)
+		return r;
+	sqlite3_bind_text(st, 1, cond, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, camera, -1, SQLITE_STATIC);
+	r = cu_db_step_done(e->db, st, "keeping a condition");
+	cu_db_done(st);
+	return r;
+}
+
+int
+cu_evdb_add(cu_evdb *e, const struct cu_evrec *ev, const char *const *conds, size_t nconds,
+            int cond_set, const struct cu_evnote *notes, size_t n)
+{
+	pthread_mutex_lock(&e->lock);
+	int r = cu_db_begin(e->db, true);
+	if (r < 0)
+		goto out;
+	if ((r = insert_event(e, ev)) < 0)
+		goto fail;
+	for (size_t i = 0; i < nconds; i++)
+		if ((r = condition_put(e, conds[i], ev->camera, cond_set)) < 0)
+			goto fail;
+	for (size_t i = 0; i < n; i++)
+		if ((r = insert_note(e, ev, &notes[i])) < 0)
+			goto fail;
+	r = cu_db_commit(e->db); /* synchronous=FULL: durable here */
+	goto out;
+fail:
+	cu_db_rollback(e->db);
+out:
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+int
+cu_evdb_condition(cu_evdb *e, const char *cond, const char *camera, int set)
+{
+	static const char q[] = "SELECT 1 FROM conditions WHERE cond = ? AND camera = ?";
+	pthread_mutex_lock(&e->lock);
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, q, &st);
+	if (r < 0)
+		goto out;
+	bind_text(st, 1, cond);
+	bind_text(st, 2, camera);
+	int rc = sqlite3_step(st);
+	int was = rc == SQLITE_ROW;
+	cu_db_done(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		r = cu_db_fail(e->db, "reading a condition");
+		goto out;
+	}
+	r = was;
+	if (set < 0 || set == was)
+		goto out;
+	if ((r = condition_put(e, cond, camera, set)) == 0)
+		r = was;
+out:
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+static void
+col_copy(sqlite3_stmt *st, int i, char *dst, size_t len)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	size_t n = s ? strlen((const char *)s) : 0;
+	if (n >= len)
+		n = len - 1; /* every column was written by us within these bounds */
+	if (n > 0)
+		memcpy(dst, s, n);
+	dst[n] = '\0';
+}
+
+/* Columns: seq, id, t_us, type, camera, source, phase, severity, detail,
+ * acked_by, acked_us, ack_comment */
+#define EV_COLS "seq, id, t_us, type, camera, source, phase, severity, detail, acked_by," \
+	" acked_us, ack_comment"
+
+static void
+read_event(sqlite3_stmt *st, struct cu_evrec *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->seq = sqlite3_column_int64(st, 0);
+	col_copy(st, 1, ev->id, sizeof(ev->id));
+	ev->t_us = sqlite3_column_int64(st, 2);
+	col_copy(st, 3, ev->type, sizeof(ev->type));
+	col_copy(st, 4, ev->camera, sizeof(ev->camera));
+	col_copy(st, 5, ev->source, sizeof(ev->source));
+	col_copy(st, 6, ev->phase, sizeof(ev->phase));
+	ev->severity = sqlite3_column_int(st, 7);
+	col_copy(st, 8, ev->detail, sizeof(ev->detail));
+	col_copy(st, 9, ev->acked_by, sizeof(ev->acked_by));
+	ev->acked_us = sqlite3_column_int64(st, 10);
+	col_copy(st, 11, ev->ack_comment, sizeof(ev->ack_comment));
+}
+
+int
+cu_evdb_query(cu_evdb *e, const struct cu_evq *q, struct cu_evrec **ret, size_t *ret_n,
+              bool *ret_more)
+{
+	static const char sql[] =
+		"SELECT " EV_COLS " FROM events WHERE (?1 IS NULL OR camera = ?1)"
+		" AND (?2 IS NULL OR substr(type, 1, length(?2)) = ?2) AND severity >= ?3"
+		" AND (?4 IS NULL OR phase = ?4) AND (?5 = 0 OR t_us >= ?5) AND (?6 = 0 OR t_us < ?6)"
+		" AND (?7 = 0 OR seq < ?7) ORDER BY seq DESC";
+	if (q->limit == 0 || q->limit > CU_EVDB_QUERY_MAX)
+		return cu_fail(CU_ERR_INVAL, "limit: from 1 to %d", CU_EVDB_QUERY_MAX);
+	struct cu_evrec *out = calloc(q->limit, sizeof(*out));
+	if (out == NULL)
+		return cu_fail(CU_ERR_NOMEM, "events: out of memory");
+	size_t n = 0;
+	bool more = false;
+	pthread_mutex_lock(&e->lock);
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, sql, &st);
+	if (r < 0)
+		goto out;
+	if (q->camera)
+		bind_text(st, 1, q->camera);
+	if (q->type_prefix)
+		bind_text(st, 2, q->type_prefix);
+	sqlite3_bind_int(st, 3, q->severity_min);
+	if (q->phase)
+		bind_text(st, 4, q->phase);
+	sqlite3_bind_int64(st, 5, q->from_us);
+	sqlite3_bind_int64(st, 6, q->to_us);
+	sqlite3_bind_int64(st, 7, q->before_seq);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *cam = sqlite3_column_text(st, 4);
+		if (q->visible && !q->visible(q->ctx, cam ? (const char *)cam : ""))
+			continue;
+		if (n == q->limit) {
+			more = true;
+			break;
+		}
+		read_event(st, &out[n++]);
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = cu_db_fail(e->db, "reading events");
+	cu_db_done(st);
+out:
+	pthread_mutex_unlock(&e->lock);
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	*ret = out;
+	*ret_n = n;
+	*ret_more = more;
+	return 0;
+}
+
+int
+cu_evdb_get(cu_evdb *e, const char *id, struct cu_evrec *ret)
+{
+	static const char sql[] = "SELECT " EV_COLS " FROM events WHERE id = ?";
+	pthread_mutex_lock(&e->lock);
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, sql, &st);
+	if (r < 0)
+		goto out;
+	bind_text(st, 1, id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		read_event(st, ret);
+	else if (rc == SQLITE_DONE)
+		r = cu_fail(CU_ERR_NOTFOUND, "no event %.40s", id);
+	else
+		r = cu_db_fail(e->db, "reading an event");
+	cu_db_done(st);
+out:
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+int
+cu_evdb_ack(cu_evdb *e, const char *id, const char *user, const char *comment, int64_t now_us)
+{
+	static const char sql[] =
+		"UPDATE events SET acked_by = ?2, acked_us = ?3, ack_comment = ?4"
+		" WHERE id = ?1 AND acked_by = ''";
+	struct cu_evrec cur;
+	int r = cu_evdb_get(e, id, &cur);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&e->lock);
+	sqlite3_stmt *st;
+	if ((r = cu_db_stmt(e->db, sql, &st)) < 0)
+		goto out;
+	bind_text(st, 1, id);
+	bind_text(st, 2, user);
+	sqlite3_bind_int64(st, 3, now_us);
+	bind_text(st, 4, comment);
+	r = cu_db_step_done(e->db, st, "acknowledging an event");
+	cu_db_done(st);
+	if (r == 0 && sqlite3_changes(e->db->sql) == 0)
+		r = cu_fail(CU_ERR_EXIST, "event %s is already acknowledged", id);
+out:
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+int
+cu_evdb_due(cu_evdb *e, int64_t now_us, size_t max, struct cu_evnote **ret, size_t *ret_n,
+            int64_t *ret_next_us)
+{
+	static const char sql[] =
+		"SELECT id, event_id, target, rule, attempts, created_us, next_us, t_us, type, camera,"
+		" source, phase, severity, detail FROM outbox WHERE state = 0 ORDER BY next_us";
+	struct cu_evnote *out = calloc(max ? max : 1, sizeof(*out));
+	if (out == NULL)
+		return cu_fail(CU_ERR_NOMEM, "outbox: out of memory");
+	size_t n = 0;
+	int64_t next = INT64_MAX;
+	pthread_mutex_lock(&e->lock);
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, sql, &st);
+	if (r < 0)
+		goto out;
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t due = sqlite3_column_int64(st, 6);
+		if (due > now_us || n == max) {
+			next = due;
+			break;
+		}
+		struct cu_evnote *o = &out[n++];
+		col_copy(st, 0, o->id, sizeof(o->id));
+		col_copy(st, 1, o->ev.id, sizeof(o->ev.id));
+		col_copy(st, 2, o->target, sizeof(o->target));
+		col_copy(st, 3, o->rule, sizeof(o->rule));
+		o->attempts = sqlite3_column_int(st, 4);
+		o->created_us = sqlite3_column_int64(st, 5);
+		o->next_us = due;
+		o->ev.t_us = sqlite3_column_int64(st, 7);
+		col_copy(st, 8, o->ev.type, sizeof(o->ev.type));
+		col_copy(st, 9, o->ev.camera, sizeof(o->ev.camera));
+		col_copy(st, 10, o->ev.source, sizeof(o->ev.source));
+		col_copy(st, 11, o->ev.phase, sizeof(o->ev.phase));
+		o->ev.severity = sqlite3_column_int(st, 12);
+		col_copy(st, 13, o->ev.detail, sizeof(o->ev.detail));
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = cu_db_fail(e->db, "reading the outbox");
+	cu_db_done(st);
+out:
+	pthread_mutex_unlock(&e->lock);
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	*ret = out;
+	*ret_n = n;
+	*ret_next_us = next;
+	return 0;
+}
+
+int
+cu_evdb_note_done(cu_evdb *e, const char *id, int state, int64_t next_us, const char *error)
+{
+	static const char sql[] =
+		"UPDATE outbox SET state = ?2, attempts = attempts + 1, next_us = ?3, done_us = ?4,"
+		" error = ?5 WHERE id = ?1 AND state = 0";
+	pthread_mutex_lock(&e->lock);
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, sql, &st);
+	if (r < 0)
+		goto out;
+	bind_text(st, 1, id);
+	sqlite3_bind_int(st, 2, state);
+	sqlite3_bind_int64(st, 3, next_us);
+	sqlite3_bind_int64(st, 4, state == CU_EVDB_PENDING ? 0 : next_us);
+	bind_text(st, 5, error ? error : "");
+	r = cu_db_step_done(e->db, st, "recording a delivery attempt");
+	cu_db_done(st);
+out:
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+int
+cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
+{
+	static const char by_age[] = "DELETE FROM events WHERE t_us < ?";
+	static const char by_count[] =
+		"DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC"
+		" LIMIT 1 OFFSET ?)";
+	static const char notes[] = "DELETE FROM outbox WHERE state <> 0 AND done_us < ?";
+	pthread_mutex_lock(&e->lock);
+	sqlite3_stmt *st;
+	int r = cu_db_begin(e->db, true);
+	if (r < 0)
+		goto out;
+	if ((r = cu_db_stmt(e->db, by_age, &st)) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, now_us - keep_us);
+	r = cu_db_step_done(e->db, st, "retention of events");
+	cu_db_done(st);
+	if (r < 0 || (r = cu_db_stmt(e->db, by_count, &st)) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, CU_EVDB_KEEP_MAX);
+	r = cu_db_step_done(e->db, st, "retention of events");
+	cu_db_done(st);
+	if (r < 0 || (r = cu_db_stmt(e->db, notes, &st)) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, now_us - keep_us);
+	r = cu_db_step_done(e->db, st, "retention of notices");
+	cu_db_done(st);
+	if (r < 0)
+		goto fail;
+	r = cu_db_commit(e->db);
+	goto out;
+fail:
+	cu_db_rollback(e->db);
+out:
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
