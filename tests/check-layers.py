@@ -24,6 +24,7 @@ import checklib
 
 # Each module with the modules it may use, directly; the rule is transitive.
 # util <- crypto <- media <- store <- {rtsp, audit, auth} <- package
+# util <- crypto <- onvif
 LAYERS = {
     "util": [],
     "crypto": ["util"],
@@ -33,6 +34,7 @@ LAYERS = {
     "audit": ["util", "crypto", "store"],
     "auth": ["util", "crypto", "store"],
     "package": ["util", "crypto", "media", "store", "audit", "auth"],
+    "onvif": ["util", "crypto"],
 }
 
 # The module each public header belongs to.
@@ -43,6 +45,7 @@ PUBLIC = {
     "media.h": "media", "mux.h": "media",
     "store.h": "store", "tls.h": "store",
     "rtsp.h": "rtsp", "audit.h": "audit", "auth.h": "auth", "package.h": "package",
+    "onvif.h": "onvif",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

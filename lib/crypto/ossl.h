@@ -5,6 +5,7 @@
 #define CU_CRYPTO_OSSL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Turns the newest queued OpenSSL error into the detail ("what: reason"),
  * empties the queue, and returns code. For every caller of OpenSSL. */
@@ -14,5 +15,11 @@ int cu_ossl_fail(int code, const char *what);
  * authentication (RFC 2617) needs it; nothing else in custody uses MD5.
  * 0, or CU_ERR_CRYPTO. */
 int cu_md5_digest_hex(const char *const parts[], size_t nparts, char out[static 33]);
+
+/* The SHA-1 of the parts concatenated (lens[i] bytes each), as the WS-Security
+ * UsernameToken PasswordDigest needs it (ONVIF cameras); nothing else in
+ * custody uses SHA-1. 0, or CU_ERR_CRYPTO. */
+int cu_sha1_parts(const void *const parts[], const size_t lens[], size_t nparts,
+                  uint8_t out[static 20]);
 
 #endif
