@@ -15,6 +15,7 @@
 #include "camstate.h"
 #include "daemon.h"
 #include "live.h"
+#include "onvif.h"
 
 #define POLL_MS 200
 
@@ -227,6 +228,8 @@ cd_cam_start(struct cd_cam *c)
 		return CU_ERR_NOMEM;
 	}
 	c->running = true;
+	/* camera events are an addition: recording goes on without them */
+	(void)cd_onvif_start(c);
 	return 0;
 }
 
@@ -236,6 +239,7 @@ cd_cam_stop(struct cd_cam *c)
 	if (!c->running)
 		return;
 	atomic_store(&c->stop, true);
+	cd_onvif_stop(c);
 	pthread_join(c->tid, NULL);
 	int r = cu_writer_close(c->w);
 	if (r < 0)

@@ -81,6 +81,7 @@ struct cd_cam {
 	bool running;
 	uint64_t locked_reported;         /* retention: segments kept by locks, last said */
 	char user[CU_RTSP_CRED_MAX + 1], password[CU_RTSP_CRED_MAX + 1];
+	struct cd_onvif *onvif;           /* the ONVIF event thread, or NULL (onvif.c) */
 };
 
 /* Opens the camera's writer and starts its thread. */

@@ -72,6 +72,7 @@ struct cu_onvif {
 	const atomic_bool *cancel;
 	bool cancellable;                 /* this request ends when *cancel */
 	bool over;                        /* the answer passed CU_ONVIF_XML_MAX */
+	bool http_digest;                 /* the camera asked for HTTP Digest (a 401) */
 	int64_t clock_offset_us;          /* the camera's clock minus ours, from its CurrentTime */
 	cu_buf answer;
 	char errbuf[CURL_ERROR_SIZE];
@@ -472,8 +473,8 @@ setup(cu_onvif *c, long total_ms)
 	curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
 	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CU_ONVIF_XML_MAX);
-	if (c->have_user) {
-		/* cameras that also want HTTP authentication: Digest only, never
+	if (c->http_digest) {
+		/* a camera that also wants HTTP authentication: Digest only, never
 		 * Basic, so the password never crosses the wire */
 		curl_easy_setopt(h, CURLOPT_HTTPAUTH, (long)CURLAUTH_DIGEST);
 		curl_easy_setopt(h, CURLOPT_USERNAME, c->user);
@@ -528,13 +529,29 @@ call(cu_onvif *c, const struct action *a, unsigned arg1, unsigned arg2, const ch
 		goto out;
 	}
 	hdr = t;
-	setup(c, c->timeout_ms + extra_ms);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (const char *)req.data);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)req.len);
-	CURLcode cr = curl_easy_perform(c->curl);
-	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+	CURLcode cr;
+	long status = 0;
+	for (int attempt = 0;; attempt++) {
+		setup(c, c->timeout_ms + extra_ms);
+		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdr);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, (const char *)req.data);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)req.len);
+		cr = curl_easy_perform(c->curl);
+		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, NULL);
+		status = 0;
+		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+		long avail = 0;
+		curl_easy_getinfo(c->curl, CURLINFO_HTTPAUTH_AVAIL, &avail);
+		/* HTTP Digest only once a camera asks for it: curl's Digest sends an
+		 * empty probe first, which a camera that only checks the
+		 * UsernameToken would answer with a fault */
+		if (cr != CURLE_OK || status != 401 || attempt > 0 || !c->have_user ||
+		    c->http_digest || !(avail & CURLAUTH_DIGEST))
+			break;
+		c->http_digest = true;
+		cu_buf_reset(&c->answer);
+	}
 	if (cr == CURLE_ABORTED_BY_CALLBACK) {
 		r = cu_fail(CU_ERR_CANCELLED, "%s: stopped", a->label);
 		goto out;
@@ -549,8 +566,6 @@ call(cu_onvif *c, const struct action *a, unsigned arg1, unsigned arg2, const ch
 		            c->errbuf[0] ? c->errbuf : curl_easy_strerror(cr));
 		goto out;
 	}
-	long status = 0;
-	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	r = c->answer.len > 0 ? cu_onvif_parse((const char *)c->answer.data, c->answer.len, rep)
 	                      : cu_fail(CU_ERR_FORMAT, "an empty answer");
 	if (r == 0 && rep->kind == CU_ONVIF_FAULT) {
