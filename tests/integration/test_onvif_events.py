@@ -8,8 +8,14 @@ clear event, no crash, recording goes on), renewal before the short
 termination time, re-subscription after the camera lost the subscription, and
 Unsubscribe at shutdown. Real processes on 127.0.0.1 only."""
 
+import base64
+import hashlib
+import http.server
 import os
+import re
+import ssl
 import subprocess
+import threading
 import time
 
 import cutest
@@ -52,13 +58,15 @@ class OnvifEvents(cutest.TempDirTest):
     def onvif_url(self):
         return f"http://127.0.0.1:{self.onvif_port}/onvif/event_service"
 
-    def daemon(self, sim, password=du.SIM_PASSWORD, termination="4s"):
-        store = Store(self.tmp, "st", encryption="none")
+    def daemon(self, sim, password=du.SIM_PASSWORD, termination="4s", name="custodyd",
+               **onvif_opts):
+        store = Store(self.tmp, "st-" + name, encryption="none")
         rtsp = du.secret_file(os.path.join(self.tmp, "rtsp.cred"), du.SIM_USER, du.SIM_PASSWORD)
         onvif = du.secret_file(os.path.join(self.tmp, "onvif.cred"), du.SIM_USER, password)
+        opts = {"onvif": self.onvif_url(), **onvif_opts}
         d = du.Daemon(self.tmp, store, {"lobby": {
-            "url": sim.url(1), "credentials_file": rtsp, "onvif": self.onvif_url(),
-            "onvif_credentials": onvif, "onvif_termination": termination}})
+            "url": sim.url(1), "credentials_file": rtsp, "onvif_credentials": onvif,
+            "onvif_termination": termination, **opts}}, name=name)
         self.procs.append(d)
         return d.start()
 
@@ -170,6 +178,68 @@ class OnvifEvents(cutest.TempDirTest):
         self.alarm(d, "onvif.tamper", "clear")
         sim2.cmd("onvif tamper on")
         self.alarm(d, "onvif.tamper", "raise", after=1)
+
+    def test_https_certificate_verified(self):
+        """An https event service: a certificate from another CA is refused
+        before a byte of SOAP is sent; with the right CA the request arrives,
+        and its UsernameToken digest checks out by Python's own SHA-1."""
+        pki = du.PKI(self.tmp)
+        seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+                seen.append((self.headers.get("Content-Type"), body))
+                answer = ("<?xml version='1.0'?><e:Envelope xmlns:e='http://www.w3.org/2003/05/"
+                          "soap-envelope'><e:Body><e:Fault><e:Code><e:Value>e:Receiver</e:Value>"
+                          "<e:Subcode><e:Value>TestServerSaysNo</e:Value></e:Subcode></e:Code>"
+                          "</e:Fault></e:Body></e:Envelope>").encode()
+                self.send_response(500)
+                self.send_header("Content-Type", "application/soap+xml")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki.cert, pki.key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        port = srv.server_address[1]
+        sim = self.sim()
+        url = f"https://127.0.0.1:{port}/onvif/event_service"
+
+        d = self.daemon(sim, name="rogue", onvif=url, onvif_ca=pki.rogue_ca)
+        e, _ = d.wait_event("onvif.unavailable", "lobby", timeout=20)
+        self.assertIn("certificate", e["detail"].lower())
+        self.assertEqual(seen, [])
+        self.assertEqual(d.term(), 0)
+
+        d = self.daemon(sim, name="trusted", onvif=url, onvif_ca=pki.ca)
+        e, _ = d.wait_event("onvif.unavailable", "lobby", timeout=20)
+        self.assertIn("TestServerSaysNo", e["detail"])
+        wait_for("a second attempt after the back-off", lambda: len(seen) >= 2)
+        self.assertEqual(d.term(), 0)
+        ctype, body = seen[0]
+        self.assertIn("application/soap+xml", ctype)
+        self.assertIn("CreatePullPointSubscription", ctype)
+        self.assertIn("tns1:RuleEngine/TamperDetector/Tamper", body)
+        field = lambda name: re.search(rf"<wsse:{name}[^>]*>([^<]*)</wsse:{name}>", body).group(1)
+        created = re.search(r"<wsu:Created>([^<]*)</wsu:Created>", body).group(1)
+        want = base64.b64encode(hashlib.sha1(base64.b64decode(field("Nonce")) + created.encode()
+                                             + du.SIM_PASSWORD.encode()).digest()).decode()
+        self.assertEqual(field("Password"), want)
+        self.assertEqual(field("Username"), du.SIM_USER)
+        self.assertNotIn(du.SIM_PASSWORD, body)
+        # every request has its own nonce
+        self.assertNotEqual(re.search(r"Nonce[^>]*>([^<]*)<", seen[1][1]).group(1),
+                            field("Nonce"))
 
     def test_config_errors(self):
         store = Store(self.tmp, "st", encryption="none")
