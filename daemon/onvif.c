@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "custody/error.h"
 #include "custody/onvif.h"
@@ -74,19 +73,6 @@ struct cd_onvif {
 	bool unavailable;                /* onvif.unavailable is raised */
 	bool table_full_said;
 };
-
-static void
-sleep_interruptible(struct cd_cam *c, int64_t us)
-{
-	int64_t end = cu_time_mono_us() + us;
-	while (!atomic_load(&c->stop)) {
-		int64_t left = end - cu_time_mono_us();
-		if (left <= 0)
-			return;
-		struct timespec ts = {0, (long)(left > 100000 ? 100000 : left) * 1000};
-		nanosleep(&ts, NULL);
-	}
-}
 
 static void
 emit(struct cd_onvif *o, const char *type, const char *source, enum cd_phase phase,
@@ -283,10 +269,7 @@ onvif_main(void *arg)
 		cu_fmt_cut(why, sizeof(why), "%s", cu_error_detail());
 		unavailable(o, r, why);
 		/* a new subscription brings the current states as Initialized */
-		seed = seed * 1103515245u + 12345u;
-		int64_t jitter = (int64_t)(seed >> 8) % (backoff / 5 * 2 + 1) - backoff / 5;
-		sleep_interruptible(c, backoff + jitter);
-		backoff = backoff * 2 > c->reconnect_max_us ? c->reconnect_max_us : backoff * 2;
+		cd_cam_sleep(c, cd_backoff_next(&backoff, c->reconnect_max_us, &seed));
 	}
 	cu_onvif_close(cl);
 	return NULL;

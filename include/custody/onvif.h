@@ -79,7 +79,7 @@ struct cu_onvif_msg {
 	struct cu_onvif_item data[CU_ONVIF_ITEMS_MAX];
 };
 
-/* What one answer says. Large (about 160 KiB): allocate it. */
+/* What one answer says. Large (about 230 KiB): allocate it. */
 struct cu_onvif_reply {
 	enum cu_onvif_kind kind;
 	char address[CU_ONVIF_URL_MAX + 1];        /* SUBSCRIBED: SubscriptionReference/Address */
