@@ -241,6 +241,69 @@ class OnvifEvents(cutest.TempDirTest):
         self.assertNotEqual(re.search(r"Nonce[^>]*>([^<]*)<", seen[1][1]).group(1),
                             field("Nonce"))
 
+    def test_hostile_service(self):
+        """A service that answers too much, a DTD, too deep a document, and a
+        subscription address on another host: each refused with what was
+        wrong, custodyd goes on, and requests stay on the configured origin."""
+        state = {"mode": "huge", "paths": []}
+        env = ("<?xml version='1.0'?><e:Envelope xmlns:e='http://www.w3.org/2003/05/soap-envelope'"
+               " xmlns:tev='http://www.onvif.org/ver10/events/wsdl'"
+               " xmlns:n='http://docs.oasis-open.org/wsn/b-2'"
+               " xmlns:a='http://www.w3.org/2005/08/addressing'><e:Body>{}</e:Body></e:Envelope>")
+        answers = {
+            "huge": env.format("<x>" + "y" * (300 * 1024) + "</x>"),
+            "doctype": "<!DOCTYPE e [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>" + env.format("&x;"),
+            "deep": env.format("<d>" * 40 + "</d>" * 40),
+            "elsewhere": env.format(
+                "<tev:CreatePullPointSubscriptionResponse><tev:SubscriptionReference>"
+                "<a:Address>http://10.255.255.1:9/onvif/sub/7?k=1</a:Address>"
+                "</tev:SubscriptionReference><n:CurrentTime>2026-01-01T00:00:00Z</n:CurrentTime>"
+                "<n:TerminationTime>2026-01-01T00:01:00Z</n:TerminationTime>"
+                "</tev:CreatePullPointSubscriptionResponse>"),
+        }
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                state["paths"].append(self.path)
+                mode = state["mode"]
+                if mode == "elsewhere" and self.path.startswith("/onvif/sub/"):
+                    answer = env.format("<e:Fault><e:Code><e:Value>e:Receiver</e:Value></e:Code>"
+                                        "<e:Reason><e:Text>pulled here</e:Text></e:Reason>"
+                                        "</e:Fault>")
+                else:
+                    answer = answers[mode]
+                data = answer.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/soap+xml")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        sim = self.sim()
+        d = self.daemon(sim, onvif=f"http://127.0.0.1:{srv.server_address[1]}/onvif/event_service")
+        for mode, said in (("huge", "larger than 262144 bytes"),
+                           ("doctype", "DOCTYPE (DTDs and entities are refused)"),
+                           ("deep", "nested deeper than 32"),
+                           ("elsewhere", "pulled here")):
+            with self.subTest(mode=mode):
+                state["mode"] = mode
+                wait_for(said, lambda: said in d.read_log(), timeout=20)
+        self.assertIn("/onvif/sub/7?k=1", state["paths"])
+        self.assertTrue(d.alive())
+        self.assertEqual(d.term(), 0)
+        # raised once while refused, cleared by each subscription made, raised by its fault
+        phases = [e["phase"] for e in d.events_list() if e["event"] == "onvif.unavailable"]
+        self.assertEqual(phases[:3], ["raise", "clear", "raise"])
+        self.assertTrue(all(a != b for a, b in zip(phases, phases[1:])), phases)
+
     def test_config_errors(self):
         store = Store(self.tmp, "st", encryption="none")
         head = f"[store]\npath = {store.dir}\npassword_file = {store.pw}\n[camera c]\nurl = rtsp://h/\n"
