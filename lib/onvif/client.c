@@ -104,6 +104,17 @@ url_part(CURLU *u, CURLUPart part, unsigned flags, char *out, size_t cap)
 	return ok;
 }
 
+/* Does the parsed URL have this part (a user, a password, a fragment)? */
+static bool
+has_part(CURLU *u, CURLUPart part)
+{
+	char *v = NULL;
+	if (curl_url_get(u, part, &v, 0) != CURLUE_OK)
+		return false;
+	curl_free(v);
+	return true;
+}
+
 int
 cu_onvif_url_check(const char *url)
 {
@@ -120,13 +131,11 @@ cu_onvif_url_check(const char *url)
 	if (u == NULL)
 		return cu_fail(CU_ERR_NOMEM, "URL parser");
 	int r = 0;
-	char part[8];
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK)
 		r = cu_fail(CU_ERR_FORMAT, "\"%.64s\" is not a valid URL", url);
-	else if (url_part(u, CURLUPART_USER, 0, part, sizeof(part)) || part[0] != '\0' ||
-	         url_part(u, CURLUPART_PASSWORD, 0, part, sizeof(part)) || part[0] != '\0')
+	else if (has_part(u, CURLUPART_USER) || has_part(u, CURLUPART_PASSWORD))
 		r = cu_fail(CU_ERR_FORMAT, "\"%.64s\": credentials go in a file, never in a URL", url);
-	else if (url_part(u, CURLUPART_FRAGMENT, 0, part, sizeof(part)) || part[0] != '\0')
+	else if (has_part(u, CURLUPART_FRAGMENT))
 		r = cu_fail(CU_ERR_FORMAT, "\"%.64s\": a service URL has no #fragment", url);
 	curl_url_cleanup(u);
 	return r;
