@@ -306,6 +306,9 @@ test_bool_url(void **state)
 	assert_int_equal(cu_onvif_url_check("http://admin:secret@cam/onvif"), CU_ERR_FORMAT);
 	assert_detail("never in a URL");
 	assert_int_equal(cu_onvif_url_check("http://cam/on vif"), CU_ERR_FORMAT);
+	assert_int_equal(cu_onvif_url_check("http://cam/onvif#events"), CU_ERR_FORMAT);
+	assert_detail("fragment");
+	assert_int_equal(cu_onvif_url_check("http://:pw@cam/onvif"), CU_ERR_FORMAT);
 	assert_int_equal(cu_onvif_url_check(""), CU_ERR_FORMAT);
 }
 
