@@ -13,6 +13,7 @@ import hashlib
 import http.server
 import os
 import re
+import signal
 import ssl
 import subprocess
 import threading
@@ -141,6 +142,25 @@ class OnvifEvents(cutest.TempDirTest):
         sim.cmd("onvif signal_loss off")
         self.alarm(d, "onvif.signal_loss", "clear")
         self.assertEqual(d.count("onvif.signal_loss"), 2)
+
+    def test_reload_resubscribes(self):
+        """A reload that changes the camera's ONVIF settings stops its thread
+        (which unsubscribes) and starts a new one that subscribes."""
+        sim = self.sim()
+        d = self.daemon(sim)
+        wait_for("the subscription", lambda: subs(sim)["active"] == 1)
+        with open(d.conf) as f:
+            text = f.read()
+        self.assertIn("onvif_termination = 4s", text)
+        with open(d.conf, "w") as f:
+            f.write(text.replace("onvif_termination = 4s", "onvif_termination = 6s"))
+        d.p.send_signal(signal.SIGHUP)
+        wait_for("unsubscribe and a new subscription", lambda: (
+            lambda s: s["unsubscribed"] == 1 and s["created"] == 2 and s["active"] == 1)(subs(sim)))
+        sim.cmd("onvif too_blurry on")
+        self.alarm(d, "onvif.too_blurry", "raise")
+        self.assertEqual(d.term(), 0)
+        self.assertEqual(subs(sim)["unsubscribed"], 2)
 
     def test_wrong_password(self):
         sim = self.sim()
