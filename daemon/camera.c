@@ -15,6 +15,7 @@
 #include "camstate.h"
 #include "daemon.h"
 #include "live.h"
+#include "onvif.h"
 
 #define POLL_MS 200
 
@@ -28,8 +29,19 @@ struct state {
 	uint64_t dropped;
 };
 
-static void
-sleep_interruptible(struct cd_cam *c, int64_t us)
+int64_t
+cd_backoff_next(int64_t *backoff, int64_t max_us, uint32_t *seed)
+{
+	/* exponential back-off with ±20 % jitter */
+	int64_t b = *backoff;
+	*seed = *seed * 1103515245u + 12345u;
+	int64_t jitter = (int64_t)(*seed >> 8) % (b / 5 * 2 + 1) - b / 5;
+	*backoff = b * 2 > max_us ? max_us : b * 2;
+	return b + jitter;
+}
+
+void
+cd_cam_sleep(struct cd_cam *c, int64_t us)
 {
 	int64_t end = cu_time_mono_us() + us;
 	while (!atomic_load(&c->stop)) {
@@ -141,12 +153,7 @@ camera_main(void *arg)
 			pthread_mutex_lock(&c->wlock);
 			cu_writer_tick(c->w);
 			pthread_mutex_unlock(&c->wlock);
-			/* exponential back-off with ±20 % jitter, so cameras do not reconnect in step */
-			seed = seed * 1103515245u + 12345u;
-			int64_t jitter = (int64_t)(seed >> 8) % (backoff / 5 * 2 + 1) - backoff / 5;
-			sleep_interruptible(c, backoff + jitter);
-			backoff = backoff * 2 > c->reconnect_max_us ? c->reconnect_max_us
-			                                                  : backoff * 2;
+			cd_cam_sleep(c, cd_backoff_next(&backoff, c->reconnect_max_us, &seed));
 			continue;
 		}
 		struct cu_rtsp_stats rs;
@@ -227,6 +234,8 @@ cd_cam_start(struct cd_cam *c)
 		return CU_ERR_NOMEM;
 	}
 	c->running = true;
+	/* camera events are an addition: recording goes on without them */
+	(void)cd_onvif_start(c);
 	return 0;
 }
 
@@ -236,6 +245,7 @@ cd_cam_stop(struct cd_cam *c)
 	if (!c->running)
 		return;
 	atomic_store(&c->stop, true);
+	cd_onvif_stop(c);
 	pthread_join(c->tid, NULL);
 	int r = cu_writer_close(c->w);
 	if (r < 0)

@@ -276,6 +276,51 @@ set_web(struct parser *p, const char *key, const char *v)
 	return perr(p, "unknown key \"%s\" in [web] (idle_timeout)", key);
 }
 
+/* The [camera] keys of ONVIF events: 0 or -1 when key is one of them, 1
+ * when it is not (docs/onvif-events.md). */
+static int
+set_camera_onvif(struct parser *p, struct cd_camera *cam, const char *key, const char *v)
+{
+	if (strcmp(key, "onvif") == 0) {
+		if (cu_onvif_url_check(v) < 0)
+			return perr(p, "onvif: %s", cu_error_detail());
+		memcpy(cam->onvif, v, strlen(v) + 1);
+		return 0;
+	}
+	if (strcmp(key, "onvif_credentials") == 0)
+		return parse_path(p, key, v, cam->onvif_credentials, sizeof(cam->onvif_credentials));
+	if (strcmp(key, "onvif_ca") == 0)
+		return parse_path(p, key, v, cam->onvif_ca, sizeof(cam->onvif_ca));
+	if (strcmp(key, "onvif_termination") == 0) {
+		if (parse_duration(p, key, v, &cam->onvif_termination_us) < 0)
+			return -1;
+		if (cam->onvif_termination_us < CD_ONVIF_TERMINATION_MIN_US ||
+		    cam->onvif_termination_us > CD_ONVIF_TERMINATION_MAX_US)
+			return perr(p, "onvif_termination: between 2s and 1h");
+		return 0;
+	}
+	return 1;
+}
+
+/* The ONVIF keys of a finished [camera] section, checked together. */
+static int
+end_camera_onvif(struct parser *p, struct cd_camera *cam)
+{
+	if (cam->onvif[0] == '\0') {
+		if (cam->onvif_credentials[0] != '\0' || cam->onvif_ca[0] != '\0' ||
+		    cam->onvif_termination_us != 0)
+			return perr(p, "[camera %s]: onvif_credentials, onvif_ca and onvif_termination "
+			            "need onvif = URL", cam->name);
+		return 0;
+	}
+	if (cam->onvif_ca[0] != '\0' && strncasecmp(cam->onvif, "https://", 8) != 0)
+		return perr(p, "[camera %s]: onvif_ca is set but the onvif URL is not https://",
+		            cam->name);
+	if (cam->onvif_termination_us == 0)
+		cam->onvif_termination_us = CD_ONVIF_TERMINATION_DEFAULT_US;
+	return 0;
+}
+
 static int
 set_key(struct parser *p, const char *key, const char *v)
 {
@@ -346,9 +391,12 @@ set_key(struct parser *p, const char *key, const char *v)
 			return parse_duration(p, key, v, &cam->max_age_us);
 		if (strcmp(key, "max_bytes") == 0)
 			return parse_size(p, key, v, &cam->max_bytes);
+		int r = set_camera_onvif(p, cam, key, v);
+		if (r <= 0)
+			return r;
 		return perr(p, "unknown key \"%s\" in [camera %s] (url, credentials_file, ca_file, "
-		            "fingerprint, require_tls, allow_redirect, enabled, max_age, max_bytes)",
-		            key, cam->name);
+		            "fingerprint, require_tls, allow_redirect, enabled, max_age, max_bytes, "
+		            "onvif, onvif_credentials, onvif_ca, onvif_termination)", key, cam->name);
 	}
 	}
 	return perr(p, "internal: no section");
@@ -370,6 +418,8 @@ end_camera(struct parser *p)
 		         cam->name);
 	else if (cam->require_tls && strncasecmp(cam->url, "rtsps://", 8) != 0)
 		r = perr(p, "[camera %s]: require_tls is set but the url is not rtsps://", cam->name);
+	else
+		r = end_camera_onvif(p, cam);
 	p->line = line;
 	p->cam = NULL;
 	return r;

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "custody/crypto.h"
+#include "custody/onvif.h"
 #include "custody/rtsp.h"
 #include "custody/store.h"
 #include "notify_conf.h"
@@ -30,7 +31,17 @@ struct cd_camera {
 	int64_t max_age_us;               /* 0 = the store's */
 	uint64_t max_bytes;               /* 0 = the store's */
 	int line;                         /* where its section starts */
+	/* camera events over ONVIF (docs/onvif-events.md); onvif "" = none */
+	char onvif[CU_ONVIF_URL_MAX];     /* the event service URL */
+	char onvif_credentials[PATH_MAX]; /* "" = no UsernameToken */
+	char onvif_ca[PATH_MAX];          /* https: "" = the system's CAs */
+	int64_t onvif_termination_us;     /* subscription length asked for */
 };
+
+/* onvif_termination: bounds and default. */
+#define CD_ONVIF_TERMINATION_DEFAULT_US (60 * INT64_C(1000000))
+#define CD_ONVIF_TERMINATION_MIN_US (2 * INT64_C(1000000))
+#define CD_ONVIF_TERMINATION_MAX_US (3600 * INT64_C(1000000))
 
 #define CD_HTTPS_NAMES_MAX 16
 

@@ -284,7 +284,11 @@ same_camera(const struct cd_camera *a, const struct cd_camera *b)
 	       strcmp(a->ca_file, b->ca_file) == 0 && a->have_pin == b->have_pin &&
 	       memcmp(a->pin, b->pin, sizeof(a->pin)) == 0 && a->require_tls == b->require_tls &&
 	       a->allow_redirect == b->allow_redirect && a->enabled == b->enabled &&
-	       a->max_age_us == b->max_age_us && a->max_bytes == b->max_bytes;
+	       a->max_age_us == b->max_age_us && a->max_bytes == b->max_bytes &&
+	       strcmp(a->onvif, b->onvif) == 0 &&
+	       strcmp(a->onvif_credentials, b->onvif_credentials) == 0 &&
+	       strcmp(a->onvif_ca, b->onvif_ca) == 0 &&
+	       a->onvif_termination_us == b->onvif_termination_us;
 }
 
 static void

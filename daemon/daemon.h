@@ -81,7 +81,17 @@ struct cd_cam {
 	bool running;
 	uint64_t locked_reported;         /* retention: segments kept by locks, last said */
 	char user[CU_RTSP_CRED_MAX + 1], password[CU_RTSP_CRED_MAX + 1];
+	struct cd_onvif *onvif;           /* the ONVIF event thread, or NULL (onvif.c) */
 };
+
+/* Sleeps us µs, or returns sooner once c->stop is set. */
+void cd_cam_sleep(struct cd_cam *c, int64_t us);
+
+/* One back-off step, shared by the camera's reconnection and its ONVIF
+ * events: returns *backoff with ±20 % jitter (so cameras do not retry in
+ * step; *seed is the caller's generator state) and doubles *backoff up to
+ * max_us. */
+int64_t cd_backoff_next(int64_t *backoff, int64_t max_us, uint32_t *seed);
 
 /* Opens the camera's writer and starts its thread. */
 int cd_cam_start(struct cd_cam *c);

@@ -25,6 +25,7 @@ import checklib
 # Each module with the modules it may use, directly; the rule is transitive.
 # util <- crypto <- media <- store <- {rtsp, audit, auth} <- package
 # util <- crypto <- media <- notify (event store, outbox, notification channels)
+# util <- crypto <- onvif (camera events over ONVIF)
 LAYERS = {
     "util": [],
     "crypto": ["util"],
@@ -35,6 +36,7 @@ LAYERS = {
     "auth": ["util", "crypto", "store"],
     "package": ["util", "crypto", "media", "store", "audit", "auth"],
     "notify": ["util", "crypto", "media"],
+    "onvif": ["util", "crypto"],
 }
 
 # The module each public header belongs to.
@@ -46,6 +48,7 @@ PUBLIC = {
     "store.h": "store", "tls.h": "store",
     "rtsp.h": "rtsp", "audit.h": "audit", "auth.h": "auth", "package.h": "package",
     "notify.h": "notify", "evdb.h": "notify",
+    "onvif.h": "onvif",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -130,6 +130,22 @@ cu_hmac_sha256(const uint8_t *key, size_t key_len, const void *msg, size_t len,
 	return 0;
 }
 
+int
+cu_sha1_parts(const void *const parts[], const size_t lens[], size_t nparts,
+              uint8_t out[static 20])
+{
+	unsigned int dl = 0;
+	EVP_MD_CTX *m = EVP_MD_CTX_new();
+	int ok = m != NULL && EVP_DigestInit_ex(m, EVP_sha1(), NULL) == 1;
+	for (size_t i = 0; ok && i < nparts; i++)
+		ok = EVP_DigestUpdate(m, parts[i], lens[i]) == 1;
+	ok = ok && EVP_DigestFinal_ex(m, out, &dl) == 1 && dl == 20;
+	EVP_MD_CTX_free(m);
+	if (!ok)
+		return cu_ossl_fail(CU_ERR_CRYPTO, "SHA-1 for a WS-Security password digest");
+	return 0;
+}
+
 /* ---- hygiene ---- */
 
 bool

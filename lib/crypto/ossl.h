@@ -20,5 +20,10 @@ int cu_md5_digest_hex(const char *const parts[], size_t nparts, char out[static 
  * Webhooks "v1"); custody's own formats sign with Ed25519. 0 or CU_ERR_CRYPTO. */
 int cu_hmac_sha256(const uint8_t *key, size_t key_len, const void *msg, size_t len,
                    uint8_t out[static 32]);
+/* The SHA-1 of the parts concatenated (lens[i] bytes each), as the WS-Security
+ * UsernameToken PasswordDigest needs it (ONVIF cameras); nothing else in
+ * custody uses SHA-1. 0, or CU_ERR_CRYPTO. */
+int cu_sha1_parts(const void *const parts[], const size_t lens[], size_t nparts,
+                  uint8_t out[static 20]);
 
 #endif

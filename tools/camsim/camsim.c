@@ -38,6 +38,8 @@
 #include <gst/rtsp-server/rtsp-server.h>
 #include <gst/video/video.h>
 
+#include "onvif.h"
+
 /* ---- limits (STYLE.md habit 5) ---- */
 #define CAMSIM_CAMERAS_MAX 64
 #define CAMSIM_DIM_MIN 32                  /* pixels, each side */
@@ -136,6 +138,8 @@ struct options {
 	char *password;                /* wiped and freed after use */
 	const char *control;           /* Unix socket path, or NULL */
 	const char *pid_file;
+	bool onvif;                    /* --onvif-port given */
+	unsigned onvif_port;           /* 0: any free port */
 };
 
 /* One replayed access unit, as the demuxer and parser gave it. */
@@ -207,6 +211,7 @@ struct app {
 	GList *conns;                  /* of struct control_conn * */
 	unsigned nconns;
 	bool pid_written;
+	struct onvif_sim *onvif;       /* the ONVIF event service, or NULL */
 };
 
 struct control_conn {
@@ -335,6 +340,7 @@ static void usage(FILE *out)
 	      "         [--cameras N] [--codec h264|h265] [--fps F] [--size WxH]\n"
 	      "         [--bitrate KBPS] [--gop FRAMES] [--file MEDIA]\n"
 	      "         [--user U --password-file F] [--control SOCKET] [--pid-file F]\n"
+	      "         [--onvif-port P]\n"
 	      "       custody-camsim --list-elements\n"
 	      "Serves simulated cameras at rtsp://127.0.0.1:P/cam1..camN; see\n"
 	      "tools/camsim/README.md.\n", out);
@@ -524,7 +530,7 @@ static int parse_args(int argc, char **argv, struct options *ret)
 	gchar *port = NULL, *tls_port = NULL, *cameras = NULL, *codec = NULL, *fps = NULL;
 	gchar *size = NULL, *bitrate = NULL, *gop = NULL, *password_file = NULL;
 	gchar *cert = NULL, *key = NULL, *file = NULL, *user = NULL, *control = NULL;
-	gchar *pid_file = NULL;
+	gchar *pid_file = NULL, *onvif_port = NULL;
 	gboolean help = FALSE, list_elements = FALSE;
 	GOptionEntry entries[] = {
 		{ "port", 0, 0, G_OPTION_ARG_STRING, &port, NULL, NULL },
@@ -542,6 +548,7 @@ static int parse_args(int argc, char **argv, struct options *ret)
 		{ "password-file", 0, 0, G_OPTION_ARG_FILENAME, &password_file, NULL, NULL },
 		{ "control", 0, 0, G_OPTION_ARG_FILENAME, &control, NULL, NULL },
 		{ "pid-file", 0, 0, G_OPTION_ARG_FILENAME, &pid_file, NULL, NULL },
+		{ "onvif-port", 0, 0, G_OPTION_ARG_STRING, &onvif_port, NULL, NULL },
 		{ "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL },
 		{ "list-elements", 0, 0, G_OPTION_ARG_NONE, &list_elements, NULL, NULL },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
@@ -652,6 +659,11 @@ static int parse_args(int argc, char **argv, struct options *ret)
 			goto out;
 		}
 	}
+	if (onvif_port != NULL) {
+		if (parse_uint("--onvif-port", onvif_port, 0, 65535, &ret->onvif_port) < 0)
+			goto out;
+		ret->onvif = true;
+	}
 	if (pid_file != NULL && pid_file[0] == '\0') {
 		fprintf(stderr, "camsim: --pid-file: empty path\n");
 		goto out;
@@ -681,6 +693,7 @@ out:
 	g_free(user);
 	g_free(control);
 	g_free(pid_file);
+	g_free(onvif_port);
 	return r;
 }
 
@@ -1524,7 +1537,10 @@ static gchar *run_command(struct app *app, char *line)
 	if (n >= 2)
 		cam = find_camera(app, w[1]);
 
-	if (g_ascii_strcasecmp(w[0], "elements") == 0 && n == 1) {
+	if (g_ascii_strcasecmp(w[0], "onvif") == 0) {
+		answer = n >= 2 ? onvif_sim_command(app->onvif, w + 1, n - 1)
+		                : g_strdup("error: usage: onvif COMMAND (tools/camsim/README.md)");
+	} else if (g_ascii_strcasecmp(w[0], "elements") == 0 && n == 1) {
 		answer = running_elements(app);
 	} else if (g_ascii_strcasecmp(w[0], "quit") == 0 && n == 1) {
 		g_main_loop_quit(app->loop);
@@ -1563,7 +1579,7 @@ static gchar *run_command(struct app *app, char *line)
 		}
 	} else {
 		answer = g_strdup_printf("error: unknown command '%.16s' (stall, resume, disconnect, "
-		                         "refuse, black, frames, elements, quit)", w[0]);
+		                         "refuse, black, frames, elements, onvif, quit)", w[0]);
 	}
 out:
 	g_strfreev(words);
@@ -1781,6 +1797,9 @@ static void print_ready(const struct app *app)
 	       app->opt.cameras);
 	if (app->servers[1] != NULL)
 		printf(" rtsps://%s:%d/cam1..cam%u", CAMSIM_ADDRESS, app->ports[1], app->opt.cameras);
+	if (app->onvif != NULL)
+		printf(" onvif http://%s:%d/onvif/event_service", CAMSIM_ADDRESS,
+		       onvif_sim_port(app->onvif));
 	printf("\n");
 	fflush(stdout);
 }
@@ -1817,6 +1836,17 @@ int main(int argc, char **argv)
 	app.loop = g_main_loop_new(NULL, FALSE);
 	if (setup_cameras(&app) < 0 || setup_servers(&app) < 0)
 		goto out;
+	if (app.opt.onvif) {
+		GError *err = NULL;
+
+		/* the camera's one account: the same user and password as RTSP */
+		app.onvif = onvif_sim_new(app.opt.onvif_port, app.opt.user, app.opt.password, &err);
+		if (app.onvif == NULL) {
+			fprintf(stderr, "camsim: --onvif-port: %s\n", err ? err->message : "failed");
+			g_clear_error(&err);
+			goto out;
+		}
+	}
 	if (app.opt.password != NULL) {
 		/* GstRTSPAuth keeps its own copy; ours goes now. */
 		explicit_bzero(app.opt.password, strlen(app.opt.password));
@@ -1859,6 +1889,7 @@ out:
 		g_free(app.opt.password);
 	}
 	control_close(&app);
+	onvif_sim_free(app.onvif);
 	if (app.pid_written)
 		unlink(app.opt.pid_file);
 	for (int i = 0; i < 2; i++) {
