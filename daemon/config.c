@@ -242,12 +242,15 @@ set_watch(struct parser *p, const char *key, const char *v)
 		return parse_bool(p, key, v, &w->verify_after_seal);
 	if (strcmp(key, "verify_interval") != 0)
 		return 1;
+	if (strcmp(v, "off") == 0) {
+		w->verify_interval_us = 0;
+		return 0;
+	}
 	if (parse_duration(p, key, v, &w->verify_interval_us) < 0)
 		return -1;
-	if (w->verify_interval_us != 0 && (w->verify_interval_us < CD_VERIFY_INTERVAL_MIN_US ||
-	                                   w->verify_interval_us > CD_VERIFY_INTERVAL_MAX_US))
-		return perr(p, "verify_interval: \"%s\" is out of range: 0 (never) or from 10s to 30d",
-		            v);
+	if (w->verify_interval_us < CD_VERIFY_INTERVAL_MIN_US ||
+	    w->verify_interval_us > CD_VERIFY_INTERVAL_MAX_US)
+		return perr(p, "verify_interval: \"%s\" is out of range: from 10s to 30d, or off", v);
 	return 0;
 }
 

@@ -61,7 +61,7 @@ struct cd_web {
 #define CD_VERIFY_INTERVAL_MAX_US (30 * 86400 * INT64_C(1000000))
 
 struct cd_watch_config {
-	int64_t verify_interval_us;       /* the whole store this often; 0 = never; default 24 h */
+	int64_t verify_interval_us;       /* the whole store this often; 0 = never (off); 24 h */
 	bool verify_after_seal;           /* each segment once it is closed; default on */
 };
 
