@@ -8,7 +8,7 @@
  * - On a schedule (verify_interval) and on SIGHUP: the whole store.
  *
  * It runs at idle priority (SCHED_IDLE, I/O class idle), so it takes only
- * what recording leaves; bench/bench-verify measures what it costs.
+ * what recording leaves; bench/bench-store (step 4b) measures what it costs.
  * A camera that fails raises integrity.failed once (phase raise, critical)
  * with the start time of its first failed segment; the condition stays
  * raised, with no new event for later failures of that camera (each still

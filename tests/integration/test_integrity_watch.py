@@ -288,6 +288,24 @@ class EventRecords(cutest.TempDirTest):
         self.assertEqual(rep["result"], "tampered")
         self.assertIn("event record", rep["first_failure"]["reason"])
 
+    def test_api_verify_lists_events(self):
+        """GET cameras/{c}/verify reports the periods, signed, and no gap."""
+        import api_util
+        store = self.make()
+        api_util.add_role(store, "viewer", [("playback", "*")])
+        api_util.add_user(store, self.tmp, "vic", "viewer-password-1", roles=["viewer"])
+        api = api_util.Api(self.tmp, store)
+        try:
+            api.start()
+            tok = api.login("vic", "viewer-password-1")
+            _, j = api.json("GET", f"/api/v1/cameras/cam1/verify?from={iso(T0)}"
+                            f"&to={iso(T0 + 2_000_000)}", token=tok, expect=200)
+        finally:
+            api.stop()
+        self.assertTrue(j["intact"], j)
+        self.assertEqual(j["gaps"], [])
+        self.assertEqual(j["events"], [dict(e, signed=True) for e in self.EXPECTED])
+
     def test_light_mode_and_later_writer(self):
         # a store with event records takes more recording after them
         store = self.make("light")
