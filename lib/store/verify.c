@@ -368,7 +368,7 @@ sealed_records(const struct scan *s, char *out, size_t len)
 {
 	const struct cu_seg_scan *sc = s->sc;
 	out[0] = '\0';
-	for (size_t i = sc->nrecs, used = 0; i < s->tt.nrecs && used < len; i++) {
+	for (size_t i = sc->nrecs, used = 0; i < s->tt.nrecs && used + 1 < len; i++) {
 		const struct cu_scan_record *r = &sc->recs[i];
 		char what[CU_EVENT_TYPE_MAX + 16] = "";
 		struct cu_event_note n;

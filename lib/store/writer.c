@@ -744,17 +744,19 @@ cu_writer_gap(cu_writer *w, int64_t from_us, int64_t to_us, const char *reason)
 static int
 note_text(const struct cu_event_note *n, struct cu_record *rec)
 {
-	bool cut = cu_fmt_cut(rec->reason, sizeof(rec->reason), "%s\n%s\n%s\n%s\n%s", n->type,
-	                      cu_event_phase_name(n->phase), n->source,
-	                      cu_event_severity_name(n->severity), n->detail);
+	if (n->at_us < 0)
+		return cu_fail(CU_ERR_INVAL, "event record: a negative time");
+	if (cu_fmt_cut(rec->reason, sizeof(rec->reason), "%s\n%s\n%s\n%s\n%s", n->type,
+	               cu_event_phase_name(n->phase), n->source,
+	               cu_event_severity_name(n->severity), n->detail))
+		return cu_fail(CU_ERR_INVAL, "event record: longer than %d bytes", CU_REASON_MAX);
 	struct cu_event_note back;
-	if (cut || n->at_us < 0 ||
-	    cu_event_text_parse(rec->reason, strlen(rec->reason), &back) < 0 ||
-	    strcmp(back.type, n->type) != 0 || back.phase != n->phase ||
+	if (cu_event_text_parse(rec->reason, strlen(rec->reason), &back) < 0)
+		return cu_fail_prefix(CU_ERR_INVAL, "event record");
+	if (strcmp(back.type, n->type) != 0 || back.phase != n->phase ||
 	    strcmp(back.source, n->source) != 0 || back.severity != n->severity ||
 	    strcmp(back.detail, n->detail) != 0)
-		return cu_fail(CU_ERR_INVAL, "event record: %s",
-		               cut ? "too long" : n->at_us < 0 ? "negative time" : cu_error_detail());
+		return cu_fail(CU_ERR_INVAL, "event record: a field holds a line feed");
 	rec->kind = CU_REC_EVENT;
 	rec->from_us = rec->to_us = n->at_us;
 	return 0;
