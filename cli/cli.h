@@ -124,6 +124,17 @@ void cli_bytes(uint64_t n, char *buf, size_t len);
 struct json_t;
 struct json_t *cli_json_time(int64_t us);
 
+/* The signed event records among a report's records (kind "event", lib
+ * store's cu_event_periods) as periods: a JSON array of {camera, type,
+ * source, severity, from, to, detail} (to null while open, from null for a
+ * clear whose raise is outside), or NULL when they cannot be read. */
+struct cu_verify_gap;
+struct json_t *cli_events_json(const char *camera, const struct cu_verify_gap *g, size_t n);
+/* The same as lines for a person, each starting with indent. */
+void cli_events_print(const char *indent, const struct cu_verify_gap *g, size_t n);
+/* Is this record an event (listed by the two above, not among the gaps)? */
+bool cli_gap_is_event(const struct cu_verify_gap *g);
+
 /* Parses ISO 8601 from an option, with a message naming the option. */
 int cli_time_arg(const char *cmd, const char *opt, const char *value, int64_t *ret);
 

@@ -393,6 +393,40 @@ vid_of(struct player *p, const char *name)
 	return NULL;
 }
 
+/* The signed event records (tamper, camera events) as periods. */
+static void
+event_list(struct page *pg, const struct cu_pkg_camera_report *c)
+{
+	struct cu_event_period *ev = NULL;
+	size_t n = 0;
+	if (cu_event_periods(c->gaps, c->ngaps, &ev, &n) < 0 || n == 0) {
+		free(ev);
+		return;
+	}
+	raw(pg, "<h3>Events in the footage (signed records)</h3>\n<ul class=\"events\">\n");
+	for (size_t i = 0; i < n && i < GAPS_SHOWN_MAX; i++) {
+		raw(pg, "<li>");
+		text(pg, ev[i].type);
+		raw(pg, " (");
+		text(pg, ev[i].source);
+		rawf(pg, ", %s) ", cu_event_severity_name(ev[i].severity));
+		if (ev[i].from_us >= 0)
+			time_text(pg, ev[i].from_us);
+		else
+			raw(pg, "before the range");
+		raw(pg, " to ");
+		if (ev[i].to_us >= 0)
+			time_text(pg, ev[i].to_us);
+		else
+			raw(pg, "not cleared");
+		raw(pg, ": ");
+		text(pg, ev[i].detail);
+		raw(pg, "</li>\n");
+	}
+	raw(pg, "</ul>\n");
+	free(ev);
+}
+
 static void
 camera_section(struct page *pg, struct player *p, const struct cu_pkg_report *rep, size_t i)
 {
@@ -446,9 +480,16 @@ camera_section(struct page *pg, struct player *p, const struct cu_pkg_report *re
 		                   : v->error[0] ? v->error : "no frame was verified");
 		raw(pg, ".</p>\n");
 	}
-	if (c->ngaps > 0) {
+	event_list(pg, c);
+	size_t nevents = 0;
+	for (size_t g = 0; g < c->ngaps; g++)
+		nevents += cli_gap_is_event(&c->gaps[g]);
+	if (c->ngaps > nevents) {
 		raw(pg, "<h3>Gaps, restarts and retention (signed records)</h3>\n<ul>\n");
-		for (size_t g = 0; g < c->ngaps && g < GAPS_SHOWN_MAX; g++) {
+		for (size_t g = 0, shown = 0; g < c->ngaps && shown < GAPS_SHOWN_MAX; g++) {
+			if (cli_gap_is_event(&c->gaps[g]))
+				continue;
+			shown++;
 			rawf(pg, "<li>%s ", kind_word(c->gaps[g].kind));
 			time_text(pg, c->gaps[g].from_us);
 			raw(pg, " to ");
@@ -457,9 +498,9 @@ camera_section(struct page *pg, struct player *p, const struct cu_pkg_report *re
 			text(pg, c->gaps[g].reason);
 			raw(pg, "</li>\n");
 		}
-		if (c->ngaps > GAPS_SHOWN_MAX)
+		if (c->ngaps - nevents > GAPS_SHOWN_MAX)
 			rawf(pg, "<li>… and %zu more (custody verify PACKAGE lists them all)</li>\n",
-			     c->ngaps - GAPS_SHOWN_MAX);
+			     c->ngaps - nevents - GAPS_SHOWN_MAX);
 		raw(pg, "</ul>\n");
 	} else {
 		raw(pg, "<p>No gaps recorded in this range.</p>\n");

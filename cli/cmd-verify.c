@@ -52,12 +52,21 @@ print_json(const struct cu_verify_report *rep, bool pinned)
 	char fp[96], cafp[96];
 	cu_x509_fingerprint_hex(rep->signer_fp, fp, sizeof(fp));
 	cu_x509_fingerprint_hex(rep->ca_fp, cafp, sizeof(cafp));
-	json_t *cams = json_array();
+	json_t *cams = json_array(), *events = json_array();
 	for (size_t i = 0; i < rep->ncameras; i++) {
 		const struct cu_verify_camera *c = &rep->cameras[i];
 		json_t *gaps = json_array();
+		json_t *evs = cli_events_json(c->name, c->gaps, c->ngaps);
+		if (evs == NULL) {
+			json_decref(gaps);
+			json_decref(cams);
+			json_decref(events);
+			return -1;
+		}
+		json_array_extend(events, evs);
 		for (size_t g = 0; g < c->ngaps; g++)
-			json_array_append_new(gaps, json_pack("{s:s, s:o, s:o, s:s}", "kind",
+			if (!cli_gap_is_event(&c->gaps[g]))
+				json_array_append_new(gaps, json_pack("{s:s, s:o, s:o, s:s}", "kind",
 			                      kind_name(c->gaps[g].kind), "from", cli_json_time(c->gaps[g].from_us),
 			                      "to", cli_json_time(c->gaps[g].to_us), "reason", c->gaps[g].reason));
 		json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:I}",
@@ -68,6 +77,7 @@ print_json(const struct cu_verify_report *rep, bool pinned)
 		                      "bytes", (json_int_t)c->bytes, "from", cli_json_time(c->first_us), "to",
 		                      cli_json_time(c->last_us), "gaps", gaps, "unsealed_bytes",
 		                      (json_int_t)c->unsealed_bytes);
+		json_object_set_new(o, "events", evs);
 		if (c->tampered)
 			json_object_set_new(o, "failure", json_pack("{s:o, s:I, s:s}", "time",
 			                    cli_json_time(c->fail_time_us), "segment", (json_int_t)c->fail_segment,
@@ -79,6 +89,7 @@ print_json(const struct cu_verify_report *rep, bool pinned)
 	                         "subject", rep->signer_subject, "fingerprint", fp, "ca_subject",
 	                         rep->ca_subject, "ca_fingerprint", cafp);
 	json_object_set_new(root, "ca_pinned", json_boolean(pinned));
+	json_object_set_new(root, "events", events);
 	bool camera_failed = false;
 	for (size_t i = 0; i < rep->ncameras; i++)
 		camera_failed |= rep->cameras[i].tampered;
@@ -124,11 +135,14 @@ print_text(const char *store, const struct cu_verify_report *rep)
 		       c->name, c->tampered ? "TAMPERED" : "intact", (unsigned long long)c->frames,
 		       (unsigned long long)c->seals, (unsigned long long)c->segments, a, b);
 		for (size_t g = 0; g < c->ngaps; g++) {
+			if (cli_gap_is_event(&c->gaps[g]))
+				continue;
 			cu_time_text(c->gaps[g].from_us, a);
 			cu_time_text(c->gaps[g].to_us, b);
 			printf("    %s %s to %s: %s (signed)\n", kind_name(c->gaps[g].kind), a, b,
 			       c->gaps[g].reason);
 		}
+		cli_events_print("    ", c->gaps, c->ngaps);
 		if (c->unsealed_bytes > 0)
 			printf("    %llu bytes at the end not yet sealed (recording in progress or "
 			       "interrupted)\n", (unsigned long long)c->unsealed_bytes);
@@ -174,8 +188,12 @@ print_pkg_json(const char *path, const struct cu_pkg_report *rep, bool pinned)
 	for (size_t i = 0; i < rep->ncameras; i++) {
 		const struct cu_pkg_camera_report *c = &rep->cameras[i];
 		json_t *gaps = json_array();
+		json_t *evs = cli_events_json(c->name, c->gaps, c->ngaps);
+		if (evs == NULL)
+			evs = json_array(); /* a tampered copy's records: its failure says why */
 		for (size_t g = 0; g < c->ngaps; g++)
-			json_array_append_new(gaps, json_pack("{s:s, s:o, s:o, s:o}", "kind",
+			if (!cli_gap_is_event(&c->gaps[g]))
+				json_array_append_new(gaps, json_pack("{s:s, s:o, s:o, s:o}", "kind",
 			                      kind_name(c->gaps[g].kind), "from",
 			                      cli_json_time(c->gaps[g].from_us), "to",
 			                      cli_json_time(c->gaps[g].to_us), "reason",
@@ -186,6 +204,10 @@ print_pkg_json(const char *path, const struct cu_pkg_report *rep, bool pinned)
 		                      cli_json_time(c->from_us), "to", cli_json_time(c->to_us),
 		                      "frames", (json_int_t)c->frames, "seals", (json_int_t)c->seals,
 		                      "segments", (json_int_t)c->segments, "gaps", gaps);
+		if (o != NULL)
+			json_object_set_new(o, "events", evs);
+		else
+			json_decref(evs);
 		if (o != NULL && c->tampered) {
 			json_object_set_new(o, "failure", json_pack("{s:o, s:o}", "time",
 			                    cli_json_time(c->fail_time_us), "reason",
@@ -323,7 +345,10 @@ print_pkg_text(const char *path, const struct cu_pkg_report *rep, bool pinned)
 		                                             : "NOT CHECKED (see the reason above)",
 		       (unsigned long long)c->frames, (unsigned long long)c->seals,
 		       (unsigned long long)c->segments, a, b);
+		cli_events_print("    ", c->gaps, c->ngaps);
 		for (size_t g = 0; g < c->ngaps; g++) {
+			if (cli_gap_is_event(&c->gaps[g]))
+				continue;
 			cu_time_text(c->gaps[g].from_us, a);
 			cu_time_text(c->gaps[g].to_us, b);
 			printf("    %s %s to %s: ", kind_name(c->gaps[g].kind), a, b);

@@ -235,3 +235,55 @@ cli_time_arg(const char *cmd, const char *opt, const char *value, int64_t *ret)
 	}
 	return 0;
 }
+
+bool
+cli_gap_is_event(const struct cu_verify_gap *g)
+{
+	return g->kind == CU_REC_EVENT_KIND;
+}
+
+json_t *
+cli_events_json(const char *camera, const struct cu_verify_gap *g, size_t n)
+{
+	struct cu_event_period *p = NULL;
+	size_t np = 0;
+	if (cu_event_periods(g, n, &p, &np) < 0)
+		return NULL;
+	json_t *a = json_array();
+	for (size_t i = 0; a != NULL && i < np; i++) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s}", "camera", camera, "type",
+		                      p[i].type, "source", p[i].source, "severity",
+		                      cu_event_severity_name(p[i].severity), "from",
+		                      cli_json_time(p[i].from_us), "to", cli_json_time(p[i].to_us),
+		                      "detail", p[i].detail);
+		if (o == NULL || json_array_append_new(a, o) < 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	}
+	free(p);
+	return a;
+}
+
+void
+cli_events_print(const char *indent, const struct cu_verify_gap *g, size_t n)
+{
+	struct cu_event_period *p = NULL;
+	size_t np = 0;
+	if (cu_event_periods(g, n, &p, &np) < 0) {
+		printf("%sevent records that cannot be read: %s\n", indent, cu_error_detail());
+		return;
+	}
+	for (size_t i = 0; i < np; i++) {
+		char a[CU_TIME_ISO_MAX] = "-", b[CU_TIME_ISO_MAX] = "(still raised)";
+		if (p[i].from_us >= 0)
+			cu_time_text(p[i].from_us, a);
+		if (p[i].to_us >= 0)
+			cu_time_text(p[i].to_us, b);
+		printf("%sevent %s (%s, %s) %s to %s: ", indent, p[i].type, p[i].source,
+		       cu_event_severity_name(p[i].severity), a, b);
+		cli_print_safe(stdout, p[i].detail, NULL);
+		printf(" (signed)\n");
+	}
+	free(p);
+}

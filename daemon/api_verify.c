@@ -51,7 +51,7 @@ cd_gap_json(struct call *c, const char *cam, int64_t from, int64_t to, bool look
 	for (size_t i = 0; !rep->tampered && i < rep->ncameras; i++)
 		for (size_t k = 0; k < rep->cameras[i].ngaps; k++) {
 			const struct cu_verify_gap *g = &rep->cameras[i].gaps[k];
-			if (!covers(g, from, to))
+			if (g->kind == CU_REC_EVENT_KIND || !covers(g, from, to))
 				continue;
 			json_object_set_new(o, "reason", json_string(g->reason));
 			json_object_set_new(o, "kind", json_string(kind_name(g->kind)));
@@ -65,6 +65,31 @@ out:
 
 /* ---- GET cameras/{c}/verify?from=&to= ---- */
 
+/* The signed event records (tamper.*, onvif.*) of the range as periods:
+ * raise paired with clear; to null while not cleared, from null for a clear
+ * whose raise lies before the range. */
+static json_t *
+events_json(const char *cam, const struct cu_verify_camera *vc)
+{
+	json_t *a = json_array();
+	struct cu_event_period *p = NULL;
+	size_t n = 0;
+	if (vc == NULL || a == NULL)
+		return a;
+	if (cu_event_periods(vc->gaps, vc->ngaps, &p, &n) < 0)
+		cd_log(CD_WARN, "verify of %s: event records: %s", cam, cu_error_detail());
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:b}",
+		                                   "camera", cam, "type", p[i].type, "source",
+		                                   p[i].source, "severity",
+		                                   cu_event_severity_name(p[i].severity), "from",
+		                                   cd_json_time(p[i].from_us), "to",
+		                                   cd_json_time(p[i].to_us), "detail", p[i].detail,
+		                                   "signed", true));
+	free(p);
+	return a;
+}
+
 static json_t *
 report_json(const char *cam, int64_t from, int64_t to, const struct cu_verify_report *rep)
 {
@@ -74,7 +99,8 @@ report_json(const char *cam, int64_t from, int64_t to, const struct cu_verify_re
 	const struct cu_verify_camera *vc = rep->ncameras > 0 ? &rep->cameras[0] : NULL;
 	json_t *gaps = json_array();
 	for (size_t k = 0; vc != NULL && k < vc->ngaps; k++)
-		json_array_append_new(gaps, json_pack("{s:s, s:o, s:o, s:s, s:b}", "kind",
+		if (vc->gaps[k].kind != CU_REC_EVENT_KIND)
+			json_array_append_new(gaps, json_pack("{s:s, s:o, s:o, s:s, s:b}", "kind",
 		                                      kind_name(vc->gaps[k].kind), "from",
 		                                      cd_json_time(vc->gaps[k].from_us), "to",
 		                                      cd_json_time(vc->gaps[k].to_us), "reason",
@@ -83,6 +109,7 @@ report_json(const char *cam, int64_t from, int64_t to, const struct cu_verify_re
 	                      cd_json_time(from), "to", cd_json_time(to), "intact", !rep->tampered,
 	                      "segments", (json_int_t)(vc ? vc->segments : 0), "signer_sha256", sfp,
 	                      "site_ca_sha256", cfp, "gaps", gaps);
+	json_object_set_new(o, "events", events_json(cam, vc));
 	if (rep->tampered && vc != NULL) {
 		json_object_set_new(o, "failed_segment_start", cd_json_time(vc->fail_time_us));
 		json_object_set_new(o, "reason", json_string(vc->fail_reason));

@@ -321,6 +321,34 @@ end_camera_onvif(struct parser *p, struct cd_camera *cam)
 	return 0;
 }
 
+/* The integrity watch's [daemon] keys; 1 when key is none of them. */
+static int
+set_watch(struct parser *p, const char *key, const char *v)
+{
+	struct cd_watch_config *w = &p->c->watch;
+	if (strcmp(key, "verify_after_seal") == 0)
+		return parse_bool(p, key, v, &w->verify_after_seal);
+	if (strcmp(key, "verify_interval") != 0)
+		return 1;
+	if (strcmp(v, "off") == 0) {
+		w->verify_interval_us = 0;
+		return 0;
+	}
+	if (parse_duration(p, key, v, &w->verify_interval_us) < 0)
+		return -1;
+	if (w->verify_interval_us < CD_VERIFY_INTERVAL_MIN_US ||
+	    w->verify_interval_us > CD_VERIFY_INTERVAL_MAX_US)
+		return perr(p, "verify_interval: \"%s\" is out of range: from 10s to 30d, or off", v);
+	return 0;
+}
+
+static void
+watch_defaults(struct cd_watch_config *w)
+{
+	w->verify_interval_us = CD_VERIFY_INTERVAL_DEFAULT_US;
+	w->verify_after_seal = true;
+}
+
 static int
 set_key(struct parser *p, const char *key, const char *v)
 {
@@ -350,8 +378,12 @@ set_key(struct parser *p, const char *key, const char *v)
 			return parse_duration(p, key, v, &c->reconnect_min_us);
 		if (strcmp(key, "reconnect_max") == 0)
 			return parse_duration(p, key, v, &c->reconnect_max_us);
+		int w = set_watch(p, key, v);
+		if (w <= 0)
+			return w;
 		return perr(p, "unknown key \"%s\" in [daemon] (events, offline_after, "
-		            "retention_interval, reconnect_min, reconnect_max)", key);
+		            "retention_interval, reconnect_min, reconnect_max, verify_interval, "
+		            "verify_after_seal)", key);
 	case SEC_HTTPS:
 		return set_https(p, key, v);
 	case SEC_WEB:
@@ -497,6 +529,7 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 	c->retention_interval_us = 60 * INT64_C(1000000);
 	c->reconnect_min_us = INT64_C(1000000);
 	c->reconnect_max_us = 60 * INT64_C(1000000);
+	watch_defaults(&c->watch);
 	if (len > CD_CONFIG_MAX)
 		return perr(&p, "configuration larger than %d bytes", CD_CONFIG_MAX);
 	if (memchr(text, '\0', len) != NULL)

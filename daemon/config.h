@@ -72,6 +72,16 @@ struct cd_web {
 	int64_t idle_timeout_us;          /* the client logs out after this long idle; 15 min */
 };
 
+/* The integrity watch (daemon/watch.c, docs/config.md) */
+#define CD_VERIFY_INTERVAL_DEFAULT_US (86400 * INT64_C(1000000))
+#define CD_VERIFY_INTERVAL_MIN_US (10 * INT64_C(1000000))
+#define CD_VERIFY_INTERVAL_MAX_US (30 * 86400 * INT64_C(1000000))
+
+struct cd_watch_config {
+	int64_t verify_interval_us;       /* the whole store this often; 0 = never (off); 24 h */
+	bool verify_after_seal;           /* each segment once it is closed; default on */
+};
+
 struct cd_config {
 	char store[PATH_MAX];
 	char password_file[PATH_MAX];
@@ -81,6 +91,7 @@ struct cd_config {
 	int64_t reconnect_min_us, reconnect_max_us; /* default 1 s, 60 s */
 	int64_t max_age_us;               /* store-wide defaults; 0 = none */
 	uint64_t max_bytes;
+	struct cd_watch_config watch;
 	struct cd_https https;
 	struct cd_web web;
 	struct cd_notify_conf notify;     /* [notify], [rule NAME], [webhook NAME] (notify_conf.h) */

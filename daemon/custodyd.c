@@ -42,6 +42,7 @@ struct daemon {
 	struct cd_live *live;
 	struct cd_api api;
 	struct cd_http *http;
+	struct cd_watch *watch;           /* the integrity watch, NULL when off */
 	bool store_locked_reported;       /* retention.locked said for the store limit */
 };
 
@@ -103,6 +104,7 @@ start_camera(struct daemon *d, const struct cd_camera *cfg)
 		return -1;
 	}
 	d->cams[d->ncams++] = c;
+	cd_evrecord_add(c);
 	return 0;
 }
 
@@ -271,6 +273,7 @@ start_https(struct daemon *d)
 static void
 stop_camera(struct daemon *d, size_t i)
 {
+	cd_evrecord_remove(d->cams[i]);
 	cd_cam_stop(d->cams[i]);
 	free(d->cams[i]);
 	d->cams[i] = d->cams[--d->ncams];
@@ -548,9 +551,13 @@ main(int argc, char **argv)
 	         d.conf->store, d.conf->ncameras);
 	cd_audit("daemon.start", "{\"version\":\"%s\",\"cameras\":%zu}", VERSION,
 	         d.conf->ncameras);
+	if (cd_evrecord_start() < 0)
+		goto out;
 	for (size_t i = 0; i < d.conf->ncameras; i++)
 		if (d.conf->cameras[i].enabled)
 			start_camera(&d, &d.conf->cameras[i]);
+	if (cd_watch_start(d.store, &d.conf->watch, &d.watch) < 0)
+		goto out;
 	int64_t next_retention = cu_time_mono_us() + d.conf->retention_interval_us;
 	int64_t next_head = cu_time_mono_us();
 	int64_t next_tick = cu_time_mono_us() + CD_API_TICK_US;
@@ -561,8 +568,10 @@ main(int argc, char **argv)
 			cd_log(CD_INFO, "signal %d: stopping", sig);
 			break;
 		}
-		if (sig == SIGHUP)
+		if (sig == SIGHUP) {
 			reload(&d);
+			cd_watch_verify_now(d.watch);
+		}
 		if (cu_time_mono_us() >= next_head) {
 			if (cu_audit_sign_head(d.audit, NULL) < 0)
 				cd_log(CD_ERR, "audit log: signing a tree head: %s", cu_error_detail());
@@ -578,6 +587,9 @@ main(int argc, char **argv)
 			next_retention = cu_time_mono_us() + d.conf->retention_interval_us;
 		}
 	}
+	cd_watch_stop(d.watch);
+	d.watch = NULL;
+	cd_evrecord_stop(); /* what is queued goes into the footage before it closes */
 	/* tell every camera first, then wait: they wind down in parallel */
 	for (size_t i = 0; i < d.ncams; i++)
 		atomic_store(&d.cams[i]->stop, true);
@@ -595,6 +607,10 @@ main(int argc, char **argv)
 		cd_log(CD_ERR, "audit log: signing the last tree head: %s", cu_error_detail());
 	rc = 0;
 out:
+	cd_watch_stop(d.watch);
+	cd_evrecord_stop();
+	while (d.ncams > 0)
+		stop_camera(&d, d.ncams - 1);
 	cd_notify_end_streams();
 	cd_http_stop(d.http);
 	cd_exports_free(d.api.exports);

@@ -41,6 +41,8 @@ struct cd_ev {
 	const char *detail;           /* one line for a person */
 	const uint8_t *still;         /* JPEG of the frame for a video event, or NULL */
 	size_t still_len;
+	int64_t failed_segment_start_us; /* integrity.failed raise: the start of the first
+	                                    failed segment (field failed_segment_start); 0 none */
 };
 
 /* Publishes an event: the JSON-lines event log, stderr at info level. */
@@ -56,6 +58,35 @@ void cd_alarm(const char *event, const char *camera, enum cd_phase phase,
 
 const char *cd_phase_name(enum cd_phase phase);       /* "once", "raise", "clear" */
 const char *cd_severity_name(enum cd_severity sev);   /* "info", "warning", "major", "critical" */
+
+/* ---- events signed into the footage (evrecord.c) ---- */
+
+/* Does this event concern a camera's footage (tamper.*, onvif.*), so that
+ * it is also written into the recording as a signed event record? */
+bool cd_evrecord_wanted(const struct cd_ev *ev);
+/* Queues ev, when wanted, for its camera's recording (cd_emit calls it; it
+ * never waits for the write). Logs when it cannot: queue full, not running. */
+void cd_evrecord(const struct cd_ev *ev);
+/* The thread that writes the queue into the writers; stop writes what is
+ * queued first. Before the cameras start and after they stop. */
+int cd_evrecord_start(void);
+void cd_evrecord_stop(void);
+struct cd_cam;
+/* The running cameras: added after cd_cam_start, removed before cd_cam_stop. */
+void cd_evrecord_add(struct cd_cam *c);
+void cd_evrecord_remove(struct cd_cam *c);
+
+/* ---- the integrity watch (watch.c) ---- */
+
+/* Starts the background verification: each segment once it is closed
+ * (verify_after_seal) and the whole store every verify_interval, at idle
+ * priority; a failure raises integrity.failed (docs/events.md). */
+struct cd_watch;
+int cd_watch_start(cu_store *s, const struct cd_watch_config *cfg, struct cd_watch **ret);
+/* A whole-store pass as soon as the one under way (if any) ends (SIGHUP). */
+void cd_watch_verify_now(struct cd_watch *w);
+/* Cancels a verification under way and ends the thread. NULL is fine. */
+void cd_watch_stop(struct cd_watch *w);
 
 /* ---- the audit log (events.c) ---- */
 

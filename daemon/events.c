@@ -88,6 +88,7 @@ events_append(const char *when, const char *line)
 void
 cd_emit(const struct cd_ev *ev)
 {
+	cd_evrecord(ev); /* tamper.* and onvif.* go into the footage too */
 	char when[CU_TIME_ISO_MAX];
 	cu_time_text(ev->t_us > 0 ? ev->t_us : cu_time_now_us(), when);
 	cd_notify_event(ev); /* kept in events.db, and the rules applied */
@@ -104,6 +105,12 @@ cd_emit(const struct cd_ev *ev)
 	                      ev->source ? ev->source : "custodyd", "phase",
 	                      cd_phase_name(ev->phase), "severity", cd_severity_name(ev->severity),
 	                      "detail", ev->detail);
+	if (o != NULL && ev->failed_segment_start_us != 0) {
+		char fs[CU_TIME_ISO_MAX];
+		json_object_set_new(o, "failed_segment_start",
+		                    cu_time_text(ev->failed_segment_start_us, fs) ? json_string(fs)
+		                                                                  : json_null());
+	}
 	char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	if (line != NULL)

@@ -756,7 +756,7 @@ check_segment() {
 			[ "$E_STORED" -ge 72 ] || { S_WHY="record $E_SEQ is too short"; return 1; }
 			kind=$(uat "$seg" "$body" 2)
 			rlen=$(uat "$seg" $((body + 2)) 2)
-			[ "$E_STORED" -eq $((72 + rlen)) ] && [ "$kind" -ge 1 ] && [ "$kind" -le 5 ] ||
+			[ "$E_STORED" -eq $((72 + rlen)) ] && [ "$kind" -ge 1 ] && [ "$kind" -le 6 ] ||
 				{ S_WHY="record $E_SEQ is malformed"; return 1; }
 			rfrom=$(iat "$seg" $((body + 8)))
 			rto=$(iat "$seg" $((body + 16)))
@@ -769,10 +769,18 @@ check_segment() {
 			if [ "$kind" -eq 5 ]; then
 				echo "$aux1 $aux2 $(hexat "$seg" $((body + 40)) 32)" >> "$W/seg.rets"
 			fi
-			# The manifest lists gap, restart and retention records (a
-			# retention record that deletes something: aux1 < aux2) whose
-			# [from, to] overlaps the camera's exported range.
-			if { [ "$kind" -ge 3 ] && [ "$kind" -le 4 ]; } || { [ "$kind" -eq 5 ] && [ "$aux1" -lt "$aux2" ]; }; then
+			# An event record: one moment, aux and hash zero, and its text
+			# five lines (type, phase, source, severity, detail): four LFs.
+			if [ "$kind" -eq 6 ]; then
+				[ "$rfrom" -ge 0 ] && [ "$rto" -eq "$rfrom" ] && [ "$aux1" -eq 0 ] && [ "$aux2" -eq 0 ] &&
+					[ "$(hexat "$seg" $((body + 40)) 32 | tr -d 0)" = "" ] &&
+					[ "$(printf '%s' "$reason" | fold -w2 | grep -c '^0a$')" -eq 4 ] ||
+					{ S_WHY="event record $E_SEQ is malformed"; return 1; }
+			fi
+			# The manifest lists gap, restart, retention (one that deletes
+			# something: aux1 < aux2) and event records whose [from, to]
+			# overlaps the camera's exported range.
+			if { [ "$kind" -ge 3 ] && [ "$kind" -le 4 ]; } || [ "$kind" -eq 6 ] || { [ "$kind" -eq 5 ] && [ "$aux1" -lt "$aux2" ]; }; then
 				if [ "$rfrom" -ge 0 ] && [ "$rto" -ge "$rfrom" ] && [ "$rfrom" -le "$CAM_TO" ] && [ "$rto" -ge "$CAM_FROM" ]; then
 					echo "$kind $rfrom $rto $reason" >> "$W/seg.gaps"
 				fi
@@ -885,7 +893,7 @@ while [ "$c" -lt "$NCAM" ]; do
 		while [ "$g" -lt "$ng" ]; do
 			say "          $(ms "cameras[$c].gaps[$g].kind") $(ms "cameras[$c].gaps[$g].from") to $(ms "cameras[$c].gaps[$g].to"): $(shown "$(ms "cameras[$c].gaps[$g].reason")")"
 			case $(ms "cameras[$c].gaps[$g].kind") in
-			gap) kind=3 ;; restart) kind=4 ;; retention) kind=5 ;; *) kind=0 ;;
+			gap) kind=3 ;; restart) kind=4 ;; retention) kind=5 ;; event) kind=6 ;; *) kind=0 ;;
 			esac
 			echo "$kind $(iso_us "$(ms "cameras[$c].gaps[$g].from")") $(iso_us "$(ms "cameras[$c].gaps[$g].to")") $(mhex "cameras[$c].gaps[$g].reason")" >> "$W/cam$c.mgaps"
 			g=$((g + 1))

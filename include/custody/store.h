@@ -102,6 +102,64 @@ int cu_writer_flush(cu_writer *w);
 /* Writes a signed GAP record: no frames from..to, for the reason given. */
 int cu_writer_gap(cu_writer *w, int64_t from_us, int64_t to_us, const char *reason);
 
+/* ---- event records: events about the footage, signed into it ---- */
+
+#define CU_EVENT_TYPE_MAX 64            /* bytes of [A-Za-z0-9._/-], starting with a letter */
+#define CU_EVENT_SOURCE_MAX 32          /* bytes of [a-z0-9_-], starting with a letter */
+#define CU_EVENT_DETAIL_MAX 384         /* bytes of UTF-8 text without control characters;
+                                           the whole record text stays within 512 bytes */
+
+enum cu_event_phase { CU_EVENT_ONCE = 1, CU_EVENT_RAISE = 2, CU_EVENT_CLEAR = 3 };
+enum cu_event_severity {
+	CU_EVENT_INFO = 1, CU_EVENT_WARNING = 2, CU_EVENT_MAJOR = 3, CU_EVENT_CRITICAL = 4,
+};
+
+struct cu_event_note {
+	int64_t at_us;                      /* when it happened, >= 0 */
+	char type[CU_EVENT_TYPE_MAX + 1];   /* "tamper.covered", "onvif.motion", ... */
+	int phase;                          /* enum cu_event_phase */
+	char source[CU_EVENT_SOURCE_MAX + 1]; /* "analysis", "onvif", ... */
+	int severity;                       /* enum cu_event_severity */
+	char detail[CU_EVENT_DETAIL_MAX + 1]; /* may be empty */
+};
+
+const char *cu_event_phase_name(int phase);        /* "once", "raise", "clear", "?" */
+const char *cu_event_severity_name(int severity);  /* "info" ... "critical", "?" */
+
+/* Writes a signed EVENT record (docs/formats/media-database.md, "Event
+ * records") into the camera's open segment, seals and makes it durable.
+ * CU_ERR_INVAL (nothing written) when a field breaks its rule; an event
+ * detail longer than its limit is refused, not cut: the caller cuts. */
+int cu_writer_note(cu_writer *w, const struct cu_event_note *n);
+
+/* The event of a verify report's record of kind "event" (struct
+ * cu_verify_gap, kind CU_REC_EVENT_KIND): its fields parsed from the signed
+ * text. CU_ERR_FORMAT for another kind or a text that breaks the rules. */
+#define CU_REC_EVENT_KIND 6
+struct cu_verify_gap;
+int cu_event_note_of(const struct cu_verify_gap *g, struct cu_event_note *ret);
+
+/* A condition as one period: an event raised at from_us and cleared at
+ * to_us (same type and source); to_us -1 when not cleared within what was
+ * read, from_us -1 for a clear whose raise lies before it; a "once" event is
+ * a period with from_us = to_us. */
+struct cu_event_period {
+	char type[CU_EVENT_TYPE_MAX + 1];
+	char source[CU_EVENT_SOURCE_MAX + 1];
+	int severity;                       /* of the raise (of the clear when no raise) */
+	int64_t from_us, to_us;
+	char detail[CU_EVENT_DETAIL_MAX + 1]; /* of the raise (of the clear when no raise) */
+};
+#define CU_EVENT_PERIODS_MAX 100000
+
+/* Pairs the event records among g[0..n) (other kinds are skipped; records in
+ * the order found) into periods, in the order they start (raise, once, or the
+ * lone clear). *ret is malloc'd (NULL when none; free()). CU_ERR_FORMAT for
+ * an event record whose text breaks the rules; CU_ERR_LIMIT above
+ * CU_EVENT_PERIODS_MAX. */
+int cu_event_periods(const struct cu_verify_gap *g, size_t n, struct cu_event_period **ret,
+                     size_t *ret_n);
+
 struct cu_retention_result {
 	uint64_t segments_deleted;
 	uint64_t bytes_freed;
@@ -136,7 +194,9 @@ int cu_writer_close(cu_writer *w);
 /* ---- verification ---- */
 
 struct cu_verify_gap {
-	int kind;                         /* "gap", "restart", "retention", "start", "stop" */
+	int kind;                         /* "gap", "restart", "retention", "start", "stop",
+	                                     "event" (CU_REC_EVENT_KIND: reason holds its fields,
+	                                     cu_event_note_of) */
 	int64_t from_us, to_us;
 	char reason[513];
 };
@@ -147,12 +207,14 @@ struct cu_verify_camera {
 	uint64_t frames, seals, segments, records, bytes;
 	int64_t first_us, last_us;        /* -1 when there are no frames */
 	size_t ngaps;
-	struct cu_verify_gap *gaps;       /* gap, restart and retention records */
+	struct cu_verify_gap *gaps;       /* gap, restart, retention and event records */
 	uint64_t unsealed_bytes;          /* open segment's tail not yet sealed */
 	bool tampered;
 	int64_t fail_time_us;             /* start of the first failed segment */
 	uint64_t fail_segment;
 	char fail_reason[512];
+	uint64_t checked_seq;             /* the newest segment number checked, 0 none */
+	uint64_t closed_seq;              /* the newest closed segment the catalogue lists, 0 none */
 };
 
 struct cu_verify_report {
@@ -179,6 +241,12 @@ struct cu_verify_opts {
 	/* NULL, or a flag another thread may set: verification then stops after
 	 * the segments being checked and returns CU_ERR_CANCELLED. */
 	const atomic_bool *cancel;
+	/* The integrity watch's increments: only segments numbered above
+	 * after_seq (0 = all; the first one checked still links to the catalogue
+	 * row before it), and with closed_only not the open (newest) one. Either
+	 * makes the check a partial one, like a time window. */
+	uint64_t after_seq;
+	bool closed_only;
 };
 
 /* Checks every frame, seal, link and record of the selected segments, and

@@ -27,7 +27,8 @@ cu_pkg_segment_name(const char *camera, uint64_t seq, char out[static CU_TAR_NAM
 static bool
 gap_wanted(const struct cu_record *rec, int64_t from_us, int64_t to_us)
 {
-	if (rec->kind != CU_REC_GAP && rec->kind != CU_REC_RESTART && rec->kind != CU_REC_RETENTION)
+	if (rec->kind != CU_REC_GAP && rec->kind != CU_REC_RESTART &&
+	    rec->kind != CU_REC_RETENTION && rec->kind != CU_REC_EVENT)
 		return false;
 	if (rec->kind == CU_REC_RETENTION && rec->aux1 >= rec->aux2)
 		return false; /* names a kept segment, deletes nothing */
@@ -304,14 +305,14 @@ get_cert(json_t *o, const char *k, struct cu_pkg_cert_ref *ret)
 static int
 kind_parse(const char *s, int *ret)
 {
-	static const int kinds[] = {CU_REC_GAP, CU_REC_RESTART, CU_REC_RETENTION};
+	static const int kinds[] = {CU_REC_GAP, CU_REC_RESTART, CU_REC_RETENTION, CU_REC_EVENT};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		if (strcmp(s, cu_record_kind_name(kinds[i])) == 0) {
 			*ret = kinds[i];
 			return 0;
 		}
 	}
-	return bad("gap kind", "is not gap, restart or retention");
+	return bad("gap kind", "is not gap, restart, retention or event");
 }
 
 static int

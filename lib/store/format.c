@@ -5,6 +5,7 @@
 #include "store/format.h"
 #include "custody/error.h"
 #include "custody/parse.h"
+#include "custody/text.h"
 
 static const uint8_t seg_domain[] = "custody/v1/segment"; /* hashed with its NUL */
 static const uint8_t seal_domain[16] = "custody/v1/seal"; /* 15 chars + NUL */
@@ -215,7 +216,7 @@ cu_record_decode(const uint8_t *in, size_t len, struct cu_record *ret)
 		return cu_fail(CU_ERR_FORMAT, "record body is %zu bytes", len);
 	uint16_t kind = cu_get_u16(in);
 	uint16_t rlen = cu_get_u16(in + 2);
-	if (kind < CU_REC_START || kind > CU_REC_RETENTION)
+	if (kind < CU_REC_START || kind > CU_REC_KIND_LAST)
 		return cu_fail(CU_ERR_FORMAT, "record kind %u unknown", kind);
 	if (rlen > CU_REASON_MAX || len != CU_RECORD_FIXED_LEN + (size_t)rlen)
 		return cu_fail(CU_ERR_FORMAT, "record reason length %u does not fit the body", rlen);
@@ -231,6 +232,116 @@ cu_record_decode(const uint8_t *in, size_t len, struct cu_record *ret)
 	memcpy(ret->hash, in + 40, CU_SHA256_LEN);
 	memcpy(ret->reason, in + CU_RECORD_FIXED_LEN, rlen);
 	ret->reason[rlen] = '\0';
+	if (kind == CU_REC_EVENT) {
+		/* one moment, nothing in aux or hash, and its fields by their rules */
+		if (ret->from_us < 0 || ret->to_us != ret->from_us || ret->aux1 != 0 ||
+		    ret->aux2 != 0 || !cu_all_zero(ret->hash, CU_SHA256_LEN))
+			return cu_fail(CU_ERR_FORMAT, "event record: from must equal to, aux and hash "
+			               "must be zero");
+		return cu_event_text_parse(ret->reason, rlen, NULL);
+	}
+	return 0;
+}
+
+static const char *const phase_names[] = {"?", "once", "raise", "clear"};
+static const char *const severity_names[] = {"?", "info", "warning", "major", "critical"};
+
+const char *
+cu_event_phase_name(int phase)
+{
+	return phase >= CU_EVENT_ONCE && phase <= CU_EVENT_CLEAR ? phase_names[phase] : "?";
+}
+
+const char *
+cu_event_severity_name(int severity)
+{
+	return severity >= CU_EVENT_INFO && severity <= CU_EVENT_CRITICAL ? severity_names[severity]
+	                                                                   : "?";
+}
+
+/* The next LF-terminated field of text, [*at, LF): its length, or -1 when
+ * there is no LF. */
+static int
+next_field(const char *text, size_t len, size_t *at, const char **ret)
+{
+	const char *p = text + *at, *lf = memchr(p, '\n', len - *at);
+	if (lf == NULL)
+		return -1;
+	*ret = p;
+	*at += (size_t)(lf - p) + 1;
+	return (int)(lf - p);
+}
+
+static bool
+is_lower(char c)
+{
+	return c >= 'a' && c <= 'z';
+}
+
+static bool
+is_upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+/* A name: 1..max bytes of [a-z0-9], [A-Z] when upper, and the extra
+ * characters; a letter first. */
+static bool
+name_ok(const char *p, int n, size_t max, bool upper, const char *extra)
+{
+	if (n < 1 || (size_t)n > max || !(is_lower(p[0]) || (upper && is_upper(p[0]))))
+		return false;
+	for (int i = 0; i < n; i++)
+		if (p[i] == '\0' || !(is_lower(p[i]) || (upper && is_upper(p[i])) ||
+		                      (p[i] >= '0' && p[i] <= '9') || strchr(extra, p[i]) != NULL))
+			return false;
+	return true;
+}
+
+static int
+word_index(const char *p, int n, const char *const *words, int nwords)
+{
+	for (int i = 1; i < nwords; i++)
+		if ((size_t)n == strlen(words[i]) && memcmp(p, words[i], (size_t)n) == 0)
+			return i;
+	return 0;
+}
+
+int
+cu_event_text_parse(const char *text, size_t len, struct cu_event_note *ret)
+{
+	size_t at = 0;
+	const char *f[4];
+	int n[4];
+	for (int i = 0; i < 4; i++)
+		if ((n[i] = next_field(text, len, &at, &f[i])) < 0)
+			return cu_fail(CU_ERR_FORMAT, "event record text has %d of its 5 lines", i + 1);
+	if (!name_ok(f[0], n[0], CU_EVENT_TYPE_MAX, true, "._/-"))
+		return cu_fail(CU_ERR_FORMAT, "event record type is not 1-%d bytes of "
+		               "[A-Za-z0-9._/-]", CU_EVENT_TYPE_MAX);
+	int phase = word_index(f[1], n[1], phase_names, 4);
+	if (phase == 0)
+		return cu_fail(CU_ERR_FORMAT, "event record phase is not once, raise or clear");
+	if (!name_ok(f[2], n[2], CU_EVENT_SOURCE_MAX, false, "_-"))
+		return cu_fail(CU_ERR_FORMAT, "event record source is not 1-%d bytes of [a-z0-9_-]",
+		               CU_EVENT_SOURCE_MAX);
+	int sev = word_index(f[3], n[3], severity_names, 5);
+	if (sev == 0)
+		return cu_fail(CU_ERR_FORMAT, "event record severity is not info, warning, major or "
+		               "critical");
+	size_t dn = len - at;
+	if (cu_text_check(text + at, dn, CU_EVENT_DETAIL_MAX, 0) < 0)
+		return cu_fail_prefix(CU_ERR_FORMAT, "event record detail");
+	if (ret != NULL) {
+		memcpy(ret->type, f[0], (size_t)n[0]);
+		ret->type[n[0]] = '\0';
+		ret->phase = phase;
+		memcpy(ret->source, f[2], (size_t)n[2]);
+		ret->source[n[2]] = '\0';
+		ret->severity = sev;
+		memcpy(ret->detail, text + at, dn);
+		ret->detail[dn] = '\0';
+	}
 	return 0;
 }
 
@@ -243,6 +354,7 @@ cu_record_kind_name(int kind)
 	case CU_REC_GAP: return "gap";
 	case CU_REC_RESTART: return "restart";
 	case CU_REC_RETENTION: return "retention";
+	case CU_REC_EVENT: return "event";
 	}
 	return "unknown";
 }

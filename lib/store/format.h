@@ -49,7 +49,10 @@ enum cu_record_kind {
 	CU_REC_GAP = 3,       /* no frames from..to; reason says why */
 	CU_REC_RESTART = 4,   /* restarted after an unclean stop; aux1 = bytes discarded */
 	CU_REC_RETENTION = 5, /* segments aux1..aux2-1 deleted; hash = aux2's prev chain */
+	CU_REC_EVENT = 6,     /* an event about the footage (tamper.*, onvif.*): from = to =
+	                         its time; reason = its fields (cu_event_text_check) */
 };
+#define CU_REC_KIND_LAST CU_REC_EVENT
 
 struct cu_seg_header {
 	uint16_t version;
@@ -123,6 +126,13 @@ size_t cu_record_encode(const struct cu_record *r, uint8_t out[static CU_RECORD_
 int cu_record_decode(const uint8_t *in, size_t len, struct cu_record *ret);
 
 const char *cu_record_kind_name(int kind);
+
+/* The reason text of an EVENT record: "TYPE\nPHASE\nSOURCE\nSEVERITY\nDETAIL"
+ * (docs/formats/media-database.md, "Event records"). Parses text (len bytes,
+ * no NUL) into ret (which may be NULL: a check only); CU_ERR_FORMAT with a
+ * detail naming the field at fault. */
+struct cu_event_note;
+int cu_event_text_parse(const char *text, size_t len, struct cu_event_note *ret);
 
 /* Chain steps. chain_init: SHA-256("custody/v1/segment" NUL || canonical header).
  * chain_entry: SHA-256(prev || canonical entry header || plaintext body). */

@@ -361,6 +361,26 @@ scan_record(struct scan *s)
 	return 0;
 }
 
+/* "; records: <kind> record N (...)" for the records a failed seal covers,
+ * as read (a record altered in place still names itself), or "". */
+static void
+sealed_records(const struct scan *s, char *out, size_t len)
+{
+	const struct cu_seg_scan *sc = s->sc;
+	out[0] = '\0';
+	for (size_t i = sc->nrecs, used = 0; i < s->tt.nrecs && used + 1 < len; i++) {
+		const struct cu_scan_record *r = &sc->recs[i];
+		char what[CU_EVENT_TYPE_MAX + 16] = "";
+		struct cu_event_note n;
+		if (r->rec.kind == CU_REC_EVENT &&
+		    cu_event_text_parse(r->rec.reason, strlen(r->rec.reason), &n) == 0)
+			cu_fmt_cut(what, sizeof(what), " %s %s", n.type, cu_event_phase_name(n.phase));
+		cu_fmt_cut(out + used, len - used, "%s%s record %llu%s", i == sc->nrecs ? "; " : ", ",
+		           cu_record_kind_name(r->rec.kind), (unsigned long long)r->entry, what);
+		used += strlen(out + used);
+	}
+}
+
 /* Seal phase, the checks: it decodes, covers from the first entry not yet
  * sealed, names the signer, verifies, matches the chain and links to the
  * seal before. */
@@ -382,12 +402,14 @@ seal_check(struct scan *s, const struct cu_seal *seal)
 		return cu_seg_scan_fail(sc, e->ts_us, "seal at %s: the signature does not verify with the "
 		                  "recording server's key (re-signed or altered)", entry_when(s));
 	if (!cu_ct_equal(seal->chain, s->before, CU_SHA256_LEN)) {
-		char from[CU_TIME_ISO_MAX];
+		char from[CU_TIME_ISO_MAX], recs[200];
 		cu_time_text(s->tt.first_ts, from);
+		sealed_records(s, recs, sizeof(recs));
 		return cu_seg_scan_fail(sc, s->tt.first_ts >= 0 ? s->tt.first_ts : e->ts_us,
 		                  "hash chain does not match the seal at %s: an entry sealed by it "
-		                  "(frames from %s) was altered, added or removed", entry_when(s),
-		                  from);
+		                  "(%s%s%s) was altered, added or removed", entry_when(s),
+		                  s->tt.first_ts >= 0 ? "frames from " : "no frames",
+		                  s->tt.first_ts >= 0 ? from : "", recs);
 	}
 	if (sc->seals == 0)
 		memcpy(sc->first_prev_seal, seal->prev_seal, CU_SHA256_LEN);
@@ -1048,7 +1070,8 @@ segment_count(struct camcheck *k, const struct job *j)
 		/* a retention record deleting nothing only names a kept segment */
 		bool deleted = rec->kind != CU_REC_RETENTION || rec->aux1 < rec->aux2;
 		if ((rec->kind == CU_REC_GAP || rec->kind == CU_REC_RESTART ||
-		     rec->kind == CU_REC_RETENTION) && deleted && (r = add_gap(c, rec)) < 0)
+		     rec->kind == CU_REC_RETENTION || rec->kind == CU_REC_EVENT) && deleted &&
+		    (r = add_gap(c, rec)) < 0)
 			return r;
 	}
 	c->segments++;
@@ -1229,6 +1252,9 @@ verify_cameras(struct run *run, struct cu_verify_report *rep)
 		if ((r = cu_catalog_segments(s, run->cams[i].row, false, &run->rows[i],
 		                             &run->nrows[i])) < 0)
 			return r;
+		for (size_t k = 0; k < run->nrows[i]; k++)
+			if (run->rows[i][k].status == CU_SEG_CLOSED)
+				c->closed_seq = run->rows[i][k].seq;
 	}
 	return 0;
 }
@@ -1273,7 +1299,9 @@ plan_jobs(struct run *run, bool ranged)
 			 * learns its times at its first seal) holds only frames newer than
 			 * the segment before it */
 			int64_t prev_end = k > 0 ? run->rows[i][k - 1].end_us : -1;
-			bool in = !ranged ||
+			if (g->seq <= o->after_seq || (o->closed_only && g->status == CU_SEG_OPEN))
+				continue;
+			bool in = !ranged || (o->from_us == 0 && o->to_us == 0) ||
 			          (g->start_us < 0 && (o->to_us == 0 || o->to_us >= prev_end)) ||
 			          (g->start_us >= 0 && g->end_us >= o->from_us &&
 			           (o->to_us == 0 || g->start_us <= o->to_us));
@@ -1328,7 +1356,7 @@ cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_re
 	struct cu_verify_report *rep = calloc(1, sizeof(*rep));
 	if (rep == NULL)
 		return cu_fail(CU_ERR_NOMEM, "out of memory");
-	bool ranged = o->from_us > 0 || o->to_us > 0;
+	bool ranged = o->from_us > 0 || o->to_us > 0 || o->after_seq > 0 || o->closed_only;
 	int r;
 	if ((r = verify_cameras(&run, rep)) < 0 || (r = plan_jobs(&run, ranged)) < 0)
 		goto out;
@@ -1345,6 +1373,8 @@ cu_store_verify(cu_store *s, const struct cu_verify_opts *o, struct cu_verify_re
 		if ((r = check_camera(s, &run.cams[i], run.rows[i], run.nrows[i], run.jobs + at, n,
 		                      !ranged, &rep->cameras[i])) < 0)
 			goto out;
+		if (n > 0)
+			rep->cameras[i].checked_seq = run.jobs[at + n - 1].row.seq;
 		at += n;
 	}
 	verify_verdict(&run, rep);

@@ -738,6 +738,44 @@ cu_writer_gap(cu_writer *w, int64_t from_us, int64_t to_us, const char *reason)
 	return seal_and_flush(w);
 }
 
+/* The text of an EVENT record, checked by reading it back: a field that
+ * breaks its rule (or holds a line feed, which would move the others) is
+ * refused, never written. */
+static int
+note_text(const struct cu_event_note *n, struct cu_record *rec)
+{
+	if (n->at_us < 0)
+		return cu_fail(CU_ERR_INVAL, "event record: a negative time");
+	if (cu_fmt_cut(rec->reason, sizeof(rec->reason), "%s\n%s\n%s\n%s\n%s", n->type,
+	               cu_event_phase_name(n->phase), n->source,
+	               cu_event_severity_name(n->severity), n->detail))
+		return cu_fail(CU_ERR_INVAL, "event record: longer than %d bytes", CU_REASON_MAX);
+	struct cu_event_note back;
+	if (cu_event_text_parse(rec->reason, strlen(rec->reason), &back) < 0)
+		return cu_fail_prefix(CU_ERR_INVAL, "event record");
+	if (strcmp(back.type, n->type) != 0 || back.phase != n->phase ||
+	    strcmp(back.source, n->source) != 0 || back.severity != n->severity ||
+	    strcmp(back.detail, n->detail) != 0)
+		return cu_fail(CU_ERR_INVAL, "event record: a field holds a line feed");
+	rec->kind = CU_REC_EVENT;
+	rec->from_us = rec->to_us = n->at_us;
+	return 0;
+}
+
+int
+cu_writer_note(cu_writer *w, const struct cu_event_note *n)
+{
+	struct cu_record rec = {0};
+	int r;
+	if ((r = note_text(n, &rec)) < 0)
+		return r;
+	if (w->fd < 0 && (r = segment_open(w, false)) < 0)
+		return r;
+	if ((r = add_record(w, &rec)) < 0)
+		return rollback(w, r);
+	return seal_and_flush(w);
+}
+
 /* The previous-chain value in the header of segment seq: what a RETENTION
  * record naming seq as the next kept segment signs (its hash). */
 static int

@@ -356,6 +356,29 @@ class PackageRecipe(cutest.TempDirTest):
         self.assertEqual(crc, 1)
         self.assertIn(rep["result"], ("damaged", "tampered"))
 
+    def test_event_records_vector(self):
+        """package-vector/events.cpkg: event records (record kind 6) in the
+        segment copies and as gaps of kind event in the manifest; both verifiers
+        accept them, and an event record changed in the copy fails both."""
+        pkg = os.path.join(VECTORS, "events.cpkg")
+        out, rep = self.assert_intact(pkg)
+        self.assertIn("its 3 gap record(s) are the signed ones", out)
+        self.assertIn("event ", out)
+        cam = rep["cameras"][0]
+        self.assertEqual([(e["type"], e["from"], e["to"]) for e in cam["events"]],
+                         [("tamper.covered", "2026-01-01T00:00:00.480000Z",
+                           "2026-01-01T00:00:01.480000Z"),
+                          ("onvif.motion", "2026-01-01T00:00:01.800000Z", None)])
+        data = bytearray(self.read(pkg))
+        at = data.index(b"onvif.motion\nraise\nonvif")
+        data[at + len("onvif.motion\nraise\n")] ^= 0x20  # source "Onvif": breaks its rule
+        bad = self.copy(pkg, "bad-event.cpkg")
+        self.write(bad, bytes(data))
+        (rrc, verdict, out), (crc, rep) = self.both(bad)
+        self.assertEqual(rrc, 1, out)
+        self.assertEqual(crc, 1, rep)
+        self.assert_same_failure(verdict, rep, "cam1")
+
     def test_restart_record_listed(self):
         """A signed restart record (a writer killed, then restarted) is listed
         among the manifest's gaps; both find the list equal to the records."""

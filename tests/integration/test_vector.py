@@ -6,6 +6,7 @@ is checked against."""
 
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import struct
@@ -41,6 +42,7 @@ class IndependentVerifier:
         self.store_id = bytes.fromhex(kr["store_id"])
         assert kr["encryption"] == "none"
         self.nverified = 0
+        self.events = []
 
     def ed25519_ok(self, msg, sig):
         m, s = os.path.join(self.work, "m"), os.path.join(self.work, "s")
@@ -52,6 +54,44 @@ class IndependentVerifier:
                             "-rawin", "-in", m, "-sigfile", s], capture_output=True)
         self.nverified += 1
         return p.returncode == 0
+
+    EVENT_TYPE = re.compile(r"[A-Za-z][A-Za-z0-9._/-]{0,63}")
+    EVENT_SOURCE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+    def record(self, body):
+        """Checks a record body by the page's table; keeps event records."""
+        kind, rlen = struct.unpack_from("<HH", body, 0)
+        assert 1 <= kind <= 6 and len(body) == 72 + rlen and body[4:8] == bytes(4)
+        rfrom, rto, aux1, aux2 = struct.unpack_from("<qqQQ", body, 8)
+        text = body[72:].decode("utf-8")
+        if kind != 6:
+            return
+        # "Event records": one moment, aux and hash zero, five lines
+        assert rfrom >= 0 and rto == rfrom and aux1 == aux2 == 0 and body[40:72] == bytes(32)
+        typ, phase, source, severity, detail = text.split("\n")
+        assert self.EVENT_TYPE.fullmatch(typ) and self.EVENT_SOURCE.fullmatch(source)
+        assert phase in ("once", "raise", "clear")
+        assert severity in ("info", "warning", "major", "critical")
+        assert len(detail.encode()) <= 384 and all(ord(c) >= 0x20 and ord(c) != 0x7f
+                                                   for c in detail)
+        self.events.append((rfrom, typ, phase, source, severity, detail))
+
+    def periods(self, camera):
+        """The events as custody verify pairs them: a raise with the next clear
+        of the same type and source."""
+        out = []
+        for at, typ, phase, source, severity, detail in self.events:
+            if phase == "clear":
+                open_ = [p for p in out if p["to"] is None and p["from"] is not None and
+                         (p["type"], p["source"]) == (typ, source)]
+                if open_:
+                    open_[-1]["to"] = cutest.iso(at)
+                    continue
+            out.append({"camera": camera, "type": typ, "source": source, "severity": severity,
+                        "from": None if phase == "clear" else cutest.iso(at),
+                        "to": None if phase == "raise" else cutest.iso(at),
+                        "detail": detail})
+        return out
 
     def camera(self, uuid):
         """Returns (frames, seals, segments, records) after checking everything."""
@@ -104,6 +144,7 @@ class IndependentVerifier:
                     frames += 1
                 elif typ == RECORD:
                     records += 1
+                    self.record(body)
                 chain = hashlib.sha256(chain + eh[:32] + body).digest()
                 next_entry += 1
                 off += ENTRY_HEADER + stored
@@ -158,6 +199,40 @@ class Vector(cutest.TempDirTest):
         with self.assertRaises(AssertionError):
             iv.camera(uuid)
         self.assertEqual(self.custody_report(d, pw)["result"], "tampered")
+
+    def test_event_records_vector(self):
+        """store-vector/events: event records (kind 6) read from the page alone."""
+        d, pw = self.copy("events")
+        rep = self.custody_report(d, pw)
+        self.assertEqual(rep["result"], "intact")
+        iv = IndependentVerifier(d, self.tmp)
+        (c,) = rep["cameras"]
+        counts = iv.camera(c["id"])
+        self.assertEqual(counts, (c["frames"], c["seals"], c["segments"], c["records"]))
+        self.assertEqual(len(iv.events), 3)
+        self.assertEqual(iv.periods("cam1"), rep["events"])
+        self.assertEqual(rep["events"][0]["type"], "tamper.covered")
+        self.assertEqual(rep["events"][0]["from"], "2026-01-01T00:00:00.480000Z")
+        self.assertEqual(rep["events"][0]["to"], "2026-01-01T00:00:01.480000Z")
+        self.assertIsNone(rep["events"][1]["to"])
+        # the text changed in place: both readings fail
+        for name in sorted(os.listdir(os.path.join(d, "cameras", c["id"]))):
+            path = os.path.join(d, "cameras", c["id"], name)
+            with open(path, "rb") as f:
+                data = f.read()
+            at = data.find(b"onvif.motion\nraise")
+            if at >= 0:
+                with open(path, "r+b") as f:
+                    f.seek(at)
+                    f.write(b"onvif.motioN")
+                break
+        else:
+            self.fail("no onvif.motion record in the vector")
+        with self.assertRaises(AssertionError):
+            IndependentVerifier(d, self.tmp).camera(c["id"])
+        rep = self.custody_report(d, pw)
+        self.assertEqual(rep["result"], "tampered")
+        self.assertIn("onvif.motioN raise", rep["first_failure"]["reason"])
 
     def test_strong_vector(self):
         d, pw = self.copy("strong")

@@ -13,7 +13,15 @@
  * records nothing: it puts an evidence lock on CAMERA over [FROM_US, TO_US],
  * runs retention with a one-byte limit (everything closed and not locked
  * goes), prints "deleted N locked M" and closes the writer, for the tamper
- * tests of a store with holes. */
+ * tests of a store with holes.
+ *
+ *   cu-testwriter STORE PASSWORD-FILE CAMERA --events FROM_US
+ *
+ * writes 2 s of synthetic H.264 (50 frames, 25 fps) from FROM_US, not in
+ * real time, with signed event records: tamper.covered raised at +0.5 s and
+ * cleared at +1.5 s (source analysis), onvif.motion raised at +1.8 s and not
+ * cleared (source onvif); prints "events 3" and closes the writer. For the
+ * event-record tests and the test vector. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,18 +76,88 @@ out:
 	return r;
 }
 
+/* A frame of synthetic H.264: key frames start with an IDR NAL header. */
+static cu_frame
+synthetic_frame(uint8_t *buf, uint64_t n, int64_t ts, uint32_t dur)
+{
+	bool key = n % 25 == 0;
+	memcpy(buf, key ? "\0\0\0\1\x65" : "\0\0\0\1\x41", 5);
+	return (cu_frame){
+		.ts_us = ts, .dur_us = dur, .codec = CU_CODEC_H264, .track = CU_TRACK_VIDEO,
+		.key = key, .data = buf, .len = key ? 30000 : 4000 + (n % 7) * 500,
+	};
+}
+
+static uint8_t frame_buf[40000];
+
+static void
+fill_frame_buf(uint32_t x)
+{
+	for (size_t i = 0; i < sizeof(frame_buf); i++) {
+		x = x * 1103515245u + 12345u;
+		frame_buf[i] = (uint8_t)(x >> 24);
+	}
+}
+
+/* 50 frames from FROM_US with three signed event records among them. */
+static int
+write_events(cu_store *s, const char *camera, const char *from)
+{
+	static const struct {
+		uint64_t at_frame;
+		const char *type, *source, *detail;
+		int phase, severity;
+	} evs[] = {
+		{12, "tamper.covered", "analysis", "lens covered: 97% of the picture dark",
+		 CU_EVENT_RAISE, CU_EVENT_MAJOR},
+		{37, "tamper.covered", "analysis", "picture restored", CU_EVENT_CLEAR, CU_EVENT_MAJOR},
+		{45, "onvif.motion", "onvif", "the camera reports motion", CU_EVENT_RAISE,
+		 CU_EVENT_WARNING},
+	};
+	uint64_t t0;
+	cu_writer *w = NULL;
+	int r = cu_parse_u64(from, INT64_MAX / 2, "FROM_US", &t0);
+	if (r < 0 || (r = cu_writer_open(s, camera, &w)) < 0)
+		return r;
+	fill_frame_buf(12345);
+	size_t k = 0;
+	for (uint64_t n = 0; n < 50 && r == 0; n++) {
+		int64_t ts = (int64_t)t0 + (int64_t)n * 40000;
+		cu_frame f = synthetic_frame(frame_buf, n, ts, 40000);
+		f.len /= 10; /* small: the test vector is made this way */
+		r = cu_writer_append(w, &f);
+		if (r == 0 && k < sizeof(evs) / sizeof(evs[0]) && evs[k].at_frame == n) {
+			struct cu_event_note e = {.at_us = ts, .phase = evs[k].phase,
+			                          .severity = evs[k].severity};
+			snprintf(e.type, sizeof(e.type), "%s", evs[k].type);
+			snprintf(e.source, sizeof(e.source), "%s", evs[k].source);
+			snprintf(e.detail, sizeof(e.detail), "%s", evs[k].detail);
+			r = cu_writer_note(w, &e);
+			k++;
+		}
+	}
+	int r2 = cu_writer_close(w);
+	if (r == 0)
+		r = r2;
+	if (r == 0)
+		printf("events %zu\n", k);
+	return r;
+}
+
 int
 main(int argc, char **argv)
 {
 	bool lock_mode = argc == 7 && strcmp(argv[4], "--lock-retention") == 0;
-	if (!lock_mode && (argc < 4 || argc > 5)) {
+	bool events_mode = argc == 6 && strcmp(argv[4], "--events") == 0;
+	if (!lock_mode && !events_mode && (argc < 4 || argc > 5)) {
 		fprintf(stderr, "usage: cu-testwriter STORE PASSWORD-FILE CAMERA [FPS]\n"
 		        "       cu-testwriter STORE PASSWORD-FILE CAMERA --lock-retention FROM_US "
-		        "TO_US\n");
+		        "TO_US\n"
+		        "       cu-testwriter STORE PASSWORD-FILE CAMERA --events FROM_US\n");
 		return 2;
 	}
 	uint64_t fps = 25;
-	if (argc == 5 && !lock_mode && (cu_parse_u64(argv[4], 1000, "FPS", &fps) < 0 || fps == 0)) {
+	if (argc == 5 && (cu_parse_u64(argv[4], 1000, "FPS", &fps) < 0 || fps == 0)) {
 		fprintf(stderr, "cu-testwriter: FPS must be 1..1000\n");
 		return 2;
 	}
@@ -97,8 +175,9 @@ main(int argc, char **argv)
 	cu_writer *w;
 	int r = cu_store_open(argv[1], (const char *)pw, pwlen, &s);
 	free(pw);
-	if (r == 0 && lock_mode) {
-		r = lock_retention(s, argv[3], argv[5], argv[6]);
+	if (r == 0 && (lock_mode || events_mode)) {
+		r = lock_mode ? lock_retention(s, argv[3], argv[5], argv[6])
+		              : write_events(s, argv[3], argv[5]);
 		cu_store_close(s);
 		if (r < 0)
 			fprintf(stderr, "cu-testwriter: %s: %s\n", cu_strerror(r), cu_error_detail());
@@ -110,21 +189,10 @@ main(int argc, char **argv)
 	}
 	printf("ready\n");
 	fflush(stdout);
-	static uint8_t buf[40000];
-	uint32_t x = (uint32_t)cu_time_now_us();
-	for (size_t i = 0; i < sizeof(buf); i++) {
-		x = x * 1103515245u + 12345u;
-		buf[i] = (uint8_t)(x >> 24);
-	}
+	fill_frame_buf((uint32_t)cu_time_now_us());
 	uint32_t dur = (uint32_t)(1000000 / fps);
 	for (uint64_t n = 0; !stop; n++) {
-		bool key = n % 25 == 0;
-		memcpy(buf, key ? "\0\0\0\1\x65" : "\0\0\0\1\x41", 5);
-		cu_frame f = {
-			.ts_us = cu_time_now_us(), .dur_us = dur, .codec = CU_CODEC_H264,
-			.track = CU_TRACK_VIDEO, .key = key, .data = buf,
-			.len = key ? 30000 : 4000 + (n % 7) * 500,
-		};
+		cu_frame f = synthetic_frame(frame_buf, n, cu_time_now_us(), dur);
 		if ((r = cu_writer_append(w, &f)) < 0) {
 			fprintf(stderr, "cu-testwriter: append: %s\n", cu_error_detail());
 			return 2;

@@ -286,6 +286,159 @@ test_gap_and_reopen(void **state)
 	cu_store_close(s);
 }
 
+/* ---- event records ---- */
+
+static struct cu_event_note
+note(int64_t at, const char *type, int phase, const char *source, const char *detail)
+{
+	struct cu_event_note n = {.at_us = at, .phase = phase, .severity = CU_EVENT_MAJOR};
+	snprintf(n.type, sizeof(n.type), "%s", type);
+	snprintf(n.source, sizeof(n.source), "%s", source);
+	snprintf(n.detail, sizeof(n.detail), "%s", detail);
+	return n;
+}
+
+/* The text rules: every field checked, a line feed cannot move another. */
+static void
+test_event_text(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *text;
+		bool ok;
+	} cases[] = {
+		{"tamper.covered\nraise\nanalysis\ncritical\nlens covered", true},
+		{"onvif.VideoSource/MotionAlarm\nonce\nonvif\ninfo\n", true},
+		{"tamper.covered\nraise\nanalysis\ncritical", false},          /* 4 lines */
+		{"tamper.covered\nraised\nanalysis\ncritical\nx", false},     /* phase */
+		{"tamper.covered\nraise\nAnalysis\ncritical\nx", false},      /* source upper */
+		{"tamper.covered\nraise\nanalysis\nsevere\nx", false},        /* severity */
+		{"1tamper\nraise\nanalysis\ninfo\nx", false},                 /* type: a letter first */
+		{"tamper covered\nraise\nanalysis\ninfo\nx", false},          /* space in type */
+		{"\nraise\nanalysis\ninfo\nx", false},                        /* empty type */
+		{"t\nraise\nanalysis\ninfo\ntwo\nlines", false},              /* LF in detail */
+		{"t\nraise\nanalysis\ninfo\nbell\a", false},                  /* control */
+		{"t\nraise\nanalysis\ninfo\ncaf\xe9", false},                 /* not UTF-8 */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cu_event_note n;
+		int r = cu_event_text_parse(cases[i].text, strlen(cases[i].text), &n);
+		if ((r == 0) != cases[i].ok)
+			fail_msg("case %zu: %d: %s", i, r, cu_error_detail());
+	}
+	struct cu_event_note n;
+	const char *t = "tamper.moved\nclear\nanalysis\nwarning\nscene back";
+	assert_int_equal(cu_event_text_parse(t, strlen(t), &n), 0);
+	assert_string_equal(n.type, "tamper.moved");
+	assert_int_equal(n.phase, CU_EVENT_CLEAR);
+	assert_string_equal(n.source, "analysis");
+	assert_int_equal(n.severity, CU_EVENT_WARNING);
+	assert_string_equal(n.detail, "scene back");
+	/* the record: one moment, aux and hash zero */
+	struct cu_record rec = {.kind = CU_REC_EVENT, .from_us = T0, .to_us = T0};
+	memcpy(rec.reason, t, strlen(t) + 1);
+	uint8_t body[CU_RECORD_MAX];
+	size_t len = cu_record_encode(&rec, body);
+	struct cu_record back;
+	assert_int_equal(cu_record_decode(body, len, &back), 0);
+	assert_int_equal(back.kind, CU_REC_EVENT);
+	body[16] ^= 1; /* to != from */
+	assert_int_equal(cu_record_decode(body, len, &back), CU_ERR_FORMAT);
+	body[16] ^= 1;
+	body[24] = 1; /* aux1 */
+	assert_int_equal(cu_record_decode(body, len, &back), CU_ERR_FORMAT);
+	body[24] = 0;
+	body[40] = 1; /* hash */
+	assert_int_equal(cu_record_decode(body, len, &back), CU_ERR_FORMAT);
+}
+
+static void
+test_event_records(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_store(dir, sizeof(dir), CU_ENC_STRONG, 0);
+	cu_store *s = open_store(dir);
+	cu_writer *w;
+	assert_int_equal(cu_writer_open(s, "cam", &w), 0);
+	write_frames(w, T0, 0, 25);
+	struct cu_event_note a = note(T0 + 500000, "tamper.covered", CU_EVENT_RAISE, "analysis",
+	                              "dark \xe2\x80\x94 97%");
+	assert_int_equal(cu_writer_note(w, &a), 0);
+	/* refused, nothing written: a bad field, a line feed that would move the others */
+	struct cu_event_note bad = note(T0, "tamper.covered\nclear", CU_EVENT_RAISE, "analysis", "");
+	assert_int_equal(cu_writer_note(w, &bad), CU_ERR_INVAL);
+	bad = note(T0, "tamper.covered", 7, "analysis", "");
+	assert_int_equal(cu_writer_note(w, &bad), CU_ERR_INVAL);
+	bad = note(-1, "tamper.covered", CU_EVENT_RAISE, "analysis", "");
+	assert_int_equal(cu_writer_note(w, &bad), CU_ERR_INVAL);
+	bad = note(T0, "tamper.covered", CU_EVENT_RAISE, "analysis", "tab\there");
+	assert_int_equal(cu_writer_note(w, &bad), CU_ERR_INVAL);
+	write_frames(w, T0, 25, 25);
+	struct cu_event_note b = note(T0 + 1500000, "tamper.covered", CU_EVENT_CLEAR, "analysis", "");
+	struct cu_event_note c = note(T0 + 1600000, "onvif.motion", CU_EVENT_ONCE, "onvif", "m");
+	assert_int_equal(cu_writer_note(w, &b), 0);
+	assert_int_equal(cu_writer_note(w, &c), 0);
+	assert_int_equal(cu_writer_close(w), 0);
+	struct cu_verify_report *rep = verify(s, NULL, 0, 0);
+	assert_false(rep->tampered);
+	const struct cu_verify_camera *vc = cam(rep, "cam");
+	assert_int_equal(vc->ngaps, 3);
+	struct cu_event_note got;
+	assert_int_equal(cu_event_note_of(&vc->gaps[0], &got), 0);
+	assert_int_equal(got.at_us, a.at_us);
+	assert_string_equal(got.detail, a.detail);
+	struct cu_event_period *p;
+	size_t np;
+	assert_int_equal(cu_event_periods(vc->gaps, vc->ngaps, &p, &np), 0);
+	assert_int_equal(np, 2);
+	assert_string_equal(p[0].type, "tamper.covered");
+	assert_int_equal(p[0].from_us, T0 + 500000);
+	assert_int_equal(p[0].to_us, T0 + 1500000);
+	assert_string_equal(p[1].type, "onvif.motion");
+	assert_int_equal(p[1].from_us, T0 + 1600000);
+	assert_int_equal(p[1].to_us, T0 + 1600000);
+	free(p);
+	/* a clear alone (its raise outside what was read) has no start */
+	assert_int_equal(cu_event_periods(vc->gaps + 1, 1, &p, &np), 0);
+	assert_int_equal(np, 1);
+	assert_int_equal(p[0].from_us, -1);
+	assert_int_equal(p[0].to_us, T0 + 1500000);
+	free(p);
+	cu_verify_report_free(rep);
+	cu_store_close(s);
+}
+
+/* The integrity watch's increments: after_seq and closed_only. */
+static void
+test_verify_increments(void **state)
+{
+	(void)state;
+	char dir[PATH_MAX];
+	make_store(dir, sizeof(dir), CU_ENC_NONE, CU_SEGMENT_US_MIN);
+	cu_store *s = open_store(dir);
+	cu_writer *w;
+	assert_int_equal(cu_writer_open(s, "cam", &w), 0);
+	write_frames(w, T0, 0, 125); /* 5 s: segments of 1 s, the newest open */
+	assert_int_equal(cu_writer_flush(w), 0);
+	struct cu_verify_opts o = {.camera = "cam", .closed_only = true, .after_seq = UINT64_MAX};
+	struct cu_verify_report *rep;
+	assert_int_equal(cu_store_verify(s, &o, &rep), 0);
+	uint64_t closed = rep->cameras[0].closed_seq;
+	assert_true(closed >= 3);
+	assert_int_equal(rep->cameras[0].segments, 0);
+	assert_int_equal(rep->cameras[0].checked_seq, 0);
+	cu_verify_report_free(rep);
+	o.after_seq = 2;
+	assert_int_equal(cu_store_verify(s, &o, &rep), 0);
+	assert_false(rep->tampered);
+	assert_int_equal(rep->cameras[0].segments, closed - 2);
+	assert_int_equal(rep->cameras[0].checked_seq, closed);
+	cu_verify_report_free(rep);
+	assert_int_equal(cu_writer_close(w), 0);
+	cu_store_close(s);
+}
+
 static void
 test_retention(void **state)
 {
@@ -1225,6 +1378,9 @@ main(void)
 		cmocka_unit_test(test_every_mode),
 		cmocka_unit_test(test_concurrent_cameras),
 		cmocka_unit_test(test_gap_and_reopen),
+		cmocka_unit_test(test_event_text),
+		cmocka_unit_test(test_event_records),
+		cmocka_unit_test(test_verify_increments),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_write_failure_rolls_back),
 		cmocka_unit_test(test_refusals),
