@@ -23,6 +23,7 @@ static const struct {
 	{"role", cmd_role, "roles: grant functions on cameras, assign them to users"},
 	{"group", cmd_group, "camera groups that roles are granted on"},
 	{"profile", cmd_profile, "export profiles: formats and package protection, per role"},
+	{"tamper-scan", cmd_tamper_scan, "run the video tamper analysis over a media file, faster than real time"},
 	{"tls", cmd_tls, "the HTTPS certificate and the site TLS CA that issues it"},
 };
 
@@ -31,7 +32,7 @@ usage(FILE *f)
 {
 	fprintf(f, "usage: custody <command> [options]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
+		fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].what);
 	fprintf(f, "\ncustody <command> --help shows a command's options.\n"
 	        "Exit status: 0 success (verify: intact), 1 tampering found (verify, export,\n"
 	        "player), 2 error.\n");

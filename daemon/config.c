@@ -56,36 +56,12 @@ trim(char *s)
 	return s;
 }
 
-/* "5s", "250ms", "10m", "2h", "30d" -> µs (1 ms .. 100 years). */
+/* "5s", "250ms", "10m", "2h", "30d" -> µs (1 ms .. 100 years): cu_parse_duration. */
 static int
 parse_duration(struct parser *p, const char *key, const char *v, int64_t *ret)
 {
-	size_t nd = strspn(v, "0123456789");
-	char digits[24];
-	uint64_t n;
-	if (nd == 0 || nd >= sizeof(digits))
-		return perr(p, "%s: \"%s\" is not a duration (examples: 5s, 500ms, 10m, 2h, 30d)", key, v);
-	memcpy(digits, v, nd);
-	digits[nd] = '\0';
-	if (cu_parse_u64(digits, UINT32_MAX, key, &n) < 0)
-		return perr(p, "%s: \"%s\" is too large", key, v);
-	const char *u = v + nd;
-	int64_t mult;
-	if (strcmp(u, "ms") == 0)
-		mult = 1000;
-	else if (strcmp(u, "s") == 0)
-		mult = 1000000;
-	else if (strcmp(u, "m") == 0)
-		mult = 60 * INT64_C(1000000);
-	else if (strcmp(u, "h") == 0)
-		mult = 3600 * INT64_C(1000000);
-	else if (strcmp(u, "d") == 0)
-		mult = 86400 * INT64_C(1000000);
-	else
-		return perr(p, "%s: \"%s\" needs a unit: ms, s, m, h or d", key, v);
-	if (n == 0 || (int64_t)n > INT64_C(100) * 366 * 86400 * 1000000 / mult)
-		return perr(p, "%s: \"%s\" is out of range", key, v);
-	*ret = (int64_t)n * mult;
+	if (cu_parse_duration(v, key, ret) < 0)
+		return perr(p, "%s", cu_error_detail());
 	return 0;
 }
 

@@ -48,8 +48,10 @@ struct cu_tamper_measure {
 	double mean;                /* luma 0..255 */
 	double dark;                /* fraction of pixels darker than the dark level */
 	double uniform;             /* fraction within a few levels of the median */
-	double sharpness;           /* 75th percentile of the tiles' Laplacian energy */
-	double sharpness_base;      /* the learned baseline, 0 while learning */
+	double sharpness;           /* median over the textured tiles of each one's
+	                               sharpness against its learned baseline: 1 as
+	                               learned; 0 unknown (learning, too few tiles) */
+	int tiles;                  /* tiles judged */
 	int shift_x, shift_y;       /* displacement found by phase correlation, pixels of
 	                               the 160x90 half picture */
 	double peak;                /* phase-correlation peak, 0..1 */

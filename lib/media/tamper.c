@@ -5,9 +5,9 @@
  * to a 320x180 full-range grey picture, and measured:
  *
  *   covered    the share of dark pixels, and of pixels near the median level;
- *   defocused  the 75th percentile, over 8x6 tiles with some contrast, of the
- *              tile's Laplacian energy divided by its variance (so that light
- *              changes do not look like blur), against the learned baseline;
+ *   defocused  the median, over the 8x6 tiles with texture, of each tile's
+ *              Laplacian energy divided by its variance (so that light changes
+ *              do not look like blur) against that tile's learned baseline;
  *   moved      phase correlation of the 160x90 half picture against a slowly
  *              updated reference (a proposed shift), confirmed by the
  *              correlation coefficient at that shift being clearly better than
@@ -38,8 +38,10 @@
 #define TILES_X 8
 #define TILES_Y 6
 #define TILE_VAR_MIN 16.0        /* a tile with less variance (std-dev 4) has no texture */
-#define TILES_TEXTURED_MIN 6     /* fewer: focus cannot be judged */
-#define SHARP_QUANTILE 0.75
+#define TILES_TEXTURED_MIN 4     /* fewer: focus cannot be judged */
+#define TILES (TILES_X * TILES_Y)
+#define TILE_SAMPLES_MIN 5       /* a tile's baseline needs this many pictures */
+#define TILE_DEV_MAX 0.25        /* a tile that varies more holds moving things: not judged */
 #define DEFOCUS_RATIO 0.50       /* defocused below this share of the baseline */
 #define SHIFT_MIN 3              /* pixels of the 160x90 picture (2 % of its width) */
 #define PEAK_MIN 0.08            /* a phase-correlation peak weaker than this is no shift */
@@ -79,8 +81,10 @@ struct cu_tamper {
 	int64_t first_us, prev_us, prev_dt;
 	bool have_prev;
 	uint64_t learned;            /* pictures averaged into the baselines */
-	double sharp_base;           /* 0 until some picture had texture */
-	uint64_t sharp_n;
+	double tile[TILES];          /* this picture's tile sharpness, -1 no texture */
+	double tile_base[TILES];     /* learned, adapting */
+	double tile_dev[TILES];      /* its mean relative deviation from the baseline */
+	uint32_t tile_n[TILES];      /* pictures in tile_base */
 	bool have_ref;
 	struct cond cond[CU_TAMPER_KINDS];
 	struct cu_tamper_measure last;
@@ -326,13 +330,13 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Sharpness: 0 when too few tiles have texture to judge. */
-static double
-measure_sharpness(const cu_tamper *t)
+/* Each tile's sharpness: its Laplacian energy over its variance, -1 for a
+ * tile without texture. The ratio, not the energy, so that light and contrast
+ * changes do not look like blur. */
+static void
+tile_sharpness(cu_tamper *t)
 {
 	const int tw = CU_TAMPER_W / TILES_X, th = CU_TAMPER_H / TILES_Y;
-	double vals[TILES_X * TILES_Y];
-	int nv = 0;
 
 	for (int ty = 0; ty < TILES_Y; ty++)
 		for (int tx = 0; tx < TILES_X; tx++) {
@@ -354,13 +358,47 @@ measure_sharpness(const cu_tamper *t)
 				}
 			}
 			double var = ss / n - (s / n) * (s / n);
-			if (var >= TILE_VAR_MIN)
-				vals[nv++] = lap / n / var;
+			t->tile[ty * TILES_X + tx] = var >= TILE_VAR_MIN ? lap / n / var : -1;
 		}
+}
+
+/* The median, over tiles textured now and steady in the baseline, of the tile's
+ * sharpness against its baseline: 1 as learned, 0 when fewer than
+ * TILES_TEXTURED_MIN tiles can be judged. A median, so that moving things
+ * with fine detail passing through a few tiles do not count. */
+static double
+relative_sharpness(const cu_tamper *t, int *ret_tiles)
+{
+	double vals[TILES];
+	int nv = 0;
+
+	for (int k = 0; k < TILES; k++)
+		if (t->tile[k] > 0 && t->tile_n[k] >= TILE_SAMPLES_MIN && t->tile_base[k] > 0 &&
+		    t->tile_dev[k] < TILE_DEV_MAX)
+			vals[nv++] = t->tile[k] / t->tile_base[k];
+	*ret_tiles = nv;
 	if (nv < TILES_TEXTURED_MIN)
 		return 0;
 	qsort(vals, (size_t)nv, sizeof(vals[0]), cmp_double);
-	return vals[(int)(SHARP_QUANTILE * (nv - 1) + 0.5)];
+	return nv % 2 ? vals[nv / 2] : (vals[nv / 2 - 1] + vals[nv / 2]) / 2;
+}
+
+static void
+adapt_tiles(cu_tamper *t, bool learning)
+{
+	for (int k = 0; k < TILES; k++) {
+		if (t->tile[k] <= 0)
+			continue;
+		double w = learning || t->tile_n[k] < ADAPT_SHARP ? 1.0 / (double)(t->tile_n[k] + 1)
+		                                                 : 1.0 / ADAPT_SHARP;
+		if (t->tile_n[k] > 0 && t->tile_base[k] > 0) {
+			double dev = fabs(t->tile[k] / t->tile_base[k] - 1);
+			double wd = t->tile_n[k] < ADAPT_SHARP ? 1.0 / (double)t->tile_n[k] : 1.0 / ADAPT_SHARP;
+			t->tile_dev[k] += (dev - t->tile_dev[k]) * wd;
+		}
+		t->tile_base[k] += (t->tile[k] - t->tile_base[k]) * w;
+		t->tile_n[k]++;
+	}
 }
 
 static void
@@ -434,7 +472,7 @@ cu_tamper_grey(cu_tamper *t, const uint8_t *grey, int64_t t_us, unsigned *ret_ch
 	t->stats.analysed++;
 
 	measure_cover(t, &m);
-	m.sharpness = measure_sharpness(t);
+	tile_sharpness(t);
 	make_half(t);
 	m.learning = t_us - t->first_us < t->learn_us;
 	bool covered = m.seen[CU_TAMPER_COVERED];
@@ -446,13 +484,15 @@ cu_tamper_grey(cu_tamper *t, const uint8_t *grey, int64_t t_us, unsigned *ret_ch
 		bool big = abs(m.shift_x) >= SHIFT_MIN || abs(m.shift_y) >= SHIFT_MIN;
 		bool displaced = big && m.peak >= PEAK_MIN && s1 >= s0 + SIM_GAIN_MIN;
 		m.similarity = s1 > s0 ? s1 : s0;
-		if (t->sharp_base > 0 && m.sharpness < DEFOCUS_RATIO * t->sharp_base)
+		m.sharpness = relative_sharpness(t, &m.tiles);
+		/* a moved picture's tiles hold other things than their baselines: its
+		 * focus cannot be judged */
+		if (!displaced && m.sharpness > 0 && m.sharpness < DEFOCUS_RATIO)
 			m.seen[CU_TAMPER_DEFOCUSED] = true;
 		/* a blurred picture resembles its reference less; a shift still shows */
 		m.seen[CU_TAMPER_MOVED] = displaced ||
 		    (!m.seen[CU_TAMPER_DEFOCUSED] && m.similarity < SIM_MIN);
 	}
-	m.sharpness_base = m.learning ? 0 : t->sharp_base;
 
 	for (int k = 0; k < CU_TAMPER_KINDS; k++)
 		if (cond_step(t, &t->cond[k], m.seen[k], t_us, dt)) {
@@ -474,12 +514,7 @@ cu_tamper_grey(cu_tamper *t, const uint8_t *grey, int64_t t_us, unsigned *ret_ch
 		} else {
 			blend(t->ref, t->half, HW * HH, wref);
 		}
-		if (m.sharpness > 0) {
-			double w = m.learning || t->sharp_n < ADAPT_SHARP ? 1.0 / (double)(t->sharp_n + 1)
-			                                                  : 1.0 / ADAPT_SHARP;
-			t->sharp_base += (m.sharpness - t->sharp_base) * w;
-			t->sharp_n++;
-		}
+		adapt_tiles(t, m.learning);
 		t->learned++;
 	}
 	t->last = m;
@@ -499,8 +534,8 @@ cu_tamper_describe(const cu_tamper *t, int kind, char *out, size_t len)
 		    m->uniform * 100, UNIFORM_RADIUS, COVERED_DARK * 100, m->mean);
 		break;
 	case CU_TAMPER_DEFOCUSED:
-		cu_fmt_cut(out, len, "sharpness %.3f against a learned %.3f (defocused below "
-		    "%.0f %%)", m->sharpness, m->sharpness_base, DEFOCUS_RATIO * 100);
+		cu_fmt_cut(out, len, "sharpness %.0f %% of the learned baseline over %d tiles "
+		    "(defocused below %.0f %%)", m->sharpness * 100, m->tiles, DEFOCUS_RATIO * 100);
 		break;
 	case CU_TAMPER_MOVED:
 		cu_fmt_cut(out, len, "scene shifted by (%d, %d) px of %dx%d, peak %.2f; "
