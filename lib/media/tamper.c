@@ -255,10 +255,17 @@ similarity(const cu_tamper *t, int dx, int dy)
 	return cab / sqrt(va * vb);
 }
 
-/* Phase correlation of half against ref: the shift of the strongest peak and
- * its height (1 for a picture equal to the reference, shifted or not). */
+/* Phase correlation of half against ref: the strongest peak with no shift
+ * (|dx| and |dy| under SHIFT_MIN) and the strongest with one (their heights:
+ * 1 for a picture equal to the reference, shifted or not). Both, because a
+ * moved camera keeps what it burns in (a clock) where it was. */
+struct peaks {
+	double still, moved;         /* heights */
+	int dx, dy;                  /* where the moved one is */
+};
+
 static void
-phase_correlate(cu_tamper *t, int *ret_dx, int *ret_dy, double *ret_peak)
+phase_correlate(cu_tamper *t, struct peaks *ret)
 {
 	spectrum(t, t->half, t->fa);
 	spectrum(t, t->ref, t->fb);
@@ -275,20 +282,24 @@ phase_correlate(cu_tamper *t, int *ret_dx, int *ret_dy, double *ret_peak)
 		}
 	}
 	fft2(t, t->fa, true);
-	float best = -1e30f;
+	float still = -1e30f, moved = -1e30f;
 	int bx = 0, by = 0;
 	for (int dy = -SHIFT_MAX_Y; dy <= SHIFT_MAX_Y; dy++)
 		for (int dx = -SHIFT_MAX_X; dx <= SHIFT_MAX_X; dx++) {
 			float v = t->fa[((dy + FH) % FH) * FW + (dx + FW) % FW].re;
-			if (v > best) {
-				best = v;
+			if (abs(dx) < SHIFT_MIN && abs(dy) < SHIFT_MIN) {
+				if (v > still)
+					still = v;
+			} else if (v > moved) {
+				moved = v;
 				bx = dx;
 				by = dy;
 			}
 		}
-	*ret_dx = bx;
-	*ret_dy = by;
-	*ret_peak = best / (double)(FW * FH);
+	ret->still = still / (double)(FW * FH);
+	ret->moved = moved / (double)(FW * FH);
+	ret->dx = bx;
+	ret->dy = by;
 }
 
 /* ---- measurements ---- */
@@ -478,20 +489,25 @@ cu_tamper_grey(cu_tamper *t, const uint8_t *grey, int64_t t_us, unsigned *ret_ch
 	bool covered = m.seen[CU_TAMPER_COVERED];
 
 	if (!covered && t->have_ref && !m.learning) {
-		double s0 = similarity(t, 0, 0);
-		phase_correlate(t, &m.shift_x, &m.shift_y, &m.peak);
-		double s1 = (m.shift_x || m.shift_y) ? similarity(t, m.shift_x, m.shift_y) : s0;
-		bool big = abs(m.shift_x) >= SHIFT_MIN || abs(m.shift_y) >= SHIFT_MIN;
-		bool displaced = big && m.peak >= PEAK_MIN && s1 >= s0 + SIM_GAIN_MIN;
-		m.similarity = s1 > s0 ? s1 : s0;
+		struct peaks pk;
+		double s0 = similarity(t, 0, 0), s1 = -1;
+		phase_correlate(t, &pk);
+		if (pk.moved >= PEAK_MIN)
+			s1 = similarity(t, pk.dx, pk.dy);
+		/* a shift is taken when it explains the picture clearly better than none */
+		bool displaced = s1 >= s0 + SIM_GAIN_MIN;
+		m.shift_x = displaced ? pk.dx : 0;
+		m.shift_y = displaced ? pk.dy : 0;
+		m.peak = displaced ? pk.moved : pk.still;
+		m.similarity = displaced ? s1 : s0;
 		m.sharpness = relative_sharpness(t, &m.tiles);
-		/* a moved picture's tiles hold other things than their baselines: its
-		 * focus cannot be judged */
-		if (!displaced && m.sharpness > 0 && m.sharpness < DEFOCUS_RATIO)
+		/* focus is judged only on the reference's scene, where it stands: a
+		 * moved or changed picture's tiles hold other things than their
+		 * baselines (blur barely changes the 160x90 picture's similarity) */
+		if (!displaced && m.similarity >= SIM_MIN && m.sharpness > 0 &&
+		    m.sharpness < DEFOCUS_RATIO)
 			m.seen[CU_TAMPER_DEFOCUSED] = true;
-		/* a blurred picture resembles its reference less; a shift still shows */
-		m.seen[CU_TAMPER_MOVED] = displaced ||
-		    (!m.seen[CU_TAMPER_DEFOCUSED] && m.similarity < SIM_MIN);
+		m.seen[CU_TAMPER_MOVED] = displaced || m.similarity < SIM_MIN;
 	}
 
 	for (int k = 0; k < CU_TAMPER_KINDS; k++)
