@@ -14,6 +14,7 @@
 #include "custody/error.h"
 #include "custody/file.h"
 #include "custody/parse.h"
+#include "custody/tamper.h"
 #include "custody/text.h"
 
 enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_HTTPS, SEC_WEB, SEC_CAMERA };
@@ -209,6 +210,53 @@ set_web(struct parser *p, const char *key, const char *v)
 	return perr(p, "unknown key \"%s\" in [web] (idle_timeout)", key);
 }
 
+/* A duration within [min, max], refused naming the bounds. */
+static int
+parse_duration_in(struct parser *p, const char *key, const char *v, int64_t min, int64_t max,
+                  int64_t *ret)
+{
+	int64_t d;
+	if (parse_duration(p, key, v, &d) < 0)
+		return -1;
+	if (d < min || d > max)
+		return perr(p, "%s: \"%s\" is out of range: from %lld ms to %lld s", key, v,
+		            (long long)(min / 1000), (long long)(max / 1000000));
+	*ret = d;
+	return 0;
+}
+
+/* [daemon] tamper keys; 1 when key is not one of them. */
+static int
+set_daemon_tamper(struct parser *p, const char *key, const char *v)
+{
+	struct cd_tamper_conf *t = &p->c->tamper;
+	if (strcmp(key, "tamper") == 0)
+		return parse_bool(p, key, v, &t->on);
+	if (strcmp(key, "tamper_interval") == 0)
+		return parse_duration_in(p, key, v, CD_TAMPER_INTERVAL_MIN_US,
+		                         CD_TAMPER_INTERVAL_MAX_US, &t->interval_us);
+	if (strcmp(key, "tamper_persistence") == 0)
+		return parse_duration_in(p, key, v, CD_TAMPER_PERSIST_MIN_US, CU_TAMPER_PERSIST_MAX_US,
+		                         &t->persistence_us);
+	if (strcmp(key, "tamper_learn") == 0)
+		return parse_duration_in(p, key, v, CD_TAMPER_LEARN_MIN_US, CU_TAMPER_LEARN_MAX_US,
+		                         &t->learn_us);
+	return 1;
+}
+
+/* [camera] tamper = yes|no: overrides [daemon] tamper; 1 when key is not it. */
+static int
+set_camera_tamper(struct parser *p, const char *key, const char *v)
+{
+	bool on;
+	if (strcmp(key, "tamper") != 0)
+		return 1;
+	if (parse_bool(p, key, v, &on) < 0)
+		return -1;
+	p->cam->tamper = on;
+	return 0;
+}
+
 static int
 set_key(struct parser *p, const char *key, const char *v)
 {
@@ -227,7 +275,10 @@ set_key(struct parser *p, const char *key, const char *v)
 			return parse_size(p, key, v, &c->max_bytes);
 		return perr(p, "unknown key \"%s\" in [store] (path, password_file, max_age, max_bytes)",
 		            key);
-	case SEC_DAEMON:
+	case SEC_DAEMON: {
+		int tr = set_daemon_tamper(p, key, v);
+		if (tr <= 0)
+			return tr;
 		if (strcmp(key, "events") == 0)
 			return parse_path(p, key, v, c->events, sizeof(c->events));
 		if (strcmp(key, "offline_after") == 0)
@@ -239,13 +290,18 @@ set_key(struct parser *p, const char *key, const char *v)
 		if (strcmp(key, "reconnect_max") == 0)
 			return parse_duration(p, key, v, &c->reconnect_max_us);
 		return perr(p, "unknown key \"%s\" in [daemon] (events, offline_after, "
-		            "retention_interval, reconnect_min, reconnect_max)", key);
+		            "retention_interval, reconnect_min, reconnect_max, tamper, "
+		            "tamper_interval, tamper_persistence, tamper_learn)", key);
+	}
 	case SEC_HTTPS:
 		return set_https(p, key, v);
 	case SEC_WEB:
 		return set_web(p, key, v);
 	case SEC_CAMERA: {
 		struct cd_camera *cam = p->cam;
+		int tr = set_camera_tamper(p, key, v);
+		if (tr <= 0)
+			return tr;
 		if (strcmp(key, "url") == 0) {
 			bool tls;
 			char host[256], path[CU_RTSP_URL_MAX];
@@ -274,7 +330,7 @@ set_key(struct parser *p, const char *key, const char *v)
 		if (strcmp(key, "max_bytes") == 0)
 			return parse_size(p, key, v, &cam->max_bytes);
 		return perr(p, "unknown key \"%s\" in [camera %s] (url, credentials_file, ca_file, "
-		            "fingerprint, require_tls, allow_redirect, enabled, max_age, max_bytes)",
+		            "fingerprint, require_tls, allow_redirect, enabled, max_age, max_bytes, tamper)",
 		            key, cam->name);
 	}
 	}
@@ -342,6 +398,7 @@ section(struct parser *p, char *s)
 		memcpy(p->cam->name, cn, strlen(cn) + 1);
 		p->cam->line = p->line;
 		p->cam->enabled = true;
+		p->cam->tamper = -1;
 		p->sec = SEC_CAMERA;
 	} else {
 		return perr(p, "unknown section [%s] (store, daemon, https, web, camera NAME)", name);
@@ -361,6 +418,9 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 	c->https.port = 8443;
 	c->https.audit_views = true;
 	c->web.idle_timeout_us = CD_WEB_IDLE_DEFAULT_US;
+	c->tamper = (struct cd_tamper_conf){.interval_us = CD_TAMPER_INTERVAL_DEFAULT_US,
+	                                    .persistence_us = CU_TAMPER_PERSIST_DEFAULT_US,
+	                                    .learn_us = CU_TAMPER_LEARN_DEFAULT_US};
 	c->retention_interval_us = 60 * INT64_C(1000000);
 	c->reconnect_min_us = INT64_C(1000000);
 	c->reconnect_max_us = 60 * INT64_C(1000000);

@@ -28,6 +28,7 @@ struct cd_camera {
 	bool enabled;
 	int64_t max_age_us;               /* 0 = the store's */
 	uint64_t max_bytes;               /* 0 = the store's */
+	int tamper;                       /* tamper analysis: -1 as [daemon] says, 0 off, 1 on */
 	int line;                         /* where its section starts */
 };
 
@@ -55,6 +56,20 @@ struct cd_web {
 	int64_t idle_timeout_us;          /* the client logs out after this long idle; 15 min */
 };
 
+/* [daemon] tamper*: video tamper analysis (docs/tamper-analysis.md). */
+#define CD_TAMPER_INTERVAL_DEFAULT_US INT64_C(1000000)
+#define CD_TAMPER_INTERVAL_MIN_US INT64_C(100000)
+#define CD_TAMPER_INTERVAL_MAX_US (60 * INT64_C(1000000))
+#define CD_TAMPER_PERSIST_MIN_US INT64_C(1000000)
+#define CD_TAMPER_LEARN_MIN_US INT64_C(1000000)
+
+struct cd_tamper_conf {
+	bool on;                          /* every camera's default; default no */
+	int64_t interval_us;              /* a key frame analysed at most this often; 1 s */
+	int64_t persistence_us;           /* a condition holds this long to be raised; 3 s */
+	int64_t learn_us;                 /* baselines learned over this; 30 s */
+};
+
 struct cd_config {
 	char store[PATH_MAX];
 	char password_file[PATH_MAX];
@@ -66,6 +81,7 @@ struct cd_config {
 	uint64_t max_bytes;
 	struct cd_https https;
 	struct cd_web web;
+	struct cd_tamper_conf tamper;
 	size_t ncameras;
 	struct cd_camera cameras[CD_CAMERAS_MAX];
 };
