@@ -61,6 +61,7 @@
 #define CAMSIM_UDP_PORT_MAX 29999
 #define CAMSIM_SHUTDOWN_USEC (300 * 1000)  /* to flush client closes on exit */
 #define CAMSIM_BLUR_SIGMA 4.0              /* the blur fault, pixels */
+#define CAMSIM_COVER_CONTRAST 0.15         /* the cover fault: snow this dim */
 
 #define CAMSIM_ADDRESS "127.0.0.1"
 #define CAMSIM_REALM "custody-camsim"
@@ -114,6 +115,7 @@ static const struct element_need {
 	{ "videobox", "gstreamer1.0-plugins-good", USE_PATTERN | USE_TAMPER },
 	{ "videoconvert", "gstreamer1.0-plugins-base", USE_PATTERN | USE_TAMPER },
 	{ "gaussianblur", "gstreamer1.0-plugins-bad", USE_PATTERN | USE_TAMPER },
+	{ "videobalance", "gstreamer1.0-plugins-good", USE_PATTERN | USE_TAMPER },
 	{ "valve", "libgstreamer1.0-0", 0 },
 	{ "rtph264pay", "gstreamer1.0-plugins-good", USE_H264 },
 	{ "rtph265pay", "gstreamer1.0-plugins-good", USE_H265 },
@@ -171,7 +173,7 @@ struct pipe {
 	GstElement *src;               /* videotestsrc or appsrc */
 	GstElement *enc;               /* NULL when replaying a file */
 	GstElement *valve;
-	GstElement *shift, *blur;      /* videobox and gaussianblur (--tamper), or NULL */
+	GstElement *shift, *blur, *cover; /* videobox, gaussianblur, videobalance (--tamper) */
 };
 
 struct camera {
@@ -984,6 +986,8 @@ static void pipe_free(struct pipe *p)
 		gst_object_unref(p->shift);
 	if (p->blur)
 		gst_object_unref(p->blur);
+	if (p->cover)
+		gst_object_unref(p->cover);
 	g_free(p);
 }
 
@@ -1009,14 +1013,19 @@ static void add_probe(GstElement *e, const char *pad_name, GstPadProbeType type,
 }
 
 /* The picture faults in force on one pipeline; the camera's lock is held.
- * Cover: the black pattern (the clock stays, as a camera's burned-in time
- * would on a covered lens). Blur: a Gaussian of sigma CAMSIM_BLUR_SIGMA, a
+ * Cover: what a sensor behind a hand or a bag sees, dark noise (the snow
+ * pattern at CAMSIM_COVER_CONTRAST: mean luma ~18, std-dev ~11; the clock
+ * stays, as a camera's burned-in time would). Not the black pattern: its
+ * near-empty frames reach clients in bursts every few seconds (the RTSP
+ * server holds them), which a recorder takes for an outage. Blur: a Gaussian of sigma CAMSIM_BLUR_SIGMA, a
  * lens far out of focus. Shift: the picture moved right and down by an
  * eighth of its width and height, a camera knocked aside. */
 static void pipe_faults(struct camera *cam, struct pipe *p)
 {
 	gst_util_set_object_arg(G_OBJECT(p->src), "pattern",
-	                        cam->black || cam->covered ? "black" : "smpte");
+	                        cam->black ? "black" : cam->covered ? "snow" : "smpte");
+	if (p->cover != NULL)
+		g_object_set(p->cover, "contrast", cam->covered ? CAMSIM_COVER_CONTRAST : 1.0, NULL);
 	if (p->blur != NULL)
 		g_object_set(p->blur, "sigma", cam->blurred ? CAMSIM_BLUR_SIGMA : 0.0, NULL);
 	if (p->shift != NULL) {
@@ -1043,6 +1052,7 @@ static void on_media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media
 	p->valve = gst_bin_get_by_name(GST_BIN(bin), "valve");
 	p->shift = gst_bin_get_by_name(GST_BIN(bin), "shift");
 	p->blur = gst_bin_get_by_name(GST_BIN(bin), "blur");
+	p->cover = gst_bin_get_by_name(GST_BIN(bin), "cover");
 	if (pay == NULL || p->src == NULL || p->valve == NULL) {
 		/* Cannot happen with our own launch lines; the stream still plays. */
 		fprintf(stderr, "camsim: %s: pipeline without pay0/src/valve\n", cam->name);
@@ -1100,7 +1110,8 @@ static gchar *launch_line(const struct options *opt)
 		                       /* before the clock: a lens fault does not touch the
 		                        * time a camera burns in */
 		                       opt->tamper ? "videobox name=shift ! videoconvert ! "
-		                                     "gaussianblur name=blur sigma=0 ! videoconvert ! "
+		                                     "gaussianblur name=blur sigma=0 ! videobalance name=cover ! "
+		                                     "videoconvert ! "
 		                                     "video/x-raw,format=I420 ! " : "");
 		/* One slice per frame: zerolatency turns sliced threads on, and
 		 * rtph264pay then repeats SPS/PPS before each IDR slice, which
