@@ -54,10 +54,12 @@
 /* ---- the half picture and its FFT ---- */
 #define HW (CU_TAMPER_W / 2)
 #define HH (CU_TAMPER_H / 2)
-#define FW 256                   /* FFT size: the half picture zero-padded */
-#define FH 128
-#define SHIFT_MAX_X 64           /* shifts searched: |dx| <= 64, |dy| <= 32 */
-#define SHIFT_MAX_Y 32
+#define FW 128                   /* FFT size: the middle 128x64 of the half picture */
+#define FH 64
+#define FX ((HW - FW) / 2)       /* where that window starts */
+#define FY ((HH - FH) / 2)
+#define SHIFT_MAX_X 40           /* shifts searched: |dx| <= 40, |dy| <= 20 (a quarter */
+#define SHIFT_MAX_Y 20           /* of the picture; circular correlation aliases past half) */
 
 struct cplx {
 	float re, im;
@@ -93,8 +95,11 @@ struct cu_tamper {
 	uint8_t grey[CU_TAMPER_W * CU_TAMPER_H];
 	float half[HW * HH];
 	float ref[HW * HH];
-	float win_x[HW], win_y[HH];
-	struct cplx fa[FW * FH], fb[FW * FH], col[FH];
+	float win_x[FW], win_y[FH];
+	struct cplx fcur[FW * FH];   /* this picture's spectrum */
+	struct cplx fref[FW * FH];   /* the reference's, kept in step with ref (linear) */
+	bool fref_ok;
+	struct cplx fx[FW * FH], col[FH];
 };
 
 const char *
@@ -125,10 +130,10 @@ cu_tamper_new(const struct cu_tamper_opts *o, cu_tamper **ret)
 	t->learn_us = learn;
 	/* Hann windows: the picture's edges would otherwise correlate as a
 	 * strong cross at no shift. */
-	for (int x = 0; x < HW; x++)
-		t->win_x[x] = (float)(0.5 - 0.5 * cos(2 * M_PI * (x + 0.5) / HW));
-	for (int y = 0; y < HH; y++)
-		t->win_y[y] = (float)(0.5 - 0.5 * cos(2 * M_PI * (y + 0.5) / HH));
+	for (int x = 0; x < FW; x++)
+		t->win_x[x] = (float)(0.5 - 0.5 * cos(2 * M_PI * (x + 0.5) / FW));
+	for (int y = 0; y < FH; y++)
+		t->win_y[y] = (float)(0.5 - 0.5 * cos(2 * M_PI * (y + 0.5) / FH));
 	*ret = t;
 	return 0;
 }
@@ -212,18 +217,20 @@ fft2(cu_tamper *t, struct cplx *a, bool inverse)
 	}
 }
 
-/* The windowed, mean-free picture p, zero-padded into a, transformed. */
+/* The windowed, mean-free middle of picture p, transformed. Linear in p, so
+ * the reference's spectrum can follow its blending. */
 static void
 spectrum(cu_tamper *t, const float *p, struct cplx *a)
 {
 	double sum = 0;
-	for (int i = 0; i < HW * HH; i++)
-		sum += p[i];
-	float mean = (float)(sum / (HW * HH));
-	memset(a, 0, sizeof(t->fa));
-	for (int y = 0; y < HH; y++)
-		for (int x = 0; x < HW; x++)
-			a[y * FW + x].re = (p[y * HW + x] - mean) * t->win_x[x] * t->win_y[y];
+	for (int y = 0; y < FH; y++)
+		for (int x = 0; x < FW; x++)
+			sum += p[(y + FY) * HW + x + FX];
+	float mean = (float)(sum / (FW * FH));
+	for (int y = 0; y < FH; y++)
+		for (int x = 0; x < FW; x++)
+			a[y * FW + x] = (struct cplx){(p[(y + FY) * HW + x + FX] - mean) * t->win_x[x] *
+			                              t->win_y[y], 0};
 	fft2(t, a, false);
 }
 
@@ -267,26 +274,27 @@ struct peaks {
 static void
 phase_correlate(cu_tamper *t, struct peaks *ret)
 {
-	spectrum(t, t->half, t->fa);
-	spectrum(t, t->ref, t->fb);
+	spectrum(t, t->half, t->fcur);
+	if (!t->fref_ok) {
+		spectrum(t, t->ref, t->fref);
+		t->fref_ok = true;
+	}
 	for (int i = 0; i < FW * FH; i++) {
-		struct cplx a = t->fa[i], b = t->fb[i];
+		struct cplx a = t->fcur[i], b = t->fref[i];
 		float re = a.re * b.re + a.im * b.im, im = a.im * b.re - a.re * b.im;
 		float mag = sqrtf(re * re + im * im);
 		/* whiten: every frequency with energy counts the same */
-		if (mag > 1e-3f) {
-			t->fa[i].re = re / mag;
-			t->fa[i].im = im / mag;
-		} else {
-			t->fa[i].re = t->fa[i].im = 0;
-		}
+		if (mag > 1e-3f)
+			t->fx[i] = (struct cplx){re / mag, im / mag};
+		else
+			t->fx[i] = (struct cplx){0, 0};
 	}
-	fft2(t, t->fa, true);
+	fft2(t, t->fx, true);
 	float still = -1e30f, moved = -1e30f;
 	int bx = 0, by = 0;
 	for (int dy = -SHIFT_MAX_Y; dy <= SHIFT_MAX_Y; dy++)
 		for (int dx = -SHIFT_MAX_X; dx <= SHIFT_MAX_X; dx++) {
-			float v = t->fa[((dy + FH) % FH) * FW + (dx + FW) % FW].re;
+			float v = t->fx[((dy + FH) % FH) * FW + (dx + FW) % FW].re;
 			if (abs(dx) < SHIFT_MIN && abs(dy) < SHIFT_MIN) {
 				if (v > still)
 					still = v;
@@ -488,8 +496,10 @@ cu_tamper_grey(cu_tamper *t, const uint8_t *grey, int64_t t_us, unsigned *ret_ch
 	m.learning = t_us - t->first_us < t->learn_us;
 	bool covered = m.seen[CU_TAMPER_COVERED];
 
+	bool analysed_shift = false;
 	if (!covered && t->have_ref && !m.learning) {
 		struct peaks pk;
+		analysed_shift = true;
 		double s0 = similarity(t, 0, 0), s1 = -1;
 		phase_correlate(t, &pk);
 		if (pk.moved >= PEAK_MIN)
@@ -527,8 +537,14 @@ cu_tamper_grey(cu_tamper *t, const uint8_t *grey, int64_t t_us, unsigned *ret_ch
 		if (!t->have_ref) {
 			memcpy(t->ref, t->half, sizeof(t->ref));
 			t->have_ref = true;
+			t->fref_ok = false;
 		} else {
 			blend(t->ref, t->half, HW * HH, wref);
+			/* the spectrum follows when this picture's was made */
+			if (t->fref_ok && analysed_shift)
+				blend((float *)t->fref, (const float *)t->fcur, 2 * FW * FH, wref);
+			else
+				t->fref_ok = false;
 		}
 		adapt_tiles(t, m.learning);
 		t->learned++;
@@ -598,6 +614,10 @@ open_decoder(cu_tamper *t, int codec)
 		return cu_fail(CU_ERR_NOMEM, "no memory for the tamper decoder");
 	t->dec->max_pixels = CU_TAMPER_PIXELS_MAX;
 	t->dec->thread_count = 1;    /* off the recording path: one core at most */
+	/* a picture to measure, not to show: the deblocking filter is a large
+	 * share of decoding and changes every picture alike */
+	t->dec->skip_loop_filter = AVDISCARD_ALL;
+	t->dec->flags2 |= AV_CODEC_FLAG2_FAST;
 	int r = avcodec_open2(t->dec, c, NULL);
 	if (r < 0) {
 		avcodec_free_context(&t->dec);
