@@ -54,12 +54,10 @@
 /* ---- the half picture and its FFT ---- */
 #define HW (CU_TAMPER_W / 2)
 #define HH (CU_TAMPER_H / 2)
-#define FW 128                   /* FFT size: the middle 128x64 of the half picture */
-#define FH 64
-#define FX ((HW - FW) / 2)       /* where that window starts */
-#define FY ((HH - FH) / 2)
-#define SHIFT_MAX_X 40           /* shifts searched: |dx| <= 40, |dy| <= 20 (a quarter */
-#define SHIFT_MAX_Y 20           /* of the picture; circular correlation aliases past half) */
+#define FW 256                   /* FFT size: the whole half picture, zero-padded */
+#define FH 128
+#define SHIFT_MAX_X 64           /* shifts searched: |dx| <= 64, |dy| <= 32 (40 % and */
+#define SHIFT_MAX_Y 32           /* 35 % of the picture) */
 
 struct cplx {
 	float re, im;
@@ -95,7 +93,7 @@ struct cu_tamper {
 	uint8_t grey[CU_TAMPER_W * CU_TAMPER_H];
 	float half[HW * HH];
 	float ref[HW * HH];
-	float win_x[FW], win_y[FH];
+	float win_x[HW], win_y[HH];
 	struct cplx fcur[FW * FH];   /* this picture's spectrum */
 	struct cplx fref[FW * FH];   /* the reference's, kept in step with ref (linear) */
 	bool fref_ok;
@@ -130,10 +128,10 @@ cu_tamper_new(const struct cu_tamper_opts *o, cu_tamper **ret)
 	t->learn_us = learn;
 	/* Hann windows: the picture's edges would otherwise correlate as a
 	 * strong cross at no shift. */
-	for (int x = 0; x < FW; x++)
-		t->win_x[x] = (float)(0.5 - 0.5 * cos(2 * M_PI * (x + 0.5) / FW));
-	for (int y = 0; y < FH; y++)
-		t->win_y[y] = (float)(0.5 - 0.5 * cos(2 * M_PI * (y + 0.5) / FH));
+	for (int x = 0; x < HW; x++)
+		t->win_x[x] = (float)(0.5 - 0.5 * cos(2 * M_PI * (x + 0.5) / HW));
+	for (int y = 0; y < HH; y++)
+		t->win_y[y] = (float)(0.5 - 0.5 * cos(2 * M_PI * (y + 0.5) / HH));
 	*ret = t;
 	return 0;
 }
@@ -217,20 +215,19 @@ fft2(cu_tamper *t, struct cplx *a, bool inverse)
 	}
 }
 
-/* The windowed, mean-free middle of picture p, transformed. Linear in p, so
- * the reference's spectrum can follow its blending. */
+/* The windowed, mean-free picture p, zero-padded into a, transformed. Linear
+ * in p, so the reference's spectrum can follow its blending. */
 static void
 spectrum(cu_tamper *t, const float *p, struct cplx *a)
 {
 	double sum = 0;
-	for (int y = 0; y < FH; y++)
-		for (int x = 0; x < FW; x++)
-			sum += p[(y + FY) * HW + x + FX];
-	float mean = (float)(sum / (FW * FH));
-	for (int y = 0; y < FH; y++)
-		for (int x = 0; x < FW; x++)
-			a[y * FW + x] = (struct cplx){(p[(y + FY) * HW + x + FX] - mean) * t->win_x[x] *
-			                              t->win_y[y], 0};
+	for (int i = 0; i < HW * HH; i++)
+		sum += p[i];
+	float mean = (float)(sum / (HW * HH));
+	memset(a, 0, sizeof(t->fcur));
+	for (int y = 0; y < HH; y++)
+		for (int x = 0; x < HW; x++)
+			a[y * FW + x].re = (p[y * HW + x] - mean) * t->win_x[x] * t->win_y[y];
 	fft2(t, a, false);
 }
 
