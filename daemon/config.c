@@ -248,7 +248,7 @@ set_daemon_tamper(struct parser *p, const char *key, const char *v)
 static int
 set_camera_tamper(struct parser *p, const char *key, const char *v)
 {
-	bool on;
+	bool on = false;
 	if (strcmp(key, "tamper") != 0)
 		return 1;
 	if (parse_bool(p, key, v, &on) < 0)
