@@ -202,10 +202,8 @@ fft(struct cplx *a, int n, bool inverse)
 }
 
 static void
-fft2(cu_tamper *t, struct cplx *a, bool inverse)
+fft_columns(cu_tamper *t, struct cplx *a, bool inverse)
 {
-	for (int y = 0; y < FH; y++)
-		fft(a + y * FW, FW, inverse);
 	for (int x = 0; x < FW; x++) {
 		for (int y = 0; y < FH; y++)
 			t->col[y] = a[y * FW + x];
@@ -213,6 +211,26 @@ fft2(cu_tamper *t, struct cplx *a, bool inverse)
 		for (int y = 0; y < FH; y++)
 			a[y * FW + x] = t->col[y];
 	}
+}
+
+/* Forward 2-D transform of a picture in the first HH rows (the padding rows
+ * are zero, and so are their transforms: skipped). */
+static void
+fft2_forward(cu_tamper *t, struct cplx *a)
+{
+	for (int y = 0; y < HH; y++)
+		fft(a + y * FW, FW, false);
+	fft_columns(t, a, false);
+}
+
+/* Inverse 2-D transform, exact in the rows of the shifts searched (|dy| <=
+ * SHIFT_MAX_Y, wrapping); the other rows are left half done. */
+static void
+fft2_inverse_search(cu_tamper *t, struct cplx *a)
+{
+	fft_columns(t, a, true);
+	for (int dy = -SHIFT_MAX_Y; dy <= SHIFT_MAX_Y; dy++)
+		fft(a + ((dy + FH) % FH) * FW, FW, true);
 }
 
 /* The windowed, mean-free picture p, zero-padded into a, transformed. Linear
@@ -228,7 +246,7 @@ spectrum(cu_tamper *t, const float *p, struct cplx *a)
 	for (int y = 0; y < HH; y++)
 		for (int x = 0; x < HW; x++)
 			a[y * FW + x].re = (p[y * HW + x] - mean) * t->win_x[x] * t->win_y[y];
-	fft2(t, a, false);
+	fft2_forward(t, a);
 }
 
 /* Correlation coefficient of the current half picture with the reference
@@ -286,7 +304,7 @@ phase_correlate(cu_tamper *t, struct peaks *ret)
 		else
 			t->fx[i] = (struct cplx){0, 0};
 	}
-	fft2(t, t->fx, true);
+	fft2_inverse_search(t, t->fx);
 	float still = -1e30f, moved = -1e30f;
 	int bx = 0, by = 0;
 	for (int dy = -SHIFT_MAX_Y; dy <= SHIFT_MAX_Y; dy++)
