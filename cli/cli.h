@@ -27,6 +27,7 @@ int cmd_tls(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_player(int argc, char **argv);
 int cmd_notify_test(int argc, char **argv);
+int cmd_tamper_scan(int argc, char **argv);
 
 /* Opens the store without its password and its auth.db (cmd-user.c), for
  * user, role and group. With CU_AUTH_READONLY a store without auth.db gives

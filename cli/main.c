@@ -23,6 +23,7 @@ static const struct {
 	{"role", cmd_role, "roles: grant functions on cameras, assign them to users"},
 	{"group", cmd_group, "camera groups that roles are granted on"},
 	{"profile", cmd_profile, "export profiles: formats and package protection, per role"},
+	{"tamper-scan", cmd_tamper_scan, "run the video tamper analysis over a media file, faster than real time"},
 	{"tls", cmd_tls, "the HTTPS certificate and the site TLS CA that issues it"},
 	{"notify-test", cmd_notify_test, "send a test notification (SNMP trap/inform, e-mail)"},
 };

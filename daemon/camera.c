@@ -16,6 +16,7 @@
 #include "daemon.h"
 #include "live.h"
 #include "onvif.h"
+#include "tamper.h"
 
 #define POLL_MS 200
 
@@ -106,6 +107,7 @@ record(struct cd_cam *c, struct state *st, const cu_frame *f)
 	pthread_mutex_unlock(&c->wlock);
 	if (r == 0) {
 		cd_live_publish(c->live, c->cfg.name, f);
+		cd_tamper_offer(c->tamper, f);
 		if (st->disk_trouble) {
 			cd_camstate_set(c->cfg.name, CD_CAM_RECORDING, f->ts_us, NULL);
 			cd_alarm("recording.resumed", c->cfg.name, CD_CLEAR, CD_SEV_INFO,
@@ -226,8 +228,14 @@ cd_cam_start(struct cd_cam *c)
 	}
 	pthread_mutex_init(&c->wlock, NULL);
 	atomic_store(&c->stop, false);
+	c->tamper = NULL;
+	if (c->tamper_on && cd_tamper_start(c->cfg.name, &c->tamper_conf, &c->tamper) < 0)
+		/* recording goes on without it */
+		cd_log(CD_ERR, "camera %s: no tamper analysis: %s", c->cfg.name, cu_error_detail());
 	cd_camstate_set(c->cfg.name, CD_CAM_OFFLINE, cu_time_now_us(), "connecting");
 	if (pthread_create(&c->tid, NULL, camera_main, c) != 0) {
+		cd_tamper_stop(c->tamper);
+		c->tamper = NULL;
 		cu_writer_close(c->w);
 		c->w = NULL;
 		pthread_mutex_destroy(&c->wlock);
@@ -247,6 +255,8 @@ cd_cam_stop(struct cd_cam *c)
 	atomic_store(&c->stop, true);
 	cd_onvif_stop(c);
 	pthread_join(c->tid, NULL);
+	cd_tamper_stop(c->tamper);
+	c->tamper = NULL;
 	int r = cu_writer_close(c->w);
 	if (r < 0)
 		cd_log(CD_ERR, "camera %s: closing the recording: %s", c->cfg.name, cu_error_detail());

@@ -15,6 +15,7 @@
 #include "custody/error.h"
 #include "custody/file.h"
 #include "custody/parse.h"
+#include "custody/tamper.h"
 #include "custody/text.h"
 
 enum section { SEC_NONE, SEC_STORE, SEC_DAEMON, SEC_HTTPS, SEC_WEB, SEC_CAMERA, SEC_NOTIFY };
@@ -58,53 +59,12 @@ trim(char *s)
 	return s;
 }
 
-int
-cd_duration_parse(const char *v, int64_t *ret, char *why, size_t whylen)
-{
-	size_t nd = strspn(v, "0123456789");
-	char digits[24];
-	uint64_t n;
-	if (nd == 0 || nd >= sizeof(digits)) {
-		cu_fmt_cut(why, whylen, "\"%s\" is not a duration (examples: 5s, 500ms, 10m, 2h, 30d)", v);
-		return -1;
-	}
-	memcpy(digits, v, nd);
-	digits[nd] = '\0';
-	if (cu_parse_u64(digits, UINT32_MAX, "duration", &n) < 0) {
-		cu_fmt_cut(why, whylen, "\"%s\" is too large", v);
-		return -1;
-	}
-	const char *u = v + nd;
-	int64_t mult;
-	if (strcmp(u, "ms") == 0)
-		mult = 1000;
-	else if (strcmp(u, "s") == 0)
-		mult = 1000000;
-	else if (strcmp(u, "m") == 0)
-		mult = 60 * INT64_C(1000000);
-	else if (strcmp(u, "h") == 0)
-		mult = 3600 * INT64_C(1000000);
-	else if (strcmp(u, "d") == 0)
-		mult = 86400 * INT64_C(1000000);
-	else {
-		cu_fmt_cut(why, whylen, "\"%s\" needs a unit: ms, s, m, h or d", v);
-		return -1;
-	}
-	if (n == 0 || (int64_t)n > INT64_C(100) * 366 * 86400 * 1000000 / mult) {
-		cu_fmt_cut(why, whylen, "\"%s\" is out of range", v);
-		return -1;
-	}
-	*ret = (int64_t)n * mult;
-	return 0;
-}
-
-/* "5s", "250ms", "10m", "2h", "30d" -> µs (1 ms .. 100 years). */
+/* "5s", "250ms", "10m", "2h", "30d" -> µs (1 ms .. 100 years): cu_parse_duration. */
 static int
 parse_duration(struct parser *p, const char *key, const char *v, int64_t *ret)
 {
-	char why[256];
-	if (cd_duration_parse(v, ret, why, sizeof(why)) < 0)
-		return perr(p, "%s: %s", key, why);
+	if (cu_parse_duration(v, key, ret) < 0)
+		return perr(p, "%s", cu_error_detail());
 	return 0;
 }
 
@@ -349,6 +309,53 @@ watch_defaults(struct cd_watch_config *w)
 	w->verify_after_seal = true;
 }
 
+/* A duration within [min, max], refused naming the bounds. */
+static int
+parse_duration_in(struct parser *p, const char *key, const char *v, int64_t min, int64_t max,
+                  int64_t *ret)
+{
+	int64_t d;
+	if (parse_duration(p, key, v, &d) < 0)
+		return -1;
+	if (d < min || d > max)
+		return perr(p, "%s: \"%s\" is out of range: from %lld ms to %lld s", key, v,
+		            (long long)(min / 1000), (long long)(max / 1000000));
+	*ret = d;
+	return 0;
+}
+
+/* [daemon] tamper keys; 1 when key is not one of them. */
+static int
+set_daemon_tamper(struct parser *p, const char *key, const char *v)
+{
+	struct cd_tamper_conf *t = &p->c->tamper;
+	if (strcmp(key, "tamper") == 0)
+		return parse_bool(p, key, v, &t->on);
+	if (strcmp(key, "tamper_interval") == 0)
+		return parse_duration_in(p, key, v, CD_TAMPER_INTERVAL_MIN_US,
+		                         CD_TAMPER_INTERVAL_MAX_US, &t->interval_us);
+	if (strcmp(key, "tamper_persistence") == 0)
+		return parse_duration_in(p, key, v, CD_TAMPER_PERSIST_MIN_US, CU_TAMPER_PERSIST_MAX_US,
+		                         &t->persistence_us);
+	if (strcmp(key, "tamper_learn") == 0)
+		return parse_duration_in(p, key, v, CD_TAMPER_LEARN_MIN_US, CU_TAMPER_LEARN_MAX_US,
+		                         &t->learn_us);
+	return 1;
+}
+
+/* [camera] tamper = yes|no: overrides [daemon] tamper; 1 when key is not it. */
+static int
+set_camera_tamper(struct parser *p, const char *key, const char *v)
+{
+	bool on = false;
+	if (strcmp(key, "tamper") != 0)
+		return 1;
+	if (parse_bool(p, key, v, &on) < 0)
+		return -1;
+	p->cam->tamper = on;
+	return 0;
+}
+
 static int
 set_key(struct parser *p, const char *key, const char *v)
 {
@@ -367,7 +374,10 @@ set_key(struct parser *p, const char *key, const char *v)
 			return parse_size(p, key, v, &c->max_bytes);
 		return perr(p, "unknown key \"%s\" in [store] (path, password_file, max_age, max_bytes)",
 		            key);
-	case SEC_DAEMON:
+	case SEC_DAEMON: {
+		int tr = set_daemon_tamper(p, key, v);
+		if (tr <= 0)
+			return tr;
 		if (strcmp(key, "events") == 0)
 			return parse_path(p, key, v, c->events, sizeof(c->events));
 		if (strcmp(key, "offline_after") == 0)
@@ -383,7 +393,9 @@ set_key(struct parser *p, const char *key, const char *v)
 			return w;
 		return perr(p, "unknown key \"%s\" in [daemon] (events, offline_after, "
 		            "retention_interval, reconnect_min, reconnect_max, verify_interval, "
-		            "verify_after_seal)", key);
+		            "verify_after_seal, tamper, tamper_interval, tamper_persistence, "
+		            "tamper_learn)", key);
+	}
 	case SEC_HTTPS:
 		return set_https(p, key, v);
 	case SEC_WEB:
@@ -396,6 +408,9 @@ set_key(struct parser *p, const char *key, const char *v)
 	}
 	case SEC_CAMERA: {
 		struct cd_camera *cam = p->cam;
+		int tr = set_camera_tamper(p, key, v);
+		if (tr <= 0)
+			return tr;
 		if (strcmp(key, "url") == 0) {
 			bool tls;
 			char host[256], path[CU_RTSP_URL_MAX];
@@ -428,7 +443,8 @@ set_key(struct parser *p, const char *key, const char *v)
 			return r;
 		return perr(p, "unknown key \"%s\" in [camera %s] (url, credentials_file, ca_file, "
 		            "fingerprint, require_tls, allow_redirect, enabled, max_age, max_bytes, "
-		            "onvif, onvif_credentials, onvif_ca, onvif_termination)", key, cam->name);
+		            "onvif, onvif_credentials, onvif_ca, onvif_termination, tamper)", key,
+		            cam->name);
 	}
 	}
 	return perr(p, "internal: no section");
@@ -504,6 +520,7 @@ section(struct parser *p, char *s)
 		memcpy(p->cam->name, cn, strlen(cn) + 1);
 		p->cam->line = p->line;
 		p->cam->enabled = true;
+		p->cam->tamper = -1;
 		p->sec = SEC_CAMERA;
 	} else {
 		return perr(p, "unknown section [%s] (store, daemon, https, web, camera NAME, notify, "
@@ -526,6 +543,9 @@ cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config 
 	c->https.token_lifetime_us = CU_TOKEN_LIFETIME_DEFAULT;
 	c->web.idle_timeout_us = CD_WEB_IDLE_DEFAULT_US;
 	cd_notify_conf_defaults(&c->notify);
+	c->tamper = (struct cd_tamper_conf){.interval_us = CD_TAMPER_INTERVAL_DEFAULT_US,
+	                                    .persistence_us = CU_TAMPER_PERSIST_DEFAULT_US,
+	                                    .learn_us = CU_TAMPER_LEARN_DEFAULT_US};
 	c->retention_interval_us = 60 * INT64_C(1000000);
 	c->reconnect_min_us = INT64_C(1000000);
 	c->reconnect_max_us = 60 * INT64_C(1000000);

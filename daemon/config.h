@@ -30,6 +30,7 @@ struct cd_camera {
 	bool enabled;
 	int64_t max_age_us;               /* 0 = the store's */
 	uint64_t max_bytes;               /* 0 = the store's */
+	int tamper;                       /* tamper analysis: -1 as [daemon] says, 0 off, 1 on */
 	int line;                         /* where its section starts */
 	/* camera events over ONVIF (docs/onvif-events.md); onvif "" = none */
 	char onvif[CU_ONVIF_URL_MAX];     /* the event service URL */
@@ -82,6 +83,20 @@ struct cd_watch_config {
 	bool verify_after_seal;           /* each segment once it is closed; default on */
 };
 
+/* [daemon] tamper*: video tamper analysis (docs/tamper-analysis.md). */
+#define CD_TAMPER_INTERVAL_DEFAULT_US INT64_C(1000000)
+#define CD_TAMPER_INTERVAL_MIN_US INT64_C(100000)
+#define CD_TAMPER_INTERVAL_MAX_US (60 * INT64_C(1000000))
+#define CD_TAMPER_PERSIST_MIN_US INT64_C(1000000)
+#define CD_TAMPER_LEARN_MIN_US INT64_C(1000000)
+
+struct cd_tamper_conf {
+	bool on;                          /* every camera's default; default no */
+	int64_t interval_us;              /* a key frame analysed at most this often; 1 s */
+	int64_t persistence_us;           /* a condition holds this long to be raised; 3 s */
+	int64_t learn_us;                 /* baselines learned over this; 30 s */
+};
+
 struct cd_config {
 	char store[PATH_MAX];
 	char password_file[PATH_MAX];
@@ -95,6 +110,7 @@ struct cd_config {
 	struct cd_https https;
 	struct cd_web web;
 	struct cd_notify_conf notify;     /* [notify], [rule NAME], [webhook NAME] (notify_conf.h) */
+	struct cd_tamper_conf tamper;
 	size_t ncameras;
 	struct cd_camera cameras[CD_CAMERAS_MAX];
 };
@@ -103,10 +119,6 @@ struct cd_config {
  * error returns -1 and writes "line N: reason" into err. */
 int cd_config_parse(const char *text, size_t len, const char *dir, struct cd_config *ret,
                     char *err, size_t errlen);
-
-/* "5s", "250ms", "10m", "2h", "30d" -> µs (1 ms .. 100 years): 0, or -1
- * with the reason in why. */
-int cd_duration_parse(const char *v, int64_t *ret, char *why, size_t whylen);
 
 /* A path value of key: relative ones are taken relative to dir (the
  * configuration file's). 0, or -1 with the reason in why (empty, too long). */

@@ -95,6 +95,8 @@ start_camera(struct daemon *d, const struct cd_camera *cfg)
 	c->offline_after_us = d->conf->offline_after_us;
 	c->reconnect_min_us = d->conf->reconnect_min_us;
 	c->reconnect_max_us = d->conf->reconnect_max_us;
+	c->tamper_conf = d->conf->tamper;
+	c->tamper_on = cfg->tamper >= 0 ? cfg->tamper == 1 : d->conf->tamper.on;
 	c->store = d->store;
 	c->live = d->live;
 	if (check_credentials(cfg, c->user, sizeof(c->user), c->password, sizeof(c->password)) < 0 ||
@@ -291,7 +293,15 @@ same_camera(const struct cd_camera *a, const struct cd_camera *b)
 	       strcmp(a->onvif, b->onvif) == 0 &&
 	       strcmp(a->onvif_credentials, b->onvif_credentials) == 0 &&
 	       strcmp(a->onvif_ca, b->onvif_ca) == 0 &&
-	       a->onvif_termination_us == b->onvif_termination_us;
+	       a->onvif_termination_us == b->onvif_termination_us &&
+	       a->tamper == b->tamper;
+}
+
+static bool
+same_tamper(const struct cd_tamper_conf *a, const struct cd_tamper_conf *b)
+{
+	return a->on == b->on && a->interval_us == b->interval_us &&
+	       a->persistence_us == b->persistence_us && a->learn_us == b->learn_us;
 }
 
 static void
@@ -317,6 +327,10 @@ reload(struct daemon *d)
 		n->offline_after_us = keep.offline_after_us;
 		n->reconnect_min_us = keep.reconnect_min_us;
 		n->reconnect_max_us = keep.reconnect_max_us;
+	}
+	if (!same_tamper(&n->tamper, &d->conf->tamper)) {
+		cd_log(CD_WARN, "reload: [daemon] tamper settings take effect at the next start");
+		n->tamper = d->conf->tamper;
 	}
 	if (memcmp(&n->web, &d->conf->web, sizeof(n->web)) != 0) {
 		cd_log(CD_WARN, "reload: [web] changes take effect at the next start");

@@ -105,6 +105,9 @@ struct cd_cam {
 	int64_t reconnect_min_us, reconnect_max_us;
 	cu_store *store;
 	struct cd_live *live;             /* live viewers (may be NULL) */
+	struct cd_tamper_conf tamper_conf; /* [daemon] tamper settings */
+	bool tamper_on;                   /* the camera's analysis is wanted */
+	struct cd_tamper *tamper;         /* its analysis, or NULL */
 	cu_writer *w;
 	pthread_mutex_t wlock;            /* the writer is shared with retention */
 	pthread_t tid;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "custody/error.h"
 #include "custody/media.h"
 #include "custody/parse.h"
 #include "custody/text.h"
@@ -270,10 +271,9 @@ notify_key(struct cd_notify_conf *n, const char *key, const char *v, char *w, si
 		return 0;
 	}
 	if (strcmp(key, "give_up") == 0 || strcmp(key, "keep") == 0) {
-		char d[256];
 		int64_t us;
-		if (cd_duration_parse(v, &us, d, sizeof(d)) < 0)
-			return why(w, wl, "%s: %s", key, d);
+		if (cu_parse_duration(v, key, &us) < 0)
+			return why(w, wl, "%s", cu_error_detail());
 		if (us < 1000000)
 			return why(w, wl, "%s: at least 1s", key);
 		if (key[0] == 'g')
@@ -381,9 +381,8 @@ webhook_key(void *obj, const char *key, const char *v, const char *dir, char *w,
 		return 0;
 	}
 	if (strcmp(key, "timeout") == 0) {
-		char d[256];
-		if (cd_duration_parse(v, &h->timeout_us, d, sizeof(d)) < 0)
-			return why(w, wl, "timeout: %s", d);
+		if (cu_parse_duration(v, "timeout", &h->timeout_us) < 0)
+			return why(w, wl, "%s", cu_error_detail());
 		if (h->timeout_us < 100000 || h->timeout_us > 60 * INT64_C(1000000))
 			return why(w, wl, "timeout: from 100ms to 60s");
 		return 0;

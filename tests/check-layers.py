@@ -44,7 +44,7 @@ PUBLIC = {
     "error.h": "util", "time.h": "util", "util.h": "util", "parse.h": "util",
     "text.h": "util", "file.h": "util", "secret.h": "util", "buf.h": "util",
     "crypto.h": "crypto", "x509.h": "crypto",
-    "media.h": "media", "mux.h": "media",
+    "media.h": "media", "mux.h": "media", "tamper.h": "media",
     "store.h": "store", "tls.h": "store",
     "rtsp.h": "rtsp", "audit.h": "audit", "auth.h": "auth", "package.h": "package",
     "notify.h": "notify", "evdb.h": "notify",

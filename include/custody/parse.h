@@ -12,6 +12,12 @@
  * detail naming `what`. */
 int cu_parse_u64(const char *s, uint64_t max, const char *what, uint64_t *ret);
 
+/* The one parser of a duration a person gives (the configuration, CLI
+ * options): a whole number and a unit, "500ms", "5s", "10m", "2h", "30d";
+ * from 1 ms to 100 years. Returns 0 with *ret in µs, or CU_ERR_FORMAT /
+ * CU_ERR_LIMIT with a detail naming `what`; *ret is written only on success. */
+int cu_parse_duration(const char *s, const char *what, int64_t *ret);
+
 /* Lower-case hex of n bytes into out (2n+1 bytes, NUL-terminated). */
 void cu_hex(const uint8_t *in, size_t n, char *out);
 

@@ -23,6 +23,38 @@ cu_parse_u64(const char *s, uint64_t max, const char *what, uint64_t *ret)
 	return 0;
 }
 
+int
+cu_parse_duration(const char *v, const char *what, int64_t *ret)
+{
+	static const struct {
+		const char *unit;
+		int64_t mult;
+	} units[] = {
+		{"ms", 1000}, {"s", 1000000}, {"m", 60 * INT64_C(1000000)},
+		{"h", 3600 * INT64_C(1000000)}, {"d", 86400 * INT64_C(1000000)},
+	};
+	size_t nd = v ? strspn(v, "0123456789") : 0;
+	char digits[24];
+	uint64_t n;
+
+	if (nd == 0 || nd >= sizeof(digits))
+		return cu_fail(CU_ERR_FORMAT, "%s: \"%.40s\" is not a duration (examples: 5s, 500ms, "
+		               "10m, 2h, 30d)", what, v ? v : "");
+	memcpy(digits, v, nd);
+	digits[nd] = '\0';
+	if (cu_parse_u64(digits, UINT32_MAX, what, &n) < 0)
+		return cu_fail(CU_ERR_LIMIT, "%s: \"%.40s\" is too large", what, v);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(v + nd, units[i].unit) != 0)
+			continue;
+		if (n == 0 || (int64_t)n > INT64_C(100) * 366 * 86400 * 1000000 / units[i].mult)
+			return cu_fail(CU_ERR_LIMIT, "%s: \"%.40s\" is out of range", what, v);
+		*ret = (int64_t)n * units[i].mult;
+		return 0;
+	}
+	return cu_fail(CU_ERR_FORMAT, "%s: \"%.40s\" needs a unit: ms, s, m, h or d", what, v);
+}
+
 void
 cu_hex(const uint8_t *in, size_t n, char *out)
 {

@@ -5,7 +5,8 @@
  * is either an encoded live test pattern with the wall clock burned in, or a
  * real-time replay of a file, looped, without re-encoding. A control socket
  * injects the faults a recorder must survive (stall, disconnect, refused
- * connections, black picture) and reports how many frames each camera has
+ * connections, black picture; with --tamper a covered lens, a blurred picture
+ * and a moved camera) and reports how many frames each camera has
  * sent, so that tests can compare what was sent with what was recorded.
  * tools/camsim/README.md describes the command line and the control protocol.
  *
@@ -61,6 +62,8 @@
 #define CAMSIM_UDP_PORT_MIN 20000          /* RTP/RTCP over UDP, loopback only */
 #define CAMSIM_UDP_PORT_MAX 29999
 #define CAMSIM_SHUTDOWN_USEC (300 * 1000)  /* to flush client closes on exit */
+#define CAMSIM_BLUR_SIGMA 4.0              /* the blur fault, pixels */
+#define CAMSIM_COVER_CONTRAST 0.15         /* the cover fault: snow this dim */
 
 #define CAMSIM_ADDRESS "127.0.0.1"
 #define CAMSIM_REALM "custody-camsim"
@@ -84,6 +87,7 @@ enum {
 	USE_H265 = 1 << 3,
 	USE_MP4 = 1 << 4,
 	USE_MATROSKA = 1 << 5,
+	USE_TAMPER = 1 << 6,           /* --tamper: the cover, blur and shift faults */
 };
 
 /* Every GStreamer element camsim may run, ours (the launch lines below) and
@@ -110,6 +114,10 @@ static const struct element_need {
 	{ "matroskademux", "gstreamer1.0-plugins-good", USE_FILE | USE_MATROSKA },
 	{ "h264parse", "gstreamer1.0-plugins-bad", USE_FILE | USE_H264 },
 	{ "h265parse", "gstreamer1.0-plugins-bad", USE_FILE | USE_H265 },
+	{ "videobox", "gstreamer1.0-plugins-good", USE_PATTERN | USE_TAMPER },
+	{ "videoconvert", "gstreamer1.0-plugins-base", USE_PATTERN | USE_TAMPER },
+	{ "gaussianblur", "gstreamer1.0-plugins-bad", USE_PATTERN | USE_TAMPER },
+	{ "videobalance", "gstreamer1.0-plugins-good", USE_PATTERN | USE_TAMPER },
 	{ "valve", "libgstreamer1.0-0", 0 },
 	{ "rtph264pay", "gstreamer1.0-plugins-good", USE_H264 },
 	{ "rtph265pay", "gstreamer1.0-plugins-good", USE_H265 },
@@ -140,6 +148,7 @@ struct options {
 	const char *pid_file;
 	bool onvif;                    /* --onvif-port given */
 	unsigned onvif_port;           /* 0: any free port */
+	bool tamper;                   /* the pattern runs through the tamper faults' elements */
 };
 
 /* One replayed access unit, as the demuxer and parser gave it. */
@@ -168,17 +177,20 @@ struct pipe {
 	GstElement *src;               /* videotestsrc or appsrc */
 	GstElement *enc;               /* NULL when replaying a file */
 	GstElement *valve;
+	GstElement *shift, *blur, *cover; /* videobox, gaussianblur, videobalance (--tamper) */
 };
 
 struct camera {
 	unsigned index;                /* 1-based */
 	char name[16];                 /* "camN" */
 	char path[16];                 /* "/camN" */
+	unsigned width, height;        /* of the test pattern */
 	const struct clip *clip;       /* NULL for the test pattern */
-	GMutex lock;                   /* guards pipes, stalled, black */
+	GMutex lock;                   /* guards pipes, stalled, black, the tamper faults */
 	GPtrArray *pipes;              /* of struct pipe * */
 	bool stalled;
 	bool black;
+	bool covered, blurred, shifted; /* tamper faults (--tamper) */
 	atomic_bool want_key;          /* drop delta units until a key frame */
 	atomic_uint_fast64_t frames;   /* RTP packets with the marker bit, leaving pay0 */
 };
@@ -341,6 +353,7 @@ static void usage(FILE *out)
 	      "         [--bitrate KBPS] [--gop FRAMES] [--file MEDIA]\n"
 	      "         [--user U --password-file F] [--control SOCKET] [--pid-file F]\n"
 	      "         [--onvif-port P]\n"
+	      "         [--tamper]\n"
 	      "       custody-camsim --list-elements\n"
 	      "Serves simulated cameras at rtsp://127.0.0.1:P/cam1..camN; see\n"
 	      "tools/camsim/README.md.\n", out);
@@ -531,7 +544,7 @@ static int parse_args(int argc, char **argv, struct options *ret)
 	gchar *size = NULL, *bitrate = NULL, *gop = NULL, *password_file = NULL;
 	gchar *cert = NULL, *key = NULL, *file = NULL, *user = NULL, *control = NULL;
 	gchar *pid_file = NULL, *onvif_port = NULL;
-	gboolean help = FALSE, list_elements = FALSE;
+	gboolean help = FALSE, list_elements = FALSE, tamper = FALSE;
 	GOptionEntry entries[] = {
 		{ "port", 0, 0, G_OPTION_ARG_STRING, &port, NULL, NULL },
 		{ "tls-port", 0, 0, G_OPTION_ARG_STRING, &tls_port, NULL, NULL },
@@ -551,6 +564,7 @@ static int parse_args(int argc, char **argv, struct options *ret)
 		{ "onvif-port", 0, 0, G_OPTION_ARG_STRING, &onvif_port, NULL, NULL },
 		{ "help", 'h', 0, G_OPTION_ARG_NONE, &help, NULL, NULL },
 		{ "list-elements", 0, 0, G_OPTION_ARG_NONE, &list_elements, NULL, NULL },
+		{ "tamper", 0, 0, G_OPTION_ARG_NONE, &tamper, NULL, NULL },
 		{ NULL, 0, 0, 0, NULL, NULL, NULL },
 	};
 	GOptionContext *ctx = g_option_context_new(NULL);
@@ -633,7 +647,12 @@ static int parse_args(int argc, char **argv, struct options *ret)
 		}
 		if (check_media_file(file, &ret->container) < 0)
 			goto out;
+		if (tamper) {
+			fprintf(stderr, "camsim: --tamper needs the test pattern, not --file\n");
+			goto out;
+		}
 	}
+	ret->tamper = tamper;
 	if (fps != NULL && parse_uint("--fps", fps, 1, CAMSIM_FPS_MAX, &ret->fps) < 0)
 		goto out;
 	if (size != NULL && parse_size(size, &ret->width, &ret->height) < 0)
@@ -976,6 +995,12 @@ static void pipe_free(struct pipe *p)
 		gst_object_unref(p->enc);
 	if (p->valve)
 		gst_object_unref(p->valve);
+	if (p->shift)
+		gst_object_unref(p->shift);
+	if (p->blur)
+		gst_object_unref(p->blur);
+	if (p->cover)
+		gst_object_unref(p->cover);
 	g_free(p);
 }
 
@@ -1000,6 +1025,30 @@ static void add_probe(GstElement *e, const char *pad_name, GstPadProbeType type,
 	gst_object_unref(pad);
 }
 
+/* The picture faults in force on one pipeline; the camera's lock is held.
+ * Cover: what a sensor behind a hand or a bag sees, dark noise (the snow
+ * pattern at CAMSIM_COVER_CONTRAST: mean luma ~18, std-dev ~11; the clock
+ * stays, as a camera's burned-in time would). Not the black pattern: its
+ * near-empty frames reach clients in bursts every few seconds (the RTSP
+ * server holds them), which a recorder takes for an outage. Blur: a Gaussian of sigma CAMSIM_BLUR_SIGMA, a
+ * lens far out of focus. Shift: the picture moved right and down by an
+ * eighth of its width and height, a camera knocked aside. */
+static void pipe_faults(struct camera *cam, struct pipe *p)
+{
+	gst_util_set_object_arg(G_OBJECT(p->src), "pattern",
+	                        cam->black ? "black" : cam->covered ? "snow" : "smpte");
+	if (p->cover != NULL)
+		g_object_set(p->cover, "contrast", cam->covered ? CAMSIM_COVER_CONTRAST : 1.0, NULL);
+	if (p->blur != NULL)
+		g_object_set(p->blur, "sigma", cam->blurred ? CAMSIM_BLUR_SIGMA : 0.0, NULL);
+	if (p->shift != NULL) {
+		gint dx = cam->shifted ? (gint)cam->width / 8 : 0;
+		gint dy = cam->shifted ? (gint)cam->height / 8 : 0;
+
+		g_object_set(p->shift, "left", -dx, "right", dx, "top", -dy, "bottom", dy, NULL);
+	}
+}
+
 /* "media-configure": a new pipeline for the camera exists, not yet prepared.
  * Finds its elements, installs the probes, applies the faults in force. */
 static void on_media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media, gpointer data)
@@ -1014,6 +1063,9 @@ static void on_media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media
 	p->src = gst_bin_get_by_name(GST_BIN(bin), "src");
 	p->enc = gst_bin_get_by_name(GST_BIN(bin), "enc");
 	p->valve = gst_bin_get_by_name(GST_BIN(bin), "valve");
+	p->shift = gst_bin_get_by_name(GST_BIN(bin), "shift");
+	p->blur = gst_bin_get_by_name(GST_BIN(bin), "blur");
+	p->cover = gst_bin_get_by_name(GST_BIN(bin), "cover");
 	if (pay == NULL || p->src == NULL || p->valve == NULL) {
 		/* Cannot happen with our own launch lines; the stream still plays. */
 		fprintf(stderr, "camsim: %s: pipeline without pay0/src/valve\n", cam->name);
@@ -1037,8 +1089,7 @@ static void on_media_configure(GstRTSPMediaFactory *factory, GstRTSPMedia *media
 
 	g_mutex_lock(&cam->lock);
 	g_object_set(p->valve, "drop", cam->stalled, NULL);
-	if (cam->black)
-		gst_util_set_object_arg(G_OBJECT(p->src), "pattern", "black");
+	pipe_faults(cam, p);
 	g_ptr_array_add(cam->pipes, p);
 	g_mutex_unlock(&cam->lock);
 	g_object_weak_ref(G_OBJECT(media), pipe_gone, p);
@@ -1066,8 +1117,15 @@ static gchar *launch_line(const struct options *opt)
 	} else {
 		g_string_append_printf(s, "videotestsrc name=src is-live=true pattern=smpte ! "
 		                       "video/x-raw,format=I420,width=%u,height=%u,framerate=%u/1 ! "
+		                       "%s"
 		                       "clockoverlay name=clock shaded-background=true ! ",
-		                       opt->width, opt->height, opt->fps);
+		                       opt->width, opt->height, opt->fps,
+		                       /* before the clock: a lens fault does not touch the
+		                        * time a camera burns in */
+		                       opt->tamper ? "videobox name=shift ! videoconvert ! "
+		                                     "gaussianblur name=blur sigma=0 ! videobalance name=cover ! "
+		                                     "videoconvert ! "
+		                                     "video/x-raw,format=I420 ! " : "");
 		/* One slice per frame: zerolatency turns sliced threads on, and
 		 * rtph264pay then repeats SPS/PPS before each IDR slice, which
 		 * clients take for the start of a new access unit. */
@@ -1096,7 +1154,7 @@ static unsigned config_uses(const struct options *opt)
 	unsigned uses = opt->codec == CODEC_H264 ? USE_H264 : USE_H265;
 
 	if (opt->file == NULL)
-		return uses | USE_PATTERN;
+		return uses | USE_PATTERN | (opt->tamper ? USE_TAMPER : 0);
 	return uses | USE_FILE | (opt->container == CONTAINER_MP4 ? USE_MP4 : USE_MATROSKA);
 }
 
@@ -1247,6 +1305,8 @@ static int setup_cameras(struct app *app)
 		g_snprintf(cam->name, sizeof(cam->name), "cam%u", cam->index);
 		g_snprintf(cam->path, sizeof(cam->path), "/cam%u", cam->index);
 		cam->clip = app->clip;
+		cam->width = app->opt.width;
+		cam->height = app->opt.height;
 		g_mutex_init(&cam->lock);
 		cam->pipes = g_ptr_array_new();
 		atomic_init(&cam->want_key, false);
@@ -1381,15 +1441,23 @@ static void cam_stall(struct camera *cam, bool stall)
 	g_ptr_array_unref(encs);
 }
 
-static void cam_black(struct camera *cam, bool black)
+/* Sets a picture fault (black, or a tamper fault) and applies them all. */
+static void cam_fault(struct camera *cam, bool *fault, bool on)
 {
 	g_mutex_lock(&cam->lock);
-	cam->black = black;
-	for (guint i = 0; i < cam->pipes->len; i++) {
-		struct pipe *p = g_ptr_array_index(cam->pipes, i);
+	*fault = on;
+	for (guint i = 0; i < cam->pipes->len; i++)
+		pipe_faults(cam, g_ptr_array_index(cam->pipes, i));
+	g_mutex_unlock(&cam->lock);
+}
 
-		gst_util_set_object_arg(G_OBJECT(p->src), "pattern", black ? "black" : "smpte");
-	}
+/* "clear": the tamper faults end. */
+static void cam_clear(struct camera *cam)
+{
+	g_mutex_lock(&cam->lock);
+	cam->covered = cam->blurred = cam->shifted = false;
+	for (guint i = 0; i < cam->pipes->len; i++)
+		pipe_faults(cam, g_ptr_array_index(cam->pipes, i));
 	g_mutex_unlock(&cam->lock);
 }
 
@@ -1510,6 +1578,26 @@ static int parse_onoff(const char *arg)
 	return -1;
 }
 
+/* "cover|blur|shift|clear CAMn": the tamper faults, which need --tamper. */
+static gchar *tamper_command(struct app *app, struct camera *cam, char **w, size_t n)
+{
+	if (n != 2)
+		return g_strdup_printf("error: usage: %s CAMn", w[0]);
+	if (cam == NULL)
+		return g_strdup_printf("error: no camera '%.16s' (cam1..cam%u)", w[1], app->opt.cameras);
+	if (!app->opt.tamper)
+		return g_strdup_printf("error: %s needs camsim started with --tamper", w[0]);
+	if (g_ascii_strcasecmp(w[0], "cover") == 0)
+		cam_fault(cam, &cam->covered, true);
+	else if (g_ascii_strcasecmp(w[0], "blur") == 0)
+		cam_fault(cam, &cam->blurred, true);
+	else if (g_ascii_strcasecmp(w[0], "shift") == 0)
+		cam_fault(cam, &cam->shifted, true);
+	else
+		cam_clear(cam);
+	return g_strdup("ok");
+}
+
 /* Runs one command line; returns the answer (without LF), to g_free: "ok",
  * a decimal number for "frames", or "error: " and the reason. */
 static gchar *run_command(struct app *app, char *line)
@@ -1565,7 +1653,7 @@ static gchar *run_command(struct app *app, char *line)
 			else if (app->clip != NULL)
 				answer = g_strdup("error: black needs the test pattern, not --file");
 			else {
-				cam_black(cam, on);
+				cam_fault(cam, &cam->black, on);
 				answer = g_strdup("ok");
 			}
 		} else if (g_ascii_strcasecmp(w[0], "frames") == 0) {
@@ -1577,9 +1665,15 @@ static gchar *run_command(struct app *app, char *line)
 			cam_stall(cam, g_ascii_strcasecmp(w[0], "stall") == 0);
 			answer = g_strdup("ok");
 		}
+	} else if (g_ascii_strcasecmp(w[0], "cover") == 0 ||
+	           g_ascii_strcasecmp(w[0], "blur") == 0 ||
+	           g_ascii_strcasecmp(w[0], "shift") == 0 ||
+	           g_ascii_strcasecmp(w[0], "clear") == 0) {
+		answer = tamper_command(app, cam, w, n);
 	} else {
 		answer = g_strdup_printf("error: unknown command '%.16s' (stall, resume, disconnect, "
-		                         "refuse, black, frames, elements, onvif, quit)", w[0]);
+		                         "refuse, black, cover, blur, shift, clear, frames, elements, "
+		                         "onvif, quit)", w[0]);
 	}
 out:
 	g_strfreev(words);
