@@ -258,6 +258,72 @@ class NotifyE2E(cutest.TempDirTest):
         self.assertEqual([m["Subject"] for m in msgs], ["[custody] info https.listening (once)"])
         self.assertGreaterEqual(tries("snmp:nms")[3], 3)
 
+    def test_3_configuration(self):
+        """custodyd --check: a bad [snmp]/[email] key is refused naming its
+        line and why; secret files are read and checked, never shown."""
+        import subprocess
+        store = Store(self.tmp, "st", encryption="none")
+        base = f"[store]\npath = {store.dir}\npassword_file = {store.pw}\n"
+
+        def check(text):
+            conf = os.path.join(self.tmp, "c.conf")
+            with open(conf, "w") as f:
+                f.write(base + text)
+            return subprocess.run([du.CUSTODYD, "--config", conf, "--check"],
+                                  capture_output=True, text=True, timeout=60)
+
+        ok = check(self.sections(1162, 1163, 1025, "camera.*"))
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        v2 = f"[snmp t]\nhost = 127.0.0.1\ncommunity_file = {self.community}\n"
+        v3 = (f"[snmp t]\nhost = 127.0.0.1\nversion = 3\nuser = u\n"
+              f"auth_passphrase_file = {self.auth}\npriv_passphrase_file = {self.priv}\n")
+        mail = "[email m]\nurl = smtps://127.0.0.1\nfrom = a@example.org\nto = b@example.org\n"
+        cases = [
+            (v2 + "version = 1\n", 7, "2c (trap) or 3 (inform)"),
+            (v2 + "port = 0\n", 7, "port: a number 1..65535"),
+            (v2 + "user = u\n", 4, "user is for version 3, not 2c"),
+            (v2 + "retries = 1\n", 4, "a v2c trap is never answered"),
+            (v3 + "retries = 6\n", 10, "retries: 0 to 5"),
+            (v3.replace("user = u\n", ""), 4, "version 3 needs user"),
+            (v3 + f"community_file = {self.community}\n", 4, "community_file is for version 2c"),
+            (v2.replace("127.0.0.1", "bad_host!"), 4, "host: byte 3"),
+            (v3 + "timeout = 90s\n", 10, "timeout: from 100ms to 60s"),
+            (mail.replace("smtps://", "http://"), 5, "url: smtp://HOST[:PORT]"),
+            (mail.replace("smtps://", "smtps://u:p@"), 5, "line 5: url: "),
+            (mail.replace("to = b@example.org", "to = b@example.org, <c@example.org>"), 7,
+             "not allowed in the local part"),
+            (mail.replace("to = b@example.org",
+                          "to = " + ", ".join(f"r{i}@example.org" for i in range(17))), 7,
+             "more than 16 items"),
+            (mail + "user = custody\n", 4, "user and password_file go together"),
+            (mail.replace("from = a@example.org\n", ""), 4, "needs url, from and to"),
+            (mail + "[rule r]\nevents = *\nactions = email:nope\n", 8,
+             "no [email nope] section"),
+            (mail + "[rule r]\nevents = *\nactions = pager:m\n", 10,
+             "KIND one of: webhook, snmp, email"),
+        ]
+        for text, line, why in cases:
+            with self.subTest(text=text):
+                p = check(text)
+                self.assertEqual(p.returncode, 2, p.stderr)
+                self.assertIn(f"line {line}:", p.stderr)
+                self.assertIn(why, p.stderr)
+        # the secrets, read at --check: too short, readable by others; never shown
+        short = write_secret(os.path.join(self.tmp, "short"), "short-1")
+        loose = os.path.join(self.tmp, "loose")
+        with open(loose, "w") as f:
+            f.write(PRIV_PASS + "x\n")
+        os.chmod(loose, 0o644)
+        for path, why in ((short, "auth passphrase: 8 to 256 bytes"), (loose, "chmod")):
+            p = check(v3.replace(self.auth, path).replace(self.priv, path) if path == loose
+                      else v3.replace(self.auth, path))
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("[snmp t] (line 4)", p.stderr)
+            self.assertIn(why, p.stderr)
+            self.assertNotIn("short-1", p.stderr)
+            self.assertNotIn(PRIV_PASS, p.stderr)
+            self.assertNotIn(AUTH_PASS, p.stderr)
+
 
 if __name__ == "__main__":
     cutest.main()
