@@ -154,8 +154,26 @@ email_count(const struct cd_notify_conf *nc)
 	return nc->nemails;
 }
 
-/* A copy of the entry (the configuration given to start may go away);
- * its secrets are read once here so that a bad file stops the start. */
+/* The target "KIND:NAME" of a configuration entry: a copy of its size
+ * bytes (the configuration given to start may go away; no secret is in
+ * it), after its check came to r. */
+static int
+conf_copy(const char *kind, const char *name, const void *entry, size_t size, int r,
+          char *ret_name, size_t namelen, void **ret)
+{
+	if (r == 0)
+		r = cu_path(ret_name, namelen, "%s:%s", kind, name);
+	void *copy = r == 0 ? malloc(size) : NULL;
+	if (r == 0 && copy == NULL)
+		r = cu_fail(CU_ERR_NOMEM, "out of memory");
+	if (r < 0)
+		return cu_fail_prefix(r, "[%s %s]", kind, name);
+	memcpy(copy, entry, size);
+	*ret = copy;
+	return 0;
+}
+
+/* Its secrets are read once here, so that a bad file stops the start. */
 static int
 snmp_open(const struct cd_notify_conf *nc, size_t i, cu_store *store, char *ret_name,
           size_t namelen, void **ret)
@@ -166,16 +184,7 @@ snmp_open(const struct cd_notify_conf *nc, size_t i, cu_store *store, char *ret_
 	struct cu_snmp_target t;
 	int r = snmp_load(c, &sec, &t);
 	secrets_free(&sec);
-	if (r == 0)
-		r = cu_path(ret_name, namelen, "snmp:%s", c->name);
-	struct cd_snmp_conf *copy = r == 0 ? malloc(sizeof(*copy)) : NULL;
-	if (r == 0 && copy == NULL)
-		r = cu_fail(CU_ERR_NOMEM, "out of memory");
-	if (r < 0)
-		return cu_fail_prefix(r, "[snmp %s]", c->name);
-	*copy = *c;
-	*ret = copy;
-	return 0;
+	return conf_copy("snmp", c->name, c, sizeof(*c), r, ret_name, namelen, ret);
 }
 
 static int
@@ -189,16 +198,7 @@ email_open(const struct cd_notify_conf *nc, size_t i, cu_store *store, char *ret
 	struct cu_smtp_target t;
 	int r = email_load(c, &sec, &to, &t);
 	secrets_free(&sec);
-	if (r == 0)
-		r = cu_path(ret_name, namelen, "email:%s", c->name);
-	struct cd_email_conf *copy = r == 0 ? malloc(sizeof(*copy)) : NULL;
-	if (r == 0 && copy == NULL)
-		r = cu_fail(CU_ERR_NOMEM, "out of memory");
-	if (r < 0)
-		return cu_fail_prefix(r, "[email %s]", c->name);
-	*copy = *c;
-	*ret = copy;
-	return 0;
+	return conf_copy("email", c->name, c, sizeof(*c), r, ret_name, namelen, ret);
 }
 
 /* A secret file that cannot be read now (moved, a wrong mode) is a reason
