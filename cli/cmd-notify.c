@@ -101,27 +101,25 @@ send_snmp(struct opts *o)
 	                           .retries = (unsigned)o->retries};
 	char *community = NULL, *auth = NULL, *priv = NULL, err[ERR_MAX] = "";
 	int rc = EXIT_ERROR;
-	if (o->version == NULL || strcmp(o->version, "2c") == 0) {
+	if (cu_snmp_version_parse(o->version != NULL ? o->version : "2c", &t.version) < 0)
+		return cli_usage(CMD, "--snmp-version: 2c or 3");
+	if (t.version == CU_SNMP_V2C) {
 		if ((rc = only(o, "SPVcTr")) >= 0)
 			return rc;
-		t.version = CU_SNMP_V2C;
 		if ((rc = read_secret(o->community_file, "--community-file", &community)) != 0)
 			goto out;
 		t.community = community;
-	} else if (strcmp(o->version, "3") == 0) {
+	} else {
 		if ((rc = only(o, "SPVuaxTr")) >= 0)
 			return rc;
 		if (o->user == NULL)
 			return cli_usage(CMD, "--snmp-version 3 needs --user");
-		t.version = CU_SNMP_V3;
 		t.user = o->user;
 		if ((rc = read_secret(o->auth_file, "--auth-file", &auth)) != 0 ||
 		    (rc = read_secret(o->priv_file, "--priv-file", &priv)) != 0)
 			goto out;
 		t.auth_pass = auth;
 		t.priv_pass = priv;
-	} else {
-		return cli_usage(CMD, "--snmp-version: 2c or 3");
 	}
 	char what[300];
 	cu_fmt_cut(what, sizeof(what), "snmp %s to %s port %u",
@@ -228,8 +226,8 @@ cmd_notify_test(int argc, char **argv)
 				return cli_usage(CMD, "--timeout-ms: 1..%d", CU_NOTIFY_TIMEOUT_MS_MAX);
 			break;
 		case 'r':
-			if (cu_parse_u64(optarg, 5, "--retries", &o.retries) < 0)
-				return cli_usage(CMD, "--retries: 0..5");
+			if (cu_parse_u64(optarg, CU_SNMP_RETRIES_MAX, "--retries", &o.retries) < 0)
+				return cli_usage(CMD, "--retries: 0..%d", CU_SNMP_RETRIES_MAX);
 			o.retries_set = true;
 			break;
 		case 'm': o.notice.camera = optarg; break;

@@ -86,11 +86,16 @@ events_append(const char *when, const char *line)
 }
 
 void
-cd_emit(const struct cd_ev *ev)
+cd_emit(const struct cd_ev *given)
 {
+	/* one time for the log, the footage, events.db and every notice */
+	struct cd_ev e = *given;
+	const struct cd_ev *ev = &e;
+	if (e.t_us <= 0)
+		e.t_us = cu_time_now_us();
 	cd_evrecord(ev); /* tamper.* and onvif.* go into the footage too */
 	char when[CU_TIME_ISO_MAX];
-	cu_time_text(ev->t_us > 0 ? ev->t_us : cu_time_now_us(), when);
+	cu_time_text(ev->t_us, when);
 	cd_notify_event(ev); /* kept in events.db, and the rules applied */
 	const char *phase = ev->phase == CD_ONCE ? "" : cd_phase_name(ev->phase);
 	if (ev->camera != NULL)

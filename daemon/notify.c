@@ -49,6 +49,7 @@ struct tkind {
 	enum cu_send (*send)(void *obj, const struct cu_notice *n, int64_t *retry_after_us,
 	                     char *err, size_t errlen);
 	void (*close)(void *obj);
+	bool stills;                     /* its notices carry the event's still (e-mail) */
 };
 
 struct webhook {
@@ -84,6 +85,168 @@ webhook_secret(const struct cd_webhook_conf *h, uint8_t secret[static CU_WEBHOOK
 	return r;
 }
 
+/* ---- SNMP and e-mail: the secrets are read from their files at each
+ * send and wiped after it, so that none stays in memory between notices
+ * and a changed file applies at the next attempt. ---- */
+
+struct secrets {
+	char *s[3];
+	size_t len[3];
+};
+
+static void
+secrets_free(struct secrets *sec)
+{
+	for (size_t i = 0; i < 3; i++)
+		cu_secret_free(sec->s[i], sec->len[i]);
+	memset(sec, 0, sizeof(*sec));
+}
+
+static int
+secret_read(const char *file, const char *key, struct secrets *sec, size_t i, const char **ret)
+{
+	int r = cu_secret_file_read(file, CU_NOTIFY_SECRET_MAX, 1, &sec->s[i], &sec->len[i]);
+	if (r < 0)
+		return cu_fail_prefix(r, "%s", key);
+	*ret = sec->s[i];
+	return 0;
+}
+
+/* The whole target of an [snmp] entry, its secrets read into sec (the
+ * caller frees them with secrets_free, also on failure), checked as the
+ * channel will. */
+static int
+snmp_load(const struct cd_snmp_conf *c, struct secrets *sec, struct cu_snmp_target *t)
+{
+	cd_snmp_conf_target(c, t);
+	int r = c->version == CU_SNMP_V2C
+	                ? secret_read(c->community_file, "community_file", sec, 0, &t->community)
+	                : secret_read(c->auth_file, "auth_passphrase_file", sec, 1, &t->auth_pass);
+	if (r == 0 && c->version == CU_SNMP_V3)
+		r = secret_read(c->priv_file, "priv_passphrase_file", sec, 2, &t->priv_pass);
+	if (r == 0)
+		r = cu_snmp_target_check(t, true);
+	return r;
+}
+
+static int
+email_load(const struct cd_email_conf *c, struct secrets *sec,
+           const char *(*to)[CU_SMTP_RCPT_MAX], struct cu_smtp_target *t)
+{
+	cd_email_conf_target(c, to, t);
+	int r = 0;
+	if (c->password_file[0] != '\0')
+		r = secret_read(c->password_file, "password_file", sec, 0, &t->password);
+	if (r == 0)
+		r = cu_smtp_target_check(t, true);
+	return r;
+}
+
+static size_t
+snmp_count(const struct cd_notify_conf *nc)
+{
+	return nc->nsnmps;
+}
+
+static size_t
+email_count(const struct cd_notify_conf *nc)
+{
+	return nc->nemails;
+}
+
+/* The target "KIND:NAME" of a configuration entry: a copy of its size
+ * bytes (the configuration given to start may go away; no secret is in
+ * it), after its check came to r. */
+static int
+conf_copy(const char *kind, const char *name, const void *entry, size_t size, int r,
+          char *ret_name, size_t namelen, void **ret)
+{
+	if (r == 0)
+		r = cu_path(ret_name, namelen, "%s:%s", kind, name);
+	void *copy = r == 0 ? malloc(size) : NULL;
+	if (r == 0 && copy == NULL)
+		r = cu_fail(CU_ERR_NOMEM, "out of memory");
+	if (r < 0)
+		return cu_fail_prefix(r, "[%s %s]", kind, name);
+	memcpy(copy, entry, size);
+	*ret = copy;
+	return 0;
+}
+
+/* Its secrets are read once here, so that a bad file stops the start. */
+static int
+snmp_open(const struct cd_notify_conf *nc, size_t i, cu_store *store, char *ret_name,
+          size_t namelen, void **ret)
+{
+	(void)store;
+	const struct cd_snmp_conf *c = &nc->snmps[i];
+	struct secrets sec = {0};
+	struct cu_snmp_target t;
+	int r = snmp_load(c, &sec, &t);
+	secrets_free(&sec);
+	return conf_copy("snmp", c->name, c, sizeof(*c), r, ret_name, namelen, ret);
+}
+
+static int
+email_open(const struct cd_notify_conf *nc, size_t i, cu_store *store, char *ret_name,
+           size_t namelen, void **ret)
+{
+	(void)store;
+	const struct cd_email_conf *c = &nc->emails[i];
+	struct secrets sec = {0};
+	const char *to[CU_SMTP_RCPT_MAX];
+	struct cu_smtp_target t;
+	int r = email_load(c, &sec, &to, &t);
+	secrets_free(&sec);
+	return conf_copy("email", c->name, c, sizeof(*c), r, ret_name, namelen, ret);
+}
+
+/* A secret file that cannot be read now (moved, a wrong mode) is a reason
+ * to try again later, not to give the notice up at once: give_up bounds it. */
+static enum cu_send
+load_failed(const char *kind, const char *name, char *err, size_t errlen)
+{
+	cu_fmt_cut(err, errlen, "[%s %s]: %s", kind, name, cu_error_detail());
+	return CU_SEND_RETRY;
+}
+
+/* SNMP and e-mail have no Retry-After: *retry_after_us stays -1. */
+static enum cu_send
+snmp_send(void *obj, const struct cu_notice *n, int64_t *retry_after_us, char *err,
+          size_t errlen)
+{
+	(void)retry_after_us;
+	const struct cd_snmp_conf *c = obj;
+	struct secrets sec = {0};
+	struct cu_snmp_target t;
+	enum cu_send res = snmp_load(c, &sec, &t) < 0 ? load_failed("snmp", c->name, err, errlen)
+	                                               : cu_snmp_send(&t, n, err, errlen);
+	secrets_free(&sec);
+	return res;
+}
+
+static enum cu_send
+email_send(void *obj, const struct cu_notice *n, int64_t *retry_after_us, char *err,
+           size_t errlen)
+{
+	(void)retry_after_us;
+	const struct cd_email_conf *c = obj;
+	struct secrets sec = {0};
+	const char *to[CU_SMTP_RCPT_MAX];
+	struct cu_smtp_target t;
+	enum cu_send res = email_load(c, &sec, &to, &t) < 0
+	                           ? load_failed("email", c->name, err, errlen)
+	                           : cu_smtp_send(&t, n, err, errlen);
+	secrets_free(&sec);
+	return res;
+}
+
+static void
+conf_close(void *obj)
+{
+	free(obj); /* a copy of the configuration: no secret in it */
+}
+
 int
 cd_notify_check(const struct cd_notify_conf *nc)
 {
@@ -99,6 +262,31 @@ cd_notify_check(const struct cd_notify_conf *nc)
 			r = cu_fail_errno(errno, "ca %s", h->ca_file);
 		if (r < 0) {
 			cd_log(CD_ERR, "[webhook %s] (line %d): %s", h->name, h->line, cu_error_detail());
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < nc->nsnmps; i++) {
+		const struct cd_snmp_conf *c = &nc->snmps[i];
+		struct secrets sec = {0};
+		struct cu_snmp_target t;
+		int r = snmp_load(c, &sec, &t);
+		secrets_free(&sec);
+		if (r < 0) {
+			cd_log(CD_ERR, "[snmp %s] (line %d): %s", c->name, c->line, cu_error_detail());
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < nc->nemails; i++) {
+		const struct cd_email_conf *c = &nc->emails[i];
+		struct secrets sec = {0};
+		const char *to[CU_SMTP_RCPT_MAX];
+		struct cu_smtp_target t;
+		int r = email_load(c, &sec, &to, &t);
+		secrets_free(&sec);
+		if (r == 0 && c->ca_file[0] != '\0' && access(c->ca_file, R_OK) != 0)
+			r = cu_fail_errno(errno, "ca %s", c->ca_file);
+		if (r < 0) {
+			cd_log(CD_ERR, "[email %s] (line %d): %s", c->name, c->line, cu_error_detail());
 			return -1;
 		}
 	}
@@ -157,12 +345,25 @@ webhook_close(void *obj)
 }
 
 static const struct tkind tkinds[] = {
-	{"webhook", webhook_count, webhook_open, webhook_send, webhook_close},
+	{"webhook", webhook_count, webhook_open, webhook_send, webhook_close, false},
+	{"snmp", snmp_count, snmp_open, snmp_send, conf_close, false},
+	{"email", email_count, email_open, email_send, conf_close, true},
 };
+
+/* The kind of a target "KIND:NAME", or NULL. */
+static const struct tkind *
+tkind_of(const char *target)
+{
+	size_t len = strcspn(target, ":");
+	for (size_t k = 0; k < sizeof(tkinds) / sizeof(tkinds[0]); k++)
+		if (strlen(tkinds[k].name) == len && strncmp(tkinds[k].name, target, len) == 0)
+			return &tkinds[k];
+	return NULL;
+}
 
 /* ---- state ---- */
 
-#define TARGETS_MAX (CD_WEBHOOKS_MAX * 4)
+#define TARGETS_MAX (CD_WEBHOOKS_MAX + CD_SNMPS_MAX + CD_EMAILS_MAX)
 
 struct rate {                             /* per rule and target: a fixed window */
 	int64_t window_start;
@@ -419,8 +620,15 @@ cd_notify_event(const struct cd_ev *ev)
 		}
 	}
 	pthread_mutex_unlock(&N.lock);
+	/* the still is kept once per event, and only for the notices that mail
+	 * it (docs/notifications.md, "The still") */
+	bool still = false;
+	for (size_t k = 0; ev->still != NULL && k < nn; k++) {
+		const struct tkind *tk = tkind_of(notes[k].target);
+		still |= tk != NULL && tk->stills;
+	}
 	int stored = cu_evdb_add(N.db, &rec, conds, nconds, ev->phase == CD_RAISE ? 1 : 0, notes,
-	                         nn);
+	                         nn, still ? ev->still : NULL, still ? ev->still_len : 0);
 	pthread_mutex_unlock(&emit_lock);
 	if (stored < 0) {
 		cd_log(CD_ERR, "events.db: event %s not stored (%zu notices lost): %s", rec.type, nn,
@@ -489,7 +697,19 @@ deliver(struct cu_evnote *n)
 			.phase = n->ev.phase, .severity = cd_severity_name((enum cd_severity)n->ev.severity),
 			.detail = n->ev.detail, .site = N.conf.site,
 		};
-		res = t->kind->send(t->obj, &no, &retry_after, err, sizeof(err));
+		uint8_t *jpeg = NULL;
+		char note[CU_EVDB_NOTE_MAX + 1] = "";
+		int sr = t->kind->stills ? cu_evdb_still(N.db, n->ev.id, &jpeg, &no.still_len, note)
+		                         : CU_ERR_NOTFOUND;
+		if (sr < 0 && sr != CU_ERR_NOTFOUND) {
+			res = CU_SEND_RETRY;
+			cu_fmt_cut(err, sizeof(err), "events.db: the still: %s", cu_error_detail());
+		} else {
+			no.still = jpeg;
+			no.still_note = sr == 0 && jpeg == NULL && note[0] ? note : NULL;
+			res = t->kind->send(t->obj, &no, &retry_after, err, sizeof(err));
+		}
+		free(jpeg);
 		now = cu_time_now_us();
 	}
 	int r;

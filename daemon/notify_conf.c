@@ -1,6 +1,8 @@
 /* The notification sections of the configuration: [notify], [rule NAME] and
  * the target kinds' sections (docs/notifications.md). Pure parsing. */
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,28 +28,97 @@ why(char *w, size_t wl, const char *fmt, ...)
 	return -1;
 }
 
-/* ---- target kinds: one row each (webhook; snmp and email add theirs) ---- */
+/* ---- target kinds: one row each ----
+ * A kind is its section's word (also the action's prefix), where its
+ * entries live in struct cd_notify_conf, and three functions: init (the
+ * defaults of a new entry), key (one key of its section), end (the entry
+ * complete, after the file). Adding a kind is a row here, its struct in
+ * notify_conf.h and a row in notify.c's tkinds[]. */
 
-static int webhook_section(struct cd_notify_conf *n, const char *name, int line, void **ret,
-                           char *w, size_t wl);
+static void webhook_init(void *obj);
 static int webhook_key(void *obj, const char *key, const char *v, const char *dir, char *w,
                        size_t wl);
-static int webhook_end(struct cd_notify_conf *n, int *ret_line, char *w, size_t wl);
-static bool webhook_exists(const struct cd_notify_conf *n, const char *name);
+static int webhook_end(const void *obj, char *w, size_t wl);
+static void snmp_init(void *obj);
+static int snmp_key(void *obj, const char *key, const char *v, const char *dir, char *w,
+                    size_t wl);
+static int snmp_end(const void *obj, char *w, size_t wl);
+static void email_init(void *obj);
+static int email_key(void *obj, const char *key, const char *v, const char *dir, char *w,
+                     size_t wl);
+static int email_end(const void *obj, char *w, size_t wl);
 
 struct kind {
 	const char *name;                 /* the section's word and the action's prefix */
-	int (*section)(struct cd_notify_conf *n, const char *name, int line, void **ret, char *w,
-	               size_t wl);
+	size_t count_off, array_off;      /* in struct cd_notify_conf: the count, the entries */
+	size_t size, max;                 /* an entry's size; at most max entries */
+	size_t line_off;                  /* its int line (the name is every entry's first field) */
+	void (*init)(void *obj);
 	int (*key)(void *obj, const char *key, const char *v, const char *dir, char *w, size_t wl);
-	int (*end)(struct cd_notify_conf *n, int *ret_line, char *w, size_t wl);
-	bool (*exists)(const struct cd_notify_conf *n, const char *name);
+	int (*end)(const void *obj, char *w, size_t wl);
 };
 
+#define KIND(word, count, array, type, max, pre)                                              \
+	{word, offsetof(struct cd_notify_conf, count), offsetof(struct cd_notify_conf, array),     \
+	 sizeof(struct type), max, offsetof(struct type, line), pre##_init, pre##_key, pre##_end}
+
 static const struct kind kinds[] = {
-	{"webhook", webhook_section, webhook_key, webhook_end, webhook_exists},
+	KIND("webhook", nwebhooks, webhooks, cd_webhook_conf, CD_WEBHOOKS_MAX, webhook),
+	KIND("snmp", nsnmps, snmps, cd_snmp_conf, CD_SNMPS_MAX, snmp),
+	KIND("email", nemails, emails, cd_email_conf, CD_EMAILS_MAX, email),
 };
 #define NKINDS (sizeof(kinds) / sizeof(kinds[0]))
+
+static size_t *
+kind_count(const struct kind *k, const struct cd_notify_conf *n)
+{
+	return (size_t *)(uintptr_t)((const char *)n + k->count_off);
+}
+
+static char *
+kind_entry(const struct kind *k, const struct cd_notify_conf *n, size_t i)
+{
+	return (char *)(uintptr_t)((const char *)n + k->array_off + i * k->size);
+}
+
+static int
+kind_line(const struct kind *k, const char *entry)
+{
+	int line;
+	memcpy(&line, entry + k->line_off, sizeof(line));
+	return line;
+}
+
+/* The entry of kind k named name, or NULL. */
+static char *
+kind_find(const struct kind *k, const struct cd_notify_conf *n, const char *name)
+{
+	for (size_t i = 0; i < *kind_count(k, n); i++)
+		if (strcmp(kind_entry(k, n, i), name) == 0)
+			return kind_entry(k, n, i);
+	return NULL;
+}
+
+/* A new [KIND NAME] section: refused when defined twice or one too many. */
+static int
+kind_section(const struct kind *k, struct cd_notify_conf *n, const char *name, int line,
+             void **ret, char *w, size_t wl)
+{
+	const char *old = kind_find(k, n, name);
+	if (old != NULL)
+		return why(w, wl, "%s \"%s\" is defined twice (first at line %d)", k->name, name,
+		           kind_line(k, old));
+	size_t *count = kind_count(k, n);
+	if (*count == k->max)
+		return why(w, wl, "more than %zu %s sections", k->max, k->name);
+	char *e = kind_entry(k, n, (*count)++);
+	memset(e, 0, k->size);
+	memcpy(e, name, strlen(name) + 1);
+	memcpy(e + k->line_off, &line, sizeof(line));
+	k->init(e);
+	*ret = e;
+	return 0;
+}
 
 static int
 name_check(const char *what, const char *s, char *w, size_t wl)
@@ -171,7 +242,7 @@ cd_notify_conf_section(struct cd_notify_conf *n, const char *name, int line, voi
 		if (strcmp(word, kinds[k].name) != 0)
 			continue;
 		if (name_check(kinds[k].name, nm, w, wl) < 0 ||
-		    kinds[k].section(n, nm, line, &n->cur, w, wl) < 0)
+		    kind_section(&kinds[k], n, nm, line, &n->cur, w, wl) < 0)
 			return -1;
 		n->cur_kind = SEC_TARGET + (int)k;
 		*ret_sec = n->cur;
@@ -304,8 +375,12 @@ int
 cd_notify_conf_end(struct cd_notify_conf *n, int *ret_line, char *w, size_t wl)
 {
 	for (size_t k = 0; k < NKINDS; k++)
-		if (kinds[k].end(n, ret_line, w, wl) < 0)
-			return -1;
+		for (size_t i = 0; i < *kind_count(&kinds[k], n); i++) {
+			const char *e = kind_entry(&kinds[k], n, i);
+			*ret_line = kind_line(&kinds[k], e);
+			if (kinds[k].end(e, w, wl) < 0)
+				return -1;
+		}
 	for (size_t i = 0; i < n->nrules; i++) {
 		struct cd_rule *r = &n->rules[i];
 		*ret_line = r->line;
@@ -318,7 +393,7 @@ cd_notify_conf_end(struct cd_notify_conf *n, int *ret_line, char *w, size_t wl)
 			for (size_t k = 0; k < NKINDS; k++)
 				if (strlen(kinds[k].name) == (size_t)(col - r->actions[a]) &&
 				    strncmp(kinds[k].name, r->actions[a], (size_t)(col - r->actions[a])) == 0 &&
-				    !kinds[k].exists(n, col + 1))
+				    kind_find(&kinds[k], n, col + 1) == NULL)
 					return why(w, wl, "[rule %s]: action %s: no [%s %s] section", r->name,
 					           r->actions[a], kinds[k].name, col + 1);
 		}
@@ -326,26 +401,57 @@ cd_notify_conf_end(struct cd_notify_conf *n, int *ret_line, char *w, size_t wl)
 	return 0;
 }
 
-/* ---- [webhook NAME] ---- */
+/* ---- what the target kinds' keys share ---- */
+
+/* "timeout = 10s": 100 ms to 60 s, every channel's bound for one attempt. */
+static int
+timeout_parse(const char *v, int64_t *ret_us, char *w, size_t wl)
+{
+	int64_t us;
+	if (cu_parse_duration(v, "timeout", &us) < 0)
+		return why(w, wl, "%s", cu_error_detail());
+	if (us < 100000 || us > CU_NOTIFY_TIMEOUT_MS_MAX * INT64_C(1000))
+		return why(w, wl, "timeout: from 100ms to %ds", CU_NOTIFY_TIMEOUT_MS_MAX / 1000);
+	*ret_us = us;
+	return 0;
+}
 
 static int
-webhook_section(struct cd_notify_conf *n, const char *name, int line, void **ret, char *w,
-                size_t wl)
+timeout_ms_parse(const char *v, unsigned *ret_ms, char *w, size_t wl)
 {
-	for (size_t i = 0; i < n->nwebhooks; i++)
-		if (strcmp(n->webhooks[i].name, name) == 0)
-			return why(w, wl, "webhook \"%s\" is defined twice (first at line %d)", name,
-			           n->webhooks[i].line);
-	if (n->nwebhooks == CD_WEBHOOKS_MAX)
-		return why(w, wl, "more than %d webhooks", CD_WEBHOOKS_MAX);
-	struct cd_webhook_conf *h = &n->webhooks[n->nwebhooks++];
-	memset(h, 0, sizeof(*h));
-	memcpy(h->name, name, strlen(name) + 1);
-	h->line = line;
+	int64_t us;
+	if (timeout_parse(v, &us, w, wl) < 0)
+		return -1;
+	*ret_ms = (unsigned)(us / 1000);
+	return 0;
+}
+
+/* A value kept as text: 1 to size-1 bytes of printable UTF-8. */
+static int
+text_copy(const char *key, const char *v, char *dst, size_t size, char *w, size_t wl)
+{
+	size_t l = strlen(v);
+	if (l == 0 || l >= size || cu_text_check(v, l, size - 1, 0) < 0)
+		return why(w, wl, "%s: 1 to %zu bytes of printable text", key, size - 1);
+	memcpy(dst, v, l + 1);
+	return 0;
+}
+
+/* A channel's check failed: its detail (never a secret) as the reason. */
+static int
+channel_why(const char *section, const char *name, char *w, size_t wl)
+{
+	return why(w, wl, "[%s %s]: %s", section, name, cu_error_detail());
+}
+
+/* ---- [webhook NAME] ---- */
+
+static void
+webhook_init(void *obj)
+{
+	struct cd_webhook_conf *h = obj;
 	h->sign_ed25519 = true;
 	h->timeout_us = 10 * INT64_C(1000000);
-	*ret = h;
-	return 0;
 }
 
 static int
@@ -380,37 +486,168 @@ webhook_key(void *obj, const char *key, const char *v, const char *dir, char *w,
 			return why(w, wl, "sign: \"%s\": ed25519 or none", v);
 		return 0;
 	}
-	if (strcmp(key, "timeout") == 0) {
-		if (cu_parse_duration(v, "timeout", &h->timeout_us) < 0)
-			return why(w, wl, "%s", cu_error_detail());
-		if (h->timeout_us < 100000 || h->timeout_us > 60 * INT64_C(1000000))
-			return why(w, wl, "timeout: from 100ms to 60s");
-		return 0;
-	}
+	if (strcmp(key, "timeout") == 0)
+		return timeout_parse(v, &h->timeout_us, w, wl);
 	return why(w, wl, "unknown key \"%s\" in [webhook %s] (url, ca, secret_file, sign, timeout)",
 	           key, h->name);
 }
 
 static int
-webhook_end(struct cd_notify_conf *n, int *ret_line, char *w, size_t wl)
+webhook_end(const void *obj, char *w, size_t wl)
 {
-	for (size_t i = 0; i < n->nwebhooks; i++) {
-		const struct cd_webhook_conf *h = &n->webhooks[i];
-		*ret_line = h->line;
-		if (h->url[0] == '\0')
-			return why(w, wl, "[webhook %s] has no url", h->name);
-		if (h->secret_file[0] == '\0' && !h->sign_ed25519)
-			return why(w, wl, "[webhook %s] signs nothing: give secret_file or sign = ed25519",
-			           h->name);
-	}
+	const struct cd_webhook_conf *h = obj;
+	if (h->url[0] == '\0')
+		return why(w, wl, "[webhook %s] has no url", h->name);
+	if (h->secret_file[0] == '\0' && !h->sign_ed25519)
+		return why(w, wl, "[webhook %s] signs nothing: give secret_file or sign = ed25519",
+		           h->name);
 	return 0;
 }
 
-static bool
-webhook_exists(const struct cd_notify_conf *n, const char *name)
+/* ---- [snmp NAME] ---- */
+
+static void
+snmp_init(void *obj)
 {
-	for (size_t i = 0; i < n->nwebhooks; i++)
-		if (strcmp(n->webhooks[i].name, name) == 0)
-			return true;
-	return false;
+	((struct cd_snmp_conf *)obj)->version = CU_SNMP_V2C;
+}
+
+static int
+snmp_key(void *obj, const char *key, const char *v, const char *dir, char *w, size_t wl)
+{
+	struct cd_snmp_conf *c = obj;
+	if (strcmp(key, "host") == 0)
+		return text_copy(key, v, c->host, sizeof(c->host), w, wl);
+	if (strcmp(key, "port") == 0) {
+		uint64_t port;
+		if (cu_parse_u64(v, 65535, "port", &port) < 0 || port == 0)
+			return why(w, wl, "port: a number 1..65535");
+		c->port = (unsigned)port;
+		return 0;
+	}
+	if (strcmp(key, "version") == 0)
+		return cu_snmp_version_parse(v, &c->version) < 0
+		               ? why(w, wl, "version: \"%.20s\": 2c (trap) or 3 (inform)", v)
+		               : 0;
+	if (strcmp(key, "community_file") == 0)
+		return cd_config_path(dir, key, v, c->community_file, sizeof(c->community_file), w, wl);
+	if (strcmp(key, "user") == 0)
+		return text_copy(key, v, c->user, sizeof(c->user), w, wl);
+	if (strcmp(key, "auth_passphrase_file") == 0)
+		return cd_config_path(dir, key, v, c->auth_file, sizeof(c->auth_file), w, wl);
+	if (strcmp(key, "priv_passphrase_file") == 0)
+		return cd_config_path(dir, key, v, c->priv_file, sizeof(c->priv_file), w, wl);
+	if (strcmp(key, "timeout") == 0)
+		return timeout_ms_parse(v, &c->timeout_ms, w, wl);
+	if (strcmp(key, "retries") == 0) {
+		uint64_t n;
+		if (cu_parse_u64(v, CU_SNMP_RETRIES_MAX, "retries", &n) < 0)
+			return why(w, wl, "retries: 0 to %d", CU_SNMP_RETRIES_MAX);
+		c->retries = (unsigned)n;
+		return 0;
+	}
+	return why(w, wl, "unknown key \"%s\" in [snmp %s] (host, port, version, community_file, "
+	           "user, auth_passphrase_file, priv_passphrase_file, timeout, retries)", key, c->name);
+}
+
+void
+cd_snmp_conf_target(const struct cd_snmp_conf *c, struct cu_snmp_target *ret)
+{
+	*ret = (struct cu_snmp_target){.host = c->host, .port = (uint16_t)c->port,
+	                               .version = c->version, .user = c->user[0] ? c->user : NULL,
+	                               .timeout_ms = c->timeout_ms, .retries = c->retries};
+}
+
+static int
+snmp_end(const void *obj, char *w, size_t wl)
+{
+	const struct cd_snmp_conf *c = obj;
+	const char *v3_key = c->user[0] ? "user" : c->auth_file[0] ? "auth_passphrase_file"
+	                     : c->priv_file[0] ? "priv_passphrase_file" : NULL;
+	if (c->version == CU_SNMP_V2C) {
+		if (c->community_file[0] == '\0')
+			return why(w, wl, "[snmp %s]: version 2c needs community_file", c->name);
+		if (v3_key != NULL)
+			return why(w, wl, "[snmp %s]: %s is for version 3, not 2c", c->name, v3_key);
+		if (c->timeout_ms != 0 || c->retries != 0)
+			return why(w, wl, "[snmp %s]: a v2c trap is never answered: no timeout or retries",
+			           c->name);
+	} else {
+		if (c->community_file[0] != '\0')
+			return why(w, wl, "[snmp %s]: community_file is for version 2c, not 3", c->name);
+		if (c->user[0] == '\0' || c->auth_file[0] == '\0' || c->priv_file[0] == '\0')
+			return why(w, wl, "[snmp %s]: version 3 needs user, auth_passphrase_file and "
+			           "priv_passphrase_file", c->name);
+	}
+	struct cu_snmp_target t;
+	cd_snmp_conf_target(c, &t);
+	return cu_snmp_target_check(&t, false) < 0 ? channel_why("snmp", c->name, w, wl) : 0;
+}
+
+/* ---- [email NAME] ---- */
+
+static void
+email_init(void *obj)
+{
+	(void)obj; /* every default is zero: no AUTH, the system's CAs, the channel's timeout */
+}
+
+static int
+email_key(void *obj, const char *key, const char *v, const char *dir, char *w, size_t wl)
+{
+	struct cd_email_conf *c = obj;
+	if (strcmp(key, "url") == 0) {
+		if (cu_smtp_url_check(v) < 0)
+			return why(w, wl, "%s", cu_error_detail());
+		return text_copy(key, v, c->url, sizeof(c->url), w, wl);
+	}
+	if (strcmp(key, "ca") == 0)
+		return cd_config_path(dir, key, v, c->ca_file, sizeof(c->ca_file), w, wl);
+	if (strcmp(key, "user") == 0)
+		return text_copy(key, v, c->user, sizeof(c->user), w, wl);
+	if (strcmp(key, "password_file") == 0)
+		return cd_config_path(dir, key, v, c->password_file, sizeof(c->password_file), w, wl);
+	if (strcmp(key, "from") == 0) {
+		if (cu_mail_address_check(v, "from") < 0)
+			return why(w, wl, "%s", cu_error_detail());
+		return text_copy(key, v, c->from, sizeof(c->from), w, wl);
+	}
+	if (strcmp(key, "to") == 0) {
+		if (list_parse(key, v, &c->to[0][0], sizeof(c->to[0]), CU_SMTP_RCPT_MAX, &c->nto, w,
+		               wl) < 0)
+			return -1;
+		for (size_t i = 0; i < c->nto; i++)
+			if (cu_mail_address_check(c->to[i], "to") < 0)
+				return why(w, wl, "%s (\"%.60s\")", cu_error_detail(), c->to[i]);
+		return 0;
+	}
+	if (strcmp(key, "timeout") == 0)
+		return timeout_ms_parse(v, &c->timeout_ms, w, wl);
+	return why(w, wl, "unknown key \"%s\" in [email %s] (url, ca, user, password_file, from, "
+	           "to, timeout)", key, c->name);
+}
+
+void
+cd_email_conf_target(const struct cd_email_conf *c, const char *(*to)[CU_SMTP_RCPT_MAX],
+                     struct cu_smtp_target *ret)
+{
+	for (size_t i = 0; i < c->nto; i++)
+		(*to)[i] = c->to[i];
+	*ret = (struct cu_smtp_target){.url = c->url, .ca_file = c->ca_file[0] ? c->ca_file : NULL,
+	                               .user = c->user[0] ? c->user : NULL, .from = c->from,
+	                               .to = *to, .n_to = c->nto, .timeout_ms = c->timeout_ms};
+}
+
+static int
+email_end(const void *obj, char *w, size_t wl)
+{
+	const struct cd_email_conf *c = obj;
+	if (c->url[0] == '\0' || c->from[0] == '\0' || c->nto == 0)
+		return why(w, wl, "[email %s] needs url, from and to", c->name);
+	if ((c->user[0] == '\0') != (c->password_file[0] == '\0'))
+		return why(w, wl, "[email %s]: user and password_file go together", c->name);
+	const char *to[CU_SMTP_RCPT_MAX];
+	struct cu_smtp_target t;
+	cd_email_conf_target(c, &to, &t);
+	return cu_smtp_target_check(&t, false) < 0 ? channel_why("email", c->name, w, wl) : 0;
 }

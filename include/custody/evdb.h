@@ -22,6 +22,9 @@
 #define CU_EVDB_QUERY_MAX 1000        /* events one query returns */
 #define CU_EVDB_KEEP_MAX 100000       /* events kept (the oldest go first) */
 #define CU_EVDB_KEEP_US (90 * 86400 * INT64_C(1000000)) /* and for at most 90 days */
+#define CU_EVDB_STILL_MAX (512u << 10) /* an event's still kept for e-mail; bigger: a note */
+#define CU_EVDB_STILLS_KEEP 1000       /* stills kept (the oldest go first; not while pending) */
+#define CU_EVDB_NOTE_MAX 127           /* why a still was not kept */
 
 typedef struct cu_evdb cu_evdb;
 
@@ -63,9 +66,19 @@ void cu_evdb_close(cu_evdb *db);            /* NULL is fine */
  * The notices are pending, due at once. With nconds > 0 the same transaction
  * sets (cond_set 1: raised) or clears (0) the conditions conds[] of ev's
  * camera, so that the de-duplication state and the notices it decided
- * cannot part in a crash. */
+ * cannot part in a crash. With still (not NULL), the event's still goes
+ * into the same transaction, for its e-mail notices: kept when it is a JPEG
+ * (FF D8 FF) of at most CU_EVDB_STILL_MAX bytes, else only a note of why
+ * not (format version 2). */
 int cu_evdb_add(cu_evdb *db, const struct cu_evrec *ev, const char *const *conds, size_t nconds,
-                int cond_set, const struct cu_evnote *notes, size_t n);
+                int cond_set, const struct cu_evnote *notes, size_t n, const uint8_t *still,
+                size_t still_len);
+
+/* The still kept with event event_id: *ret_jpeg malloc'd (free) and
+ * *ret_len, or NULL and 0 when it was not kept, with ret_note saying why
+ * ("" when kept). CU_ERR_NOTFOUND: the event had no still (or it is gone). */
+int cu_evdb_still(cu_evdb *db, const char *event_id, uint8_t **ret_jpeg, size_t *ret_len,
+                  char ret_note[static CU_EVDB_NOTE_MAX + 1]);
 
 /* The condition state kept across restarts, for de-duplication: is (cond,
  * camera) raised now? 1 yes, 0 no; sets or clears it when set >= 0 (1 raise,
@@ -104,8 +117,10 @@ int cu_evdb_due(cu_evdb *db, int64_t now_us, size_t max, struct cu_evnote **ret,
 enum { CU_EVDB_PENDING = 0, CU_EVDB_DELIVERED = 1, CU_EVDB_FAILED = 2 };
 int cu_evdb_note_done(cu_evdb *db, const char *id, int state, int64_t next_us, const char *error);
 
-/* Retention: drops events beyond CU_EVDB_KEEP_MAX or older than keep_us, and
- * finished notices older than keep_us. */
+/* Retention: drops events beyond CU_EVDB_KEEP_MAX or older than keep_us,
+ * finished notices older than keep_us, and the stills of events gone or
+ * beyond the newest CU_EVDB_STILLS_KEEP, except those a pending notice of
+ * their event may still send. */
 int cu_evdb_prune(cu_evdb *db, int64_t now_us, int64_t keep_us);
 
 #endif

@@ -8,6 +8,7 @@
 #ifndef CUSTODY_NOTIFY_H
 #define CUSTODY_NOTIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,8 @@ struct cu_notice {
 	const char *site;      /* the site's name, for the receiver's display */
 	const uint8_t *still;  /* JPEG of the frame (video events), or NULL */
 	size_t still_len;
+	const char *still_note;/* with no still: why the event's still is not attached
+	                        * (one line, at most CU_NOTIFY_NOTE_MAX bytes), or NULL */
 };
 
 /* What a delivery attempt came to. */
@@ -51,6 +54,7 @@ enum cu_send {
 #define CU_NOTIFY_SITE_MAX 128        /* cu_notice.site, bytes */
 #define CU_NOTIFY_STILL_MAX (8u << 20) /* cu_notice.still, bytes */
 #define CU_NOTIFY_TIMEOUT_MS_MAX 60000
+#define CU_NOTIFY_NOTE_MAX 128        /* cu_notice.still_note, bytes */
 
 enum cu_snmp_version {
 	CU_SNMP_V2C = 2,   /* a trap: not acknowledged, OK once sent */
@@ -66,8 +70,20 @@ struct cu_snmp_target {
 	const char *auth_pass;      /* v3: HMAC-SHA-1 passphrase, 8..256 bytes */
 	const char *priv_pass;      /* v3: AES-128 (CFB) passphrase, 8..256 bytes */
 	unsigned timeout_ms;        /* v3: wait per attempt, 0: 5000, at most 60000 */
-	unsigned retries;           /* v3: attempts after the first, at most 5 */
+	unsigned retries;           /* v3: attempts after the first, at most CU_SNMP_RETRIES_MAX */
 };
+#define CU_SNMP_RETRIES_MAX 5
+
+/* "2c" or "3" into *ret: 0, or CU_ERR_INVAL with a detail. The one reading
+ * of the word, for custody notify-test and custodyd's [snmp NAME]. */
+int cu_snmp_version_parse(const char *s, enum cu_snmp_version *ret);
+
+/* The rules cu_snmp_send checks a target against before anything goes on
+ * the wire: host, version, user, community and passphrases, timeout and
+ * retries. With secrets false, the community and the passphrases are not
+ * looked at (a configuration is checked before its secret files are read).
+ * 0, or CU_ERR_INVAL with a detail naming the field (never a secret). */
+int cu_snmp_target_check(const struct cu_snmp_target *t, bool secrets);
 
 /* Sends n to the manager t: a v2c SNMPv2-Trap, or a v3 InformRequest (the
  * receiver is authoritative: its engine ID is discovered first, RFC 3414
@@ -81,6 +97,16 @@ enum cu_send cu_snmp_send(const struct cu_snmp_target *t, const struct cu_notice
 
 #define CU_SMTP_RCPT_MAX 16           /* recipients of one mail */
 #define CU_SMTP_ADDR_MAX 254          /* an address (RFC 5321 path limit) */
+#define CU_SMTP_URL_MAX 300           /* smtp[s]://HOST[:PORT] */
+
+/* Checks an address: 3..CU_SMTP_ADDR_MAX bytes, local@domain, the local part
+ * printable ASCII without space and without ()<>[]:;@\\,", the domain
+ * letters, digits, '-' and '.'. 0, or CU_ERR_INVAL naming what. */
+int cu_mail_address_check(const char *addr, const char *what);
+
+/* "smtp://HOST[:PORT]" or "smtps://HOST[:PORT]" (an optional "/" after),
+ * no user, path, query or fragment: 0, or CU_ERR_INVAL with a detail. */
+int cu_smtp_url_check(const char *url);
 
 struct cu_smtp_target {
 	const char *url;            /* "smtp://HOST[:PORT]" (STARTTLS required) or
@@ -105,6 +131,12 @@ struct cu_smtp_target {
  * STARTTLS, or n or t breaking a rule. Thread-safe. */
 enum cu_send cu_smtp_send(const struct cu_smtp_target *t, const struct cu_notice *n, char *err,
                           size_t errlen);
+
+/* The rules cu_smtp_send checks a target against first: url, ca_file, from,
+ * recipients, user, password, timeouts. With secrets false the password is
+ * not looked at (nor whether one goes with user). 0, or CU_ERR_INVAL naming
+ * the field. */
+int cu_smtp_target_check(const struct cu_smtp_target *t, bool secrets);
 
 /* A word for r: "ok", "retry", "refused". */
 const char *cu_send_name(enum cu_send r);

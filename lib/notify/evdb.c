@@ -11,11 +11,13 @@
 #include "custody/evdb.h"
 #include "custody/file.h"
 #include "custody/parse.h"
+#include "custody/text.h"
 #include "util/db.h"
 
 #define EVDB_NAME "events.db"
 #define EVDB_FORMAT "custody-events"
-#define EVDB_VERSION "1"
+#define EVDB_VERSION "2"
+#define EVDB_VERSION_OLD "1"     /* opened and migrated: the stills table added */
 
 static const char schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
@@ -48,7 +50,14 @@ static const char schema[] =
 	"  error TEXT NOT NULL,"
 	"  t_us INTEGER NOT NULL, type TEXT NOT NULL, camera TEXT NOT NULL, source TEXT NOT NULL,"
 	"  phase TEXT NOT NULL, severity INTEGER NOT NULL, detail TEXT NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_us);";
+	"CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_us);"
+	/* version 2 */
+	"CREATE TABLE IF NOT EXISTS stills("
+	"  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  event_id TEXT NOT NULL UNIQUE,"
+	"  size INTEGER NOT NULL,"
+	"  jpeg BLOB,"
+	"  note TEXT NOT NULL);";
 
 struct cu_evdb {
 	pthread_mutex_t lock;
@@ -95,11 +104,19 @@ cu_evdb_open(const char *dir, cu_evdb **ret)
 		}
 	} else if (strcmp(fmt, EVDB_FORMAT) != 0 ||
 	           cu_db_meta_get(e->db, "version", ver, sizeof(ver)) < 0 ||
-	           strcmp(ver, EVDB_VERSION) != 0) {
+	           (strcmp(ver, EVDB_VERSION) != 0 && strcmp(ver, EVDB_VERSION_OLD) != 0)) {
 		cu_db_rollback(e->db);
-		r = cu_fail(CU_ERR_UNSUPPORTED, "%s: not a version %s events database", path,
-		            EVDB_VERSION);
+		r = cu_fail(CU_ERR_UNSUPPORTED, "%s: not a version %s or %s events database", path,
+		            EVDB_VERSION_OLD, EVDB_VERSION);
 		goto fail;
+	} else if (strcmp(ver, EVDB_VERSION_OLD) == 0) {
+		/* version 1 to 2: the stills table, created above in this same
+		 * transaction; nothing else changes (docs/formats/events-db.md) */
+		if ((r = cu_db_exec(e->db, "UPDATE meta SET value = '" EVDB_VERSION "'"
+		                    " WHERE key = 'version'", "migrating to version 2")) < 0) {
+			cu_db_rollback(e->db);
+			goto fail;
+		}
 	}
 	if ((r = cu_db_commit(e->db)) < 0)
 		goto fail;
@@ -126,6 +143,18 @@ static void
 bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static void
+col_copy(sqlite3_stmt *st, int i, char *dst, size_t len)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	size_t n = s ? strlen((const char *)s) : 0;
+	if (n >= len)
+		n = len - 1; /* every column was written by us within these bounds */
+	if (n > 0)
+		memcpy(dst, s, n);
+	dst[n] = '\0';
 }
 
 static int
@@ -180,6 +209,70 @@ insert_note(cu_evdb *e, const struct cu_evrec *ev, const struct cu_evnote *n)
 	return r;
 }
 
+/* The still of ev: kept when it is a JPEG of at most CU_EVDB_STILL_MAX
+ * bytes; else only its size and why it was not kept. */
+static int
+insert_still(cu_evdb *e, const struct cu_evrec *ev, const uint8_t *still, size_t len)
+{
+	static const char sql[] = "INSERT INTO stills(event_id, size, jpeg, note) VALUES(?,?,?,?)";
+	char note[CU_EVDB_NOTE_MAX + 1] = "";
+	if (len > CU_EVDB_STILL_MAX)
+		cu_fmt_cut(note, sizeof(note), "the still of %zu bytes is over the %u KiB kept", len,
+		           CU_EVDB_STILL_MAX / 1024);
+	else if (len < 3 || still[0] != 0xff || still[1] != 0xd8 || still[2] != 0xff)
+		cu_fmt_cut(note, sizeof(note), "the still of %zu bytes is not a JPEG", len);
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, sql, &st);
+	if (r < 0)
+		return r;
+	bind_text(st, 1, ev->id);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)len);
+	if (note[0] == '\0')
+		sqlite3_bind_blob(st, 3, still, (int)len, SQLITE_STATIC);
+	bind_text(st, 4, note);
+	r = cu_db_step_done(e->db, st, "keeping an event's still");
+	cu_db_done(st);
+	return r;
+}
+
+int
+cu_evdb_still(cu_evdb *e, const char *event_id, uint8_t **ret_jpeg, size_t *ret_len,
+              char ret_note[static CU_EVDB_NOTE_MAX + 1])
+{
+	static const char sql[] = "SELECT jpeg, note FROM stills WHERE event_id = ?";
+	pthread_mutex_lock(&e->lock);
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, sql, &st);
+	if (r < 0)
+		goto out;
+	bind_text(st, 1, event_id);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = cu_fail(CU_ERR_NOTFOUND, "no still of %.40s", event_id);
+	} else if (rc != SQLITE_ROW) {
+		r = cu_db_fail(e->db, "reading a still");
+	} else {
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		const void *b = sqlite3_column_blob(st, 0);
+		uint8_t *copy = NULL;
+		if (len > CU_EVDB_STILL_MAX) {
+			r = cu_fail(CU_ERR_DAMAGED, "the still of %.40s is over its limit", event_id);
+		} else if (b != NULL && len > 0 && (copy = malloc(len)) == NULL) {
+			r = cu_fail(CU_ERR_NOMEM, "a still: out of memory");
+		} else {
+			if (copy != NULL)
+				memcpy(copy, b, len);
+			col_copy(st, 1, ret_note, CU_EVDB_NOTE_MAX + 1);
+			*ret_jpeg = copy;
+			*ret_len = copy != NULL ? len : 0;
+		}
+	}
+	cu_db_done(st);
+out:
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
 static int
 condition_put(cu_evdb *e, const char *cond, const char *camera, int set)
 {
@@ -198,7 +291,8 @@ condition_put(cu_evdb *e, const char *cond, const char *camera, int set)
 
 int
 cu_evdb_add(cu_evdb *e, const struct cu_evrec *ev, const char *const *conds, size_t nconds,
-            int cond_set, const struct cu_evnote *notes, size_t n)
+            int cond_set, const struct cu_evnote *notes, size_t n, const uint8_t *still,
+            size_t still_len)
 {
 	pthread_mutex_lock(&e->lock);
 	int r = cu_db_begin(e->db, true);
@@ -212,6 +306,8 @@ cu_evdb_add(cu_evdb *e, const struct cu_evrec *ev, const char *const *conds, siz
 	for (size_t i = 0; i < n; i++)
 		if ((r = insert_note(e, ev, &notes[i])) < 0)
 			goto fail;
+	if (still != NULL && (r = insert_still(e, ev, still, still_len)) < 0)
+		goto fail;
 	r = cu_db_commit(e->db); /* synchronous=FULL: durable here */
 	goto out;
 fail:
@@ -249,17 +345,6 @@ out:
 	return r;
 }
 
-static void
-col_copy(sqlite3_stmt *st, int i, char *dst, size_t len)
-{
-	const unsigned char *s = sqlite3_column_text(st, i);
-	size_t n = s ? strlen((const char *)s) : 0;
-	if (n >= len)
-		n = len - 1; /* every column was written by us within these bounds */
-	if (n > 0)
-		memcpy(dst, s, n);
-	dst[n] = '\0';
-}
 
 /* Columns: seq, id, t_us, type, camera, source, phase, severity, detail,
  * acked_by, acked_us, ack_comment */
@@ -477,6 +562,12 @@ cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
 		"DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC"
 		" LIMIT 1 OFFSET ?)";
 	static const char notes[] = "DELETE FROM outbox WHERE state <> 0 AND done_us < ?";
+	/* a still goes with its event, or past the newest CU_EVDB_STILLS_KEEP;
+	 * never while a pending notice may still mail it */
+	static const char stills[] =
+		"DELETE FROM stills WHERE event_id NOT IN (SELECT event_id FROM outbox WHERE state = 0)"
+		" AND (event_id NOT IN (SELECT id FROM events) OR seq <= (SELECT seq FROM stills"
+		" ORDER BY seq DESC LIMIT 1 OFFSET ?))";
 	pthread_mutex_lock(&e->lock);
 	sqlite3_stmt *st;
 	int r = cu_db_begin(e->db, true);
@@ -496,6 +587,11 @@ cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
 		goto fail;
 	sqlite3_bind_int64(st, 1, now_us - keep_us);
 	r = cu_db_step_done(e->db, st, "retention of notices");
+	cu_db_done(st);
+	if (r < 0 || (r = cu_db_stmt(e->db, stills, &st)) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, CU_EVDB_STILLS_KEEP);
+	r = cu_db_step_done(e->db, st, "retention of stills");
 	cu_db_done(st);
 	if (r < 0)
 		goto fail;

@@ -96,12 +96,14 @@ cu_mail_compose(const struct cu_notice *n, const char *from, const char *const *
 	            "Source:    %s\r\n"
 	            "Site:      %s\r\n"
 	            "Event id:  %s\r\n"
-	            "%s",
+	            "%s%s%s",
 	            n->type, n->phase, n->severity, camera != NULL ? camera : "(none)", when,
 	            n->detail != NULL ? n->detail : "", n->source, n->site != NULL ? n->site : "",
 	            n->id,
 	            n->still != NULL ? "\r\nA still of the camera's view at the event is attached.\r\n"
-	                             : "");
+	            : n->still_note != NULL ? "\r\nNo still attached: " : "",
+	            n->still == NULL && n->still_note != NULL ? n->still_note : "",
+	            n->still == NULL && n->still_note != NULL ? "\r\n" : "");
 	if (r < 0)
 		goto fail;
 	*ret = *m;

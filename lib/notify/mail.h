@@ -26,11 +26,6 @@ struct cu_mail {
 	char filename[CU_MAIL_LINE_MAX];
 };
 
-/* Checks an address: 3..CU_SMTP_ADDR_MAX bytes, local@domain, the local part
- * printable ASCII without space and without ()<>[]:;@\\,", the domain
- * letters, digits, '-' and '.'. 0, or CU_ERR_INVAL naming what. */
-int cu_mail_address_check(const char *addr, const char *what);
-
 /* Builds the mail of n (cu_notice_check first) from `from` to `to` (n_to
  * addresses, 1..CU_SMTP_RCPT_MAX), dated now_us. Every header is built from
  * checked tokens, so no CR or LF from the event can reach it; the free text

@@ -77,7 +77,8 @@ cu_notice_check(const struct cu_notice *n)
 		return cu_fail(CU_ERR_INVAL, "time: outside years %d..%d", CU_TIME_MIN_YEAR,
 		               CU_TIME_MAX_YEAR);
 	if ((r = line_check(n->detail, CU_NOTIFY_DETAIL_MAX, "detail")) < 0 ||
-	    (r = line_check(n->site, CU_NOTIFY_SITE_MAX, "site")) < 0)
+	    (r = line_check(n->site, CU_NOTIFY_SITE_MAX, "site")) < 0 ||
+	    (r = line_check(n->still_note, CU_NOTIFY_NOTE_MAX, "still note")) < 0)
 		return r;
 	if (n->still != NULL || n->still_len != 0) {
 		if (n->still == NULL || n->still_len < 3 || n->still_len > CU_NOTIFY_STILL_MAX)

@@ -17,7 +17,6 @@
 #include "notify/mail.h"
 #include "notify/notice.h"
 
-#define SMTP_URL_MAX 300
 #define CONNECT_TIMEOUT_MS 10000
 #define TIMEOUT_MS 30000
 
@@ -33,14 +32,14 @@ curl_init(void)
 /* "smtp://HOST[:PORT]" or "smtps://HOST[:PORT]", an optional "/" at the end;
  * HOST a name, an IPv4 literal or a bracketed IPv6 literal; no user, path,
  * query or fragment. */
-static int
-url_check(const char *url)
+int
+cu_smtp_url_check(const char *url)
 {
 	if (url == NULL)
 		return cu_fail(CU_ERR_INVAL, "url: missing");
 	size_t len = strlen(url);
-	if (len > SMTP_URL_MAX)
-		return cu_fail(CU_ERR_INVAL, "url: %zu bytes, at most %d", len, SMTP_URL_MAX);
+	if (len > CU_SMTP_URL_MAX)
+		return cu_fail(CU_ERR_INVAL, "url: %zu bytes, at most %d", len, CU_SMTP_URL_MAX);
 	const char *h;
 	if (strncmp(url, "smtp://", 7) == 0)
 		h = url + 7;
@@ -89,23 +88,33 @@ url_check(const char *url)
 	return 0;
 }
 
-static int
-target_check(const struct cu_smtp_target *t)
+int
+cu_smtp_target_check(const struct cu_smtp_target *t, bool secrets)
 {
 	int r;
 	if (t == NULL)
 		return cu_fail(CU_ERR_INVAL, "no target");
-	if ((r = url_check(t->url)) < 0)
+	if ((r = cu_smtp_url_check(t->url)) < 0)
 		return r;
+	if ((r = cu_mail_address_check(t->from, "from")) < 0)
+		return r;
+	if (t->to == NULL || t->n_to == 0 || t->n_to > CU_SMTP_RCPT_MAX)
+		return cu_fail(CU_ERR_INVAL, "recipients: %zu, 1 to %d", t->n_to, CU_SMTP_RCPT_MAX);
+	for (size_t i = 0; i < t->n_to; i++) {
+		char what[32];
+		cu_fmt_cut(what, sizeof(what), "recipient %zu", i + 1);
+		if ((r = cu_mail_address_check(t->to[i], what)) < 0)
+			return r;
+	}
 	if (t->ca_file != NULL && (t->ca_file[0] == '\0' || strlen(t->ca_file) > 4096))
 		return cu_fail(CU_ERR_INVAL, "ca_file: empty or over 4096 bytes");
-	if ((t->user == NULL) != (t->password == NULL))
+	if (secrets && (t->user == NULL) != (t->password == NULL))
 		return cu_fail(CU_ERR_INVAL, "user and password go together");
 	if (t->user != NULL) {
-		size_t ul = strlen(t->user), pl = strlen(t->password);
+		size_t ul = strlen(t->user), pl = t->password != NULL ? strlen(t->password) : 0;
 		if (ul == 0 || ul > CU_SMTP_ADDR_MAX || cu_text_check(t->user, ul, CU_SMTP_ADDR_MAX, 0) < 0)
 			return cu_fail(CU_ERR_INVAL, "user: 1 to %d bytes of text", CU_SMTP_ADDR_MAX);
-		if (pl == 0 || pl > CU_NOTIFY_SECRET_MAX)
+		if (secrets && (pl == 0 || pl > CU_NOTIFY_SECRET_MAX))
 			return cu_fail(CU_ERR_INVAL, "password: 1 to %d bytes", CU_NOTIFY_SECRET_MAX);
 	}
 	if (t->connect_timeout_ms > CU_NOTIFY_TIMEOUT_MS_MAX ||
@@ -139,7 +148,7 @@ cu_smtp_send(const struct cu_smtp_target *t, const struct cu_notice *n, char *er
 		cu_fmt_cut(err, errlen, "out of memory");
 		return CU_SEND_RETRY;
 	}
-	int r = target_check(t);
+	int r = cu_smtp_target_check(t, true);
 	if (r == 0)
 		r = cu_mail_compose(n, t->from, t->to, t->n_to, cu_time_now_us(), m);
 	if (r < 0) {

@@ -23,7 +23,6 @@
 
 #define TRAP_PORT 162
 #define SNMP_TIMEOUT_MS 5000
-#define SNMP_RETRIES_MAX 5
 #define SNMP_COMMUNITY_MAX 64
 #define SNMP_USER_MAX 32
 #define SNMP_PASS_MIN 8           /* RFC 3414 11.2: shorter passphrases are refused */
@@ -89,8 +88,20 @@ printable(const char *s, size_t min, size_t max, const char *what)
 	return 0;
 }
 
-static int
-target_check(const struct cu_snmp_target *t)
+int
+cu_snmp_version_parse(const char *s, enum cu_snmp_version *ret)
+{
+	if (s != NULL && strcmp(s, "2c") == 0)
+		*ret = CU_SNMP_V2C;
+	else if (s != NULL && strcmp(s, "3") == 0)
+		*ret = CU_SNMP_V3;
+	else
+		return cu_fail(CU_ERR_INVAL, "version: 2c (trap) or 3 (inform)");
+	return 0;
+}
+
+int
+cu_snmp_target_check(const struct cu_snmp_target *t, bool secrets)
 {
 	int r;
 	if (t == NULL)
@@ -102,11 +113,13 @@ target_check(const struct cu_snmp_target *t)
 	if (bad < hl)
 		return cu_fail(CU_ERR_INVAL, "host: byte %zu: a name or an IP address", bad);
 	if (t->version == CU_SNMP_V2C) {
-		if ((r = printable(t->community, 1, SNMP_COMMUNITY_MAX, "community")) < 0)
+		if (secrets && (r = printable(t->community, 1, SNMP_COMMUNITY_MAX, "community")) < 0)
 			return r;
 	} else if (t->version == CU_SNMP_V3) {
 		if ((r = printable(t->user, 1, SNMP_USER_MAX, "user")) < 0)
 			return r;
+		if (!secrets)
+			goto limits;
 		size_t al = t->auth_pass != NULL ? strlen(t->auth_pass) : 0;
 		size_t pl = t->priv_pass != NULL ? strlen(t->priv_pass) : 0;
 		if (al < SNMP_PASS_MIN || al > CU_NOTIFY_SECRET_MAX)
@@ -118,9 +131,10 @@ target_check(const struct cu_snmp_target *t)
 	} else {
 		return cu_fail(CU_ERR_INVAL, "version: 2c (trap) or 3 (inform)");
 	}
-	if (t->timeout_ms > CU_NOTIFY_TIMEOUT_MS_MAX || t->retries > SNMP_RETRIES_MAX)
+limits:
+	if (t->timeout_ms > CU_NOTIFY_TIMEOUT_MS_MAX || t->retries > CU_SNMP_RETRIES_MAX)
 		return cu_fail(CU_ERR_INVAL, "timeout at most %d ms, retries at most %d",
-		               CU_NOTIFY_TIMEOUT_MS_MAX, SNMP_RETRIES_MAX);
+		               CU_NOTIFY_TIMEOUT_MS_MAX, CU_SNMP_RETRIES_MAX);
 	return 0;
 }
 
@@ -202,7 +216,7 @@ forget_user(void *ss)
 enum cu_send
 cu_snmp_send(const struct cu_snmp_target *t, const struct cu_notice *n, char *err, size_t errlen)
 {
-	if (target_check(t) < 0 || cu_notice_check(n) < 0) {
+	if (cu_snmp_target_check(t, true) < 0 || cu_notice_check(n) < 0) {
 		cu_fmt_cut(err, errlen, "%s", cu_error_detail());
 		return CU_SEND_REFUSED;
 	}

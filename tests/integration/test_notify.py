@@ -19,124 +19,20 @@ if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
     os.execv("/usr/bin/python3", ["/usr/bin/python3", *sys.argv])
 
 import base64
-import hashlib
-import hmac
 import http.client
-import http.server
 import json
 import socket
 import sqlite3
-import ssl
 import threading
 import time
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.exceptions import InvalidSignature
 
 import api_util
 import cutest
 import daemon_util as du
 from cutest import Store
+from notify_util import Receiver, admin_token, wait_for
 
 SECRET = base64.b64encode(b"webhook-test-secret-0123456789ab").decode()
-
-
-class Receiver:
-    """An HTTPS webhook receiver. mode: "ok" (200), "fail" (503), or
-    "retry-after" (503 with Retry-After: 2 on the first attempt of each id,
-    then 200). Records every attempt as (path, id, monotonic time, status,
-    body); checks the signatures before answering."""
-
-    def __init__(self, pki, secret, port=None):
-        self.secret = base64.b64decode(secret)
-        self.public = None                     # Ed25519PublicKey, set by the test
-        self.have_public = threading.Event()
-        self.mode = "ok"
-        self.attempts = []
-        self.bad = []
-        self.lock = threading.Lock()
-        self.port = port or du.free_port()
-        rec = self
-
-        class H(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(n)
-                wid = self.headers.get("webhook-id", "")
-                ts = self.headers.get("webhook-timestamp", "")
-                sigs = self.headers.get("webhook-signature", "").split(" ")
-                msg = f"{wid}.{ts}.".encode() + body
-                problems = rec.check(self.path, msg, sigs, ts)
-                status, extra = 200, {}
-                with rec.lock:
-                    seen = [a for a in rec.attempts if a[1] == wid]
-                    if rec.mode == "fail":
-                        status = 503
-                    elif rec.mode == "gone":
-                        status = 410
-                    elif rec.mode == "retry-after" and not seen:
-                        status, extra = 503, {"Retry-After": "2"}
-                    if problems:
-                        rec.bad.append((wid, problems))
-                        status = 400
-                    rec.attempts.append((self.path, wid, time.monotonic(), status,
-                                         json.loads(body)))
-                self.send_response(status)
-                for k, v in extra.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(pki.cert, pki.key)
-        self.srv = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), H)
-        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
-        self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
-        self.t.start()
-
-    def check(self, path, msg, sigs, ts):
-        problems = []
-        if not ts.isdigit() or abs(int(ts) - time.time()) > 300:
-            problems.append(f"timestamp {ts!r}")
-        v1 = [s[3:] for s in sigs if s.startswith("v1,")]
-        v1a = [s[4:] for s in sigs if s.startswith("v1a,")]
-        if path == "/signed":
-            want = base64.b64encode(hmac.new(self.secret, msg, hashlib.sha256).digest()).decode()
-            if not v1 or not hmac.compare_digest(v1[0], want):
-                problems.append("v1 HMAC does not verify")
-        if not v1a:
-            problems.append("no v1a signature")
-        else:
-            try:
-                self.have_public.wait(30)
-                self.public.verify(base64.b64decode(v1a[0]), msg)
-            except (InvalidSignature, ValueError):
-                problems.append("v1a Ed25519 does not verify")
-        return problems
-
-    def delivered(self, path=None):
-        """{id: body} of attempts answered 2xx."""
-        with self.lock:
-            return {a[1]: a[4] for a in self.attempts
-                    if a[3] == 200 and (path is None or a[0] == path)}
-
-    def stop(self):
-        self.srv.shutdown()
-        self.srv.server_close()
-
-
-def wait_for(pred, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 class Notify(cutest.TempDirTest):
@@ -179,18 +75,11 @@ class Notify(cutest.TempDirTest):
     def start(self, a):
         a.start()
         admin = self.admin_token(a)
-        st, j = a.json("GET", "/api/v1/server", token=admin, expect=200)
-        self.rx.public = Ed25519PublicKey.from_public_bytes(
-            base64.b64decode(j["webhook_public_key"]))
-        self.rx.have_public.set()
+        self.rx.learn_key(a, admin)
         return admin
 
     def admin_token(self, a):
-        if not getattr(self, "users_made", False):
-            api_util.add_role(a.store, "admins", [("admin", "*")])
-            api_util.add_user(a.store, self.tmp, "root", "root-password-1234", ["admins"])
-            self.users_made = True
-        return a.login("root", "root-password-1234")
+        return admin_token(a, self.tmp)
 
     def outbox(self, store):
         db = sqlite3.connect(os.path.join(store.dir, "events.db"))

@@ -29,72 +29,23 @@ except ImportError:
 import email
 import email.policy
 import re
-import signal
 import socket
 import subprocess
 import time
 
 import cutest
 from cutest import run
+from notify_util import SmtpServer, free_port, snmp_env, stop, wait_for, write_secret
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+from notify_util import MIBDIRS
+
 NOTIFYSEND = os.environ.get("CU_NOTIFYSEND", "build/tests/integration/cu-notifysend")
-ROOT = os.environ.get("CU_SOURCE_ROOT", os.path.join(HERE, "..", ".."))
-DOCS = os.path.join(ROOT, "docs")
-MIBDIRS = f"+:{DOCS}:{os.path.join(DOCS, 'mibs-base')}"
 AUTH_PASS = "auth-passphrase-1"
 PRIV_PASS = "priv-passphrase-1"
 MAIL_USER = "mailer"
 MAIL_PASS = "mail-password-1"
 OBJECTS = ("custodyEventCamera", "custodyEventType", "custodyEventSeverity", "custodyEventTime",
            "custodyEventDetail", "custodyEventId", "custodyEventSource", "custodyEventSite")
-
-
-def free_port(kind):
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def write_secret(path, text):
-    with open(path, "w") as f:
-        f.write(text + "\n")
-    os.chmod(path, 0o600)
-    return path
-
-
-def wait_for(pred, what, timeout=15):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def stop(proc):
-    """Stops a process this test started, by its PID."""
-    if proc.poll() is None:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
-def snmp_env(tmp):
-    """net-snmp tools with a configuration of the test's own: no default MIB
-    list, persistent state in the temporary directory."""
-    env = dict(os.environ)
-    env.pop("MIBS", None)
-    env.pop("MIBDIRS", None)
-    env["SNMPCONFPATH"] = tmp
-    env["SNMP_PERSISTENT_DIR"] = os.path.join(tmp, "persist")
-    with open(os.path.join(tmp, "snmp.conf"), "w") as f:
-        f.write("mibs :\n")
-    return env
 
 
 class Mib(cutest.TempDirTest):
@@ -132,7 +83,7 @@ class Snmp(cutest.TempDirTest):
             ["snmptrapd", "-f", "-Lf", self.log, "-C", "-c", conf, "-M", MIBDIRS,
              "-m", "CUSTODY-MIB", f"udp:127.0.0.1:{self.port}"],
             env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: os.path.exists(self.log) and "NET-SNMP version" in self.text(),
+        wait_for(lambda: os.path.exists(self.log) and "NET-SNMP version" in self.text(), 15,
                  "snmptrapd to start")
         self.community = write_secret(os.path.join(self.tmp, "community"), "public")
         self.auth = write_secret(os.path.join(self.tmp, "auth"), AUTH_PASS)
@@ -159,7 +110,7 @@ class Snmp(cutest.TempDirTest):
     def received(self, event_id):
         """The varbinds of the notification carrying event_id: {name: value}."""
         line = wait_for(lambda: next((ln for ln in self.text().splitlines()
-                                      if event_id in ln), None), f"the trap of {event_id}")
+                                      if event_id in ln), None), 15, f"the trap of {event_id}")
         found = {}
         for m in re.finditer(r"CUSTODY-MIB::(\w+)(?:\.0)? = (?:(\w+): )?([^\t]*)", line):
             found[m.group(1)] = m.group(3).strip()
@@ -314,16 +265,9 @@ class Mail(cutest.TempDirTest):
         return ca, cert, key
 
     def server(self, mode, cert=None, key=None):
-        port = free_port(socket.SOCK_STREAM)
-        out = os.path.join(self.tmp, f"mail-{mode}-{port}")
-        os.makedirs(out)
-        args = ["/usr/bin/python3", os.path.join(HERE, "smtp_server.py"), mode, str(port), out]
-        if mode != "plain":
-            args += [cert or self.cert, key or self.key, MAIL_USER, MAIL_PASS]
-        p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        self.servers.append(p)
-        self.assertEqual(p.stdout.readline().strip(), "ready")
-        return port, out
+        srv = SmtpServer(self.tmp, mode, cert or self.cert, key or self.key, MAIL_USER, MAIL_PASS)
+        self.servers.append(srv.p)
+        return srv.port, srv.out
 
     def send(self, url, *extra, ca=None, user=True):
         args = [cutest.CUSTODY, "notify-test", "--email", url, "--ca-file", ca or self.ca,
@@ -342,7 +286,7 @@ class Mail(cutest.TempDirTest):
 
     def message(self, out):
         path = wait_for(lambda: next((os.path.join(out, f) for f in os.listdir(out)
-                                      if f.endswith(".eml")), None), "the mail")
+                                      if f.endswith(".eml")), None), 15, "the mail")
         with open(path, "rb") as f:
             return email.message_from_bytes(f.read(), policy=email.policy.default)
 

@@ -81,6 +81,22 @@ class TamperLive(cutest.TempDirTest):
         # tamper type was raised by any of the faults
         self.assertEqual([(e["event"], e["phase"]) for e in tamper_events(d)], seen)
         self.assertEqual(d.term(), 0)
+        # and each condition is in the footage as a signed period (event
+        # records, docs/events.md): custody verify lists them, starting and
+        # ending when the events were raised and cleared
+        code, rep = store.verify()
+        self.assertEqual(code, 0, rep)
+        periods = [e for e in rep["events"] if e["type"].startswith("tamper.")]
+        self.assertEqual([(e["type"], e["source"], e["camera"]) for e in periods],
+                         [(ev, "analysis", "lobby") for ev, ph in seen if ph == "raise"])
+        logged = tamper_events(d)
+        for k, per in enumerate(periods):
+            raised, cleared = logged[2 * k], logged[2 * k + 1]
+            self.assertIsNotNone(per["to"], per)
+            self.assertLess(abs(cutest.parse_iso(per["from"]) - cutest.parse_iso(raised["time"])),
+                            1_000_000, (per, raised))
+            self.assertLess(abs(cutest.parse_iso(per["to"]) - cutest.parse_iso(cleared["time"])),
+                            1_000_000, (per, cleared))
         # every offered key frame decoded; about one a second was analysed
         m = re.search(r"camera lobby: tamper analysis: (\d+) key frames analysed, (\d+) did "
                       r"not decode", d.read_log())

@@ -214,6 +214,32 @@ test_compose(void **state)
 	free(m);
 }
 
+/* An event whose still was not kept: no attachment, the reason in the body;
+ * a note with a line break is refused like any notice text. */
+static void
+test_compose_still_note(void **state)
+{
+	(void)state;
+	struct cu_notice n = good();
+	n.still = NULL;
+	n.still_len = 0;
+	n.still_note = "the still of 600000 bytes is over the 512 KiB kept";
+	struct cu_mail *m = calloc(1, sizeof(*m));
+	assert_non_null(m);
+	assert_int_equal(cu_mail_compose(&n, "custody@example.org", to2, 2, T_2000_01_01, m), 0);
+	assert_non_null(strstr(m->body, "\r\nNo still attached: the still of 600000 bytes is over "
+	                                 "the 512 KiB kept\r\n"));
+	assert_null(strstr(m->body, "attached.\r\n"));
+	n.still_note = NULL;
+	assert_int_equal(cu_mail_compose(&n, "custody@example.org", to2, 2, T_2000_01_01, m), 0);
+	assert_null(strstr(m->body, "still"));
+	n.still_note = "two\r\nBcc: x@evil.example";
+	assert_int_equal(cu_mail_compose(&n, "custody@example.org", to2, 2, T_2000_01_01, m),
+	                 CU_ERR_INVAL);
+	assert_non_null(strstr(cu_error_detail(), "still note"));
+	free(m);
+}
+
 static void
 test_compose_refuses_injection(void **state)
 {
@@ -304,6 +330,7 @@ main(void)
 		cmocka_unit_test(test_civil),
 		cmocka_unit_test(test_address_check),
 		cmocka_unit_test(test_compose),
+		cmocka_unit_test(test_compose_still_note),
 		cmocka_unit_test(test_compose_refuses_injection),
 		cmocka_unit_test(test_send_refuses_before_the_network),
 	};

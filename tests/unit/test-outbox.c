@@ -143,7 +143,29 @@ test_evdb(void **state)
 	assert_int_equal(cu_evdb_new_id(n.id), 0);
 	assert_int_equal(strlen(ev.id), CU_EVDB_ID_LEN);
 	const char *conds[] = {"camera.offline"};
-	assert_int_equal(cu_evdb_add(db, &ev, conds, 1, 1, &n, 1), 0);
+	static uint8_t big[CU_EVDB_STILL_MAX + 1];
+	big[0] = 0xff, big[1] = 0xd8, big[2] = 0xff;
+	assert_int_equal(cu_evdb_add(db, &ev, conds, 1, 1, &n, 1, big, CU_EVDB_STILL_MAX), 0);
+	/* kept whole at the limit; one byte more, or not a JPEG: a note only */
+	uint8_t *jpeg;
+	size_t jl;
+	char note[CU_EVDB_NOTE_MAX + 1];
+	assert_int_equal(cu_evdb_still(db, ev.id, &jpeg, &jl, note), 0);
+	assert_int_equal(jl, CU_EVDB_STILL_MAX);
+	assert_memory_equal(jpeg, big, jl);
+	free(jpeg);
+	struct cu_evrec ev2 = ev, ev3 = ev;
+	ev2.severity = ev3.severity = 0; /* out of the queries below */
+	assert_int_equal(cu_evdb_new_id(ev2.id), 0);
+	assert_int_equal(cu_evdb_new_id(ev3.id), 0);
+	assert_int_equal(cu_evdb_add(db, &ev2, NULL, 0, 0, NULL, 0, big, sizeof(big)), 0);
+	assert_int_equal(cu_evdb_still(db, ev2.id, &jpeg, &jl, note), 0);
+	assert_null(jpeg);
+	assert_string_equal(note, "the still of 524289 bytes is over the 512 KiB kept");
+	assert_int_equal(cu_evdb_add(db, &ev3, NULL, 0, 0, NULL, 0, (const uint8_t *)"GIF89a", 6), 0);
+	assert_int_equal(cu_evdb_still(db, ev3.id, &jpeg, &jl, note), 0);
+	assert_null(jpeg);
+	assert_string_equal(note, "the still of 6 bytes is not a JPEG");
 	/* conditions: raised with the event, in its transaction */
 	assert_int_equal(cu_evdb_condition(db, "camera.offline", "lobby", -1), 1);
 	assert_int_equal(cu_evdb_condition(db, "camera.offline", "lobby", 1), 1);
@@ -200,7 +222,8 @@ test_evdb(void **state)
 }
 
 /* Builds dir/events.db from the test vector's SQL text (with version
- * replaced by version when not NULL). */
+ * replaced by version when not NULL; version "1" also drops the stills
+ * table: a version 1 database, as the format page describes it). */
 static void
 make_vector(const char *dir, const char *version)
 {
@@ -220,6 +243,8 @@ make_vector(const char *dir, const char *version)
 		char up[128];
 		snprintf(up, sizeof(up), "UPDATE meta SET value = '%s' WHERE key = 'version'", version);
 		assert_int_equal(sqlite3_exec(db, up, NULL, NULL, NULL), SQLITE_OK);
+		if (strcmp(version, "1") == 0)
+			assert_int_equal(sqlite3_exec(db, "DROP TABLE stills", NULL, NULL, NULL), SQLITE_OK);
 	}
 	sqlite3_close(db);
 }
@@ -230,10 +255,35 @@ test_vector(void **state)
 	(void)state;
 	char dir[] = "/tmp/custody-evvec-XXXXXX", cmd[128];
 	assert_non_null(mkdtemp(dir));
-	make_vector(dir, "2");
+	make_vector(dir, "3");
 	cu_evdb *db;
 	assert_int_equal(cu_evdb_open(dir, &db), CU_ERR_UNSUPPORTED);
 	snprintf(cmd, sizeof(cmd), "rm -f %s/events.db*", dir);
+	assert_int_equal(system(cmd), 0);
+	/* version 1: opened and migrated to 2 */
+	make_vector(dir, "1");
+	assert_int_equal(cu_evdb_open(dir, &db), 0);
+	uint8_t *jpeg;
+	size_t jl;
+	char note[CU_EVDB_NOTE_MAX + 1];
+	assert_int_equal(cu_evdb_still(db, "evt_00000000000000000000000000000004", &jpeg, &jl, note),
+	                 CU_ERR_NOTFOUND);
+	struct cu_evrec one;
+	assert_int_equal(cu_evdb_get(db, "evt_00000000000000000000000000000004", &one), 0);
+	cu_evdb_close(db);
+	{
+		char db_path[512];
+		snprintf(db_path, sizeof(db_path), "%s/events.db", dir);
+		sqlite3 *raw;
+		sqlite3_stmt *st;
+		assert_int_equal(sqlite3_open(db_path, &raw), SQLITE_OK);
+		assert_int_equal(sqlite3_prepare_v2(raw, "SELECT value FROM meta WHERE key = 'version'",
+		                                    -1, &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_string_equal((const char *)sqlite3_column_text(st, 0), "2");
+		sqlite3_finalize(st);
+		sqlite3_close(raw);
+	}
 	assert_int_equal(system(cmd), 0);
 	make_vector(dir, NULL);
 	assert_int_equal(cu_evdb_open(dir, &db), 0);
@@ -288,6 +338,46 @@ test_vector(void **state)
 	assert_int_equal(n, 0);
 	assert_int_equal(next, INT64_C(1767225760000000));
 	free(due);
+	assert_int_equal(cu_evdb_due(db, INT64_C(1767225800000000), 16, &due, &n, &next), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(due[1].id, "evt_0000000000000000000000000000000c");
+	assert_string_equal(due[1].target, "email:security");
+	free(due);
+	/* the stills (version 2) */
+	static const uint8_t want[] = {0xff, 0xd8, 0xff, 0xe0, 0xc0, 0x57, 0x1d, 0xd9};
+	assert_int_equal(cu_evdb_still(db, "evt_00000000000000000000000000000004", &jpeg, &jl, note),
+	                 0);
+	assert_int_equal(jl, sizeof(want));
+	assert_memory_equal(jpeg, want, sizeof(want));
+	assert_string_equal(note, "");
+	free(jpeg);
+	assert_int_equal(cu_evdb_still(db, "evt_00000000000000000000000000000002", &jpeg, &jl, note),
+	                 0);
+	assert_null(jpeg);
+	assert_int_equal(jl, 0);
+	assert_string_equal(note, "the still of 600000 bytes is over the 512 KiB kept");
+	assert_int_equal(cu_evdb_still(db, "evt_00000000000000000000000000000001", &jpeg, &jl, note),
+	                 CU_ERR_NOTFOUND);
+	/* retention: the events go, and the still no pending notice needs */
+	assert_int_equal(cu_evdb_prune(db, INT64_C(1767225900000000), 1000000), 0);
+	assert_int_equal(cu_evdb_get(db, "evt_00000000000000000000000000000004", &one), CU_ERR_NOTFOUND);
+	assert_int_equal(cu_evdb_still(db, "evt_00000000000000000000000000000002", &jpeg, &jl, note),
+	                 CU_ERR_NOTFOUND);
+	assert_int_equal(cu_evdb_still(db, "evt_00000000000000000000000000000004", &jpeg, &jl, note),
+	                 0);
+	free(jpeg);
+	/* once its notices are done, that still goes too */
+	assert_int_equal(cu_evdb_note_done(db, "evt_0000000000000000000000000000000c",
+	                                   CU_EVDB_DELIVERED, 1, ""), 0);
+	assert_int_equal(cu_evdb_prune(db, INT64_C(1767225900000000), 1000000), 0);
+	assert_int_equal(cu_evdb_still(db, "evt_00000000000000000000000000000004", &jpeg, &jl, note),
+	                 0); /* the webhook notice evt_…0b of the same event is pending */
+	free(jpeg);
+	assert_int_equal(cu_evdb_note_done(db, "evt_0000000000000000000000000000000b",
+	                                   CU_EVDB_FAILED, 1, "HTTP 503"), 0);
+	assert_int_equal(cu_evdb_prune(db, INT64_C(1767225900000000), 1000000), 0);
+	assert_int_equal(cu_evdb_still(db, "evt_00000000000000000000000000000004", &jpeg, &jl, note),
+	                 CU_ERR_NOTFOUND);
 	cu_evdb_close(db);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	assert_int_equal(system(cmd), 0);
