@@ -17,7 +17,10 @@ event has one. The fault is TRIGGER below: a covered lens (camsim --tamper,
 the camera going offline (camsim stall) is the other fault the table
 holds.
 
-A second test needs no camera: a v3 inform to a port where no manager
+A flipped frame in the recording reaches the webhook as integrity.failed
+with the camera and the time of the first failed segment.
+
+Another test needs no camera: a v3 inform to a port where no manager
 listens, and a mail to a port where no server listens, stay pending in the
 outbox and are tried again, then delivered when snmptrapd and aiosmtpd
 start on those ports.
@@ -39,6 +42,7 @@ import time
 
 import api_util
 import cutest
+import test_integrity_watch as tiw
 import daemon_util as du
 from cutest import Store, parse_iso
 from notify_util import (Receiver, SmtpServer, Trapd, admin_token, free_port, wait_for,
@@ -257,6 +261,47 @@ class NotifyE2E(cutest.TempDirTest):
         msgs = smtp.messages()
         self.assertEqual([m["Subject"] for m in msgs], ["[custody] info https.listening (once)"])
         self.assertGreaterEqual(tries("snmp:nms")[3], 3)
+
+    def test_4_tampered_recording_is_notified(self):
+        # a frame flipped on disk while custodyd records: the integrity watch
+        # raises integrity.failed with the camera and the time of the first
+        # failed segment, and the rule sends it on (test_integrity_watch
+        # covers the watch itself)
+        sim = self.keep(du.Camsim(self.tmp, cameras=1))
+        store = Store(self.tmp, "st", encryption="strong", segment_seconds=2)
+        a = api_util.Api(self.tmp, store, cameras={"cam1": {"url": sim.url(1)}},
+                         daemon_opts={"verify_after_seal": "yes", "verify_interval": "off"})
+        with open(a.daemon.conf, "a") as f:
+            f.write(f"\n[notify]\nsite = {SITE}\n"
+                    f"\n[webhook ops]\nurl = https://127.0.0.1:{self.rx.port}/signed\n"
+                    f"ca = {self.pki.ca}\nsecret_file = {self.secret_file}\ntimeout = 3s\n"
+                    f"\n[rule evidence]\nevents = integrity.*\ncameras = *\n"
+                    f"actions = webhook:ops\n")
+        self.keep(a)
+        a.start()
+        self.rx.learn_key(a, admin_token(a, self.tmp))
+        d = a.daemon
+        d.wait_event("camera.online", "cam1")
+
+        def open_segment():
+            rows = store.segments("cam1")
+            seq, status, _, _, frames, nbytes = rows[-1]
+            return status == 0 and frames >= 10 and len(rows) >= 2 and (seq, nbytes)
+        seq, nbytes = wait_for(open_segment, 30, "an open segment with sealed frames")
+        path = store.segment_path("cam1", seq)
+        tiw.flip(path, tiw.sealed_frame_offset(path, nbytes))
+        ev, _ = d.wait_event("integrity.failed", "cam1", timeout=45)
+        first = cutest.iso(store.segment_start("cam1", seq))
+        self.assertEqual(ev["failed_segment_start"], first)
+        bodies = wait_for(lambda: [b for b in self.rx.delivered("/signed").values()
+                                   if b["type"] == "integrity.failed"], 30,
+                          "integrity.failed at the webhook")
+        self.assertEqual(len(bodies), 1, bodies)
+        b = bodies[0]
+        self.assertEqual((b["camera"], b["severity"], b["source"], b["phase"], b["site"]),
+                         ("cam1", "critical", "verifier", "raise", SITE))
+        self.assertIn(first, b["detail"])
+        self.assertEqual(self.rx.bad, [], "webhook signatures")
 
     def test_3_configuration(self):
         """custodyd --check: a bad [snmp]/[email] key is refused naming its
