@@ -407,7 +407,7 @@ cd_notify_conf_end(struct cd_notify_conf *n, int *ret_line, char *w, size_t wl)
 static int
 timeout_parse(const char *v, int64_t *ret_us, char *w, size_t wl)
 {
-	int64_t us;
+	int64_t us = 0;
 	if (cu_parse_duration(v, "timeout", &us) < 0)
 		return why(w, wl, "%s", cu_error_detail());
 	if (us < 100000 || us > CU_NOTIFY_TIMEOUT_MS_MAX * INT64_C(1000))
@@ -419,7 +419,7 @@ timeout_parse(const char *v, int64_t *ret_us, char *w, size_t wl)
 static int
 timeout_ms_parse(const char *v, unsigned *ret_ms, char *w, size_t wl)
 {
-	int64_t us;
+	int64_t us = 0;
 	if (timeout_parse(v, &us, w, wl) < 0)
 		return -1;
 	*ret_ms = (unsigned)(us / 1000);

@@ -364,6 +364,11 @@ class Notify(cutest.TempDirTest):
         sim.cmd("stall cam1")
         d.wait_event("camera.offline", "cam1", timeout=15)
         wait_for(lambda: self.rx.delivered("/signed"), 15, "the raise")
+        # delivered AND marked so in the outbox: a kill between the two would
+        # rightly send it again (at least once), which is not what this test
+        # is about
+        wait_for(lambda: [r for r in self.outbox(store) if r[2] == 1], 15,
+                 "the raise marked delivered")
         d.kill()    # SIGKILL while the camera is offline
         a.daemon.p = None
         a.start()
