@@ -351,22 +351,124 @@ out:
 #define EV_COLS "seq, id, t_us, type, camera, source, phase, severity, detail, acked_by," \
 	" acked_us, ack_comment"
 
+/* What an event and its outbox notices both hold, from column c on: t_us,
+ * type, camera, source, phase, severity, detail. */
+static void
+read_event_body(sqlite3_stmt *st, int c, struct cu_evrec *ev)
+{
+	ev->t_us = sqlite3_column_int64(st, c);
+	col_copy(st, c + 1, ev->type, sizeof(ev->type));
+	col_copy(st, c + 2, ev->camera, sizeof(ev->camera));
+	col_copy(st, c + 3, ev->source, sizeof(ev->source));
+	col_copy(st, c + 4, ev->phase, sizeof(ev->phase));
+	ev->severity = sqlite3_column_int(st, c + 5);
+	col_copy(st, c + 6, ev->detail, sizeof(ev->detail));
+}
+
 static void
 read_event(sqlite3_stmt *st, struct cu_evrec *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->seq = sqlite3_column_int64(st, 0);
 	col_copy(st, 1, ev->id, sizeof(ev->id));
-	ev->t_us = sqlite3_column_int64(st, 2);
-	col_copy(st, 3, ev->type, sizeof(ev->type));
-	col_copy(st, 4, ev->camera, sizeof(ev->camera));
-	col_copy(st, 5, ev->source, sizeof(ev->source));
-	col_copy(st, 6, ev->phase, sizeof(ev->phase));
-	ev->severity = sqlite3_column_int(st, 7);
-	col_copy(st, 8, ev->detail, sizeof(ev->detail));
+	read_event_body(st, 2, ev);
 	col_copy(st, 9, ev->acked_by, sizeof(ev->acked_by));
 	ev->acked_us = sqlite3_column_int64(st, 10);
 	col_copy(st, 11, ev->ack_comment, sizeof(ev->ack_comment));
+}
+
+/* What a row of a listing is to it. */
+enum row { ROW_KEEP, ROW_SKIP, ROW_STOP };
+
+/* A SELECT whose rows are read into an array of at most max elements. */
+struct listing {
+	const char *sql;
+	const char *name;    /* "events": for the out-of-memory error */
+	const char *what;    /* "reading events": for a database error */
+	size_t max, size;    /* elements at the most (0: none), and each one's bytes */
+	void (*bind)(sqlite3_stmt *st, void *ctx);            /* or NULL */
+	enum row (*look)(sqlite3_stmt *st, size_t n, void *ctx); /* n: rows kept so far */
+	void (*read)(sqlite3_stmt *st, void *elem);
+	void *ctx;
+};
+
+/* The rows of l, under the lock, until one that look stops at: *ret (to
+ * free) and *ret_n, written only on success. */
+static int
+list_rows(cu_evdb *e, const struct listing *l, void **ret, size_t *ret_n)
+{
+	char *out = calloc(l->max ? l->max : 1, l->size);
+	if (out == NULL)
+		return cu_fail(CU_ERR_NOMEM, "%s: out of memory", l->name);
+	size_t n = 0;
+	pthread_mutex_lock(&e->lock);
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, l->sql, &st);
+	if (r < 0)
+		goto out;
+	if (l->bind)
+		l->bind(st, l->ctx);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		enum row k = l->look(st, n, l->ctx);
+		if (k == ROW_STOP)
+			break;
+		if (k == ROW_KEEP)
+			l->read(st, out + n++ * l->size);
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = cu_db_fail(e->db, l->what);
+	cu_db_done(st);
+out:
+	pthread_mutex_unlock(&e->lock);
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	*ret = out;
+	*ret_n = n;
+	return 0;
+}
+
+struct query {
+	const struct cu_evq *q;
+	bool more;
+};
+
+static void
+query_bind(sqlite3_stmt *st, void *ctx)
+{
+	const struct cu_evq *q = ((struct query *)ctx)->q;
+	if (q->camera)
+		bind_text(st, 1, q->camera);
+	if (q->type_prefix)
+		bind_text(st, 2, q->type_prefix);
+	sqlite3_bind_int(st, 3, q->severity_min);
+	if (q->phase)
+		bind_text(st, 4, q->phase);
+	sqlite3_bind_int64(st, 5, q->from_us);
+	sqlite3_bind_int64(st, 6, q->to_us);
+	sqlite3_bind_int64(st, 7, q->before_seq);
+}
+
+static enum row
+query_look(sqlite3_stmt *st, size_t n, void *ctx)
+{
+	struct query *qq = ctx;
+	const unsigned char *cam = sqlite3_column_text(st, 4);
+	if (qq->q->visible && !qq->q->visible(qq->q->ctx, cam ? (const char *)cam : ""))
+		return ROW_SKIP;
+	if (n == qq->q->limit) {
+		qq->more = true;
+		return ROW_STOP;
+	}
+	return ROW_KEEP;
+}
+
+static void
+query_read(sqlite3_stmt *st, void *elem)
+{
+	read_event(st, elem);
 }
 
 int
@@ -380,49 +482,17 @@ cu_evdb_query(cu_evdb *e, const struct cu_evq *q, struct cu_evrec **ret, size_t 
 		" AND (?7 = 0 OR seq < ?7) ORDER BY seq DESC";
 	if (q->limit == 0 || q->limit > CU_EVDB_QUERY_MAX)
 		return cu_fail(CU_ERR_INVAL, "limit: from 1 to %d", CU_EVDB_QUERY_MAX);
-	struct cu_evrec *out = calloc(q->limit, sizeof(*out));
-	if (out == NULL)
-		return cu_fail(CU_ERR_NOMEM, "events: out of memory");
-	size_t n = 0;
-	bool more = false;
-	pthread_mutex_lock(&e->lock);
-	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
+	struct query qq = {.q = q};
+	const struct listing l = {sql, "events", "reading events", q->limit, sizeof(**ret),
+	                          query_bind, query_look, query_read, &qq};
+	void *out;
+	size_t n;
+	int r = list_rows(e, &l, &out, &n);
 	if (r < 0)
-		goto out;
-	if (q->camera)
-		bind_text(st, 1, q->camera);
-	if (q->type_prefix)
-		bind_text(st, 2, q->type_prefix);
-	sqlite3_bind_int(st, 3, q->severity_min);
-	if (q->phase)
-		bind_text(st, 4, q->phase);
-	sqlite3_bind_int64(st, 5, q->from_us);
-	sqlite3_bind_int64(st, 6, q->to_us);
-	sqlite3_bind_int64(st, 7, q->before_seq);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *cam = sqlite3_column_text(st, 4);
-		if (q->visible && !q->visible(q->ctx, cam ? (const char *)cam : ""))
-			continue;
-		if (n == q->limit) {
-			more = true;
-			break;
-		}
-		read_event(st, &out[n++]);
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		r = cu_db_fail(e->db, "reading events");
-	cu_db_done(st);
-out:
-	pthread_mutex_unlock(&e->lock);
-	if (r < 0) {
-		free(out);
 		return r;
-	}
 	*ret = out;
 	*ret_n = n;
-	*ret_more = more;
+	*ret_more = qq.more;
 	return 0;
 }
 
@@ -476,6 +546,38 @@ out:
 	return r;
 }
 
+struct due {
+	int64_t now_us;
+	size_t max;
+	int64_t next;        /* OUT: when the first notice not listed is due */
+};
+
+static enum row
+due_look(sqlite3_stmt *st, size_t n, void *ctx)
+{
+	struct due *dd = ctx;
+	int64_t due = sqlite3_column_int64(st, 6);
+	if (due > dd->now_us || n == dd->max) {
+		dd->next = due;
+		return ROW_STOP;
+	}
+	return ROW_KEEP;
+}
+
+static void
+due_read(sqlite3_stmt *st, void *elem)
+{
+	struct cu_evnote *o = elem;
+	col_copy(st, 0, o->id, sizeof(o->id));
+	col_copy(st, 1, o->ev.id, sizeof(o->ev.id));
+	col_copy(st, 2, o->target, sizeof(o->target));
+	col_copy(st, 3, o->rule, sizeof(o->rule));
+	o->attempts = sqlite3_column_int(st, 4);
+	o->created_us = sqlite3_column_int64(st, 5);
+	o->next_us = sqlite3_column_int64(st, 6);
+	read_event_body(st, 7, &o->ev);
+}
+
 int
 cu_evdb_due(cu_evdb *e, int64_t now_us, size_t max, struct cu_evnote **ret, size_t *ret_n,
             int64_t *ret_next_us)
@@ -483,51 +585,17 @@ cu_evdb_due(cu_evdb *e, int64_t now_us, size_t max, struct cu_evnote **ret, size
 	static const char sql[] =
 		"SELECT id, event_id, target, rule, attempts, created_us, next_us, t_us, type, camera,"
 		" source, phase, severity, detail FROM outbox WHERE state = 0 ORDER BY next_us";
-	struct cu_evnote *out = calloc(max ? max : 1, sizeof(*out));
-	if (out == NULL)
-		return cu_fail(CU_ERR_NOMEM, "outbox: out of memory");
-	size_t n = 0;
-	int64_t next = INT64_MAX;
-	pthread_mutex_lock(&e->lock);
-	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
+	struct due dd = {now_us, max, INT64_MAX};
+	const struct listing l = {sql, "outbox", "reading the outbox", max, sizeof(**ret), NULL,
+	                          due_look, due_read, &dd};
+	void *out;
+	size_t n;
+	int r = list_rows(e, &l, &out, &n);
 	if (r < 0)
-		goto out;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t due = sqlite3_column_int64(st, 6);
-		if (due > now_us || n == max) {
-			next = due;
-			break;
-		}
-		struct cu_evnote *o = &out[n++];
-		col_copy(st, 0, o->id, sizeof(o->id));
-		col_copy(st, 1, o->ev.id, sizeof(o->ev.id));
-		col_copy(st, 2, o->target, sizeof(o->target));
-		col_copy(st, 3, o->rule, sizeof(o->rule));
-		o->attempts = sqlite3_column_int(st, 4);
-		o->created_us = sqlite3_column_int64(st, 5);
-		o->next_us = due;
-		o->ev.t_us = sqlite3_column_int64(st, 7);
-		col_copy(st, 8, o->ev.type, sizeof(o->ev.type));
-		col_copy(st, 9, o->ev.camera, sizeof(o->ev.camera));
-		col_copy(st, 10, o->ev.source, sizeof(o->ev.source));
-		col_copy(st, 11, o->ev.phase, sizeof(o->ev.phase));
-		o->ev.severity = sqlite3_column_int(st, 12);
-		col_copy(st, 13, o->ev.detail, sizeof(o->ev.detail));
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		r = cu_db_fail(e->db, "reading the outbox");
-	cu_db_done(st);
-out:
-	pthread_mutex_unlock(&e->lock);
-	if (r < 0) {
-		free(out);
 		return r;
-	}
 	*ret = out;
 	*ret_n = n;
-	*ret_next_us = next;
+	*ret_next_us = dd.next;
 	return 0;
 }
 
