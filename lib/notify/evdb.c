@@ -389,13 +389,14 @@ struct listing {
 	void (*bind)(sqlite3_stmt *st, void *ctx);            /* or NULL */
 	enum row (*look)(sqlite3_stmt *st, size_t n, void *ctx); /* n: rows kept so far */
 	void (*read)(sqlite3_stmt *st, void *elem);
+	void (*done)(void *ctx, void *out, size_t n); /* on success: the caller's ret_ */
 	void *ctx;
 };
 
-/* The rows of l, under the lock, until one that look stops at: *ret (to
- * free) and *ret_n, written only on success. */
+/* The rows of l, under the lock, until one that look stops at; on success
+ * the array (to free) and its length go to l->done. */
 static int
-list_rows(cu_evdb *e, const struct listing *l, void **ret, size_t *ret_n)
+list_rows(cu_evdb *e, const struct listing *l)
 {
 	char *out = calloc(l->max ? l->max : 1, l->size);
 	if (out == NULL)
@@ -425,14 +426,16 @@ out:
 		free(out);
 		return r;
 	}
-	*ret = out;
-	*ret_n = n;
+	l->done(l->ctx, out, n);
 	return 0;
 }
 
 struct query {
 	const struct cu_evq *q;
 	bool more;
+	struct cu_evrec **ret;
+	size_t *ret_n;
+	bool *ret_more;
 };
 
 static void
@@ -471,6 +474,15 @@ query_read(sqlite3_stmt *st, void *elem)
 	read_event(st, elem);
 }
 
+static void
+query_done(void *ctx, void *out, size_t n)
+{
+	struct query *qq = ctx;
+	*qq->ret = out;
+	*qq->ret_n = n;
+	*qq->ret_more = qq->more;
+}
+
 int
 cu_evdb_query(cu_evdb *e, const struct cu_evq *q, struct cu_evrec **ret, size_t *ret_n,
               bool *ret_more)
@@ -482,18 +494,10 @@ cu_evdb_query(cu_evdb *e, const struct cu_evq *q, struct cu_evrec **ret, size_t 
 		" AND (?7 = 0 OR seq < ?7) ORDER BY seq DESC";
 	if (q->limit == 0 || q->limit > CU_EVDB_QUERY_MAX)
 		return cu_fail(CU_ERR_INVAL, "limit: from 1 to %d", CU_EVDB_QUERY_MAX);
-	struct query qq = {.q = q};
+	struct query qq = {q, false, ret, ret_n, ret_more};
 	const struct listing l = {sql, "events", "reading events", q->limit, sizeof(**ret),
-	                          query_bind, query_look, query_read, &qq};
-	void *out;
-	size_t n;
-	int r = list_rows(e, &l, &out, &n);
-	if (r < 0)
-		return r;
-	*ret = out;
-	*ret_n = n;
-	*ret_more = qq.more;
-	return 0;
+	                          query_bind, query_look, query_read, query_done, &qq};
+	return list_rows(e, &l);
 }
 
 int
@@ -549,7 +553,10 @@ out:
 struct due {
 	int64_t now_us;
 	size_t max;
-	int64_t next;        /* OUT: when the first notice not listed is due */
+	int64_t next;        /* when the first notice not listed is due */
+	struct cu_evnote **ret;
+	size_t *ret_n;
+	int64_t *ret_next_us;
 };
 
 static enum row
@@ -578,6 +585,15 @@ due_read(sqlite3_stmt *st, void *elem)
 	read_event_body(st, 7, &o->ev);
 }
 
+static void
+due_done(void *ctx, void *out, size_t n)
+{
+	struct due *dd = ctx;
+	*dd->ret = out;
+	*dd->ret_n = n;
+	*dd->ret_next_us = dd->next;
+}
+
 int
 cu_evdb_due(cu_evdb *e, int64_t now_us, size_t max, struct cu_evnote **ret, size_t *ret_n,
             int64_t *ret_next_us)
@@ -585,18 +601,10 @@ cu_evdb_due(cu_evdb *e, int64_t now_us, size_t max, struct cu_evnote **ret, size
 	static const char sql[] =
 		"SELECT id, event_id, target, rule, attempts, created_us, next_us, t_us, type, camera,"
 		" source, phase, severity, detail FROM outbox WHERE state = 0 ORDER BY next_us";
-	struct due dd = {now_us, max, INT64_MAX};
+	struct due dd = {now_us, max, INT64_MAX, ret, ret_n, ret_next_us};
 	const struct listing l = {sql, "outbox", "reading the outbox", max, sizeof(**ret), NULL,
-	                          due_look, due_read, &dd};
-	void *out;
-	size_t n;
-	int r = list_rows(e, &l, &out, &n);
-	if (r < 0)
-		return r;
-	*ret = out;
-	*ret_n = n;
-	*ret_next_us = dd.next;
-	return 0;
+	                          due_look, due_read, due_done, &dd};
+	return list_rows(e, &l);
 }
 
 int
