@@ -157,6 +157,21 @@ col_copy(sqlite3_stmt *st, int i, char *dst, size_t len)
 	dst[n] = '\0';
 }
 
+/* What an event and its outbox notices both hold, bound from parameter i
+ * on: t_us, type, camera, source, phase, severity, detail (the columns
+ * read_event_body reads). */
+static void
+bind_event_body(sqlite3_stmt *st, int i, const struct cu_evrec *ev)
+{
+	sqlite3_bind_int64(st, i, ev->t_us);
+	bind_text(st, i + 1, ev->type);
+	bind_text(st, i + 2, ev->camera);
+	bind_text(st, i + 3, ev->source);
+	bind_text(st, i + 4, ev->phase);
+	sqlite3_bind_int(st, i + 5, ev->severity);
+	bind_text(st, i + 6, ev->detail);
+}
+
 static int
 insert_event(cu_evdb *e, const struct cu_evrec *ev)
 {
@@ -168,13 +183,7 @@ insert_event(cu_evdb *e, const struct cu_evrec *ev)
 	if (r < 0)
 		return r;
 	bind_text(st, 1, ev->id);
-	sqlite3_bind_int64(st, 2, ev->t_us);
-	bind_text(st, 3, ev->type);
-	bind_text(st, 4, ev->camera);
-	bind_text(st, 5, ev->source);
-	bind_text(st, 6, ev->phase);
-	sqlite3_bind_int(st, 7, ev->severity);
-	bind_text(st, 8, ev->detail);
+	bind_event_body(st, 2, ev);
 	r = cu_db_step_done(e->db, st, "storing an event");
 	cu_db_done(st);
 	return r;
@@ -197,13 +206,7 @@ insert_note(cu_evdb *e, const struct cu_evrec *ev, const struct cu_evnote *n)
 	bind_text(st, 4, n->rule);
 	sqlite3_bind_int64(st, 5, n->created_us);
 	sqlite3_bind_int64(st, 6, n->created_us);
-	sqlite3_bind_int64(st, 7, ev->t_us);
-	bind_text(st, 8, ev->type);
-	bind_text(st, 9, ev->camera);
-	bind_text(st, 10, ev->source);
-	bind_text(st, 11, ev->phase);
-	sqlite3_bind_int(st, 12, ev->severity);
-	bind_text(st, 13, ev->detail);
+	bind_event_body(st, 7, ev);
 	r = cu_db_step_done(e->db, st, "writing a notice to the outbox");
 	cu_db_done(st);
 	return r;
@@ -644,33 +647,30 @@ cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
 		"DELETE FROM stills WHERE event_id NOT IN (SELECT event_id FROM outbox WHERE state = 0)"
 		" AND (event_id NOT IN (SELECT id FROM events) OR seq <= (SELECT seq FROM stills"
 		" ORDER BY seq DESC LIMIT 1 OFFSET ?))";
+	const struct {
+		const char *sql;
+		int64_t arg;
+		const char *what;
+	} steps[] = {
+		{by_age, now_us - keep_us, "retention of events"},
+		{by_count, CU_EVDB_KEEP_MAX, "retention of events"},
+		{notes, now_us - keep_us, "retention of notices"},
+		{stills, CU_EVDB_STILLS_KEEP, "retention of stills"},
+	};
 	pthread_mutex_lock(&e->lock);
-	sqlite3_stmt *st;
 	int r = cu_db_begin(e->db, true);
 	if (r < 0)
 		goto out;
-	if ((r = cu_db_stmt(e->db, by_age, &st)) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, now_us - keep_us);
-	r = cu_db_step_done(e->db, st, "retention of events");
-	cu_db_done(st);
-	if (r < 0 || (r = cu_db_stmt(e->db, by_count, &st)) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, CU_EVDB_KEEP_MAX);
-	r = cu_db_step_done(e->db, st, "retention of events");
-	cu_db_done(st);
-	if (r < 0 || (r = cu_db_stmt(e->db, notes, &st)) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, now_us - keep_us);
-	r = cu_db_step_done(e->db, st, "retention of notices");
-	cu_db_done(st);
-	if (r < 0 || (r = cu_db_stmt(e->db, stills, &st)) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, CU_EVDB_STILLS_KEEP);
-	r = cu_db_step_done(e->db, st, "retention of stills");
-	cu_db_done(st);
-	if (r < 0)
-		goto fail;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		sqlite3_stmt *st;
+		if ((r = cu_db_stmt(e->db, steps[i].sql, &st)) < 0)
+			goto fail;
+		sqlite3_bind_int64(st, 1, steps[i].arg);
+		r = cu_db_step_done(e->db, st, steps[i].what);
+		cu_db_done(st);
+		if (r < 0)
+			goto fail;
+	}
 	r = cu_db_commit(e->db);
 	goto out;
 fail:
