@@ -172,6 +172,15 @@ bind_event_body(sqlite3_stmt *st, int i, const struct cu_evrec *ev)
 	bind_text(st, i + 6, ev->detail);
 }
 
+/* Steps the write st once and resets it: what names it in an error. */
+static int
+step_once(cu_evdb *e, sqlite3_stmt *st, const char *what)
+{
+	int r = cu_db_step_done(e->db, st, what);
+	cu_db_done(st);
+	return r;
+}
+
 static int
 insert_event(cu_evdb *e, const struct cu_evrec *ev)
 {
@@ -184,9 +193,7 @@ insert_event(cu_evdb *e, const struct cu_evrec *ev)
 		return r;
 	bind_text(st, 1, ev->id);
 	bind_event_body(st, 2, ev);
-	r = cu_db_step_done(e->db, st, "storing an event");
-	cu_db_done(st);
-	return r;
+	return step_once(e, st, "storing an event");
 }
 
 static int
@@ -207,9 +214,7 @@ insert_note(cu_evdb *e, const struct cu_evrec *ev, const struct cu_evnote *n)
 	sqlite3_bind_int64(st, 5, n->created_us);
 	sqlite3_bind_int64(st, 6, n->created_us);
 	bind_event_body(st, 7, ev);
-	r = cu_db_step_done(e->db, st, "writing a notice to the outbox");
-	cu_db_done(st);
-	return r;
+	return step_once(e, st, "writing a notice to the outbox");
 }
 
 /* The still of ev: kept when it is a JPEG of at most CU_EVDB_STILL_MAX
@@ -233,9 +238,7 @@ insert_still(cu_evdb *e, const struct cu_evrec *ev, const uint8_t *still, size_t
 	if (note[0] == '\0')
 		sqlite3_bind_blob(st, 3, still, (int)len, SQLITE_STATIC);
 	bind_text(st, 4, note);
-	r = cu_db_step_done(e->db, st, "keeping an event's still");
-	cu_db_done(st);
-	return r;
+	return step_once(e, st, "keeping an event's still");
 }
 
 int
@@ -285,11 +288,9 @@ condition_put(cu_evdb *e, const char *cond, const char *camera, int set)
 	int r = cu_db_stmt(e->db, set ? ins : del, &st);
 	if (r < 0)
 		return r;
-	sqlite3_bind_text(st, 1, cond, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, camera, -1, SQLITE_STATIC);
-	r = cu_db_step_done(e->db, st, "keeping a condition");
-	cu_db_done(st);
-	return r;
+	bind_text(st, 1, cond);
+	bind_text(st, 2, camera);
+	return step_once(e, st, "keeping a condition");
 }
 
 int
@@ -544,8 +545,7 @@ cu_evdb_ack(cu_evdb *e, const char *id, const char *user, const char *comment, i
 	bind_text(st, 2, user);
 	sqlite3_bind_int64(st, 3, now_us);
 	bind_text(st, 4, comment);
-	r = cu_db_step_done(e->db, st, "acknowledging an event");
-	cu_db_done(st);
+	r = step_once(e, st, "acknowledging an event");
 	if (r == 0 && sqlite3_changes(e->db->sql) == 0)
 		r = cu_fail(CU_ERR_EXIST, "event %s is already acknowledged", id);
 out:
@@ -626,8 +626,7 @@ cu_evdb_note_done(cu_evdb *e, const char *id, int state, int64_t next_us, const 
 	sqlite3_bind_int64(st, 3, next_us);
 	sqlite3_bind_int64(st, 4, state == CU_EVDB_PENDING ? 0 : next_us);
 	bind_text(st, 5, error ? error : "");
-	r = cu_db_step_done(e->db, st, "recording a delivery attempt");
-	cu_db_done(st);
+	r = step_once(e, st, "recording a delivery attempt");
 out:
 	pthread_mutex_unlock(&e->lock);
 	return r;
@@ -666,8 +665,7 @@ cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
 		if ((r = cu_db_stmt(e->db, steps[i].sql, &st)) < 0)
 			goto fail;
 		sqlite3_bind_int64(st, 1, steps[i].arg);
-		r = cu_db_step_done(e->db, st, steps[i].what);
-		cu_db_done(st);
+		r = step_once(e, st, steps[i].what);
 		if (r < 0)
 			goto fail;
 	}
