@@ -181,6 +181,17 @@ step_once(cu_evdb *e, sqlite3_stmt *st, const char *what)
 	return r;
 }
 
+/* The cached statement of sql, its first parameter bound to key (the id or
+ * the condition most statements here select by). */
+static int
+stmt_key(cu_evdb *e, const char *sql, const char *key, sqlite3_stmt **ret)
+{
+	int r = cu_db_stmt(e->db, sql, ret);
+	if (r == 0)
+		bind_text(*ret, 1, key);
+	return r;
+}
+
 static int
 insert_event(cu_evdb *e, const struct cu_evrec *ev)
 {
@@ -188,10 +199,9 @@ insert_event(cu_evdb *e, const struct cu_evrec *ev)
 		"INSERT INTO events(id, t_us, type, camera, source, phase, severity, detail)"
 		" VALUES(?,?,?,?,?,?,?,?)";
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
+	int r = stmt_key(e, sql, ev->id, &st);
 	if (r < 0)
 		return r;
-	bind_text(st, 1, ev->id);
 	bind_event_body(st, 2, ev);
 	return step_once(e, st, "storing an event");
 }
@@ -204,10 +214,9 @@ insert_note(cu_evdb *e, const struct cu_evrec *ev, const struct cu_evnote *n)
 		" done_us, error, t_us, type, camera, source, phase, severity, detail)"
 		" VALUES(?,?,?,?,0,0,?,?,0,'',?,?,?,?,?,?,?)";
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
+	int r = stmt_key(e, sql, n->id, &st);
 	if (r < 0)
 		return r;
-	bind_text(st, 1, n->id);
 	bind_text(st, 2, ev->id);
 	bind_text(st, 3, n->target);
 	bind_text(st, 4, n->rule);
@@ -230,10 +239,9 @@ insert_still(cu_evdb *e, const struct cu_evrec *ev, const uint8_t *still, size_t
 	else if (len < 3 || still[0] != 0xff || still[1] != 0xd8 || still[2] != 0xff)
 		cu_fmt_cut(note, sizeof(note), "the still of %zu bytes is not a JPEG", len);
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
+	int r = stmt_key(e, sql, ev->id, &st);
 	if (r < 0)
 		return r;
-	bind_text(st, 1, ev->id);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)len);
 	if (note[0] == '\0')
 		sqlite3_bind_blob(st, 3, still, (int)len, SQLITE_STATIC);
@@ -248,10 +256,9 @@ cu_evdb_still(cu_evdb *e, const char *event_id, uint8_t **ret_jpeg, size_t *ret_
 	static const char sql[] = "SELECT jpeg, note FROM stills WHERE event_id = ?";
 	pthread_mutex_lock(&e->lock);
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
+	int r = stmt_key(e, sql, event_id, &st);
 	if (r < 0)
 		goto out;
-	bind_text(st, 1, event_id);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		r = cu_fail(CU_ERR_NOTFOUND, "no still of %.40s", event_id);
@@ -285,10 +292,9 @@ condition_put(cu_evdb *e, const char *cond, const char *camera, int set)
 	static const char ins[] = "INSERT OR IGNORE INTO conditions(cond, camera) VALUES(?,?)";
 	static const char del[] = "DELETE FROM conditions WHERE cond = ? AND camera = ?";
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, set ? ins : del, &st);
+	int r = stmt_key(e, set ? ins : del, cond, &st);
 	if (r < 0)
 		return r;
-	bind_text(st, 1, cond);
 	bind_text(st, 2, camera);
 	return step_once(e, st, "keeping a condition");
 }
@@ -327,10 +333,9 @@ cu_evdb_condition(cu_evdb *e, const char *cond, const char *camera, int set)
 	static const char q[] = "SELECT 1 FROM conditions WHERE cond = ? AND camera = ?";
 	pthread_mutex_lock(&e->lock);
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, q, &st);
+	int r = stmt_key(e, q, cond, &st);
 	if (r < 0)
 		goto out;
-	bind_text(st, 1, cond);
 	bind_text(st, 2, camera);
 	int rc = sqlite3_step(st);
 	int was = rc == SQLITE_ROW;
@@ -510,10 +515,9 @@ cu_evdb_get(cu_evdb *e, const char *id, struct cu_evrec *ret)
 	static const char sql[] = "SELECT " EV_COLS " FROM events WHERE id = ?";
 	pthread_mutex_lock(&e->lock);
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
+	int r = stmt_key(e, sql, id, &st);
 	if (r < 0)
 		goto out;
-	bind_text(st, 1, id);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		read_event(st, ret);
@@ -539,9 +543,8 @@ cu_evdb_ack(cu_evdb *e, const char *id, const char *user, const char *comment, i
 		return r;
 	pthread_mutex_lock(&e->lock);
 	sqlite3_stmt *st;
-	if ((r = cu_db_stmt(e->db, sql, &st)) < 0)
+	if ((r = stmt_key(e, sql, id, &st)) < 0)
 		goto out;
-	bind_text(st, 1, id);
 	bind_text(st, 2, user);
 	sqlite3_bind_int64(st, 3, now_us);
 	bind_text(st, 4, comment);
@@ -618,10 +621,9 @@ cu_evdb_note_done(cu_evdb *e, const char *id, int state, int64_t next_us, const 
 		" error = ?5 WHERE id = ?1 AND state = 0";
 	pthread_mutex_lock(&e->lock);
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
+	int r = stmt_key(e, sql, id, &st);
 	if (r < 0)
 		goto out;
-	bind_text(st, 1, id);
 	sqlite3_bind_int(st, 2, state);
 	sqlite3_bind_int64(st, 3, next_us);
 	sqlite3_bind_int64(st, 4, state == CU_EVDB_PENDING ? 0 : next_us);
