@@ -192,18 +192,50 @@ stmt_key(cu_evdb *e, const char *sql, const char *key, sqlite3_stmt **ret)
 	return r;
 }
 
+/* Runs the write sql once, key bound as ?1 and the other parameters by
+ * bind(st, arg): what names it in an error. */
+static int
+write_once(cu_evdb *e, const char *sql, const char *key,
+           void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg, const char *what)
+{
+	sqlite3_stmt *st;
+	int r = stmt_key(e, sql, key, &st);
+	if (r < 0)
+		return r;
+	bind(st, arg);
+	return step_once(e, st, what);
+}
+
+static void
+bind_event(sqlite3_stmt *st, const void *arg)
+{
+	bind_event_body(st, 2, arg);
+}
+
 static int
 insert_event(cu_evdb *e, const struct cu_evrec *ev)
 {
 	static const char sql[] =
 		"INSERT INTO events(id, t_us, type, camera, source, phase, severity, detail)"
 		" VALUES(?,?,?,?,?,?,?,?)";
-	sqlite3_stmt *st;
-	int r = stmt_key(e, sql, ev->id, &st);
-	if (r < 0)
-		return r;
-	bind_event_body(st, 2, ev);
-	return step_once(e, st, "storing an event");
+	return write_once(e, sql, ev->id, bind_event, ev, "storing an event");
+}
+
+struct note_row {
+	const struct cu_evrec *ev;
+	const struct cu_evnote *n;
+};
+
+static void
+bind_note(sqlite3_stmt *st, const void *arg)
+{
+	const struct note_row *a = arg;
+	bind_text(st, 2, a->ev->id);
+	bind_text(st, 3, a->n->target);
+	bind_text(st, 4, a->n->rule);
+	sqlite3_bind_int64(st, 5, a->n->created_us);
+	sqlite3_bind_int64(st, 6, a->n->created_us);
+	bind_event_body(st, 7, a->ev);
 }
 
 static int
@@ -213,17 +245,24 @@ insert_note(cu_evdb *e, const struct cu_evrec *ev, const struct cu_evnote *n)
 		"INSERT INTO outbox(id, event_id, target, rule, state, attempts, created_us, next_us,"
 		" done_us, error, t_us, type, camera, source, phase, severity, detail)"
 		" VALUES(?,?,?,?,0,0,?,?,0,'',?,?,?,?,?,?,?)";
-	sqlite3_stmt *st;
-	int r = stmt_key(e, sql, n->id, &st);
-	if (r < 0)
-		return r;
-	bind_text(st, 2, ev->id);
-	bind_text(st, 3, n->target);
-	bind_text(st, 4, n->rule);
-	sqlite3_bind_int64(st, 5, n->created_us);
-	sqlite3_bind_int64(st, 6, n->created_us);
-	bind_event_body(st, 7, ev);
-	return step_once(e, st, "writing a notice to the outbox");
+	const struct note_row a = {ev, n};
+	return write_once(e, sql, n->id, bind_note, &a, "writing a notice to the outbox");
+}
+
+struct still_row {
+	const uint8_t *still;
+	size_t len;
+	const char *note;    /* "": the still is kept */
+};
+
+static void
+bind_still(sqlite3_stmt *st, const void *arg)
+{
+	const struct still_row *a = arg;
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)a->len);
+	if (a->note[0] == '\0')
+		sqlite3_bind_blob(st, 3, a->still, (int)a->len, SQLITE_STATIC);
+	bind_text(st, 4, a->note);
 }
 
 /* The still of ev: kept when it is a JPEG of at most CU_EVDB_STILL_MAX
@@ -238,15 +277,8 @@ insert_still(cu_evdb *e, const struct cu_evrec *ev, const uint8_t *still, size_t
 		           CU_EVDB_STILL_MAX / 1024);
 	else if (len < 3 || still[0] != 0xff || still[1] != 0xd8 || still[2] != 0xff)
 		cu_fmt_cut(note, sizeof(note), "the still of %zu bytes is not a JPEG", len);
-	sqlite3_stmt *st;
-	int r = stmt_key(e, sql, ev->id, &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)len);
-	if (note[0] == '\0')
-		sqlite3_bind_blob(st, 3, still, (int)len, SQLITE_STATIC);
-	bind_text(st, 4, note);
-	return step_once(e, st, "keeping an event's still");
+	const struct still_row a = {still, len, note};
+	return write_once(e, sql, ev->id, bind_still, &a, "keeping an event's still");
 }
 
 int
@@ -286,17 +318,18 @@ out:
 	return r;
 }
 
+static void
+bind_camera(sqlite3_stmt *st, const void *arg)
+{
+	bind_text(st, 2, arg);
+}
+
 static int
 condition_put(cu_evdb *e, const char *cond, const char *camera, int set)
 {
 	static const char ins[] = "INSERT OR IGNORE INTO conditions(cond, camera) VALUES(?,?)";
 	static const char del[] = "DELETE FROM conditions WHERE cond = ? AND camera = ?";
-	sqlite3_stmt *st;
-	int r = stmt_key(e, set ? ins : del, cond, &st);
-	if (r < 0)
-		return r;
-	bind_text(st, 2, camera);
-	return step_once(e, st, "keeping a condition");
+	return write_once(e, set ? ins : del, cond, bind_camera, camera, "keeping a condition");
 }
 
 int
@@ -531,6 +564,21 @@ out:
 	return r;
 }
 
+struct ack_row {
+	const char *user;
+	int64_t now_us;
+	const char *comment;
+};
+
+static void
+bind_ack(sqlite3_stmt *st, const void *arg)
+{
+	const struct ack_row *a = arg;
+	bind_text(st, 2, a->user);
+	sqlite3_bind_int64(st, 3, a->now_us);
+	bind_text(st, 4, a->comment);
+}
+
 int
 cu_evdb_ack(cu_evdb *e, const char *id, const char *user, const char *comment, int64_t now_us)
 {
@@ -541,17 +589,11 @@ cu_evdb_ack(cu_evdb *e, const char *id, const char *user, const char *comment, i
 	int r = cu_evdb_get(e, id, &cur);
 	if (r < 0)
 		return r;
+	const struct ack_row a = {user, now_us, comment};
 	pthread_mutex_lock(&e->lock);
-	sqlite3_stmt *st;
-	if ((r = stmt_key(e, sql, id, &st)) < 0)
-		goto out;
-	bind_text(st, 2, user);
-	sqlite3_bind_int64(st, 3, now_us);
-	bind_text(st, 4, comment);
-	r = step_once(e, st, "acknowledging an event");
+	r = write_once(e, sql, id, bind_ack, &a, "acknowledging an event");
 	if (r == 0 && sqlite3_changes(e->db->sql) == 0)
 		r = cu_fail(CU_ERR_EXIST, "event %s is already acknowledged", id);
-out:
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }
@@ -613,23 +655,31 @@ cu_evdb_due(cu_evdb *e, int64_t now_us, size_t max, struct cu_evnote **ret, size
 	return list_rows(e, &l);
 }
 
+struct attempt_row {
+	int state;
+	int64_t next_us;
+	const char *error;
+};
+
+static void
+bind_attempt(sqlite3_stmt *st, const void *arg)
+{
+	const struct attempt_row *a = arg;
+	sqlite3_bind_int(st, 2, a->state);
+	sqlite3_bind_int64(st, 3, a->next_us);
+	sqlite3_bind_int64(st, 4, a->state == CU_EVDB_PENDING ? 0 : a->next_us);
+	bind_text(st, 5, a->error);
+}
+
 int
 cu_evdb_note_done(cu_evdb *e, const char *id, int state, int64_t next_us, const char *error)
 {
 	static const char sql[] =
 		"UPDATE outbox SET state = ?2, attempts = attempts + 1, next_us = ?3, done_us = ?4,"
 		" error = ?5 WHERE id = ?1 AND state = 0";
+	const struct attempt_row a = {state, next_us, error ? error : ""};
 	pthread_mutex_lock(&e->lock);
-	sqlite3_stmt *st;
-	int r = stmt_key(e, sql, id, &st);
-	if (r < 0)
-		goto out;
-	sqlite3_bind_int(st, 2, state);
-	sqlite3_bind_int64(st, 3, next_us);
-	sqlite3_bind_int64(st, 4, state == CU_EVDB_PENDING ? 0 : next_us);
-	bind_text(st, 5, error ? error : "");
-	r = step_once(e, st, "recording a delivery attempt");
-out:
+	int r = write_once(e, sql, id, bind_attempt, &a, "recording a delivery attempt");
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }
