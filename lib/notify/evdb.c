@@ -332,32 +332,56 @@ condition_put(cu_evdb *e, const char *cond, const char *camera, int set)
 	return write_once(e, set ? ins : del, cond, bind_camera, camera, "keeping a condition");
 }
 
+/* Runs body(e, arg) in one write transaction under e's lock: committed
+ * when it comes to 0 or more (synchronous=FULL: durable then), rolled back
+ * when it fails. */
+static int
+transact(cu_evdb *e, int (*body)(cu_evdb *e, const void *arg), const void *arg)
+{
+	pthread_mutex_lock(&e->lock);
+	int r = cu_db_begin(e->db, true);
+	if (r >= 0) {
+		if ((r = body(e, arg)) < 0)
+			cu_db_rollback(e->db);
+		else
+			r = cu_db_commit(e->db);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+struct add {
+	const struct cu_evrec *ev;
+	const char *const *conds;
+	size_t nconds;
+	int cond_set;
+	const struct cu_evnote *notes;
+	size_t n;
+	const uint8_t *still;
+	size_t still_len;
+};
+
+static int
+add_body(cu_evdb *e, const void *arg)
+{
+	const struct add *a = arg;
+	int r = insert_event(e, a->ev);
+	for (size_t i = 0; r >= 0 && i < a->nconds; i++)
+		r = condition_put(e, a->conds[i], a->ev->camera, a->cond_set);
+	for (size_t i = 0; r >= 0 && i < a->n; i++)
+		r = insert_note(e, a->ev, &a->notes[i]);
+	if (r >= 0 && a->still != NULL)
+		r = insert_still(e, a->ev, a->still, a->still_len);
+	return r;
+}
+
 int
 cu_evdb_add(cu_evdb *e, const struct cu_evrec *ev, const char *const *conds, size_t nconds,
             int cond_set, const struct cu_evnote *notes, size_t n, const uint8_t *still,
             size_t still_len)
 {
-	pthread_mutex_lock(&e->lock);
-	int r = cu_db_begin(e->db, true);
-	if (r < 0)
-		goto out;
-	if ((r = insert_event(e, ev)) < 0)
-		goto fail;
-	for (size_t i = 0; i < nconds; i++)
-		if ((r = condition_put(e, conds[i], ev->camera, cond_set)) < 0)
-			goto fail;
-	for (size_t i = 0; i < n; i++)
-		if ((r = insert_note(e, ev, &notes[i])) < 0)
-			goto fail;
-	if (still != NULL && (r = insert_still(e, ev, still, still_len)) < 0)
-		goto fail;
-	r = cu_db_commit(e->db); /* synchronous=FULL: durable here */
-	goto out;
-fail:
-	cu_db_rollback(e->db);
-out:
-	pthread_mutex_unlock(&e->lock);
-	return r;
+	const struct add a = {ev, conds, nconds, cond_set, notes, n, still, still_len};
+	return transact(e, add_body, &a);
 }
 
 int
@@ -684,9 +708,14 @@ cu_evdb_note_done(cu_evdb *e, const char *id, int state, int64_t next_us, const 
 	return r;
 }
 
-int
-cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
+struct prune {
+	int64_t now_us, keep_us;
+};
+
+static int
+prune_body(cu_evdb *e, const void *arg)
 {
+	const struct prune *p = arg;
 	static const char by_age[] = "DELETE FROM events WHERE t_us < ?";
 	static const char by_count[] =
 		"DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC"
@@ -703,29 +732,26 @@ cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
 		int64_t arg;
 		const char *what;
 	} steps[] = {
-		{by_age, now_us - keep_us, "retention of events"},
+		{by_age, p->now_us - p->keep_us, "retention of events"},
 		{by_count, CU_EVDB_KEEP_MAX, "retention of events"},
-		{notes, now_us - keep_us, "retention of notices"},
+		{notes, p->now_us - p->keep_us, "retention of notices"},
 		{stills, CU_EVDB_STILLS_KEEP, "retention of stills"},
 	};
-	pthread_mutex_lock(&e->lock);
-	int r = cu_db_begin(e->db, true);
-	if (r < 0)
-		goto out;
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		sqlite3_stmt *st;
-		if ((r = cu_db_stmt(e->db, steps[i].sql, &st)) < 0)
-			goto fail;
-		sqlite3_bind_int64(st, 1, steps[i].arg);
-		r = step_once(e, st, steps[i].what);
+		int r = cu_db_stmt(e->db, steps[i].sql, &st);
 		if (r < 0)
-			goto fail;
+			return r;
+		sqlite3_bind_int64(st, 1, steps[i].arg);
+		if ((r = step_once(e, st, steps[i].what)) < 0)
+			return r;
 	}
-	r = cu_db_commit(e->db);
-	goto out;
-fail:
-	cu_db_rollback(e->db);
-out:
-	pthread_mutex_unlock(&e->lock);
-	return r;
+	return 0;
+}
+
+int
+cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
+{
+	const struct prune p = {now_us, keep_us};
+	return transact(e, prune_body, &p);
 }
