@@ -112,12 +112,31 @@ secret_read(const char *file, const char *key, struct secrets *sec, size_t i, co
 	return 0;
 }
 
-/* The whole target of an [snmp] entry, its secrets read into sec (the
- * caller frees them with secrets_free, also on failure), checked as the
- * channel will. */
+/* The target of an [snmp] or [email] entry, with what it points to. */
+union loaded {
+	struct cu_snmp_target snmp;
+	struct {
+		const char *to[CU_SMTP_RCPT_MAX];
+		struct cu_smtp_target t;
+	} email;
+};
+
+/* The kinds whose target is a configuration entry: how the whole target
+ * is loaded, its secrets read into sec (the caller frees them with
+ * secrets_free, also on failure) and checked as the channel will; and how
+ * a loaded target is sent to. */
+struct conf_kind {
+	const char *name;                /* "snmp" */
+	int (*load)(const void *conf, struct secrets *sec, union loaded *t);
+	enum cu_send (*send)(const union loaded *t, const struct cu_notice *n, char *err,
+	                     size_t errlen);
+};
+
 static int
-snmp_load(const struct cd_snmp_conf *c, struct secrets *sec, struct cu_snmp_target *t)
+snmp_load(const void *conf, struct secrets *sec, union loaded *u)
 {
+	const struct cd_snmp_conf *c = conf;
+	struct cu_snmp_target *t = &u->snmp;
 	cd_snmp_conf_target(c, t);
 	int r = c->version == CU_SNMP_V2C
 	                ? secret_read(c->community_file, "community_file", sec, 0, &t->community)
@@ -129,16 +148,43 @@ snmp_load(const struct cd_snmp_conf *c, struct secrets *sec, struct cu_snmp_targ
 	return r;
 }
 
-static int
-email_load(const struct cd_email_conf *c, struct secrets *sec,
-           const char *(*to)[CU_SMTP_RCPT_MAX], struct cu_smtp_target *t)
+static enum cu_send
+snmp_deliver(const union loaded *t, const struct cu_notice *n, char *err, size_t errlen)
 {
-	cd_email_conf_target(c, to, t);
+	return cu_snmp_send(&t->snmp, n, err, errlen);
+}
+
+static int
+email_load(const void *conf, struct secrets *sec, union loaded *u)
+{
+	const struct cd_email_conf *c = conf;
+	struct cu_smtp_target *t = &u->email.t;
+	cd_email_conf_target(c, &u->email.to, t);
 	int r = 0;
 	if (c->password_file[0] != '\0')
 		r = secret_read(c->password_file, "password_file", sec, 0, &t->password);
 	if (r == 0)
 		r = cu_smtp_target_check(t, true);
+	return r;
+}
+
+static enum cu_send
+email_deliver(const union loaded *t, const struct cu_notice *n, char *err, size_t errlen)
+{
+	return cu_smtp_send(&t->email.t, n, err, errlen);
+}
+
+static const struct conf_kind snmp_kind = {"snmp", snmp_load, snmp_deliver};
+static const struct conf_kind email_kind = {"email", email_load, email_deliver};
+
+/* Loads the target of conf and checks it, its secrets wiped again. */
+static int
+conf_check(const struct conf_kind *k, const void *conf)
+{
+	struct secrets sec = {0};
+	union loaded t;
+	int r = k->load(conf, &sec, &t);
+	secrets_free(&sec);
 	return r;
 }
 
@@ -156,35 +202,31 @@ email_count(const struct cd_notify_conf *nc)
 
 /* The target "KIND:NAME" of a configuration entry: a copy of its size
  * bytes (the configuration given to start may go away; no secret is in
- * it), after its check came to r. */
+ * it). Its secrets are read once here, so that a bad file stops the start. */
 static int
-conf_copy(const char *kind, const char *name, const void *entry, size_t size, int r,
+conf_open(const struct conf_kind *k, const char *name, const void *entry, size_t size,
           char *ret_name, size_t namelen, void **ret)
 {
+	int r = conf_check(k, entry);
 	if (r == 0)
-		r = cu_path(ret_name, namelen, "%s:%s", kind, name);
+		r = cu_path(ret_name, namelen, "%s:%s", k->name, name);
 	void *copy = r == 0 ? malloc(size) : NULL;
 	if (r == 0 && copy == NULL)
 		r = cu_fail(CU_ERR_NOMEM, "out of memory");
 	if (r < 0)
-		return cu_fail_prefix(r, "[%s %s]", kind, name);
+		return cu_fail_prefix(r, "[%s %s]", k->name, name);
 	memcpy(copy, entry, size);
 	*ret = copy;
 	return 0;
 }
 
-/* Its secrets are read once here, so that a bad file stops the start. */
 static int
 snmp_open(const struct cd_notify_conf *nc, size_t i, cu_store *store, char *ret_name,
           size_t namelen, void **ret)
 {
 	(void)store;
 	const struct cd_snmp_conf *c = &nc->snmps[i];
-	struct secrets sec = {0};
-	struct cu_snmp_target t;
-	int r = snmp_load(c, &sec, &t);
-	secrets_free(&sec);
-	return conf_copy("snmp", c->name, c, sizeof(*c), r, ret_name, namelen, ret);
+	return conf_open(&snmp_kind, c->name, c, sizeof(*c), ret_name, namelen, ret);
 }
 
 static int
@@ -193,21 +235,28 @@ email_open(const struct cd_notify_conf *nc, size_t i, cu_store *store, char *ret
 {
 	(void)store;
 	const struct cd_email_conf *c = &nc->emails[i];
-	struct secrets sec = {0};
-	const char *to[CU_SMTP_RCPT_MAX];
-	struct cu_smtp_target t;
-	int r = email_load(c, &sec, &to, &t);
-	secrets_free(&sec);
-	return conf_copy("email", c->name, c, sizeof(*c), r, ret_name, namelen, ret);
+	return conf_open(&email_kind, c->name, c, sizeof(*c), ret_name, namelen, ret);
 }
 
-/* A secret file that cannot be read now (moved, a wrong mode) is a reason
- * to try again later, not to give the notice up at once: give_up bounds it. */
+/* Loads the target of conf (named name) and sends n to it, its secrets
+ * wiped after. A secret file that cannot be read now (moved, a wrong mode)
+ * is a reason to try again later, not to give the notice up at once:
+ * give_up bounds it. */
 static enum cu_send
-load_failed(const char *kind, const char *name, char *err, size_t errlen)
+conf_send(const struct conf_kind *k, const void *conf, const char *name,
+          const struct cu_notice *n, char *err, size_t errlen)
 {
-	cu_fmt_cut(err, errlen, "[%s %s]: %s", kind, name, cu_error_detail());
-	return CU_SEND_RETRY;
+	struct secrets sec = {0};
+	union loaded t;
+	enum cu_send res;
+	if (k->load(conf, &sec, &t) < 0) {
+		cu_fmt_cut(err, errlen, "[%s %s]: %s", k->name, name, cu_error_detail());
+		res = CU_SEND_RETRY;
+	} else {
+		res = k->send(&t, n, err, errlen);
+	}
+	secrets_free(&sec);
+	return res;
 }
 
 /* SNMP and e-mail have no Retry-After: *retry_after_us stays -1. */
@@ -217,12 +266,7 @@ snmp_send(void *obj, const struct cu_notice *n, int64_t *retry_after_us, char *e
 {
 	(void)retry_after_us;
 	const struct cd_snmp_conf *c = obj;
-	struct secrets sec = {0};
-	struct cu_snmp_target t;
-	enum cu_send res = snmp_load(c, &sec, &t) < 0 ? load_failed("snmp", c->name, err, errlen)
-	                                               : cu_snmp_send(&t, n, err, errlen);
-	secrets_free(&sec);
-	return res;
+	return conf_send(&snmp_kind, c, c->name, n, err, errlen);
 }
 
 static enum cu_send
@@ -231,14 +275,7 @@ email_send(void *obj, const struct cu_notice *n, int64_t *retry_after_us, char *
 {
 	(void)retry_after_us;
 	const struct cd_email_conf *c = obj;
-	struct secrets sec = {0};
-	const char *to[CU_SMTP_RCPT_MAX];
-	struct cu_smtp_target t;
-	enum cu_send res = email_load(c, &sec, &to, &t) < 0
-	                           ? load_failed("email", c->name, err, errlen)
-	                           : cu_smtp_send(&t, n, err, errlen);
-	secrets_free(&sec);
-	return res;
+	return conf_send(&email_kind, c, c->name, n, err, errlen);
 }
 
 static void
@@ -267,10 +304,7 @@ cd_notify_check(const struct cd_notify_conf *nc)
 	}
 	for (size_t i = 0; i < nc->nsnmps; i++) {
 		const struct cd_snmp_conf *c = &nc->snmps[i];
-		struct secrets sec = {0};
-		struct cu_snmp_target t;
-		int r = snmp_load(c, &sec, &t);
-		secrets_free(&sec);
+		int r = conf_check(&snmp_kind, c);
 		if (r < 0) {
 			cd_log(CD_ERR, "[snmp %s] (line %d): %s", c->name, c->line, cu_error_detail());
 			return -1;
@@ -278,11 +312,7 @@ cd_notify_check(const struct cd_notify_conf *nc)
 	}
 	for (size_t i = 0; i < nc->nemails; i++) {
 		const struct cd_email_conf *c = &nc->emails[i];
-		struct secrets sec = {0};
-		const char *to[CU_SMTP_RCPT_MAX];
-		struct cu_smtp_target t;
-		int r = email_load(c, &sec, &to, &t);
-		secrets_free(&sec);
+		int r = conf_check(&email_kind, c);
 		if (r == 0 && c->ca_file[0] != '\0' && access(c->ca_file, R_OK) != 0)
 			r = cu_fail_errno(errno, "ca %s", c->ca_file);
 		if (r < 0) {

@@ -21,6 +21,7 @@
 #include "custody/text.h"
 #include "custody/time.h"
 #include "custody/error.h"
+#include "media/media_int.h"
 
 #define QUALITY_MIN 2
 #define QUALITY_MAX 31
@@ -361,21 +362,12 @@ out:
 
 /* ---- encoding ---- */
 
-static bool
-full_range(const AVFrame *f)
-{
-	return f->color_range == AVCOL_RANGE_JPEG || f->format == AV_PIX_FMT_YUVJ420P ||
-	       f->format == AV_PIX_FMT_YUVJ422P || f->format == AV_PIX_FMT_YUVJ444P ||
-	       f->format == AV_PIX_FMT_YUVJ440P || f->format == AV_PIX_FMT_YUVJ411P;
-}
-
 /* The picture as full-range 4:2:0, BT.601 (what JPEG decoders assume). */
 static int
 to_yuvj420(const AVFrame *src, AVFrame **ret)
 {
 	struct SwsContext *sws = NULL;
 	AVFrame *dst = av_frame_alloc();
-	const int *coef = sws_getCoefficients(SWS_CS_ITU601);
 	int r;
 
 	if (!dst)
@@ -397,10 +389,7 @@ to_yuvj420(const AVFrame *src, AVFrame **ret)
 		    name ? name : "unknown");
 		goto fail;
 	}
-	/* swscale knows the range of the yuvj formats only; a decoder may flag
-	 * full range on a yuv format. */
-	(void)sws_setColorspaceDetails(sws, coef, full_range(src) ? 1 : 0, coef, 1, 0, 1 << 16,
-	    1 << 16);
+	cu_media_sws_full_range(sws, src);
 	r = sws_scale(sws, (const uint8_t *const *)src->data, src->linesize, 0, src->height,
 	    dst->data, dst->linesize);
 	sws_freeContext(sws);

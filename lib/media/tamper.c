@@ -29,6 +29,7 @@
 #include "custody/error.h"
 #include "custody/tamper.h"
 #include "custody/text.h"
+#include "media/media_int.h"
 
 /* ---- thresholds (docs/tamper-analysis.md has the measurements) ---- */
 #define DARK_LEVEL 40            /* luma below this is "dark" */
@@ -682,20 +683,11 @@ decode_one(cu_tamper *t, const cu_frame *f)
 	return 0;
 }
 
-static bool
-full_range(const AVFrame *f)
-{
-	return f->color_range == AVCOL_RANGE_JPEG || f->format == AV_PIX_FMT_YUVJ420P ||
-	       f->format == AV_PIX_FMT_YUVJ422P || f->format == AV_PIX_FMT_YUVJ444P ||
-	       f->format == AV_PIX_FMT_YUVJ440P || f->format == AV_PIX_FMT_YUVJ411P;
-}
-
 /* The picture as 320x180 full-range grey. */
 static int
 to_grey(cu_tamper *t)
 {
 	const AVFrame *p = t->pic;
-	const int *coef = sws_getCoefficients(SWS_CS_ITU601);
 	uint8_t *dst[4] = {t->grey, NULL, NULL, NULL};
 	int dst_stride[4] = {CU_TAMPER_W, 0, 0, 0};
 
@@ -706,8 +698,7 @@ to_grey(cu_tamper *t)
 		return cu_fail(CU_ERR_UNSUPPORTED, "tamper analysis: cannot scale %s pictures",
 		    name ? name : "unknown");
 	}
-	(void)sws_setColorspaceDetails(t->sws, coef, full_range(p) ? 1 : 0, coef, 1, 0, 1 << 16,
-	    1 << 16);
+	cu_media_sws_full_range(t->sws, p);
 	if (sws_scale(t->sws, (const uint8_t *const *)p->data, p->linesize, 0, p->height, dst,
 	    dst_stride) != CU_TAMPER_H)
 		return cu_fail(CU_ERR_MEDIA, "tamper analysis: scaling the picture failed");

@@ -157,27 +157,85 @@ col_copy(sqlite3_stmt *st, int i, char *dst, size_t len)
 	dst[n] = '\0';
 }
 
+/* What an event and its outbox notices both hold, bound from parameter i
+ * on: t_us, type, camera, source, phase, severity, detail (the columns
+ * read_event_body reads). */
+static void
+bind_event_body(sqlite3_stmt *st, int i, const struct cu_evrec *ev)
+{
+	sqlite3_bind_int64(st, i, ev->t_us);
+	bind_text(st, i + 1, ev->type);
+	bind_text(st, i + 2, ev->camera);
+	bind_text(st, i + 3, ev->source);
+	bind_text(st, i + 4, ev->phase);
+	sqlite3_bind_int(st, i + 5, ev->severity);
+	bind_text(st, i + 6, ev->detail);
+}
+
+/* Steps the write st once and resets it: what names it in an error. */
+static int
+step_once(cu_evdb *e, sqlite3_stmt *st, const char *what)
+{
+	int r = cu_db_step_done(e->db, st, what);
+	cu_db_done(st);
+	return r;
+}
+
+/* The cached statement of sql, its first parameter bound to key (the id or
+ * the condition most statements here select by). */
+static int
+stmt_key(cu_evdb *e, const char *sql, const char *key, sqlite3_stmt **ret)
+{
+	int r = cu_db_stmt(e->db, sql, ret);
+	if (r == 0)
+		bind_text(*ret, 1, key);
+	return r;
+}
+
+/* Runs the write sql once, key bound as ?1 and the other parameters by
+ * bind(st, arg): what names it in an error. */
+static int
+write_once(cu_evdb *e, const char *sql, const char *key,
+           void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg, const char *what)
+{
+	sqlite3_stmt *st;
+	int r = stmt_key(e, sql, key, &st);
+	if (r < 0)
+		return r;
+	bind(st, arg);
+	return step_once(e, st, what);
+}
+
+static void
+bind_event(sqlite3_stmt *st, const void *arg)
+{
+	bind_event_body(st, 2, arg);
+}
+
 static int
 insert_event(cu_evdb *e, const struct cu_evrec *ev)
 {
 	static const char sql[] =
 		"INSERT INTO events(id, t_us, type, camera, source, phase, severity, detail)"
 		" VALUES(?,?,?,?,?,?,?,?)";
-	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
-	if (r < 0)
-		return r;
-	bind_text(st, 1, ev->id);
-	sqlite3_bind_int64(st, 2, ev->t_us);
-	bind_text(st, 3, ev->type);
-	bind_text(st, 4, ev->camera);
-	bind_text(st, 5, ev->source);
-	bind_text(st, 6, ev->phase);
-	sqlite3_bind_int(st, 7, ev->severity);
-	bind_text(st, 8, ev->detail);
-	r = cu_db_step_done(e->db, st, "storing an event");
-	cu_db_done(st);
-	return r;
+	return write_once(e, sql, ev->id, bind_event, ev, "storing an event");
+}
+
+struct note_row {
+	const struct cu_evrec *ev;
+	const struct cu_evnote *n;
+};
+
+static void
+bind_note(sqlite3_stmt *st, const void *arg)
+{
+	const struct note_row *a = arg;
+	bind_text(st, 2, a->ev->id);
+	bind_text(st, 3, a->n->target);
+	bind_text(st, 4, a->n->rule);
+	sqlite3_bind_int64(st, 5, a->n->created_us);
+	sqlite3_bind_int64(st, 6, a->n->created_us);
+	bind_event_body(st, 7, a->ev);
 }
 
 static int
@@ -187,26 +245,24 @@ insert_note(cu_evdb *e, const struct cu_evrec *ev, const struct cu_evnote *n)
 		"INSERT INTO outbox(id, event_id, target, rule, state, attempts, created_us, next_us,"
 		" done_us, error, t_us, type, camera, source, phase, severity, detail)"
 		" VALUES(?,?,?,?,0,0,?,?,0,'',?,?,?,?,?,?,?)";
-	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
-	if (r < 0)
-		return r;
-	bind_text(st, 1, n->id);
-	bind_text(st, 2, ev->id);
-	bind_text(st, 3, n->target);
-	bind_text(st, 4, n->rule);
-	sqlite3_bind_int64(st, 5, n->created_us);
-	sqlite3_bind_int64(st, 6, n->created_us);
-	sqlite3_bind_int64(st, 7, ev->t_us);
-	bind_text(st, 8, ev->type);
-	bind_text(st, 9, ev->camera);
-	bind_text(st, 10, ev->source);
-	bind_text(st, 11, ev->phase);
-	sqlite3_bind_int(st, 12, ev->severity);
-	bind_text(st, 13, ev->detail);
-	r = cu_db_step_done(e->db, st, "writing a notice to the outbox");
-	cu_db_done(st);
-	return r;
+	const struct note_row a = {ev, n};
+	return write_once(e, sql, n->id, bind_note, &a, "writing a notice to the outbox");
+}
+
+struct still_row {
+	const uint8_t *still;
+	size_t len;
+	const char *note;    /* "": the still is kept */
+};
+
+static void
+bind_still(sqlite3_stmt *st, const void *arg)
+{
+	const struct still_row *a = arg;
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)a->len);
+	if (a->note[0] == '\0')
+		sqlite3_bind_blob(st, 3, a->still, (int)a->len, SQLITE_STATIC);
+	bind_text(st, 4, a->note);
 }
 
 /* The still of ev: kept when it is a JPEG of at most CU_EVDB_STILL_MAX
@@ -221,18 +277,8 @@ insert_still(cu_evdb *e, const struct cu_evrec *ev, const uint8_t *still, size_t
 		           CU_EVDB_STILL_MAX / 1024);
 	else if (len < 3 || still[0] != 0xff || still[1] != 0xd8 || still[2] != 0xff)
 		cu_fmt_cut(note, sizeof(note), "the still of %zu bytes is not a JPEG", len);
-	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
-	if (r < 0)
-		return r;
-	bind_text(st, 1, ev->id);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)len);
-	if (note[0] == '\0')
-		sqlite3_bind_blob(st, 3, still, (int)len, SQLITE_STATIC);
-	bind_text(st, 4, note);
-	r = cu_db_step_done(e->db, st, "keeping an event's still");
-	cu_db_done(st);
-	return r;
+	const struct still_row a = {still, len, note};
+	return write_once(e, sql, ev->id, bind_still, &a, "keeping an event's still");
 }
 
 int
@@ -242,10 +288,9 @@ cu_evdb_still(cu_evdb *e, const char *event_id, uint8_t **ret_jpeg, size_t *ret_
 	static const char sql[] = "SELECT jpeg, note FROM stills WHERE event_id = ?";
 	pthread_mutex_lock(&e->lock);
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
+	int r = stmt_key(e, sql, event_id, &st);
 	if (r < 0)
 		goto out;
-	bind_text(st, 1, event_id);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		r = cu_fail(CU_ERR_NOTFOUND, "no still of %.40s", event_id);
@@ -273,19 +318,60 @@ out:
 	return r;
 }
 
+static void
+bind_camera(sqlite3_stmt *st, const void *arg)
+{
+	bind_text(st, 2, arg);
+}
+
 static int
 condition_put(cu_evdb *e, const char *cond, const char *camera, int set)
 {
 	static const char ins[] = "INSERT OR IGNORE INTO conditions(cond, camera) VALUES(?,?)";
 	static const char del[] = "DELETE FROM conditions WHERE cond = ? AND camera = ?";
-	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, set ? ins : del, &st);
-	if (r < 0)
-		return r;
-	sqlite3_bind_text(st, 1, cond, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, camera, -1, SQLITE_STATIC);
-	r = cu_db_step_done(e->db, st, "keeping a condition");
-	cu_db_done(st);
+	return write_once(e, set ? ins : del, cond, bind_camera, camera, "keeping a condition");
+}
+
+/* Runs body(e, arg) in one write transaction under e's lock: committed
+ * when it comes to 0 or more (synchronous=FULL: durable then), rolled back
+ * when it fails. */
+static int
+transact(cu_evdb *e, int (*body)(cu_evdb *e, const void *arg), const void *arg)
+{
+	pthread_mutex_lock(&e->lock);
+	int r = cu_db_begin(e->db, true);
+	if (r >= 0) {
+		if ((r = body(e, arg)) < 0)
+			cu_db_rollback(e->db);
+		else
+			r = cu_db_commit(e->db);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return r;
+}
+
+struct add {
+	const struct cu_evrec *ev;
+	const char *const *conds;
+	size_t nconds;
+	int cond_set;
+	const struct cu_evnote *notes;
+	size_t n;
+	const uint8_t *still;
+	size_t still_len;
+};
+
+static int
+add_body(cu_evdb *e, const void *arg)
+{
+	const struct add *a = arg;
+	int r = insert_event(e, a->ev);
+	for (size_t i = 0; r >= 0 && i < a->nconds; i++)
+		r = condition_put(e, a->conds[i], a->ev->camera, a->cond_set);
+	for (size_t i = 0; r >= 0 && i < a->n; i++)
+		r = insert_note(e, a->ev, &a->notes[i]);
+	if (r >= 0 && a->still != NULL)
+		r = insert_still(e, a->ev, a->still, a->still_len);
 	return r;
 }
 
@@ -294,27 +380,8 @@ cu_evdb_add(cu_evdb *e, const struct cu_evrec *ev, const char *const *conds, siz
             int cond_set, const struct cu_evnote *notes, size_t n, const uint8_t *still,
             size_t still_len)
 {
-	pthread_mutex_lock(&e->lock);
-	int r = cu_db_begin(e->db, true);
-	if (r < 0)
-		goto out;
-	if ((r = insert_event(e, ev)) < 0)
-		goto fail;
-	for (size_t i = 0; i < nconds; i++)
-		if ((r = condition_put(e, conds[i], ev->camera, cond_set)) < 0)
-			goto fail;
-	for (size_t i = 0; i < n; i++)
-		if ((r = insert_note(e, ev, &notes[i])) < 0)
-			goto fail;
-	if (still != NULL && (r = insert_still(e, ev, still, still_len)) < 0)
-		goto fail;
-	r = cu_db_commit(e->db); /* synchronous=FULL: durable here */
-	goto out;
-fail:
-	cu_db_rollback(e->db);
-out:
-	pthread_mutex_unlock(&e->lock);
-	return r;
+	const struct add a = {ev, conds, nconds, cond_set, notes, n, still, still_len};
+	return transact(e, add_body, &a);
 }
 
 int
@@ -323,10 +390,9 @@ cu_evdb_condition(cu_evdb *e, const char *cond, const char *camera, int set)
 	static const char q[] = "SELECT 1 FROM conditions WHERE cond = ? AND camera = ?";
 	pthread_mutex_lock(&e->lock);
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, q, &st);
+	int r = stmt_key(e, q, cond, &st);
 	if (r < 0)
 		goto out;
-	bind_text(st, 1, cond);
 	bind_text(st, 2, camera);
 	int rc = sqlite3_step(st);
 	int was = rc == SQLITE_ROW;
@@ -351,22 +417,136 @@ out:
 #define EV_COLS "seq, id, t_us, type, camera, source, phase, severity, detail, acked_by," \
 	" acked_us, ack_comment"
 
+/* What an event and its outbox notices both hold, from column c on: t_us,
+ * type, camera, source, phase, severity, detail. */
+static void
+read_event_body(sqlite3_stmt *st, int c, struct cu_evrec *ev)
+{
+	ev->t_us = sqlite3_column_int64(st, c);
+	col_copy(st, c + 1, ev->type, sizeof(ev->type));
+	col_copy(st, c + 2, ev->camera, sizeof(ev->camera));
+	col_copy(st, c + 3, ev->source, sizeof(ev->source));
+	col_copy(st, c + 4, ev->phase, sizeof(ev->phase));
+	ev->severity = sqlite3_column_int(st, c + 5);
+	col_copy(st, c + 6, ev->detail, sizeof(ev->detail));
+}
+
 static void
 read_event(sqlite3_stmt *st, struct cu_evrec *ev)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->seq = sqlite3_column_int64(st, 0);
 	col_copy(st, 1, ev->id, sizeof(ev->id));
-	ev->t_us = sqlite3_column_int64(st, 2);
-	col_copy(st, 3, ev->type, sizeof(ev->type));
-	col_copy(st, 4, ev->camera, sizeof(ev->camera));
-	col_copy(st, 5, ev->source, sizeof(ev->source));
-	col_copy(st, 6, ev->phase, sizeof(ev->phase));
-	ev->severity = sqlite3_column_int(st, 7);
-	col_copy(st, 8, ev->detail, sizeof(ev->detail));
+	read_event_body(st, 2, ev);
 	col_copy(st, 9, ev->acked_by, sizeof(ev->acked_by));
 	ev->acked_us = sqlite3_column_int64(st, 10);
 	col_copy(st, 11, ev->ack_comment, sizeof(ev->ack_comment));
+}
+
+/* What a row of a listing is to it. */
+enum row { ROW_KEEP, ROW_SKIP, ROW_STOP };
+
+/* A SELECT whose rows are read into an array of at most max elements. */
+struct listing {
+	const char *sql;
+	const char *name;    /* "events": for the out-of-memory error */
+	const char *what;    /* "reading events": for a database error */
+	size_t max, size;    /* elements at the most (0: none), and each one's bytes */
+	void (*bind)(sqlite3_stmt *st, void *ctx);            /* or NULL */
+	enum row (*look)(sqlite3_stmt *st, size_t n, void *ctx); /* n: rows kept so far */
+	void (*read)(sqlite3_stmt *st, void *elem);
+	void (*done)(void *ctx, void *out, size_t n); /* on success: the caller's ret_ */
+	void *ctx;
+};
+
+/* The rows of l, under the lock, until one that look stops at; on success
+ * the array (to free) and its length go to l->done. */
+static int
+list_rows(cu_evdb *e, const struct listing *l)
+{
+	char *out = calloc(l->max ? l->max : 1, l->size);
+	if (out == NULL)
+		return cu_fail(CU_ERR_NOMEM, "%s: out of memory", l->name);
+	size_t n = 0;
+	pthread_mutex_lock(&e->lock);
+	sqlite3_stmt *st;
+	int r = cu_db_stmt(e->db, l->sql, &st);
+	if (r < 0)
+		goto out;
+	if (l->bind)
+		l->bind(st, l->ctx);
+	int rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		enum row k = l->look(st, n, l->ctx);
+		if (k == ROW_STOP)
+			break;
+		if (k == ROW_KEEP)
+			l->read(st, out + n++ * l->size);
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = cu_db_fail(e->db, l->what);
+	cu_db_done(st);
+out:
+	pthread_mutex_unlock(&e->lock);
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	l->done(l->ctx, out, n);
+	return 0;
+}
+
+struct query {
+	const struct cu_evq *q;
+	bool more;
+	struct cu_evrec **ret;
+	size_t *ret_n;
+	bool *ret_more;
+};
+
+static void
+query_bind(sqlite3_stmt *st, void *ctx)
+{
+	const struct cu_evq *q = ((struct query *)ctx)->q;
+	if (q->camera)
+		bind_text(st, 1, q->camera);
+	if (q->type_prefix)
+		bind_text(st, 2, q->type_prefix);
+	sqlite3_bind_int(st, 3, q->severity_min);
+	if (q->phase)
+		bind_text(st, 4, q->phase);
+	sqlite3_bind_int64(st, 5, q->from_us);
+	sqlite3_bind_int64(st, 6, q->to_us);
+	sqlite3_bind_int64(st, 7, q->before_seq);
+}
+
+static enum row
+query_look(sqlite3_stmt *st, size_t n, void *ctx)
+{
+	struct query *qq = ctx;
+	const unsigned char *cam = sqlite3_column_text(st, 4);
+	if (qq->q->visible && !qq->q->visible(qq->q->ctx, cam ? (const char *)cam : ""))
+		return ROW_SKIP;
+	if (n == qq->q->limit) {
+		qq->more = true;
+		return ROW_STOP;
+	}
+	return ROW_KEEP;
+}
+
+static void
+query_read(sqlite3_stmt *st, void *elem)
+{
+	read_event(st, elem);
+}
+
+static void
+query_done(void *ctx, void *out, size_t n)
+{
+	struct query *qq = ctx;
+	*qq->ret = out;
+	*qq->ret_n = n;
+	*qq->ret_more = qq->more;
 }
 
 int
@@ -380,50 +560,10 @@ cu_evdb_query(cu_evdb *e, const struct cu_evq *q, struct cu_evrec **ret, size_t 
 		" AND (?7 = 0 OR seq < ?7) ORDER BY seq DESC";
 	if (q->limit == 0 || q->limit > CU_EVDB_QUERY_MAX)
 		return cu_fail(CU_ERR_INVAL, "limit: from 1 to %d", CU_EVDB_QUERY_MAX);
-	struct cu_evrec *out = calloc(q->limit, sizeof(*out));
-	if (out == NULL)
-		return cu_fail(CU_ERR_NOMEM, "events: out of memory");
-	size_t n = 0;
-	bool more = false;
-	pthread_mutex_lock(&e->lock);
-	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
-	if (r < 0)
-		goto out;
-	if (q->camera)
-		bind_text(st, 1, q->camera);
-	if (q->type_prefix)
-		bind_text(st, 2, q->type_prefix);
-	sqlite3_bind_int(st, 3, q->severity_min);
-	if (q->phase)
-		bind_text(st, 4, q->phase);
-	sqlite3_bind_int64(st, 5, q->from_us);
-	sqlite3_bind_int64(st, 6, q->to_us);
-	sqlite3_bind_int64(st, 7, q->before_seq);
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const unsigned char *cam = sqlite3_column_text(st, 4);
-		if (q->visible && !q->visible(q->ctx, cam ? (const char *)cam : ""))
-			continue;
-		if (n == q->limit) {
-			more = true;
-			break;
-		}
-		read_event(st, &out[n++]);
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		r = cu_db_fail(e->db, "reading events");
-	cu_db_done(st);
-out:
-	pthread_mutex_unlock(&e->lock);
-	if (r < 0) {
-		free(out);
-		return r;
-	}
-	*ret = out;
-	*ret_n = n;
-	*ret_more = more;
-	return 0;
+	struct query qq = {q, false, ret, ret_n, ret_more};
+	const struct listing l = {sql, "events", "reading events", q->limit, sizeof(**ret),
+	                          query_bind, query_look, query_read, query_done, &qq};
+	return list_rows(e, &l);
 }
 
 int
@@ -432,10 +572,9 @@ cu_evdb_get(cu_evdb *e, const char *id, struct cu_evrec *ret)
 	static const char sql[] = "SELECT " EV_COLS " FROM events WHERE id = ?";
 	pthread_mutex_lock(&e->lock);
 	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
+	int r = stmt_key(e, sql, id, &st);
 	if (r < 0)
 		goto out;
-	bind_text(st, 1, id);
 	int rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		read_event(st, ret);
@@ -449,6 +588,21 @@ out:
 	return r;
 }
 
+struct ack_row {
+	const char *user;
+	int64_t now_us;
+	const char *comment;
+};
+
+static void
+bind_ack(sqlite3_stmt *st, const void *arg)
+{
+	const struct ack_row *a = arg;
+	bind_text(st, 2, a->user);
+	sqlite3_bind_int64(st, 3, a->now_us);
+	bind_text(st, 4, a->comment);
+}
+
 int
 cu_evdb_ack(cu_evdb *e, const char *id, const char *user, const char *comment, int64_t now_us)
 {
@@ -459,21 +613,57 @@ cu_evdb_ack(cu_evdb *e, const char *id, const char *user, const char *comment, i
 	int r = cu_evdb_get(e, id, &cur);
 	if (r < 0)
 		return r;
+	const struct ack_row a = {user, now_us, comment};
 	pthread_mutex_lock(&e->lock);
-	sqlite3_stmt *st;
-	if ((r = cu_db_stmt(e->db, sql, &st)) < 0)
-		goto out;
-	bind_text(st, 1, id);
-	bind_text(st, 2, user);
-	sqlite3_bind_int64(st, 3, now_us);
-	bind_text(st, 4, comment);
-	r = cu_db_step_done(e->db, st, "acknowledging an event");
-	cu_db_done(st);
+	r = write_once(e, sql, id, bind_ack, &a, "acknowledging an event");
 	if (r == 0 && sqlite3_changes(e->db->sql) == 0)
 		r = cu_fail(CU_ERR_EXIST, "event %s is already acknowledged", id);
-out:
 	pthread_mutex_unlock(&e->lock);
 	return r;
+}
+
+struct due {
+	int64_t now_us;
+	size_t max;
+	int64_t next;        /* when the first notice not listed is due */
+	struct cu_evnote **ret;
+	size_t *ret_n;
+	int64_t *ret_next_us;
+};
+
+static enum row
+due_look(sqlite3_stmt *st, size_t n, void *ctx)
+{
+	struct due *dd = ctx;
+	int64_t due = sqlite3_column_int64(st, 6);
+	if (due > dd->now_us || n == dd->max) {
+		dd->next = due;
+		return ROW_STOP;
+	}
+	return ROW_KEEP;
+}
+
+static void
+due_read(sqlite3_stmt *st, void *elem)
+{
+	struct cu_evnote *o = elem;
+	col_copy(st, 0, o->id, sizeof(o->id));
+	col_copy(st, 1, o->ev.id, sizeof(o->ev.id));
+	col_copy(st, 2, o->target, sizeof(o->target));
+	col_copy(st, 3, o->rule, sizeof(o->rule));
+	o->attempts = sqlite3_column_int(st, 4);
+	o->created_us = sqlite3_column_int64(st, 5);
+	o->next_us = sqlite3_column_int64(st, 6);
+	read_event_body(st, 7, &o->ev);
+}
+
+static void
+due_done(void *ctx, void *out, size_t n)
+{
+	struct due *dd = ctx;
+	*dd->ret = out;
+	*dd->ret_n = n;
+	*dd->ret_next_us = dd->next;
 }
 
 int
@@ -483,52 +673,26 @@ cu_evdb_due(cu_evdb *e, int64_t now_us, size_t max, struct cu_evnote **ret, size
 	static const char sql[] =
 		"SELECT id, event_id, target, rule, attempts, created_us, next_us, t_us, type, camera,"
 		" source, phase, severity, detail FROM outbox WHERE state = 0 ORDER BY next_us";
-	struct cu_evnote *out = calloc(max ? max : 1, sizeof(*out));
-	if (out == NULL)
-		return cu_fail(CU_ERR_NOMEM, "outbox: out of memory");
-	size_t n = 0;
-	int64_t next = INT64_MAX;
-	pthread_mutex_lock(&e->lock);
-	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
-	if (r < 0)
-		goto out;
-	int rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t due = sqlite3_column_int64(st, 6);
-		if (due > now_us || n == max) {
-			next = due;
-			break;
-		}
-		struct cu_evnote *o = &out[n++];
-		col_copy(st, 0, o->id, sizeof(o->id));
-		col_copy(st, 1, o->ev.id, sizeof(o->ev.id));
-		col_copy(st, 2, o->target, sizeof(o->target));
-		col_copy(st, 3, o->rule, sizeof(o->rule));
-		o->attempts = sqlite3_column_int(st, 4);
-		o->created_us = sqlite3_column_int64(st, 5);
-		o->next_us = due;
-		o->ev.t_us = sqlite3_column_int64(st, 7);
-		col_copy(st, 8, o->ev.type, sizeof(o->ev.type));
-		col_copy(st, 9, o->ev.camera, sizeof(o->ev.camera));
-		col_copy(st, 10, o->ev.source, sizeof(o->ev.source));
-		col_copy(st, 11, o->ev.phase, sizeof(o->ev.phase));
-		o->ev.severity = sqlite3_column_int(st, 12);
-		col_copy(st, 13, o->ev.detail, sizeof(o->ev.detail));
-	}
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		r = cu_db_fail(e->db, "reading the outbox");
-	cu_db_done(st);
-out:
-	pthread_mutex_unlock(&e->lock);
-	if (r < 0) {
-		free(out);
-		return r;
-	}
-	*ret = out;
-	*ret_n = n;
-	*ret_next_us = next;
-	return 0;
+	struct due dd = {now_us, max, INT64_MAX, ret, ret_n, ret_next_us};
+	const struct listing l = {sql, "outbox", "reading the outbox", max, sizeof(**ret), NULL,
+	                          due_look, due_read, due_done, &dd};
+	return list_rows(e, &l);
+}
+
+struct attempt_row {
+	int state;
+	int64_t next_us;
+	const char *error;
+};
+
+static void
+bind_attempt(sqlite3_stmt *st, const void *arg)
+{
+	const struct attempt_row *a = arg;
+	sqlite3_bind_int(st, 2, a->state);
+	sqlite3_bind_int64(st, 3, a->next_us);
+	sqlite3_bind_int64(st, 4, a->state == CU_EVDB_PENDING ? 0 : a->next_us);
+	bind_text(st, 5, a->error);
 }
 
 int
@@ -537,26 +701,21 @@ cu_evdb_note_done(cu_evdb *e, const char *id, int state, int64_t next_us, const 
 	static const char sql[] =
 		"UPDATE outbox SET state = ?2, attempts = attempts + 1, next_us = ?3, done_us = ?4,"
 		" error = ?5 WHERE id = ?1 AND state = 0";
+	const struct attempt_row a = {state, next_us, error ? error : ""};
 	pthread_mutex_lock(&e->lock);
-	sqlite3_stmt *st;
-	int r = cu_db_stmt(e->db, sql, &st);
-	if (r < 0)
-		goto out;
-	bind_text(st, 1, id);
-	sqlite3_bind_int(st, 2, state);
-	sqlite3_bind_int64(st, 3, next_us);
-	sqlite3_bind_int64(st, 4, state == CU_EVDB_PENDING ? 0 : next_us);
-	bind_text(st, 5, error ? error : "");
-	r = cu_db_step_done(e->db, st, "recording a delivery attempt");
-	cu_db_done(st);
-out:
+	int r = write_once(e, sql, id, bind_attempt, &a, "recording a delivery attempt");
 	pthread_mutex_unlock(&e->lock);
 	return r;
 }
 
-int
-cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
+struct prune {
+	int64_t now_us, keep_us;
+};
+
+static int
+prune_body(cu_evdb *e, const void *arg)
 {
+	const struct prune *p = arg;
 	static const char by_age[] = "DELETE FROM events WHERE t_us < ?";
 	static const char by_count[] =
 		"DELETE FROM events WHERE seq <= (SELECT seq FROM events ORDER BY seq DESC"
@@ -568,38 +727,31 @@ cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
 		"DELETE FROM stills WHERE event_id NOT IN (SELECT event_id FROM outbox WHERE state = 0)"
 		" AND (event_id NOT IN (SELECT id FROM events) OR seq <= (SELECT seq FROM stills"
 		" ORDER BY seq DESC LIMIT 1 OFFSET ?))";
-	pthread_mutex_lock(&e->lock);
-	sqlite3_stmt *st;
-	int r = cu_db_begin(e->db, true);
-	if (r < 0)
-		goto out;
-	if ((r = cu_db_stmt(e->db, by_age, &st)) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, now_us - keep_us);
-	r = cu_db_step_done(e->db, st, "retention of events");
-	cu_db_done(st);
-	if (r < 0 || (r = cu_db_stmt(e->db, by_count, &st)) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, CU_EVDB_KEEP_MAX);
-	r = cu_db_step_done(e->db, st, "retention of events");
-	cu_db_done(st);
-	if (r < 0 || (r = cu_db_stmt(e->db, notes, &st)) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, now_us - keep_us);
-	r = cu_db_step_done(e->db, st, "retention of notices");
-	cu_db_done(st);
-	if (r < 0 || (r = cu_db_stmt(e->db, stills, &st)) < 0)
-		goto fail;
-	sqlite3_bind_int64(st, 1, CU_EVDB_STILLS_KEEP);
-	r = cu_db_step_done(e->db, st, "retention of stills");
-	cu_db_done(st);
-	if (r < 0)
-		goto fail;
-	r = cu_db_commit(e->db);
-	goto out;
-fail:
-	cu_db_rollback(e->db);
-out:
-	pthread_mutex_unlock(&e->lock);
-	return r;
+	const struct {
+		const char *sql;
+		int64_t arg;
+		const char *what;
+	} steps[] = {
+		{by_age, p->now_us - p->keep_us, "retention of events"},
+		{by_count, CU_EVDB_KEEP_MAX, "retention of events"},
+		{notes, p->now_us - p->keep_us, "retention of notices"},
+		{stills, CU_EVDB_STILLS_KEEP, "retention of stills"},
+	};
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		sqlite3_stmt *st;
+		int r = cu_db_stmt(e->db, steps[i].sql, &st);
+		if (r < 0)
+			return r;
+		sqlite3_bind_int64(st, 1, steps[i].arg);
+		if ((r = step_once(e, st, steps[i].what)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+cu_evdb_prune(cu_evdb *e, int64_t now_us, int64_t keep_us)
+{
+	const struct prune p = {now_us, keep_us};
+	return transact(e, prune_body, &p);
 }
